@@ -1,0 +1,141 @@
+"""Messages between the coordinator and its worker processes.
+
+Frames travel as a 4-byte big-endian length followed by a msgpack-encoded tagged Struct:
+commands on the worker's stdin, snapshots on its stdout. Both sides use ``FrameReader`` /
+``encode_frame`` from this module.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Literal
+
+import msgspec
+from msgspec import Struct
+
+# ---- coordinator -> worker -------------------------------------------------------------
+
+
+class Init(Struct, tag="init", array_like=True):
+    plan: bytes
+    """The validated plan, msgpack-encoded (``perftui.plan.Plan``)."""
+    target: str
+    """Resolved base URL (``demo`` already replaced by the demo server's URL)."""
+    worker_index: int
+    worker_count: int
+    snapshot_interval: float = 0.25
+    seed: int = 0
+
+
+class SetLoad(Struct, tag="load", array_like=True):
+    """Run this load shape until told otherwise. Times are ``time.monotonic()`` values, which are
+    system-wide on Linux and macOS, so coordinator and workers share the clock."""
+
+    phase: int
+    kind: Literal["open", "closed", "idle"]
+    start: float
+    """When the shape starts (the schedule's origin)."""
+    duration: float
+    """Over which ``*_from`` ramps to ``*_to``; after it the ``*_to`` value holds."""
+    rate_from: float = 0.0
+    rate_to: float = 0.0
+    arrivals: Literal["uniform", "poisson"] = "uniform"
+    max_in_flight: int = 0
+    """0 = unlimited."""
+    vus_from: int = 0
+    vus_to: int = 0
+
+
+class Stop(Struct, tag="stop", array_like=True):
+    grace: float = 2.0
+    """Seconds to let in-flight requests finish."""
+
+
+Command = Init | SetLoad | Stop
+
+# ---- worker -> coordinator -------------------------------------------------------------
+
+
+class EndpointDelta(Struct, array_like=True):
+    """What one endpoint did during one snapshot interval."""
+
+    name: str
+    requests: int
+    errors: int
+    status: dict[int, int]
+    error_kinds: dict[str, int]
+    latency: bytes
+    """HDR histogram (µs) in the standard compressed form, or b"" when empty."""
+    service: bytes
+    """Same for service time; b"" when identical to ``latency`` (closed model)."""
+    bytes_received: int = 0
+
+
+class Snapshot(Struct, tag="snap", array_like=True):
+    worker: int
+    seq: int
+    t: float
+    """``time.monotonic()`` at the end of the interval."""
+    interval: float
+    endpoints: list[EndpointDelta]
+    iterations: int = 0
+    late_starts: int = 0
+    dropped: int = 0
+    in_flight: int = 0
+    vus: int = 0
+    open_connections: int = 0
+    loop_lag_ms: float = 0.0
+    """Max event-loop lag seen in the interval."""
+    schedule_lag_ms: float = 0.0
+    """Max delay between an arrival's scheduled and actual start in the interval."""
+    cpu_percent: float = 0.0
+    rss_bytes: int = 0
+    errors_sample: list[str] = []
+    """A few recent error messages ("kind: text")."""
+    extra: dict[str, float] = {}
+    """Protocol-specific counters (WebSocket messages, ...)."""
+
+
+class Hello(Struct, tag="hello", array_like=True):
+    worker: int
+    pid: int
+
+
+class Fatal(Struct, tag="fatal", array_like=True):
+    worker: int
+    message: str
+
+
+class Bye(Struct, tag="bye", array_like=True):
+    worker: int
+
+
+Report = Snapshot | Hello | Fatal | Bye
+
+_HEADER = struct.Struct(">I")
+_command_encoder = msgspec.msgpack.Encoder()
+command_decoder = msgspec.msgpack.Decoder(Command)
+report_decoder = msgspec.msgpack.Decoder(Report)
+
+
+def encode_frame(msg: Struct) -> bytes:
+    body = _command_encoder.encode(msg)
+    return _HEADER.pack(len(body)) + body
+
+
+class FrameReader:
+    """Incremental splitter for length-prefixed frames."""
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+
+    def feed(self, data: bytes) -> list[bytes]:
+        self._buf += data
+        frames = []
+        while len(self._buf) >= 4:
+            (n,) = _HEADER.unpack_from(self._buf)
+            if len(self._buf) < 4 + n:
+                break
+            frames.append(bytes(self._buf[4 : 4 + n]))
+            del self._buf[: 4 + n]
+        return frames

@@ -1,0 +1,60 @@
+"""Result types shared by the session record, thresholds and the reporters.
+
+These are what a finished (or live) run says about a set of requests: overall, per endpoint or
+for a time window. All latencies are milliseconds.
+"""
+
+from __future__ import annotations
+
+from msgspec import Struct
+
+# The error kinds the engine classifies failures into (see docs/session.md).
+ERROR_KINDS = (
+    "connect_refused",
+    "connect_timeout",
+    "timeout",
+    "reset",
+    "dns",
+    "tls",
+    "protocol",
+    "http_4xx",
+    "http_5xx",
+    "expect_failed",
+)
+
+
+class LatencySummary(Struct, kw_only=True):
+    min: float | None = None
+    mean: float | None = None
+    p50: float | None = None
+    p90: float | None = None
+    p95: float | None = None
+    p99: float | None = None
+    p999: float | None = None
+    max: float | None = None
+
+
+class StatsSummary(Struct, kw_only=True):
+    requests: int = 0
+    """Completed requests (successes and failures)."""
+    errors: int = 0
+    """Failed requests (any error kind)."""
+    rps: float = 0.0
+    """Completed requests per second over the summarised span."""
+    error_rate: float = 0.0
+    """errors / requests (0..1)."""
+    duration_s: float = 0.0
+    """Length of the span the rates are computed over."""
+    latency_ms: LatencySummary = LatencySummary()
+    """From each request's intended start (open model) — coordinated-omission corrected."""
+    service_time_ms: LatencySummary = LatencySummary()
+    """From the moment the request was actually sent."""
+    status_codes: dict[str, int] = {}
+    error_kinds: dict[str, int] = {}
+    late_starts: int = 0
+    dropped: int = 0
+    bytes_received: int = 0
+
+
+class EndpointSummary(StatsSummary, kw_only=True):
+    name: str = ""

@@ -1,0 +1,85 @@
+"""Parsing and formatting of the units people type: durations (``30s``, ``5m``, ``1h30m``,
+``250ms``), rates and byte sizes. Used by the plan loader, the CLI and the reporters."""
+
+from __future__ import annotations
+
+import re
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|us|µs|s|m|h|d)", re.IGNORECASE)
+_UNIT_SECONDS = {"us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_duration(value: str | int | float) -> float:
+    """Return seconds for ``30``, ``"30s"``, ``"1m30s"``, ``"250ms"``.
+
+    A bare number means seconds. Raises ``ValueError`` with a message meant for the user.
+    """
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as 30s, 5m or 1h, got a boolean")
+    if isinstance(value, (int, float)):
+        return float(value)
+    text = value.strip()
+    if not text:
+        raise ValueError("expected a duration such as 30s, 5m or 1h, got an empty string")
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    pos = 0
+    total = 0.0
+    for match in _DURATION_PART.finditer(text):
+        if match.start() != pos and text[pos : match.start()].strip():
+            break
+        total += float(match.group(1)) * _UNIT_SECONDS[match.group(2).lower()]
+        pos = match.end()
+    if pos == 0 or text[pos:].strip():
+        raise ValueError(f"expected a duration such as 30s, 5m, 1h30m or 250ms, got {value!r}")
+    return total
+
+
+def format_duration(seconds: float) -> str:
+    """``75`` -> ``1m15s``; sub-second values in ms."""
+    if seconds < 0:
+        return "-" + format_duration(-seconds)
+    if seconds < 1:
+        return f"{seconds * 1000:.0f}ms"
+    whole = int(round(seconds))
+    h, rem = divmod(whole, 3600)
+    m, s = divmod(rem, 60)
+    if h:
+        return f"{h}h{m:02d}m{s:02d}s"
+    if m:
+        return f"{m}m{s:02d}s"
+    return f"{s}s"
+
+
+def format_ms(ms: float | None) -> str:
+    """Latency for humans: ``0.42ms``, ``12.3ms``, ``1.25s``."""
+    if ms is None:
+        return "-"
+    if ms >= 10_000:
+        return f"{ms / 1000:.1f}s"
+    if ms >= 1000:
+        return f"{ms / 1000:.2f}s"
+    if ms >= 100:
+        return f"{ms:.0f}ms"
+    if ms >= 10:
+        return f"{ms:.1f}ms"
+    return f"{ms:.2f}ms"
+
+
+def format_count(n: float) -> str:
+    """``1234567`` -> ``1.23M``."""
+    n = float(n)
+    for unit, div in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(n) >= div:
+            return f"{n / div:.2f}{unit}"
+    return f"{n:.0f}" if n == int(n) else f"{n:.1f}"
+
+
+def format_bytes(n: float) -> str:
+    n = float(n)
+    for unit, div in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if abs(n) >= div:
+            return f"{n / div:.1f}{unit}"
+    return f"{n:.0f}B"
