@@ -23,7 +23,7 @@ ERROR_KINDS = (
 )
 
 
-class LatencySummary(Struct, kw_only=True):
+class LatencySummary(Struct, kw_only=True, frozen=True):
     min: float | None = None
     mean: float | None = None
     p50: float | None = None

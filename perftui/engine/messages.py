@@ -69,6 +69,9 @@ class EndpointDelta(Struct, array_like=True):
     service: bytes
     """Same for service time; b"" when identical to ``latency`` (closed model)."""
     bytes_received: int = 0
+    latency_sum: float = 0.0
+    """Sum of recorded latencies (µs), for the mean (hdrh computes it in slow Python)."""
+    service_sum: float = 0.0
 
 
 class Snapshot(Struct, tag="snap", array_like=True):

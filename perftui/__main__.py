@@ -1,0 +1,3 @@
+from perftui.cli import entry
+
+entry()

@@ -1,0 +1,214 @@
+"""Command line: ``perftui [run|quick|validate|demo] ...``.
+
+Exit codes: 0 ok, 1 a threshold failed, 2 bad input (plan, flags), 130 interrupted (results
+still written). User errors print a message, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from perftui import __version__
+from perftui.errors import UserError
+from perftui.units import parse_duration
+
+EPILOG = "exit codes: 0 ok · 1 a threshold failed · 2 bad input · 130 interrupted (session still written)"
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but usage errors exit 2 with one clear line (and the usage) — argparse's default,
+    kept explicit because the exit code is part of perftui's contract."""
+
+    def error(self, message: str):  # noqa: D401
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _positive_float(name: str):
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be a number, got {text!r}") from None
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"{name} must be greater than 0, got {text!r}")
+        return value
+
+    return parse
+
+
+def _positive_int(name: str):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be a whole number, got {text!r}") from None
+        if value < 1:
+            raise argparse.ArgumentTypeError(f"{name} must be at least 1, got {text!r}")
+        return value
+
+    return parse
+
+
+def _duration(text: str) -> str:
+    try:
+        seconds = parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError(f"duration must be greater than 0, got {text!r}")
+    return text
+
+
+def _header(text: str) -> str:
+    if ":" not in text or not text.split(":", 1)[0].strip():
+        raise argparse.ArgumentTypeError(f"header must look like 'Name: value', got {text!r}")
+    return text
+
+
+def _add_run_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--headless", action="store_true", help="no dashboard: progress lines and a summary (default without a TTY)")
+    p.add_argument("--out", metavar="FILE", help="write the session JSON here (default: the sessions directory)")
+    p.add_argument("--workers", type=_positive_int("--workers"), metavar="N",
+                   help="worker processes (default: CPU cores minus one, at least one)")
+    p.add_argument("--rate", type=_positive_float("--rate"), metavar="N",
+                   help="replace the phases with one open-model phase of N arrivals/s")
+    p.add_argument("--vus", type=_positive_int("--vus"), metavar="N",
+                   help="replace the phases with one closed-model phase of N virtual users")
+    p.add_argument("--duration", type=_duration, metavar="D", help="length of that phase: 30s, 5m, 1h (default 30s)")
+    p.add_argument("--reveal-secrets", action="store_true",
+                   help="do not redact ${ENV} values and Authorization/Cookie headers in the session file")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="perftui", description="Live load tests in the terminal: open a plan picker, or run a plan.",
+                     epilog=EPILOG)
+    parser.add_argument("--version", action="version", version=f"perftui {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    run = sub.add_parser("run", help="run a plan (dashboard with a TTY, headless without)", epilog=EPILOG)
+    run.add_argument("plan", metavar="PLAN", help="plan file (TOML)")
+    run.add_argument("--target", metavar="URL", help="override the plan's target (a URL, or 'demo')")
+    _add_run_options(run)
+
+    quick = sub.add_parser("quick", help="load one URL, no plan file needed", epilog=EPILOG)
+    quick.add_argument("url", metavar="URL")
+    quick.add_argument("--method", default="GET", metavar="M", help="HTTP method (default GET)")
+    quick.add_argument("--header", "-H", action="append", default=[], type=_header, metavar="K:V",
+                       help="request header, repeatable")
+    quick.add_argument("--body", metavar="TEXT", help="request body (use @file to read a file)")
+    _add_run_options(quick)
+
+    val = sub.add_parser("validate", help="check a plan; exit 0 with a summary or 2 with every problem")
+    val.add_argument("plan", metavar="PLAN")
+
+    demo = sub.add_parser("demo", help="run the embedded demo target in the foreground")
+    demo.add_argument("--host", default="127.0.0.1")
+    demo.add_argument("--port", type=int, default=8088, help="port (default 8088; 0 picks a free one)")
+    demo.add_argument("--latency", default="0ms", metavar="D",
+                      help="added latency: 20ms, uniform:5ms:50ms, normal:20ms:5ms, exp:20ms, lognormal:20ms:0.5")
+    demo.add_argument("--error-rate", type=float, default=0.0, metavar="F", help="fraction of /api requests answered 500")
+    return parser
+
+
+def _interactive() -> bool:
+    return sys.stdin.isatty() and sys.stdout.isatty() and os.environ.get("CI") is None
+
+
+def _load(args):
+    from perftui.planload import apply_overrides, load_plan, quick_plan
+
+    if args.command == "quick":
+        body = args.body
+        if body and body.startswith("@"):
+            try:
+                with open(body[1:], encoding="utf-8") as f:
+                    body = f.read()
+            except OSError as exc:
+                raise UserError(f"--body {args.body}: cannot read file: {exc.strerror}") from None
+        rate = args.rate
+        if rate is None and args.vus is None:
+            rate = 10.0
+        return quick_plan(args.url, rate=rate, vus=args.vus, duration=args.duration or "30s",
+                          method=args.method, headers=args.header, body=body)
+    loaded = load_plan(args.plan)
+    if args.target or args.rate or args.vus or args.duration:
+        loaded = apply_overrides(loaded, target=args.target, rate=args.rate, vus=args.vus, duration=args.duration)
+    return loaded
+
+
+def _run(args) -> int:
+    from perftui.runtime import check_out_path
+
+    if args.rate is not None and args.vus is not None:
+        raise UserError("--rate and --vus exclude each other: pick the open model (--rate) or the closed model (--vus)")
+    loaded = _load(args)
+    check_out_path(args.out)
+    if args.headless or not _interactive() or not _has_dashboard():
+        from perftui.headless import run_headless
+
+        return run_headless(loaded, workers=args.workers, out=args.out, reveal_secrets=args.reveal_secrets)
+    from perftui.ui.app import run_dashboard
+
+    return run_dashboard(loaded, workers=args.workers, out=args.out, reveal_secrets=args.reveal_secrets,
+                         start=True)
+
+
+def _has_dashboard() -> bool:
+    try:
+        import perftui.ui.app  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _validate(args) -> int:
+    from perftui.engine.coordinator import phase_specs
+    from perftui.planload import load_plan
+
+    loaded = load_plan(args.plan)
+    plan = loaded.plan
+    specs = phase_specs(plan.phases)
+    total = sum(s.duration for s in specs)
+    steps = sum(len(s.steps) for s in plan.scenarios)
+    print(f"{args.plan}: ok · '{plan.name}' → {plan.target} · {len(specs)} phase(s), {total:.0f}s · "
+          f"{len(plan.scenarios)} scenario(s), {steps} step(s) · {len(plan.thresholds)} threshold(s)")
+    return 0
+
+
+def _demo(args) -> int:
+    from perftui.demo.__main__ import main as demo_main
+
+    argv = ["--host", args.host, "--port", str(args.port), "--latency", args.latency, "--error-rate", str(args.error_rate)]
+    return demo_main(argv) or 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command is None:
+            if not _interactive() or not _has_dashboard():
+                parser.print_help()
+                return 0
+            from perftui.ui.app import run_picker
+
+            return run_picker()
+        if args.command in ("run", "quick"):
+            return _run(args)
+        if args.command == "validate":
+            return _validate(args)
+        if args.command == "demo":
+            return _demo(args)
+    except UserError as exc:
+        print(f"perftui: {exc}" if "\n" not in str(exc) else f"perftui: invalid input:\n{exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+def entry() -> None:
+    sys.exit(main())

@@ -1,0 +1,424 @@
+"""The coordinator: owns the plan, the phase clock and live control, and the worker processes.
+
+It runs in the ``perftui`` process (inside the dashboard's event loop, or the headless
+reporter's). Workers are ``python -m perftui.engine.worker`` subprocesses speaking the frame
+protocol of ``perftui.engine.messages``; each gets an equal share of the rate or of the VUs. The
+phase clock only advances while running, so a pause stretches the run instead of eating the phase.
+
+Control API (what the dashboard calls): ``start``, ``pause``, ``resume``, ``toggle_pause``,
+``next_phase``, ``prev_phase``, ``scale_load``, ``set_rate``, ``set_vus``, ``annotate``, ``stop``.
+Every control action becomes an ``Event`` in the session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import msgspec
+
+from perftui.engine.messages import (
+    Bye, Fatal, FrameReader, Hello, Init, SetLoad, Snapshot, Stop, encode_frame, report_decoder,
+)
+from perftui.plan import Phase, phase_model
+from perftui.planload import LoadedPlan, duration_s, redacted_plan
+from perftui.session import PhaseRecord, SessionRecord
+from perftui.thresholds import evaluate, parse_threshold
+
+_now = time.monotonic
+
+
+def default_workers() -> int:
+    return max(1, (os.cpu_count() or 2) - 1)
+
+
+@dataclass
+class PhaseSpec:
+    name: str
+    kind: str  # open | closed | pause
+    duration: float
+    start_value: float  # rate (open) or VUs (closed)
+    end_value: float
+    arrivals: str = "uniform"
+    max_in_flight: int = 0
+
+    def value_at(self, elapsed: float) -> float:
+        if self.duration <= 0:
+            return self.end_value
+        frac = min(1.0, max(0.0, elapsed / self.duration))
+        return self.start_value + (self.end_value - self.start_value) * frac
+
+    def describe(self) -> str:
+        if self.kind == "pause":
+            return "pause"
+        unit = "/s" if self.kind == "open" else " VUs"
+        fmt = (lambda v: f"{v:g}")
+        if self.start_value == self.end_value:
+            return f"{fmt(self.start_value)}{unit}"
+        return f"{fmt(self.start_value)}→{fmt(self.end_value)}{unit}"
+
+
+def phase_specs(phases: list[Phase]) -> list[PhaseSpec]:
+    specs = []
+    for i, p in enumerate(phases):
+        kind = phase_model(p)
+        name = p.name or f"phase {i + 1}"
+        d = duration_s(p.duration)
+        if kind == "pause":
+            specs.append(PhaseSpec(name, kind, d, 0, 0))
+            continue
+        start = float(p.arrival_rate if kind == "open" else p.vus)
+        end = float(p.ramp_to) if p.ramp_to is not msgspec.UNSET else start
+        specs.append(PhaseSpec(name, kind, d, start, end, p.arrivals,
+                               p.max_in_flight if p.max_in_flight is not msgspec.UNSET else 0))
+    return specs
+
+
+class WorkerHandle:
+    def __init__(self, index: int, proc: asyncio.subprocess.Process):
+        self.index = index
+        self.proc = proc
+        self.alive = True
+        self.said_bye = False
+        self.reader_task: asyncio.Task | None = None
+        self.stderr_task: asyncio.Task | None = None
+        self.stderr_tail: deque[str] = deque(maxlen=20)
+
+    def send(self, msg) -> None:
+        if self.alive and self.proc.stdin is not None and not self.proc.stdin.is_closing():
+            try:
+                self.proc.stdin.write(encode_frame(msg))
+            except (BrokenPipeError, ConnectionResetError):
+                self.alive = False
+
+
+class Coordinator:
+    """Runs one plan. States: idle → running ⇄ paused → finished."""
+
+    def __init__(self, loaded: LoadedPlan, target: str, *, workers: int | None = None,
+                 snapshot_interval: float = 0.25, seed: int = 0, reveal_secrets: bool = False):
+        self.loaded = loaded
+        self.plan = loaded.plan
+        self.target = target
+        self.worker_count = workers or default_workers()
+        self.snapshot_interval = snapshot_interval
+        self.seed = seed
+        self.specs = phase_specs(self.plan.phases)
+        self.session = SessionRecord(
+            plan_name=self.plan.name, plan_file=str(loaded.path) if loaded.path else None,
+            plan_dict=redacted_plan(loaded, reveal=reveal_secrets), target=target, workers=self.worker_count,
+            phases=[PhaseRecord(index=i, name=s.name, kind=s.kind, target=s.describe(), planned_s=s.duration)
+                    for i, s in enumerate(self.specs)],
+        )
+        self.thresholds = [parse_threshold(t) for t in self.plan.thresholds]
+        self.state = "idle"
+        self.phase_index = 0
+        self.phase_elapsed = 0.0  # run time spent in the current phase (excludes pauses)
+        self._phase_resumed_at: float | None = None
+        self.override: float | None = None  # live rate/VU override for the current phase
+        self.workers: list[WorkerHandle] = []
+        self.listeners: list[Callable[[], None]] = []
+        self.finished = asyncio.Event()
+        self._clock_task: asyncio.Task | None = None
+        self._last_tick = 0.0
+        self._stopping = False
+
+    # ---- workers ----------------------------------------------------------------------
+
+    async def launch(self) -> None:
+        """Start the worker processes and wait until each has said hello."""
+        plan_bytes = msgspec.msgpack.encode(self.plan)
+        hellos = []
+        for i in range(self.worker_count):
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "perftui.engine.worker",
+                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+                start_new_session=True,  # a Ctrl-C on the terminal is ours to handle, not theirs
+            )
+            handle = WorkerHandle(i, proc)
+            self.workers.append(handle)
+            hello = asyncio.get_running_loop().create_future()
+            hellos.append(hello)
+            handle.reader_task = asyncio.ensure_future(self._read_worker(handle, hello))
+            handle.stderr_task = asyncio.ensure_future(self._read_stderr(handle))
+            handle.send(Init(plan=plan_bytes, target=self.target, worker_index=i, worker_count=self.worker_count,
+                             snapshot_interval=self.snapshot_interval, seed=self.seed))
+        await asyncio.wait_for(asyncio.gather(*hellos), timeout=30)
+        self.session.generator.workers_alive = len(self.workers)
+
+    async def _read_worker(self, handle: WorkerHandle, hello: asyncio.Future) -> None:
+        frames = FrameReader()
+        stream = handle.proc.stdout
+        while True:
+            data = await stream.read(65536)
+            if not data:
+                break
+            for frame in frames.feed(data):
+                msg = report_decoder.decode(frame)
+                if isinstance(msg, Snapshot):
+                    if self.session.started_mono is not None:
+                        self.session.ingest(msg)
+                elif isinstance(msg, Hello):
+                    if not hello.done():
+                        hello.set_result(msg.pid)
+                elif isinstance(msg, Bye):
+                    handle.said_bye = True
+                elif isinstance(msg, Fatal):
+                    self.session.event("worker", f"worker {msg.worker} failed: {msg.message}")
+        handle.alive = False
+        await handle.proc.wait()
+        if handle.stderr_task is not None:
+            await asyncio.wait([handle.stderr_task], timeout=1.0)
+        if not hello.done():
+            hello.set_exception(RuntimeError(f"worker {handle.index} exited with code {handle.proc.returncode} before starting: "
+                                             + "\n".join(handle.stderr_tail)))
+        if not handle.said_bye and not self._stopping:
+            alive = sum(1 for w in self.workers if w.alive)
+            self.session.generator.workers_alive = alive
+            last = handle.stderr_tail[-1] if handle.stderr_tail else ""
+            self.session.event("worker", f"worker {handle.index} died (exit code {handle.proc.returncode}); "
+                                         f"{alive} of {len(self.workers)} left" + (f": {last}" if last else ""))
+            if alive == 0:
+                asyncio.ensure_future(self.stop("all workers died"))
+            else:
+                self._apply_load()  # re-share the load among the survivors
+
+    async def _read_stderr(self, handle: WorkerHandle) -> None:
+        """Keep a worker's last stderr lines (a traceback, usually) for the death notice; never
+        let them reach the terminal, where they would tear the dashboard."""
+        async for line in handle.proc.stderr:
+            handle.stderr_tail.append(line.decode("utf-8", "replace").rstrip())
+
+    def _alive(self) -> list[WorkerHandle]:
+        return [w for w in self.workers if w.alive]
+
+    # ---- phase clock ------------------------------------------------------------------
+
+    @property
+    def current(self) -> PhaseSpec | None:
+        return self.specs[self.phase_index] if 0 <= self.phase_index < len(self.specs) else None
+
+    def current_phase_elapsed(self) -> float:
+        e = self.phase_elapsed
+        if self._phase_resumed_at is not None:
+            e += _now() - self._phase_resumed_at
+        return e
+
+    def target_now(self) -> tuple[float, int]:
+        """(target rps, target VUs) right now, across all workers."""
+        spec = self.current
+        if spec is None or self.state != "running" or spec.kind == "pause":
+            return 0.0, 0
+        value = self.override if self.override is not None else spec.value_at(self.current_phase_elapsed())
+        return (value, 0) if spec.kind == "open" else (0.0, int(round(value)))
+
+    def _apply_load(self) -> None:
+        """Tell every live worker its share of the current phase from now on."""
+        alive = self._alive()
+        spec = self.current
+        now = _now()
+        if not alive:
+            return
+        if spec is None or self.state != "running" or spec.kind == "pause":
+            for w in alive:
+                w.send(SetLoad(phase=self.phase_index, kind="idle", start=now, duration=0))
+            return
+        elapsed = self.current_phase_elapsed()
+        remaining = max(0.0, spec.duration - elapsed)
+        if self.override is not None:
+            v0 = v1 = self.override
+        else:
+            v0, v1 = spec.value_at(elapsed), spec.end_value
+        n = len(alive)
+        for i, w in enumerate(alive):
+            if spec.kind == "open":
+                w.send(SetLoad(phase=self.phase_index, kind="open", start=now, duration=remaining,
+                               rate_from=v0 / n, rate_to=v1 / n, arrivals=spec.arrivals,
+                               max_in_flight=-(-spec.max_in_flight // n) if spec.max_in_flight else 0))
+            else:
+                w.send(SetLoad(phase=self.phase_index, kind="closed", start=now, duration=remaining,
+                               vus_from=_share(round(v0), n, i), vus_to=_share(round(v1), n, i)))
+
+    def _enter_phase(self, index: int, *, reason: str) -> None:
+        rec = self.session.phases
+        t = round(self.session.elapsed(), 3)
+        if self.current is not None and rec[self.phase_index].start is not None and rec[self.phase_index].end is None:
+            rec[self.phase_index].end = t
+            if reason in ("skip", "back"):
+                rec[self.phase_index].skipped = reason == "skip"
+        self.phase_index = index
+        self.phase_elapsed = 0.0
+        self._phase_resumed_at = _now() if self.state == "running" else None
+        self.override = None
+        if self.current is None:
+            return
+        rec[index].start = t
+        rec[index].end = None
+        self.session.event("phase", f"phase {index + 1}/{len(self.specs)} '{self.current.name}' ({self.current.describe()})"
+                           + ("" if reason == "clock" else f" [{reason}]"))
+        self._apply_load()
+
+    async def _clock(self) -> None:
+        """Advance phases, close timeline seconds, evaluate thresholds."""
+        next_second = self.session.started_mono + 1.0
+        while self.state in ("running", "paused"):
+            await asyncio.sleep(0.05)
+            now = _now()
+            spec = self.current
+            if self.state == "running" and spec is not None and self.current_phase_elapsed() >= spec.duration:
+                if self.phase_index + 1 < len(self.specs):
+                    self._enter_phase(self.phase_index + 1, reason="clock")
+                else:
+                    await self.stop("completed")
+                    return
+            if now >= next_second:
+                self._second(now)
+                next_second += 1.0
+                if next_second < now:  # the loop was blocked for a while: don't replay seconds
+                    next_second = now + 1.0
+
+    def _second(self, now: float) -> None:
+        spec = self.current
+        rps, vus = self.target_now()
+        self.session.tick(now, spec.name if spec else "", rps, vus)
+        self.evaluate_thresholds()
+        for cb in self.listeners:
+            cb()
+
+    def evaluate_thresholds(self) -> list:
+        s = self.session
+        if not self.thresholds:
+            return []
+        overall = s.summary()
+        eps = {e.name: e for e in s.endpoint_summaries()}
+        s.threshold_results = [evaluate(t, overall, eps) for t in self.thresholds]
+        return s.threshold_results
+
+    # ---- control API ------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self.state != "idle":
+            return
+        if not self.workers:
+            await self.launch()
+        self.session.mark_started()
+        self.state = "running"
+        self.session.event("start", f"run started with {len(self._alive())} worker(s) against {self.target}")
+        self._enter_phase(0, reason="clock")
+        self._clock_task = asyncio.ensure_future(self._clock())
+
+    def pause(self) -> None:
+        if self.state != "running":
+            return
+        self.phase_elapsed = self.current_phase_elapsed()
+        self._phase_resumed_at = None
+        self.state = "paused"
+        self.session.event("pause", "paused")
+        self._apply_load()
+
+    def resume(self) -> None:
+        if self.state != "paused":
+            return
+        self.state = "running"
+        self._phase_resumed_at = _now()
+        self.session.event("resume", "resumed")
+        self._apply_load()
+
+    def toggle_pause(self) -> None:
+        self.resume() if self.state == "paused" else self.pause()
+
+    def next_phase(self) -> None:
+        if self.state not in ("running", "paused"):
+            return
+        if self.phase_index + 1 >= len(self.specs):
+            asyncio.ensure_future(self.stop("skipped past the last phase"))
+            return
+        self._enter_phase(self.phase_index + 1, reason="skip")
+
+    def prev_phase(self) -> None:
+        if self.state not in ("running", "paused"):
+            return
+        self._enter_phase(max(0, self.phase_index - 1) if self.current_phase_elapsed() < 2 else self.phase_index,
+                          reason="back")
+
+    def scale_load(self, factor: float) -> float | None:
+        """Multiply the current phase's target (rate or VUs) by ``factor``; returns the new value."""
+        spec = self.current
+        if spec is None or spec.kind == "pause" or self.state not in ("running", "paused"):
+            return None
+        base = self.override if self.override is not None else spec.value_at(self.current_phase_elapsed())
+        new = base * factor
+        if spec.kind == "closed":
+            new = max(1, round(new) if round(new) != round(base) else round(base) + (1 if factor > 1 else -1))
+        return self.set_rate(new) if spec.kind == "open" else self.set_vus(int(new))
+
+    def set_rate(self, rate: float) -> float | None:
+        spec = self.current
+        if spec is None or spec.kind != "open":
+            return None
+        self.override = max(0.1, float(rate))
+        self.session.event("rate", f"target rate set to {self.override:g}/s")
+        self._apply_load()
+        return self.override
+
+    def set_vus(self, vus: int) -> float | None:
+        spec = self.current
+        if spec is None or spec.kind != "closed":
+            return None
+        self.override = float(max(1, int(vus)))
+        self.session.event("vus", f"virtual users set to {int(self.override)}")
+        self._apply_load()
+        return self.override
+
+    def annotate(self, text: str) -> None:
+        self.session.event("annotation", text)
+
+    async def stop(self, reason: str = "stopped", *, grace: float = 2.0) -> None:
+        """Stop the run: workers finish in-flight work (up to ``grace``), send final snapshots."""
+        if self._stopping:
+            await self.finished.wait()
+            return
+        self._stopping = True
+        was_running = self.state in ("running", "paused")
+        if was_running:
+            rec = self.session.phases[self.phase_index] if self.current else None
+            if rec is not None and rec.start is not None and rec.end is None:
+                rec.end = round(self.session.elapsed(), 3)
+            self.session.event("stop", reason)
+        self.state = "finished"
+        if self._clock_task and self._clock_task is not asyncio.current_task():
+            self._clock_task.cancel()
+        for w in self._alive():
+            w.send(Stop(grace=grace))
+        readers = [w.reader_task for w in self.workers if w.reader_task]
+        if readers:
+            done, pending = await asyncio.wait(readers, timeout=grace + 2.0)
+            for w in self.workers:
+                if w.proc.returncode is None:
+                    w.proc.kill()
+            if pending:
+                await asyncio.wait(pending, timeout=1.0)
+        if was_running:
+            self._second(_now())  # fold the last partial second in
+        self.session.ended_wall = time.time()
+        self.session.end_reason = reason
+        self.session.partial = reason != "completed"
+        self.evaluate_thresholds()
+        self.finished.set()
+        for cb in self.listeners:
+            cb()
+
+    def kill_workers(self) -> None:
+        for w in self.workers:
+            if w.proc.returncode is None:
+                w.proc.kill()
+
+
+def _share(total: int, n: int, i: int) -> int:
+    """Split ``total`` VUs over ``n`` workers; the first ``total % n`` get one more."""
+    return total // n + (1 if i < total % n else 0)

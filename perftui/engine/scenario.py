@@ -1,0 +1,316 @@
+"""Scenario execution inside a worker: compiles a plan's scenarios once, then runs iterations.
+
+An *iteration* is one pass through one scenario (picked by weight) for one virtual user. In the
+open model every arrival is a new virtual user running one iteration; in the closed model each
+virtual user runs iterations back to back and keeps its variables (captures) between them.
+
+Timing: the first request of an open-model iteration is measured from the iteration's *intended*
+start (its slot in the schedule), so time spent queued behind a slow target counts (no coordinated
+omission). Later requests of the flow are measured from when their step began. Service time is
+always measured from the moment the request bytes were written.
+
+Failure rules: a transport failure (refused, timeout, reset, ...) ends the iteration, since later
+steps usually depend on it; an HTTP error status or a failed expectation is counted and the flow
+goes on (the step's ``if`` guards handle missing captures).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import re
+import ssl
+import time
+from collections import deque
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import msgspec
+
+from perftui.engine.stats import EndpointRecorder
+from perftui.engine.transport import HttpPool, TransportError, build_request
+from perftui.jsonpath import MISSING, compile_path
+from perftui.plan import Plan, Step
+from perftui.planload import duration_s, endpoint_name
+from perftui.template import compile_json, compile_template
+
+_json_decode = msgspec.json.decode
+_now = time.monotonic
+
+
+class Origin(msgspec.Struct, frozen=True):
+    scheme: str
+    host: str
+    port: int
+
+    @classmethod
+    def from_url(cls, url: str) -> "Origin":
+        parts = urlsplit(url)
+        scheme = parts.scheme or "http"
+        port = parts.port or (443 if scheme == "https" else 80)
+        return cls(scheme, parts.hostname or "127.0.0.1", port)
+
+    @property
+    def host_header(self) -> str:
+        default = 443 if self.scheme == "https" else 80
+        return self.host if self.port == default else f"{self.host}:{self.port}"
+
+
+class CompiledStep:
+    """One step, pre-compiled; a fully static request is serialized once and reused."""
+
+    def __init__(self, step: Step, plan: Plan, recorder_for, default_origin: Origin):
+        d = plan.defaults
+        self.name = endpoint_name(step)
+        self.if_var = step.if_ if isinstance(step.if_, str) else None
+        self.think = duration_s(step.think) if step.think is not msgspec.UNSET else 0.0
+        self.is_request = step.url is not msgspec.UNSET
+        if not self.is_request:
+            return
+        self.recorder: EndpointRecorder = recorder_for(self.name)
+        self.method = step.method.upper()
+        self.head = self.method == "HEAD"
+        self.timeout = duration_s(step.timeout if step.timeout is not msgspec.UNSET else d.timeout)
+        self.keep_alive = d.keep_alive
+        url = step.url
+        if url.startswith(("http://", "https://")) and "{{" not in url.split("/", 3)[2]:
+            self.origin = Origin.from_url(url)
+            parts = urlsplit(url)
+            path = parts.path or "/"
+            if parts.query:
+                path += "?" + parts.query
+        else:
+            self.origin = default_origin
+            path = url if url.startswith("/") else "/" + url
+        self.path = compile_template(path)
+        self.query = [(k, compile_template(str(v).lower() if isinstance(v, bool) else str(v)))
+                      for k, v in step.query.items()]
+        merged: dict[str, tuple[str, str]] = {}
+        for k, v in d.headers.items():
+            merged[k.lower()] = (k, v)
+        for k, v in step.headers.items():
+            merged[k.lower()] = (k, v)
+        self.body = None
+        self.body_json = None
+        if step.json is not msgspec.UNSET:
+            self.body_json = compile_json(step.json)
+            merged.setdefault("content-type", ("Content-Type", "application/json"))
+        elif step.body is not msgspec.UNSET:
+            self.body = compile_template(step.body)
+        self.headers = [(k, compile_template(v)) for k, v in merged.values()]
+        # checks and captures
+        self.captures = []
+        want_body = want_headers = False
+        for c in step.capture:
+            if c.json is not msgspec.UNSET:
+                self.captures.append((c.as_, "json", compile_path(c.json)))
+                want_body = True
+            elif c.header is not msgspec.UNSET:
+                self.captures.append((c.as_, "header", c.header.lower().encode()))
+                want_headers = True
+            else:
+                self.captures.append((c.as_, "regex", re.compile(c.regex)))
+                want_body = True
+        exp = step.expect if step.expect is not msgspec.UNSET else None
+        self.expect_status: frozenset[int] | None = None
+        self.json_equals: list = []
+        self.json_exists: list = []
+        self.body_contains: bytes | None = None
+        if exp is not None:
+            if exp.status is not msgspec.UNSET:
+                self.expect_status = frozenset(exp.status if isinstance(exp.status, list) else [exp.status])
+            self.json_equals = [(compile_path(p), v) for p, v in exp.json_equals.items()]
+            self.json_exists = [compile_path(p) for p in exp.json_exists]
+            if exp.body_contains is not msgspec.UNSET:
+                self.body_contains = exp.body_contains.encode()
+            want_body = want_body or bool(self.json_equals or self.json_exists or self.body_contains)
+        self.want_body = want_body
+        self.want_headers = want_headers
+        self.static_request = None
+        if (self.path.static and all(t.static for _, t in self.query) and all(t.static for _, t in self.headers)
+                and (self.body is None or self.body.static) and (self.body_json is None or self.body_json.static)):
+            self.static_request = self._serialize({})
+
+    def _serialize(self, vars: dict) -> bytes:
+        target = self.path.render(vars)
+        if self.query:
+            qs = "&".join(f"{quote(k, safe='')}={quote(t.render(vars), safe='')}" for k, t in self.query)
+            target += ("&" if "?" in target else "?") + qs
+        headers = [(k, t.render(vars)) for k, t in self.headers]
+        if self.body_json is not None:
+            body = self.body_json.render(vars)
+        elif self.body is not None:
+            body = self.body.render(vars).encode()
+        else:
+            body = None
+        return build_request(self.method, target, self.origin.host_header, headers, body, keep_alive=self.keep_alive)
+
+    def request_bytes(self, vars: dict) -> bytes:
+        return self.static_request if self.static_request is not None else self._serialize(vars)
+
+
+class CompiledScenario:
+    def __init__(self, name: str, steps: list[CompiledStep]):
+        self.name = name
+        self.steps = steps
+
+
+class ScenarioRunner:
+    """Runs iterations for one worker; owns the connection pools and endpoint recorders."""
+
+    def __init__(self, plan: Plan, target: str, *, worker_index: int = 0, seed: int = 0):
+        self.plan = plan
+        self.worker_index = worker_index
+        self.rng = random.Random(seed * 1000 + worker_index)
+        self.recorders: dict[str, EndpointRecorder] = {}
+        self.default_origin = Origin.from_url(target)
+        self.connect_timeout = duration_s(plan.defaults.connect_timeout)
+        self.pools: dict[Origin, HttpPool] = {}
+        self.late_threshold = duration_s(plan.defaults.late_threshold)
+        self.ssl_context: ssl.SSLContext | None = None
+        self.scenarios = [
+            CompiledScenario(s.name, [CompiledStep(st, plan, self.recorder_for, self.default_origin) for st in s.steps])
+            for s in plan.scenarios
+        ]
+        weights = [max(0.0, float(s.weight)) for s in plan.scenarios]
+        self.cum_weights = []
+        acc = 0.0
+        for w in weights:
+            acc += w
+            self.cum_weights.append(acc)
+        self.constants = {k: v for k, v in plan.variables.items() if not isinstance(v, list)}
+        self.lists = {k: v for k, v in plan.variables.items() if isinstance(v, list) and v}
+        self.errors_sample: deque[str] = deque(maxlen=5)
+        self.iterations = 0
+        self.vu_counter = 0
+
+    def recorder_for(self, name: str) -> EndpointRecorder:
+        rec = self.recorders.get(name)
+        if rec is None:
+            rec = self.recorders[name] = EndpointRecorder(name)
+        return rec
+
+    def new_vu(self) -> dict[str, Any]:
+        """Variables of a fresh virtual user: constants plus one pick from each list."""
+        self.vu_counter += 1
+        vars = dict(self.constants)
+        for k, values in self.lists.items():
+            vars[k] = values[self.rng.randrange(len(values))]
+        vars["$vu"] = self.vu_counter
+        vars["$worker"] = self.worker_index
+        vars["$iteration"] = 0
+        return vars
+
+    def pool_for(self, origin: Origin) -> HttpPool:
+        pool = self.pools.get(origin)
+        if pool is None:
+            ctx = None
+            if origin.scheme == "https":
+                ctx = self._ssl()
+            pool = self.pools[origin] = HttpPool(
+                origin.scheme, origin.host, origin.port, connect_timeout=self.connect_timeout,
+                ssl_context=ctx, keep_alive=self.plan.defaults.keep_alive)
+        return pool
+
+    def _ssl(self) -> ssl.SSLContext:
+        if self.ssl_context is None:
+            ctx = ssl.create_default_context()
+            if not self.plan.defaults.tls_verify:
+                ctx.check_hostname = False
+                ctx.verify_mode = ssl.CERT_NONE
+            self.ssl_context = ctx
+        return self.ssl_context
+
+    @property
+    def open_connections(self) -> int:
+        return sum(p.open_connections for p in self.pools.values())
+
+    def pick(self) -> CompiledScenario:
+        cw = self.cum_weights
+        if len(cw) == 1:
+            return self.scenarios[0]
+        return self.rng.choices(self.scenarios, cum_weights=cw)[0]
+
+    async def iteration(self, vars: dict[str, Any], intended: float | None) -> None:
+        """Run one iteration. ``intended`` is the scheduled start (open model) or None."""
+        self.iterations += 1
+        vars["$iteration"] += 1
+        for step in self.pick().steps:
+            if step.if_var is not None and not vars.get(step.if_var):
+                continue
+            if step.is_request:
+                ok = await self._request(step, vars, intended)
+                intended = None
+                if not ok:
+                    return
+            if step.think:
+                await asyncio.sleep(step.think)
+
+    async def _request(self, step: CompiledStep, vars: dict, intended: float | None) -> bool:
+        started = _now() if intended is None else intended
+        rec = step.recorder
+        try:
+            data = step.request_bytes(vars)
+            resp = await self.pool_for(step.origin).request(
+                data, timeout=step.timeout, head=step.head, want_body=step.want_body, want_headers=step.want_headers)
+        except TransportError as exc:
+            rec.failure(exc.kind)
+            self.errors_sample.append(f"{exc.kind}: {step.name}: {exc}")
+            return False
+        status = resp.status
+        kind = None
+        if step.expect_status is not None:
+            if status not in step.expect_status:
+                kind = "http_5xx" if status >= 500 else "http_4xx" if status >= 400 else "expect_failed"
+        elif status >= 400:
+            kind = "http_5xx" if status >= 500 else "http_4xx"
+        if step.want_body or step.want_headers:
+            failed = self._checks_and_captures(step, resp, vars)
+            if failed and kind is None:
+                kind = "expect_failed"
+                self.errors_sample.append(f"expect_failed: {step.name}: {failed}")
+        if kind is not None and kind != "expect_failed":
+            self.errors_sample.append(f"{kind}: {step.name}: HTTP {status}")
+        rec.response(status, int((resp.t_done - started) * 1e6), int((resp.t_done - resp.t_sent) * 1e6),
+                     resp.body_size, kind)
+        return True
+
+    def _checks_and_captures(self, step: CompiledStep, resp, vars: dict) -> str | None:
+        """Apply captures and expectations; return a description of the first failed check."""
+        doc: Any = MISSING
+        body = resp.body or b""
+        if step.json_equals or step.json_exists or any(kind == "json" for _, kind, _ in step.captures):
+            try:
+                doc = _json_decode(body) if body else MISSING
+            except msgspec.DecodeError:
+                doc = MISSING
+        for name, kind, how in step.captures:
+            if kind == "json":
+                value = how.find(doc) if doc is not MISSING else MISSING
+                if value is not MISSING:
+                    vars[name] = value
+            elif kind == "header":
+                for k, v in resp.headers or ():
+                    if k.lower() == how:
+                        vars[name] = v.decode("latin-1")
+                        break
+            else:
+                m = how.search(body.decode("utf-8", "replace"))
+                if m:
+                    vars[name] = m.group(1) if m.groups() else m.group(0)
+        if doc is MISSING and (step.json_equals or step.json_exists):
+            return "response body is not JSON"
+        for path, expected in step.json_equals:
+            got = path.find(doc)
+            if got != expected:
+                return f"{path.source} = {got!r}, expected {expected!r}" if got is not MISSING else f"{path.source} missing"
+        for path in step.json_exists:
+            if path.find(doc) is MISSING:
+                return f"{path.source} missing"
+        if step.body_contains is not None and step.body_contains not in body:
+            return f"body does not contain {step.body_contains.decode()!r}"
+        return None
+
+    async def close(self) -> None:
+        for pool in self.pools.values():
+            await pool.close()

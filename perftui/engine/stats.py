@@ -1,0 +1,251 @@
+"""Constant-memory statistics: HDR histograms (3 significant digits, microseconds) and counters.
+
+Two halves:
+- ``EndpointRecorder`` lives in a worker and is written on every request. It writes straight into
+  the histogram's counts array (hdrh's ``record_value`` costs ~1 µs in pure Python, a third of a
+  request's budget at saturation). ``take_delta()`` ships the interval as an ``EndpointDelta``.
+- ``Aggregate`` lives in the coordinator: decoded deltas merged into cumulative and windowed views,
+  summarised into ``StatsSummary`` on demand.
+
+Latency is recorded for every request that got a response (any status); transport failures
+(refused, timeout, reset, ...) are counted but have no latency.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import sys
+from collections import Counter
+
+from hdrh.histogram import HdrHistogram
+
+from perftui.engine.messages import EndpointDelta
+from perftui.summary import LatencySummary, StatsSummary
+
+LOWEST_US = 1
+HIGHEST_US = 600_000_000  # 10 minutes; longer values are clamped
+SIGNIFICANT_DIGITS = 3
+PERCENTILES = (50.0, 90.0, 95.0, 99.0, 99.9)
+
+
+def new_histogram() -> HdrHistogram:
+    return HdrHistogram(LOWEST_US, HIGHEST_US, SIGNIFICANT_DIGITS)
+
+
+def clear_histogram(h: HdrHistogram) -> None:
+    """hdrh's own reset loops in Python over ~20k counters; memset is instant."""
+    ctypes.memset(ctypes.addressof(h.counts), 0, ctypes.sizeof(h.counts))
+    h.total_count = 0
+    h.min_value = sys.maxsize
+    h.max_value = 0
+
+
+class FastHistogram:
+    """Record-only front end for an ``HdrHistogram`` with the index math inlined."""
+
+    __slots__ = ("hist", "_counts", "_mask", "_shift", "_unit", "_half_mag", "_half", "count",
+                 "total", "min", "max")
+
+    def __init__(self) -> None:
+        h = self.hist = new_histogram()
+        self._counts = h.counts
+        self._mask = h.sub_bucket_mask
+        self._unit = h.unit_magnitude
+        self._half_mag = h.sub_bucket_half_count_magnitude
+        self._half = h.sub_bucket_half_count
+        self._shift = h.unit_magnitude + h.sub_bucket_half_count_magnitude + 1
+        self.count = 0
+        self.total = 0
+        self.min = sys.maxsize
+        self.max = 0
+
+    def record(self, us: int) -> None:
+        if us > HIGHEST_US:
+            us = HIGHEST_US
+        elif us < 0:
+            us = 0
+        bucket = (us | self._mask).bit_length() - self._shift
+        self._counts[((bucket + 1) << self._half_mag) + (us >> (bucket + self._unit)) - self._half] += 1
+        self.count += 1
+        self.total += us
+        if us < self.min:
+            self.min = us
+        if us > self.max:
+            self.max = us
+
+    def take(self) -> tuple[bytes, int]:
+        """Encoded histogram of what was recorded since the last take (b"" if nothing), and the sum."""
+        if not self.count:
+            return b"", 0
+        h = self.hist
+        h.total_count = self.count
+        h.min_value = self.min
+        h.max_value = self.max
+        encoded = h.encode()
+        total = self.total
+        clear_histogram(h)
+        self.count = 0
+        self.total = 0
+        self.min = sys.maxsize
+        self.max = 0
+        return encoded, total
+
+
+class EndpointRecorder:
+    """Per-endpoint counters and histograms for one snapshot interval, in one worker."""
+
+    __slots__ = ("name", "requests", "errors", "status", "error_kinds", "latency", "service",
+                 "bytes_received", "separate_service")
+
+    def __init__(self, name: str, separate_service: bool = True) -> None:
+        self.name = name
+        self.requests = 0
+        self.errors = 0
+        self.status: dict[int, int] = {}
+        self.error_kinds: dict[str, int] = {}
+        self.latency = FastHistogram()
+        # In the closed model a request's intended start *is* its send time, so both
+        # histograms would be identical: record once and say so in the delta.
+        self.separate_service = separate_service
+        self.service = FastHistogram() if separate_service else None
+        self.bytes_received = 0
+
+    def response(self, status: int, latency_us: int, service_us: int, nbytes: int, error_kind: str | None) -> None:
+        self.requests += 1
+        st = self.status
+        st[status] = st.get(status, 0) + 1
+        self.latency.record(latency_us)
+        if self.service is not None:
+            self.service.record(service_us)
+        self.bytes_received += nbytes
+        if error_kind is not None:
+            self.errors += 1
+            ek = self.error_kinds
+            ek[error_kind] = ek.get(error_kind, 0) + 1
+
+    def failure(self, kind: str) -> None:
+        """A request that got no response (refused, timeout, reset, ...)."""
+        self.requests += 1
+        self.errors += 1
+        ek = self.error_kinds
+        ek[kind] = ek.get(kind, 0) + 1
+
+    def take_delta(self) -> EndpointDelta | None:
+        if not self.requests:
+            return None
+        lat, lat_sum = self.latency.take()
+        if self.service is not None:
+            svc, svc_sum = self.service.take()
+        else:
+            svc, svc_sum = b"", lat_sum
+        delta = EndpointDelta(
+            name=self.name,
+            requests=self.requests,
+            errors=self.errors,
+            status=self.status,
+            error_kinds=self.error_kinds,
+            latency=lat,
+            service=svc,
+            bytes_received=self.bytes_received,
+            latency_sum=lat_sum,
+            service_sum=svc_sum,
+        )
+        self.requests = 0
+        self.errors = 0
+        self.status = {}
+        self.error_kinds = {}
+        self.bytes_received = 0
+        return delta
+
+
+def decode_histogram(encoded: bytes) -> HdrHistogram | None:
+    return HdrHistogram.decode(encoded) if encoded else None
+
+
+def summarize_histogram(h: HdrHistogram, total_us: float) -> LatencySummary:
+    if not h.total_count:
+        return LatencySummary()
+    pct = h.get_percentile_to_value_dict(list(PERCENTILES))
+    ms = 1000.0
+    return LatencySummary(
+        min=h.get_min_value() / ms,
+        mean=total_us / h.total_count / ms,
+        p50=pct[50.0] / ms,
+        p90=pct[90.0] / ms,
+        p95=pct[95.0] / ms,
+        p99=pct[99.0] / ms,
+        p999=pct[99.9] / ms,
+        max=h.get_max_value() / ms,
+    )
+
+
+class Aggregate:
+    """A mergeable set of request statistics (coordinator side)."""
+
+    __slots__ = ("requests", "errors", "status", "error_kinds", "latency", "service", "latency_sum",
+                 "service_sum", "bytes_received", "late_starts", "dropped")
+
+    def __init__(self) -> None:
+        self.requests = 0
+        self.errors = 0
+        self.status: Counter[int] = Counter()
+        self.error_kinds: Counter[str] = Counter()
+        self.latency = new_histogram()
+        self.service = new_histogram()
+        self.latency_sum = 0.0
+        self.service_sum = 0.0
+        self.bytes_received = 0
+        self.late_starts = 0
+        self.dropped = 0
+
+    def add_delta(self, d: EndpointDelta, lat: HdrHistogram | None, svc: HdrHistogram | None) -> None:
+        """Add one endpoint delta; ``lat``/``svc`` are its decoded histograms (decode once, add to many)."""
+        self.requests += d.requests
+        self.errors += d.errors
+        self.status.update(d.status)
+        self.error_kinds.update(d.error_kinds)
+        self.bytes_received += d.bytes_received
+        if lat is not None:
+            self.latency.add(lat)
+            self.latency_sum += d.latency_sum
+            self.service.add(svc if svc is not None else lat)
+            self.service_sum += d.service_sum
+
+    def merge(self, other: Aggregate) -> None:
+        self.requests += other.requests
+        self.errors += other.errors
+        self.status.update(other.status)
+        self.error_kinds.update(other.error_kinds)
+        if other.latency.total_count:
+            self.latency.add(other.latency)
+            self.service.add(other.service)
+        self.latency_sum += other.latency_sum
+        self.service_sum += other.service_sum
+        self.bytes_received += other.bytes_received
+        self.late_starts += other.late_starts
+        self.dropped += other.dropped
+
+    def clear(self) -> None:
+        self.requests = self.errors = self.bytes_received = self.late_starts = self.dropped = 0
+        self.status.clear()
+        self.error_kinds.clear()
+        clear_histogram(self.latency)
+        clear_histogram(self.service)
+        self.latency_sum = self.service_sum = 0.0
+
+    def summary(self, duration_s: float, cls: type[StatsSummary] = StatsSummary, **extra) -> StatsSummary:
+        return cls(
+            requests=self.requests,
+            errors=self.errors,
+            rps=self.requests / duration_s if duration_s > 0 else 0.0,
+            error_rate=self.errors / self.requests if self.requests else 0.0,
+            duration_s=duration_s,
+            latency_ms=summarize_histogram(self.latency, self.latency_sum),
+            service_time_ms=summarize_histogram(self.service, self.service_sum),
+            status_codes={str(k): v for k, v in sorted(self.status.items())},
+            error_kinds=dict(sorted(self.error_kinds.items())),
+            late_starts=self.late_starts,
+            dropped=self.dropped,
+            bytes_received=self.bytes_received,
+            **extra,
+        )

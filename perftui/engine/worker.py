@@ -1,0 +1,275 @@
+"""Worker process: ``python -m perftui.engine.worker``.
+
+Reads commands (``Init``, ``SetLoad``, ``Stop``) as length-prefixed msgpack frames on stdin and
+writes ``Snapshot`` frames on stdout every ``snapshot_interval`` seconds. It runs the load shape it
+was last given until told otherwise; the coordinator owns the phase clock. If stdin closes (the
+coordinator died), the worker stops by itself.
+
+Open model: arrival *k* is scheduled at the time the cumulative planned arrivals reach *k* (a
+linear ramp integrates to a quadratic), so the schedule is absolute and never drifts. On each
+wake-up every arrival that is due is started (uvloop timers have 1 ms resolution); an arrival
+beyond ``max_in_flight`` is dropped and counted, one that starts more than ``late_threshold``
+after its slot is counted as late.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import os
+import sys
+import time
+
+import msgspec
+import psutil
+
+from perftui.engine.messages import (
+    Bye, Fatal, FrameReader, Hello, Init, SetLoad, Snapshot, Stop, command_decoder, encode_frame,
+)
+from perftui.engine.scenario import ScenarioRunner
+from perftui.plan import Plan
+
+_now = time.monotonic
+
+
+def arrival_time(k: float, shape: SetLoad) -> float:
+    """Seconds after ``shape.start`` at which cumulative arrivals reach ``k``."""
+    r0, r1, d = shape.rate_from, shape.rate_to, shape.duration
+    ramp_total = (r0 + r1) / 2 * d if d > 0 else 0.0
+    if k <= ramp_total and d > 0:
+        a = (r1 - r0) / (2 * d)
+        if abs(a) < 1e-12:
+            return k / r0
+        # a t^2 + r0 t - k = 0, the root in [0, d]
+        disc = r0 * r0 + 4 * a * k
+        return (-r0 + math.sqrt(max(0.0, disc))) / (2 * a)
+    if r1 <= 0:
+        return math.inf
+    return d + (k - ramp_total) / r1
+
+
+class Worker:
+    def __init__(self, init: Init, out: asyncio.WriteTransport):
+        self.init = init
+        self.out = out
+        plan = msgspec.msgpack.decode(init.plan, type=Plan)
+        self.runner = ScenarioRunner(plan, init.target, worker_index=init.worker_index, seed=init.seed)
+        self.shape_task: asyncio.Task | None = None
+        self.shape: SetLoad | None = None
+        self.in_flight = 0
+        self.tasks: set[asyncio.Task] = set()
+        self.vus: list[asyncio.Task] = []
+        self.vu_target = 0
+        self.late = 0
+        self.dropped = 0
+        self.schedule_lag = 0.0
+        self.loop_lag = 0.0
+        self.seq = 0
+        self.proc = psutil.Process()
+        self.proc.cpu_percent(None)
+        self.stopping = False
+
+    def send(self, msg) -> None:
+        if not self.out.is_closing():
+            self.out.write(encode_frame(msg))
+
+    # ---- load shapes -------------------------------------------------------------------
+
+    def set_load(self, shape: SetLoad) -> None:
+        if self.shape_task is not None:
+            self.shape_task.cancel()
+            self.shape_task = None
+        self.shape = shape
+        if shape.kind == "open":
+            self.vu_target = 0
+            self.shape_task = asyncio.ensure_future(self._open_loop(shape))
+        elif shape.kind == "closed":
+            self.shape_task = asyncio.ensure_future(self._closed_loop(shape))
+        else:
+            self.vu_target = 0
+
+    async def _open_loop(self, shape: SetLoad) -> None:
+        runner = self.runner
+        late_threshold = runner.late_threshold
+        poisson = shape.arrivals == "poisson"
+        rng = runner.rng
+        # Workers interleave their uniform schedules instead of firing in lockstep.
+        k = (self.init.worker_index + 0.5) / self.init.worker_count if not poisson else rng.expovariate(1.0)
+        limit = shape.max_in_flight or 0
+        start = shape.start
+        loop = asyncio.get_running_loop()
+        while True:
+            due = start + arrival_time(k, shape)
+            if due == math.inf:
+                return
+            delay = due - _now()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            now = _now()
+            while due <= now:
+                lag = now - due
+                if lag > late_threshold:
+                    self.late += 1
+                if lag > self.schedule_lag:
+                    self.schedule_lag = lag
+                if limit and self.in_flight >= limit:
+                    self.dropped += 1
+                else:
+                    self._spawn(runner.new_vu(), due, loop)
+                k += rng.expovariate(1.0) if poisson else 1.0
+                due = start + arrival_time(k, shape)
+
+    def _spawn(self, vars, intended, loop) -> None:
+        self.in_flight += 1
+        task = loop.create_task(self.runner.iteration(vars, intended))
+        self.tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task) -> None:
+        self.in_flight -= 1
+        self.tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            exc = task.exception()
+            self.runner.errors_sample.append(f"internal: {type(exc).__name__}: {exc}")
+
+    async def _closed_loop(self, shape: SetLoad) -> None:
+        while True:
+            elapsed = _now() - shape.start
+            frac = 1.0 if shape.duration <= 0 else min(1.0, max(0.0, elapsed / shape.duration))
+            self.vu_target = round(shape.vus_from + (shape.vus_to - shape.vus_from) * frac)
+            self.vus = [t for t in self.vus if not t.done()]
+            while len(self.vus) < self.vu_target:
+                self.vus.append(asyncio.ensure_future(self._vu(len(self.vus))))
+            if frac >= 1.0:
+                return
+            await asyncio.sleep(0.1)
+
+    async def _vu(self, index: int) -> None:
+        runner = self.runner
+        vars = runner.new_vu()
+        while index < self.vu_target and not self.stopping:
+            self.in_flight += 1
+            try:
+                await runner.iteration(vars, None)
+            except Exception as exc:  # a bug must not kill the VU silently
+                runner.errors_sample.append(f"internal: {type(exc).__name__}: {exc}")
+                await asyncio.sleep(0.1)
+            finally:
+                self.in_flight -= 1
+
+    # ---- reporting ---------------------------------------------------------------------
+
+    async def snapshots(self) -> None:
+        interval = self.init.snapshot_interval
+        last = _now()
+        while True:
+            # measure loop lag on the way: a short sleep that wakes late means a busy loop
+            target = last + interval
+            while True:
+                t0 = _now()
+                step = min(0.05, target - t0)
+                if step <= 0:
+                    break
+                await asyncio.sleep(step)
+                lag = _now() - t0 - step
+                if lag > self.loop_lag:
+                    self.loop_lag = lag
+            now = _now()
+            self.send(self.snapshot(now, now - last))
+            last = now
+
+    def snapshot(self, now: float, interval: float) -> Snapshot:
+        runner = self.runner
+        deltas = [d for d in (r.take_delta() for r in runner.recorders.values()) if d is not None]
+        snap = Snapshot(
+            worker=self.init.worker_index, seq=self.seq, t=now, interval=interval, endpoints=deltas,
+            iterations=runner.iterations, late_starts=self.late, dropped=self.dropped,
+            in_flight=self.in_flight, vus=sum(1 for t in self.vus if not t.done()),
+            open_connections=runner.open_connections, loop_lag_ms=self.loop_lag * 1000,
+            schedule_lag_ms=self.schedule_lag * 1000, cpu_percent=self.proc.cpu_percent(None),
+            rss_bytes=self.proc.memory_info().rss, errors_sample=list(runner.errors_sample),
+        )
+        self.seq += 1
+        runner.iterations = 0
+        self.late = self.dropped = 0
+        self.schedule_lag = self.loop_lag = 0.0
+        runner.errors_sample.clear()
+        return snap
+
+    async def stop(self, grace: float) -> None:
+        self.stopping = True
+        self.set_load(SetLoad(phase=-1, kind="idle", start=_now(), duration=0))
+        pending = list(self.tasks) + [t for t in self.vus if not t.done()]
+        if pending:
+            _, still = await asyncio.wait(pending, timeout=grace)
+            for t in still:
+                t.cancel()
+            if still:
+                await asyncio.wait(still, timeout=1.0)
+        await self.runner.close()
+
+
+async def main() -> int:
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    out_transport, _ = await loop.connect_write_pipe(asyncio.Protocol, os.fdopen(os.dup(1), "wb"))
+    frames = FrameReader()
+    worker: Worker | None = None
+    snap_task = None
+    try:
+        while True:
+            data = await reader.read(65536)
+            if not data:  # coordinator gone
+                break
+            for frame in frames.feed(data):
+                cmd = command_decoder.decode(frame)
+                if isinstance(cmd, Init):
+                    worker = Worker(cmd, out_transport)
+                    worker.send(Hello(worker=cmd.worker_index, pid=os.getpid()))
+                    snap_task = asyncio.ensure_future(worker.snapshots())
+                elif isinstance(cmd, SetLoad) and worker is not None:
+                    worker.set_load(cmd)
+                elif isinstance(cmd, Stop) and worker is not None:
+                    await worker.stop(cmd.grace)
+                    if snap_task:
+                        snap_task.cancel()
+                    now = _now()
+                    worker.send(worker.snapshot(now, 0.0))
+                    worker.send(Bye(worker=worker.init.worker_index))
+                    return 0
+    except Exception as exc:  # report instead of dying silently
+        if worker is not None:
+            worker.send(Fatal(worker=worker.init.worker_index, message=f"{type(exc).__name__}: {exc}"))
+        raise
+    finally:
+        if worker is not None and not out_transport.is_closing():
+            # let the write buffer drain before exit
+            for _ in range(50):
+                if out_transport.get_write_buffer_size() == 0:
+                    break
+                await asyncio.sleep(0.01)
+    if worker is not None:
+        await worker.stop(1.0)
+    return 0
+
+
+def run() -> None:
+    import signal
+
+    # The coordinator decides when we stop; a Ctrl-C on the terminal reaches the whole
+    # process group, so ignore it here and let the coordinator send Stop.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - non-Linux
+        uvloop = None
+    if uvloop is not None:
+        code = uvloop.run(main())
+    else:
+        code = asyncio.run(main())
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    run()

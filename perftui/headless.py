@@ -1,0 +1,168 @@
+"""The headless reporter: runs a plan without a UI (CI, no TTY, ``--headless``).
+
+One compact line per second while the run goes, then a summary table. It consumes the same
+session record the dashboard does. SIGINT/SIGTERM/SIGHUP stop the run gracefully and still write
+the session (``partial: true``); a second SIGINT stops at once, still writing what it has.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from typing import TextIO
+
+from perftui.engine.coordinator import Coordinator
+from perftui.planload import LoadedPlan
+from perftui.runtime import Target, exit_code, resolve_target, write_session
+from perftui.session import SessionRecord
+from perftui.summary import StatsSummary
+from perftui.thresholds import format_value
+from perftui.units import format_count, format_duration, format_ms
+
+
+def progress_line(coord: Coordinator) -> str:
+    s = coord.session
+    row = s.timeline[-1] if s.timeline else None
+    spec = coord.current
+    phase = spec.name if spec else "-"
+    if row is None:
+        return f"{format_duration(s.elapsed()):>7}  {phase}"
+    if row.target_vus:
+        target = f"{row.target_vus} VUs"
+    else:
+        target = f"{row.target_rps:,.1f}/s"
+    parts = [
+        f"{format_duration(row.t):>7}",
+        f"{phase[:18]:<18}",
+        f"target {target:>10}",
+        f"achieved {row.rps:>9,.1f}/s",
+        f"p50 {format_ms(row.p50_ms):>7}",
+        f"p95 {format_ms(row.p95_ms):>7}",
+        f"p99 {format_ms(row.p99_ms):>7}",
+        f"err {row.error_rate * 100:5.2f}%",
+    ]
+    if row.late_starts or row.dropped:
+        parts.append(f"late {row.late_starts} dropped {row.dropped}")
+    if row.in_flight:
+        parts.append(f"in-flight {row.in_flight}")
+    return "  ".join(parts)
+
+
+def _lat_cells(s: StatsSummary) -> list[str]:
+    l = s.latency_ms
+    return [format_ms(l.p50), format_ms(l.p95), format_ms(l.p99), format_ms(l.max)]
+
+
+def summary_text(session: SessionRecord) -> str:
+    doc_summary = session.summary()
+    out: list[str] = []
+    w = out.append
+    w("")
+    w(f"perftui · {session.plan_name} · {session.target} · {format_duration(session.run_seconds())}"
+      f" · {session.end_reason or 'running'}")
+    w("")
+    head = f"{'endpoint':<36} {'requests':>9} {'rps':>9} {'err %':>7} {'p50':>8} {'p95':>8} {'p99':>8} {'max':>8}"
+    w(head)
+    w("─" * len(head))
+    for e in sorted(session.endpoint_summaries(), key=lambda e: -e.requests):
+        w(f"{e.name[:36]:<36} {e.requests:>9,} {e.rps:>9,.1f} {e.error_rate * 100:>7.2f} "
+          + " ".join(f"{c:>8}" for c in _lat_cells(e)))
+    w("─" * len(head))
+    s = doc_summary
+    w(f"{'all':<36} {s.requests:>9,} {s.rps:>9,.1f} {s.error_rate * 100:>7.2f} "
+      + " ".join(f"{c:>8}" for c in _lat_cells(s)))
+    w("")
+    l, sv = s.latency_ms, s.service_time_ms
+    w("latency (from intended start)  " + "  ".join(
+        f"{k} {format_ms(getattr(l, k))}" for k in ("min", "mean", "p50", "p90", "p95", "p99", "p999", "max")))
+    w("service time (from send)       " + "  ".join(
+        f"{k} {format_ms(getattr(sv, k))}" for k in ("min", "mean", "p50", "p90", "p95", "p99", "p999", "max")))
+    if s.status_codes:
+        w("status codes   " + "  ".join(f"{k}: {format_count(v)}" for k, v in s.status_codes.items()))
+    if s.error_kinds:
+        w("error kinds    " + "  ".join(f"{k}: {format_count(v)}" for k, v in s.error_kinds.items()))
+    w(f"late starts    {s.late_starts:,}    dropped arrivals {s.dropped:,}    iterations {session.iterations:,}")
+    warnings = [e for e in session.events if e.kind in ("worker", "warning")]
+    for e in warnings[-5:]:
+        w(f"! {format_duration(max(0.0, e.t))}: {e.message}")
+    if session.threshold_results:
+        w("")
+        w("thresholds")
+        for r in session.threshold_results:
+            mark = "✓ pass" if r.ok else "✗ FAIL"
+            val = r.detail or ("-" if r.value is None else f"{r.value:g}")
+            w(f"  {mark}  {r.expr:<40} {val}")
+    return "\n".join(out)
+
+
+class HeadlessRun:
+    def __init__(self, loaded: LoadedPlan, *, workers: int | None, out: str | None,
+                 stream: TextIO = sys.stdout, quiet: bool = False, reveal_secrets: bool = False):
+        self.loaded = loaded
+        self.workers = workers
+        self.out = out
+        self.stream = stream
+        self.quiet = quiet
+        self.reveal_secrets = reveal_secrets
+        self.interrupted = False
+        self.signals = 0
+        self.coord: Coordinator | None = None
+        self.target: Target | None = None
+
+    def _print(self, text: str) -> None:
+        print(text, file=self.stream, flush=True)
+
+    def _on_signal(self, signame: str) -> None:
+        self.signals += 1
+        self.interrupted = True
+        coord = self.coord
+        if coord is None:
+            return
+        if self.signals == 1:
+            self._print(f"\n{signame}: stopping gracefully (again to stop at once)…")
+            asyncio.ensure_future(coord.stop(f"interrupted ({signame})"))
+        else:
+            self._print(f"{signame}: stopping now")
+            coord.kill_workers()
+            asyncio.ensure_future(coord.stop(f"interrupted ({signame}, forced)", grace=0.0))
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            loop.add_signal_handler(sig, self._on_signal, sig.name)
+        try:
+            self.target = await loop.run_in_executor(None, resolve_target, self.loaded)
+            coord = self.coord = Coordinator(self.loaded, self.target.url, workers=self.workers,
+                                            reveal_secrets=self.reveal_secrets)
+            if not self.quiet:
+                plan = self.loaded.plan
+                self._print(f"perftui · {plan.name} → {self.target.url} · {len(coord.specs)} phase(s), "
+                            f"{sum(s.duration for s in coord.specs):.0f}s planned · {coord.worker_count} worker(s)")
+                coord.listeners.append(lambda: self._print(progress_line(coord)) if coord.state != "finished" else None)
+            if self.interrupted:  # a signal arrived while starting up
+                return 130
+            await coord.start()
+            await coord.finished.wait()
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+                loop.remove_signal_handler(sig)
+            if self.coord is not None:
+                self.coord.kill_workers()
+            if self.target is not None:
+                self.target.close()
+        session = self.coord.session
+        self._print(summary_text(session))
+        path = write_session(session, self.out)
+        self._print(f"\nsession written to {path}" + ("  (partial)" if session.partial else ""))
+        return exit_code(session, self.interrupted)
+
+
+def run_headless(loaded: LoadedPlan, **kwargs) -> int:
+    run = HeadlessRun(loaded, **kwargs)
+    try:
+        import uvloop
+
+        return uvloop.run(run.run())
+    except ImportError:  # pragma: no cover
+        return asyncio.run(run.run())

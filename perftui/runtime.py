@@ -1,0 +1,91 @@
+"""What every way of running a plan shares: resolving the target (starting the embedded demo
+when ``target = "demo"``), where session files go, writing them, and the exit code.
+
+Used by the headless reporter and the dashboard alike.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from perftui.errors import UserError
+from perftui.planload import LoadedPlan
+from perftui.session import SessionRecord
+
+EXIT_OK = 0
+EXIT_THRESHOLDS = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+def sessions_dir() -> Path:
+    """``$PERFTUI_SESSIONS_DIR``, else ``$XDG_DATA_HOME/perftui/sessions`` (``~/.local/share/...``)."""
+    env = os.environ.get("PERFTUI_SESSIONS_DIR")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return Path(base) / "perftui" / "sessions"
+
+
+def default_session_path(session: SessionRecord) -> Path:
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", session.plan_name).strip("-") or "plan"
+    return sessions_dir() / f"{session.id}-{slug}.json"
+
+
+def write_session(session: SessionRecord, path: str | os.PathLike | None) -> Path:
+    """Write the session JSON atomically (temp file + rename); returns the path written."""
+    target = Path(path) if path else default_session_path(session)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(target.name + ".tmp")
+    tmp.write_bytes(session.to_json())
+    os.replace(tmp, target)
+    return target
+
+
+def check_out_path(path: str | None) -> None:
+    """Fail early (exit 2) if ``--out`` cannot be written, before any load is sent."""
+    if not path:
+        return
+    p = Path(path)
+    if p.is_dir():
+        raise UserError(f"--out {path}: is a directory; give a file name such as {path.rstrip('/')}/session.json")
+    parent = p.parent if str(p.parent) else Path(".")
+    if parent.exists() and not os.access(parent, os.W_OK):
+        raise UserError(f"--out {path}: directory {parent} is not writable")
+
+
+class Target:
+    """The resolved base URL, plus the demo process if we started one."""
+
+    def __init__(self, url: str, demo=None):
+        self.url = url
+        self.demo = demo
+
+    def close(self) -> None:
+        if self.demo is not None:
+            self.demo.stop()
+            self.demo = None
+
+
+def resolve_target(loaded: LoadedPlan) -> Target:
+    plan = loaded.plan
+    if plan.target != "demo":
+        return Target(plan.target.rstrip("/"))
+    from perftui.demo import launch, parse_latency
+
+    try:
+        parse_latency(plan.demo.latency)
+    except ValueError as exc:
+        raise UserError(f"{loaded.path or '<plan>'}: demo.latency: {exc}") from None
+    demo = launch(latency=plan.demo.latency, error_rate=plan.demo.error_rate, port=plan.demo.port)
+    return Target(demo.url, demo)
+
+
+def exit_code(session: SessionRecord, interrupted: bool) -> int:
+    if interrupted:
+        return EXIT_INTERRUPTED
+    if any(not r.ok for r in session.threshold_results):
+        return EXIT_THRESHOLDS
+    return EXIT_OK

@@ -1,0 +1,355 @@
+"""The session record: everything a run produced, in constant memory.
+
+The coordinator feeds it worker snapshots (``ingest``) and closes a timeline row every second
+(``tick``). The dashboard and the headless reporter read it; ``document()`` turns it into the
+JSON session file (schema in docs/session.md). Memory does not grow with run length: histograms
+are cumulative, the 10-second window is a ring of per-second aggregates, and the timeline halves
+its resolution whenever it reaches ``TIMELINE_MAX_ROWS`` rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections import deque
+from typing import Any
+
+import msgspec
+from msgspec import Struct
+
+from perftui import __version__
+from perftui.engine.messages import Snapshot
+from perftui.engine.stats import Aggregate, decode_histogram
+from perftui.summary import EndpointSummary, StatsSummary
+
+SCHEMA_VERSION = 1
+TIMELINE_MAX_ROWS = 3600
+WINDOW_SECONDS = 10
+
+
+class TimelineRow(Struct, kw_only=True):
+    t: float
+    """Seconds since the run started (end of the row's span)."""
+    phase: str
+    target_rps: float
+    """Scheduled arrivals per second (open model); 0 in closed phases and pauses."""
+    target_vus: int
+    rps: float
+    p50_ms: float | None
+    p95_ms: float | None
+    p99_ms: float | None
+    errors: int
+    requests: int
+    error_rate: float
+    late_starts: int = 0
+    dropped: int = 0
+    in_flight: int = 0
+    vus: int = 0
+    open_connections: int = 0
+    cpu_percent: float = 0.0
+    """Sum over worker processes."""
+    rss_mb: float = 0.0
+    loop_lag_ms: float = 0.0
+    schedule_lag_ms: float = 0.0
+    extra: dict[str, float] = {}
+    """Other per-second series (protocol figures, target metrics) keyed by name."""
+
+
+class PhaseRecord(Struct, kw_only=True):
+    index: int
+    name: str
+    kind: str
+    """"open", "closed" or "pause"."""
+    target: str
+    """Planned load, e.g. "10/s", "10→50/s", "20 VUs"."""
+    planned_s: float
+    start: float | None = None
+    """Seconds since run start when the phase began (None: never reached)."""
+    end: float | None = None
+    skipped: bool = False
+
+
+class Event(Struct, kw_only=True):
+    t: float
+    """Seconds since run start (may be negative for events before start)."""
+    kind: str
+    """"start", "pause", "resume", "phase", "skip", "rate", "vus", "annotation", "export", "stop", "worker", "warning"."""
+    message: str
+
+
+class GeneratorState(Struct, kw_only=True):
+    workers: int = 0
+    workers_alive: int = 0
+    cpu_percent: float = 0.0
+    rss_bytes: int = 0
+    open_connections: int = 0
+    in_flight: int = 0
+    vus: int = 0
+    loop_lag_ms: float = 0.0
+    schedule_lag_ms: float = 0.0
+
+
+class SessionDocument(Struct, kw_only=True):
+    schema_version: int
+    perftui_version: str
+    id: str
+    plan_name: str
+    plan_file: str | None
+    plan: dict[str, Any]
+    target: str
+    workers: int
+    started_at: str | None
+    ended_at: str | None
+    duration_s: float
+    partial: bool
+    end_reason: str
+    phases: list[PhaseRecord]
+    summary: StatsSummary
+    endpoints: list[EndpointSummary]
+    timeline_resolution_s: float
+    timeline: list[TimelineRow]
+    thresholds: list[Any]
+    events: list[Event]
+    generator: GeneratorState
+    histogram: str
+    """Overall latency histogram (µs, corrected), HdrHistogram V2 compressed base64."""
+    service_histogram: str
+
+
+def _iso(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return dt.datetime.fromtimestamp(ts, dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class SessionRecord:
+    def __init__(self, *, plan_name: str, plan_file: str | None, plan_dict: dict, target: str,
+                 workers: int, phases: list[PhaseRecord], session_id: str | None = None):
+        self.id = session_id or time.strftime("%Y%m%d-%H%M%S")
+        self.plan_name = plan_name
+        self.plan_file = plan_file
+        self.plan_dict = plan_dict
+        self.target = target
+        self.workers = workers
+        self.phases = phases
+        self.started_wall: float | None = None
+        self.started_mono: float | None = None
+        self.ended_wall: float | None = None
+        self.end_reason = ""
+        self.partial = True
+        self.events: list[Event] = []
+        self.endpoints: dict[str, Aggregate] = {}
+        self.total = Aggregate()
+        self.second = Aggregate()
+        self.window: deque[tuple[float, Aggregate]] = deque(maxlen=WINDOW_SECONDS)
+        self._spare: list[Aggregate] = []
+        self.endpoint_window: dict[str, deque[int]] = {}
+        self.endpoint_second: dict[str, int] = {}
+        self.timeline: list[TimelineRow] = []
+        self.resolution = 1.0
+        self._pending: list[TimelineRow] = []
+        self.worker_state: dict[int, Snapshot] = {}
+        self.generator = GeneratorState(workers=workers)
+        self.last_errors: deque[str] = deque(maxlen=50)
+        self.threshold_results: list[Any] = []
+        self.iterations = 0
+        self._second_late = 0
+        self._second_dropped = 0
+        self._second_lag = 0.0
+        self._second_sched_lag = 0.0
+        self.extra_now: dict[str, float] = {}
+        self._last_tick: float | None = None
+
+    # ---- time -------------------------------------------------------------------------
+
+    def mark_started(self) -> None:
+        self.started_wall = time.time()
+        self.started_mono = time.monotonic()
+
+    def elapsed(self, now: float | None = None) -> float:
+        if self.started_mono is None:
+            return 0.0
+        return (now if now is not None else time.monotonic()) - self.started_mono
+
+    def event(self, kind: str, message: str) -> Event:
+        ev = Event(t=round(self.elapsed(), 3), kind=kind, message=message)
+        self.events.append(ev)
+        return ev
+
+    # ---- ingest -----------------------------------------------------------------------
+
+    def ingest(self, snap: Snapshot) -> None:
+        """Merge one worker snapshot. Histograms are decoded once and added to the endpoint's
+        cumulative aggregate and the current second."""
+        for d in snap.endpoints:
+            lat = decode_histogram(d.latency)
+            svc = decode_histogram(d.service)
+            agg = self.endpoints.get(d.name)
+            if agg is None:
+                agg = self.endpoints[d.name] = Aggregate()
+                self.endpoint_window[d.name] = deque(maxlen=WINDOW_SECONDS)
+            agg.add_delta(d, lat, svc)
+            self.second.add_delta(d, lat, svc)
+            self.endpoint_second[d.name] = self.endpoint_second.get(d.name, 0) + d.requests
+        self.second.late_starts += snap.late_starts
+        self.second.dropped += snap.dropped
+        self.iterations += snap.iterations
+        self._second_lag = max(self._second_lag, snap.loop_lag_ms)
+        self._second_sched_lag = max(self._second_sched_lag, snap.schedule_lag_ms)
+        for e in snap.errors_sample:
+            self.last_errors.append(e)
+        self.worker_state[snap.worker] = snap
+        for k, v in snap.extra.items():
+            self.extra_now[k] = self.extra_now.get(k, 0.0) + v
+
+    def tick(self, now: float, phase: str, target_rps: float, target_vus: int) -> TimelineRow:
+        """Close the current second: a timeline row, the 10 s window, the cumulative totals."""
+        sec = self.second
+        span = max(1e-3, now - (self._last_tick if self._last_tick is not None else self.started_mono or now))
+        self._last_tick = now
+        summary_lat = sec.latency
+        pct = summary_lat.get_percentile_to_value_dict([50.0, 95.0, 99.0]) if summary_lat.total_count else {}
+        gen = self._generator_now()
+        row = TimelineRow(
+            t=round(self.elapsed(now), 3), phase=phase, target_rps=round(target_rps, 3), target_vus=target_vus,
+            rps=round(sec.requests / span, 3), requests=sec.requests, errors=sec.errors,
+            error_rate=sec.errors / sec.requests if sec.requests else 0.0,
+            p50_ms=pct[50.0] / 1000 if pct else None, p95_ms=pct[95.0] / 1000 if pct else None,
+            p99_ms=pct[99.0] / 1000 if pct else None, late_starts=sec.late_starts, dropped=sec.dropped,
+            in_flight=gen.in_flight, vus=gen.vus, open_connections=gen.open_connections,
+            cpu_percent=round(gen.cpu_percent, 1), rss_mb=round(gen.rss_bytes / 2**20, 1),
+            loop_lag_ms=round(self._second_lag, 2), schedule_lag_ms=round(self._second_sched_lag, 2),
+            extra=dict(self.extra_now),
+        )
+        self.generator = gen
+        self._append_row(row)
+        self.total.merge(sec)
+        # rotate the window ring, reusing aggregates so memory stays flat
+        if len(self.window) == self.window.maxlen:
+            _, oldest = self.window.popleft()
+            self._spare.append(oldest)
+        self.window.append((now, sec))
+        fresh = self._spare.pop() if self._spare else Aggregate()
+        fresh.clear()
+        self.second = fresh
+        for name, n in self.endpoint_second.items():
+            self.endpoint_window[name].append(n)
+        self.endpoint_second = {name: 0 for name in self.endpoint_second}
+        self._second_lag = self._second_sched_lag = 0.0
+        self.extra_now = {}
+        return row
+
+    def _generator_now(self) -> GeneratorState:
+        snaps = list(self.worker_state.values())
+        return GeneratorState(
+            workers=self.workers,
+            workers_alive=self.generator.workers_alive,
+            cpu_percent=sum(s.cpu_percent for s in snaps),
+            rss_bytes=sum(s.rss_bytes for s in snaps),
+            open_connections=sum(s.open_connections for s in snaps),
+            in_flight=sum(s.in_flight for s in snaps),
+            vus=sum(s.vus for s in snaps),
+            loop_lag_ms=max((s.loop_lag_ms for s in snaps), default=0.0),
+            schedule_lag_ms=max((s.schedule_lag_ms for s in snaps), default=0.0),
+        )
+
+    def _append_row(self, row: TimelineRow) -> None:
+        if self.resolution == 1.0:
+            self.timeline.append(row)
+        else:
+            self._pending.append(row)
+            if len(self._pending) * 1.0 >= self.resolution:
+                self.timeline.append(merge_rows(self._pending))
+                self._pending = []
+        if len(self.timeline) >= TIMELINE_MAX_ROWS:
+            self.timeline = [merge_rows(self.timeline[i : i + 2]) for i in range(0, len(self.timeline), 2)]
+            self.resolution *= 2
+
+    # ---- views ------------------------------------------------------------------------
+
+    def run_seconds(self) -> float:
+        if self.started_mono is None:
+            return 0.0
+        return max(1e-9, self.timeline[-1].t if self.timeline else self.elapsed())
+
+    def summary(self) -> StatsSummary:
+        """Everything so far (closed seconds only)."""
+        return self.total.summary(self.run_seconds())
+
+    def window_summary(self) -> StatsSummary:
+        agg = Aggregate()
+        for _, a in self.window:
+            agg.merge(a)
+        return agg.summary(float(len(self.window)) or 1.0)
+
+    def endpoint_summaries(self) -> list[EndpointSummary]:
+        span = self.run_seconds()
+        return [agg.summary(span, EndpointSummary, name=name) for name, agg in self.endpoints.items()]
+
+    def endpoint_recent_rps(self, name: str) -> float:
+        w = self.endpoint_window.get(name)
+        return sum(w) / len(w) if w else 0.0
+
+    # ---- export -----------------------------------------------------------------------
+
+    def document(self) -> SessionDocument:
+        total = self.total
+        return SessionDocument(
+            schema_version=SCHEMA_VERSION,
+            perftui_version=__version__,
+            id=self.id,
+            plan_name=self.plan_name,
+            plan_file=self.plan_file,
+            plan=self.plan_dict,
+            target=self.target,
+            workers=self.workers,
+            started_at=_iso(self.started_wall),
+            ended_at=_iso(self.ended_wall),
+            duration_s=round(self.run_seconds(), 3) if self.started_mono else 0.0,
+            partial=self.partial,
+            end_reason=self.end_reason,
+            phases=self.phases,
+            summary=self.summary(),
+            endpoints=self.endpoint_summaries(),
+            timeline_resolution_s=self.resolution,
+            timeline=self.timeline + ([merge_rows(self._pending)] if self._pending else []),
+            thresholds=self.threshold_results,
+            events=self.events,
+            generator=self.generator,
+            histogram=total.latency.encode().decode() if total.latency.total_count else "",
+            service_histogram=total.service.encode().decode() if total.service.total_count else "",
+        )
+
+    def to_json(self) -> bytes:
+        return msgspec.json.format(msgspec.json.encode(self.document()), indent=2)
+
+
+def merge_rows(rows: list[TimelineRow]) -> TimelineRow:
+    """Merge adjacent rows when the timeline coarsens: counts add, rates and gauges average,
+    latency percentiles take the maximum (a conservative bound; the exact per-row histograms
+    are not kept)."""
+    if len(rows) == 1:
+        return rows[0]
+    n = len(rows)
+    last = rows[-1]
+    req = sum(r.requests for r in rows)
+    err = sum(r.errors for r in rows)
+
+    def mx(attr):
+        vals = [getattr(r, attr) for r in rows if getattr(r, attr) is not None]
+        return max(vals) if vals else None
+
+    extra: dict[str, float] = {}
+    for r in rows:
+        for k, v in r.extra.items():
+            extra[k] = extra.get(k, 0.0) + v / n
+    return TimelineRow(
+        t=last.t, phase=last.phase, target_rps=sum(r.target_rps for r in rows) / n, target_vus=last.target_vus,
+        rps=sum(r.rps for r in rows) / n, p50_ms=mx("p50_ms"), p95_ms=mx("p95_ms"), p99_ms=mx("p99_ms"),
+        errors=err, requests=req, error_rate=err / req if req else 0.0,
+        late_starts=sum(r.late_starts for r in rows), dropped=sum(r.dropped for r in rows),
+        in_flight=last.in_flight, vus=last.vus, open_connections=last.open_connections,
+        cpu_percent=sum(r.cpu_percent for r in rows) / n, rss_mb=last.rss_mb,
+        loop_lag_ms=max(r.loop_lag_ms for r in rows), schedule_lag_ms=max(r.schedule_lag_ms for r in rows),
+        extra=extra,
+    )
