@@ -1,0 +1,321 @@
+"""Pass/fail thresholds, k6-like: ``"p95 < 200ms"``, ``"error_rate < 1%"``,
+``"p99{GET /api/users} < 500ms"``, ``"rps > 100"``.
+
+Parsed by the plan loader (so a typo fails before the run) and evaluated against a
+``StatsSummary`` by the engine's reporters at the end of a run (and live by the dashboard).
+
+Grammar::
+
+    THRESHOLD := METRIC [ "{" ENDPOINT "}" ] OP NUMBER [UNIT]
+    OP        := "<" | "<=" | ">" | ">=" | "=="
+
+ENDPOINT is everything between the first ``{`` and the *last* ``}`` of the expression, taken
+exactly as written (surrounding spaces trimmed). Endpoint names keep their ``{{ }}`` templates
+(``GET /api/bounties/{{ id }}``), so they contain braces themselves; since neither the operator
+nor the number can contain ``}``, the last ``}`` always closes the endpoint.
+
+Values are stored in canonical units: milliseconds for latencies, a fraction (0..1) for rates,
+plain numbers for counts and requests per second.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import re
+from collections.abc import Mapping
+from typing import Literal
+
+import msgspec
+
+from perftui.summary import ERROR_KINDS, StatsSummary
+from perftui.units import format_ms
+
+__all__ = [
+    "METRICS",
+    "Threshold",
+    "ThresholdResult",
+    "evaluate",
+    "format_value",
+    "metric_kind",
+    "parse_threshold",
+]
+
+
+class Threshold(msgspec.Struct, frozen=True):
+    expr: str
+    """The threshold as written."""
+    metric: str
+    """Canonical metric name: ``p95``, ``service.p99``, ``error_rate``, ``ws.rtt.p95``..."""
+    endpoint: str | None
+    """Endpoint metric name, or None for the whole run."""
+    op: str
+    value: float
+    """Canonical units: ms for latencies, a fraction for rates, plain numbers otherwise."""
+
+
+class ThresholdResult(msgspec.Struct):
+    expr: str
+    ok: bool
+    value: float | None
+    """Observed value in canonical units; None when there was no data."""
+    detail: str = ""
+
+
+# ---- metric names ------------------------------------------------------------------------
+
+_LATENCY_FIELDS = ("min", "mean", "p50", "p90", "p95", "p99", "p999", "max")
+_LATENCY_ALIASES = {
+    "avg": "mean",
+    "med": "p50",
+    "median": "p50",
+    "p(50)": "p50",
+    "p(90)": "p90",
+    "p(95)": "p95",
+    "p(99)": "p99",
+    "p(99.9)": "p999",
+    "p99.9": "p999",
+}
+_PROTOCOL_PREFIXES = ("ws.", "mcp.", "graphql.")
+
+MetricKind = Literal["latency", "rate", "rps", "count"]
+
+METRICS: dict[str, tuple[MetricKind, str]] = {}
+"""Every built-in metric name -> (kind, description). Protocol metrics (``ws.*``, ``mcp.*``,
+``graphql.*``) are accepted too and read from the ``extra`` mapping."""
+
+for _f in _LATENCY_FIELDS:
+    METRICS[_f] = ("latency", f"{_f} latency from the intended start (coordinated-omission corrected)")
+    METRICS[f"service.{_f}"] = ("latency", f"{_f} service time, from the moment the request was sent")
+METRICS["rps"] = ("rps", "completed requests per second")
+METRICS["requests"] = ("count", "completed requests")
+METRICS["errors"] = ("count", "failed requests")
+METRICS["error_rate"] = ("rate", "errors / requests")
+METRICS["success_rate"] = ("rate", "1 - error_rate")
+for _k in ERROR_KINDS:
+    METRICS[f"{_k}_rate"] = ("rate", f"share of requests failing with {_k}")
+    METRICS[f"{_k}_count"] = ("count", f"requests failing with {_k}")
+METRICS["dropped"] = ("count", "open-model arrivals dropped by max_in_flight")
+METRICS["late_starts"] = ("count", "open-model arrivals started later than late_threshold")
+
+_METRIC_CHARS = re.compile(r"[a-z0-9_.()]+\Z")
+_TAIL = re.compile(
+    r"""\s*(?P<op><=|>=|==|<|>|=>|=<|!=|=)\s*
+        (?P<num>[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)
+        \s*(?P<unit>[A-Za-zµ%/]+)?\s*\Z""",
+    re.VERBOSE,
+)
+_OPS = ("<", "<=", ">", ">=", "==")
+_GRAMMAR = "expected METRIC[{ENDPOINT}] OP VALUE, e.g. 'p95 < 200ms', 'error_rate < 1%' or 'p99{GET /api/users} < 500ms'"
+
+
+def _normalise_metric(name: str) -> str:
+    name = name.strip().lower()
+    prefix, dot, last = name.rpartition(".")
+    last = _LATENCY_ALIASES.get(last, last)
+    return f"{prefix}{dot}{last}"
+
+
+def metric_kind(metric: str) -> MetricKind:
+    """Unit family of a canonical metric name (protocol metrics are judged by their last part)."""
+    known = METRICS.get(metric)
+    if known is not None:
+        return known[0]
+    last = metric.rpartition(".")[2]
+    if last in _LATENCY_FIELDS:
+        return "latency"
+    if last == "rps":
+        return "rps"
+    if last.endswith("rate"):
+        return "rate"
+    return "count"
+
+
+def _unknown_metric(raw: str, metric: str) -> str:
+    choices = [*METRICS, "p(95)", "p(99)", "p(99.9)", "avg", "med"]
+    close = difflib.get_close_matches(metric, choices, n=3, cutoff=0.6)
+    hint = f"; did you mean {' or '.join(close)}?" if close else ""
+    if re.fullmatch(r"p\(?\d+(\.\d+)?\)?", metric):
+        hint = "; percentiles available: p50 p90 p95 p99 p999 (or p(95), p(99.9))"
+    return (
+        f"unknown metric {raw!r}{hint} (latency: min mean p50 p90 p95 p99 p999 max, service.p95...;"
+        " rps, requests, errors, error_rate, success_rate, <kind>_rate, <kind>_count, dropped, late_starts;"
+        " ws.*, mcp.*, graphql.*)"
+    )
+
+
+def parse_threshold(expr: str) -> Threshold:
+    """Parse one threshold; raises ``ValueError`` saying what was expected."""
+    if not isinstance(expr, str):
+        raise ValueError(f"threshold must be a string, got {type(expr).__name__}; {_GRAMMAR}")
+    text = expr.strip()
+    if not text:
+        raise ValueError(f"empty threshold: {_GRAMMAR}")
+    endpoint: str | None = None
+    if "{" in text:
+        open_at = text.index("{")
+        close_at = text.rfind("}")
+        if close_at < open_at:
+            raise ValueError(f"threshold {expr!r}: '{{' opens an endpoint name but no '}}' closes it; {_GRAMMAR}")
+        endpoint = text[open_at + 1 : close_at].strip()
+        if not endpoint:
+            raise ValueError(f"threshold {expr!r}: empty endpoint name in {{}}; {_GRAMMAR}")
+        metric_raw = text[:open_at]
+        rest = text[close_at + 1 :]
+        tail = _TAIL.match(rest)
+        if not tail:
+            raise ValueError(f"threshold {expr!r}: expected OP VALUE after the endpoint name; {_GRAMMAR}")
+    else:
+        tail = _TAIL.search(text)
+        if not tail:
+            if not any(c in text for c in "<>="):
+                raise ValueError(f"threshold {expr!r} has no comparison operator (< <= > >= ==); {_GRAMMAR}")
+            raise ValueError(f"threshold {expr!r}: expected a number after the operator; {_GRAMMAR}")
+        metric_raw = text[: tail.start()]
+    op = tail.group("op")
+    if op not in _OPS:
+        fix = {"=>": ">=", "=<": "<=", "=": "=="}.get(op)
+        extra = f"; did you mean {fix!r}?" if fix else ""
+        raise ValueError(f"threshold {expr!r}: operator {op!r} is not supported (use < <= > >= ==){extra}")
+    if not metric_raw.strip():
+        raise ValueError(f"threshold {expr!r}: missing metric name before the operator; {_GRAMMAR}")
+    if any(c in metric_raw for c in "<>=!"):
+        raise ValueError(f"threshold {expr!r}: malformed operator; use exactly one of < <= > >= ==")
+    metric = _normalise_metric(metric_raw)
+    if not _METRIC_CHARS.match(metric):
+        guess = _normalise_metric(re.sub(r"[\s-]+", "_", metric_raw.strip()))
+        hint = f"; did you mean {guess!r}?" if guess in METRICS else ""
+        raise ValueError(
+            f"threshold {expr!r}: metric name {metric_raw.strip()!r} may only contain a-z 0-9 _ . ( ){hint}"
+        )
+    if metric not in METRICS and not metric.startswith(_PROTOCOL_PREFIXES):
+        raise ValueError(f"threshold {expr!r}: {_unknown_metric(metric_raw.strip(), metric)}")
+    if metric.startswith(_PROTOCOL_PREFIXES) and (metric.endswith(".") or ".." in metric):
+        raise ValueError(f"threshold {expr!r}: incomplete metric name {metric!r}")
+    number = float(tail.group("num"))
+    if not math.isfinite(number):
+        raise ValueError(f"threshold {expr!r}: the value must be a finite number")
+    unit = tail.group("unit") or ""
+    if metric_kind(metric) == "rate" and not unit and tail.group("num").lstrip("+") == "1":
+        raise ValueError(
+            f"threshold {expr!r}: a bare 1 is ambiguous for {metric}: write 1% (one percent) or 1.0 (all requests)"
+        )
+    value = _to_canonical(expr, metric, number, unit)
+    return Threshold(expr=expr, metric=metric, endpoint=endpoint, op=op, value=value)
+
+
+_LATENCY_UNITS = {"": 1.0, "ms": 1.0, "s": 1000.0, "us": 0.001, "µs": 0.001}
+
+
+def _to_canonical(expr: str, metric: str, number: float, unit: str) -> float:
+    kind = metric_kind(metric)
+    u = unit.lower() if unit != "µs" else unit
+    if kind == "latency":
+        if u in _LATENCY_UNITS:
+            return number * _LATENCY_UNITS[u]
+        raise ValueError(f"threshold {expr!r}: {metric} is a latency; use ms, s or us (a bare number means ms), not {unit!r}")
+    if kind == "rate":
+        if u == "%":
+            if not 0 <= number <= 100:
+                raise ValueError(f"threshold {expr!r}: a percentage must be between 0% and 100%")
+            return number / 100.0
+        if u == "":
+            if not 0 <= number <= 1:
+                raise ValueError(
+                    f"threshold {expr!r}: {metric} is a fraction from 0 to 1; write {number:g}% for a percentage"
+                    f" or {number / 100:g} as a fraction"
+                )
+            return number
+        raise ValueError(f"threshold {expr!r}: {metric} is a rate; use % or a fraction like 0.01, not {unit!r}")
+    if kind == "rps":
+        if u in ("", "/s", "rps"):
+            return number
+        raise ValueError(f"threshold {expr!r}: {metric} is requests per second; write a number, optionally with /s")
+    if u:
+        raise ValueError(f"threshold {expr!r}: {metric} is a count; write a plain number without a unit")
+    return number
+
+
+# ---- evaluation --------------------------------------------------------------------------
+
+
+def _observe(metric: str, s: StatsSummary) -> float | None:
+    kind = METRICS[metric][0]
+    if kind == "latency":
+        group, _, field = metric.rpartition(".")
+        lat = s.service_time_ms if group == "service" else s.latency_ms
+        value = getattr(lat, field)
+        return None if value is None else float(value)
+    if metric == "rps":
+        return float(s.rps) if s.requests or s.duration_s else None
+    if metric == "requests":
+        return float(s.requests)
+    if metric == "errors":
+        return float(s.errors)
+    if metric == "dropped":
+        return float(s.dropped)
+    if metric == "late_starts":
+        return float(s.late_starts)
+    if kind == "rate":
+        if not s.requests:
+            return None
+        if metric == "error_rate":
+            return s.errors / s.requests
+        if metric == "success_rate":
+            return 1.0 - s.errors / s.requests
+        return s.error_kinds.get(metric[: -len("_rate")], 0) / s.requests
+    # <kind>_count
+    return float(s.error_kinds.get(metric[: -len("_count")], 0))
+
+
+def _compare(value: float, op: str, limit: float) -> bool:
+    if op == "<":
+        return value < limit
+    if op == "<=":
+        return value <= limit
+    if op == ">":
+        return value > limit
+    if op == ">=":
+        return value >= limit
+    return math.isclose(value, limit, rel_tol=1e-9, abs_tol=1e-12)
+
+
+def evaluate(
+    th: Threshold,
+    overall: StatsSummary,
+    endpoints: Mapping[str, StatsSummary],
+    extra: Mapping[str, float] = {},  # noqa: B006 - read only
+) -> ThresholdResult:
+    """Check ``th`` against a run's results. No data (unknown endpoint, no requests, a protocol
+    metric nobody reported) fails with ``detail="no data"``."""
+    value: float | None
+    if th.metric in METRICS:
+        summary = overall if th.endpoint is None else endpoints.get(th.endpoint)
+        value = None if summary is None else _observe(th.metric, summary)
+    else:
+        key = th.metric if th.endpoint is None else f"{th.metric}{{{th.endpoint}}}"
+        raw = extra.get(key)
+        value = None if raw is None else float(raw)
+    if value is None or math.isnan(value):
+        return ThresholdResult(expr=th.expr, ok=False, value=None, detail="no data")
+    ok = _compare(value, th.op, th.value)
+    limit = f"{th.op} {format_value(th, th.value)}"
+    detail = f"{format_value(th, value)} {limit}" if ok else f"{format_value(th, value)}, expected {limit}"
+    return ThresholdResult(expr=th.expr, ok=ok, value=value, detail=detail)
+
+
+def format_value(th: Threshold, value: float | None) -> str:
+    """A value in the threshold's units for people: ``183ms``, ``0.42%``, ``1234/s``, ``17``."""
+    if value is None:
+        return "no data"
+    kind = metric_kind(th.metric)
+    if kind == "latency":
+        return format_ms(value)
+    if kind == "rate":
+        pct = value * 100
+        if pct and abs(pct) < 0.01:
+            return f"{pct:.4f}%"
+        return f"{pct:.2f}%"
+    if kind == "rps":
+        return f"{value:.0f}/s" if abs(value) >= 100 else f"{value:.1f}/s"
+    return f"{value:.0f}" if value == int(value) else f"{value:g}"
