@@ -1,0 +1,1353 @@
+"""Loading and validating test plans: TOML text -> ``${ENV}`` substitution -> ``perftui.plan.Plan``.
+
+Called by the CLI (``perftui run/validate``), the plan picker and the coordinator. Every problem
+in a plan is collected and raised together as one ``PlanError``; each ``Problem`` names the file,
+the key path in TOML words (``scenarios[2].steps[1].url``; array indices count from 1, so
+``phases[1]`` is the first ``[[phases]]``) and the line where it was found.
+
+Also here: command-line overrides (``--rate``/``--vus``/``--duration``/``--target``), plans built
+from a bare URL (``perftui run URL``), and the redacted copy of a plan stored in session files.
+"""
+
+from __future__ import annotations
+
+import bisect
+import difflib
+import math
+import os
+import re
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+import msgspec
+from msgspec import UNSET, UnsetType
+
+from perftui.errors import PlanError, Problem
+from perftui.jsonpath import compile_path
+from perftui.plan import Capture, Defaults, DemoOptions, Expect, Phase, Plan, Scenario, Step, phase_model
+from perftui.template import TemplateError, compile_json, compile_template
+from perftui.thresholds import METRICS, parse_threshold
+from perftui.units import parse_duration
+
+__all__ = [
+    "HTTP_METHODS",
+    "MAX_PLAN_BYTES",
+    "LoadedPlan",
+    "apply_overrides",
+    "duration_s",
+    "endpoint_name",
+    "format_path",
+    "load_plan",
+    "plan_from_dict",
+    "quick_plan",
+    "redacted_plan",
+]
+
+MAX_PLAN_BYTES = 10 * 1024 * 1024
+HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
+SENSITIVE_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization", "x-api-key"})
+CLI_FILE = "<command line>"
+
+# Sanity limits: far above anything one machine can drive, low enough to catch a typo (and to
+# keep every number inside msgpack's 64-bit integers).
+MAX_RATE = 10_000_000.0
+MAX_VUS = 1_000_000
+MAX_IN_FLIGHT = 10_000_000
+
+Path_ = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class LoadedPlan:
+    """A validated plan and where it came from."""
+
+    plan: Plan
+    """Validated, ``${ENV}`` substituted; durations still as written (see ``duration_s``)."""
+    path: Path | None = None
+    """The plan file, or None for plans built in memory (``quick_plan``, ``plan_from_dict``)."""
+    source: str = ""
+    """The plan's TOML text as written (before substitution)."""
+    secrets: frozenset[str] = field(default=frozenset())
+    """Every value that came from ``${ENV}`` substitution; ``redacted_plan`` masks them."""
+
+
+# ---- small helpers -------------------------------------------------------------------------
+
+
+def duration_s(value: str | int | float) -> float:
+    """Seconds for a plan duration (``"30s"``, ``"1m30s"``, ``250ms``, ``45``)."""
+    return parse_duration(value)
+
+
+def endpoint_name(step: Step) -> str:
+    """The metric name a step's requests are grouped under: ``step.name``, or ``"METHOD url"``
+    with the URL as written (templates kept) and without its query string."""
+    if step.name is not UNSET and step.name:
+        return step.name
+    if step.url is UNSET:
+        return "think"
+    url = step.url.split("#", 1)[0].split("?", 1)[0]
+    return f"{step.method.upper()} {url}"
+
+
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+\Z")
+_BARE_KEY_AT = re.compile(r"[A-Za-z0-9_-]+")
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
+
+
+def format_path(path: Path_) -> str:
+    """``("phases", 0, "arrival_rate")`` -> ``phases[1].arrival_rate`` (indices from 1)."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part + 1}]"
+        else:
+            key = part if _BARE_KEY.match(part) else msgspec.json.encode(part).decode()
+            out += f".{key}" if out else key
+    return out
+
+
+def _describe(value: Any) -> str:
+    """What a TOML value is, for "got ..." messages."""
+    if isinstance(value, bool):
+        return f"a boolean ({'true' if value else 'false'})"
+    if isinstance(value, int):
+        return f"an integer ({value})" if abs(value) < 10**15 else "an integer"
+    if isinstance(value, float):
+        return f"a number ({value:g})"
+    if isinstance(value, str):
+        shown = value if len(value) <= 40 else value[:37] + "..."
+        return f"a string ({msgspec.json.encode(shown).decode()})"
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return "an array"
+    if value is None:
+        return "nothing (null)"
+    name = type(value).__name__
+    if name in ("datetime", "date", "time"):
+        return f"a {name}"
+    return f"a {name}"
+
+
+def _strip_unset(tp: Any) -> Any:
+    if isinstance(tp, types.UnionType) or typing.get_origin(tp) is typing.Union:
+        args = tuple(a for a in typing.get_args(tp) if a is not UnsetType)
+        if len(args) == 1:
+            return args[0]
+        return typing.Union[args]  # noqa: UP007 - built dynamically
+    return tp
+
+
+_DURATION_SET = frozenset({str, int, float})
+_SCALAR_SET = frozenset({str, int, float, bool})
+_SIMPLE_WORDS = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}
+_PLURALS = {str: "strings", int: "integers", float: "numbers", bool: "booleans"}
+
+
+def _expected(tp: Any) -> str:
+    tp = _strip_unset(tp)
+    if tp in _SIMPLE_WORDS:
+        return _SIMPLE_WORDS[tp]
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin is Literal:
+        return "one of " + ", ".join(msgspec.json.encode(a).decode() for a in args)
+    if origin is list:
+        if args and args[0] in _PLURALS:
+            return f"an array of {_PLURALS[args[0]]}"
+        return f"an array ({_expected(args[0]) if args else 'any value'} each)"
+    if origin is dict:
+        return "a table"
+    if isinstance(tp, type) and issubclass(tp, msgspec.Struct):
+        return "a table"
+    if isinstance(tp, types.UnionType) or origin is typing.Union:
+        members = set(args)
+        if members == _DURATION_SET:
+            return 'a duration such as "30s", "5m", "1h30m" or a number of seconds'
+        if members == _SCALAR_SET:
+            return "a string, number or boolean"
+        lists = [a for a in args if typing.get_origin(a) is list]
+        if lists and set(args) - set(lists) == _SCALAR_SET:
+            return "a string, number or boolean, or an array of them"
+        return " or ".join(_expected(a) for a in args)
+    return "a value"
+
+
+def _quote(text: str) -> str:
+    return msgspec.json.encode(text).decode()
+
+
+# ---- line numbers --------------------------------------------------------------------------
+
+
+class _Locator:
+    """Maps key paths to the line they are written on.
+
+    tomllib keeps no positions, so this walks the (already valid) TOML text: table headers,
+    arrays of tables with their counts, dotted keys, inline tables and arrays. Best effort: if
+    anything surprises it, lines are simply unknown."""
+
+    def __init__(self, text: str | None):
+        self.lines: dict[Path_, int] = {}
+        if not text:
+            return
+        self.s = text
+        self.starts = [0] + [m.end() for m in re.finditer("\n", text)]
+        try:
+            self._scan()
+        except Exception:  # noqa: BLE001 - positions are a nicety, never a failure
+            pass
+
+    def line(self, path: Path_) -> int | None:
+        for n in range(len(path), 0, -1):
+            found = self.lines.get(tuple(path[:n]))
+            if found is not None:
+                return found
+        return None
+
+    # -- scanner --
+
+    def _line_at(self, i: int) -> int:
+        return bisect.bisect_right(self.starts, i)
+
+    def _record(self, path: Path_, i: int) -> None:
+        self.lines.setdefault(path, self._line_at(i))
+
+    def _skip(self, i: int, newlines: bool = True) -> int:
+        s = self.s
+        n = len(s)
+        while i < n:
+            c = s[i]
+            if c in " \t" or (newlines and c in "\r\n"):
+                i += 1
+            elif c == "#":
+                j = s.find("\n", i)
+                i = n if j < 0 else j
+            else:
+                break
+        return i
+
+    def _string_end(self, i: int) -> int:
+        s = self.s
+        for q in ('"""', "'''"):
+            if s.startswith(q, i):
+                j = i + 3
+                while True:
+                    if q == '"""' and s[j] == "\\":
+                        j += 2
+                        continue
+                    if s.startswith(q, j):
+                        j += 3
+                        while j < len(s) and s[j] == q[0]:
+                            j += 1
+                        return j
+                    j += 1
+        q = s[i]
+        j = i + 1
+        while s[j] != q:
+            j += 2 if (q == '"' and s[j] == "\\") else 1
+        return j + 1
+
+    def _key(self, i: int) -> tuple[tuple[str, ...], int]:
+        s = self.s
+        keys: list[str] = []
+        while True:
+            i = self._skip(i, newlines=False)
+            if s[i] in "\"'":
+                end = self._string_end(i)
+                keys.append(tomllib.loads(f"k = {s[i:end]}")["k"])
+                i = end
+            else:
+                m = _BARE_KEY_AT.match(s, i)
+                if not m:
+                    raise ValueError("bad key")
+                keys.append(m.group())
+                i = m.end()
+            i = self._skip(i, newlines=False)
+            if i < len(s) and s[i] == ".":
+                i += 1
+                continue
+            return tuple(keys), i
+
+    def _value(self, i: int, path: Path_) -> int:
+        s = self.s
+        c = s[i]
+        if c in "\"'":
+            return self._string_end(i)
+        if c == "[":
+            i += 1
+            idx = 0
+            while True:
+                i = self._skip(i)
+                if s[i] == "]":
+                    return i + 1
+                self._record(path + (idx,), i)
+                i = self._value(i, path + (idx,))
+                idx += 1
+                i = self._skip(i)
+                if s[i] == ",":
+                    i += 1
+        if c == "{":
+            i += 1
+            while True:
+                i = self._skip(i)
+                if s[i] == "}":
+                    return i + 1
+                keys, i = self._key(i)
+                for n in range(1, len(keys) + 1):
+                    self._record(path + keys[:n], i)
+                i = self._skip(i, newlines=False)
+                i = self._skip(i + 1, newlines=False)  # '='
+                i = self._value(i, path + keys)
+                i = self._skip(i)
+                if s[i] == ",":
+                    i += 1
+        while i < len(s) and s[i] not in ",]}\r\n#":
+            i += 1
+        return i
+
+    def _scan(self) -> None:
+        s = self.s
+        n = len(s)
+        table: Path_ = ()
+        aot: dict[Path_, int] = {}
+
+        def resolve(keys: tuple[str, ...]) -> Path_:
+            cur: Path_ = ()
+            for k in keys:
+                cur = cur + (k,)
+                if cur in aot:
+                    cur = cur + (aot[cur] - 1,)
+            return cur
+
+        i = 0
+        while True:
+            i = self._skip(i)
+            if i >= n:
+                return
+            if s[i] == "[":
+                double = s.startswith("[[", i)
+                start = i
+                keys, i = self._key(i + (2 if double else 1))
+                i += 2 if double else 1
+                if double:
+                    arr = resolve(keys[:-1]) + (keys[-1],)
+                    aot[arr] = aot.get(arr, 0) + 1
+                    self._record(arr, start)
+                    table = arr + (aot[arr] - 1,)
+                else:
+                    table = resolve(keys)
+                self._record(table, start)
+                continue
+            keys, j = self._key(i)
+            for k in range(1, len(keys) + 1):
+                self._record(table + keys[:k], i)
+            j = self._skip(j, newlines=False)
+            j = self._skip(j + 1, newlines=False)  # past '='
+            i = self._value(j, table + keys)
+
+
+# ---- reading files -------------------------------------------------------------------------
+
+_TOML_POS = re.compile(r"\s*\(at line (\d+), column (\d+)\)\s*$")
+_TOML_END = re.compile(r"\s*\(at end of document\)\s*$")
+
+
+def _toml_problem(file: str, text: str, err: tomllib.TOMLDecodeError) -> Problem:
+    msg = str(err)
+    line: int | None = None
+    column: int | None = None
+    if m := _TOML_POS.search(msg):
+        line, column = int(m.group(1)), int(m.group(2))
+        msg = msg[: m.start()]
+    elif m := _TOML_END.search(msg):
+        msg = msg[: m.start()]
+        line = _find_error_line(text, msg)
+    hint = ""
+    src_line = text.splitlines()[line - 1] if line and line <= len(text.splitlines()) else ""
+    if msg.startswith("Expected '=' after a key") and re.match(r"\s*[\w.\"'-]+\s*:", src_line):
+        hint = "; TOML writes key = value, not key: value"
+    elif msg.startswith("Invalid value") and column is not None:
+        rest = src_line[column - 1 :].strip() if column - 1 < len(src_line) else ""
+        if rest[:1].isalpha() and not rest.startswith(("true", "false", "inf", "nan")):
+            hint = '; strings must be quoted, e.g. key = "text"'
+    elif msg.startswith("Cannot overwrite a value") or msg.startswith("Cannot declare"):
+        hint = "; a key or table is defined twice"
+    where = f" (column {column})" if column is not None else ""
+    text_msg = msg[:1].lower() + msg[1:]
+    return Problem(file, "", f"invalid TOML: {text_msg}{where}{hint}", line)
+
+
+def _find_error_line(text: str, msg: str) -> int | None:
+    """For errors tomllib reports "at end of document" (an unterminated string or array, a
+    duplicate key): the first line whose prefix of the file fails the same way."""
+    lines = text.split("\n")
+    if len(lines) > 5000:
+        return None
+    for k in range(1, len(lines) + 1):
+        try:
+            tomllib.loads("\n".join(lines[:k]))
+        except tomllib.TOMLDecodeError as e:
+            if str(e).startswith(msg):
+                return k
+        except Exception:  # noqa: BLE001
+            return None
+    return None
+
+
+def _read_plan_file(path: Path) -> str:
+    file = str(path)
+    try:
+        if path.is_dir():
+            raise PlanError([Problem(file, "", "is a directory, not a plan file (expected a .toml file)")])
+        size = path.stat().st_size
+        if size > MAX_PLAN_BYTES:
+            raise PlanError(
+                [Problem(file, "", f"file is {size / 1048576:.1f} MB; plans larger than 10 MB are refused")]
+            )
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise PlanError([Problem(file, "", "no such file")]) from None
+    except PermissionError:
+        raise PlanError([Problem(file, "", "permission denied: cannot read the file")]) from None
+    except IsADirectoryError:
+        raise PlanError([Problem(file, "", "is a directory, not a plan file (expected a .toml file)")]) from None
+    except OSError as e:
+        raise PlanError([Problem(file, "", f"cannot read the file: {e.strerror or e}")]) from None
+    if len(data) > MAX_PLAN_BYTES:
+        raise PlanError([Problem(file, "", "file is larger than 10 MB; plans that large are refused")])
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        column = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
+        raise PlanError(
+            [
+                Problem(
+                    file,
+                    "",
+                    f"not valid UTF-8 text (byte 0x{data[e.start]:02x} at column {column}); save the plan as UTF-8",
+                    line,
+                )
+            ]
+        ) from None
+
+
+def load_plan(path: str | os.PathLike[str], *, env: Mapping[str, str] | None = None) -> LoadedPlan:
+    """Read, substitute and validate a plan file. Raises ``PlanError`` listing every problem."""
+    p = Path(path)
+    text = _read_plan_file(p)
+    file = str(path)
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise PlanError([_toml_problem(file, text, e)]) from None
+    except (ValueError, RecursionError) as e:  # tomllib can raise these on pathological input
+        raise PlanError([Problem(file, "", f"invalid TOML: {e}")]) from None
+    return _load(data, file=file, env=env, source=text, path=p, default_name=p.stem)
+
+
+def plan_from_dict(
+    data: dict[str, Any], *, file: str = "<plan>", env: Mapping[str, str] | None = None
+) -> LoadedPlan:
+    """Validate a plan given as the dict TOML parses into (same rules as ``load_plan``)."""
+    source = ""
+    if isinstance(data, dict):
+        try:
+            import tomli_w
+
+            source = tomli_w.dumps(data)
+        except Exception:  # noqa: BLE001 - the source text is informational
+            source = ""
+    stem = "" if file.startswith("<") else Path(file).stem
+    return _load(data, file=file, env=env, source=source, path=None, default_name=stem, locate=False)
+
+
+def _load(
+    data: Any,
+    *,
+    file: str,
+    env: Mapping[str, str] | None,
+    source: str,
+    path: Path | None,
+    default_name: str,
+    locate: bool = True,
+) -> LoadedPlan:
+    locator = _Locator(source if locate else None)
+    if not isinstance(data, dict):
+        raise PlanError([Problem(file, "", f"a plan must be a table of keys, got {_describe(data)}")])
+    subst = _Substituter(os.environ if env is None else env)
+    try:
+        data = subst.walk(data, ())
+    except RecursionError:
+        raise PlanError([Problem(file, "", "the plan is nested too deeply")]) from None
+    v = _Validator(file, locator, subst.full_refs, subst.failed)
+    for p, msg in subst.problems:
+        v.problem(p, msg, force=True)
+    plan = v.run(data, default_name)
+    if v.problems or plan is None:
+        raise PlanError(v.problems or [Problem(file, "", "the plan could not be validated")])
+    return LoadedPlan(plan=plan, path=path, source=source, secrets=frozenset(subst.secrets))
+
+
+# ---- ${ENV} substitution -------------------------------------------------------------------
+
+_ENV_START = re.compile(r"\$\$\{|\$\{")
+_ENV_REF = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)(?:(:?-)(.*))?\Z", re.DOTALL)
+
+
+class _Substituter:
+    def __init__(self, env: Mapping[str, str]):
+        self.env = env
+        self.problems: list[tuple[Path_, str]] = []
+        self.secrets: set[str] = set()
+        self.full_refs: set[Path_] = set()
+        self.failed: set[Path_] = set()
+
+    def walk(self, value: Any, path: Path_) -> Any:
+        if isinstance(value, str):
+            return self.string(value, path) if "${" in value else value
+        if isinstance(value, dict):
+            return {k: self.walk(v, path + (k,)) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.walk(v, path + (i,)) for i, v in enumerate(value)]
+        return value
+
+    def string(self, text: str, path: Path_) -> str:
+        out: list[str] = []
+        pos = 0
+        refs = 0
+        for m in _ENV_START.finditer(text):
+            if m.start() < pos:
+                continue
+            out.append(text[pos : m.start()])
+            if m.group() == "$${":
+                out.append("${")
+                pos = m.end()
+                continue
+            close = text.find("}", m.end())
+            if close < 0:
+                self.fail(path, f"'${{' is not closed: write ${{NAME}} or ${{NAME:-default}} (or $${{ for a literal ${{)")
+                return text
+            inner = text[m.end() : close]
+            ref = _ENV_REF.match(inner)
+            if not ref:
+                self.fail(
+                    path,
+                    f"${{{inner}}} is not a valid environment reference: expected ${{NAME}} or ${{NAME:-default}}"
+                    " (or $${ for a literal ${)",
+                )
+                return text
+            name, op, default = ref.group(1), ref.group(2), ref.group(3)
+            value = self.env.get(name)
+            if value is not None and not (op == ":-" and value == ""):
+                out.append(value)
+                if value:
+                    self.secrets.add(value)
+            elif op is not None:
+                out.append(default or "")
+            else:
+                self.fail(
+                    path,
+                    f"environment variable {name} is not set (used as ${{{name}}}); set it, or give a default:"
+                    f" ${{{name}:-value}}",
+                )
+                return text
+            refs += 1
+            pos = close + 1
+        out.append(text[pos:])
+        result = "".join(out)
+        if refs == 1 and text.startswith("${") and text.endswith("}") and text.find("}") == len(text) - 1:
+            self.full_refs.add(path)
+        return result
+
+    def fail(self, path: Path_, message: str) -> None:
+        self.problems.append((path, message))
+        self.failed.add(path)
+
+
+# ---- validation ----------------------------------------------------------------------------
+
+_FAIL: Any = object()
+
+_TABLE_WORDS: dict[type, str] = {
+    Plan: "at the top level",
+    Defaults: "in [defaults]",
+    DemoOptions: "in [demo]",
+    Phase: "in [[phases]]",
+    Scenario: "in [[scenarios]]",
+    Step: "in a step ([[scenarios.steps]])",
+    Capture: "in a capture entry",
+    Expect: "in expect",
+}
+
+# Keys people bring from Artillery and k6, with what perftui calls them.
+_FOREIGN_KEYS: dict[str, tuple[str | None, str]] = {
+    "arrivalRate": ("arrival_rate", "Artillery"),
+    "rampTo": ("ramp_to", "Artillery"),
+    "maxVusers": ("max_in_flight", "Artillery"),
+    "qs": ("query", "Artillery"),
+    "ifTrue": ("if", "Artillery"),
+    "flow": ("steps", "Artillery"),
+    "statusCode": ("status", "Artillery"),
+    "hasProperty": ("json_exists", "Artillery"),
+    "equals": ("json_equals", "Artillery"),
+    "ensure": ("thresholds", "Artillery"),
+    "stages": ("phases", "k6"),
+    "target": ("ramp_to", "k6 stages"),
+    "rate": ("arrival_rate", "k6"),
+    "think_time": ("think", ""),
+    "wait": ("think", ""),
+    "sleep": ("think", ""),
+    "params": ("query", ""),
+    "status_code": ("status", ""),
+    "statuses": ("status", ""),
+    "users": ("vus", "Locust"),
+    "concurrency": ("vus", ""),
+    "http": ("defaults", "Artillery config.http"),
+    "timeout": ("defaults", "Artillery config.http.timeout"),
+    "headers": ("defaults", ""),
+}
+_FOREIGN_NOTES = {
+    "config": "Artillery's config: section is not used; put target, phases and variables at the top level",
+    "processor": "JavaScript processors are not supported; use templates, capture and if",
+    "beforeRequest": "JavaScript hooks are not supported; use templates, capture and if",
+    "afterResponse": "JavaScript hooks are not supported; use templates, capture and if",
+    "payload": "CSV payloads are not supported; use [variables] lists (one value picked per virtual user)",
+    "plugins": "plugins are not used; per-endpoint metrics and expect checks are built in",
+    "get": 'write method = "GET" and url = "..." (Artillery\'s "- get:" step)',
+    "post": 'write method = "POST" and url = "..." (Artillery\'s "- post:" step)',
+    "put": 'write method = "PUT" and url = "..." (Artillery\'s "- put:" step)',
+    "patch": 'write method = "PATCH" and url = "..." (Artillery\'s "- patch:" step)',
+    "delete": 'write method = "DELETE" and url = "..." (Artillery\'s "- delete:" step)',
+}
+
+
+def _fields(cls: type) -> dict[str, msgspec.structs.FieldInfo]:
+    cached = _FIELDS_CACHE.get(cls)
+    if cached is None:
+        cached = {f.encode_name: f for f in msgspec.structs.fields(cls)}
+        _FIELDS_CACHE[cls] = cached
+    return cached
+
+
+_FIELDS_CACHE: dict[type, dict[str, msgspec.structs.FieldInfo]] = {}
+
+
+def _unknown_key_message(key: str, cls: type) -> str:
+    fields = _fields(cls)
+    where = _TABLE_WORDS.get(cls, "here")
+    valid = ", ".join(fields)
+    if key in _FOREIGN_NOTES and cls in (Plan, Step, Scenario):
+        return f"unknown key {_quote(key)} {where}: {_FOREIGN_NOTES[key]}"
+    foreign = _FOREIGN_KEYS.get(key)
+    if foreign is not None and foreign[0] in fields:
+        origin = f" ({key} is the {foreign[1]} spelling)" if foreign[1] else ""
+        return f"unknown key {_quote(key)} {where}; did you mean {_quote(foreign[0])}?{origin}"
+    if foreign is not None and foreign[0] == "defaults" and cls is Plan:
+        return f"unknown key {_quote(key)} {where}; did you mean [defaults] {key if key != 'http' else 'timeout/headers'}?"
+    snake = re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", key).lower()
+    close = difflib.get_close_matches(snake, list(fields), n=1, cutoff=0.6)
+    if not close:
+        close = difflib.get_close_matches(key.lower(), list(fields), n=1, cutoff=0.6)
+    if close:
+        return f"unknown key {_quote(key)} {where}; did you mean {_quote(close[0])}?"
+    return f"unknown key {_quote(key)} {where} (valid keys: {valid})"
+
+
+def _is_struct(tp: Any) -> bool:
+    return isinstance(tp, type) and issubclass(tp, msgspec.Struct)
+
+
+def _finite(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+class _Validator:
+    """Converts the plan piece by piece (so one bad value doesn't hide the others) and runs the
+    semantic checks on every piece that converted."""
+
+    def __init__(self, file: str, locator: _Locator, full_refs: set[Path_], env_failed: set[Path_]):
+        self.file = file
+        self.locator = locator
+        self.full_refs = full_refs
+        self.env_failed = env_failed
+        self.problems: list[Problem] = []
+        self.defined: set[str] = set()
+        self.endpoints: set[str] = set()
+        self.suppress: list[list[Path_]] = []
+
+    def problem(self, path: Path_, message: str, *, force: bool = False) -> None:
+        if not force and any(path[: len(p)] == p for p in self.env_failed):
+            return  # already reported as a missing environment variable
+        if self.suppress and any(path[: len(p)] == p for p in self.suppress[-1]):
+            return  # already reported as a wrong type
+        self.problems.append(Problem(self.file, format_path(path), message, self.locator.line(path)))
+
+    # -- driver --
+
+    def run(self, data: dict[str, Any], default_name: str) -> Plan | None:
+        self.defined = self._defined_names(data)
+        plan = self.struct(data, Plan, ())
+        if plan is _FAIL:
+            plan = None
+        self._plan_checks(data, plan)
+        self.problems.sort(key=lambda p: p.line or 0)
+        if plan is None:
+            return None
+        updates: dict[str, Any] = {}
+        if not plan.name:
+            updates["name"] = default_name or "plan"
+        phases = [
+            msgspec.structs.replace(ph, name=f"phase {i + 1}") if not ph.name else ph for i, ph in enumerate(plan.phases)
+        ]
+        scenarios = [
+            msgspec.structs.replace(sc, name=f"scenario {i + 1}") if not sc.name else sc
+            for i, sc in enumerate(plan.scenarios)
+        ]
+        plan = msgspec.structs.replace(plan, phases=phases, scenarios=scenarios, **updates)
+        try:
+            msgspec.msgpack.encode(plan)
+        except (OverflowError, TypeError, ValueError) as e:
+            self.problem((), f"the plan cannot be encoded (a number too large?): {e}")
+            return None
+        return plan
+
+    def _defined_names(self, data: dict[str, Any]) -> set[str]:
+        names: set[str] = set()
+        variables = data.get("variables")
+        if isinstance(variables, dict):
+            names.update(k for k in variables if isinstance(k, str))
+        scenarios = data.get("scenarios")
+        for sc in scenarios if isinstance(scenarios, list) else ():
+            steps = sc.get("steps") if isinstance(sc, dict) else None
+            for st in steps if isinstance(steps, list) else ():
+                caps = st.get("capture") if isinstance(st, dict) else None
+                for cap in caps if isinstance(caps, list) else ():
+                    if isinstance(cap, dict) and isinstance(cap.get("as"), str):
+                        names.add(cap["as"])
+        return names
+
+    # -- structure --
+
+    def struct(self, value: Any, cls: type, path: Path_) -> Any:
+        if not isinstance(value, dict):
+            self.problem(path, f"expected a table, got {_describe(value)}")
+            return _FAIL
+        fields = _fields(cls)
+        ok = True
+        kwargs: dict[str, Any] = {}
+        failed: list[Path_] = []
+        for key, item in value.items():
+            if not isinstance(key, str):
+                self.problem(path, f"keys must be strings, got {_describe(key)}")
+                ok = False
+                continue
+            info = fields.get(key)
+            if info is None:
+                self.problem(path + (key,), _unknown_key_message(key, cls))
+                ok = False
+                continue
+            converted = self.value(item, info.type, path + (key,))
+            if converted is _FAIL:
+                ok = False
+                failed.append(path + (key,))
+            else:
+                kwargs[info.name] = converted
+        for key, info in fields.items():
+            if info.required and key not in value:
+                self.problem(path, f"missing required key {_quote(key)} {_TABLE_WORDS.get(cls, '')}".rstrip())
+                ok = False
+        if not ok:
+            # Still run the semantic checks on what did convert (failed fields hold their default
+            # or UNSET), so that every problem is reported at once; nothing under a failed key
+            # is reported twice.
+            for info in fields.values():
+                if info.name not in kwargs:
+                    if info.default is not msgspec.NODEFAULT:
+                        kwargs[info.name] = info.default
+                    elif info.default_factory is not msgspec.NODEFAULT:
+                        kwargs[info.name] = info.default_factory()
+                    else:
+                        kwargs[info.name] = UNSET
+        try:
+            obj = cls(**kwargs)
+        except (TypeError, ValueError) as e:  # pragma: no cover - every field was checked
+            self.problem(path, str(e))
+            return _FAIL
+        check = getattr(self, f"check_{cls.__name__.lower()}", None)
+        if check is not None:
+            self.suppress.append(failed)
+            try:
+                check(obj, value, path)
+            finally:
+                self.suppress.pop()
+        return obj if ok else _FAIL
+
+    def value(self, value: Any, tp: Any, path: Path_) -> Any:
+        tp = _strip_unset(tp)
+        if tp is Any:
+            return value
+        if _is_struct(tp):
+            return self.struct(value, tp, path)
+        origin = typing.get_origin(tp)
+        args = typing.get_args(tp)
+        if origin is list:
+            if not isinstance(value, list):
+                if _is_struct(args[0]):
+                    self.problem(path, f"expected an array of tables (write [[{format_path(path)}]] or [ {{ ... }} ]), got {_describe(value)}")
+                else:
+                    self.problem(path, f"expected {_expected(tp)}, got {_describe(value)}")
+                return _FAIL
+            out = [self.value(item, args[0], path + (i,)) for i, item in enumerate(value)]
+            return _FAIL if any(o is _FAIL for o in out) else out
+        if origin is dict:
+            if not isinstance(value, dict):
+                self.problem(path, f"expected a table, got {_describe(value)}")
+                return _FAIL
+            result = {}
+            ok = True
+            for k, item in value.items():
+                if not isinstance(k, str):
+                    self.problem(path, f"keys must be strings, got {_describe(k)}")
+                    ok = False
+                    continue
+                converted = self.value(item, args[1], path + (k,))
+                if converted is _FAIL:
+                    ok = False
+                result[k] = converted
+            return result if ok else _FAIL
+        if origin is Literal:
+            if isinstance(value, str) and value in args:
+                return value
+            choices = ", ".join(_quote(a) for a in args)
+            close = difflib.get_close_matches(value, [str(a) for a in args], n=1) if isinstance(value, str) else []
+            hint = f"; did you mean {_quote(close[0])}?" if close else ""
+            self.problem(path, f"expected one of {choices}, got {_describe(value)}{hint}")
+            return _FAIL
+        if isinstance(tp, types.UnionType) or origin is typing.Union:
+            lists = [a for a in args if typing.get_origin(a) is list]
+            structs = [a for a in args if _is_struct(a)]
+            if isinstance(value, list) and lists:
+                return self.value(value, lists[0], path)
+            if isinstance(value, dict) and structs:
+                return self.struct(value, structs[0], path)
+            rest = tuple(a for a in args if a not in lists and a not in structs)
+            target = rest[0] if len(rest) == 1 else typing.Union[rest]  # noqa: UP007
+            return self.leaf(value, target, tp, path)
+        return self.leaf(value, tp, tp, path)
+
+    def leaf(self, value: Any, tp: Any, described: Any, path: Path_) -> Any:
+        try:
+            return msgspec.convert(value, tp, strict=True)
+        except (msgspec.ValidationError, TypeError, ValueError, OverflowError):
+            pass
+        if path in self.full_refs and isinstance(value, str):
+            # "${VUS}" -> 10: an environment value standing alone takes the type the key needs.
+            try:
+                coerced = tomllib.loads(f"v = {value.strip()}")["v"]
+                return msgspec.convert(coerced, tp, strict=True)
+            except (tomllib.TOMLDecodeError, msgspec.ValidationError, TypeError, ValueError, OverflowError):
+                pass
+        hint = ""
+        if isinstance(value, str) and tp in (int, float, bool):
+            try:
+                if not isinstance(tomllib.loads(f"v = {value.strip()}")["v"], str):
+                    hint = "; remove the quotes"
+            except (tomllib.TOMLDecodeError, ValueError):
+                pass
+        if tp is int and isinstance(value, float):
+            hint = "; use a whole number"
+        self.problem(path, f"expected {_expected(described)}, got {_describe(value)}{hint}")
+        return _FAIL
+
+    # -- helpers for checks --
+
+    def duration(self, value: Any, path: Path_, *, allow_zero: bool = False) -> float | None:
+        if value is UNSET:
+            return None
+        try:
+            seconds = parse_duration(value)
+        except ValueError as e:
+            self.problem(path, str(e))
+            return None
+        if not math.isfinite(seconds):
+            self.problem(path, "the duration must be finite")
+            return None
+        if seconds < 0 or (seconds == 0 and not allow_zero):
+            self.problem(path, f"the duration must be greater than 0, got {value!r}" if not allow_zero
+                         else f"the duration must not be negative, got {value!r}")
+            return None
+        return seconds
+
+    def template(self, text: str, path: Path_) -> None:
+        try:
+            t = compile_template(text)
+        except TemplateError as e:
+            self.problem(path, f"bad template: {e}")
+            return
+        self.names_defined(t.names, path)
+
+    def names_defined(self, names: frozenset[str], path: Path_) -> None:
+        for name in sorted(names - self.defined):
+            close = difflib.get_close_matches(name, sorted(self.defined), n=1)
+            hint = f"; did you mean {{{{ {close[0]} }}}}?" if close else ""
+            self.problem(
+                path,
+                f"template uses {{{{ {name} }}}} but no variable {name!r} is defined in [variables] or captured"
+                f" by a step (capture ... as = {_quote(name)}){hint}",
+            )
+
+    def headers(self, headers: dict[str, str], path: Path_) -> None:
+        for name, text in headers.items():
+            if not _HEADER_NAME.match(name):
+                self.problem(path + (name,), f"{_quote(name)} is not a valid HTTP header name")
+            if "\r" in text or "\n" in text:
+                self.problem(path + (name,), "header values must not contain line breaks")
+                continue
+            self.template(text, path + (name,))
+
+    # -- per-struct checks (called when the struct converted) --
+
+    def check_defaults(self, d: Defaults, raw: dict[str, Any], path: Path_) -> None:
+        self.duration(d.timeout, path + ("timeout",))
+        self.duration(d.connect_timeout, path + ("connect_timeout",))
+        self.duration(d.late_threshold, path + ("late_threshold",), allow_zero=True)
+        self.headers(d.headers, path + ("headers",))
+
+    def check_demooptions(self, d: DemoOptions, raw: dict[str, Any], path: Path_) -> None:
+        if not (math.isfinite(d.error_rate) and 0 <= d.error_rate <= 1):
+            self.problem(path + ("error_rate",), f"must be a fraction from 0 to 1 (0.05 = 5%), got {d.error_rate:g}")
+        if not 0 <= d.port <= 65535:
+            self.problem(path + ("port",), f"must be a TCP port from 0 to 65535 (0 = any free port), got {d.port}")
+        if not d.latency.strip():
+            self.problem(path + ("latency",), 'must not be empty; use "0ms" for no added latency')
+
+    def check_phase(self, ph: Phase, raw: dict[str, Any], path: Path_) -> None:
+        self.duration(ph.duration, path + ("duration",))
+        modes = [k for k in ("arrival_rate", "vus") if k in raw]
+        if ph.pause:
+            modes.append("pause")
+        if len(modes) > 1:
+            self.problem(
+                path,
+                f"a phase has exactly one of arrival_rate (open model), vus (closed model) or pause = true;"
+                f" this one has {' and '.join(modes)}",
+            )
+            return
+        if not modes and all(k in _fields(Phase) for k in raw):
+            self.problem(
+                path,
+                "a phase needs one of arrival_rate (open model: iterations started per second),"
+                " vus (closed model: virtual users) or pause = true",
+            )
+            return
+        if not modes:
+            return
+        model = "pause" if ph.pause else ("closed" if "vus" in raw else "open")
+        if model == "open" and ph.arrival_rate is not UNSET:
+            rate = ph.arrival_rate
+            if not (math.isfinite(rate) and 0 < rate <= MAX_RATE):
+                self.problem(path + ("arrival_rate",), f"must be greater than 0 (and at most {MAX_RATE:g}), got {rate:g}")
+        if model == "closed" and ph.vus is not UNSET:
+            if not 0 < ph.vus <= MAX_VUS:
+                self.problem(path + ("vus",), f"must be greater than 0 (and at most {MAX_VUS}), got {ph.vus}")
+        if ph.ramp_to is not UNSET:
+            limit = MAX_RATE if model == "open" else MAX_VUS
+            if model == "pause":
+                self.problem(path + ("ramp_to",), "a pause phase cannot ramp; remove ramp_to")
+            elif not (math.isfinite(ph.ramp_to) and 0 <= ph.ramp_to <= limit):
+                self.problem(path + ("ramp_to",), f"must be 0 or more (ramping down is fine), got {ph.ramp_to:g}")
+            elif model == "closed" and ph.ramp_to != int(ph.ramp_to):
+                self.problem(path + ("ramp_to",), f"virtual users are whole: ramp_to must be a whole number, got {ph.ramp_to:g}")
+        if ph.max_in_flight is not UNSET:
+            if model != "open":
+                self.problem(path + ("max_in_flight",), "max_in_flight limits open-model phases (arrival_rate) only")
+            elif not 0 < ph.max_in_flight <= MAX_IN_FLIGHT:
+                self.problem(path + ("max_in_flight",), f"must be greater than 0, got {ph.max_in_flight}")
+        if "arrivals" in raw and model != "open":
+            self.problem(path + ("arrivals",), "arrivals shapes open-model phases (arrival_rate) only")
+
+    def check_scenario(self, sc: Scenario, raw: dict[str, Any], path: Path_) -> None:
+        if not (math.isfinite(sc.weight) and sc.weight >= 0):
+            self.problem(path + ("weight",), f"must be 0 or more, got {sc.weight:g}")
+        if not raw.get("steps") and all(k in _fields(Scenario) for k in raw):
+            self.problem(
+                path + ("steps",) if "steps" in raw else path,
+                "a scenario needs at least one step: add [[scenarios.steps]] with url = \"/path\"",
+            )
+
+    def check_step(self, st: Step, raw: dict[str, Any], path: Path_) -> None:
+        if "url" not in raw:
+            if "think" not in raw:
+                if all(k in _fields(Step) for k in raw):
+                    self.problem(path, 'a step needs url = "/path" (or only think = "1s" for a pause step)')
+                return
+            others = [k for k in raw if k != "think"]
+            if others:
+                self.problem(path, f"a step without url is a pause and may only have think; it also has {', '.join(others)}")
+            self.duration(st.think, path + ("think",), allow_zero=True)
+            return
+        method = st.method.upper()
+        st.method = method  # plans may say "post"; the engine sends what the loader returns
+        if method not in HTTP_METHODS:
+            close = difflib.get_close_matches(method, HTTP_METHODS, n=1)
+            hint = f"; did you mean {close[0]}?" if close else f" (use one of {', '.join(HTTP_METHODS)})"
+            self.problem(path + ("method",), f"unknown HTTP method {_quote(st.method)}{hint}")
+        self.step_rest(st, path)
+        if st.url is UNSET:
+            return  # reported as a wrong type
+        self.endpoints.add(endpoint_name(st))
+        url = st.url
+        if not url.strip():
+            self.problem(path + ("url",), 'must not be empty; write a path like "/api/users"')
+        elif not (url.startswith(("/", "{{")) or url.lower().startswith(("http://", "https://"))):
+            if "://" in url:
+                self.problem(path + ("url",), f"only http:// and https:// URLs are supported, got {_quote(url)}")
+            else:
+                self.problem(path + ("url",), f"must start with / (a path on the target) or http(s)://, got {_quote(url)}; did you mean {_quote('/' + url)}?")
+        if any(c in url for c in " \r\n\t") and "{{" not in url:
+            self.problem(path + ("url",), "URLs cannot contain spaces or line breaks; encode them as %20")
+        self.template(url, path + ("url",))
+
+    def step_rest(self, st: Step, path: Path_) -> None:
+        self.headers(st.headers, path + ("headers",))
+        for k, q in st.query.items():
+            if isinstance(q, str):
+                self.template(q, path + ("query", k))
+        if st.json is not UNSET and st.body is not UNSET:
+            self.problem(path, "a step has json or body, not both")
+        if st.json is not UNSET:
+            try:
+                jt = compile_json(st.json)
+            except TemplateError as e:
+                self.problem(path + ("json",), f"bad template: {e}")
+            else:
+                self.names_defined(jt.names, path + ("json",))
+        if st.body is not UNSET:
+            self.template(st.body, path + ("body",))
+        if st.if_ is not UNSET:
+            if not _IDENT.match(st.if_):
+                self.problem(path + ("if",), f"must name a variable (like authToken), got {_quote(st.if_)}")
+            elif st.if_ not in self.defined:
+                close = difflib.get_close_matches(st.if_, sorted(self.defined), n=1)
+                hint = f"; did you mean {_quote(close[0])}?" if close else ""
+                self.problem(path + ("if",), f"no variable {_quote(st.if_)} is defined in [variables] or captured by a step{hint}")
+        if st.think is not UNSET:
+            self.duration(st.think, path + ("think",), allow_zero=True)
+        if st.timeout is not UNSET:
+            self.duration(st.timeout, path + ("timeout",))
+        if st.name is not UNSET and not st.name.strip():
+            self.problem(path + ("name",), "must not be empty (leave it out to use \"METHOD url\")")
+
+    def check_capture(self, cap: Capture, raw: dict[str, Any], path: Path_) -> None:
+        if isinstance(cap.as_, str) and not _IDENT.match(cap.as_):
+            self.problem(path + ("as",), f"must be a variable name (letters, digits, _), got {_quote(cap.as_)}")
+        sources = [k for k in ("json", "header", "regex") if k in raw]
+        if len(sources) != 1:
+            have = f"; this one has {' and '.join(sources)}" if sources else ""
+            self.problem(path, f"a capture takes exactly one of json, header or regex{have}")
+            return
+        if cap.json is not UNSET:
+            try:
+                compile_path(cap.json)
+            except ValueError as e:
+                self.problem(path + ("json",), str(e))
+        if cap.header is not UNSET and not _HEADER_NAME.match(cap.header):
+            self.problem(path + ("header",), f"{_quote(cap.header)} is not a valid HTTP header name")
+        if cap.regex is not UNSET:
+            try:
+                re.compile(cap.regex)
+            except re.error as e:
+                self.problem(path + ("regex",), f"invalid regular expression: {e}")
+            except (RecursionError, OverflowError, ValueError):
+                self.problem(path + ("regex",), "invalid regular expression")
+
+    def check_expect(self, ex: Expect, raw: dict[str, Any], path: Path_) -> None:
+        if ex.status is not UNSET:
+            codes = ex.status if isinstance(ex.status, list) else [ex.status]
+            if isinstance(ex.status, list) and not codes:
+                self.problem(path + ("status",), "must list at least one status code")
+            for i, code in enumerate(codes):
+                if not 100 <= code <= 599:
+                    where = path + ("status", i) if isinstance(ex.status, list) else path + ("status",)
+                    self.problem(where, f"HTTP status codes are 100 to 599, got {code}")
+        for key in ex.json_equals:
+            try:
+                compile_path(key)
+            except ValueError as e:
+                self.problem(path + ("json_equals", key), str(e))
+        for i, key in enumerate(ex.json_exists):
+            try:
+                compile_path(key)
+            except ValueError as e:
+                self.problem(path + ("json_exists", i), str(e))
+
+    # -- whole-plan checks (on the raw data, so they run even when parts failed) --
+
+    def _plan_checks(self, raw: dict[str, Any], plan: Plan | None) -> None:
+        target = raw.get("target")
+        if isinstance(target, str):
+            self.check_target(target, ("target",))
+        elif "target" not in raw:
+            self.problem(("target",), 'missing: set target = "demo" (the embedded demo server) or a base URL such as "http://localhost:8080"')
+        phases = raw.get("phases")
+        if "phases" not in raw or (isinstance(phases, list) and not phases):
+            self.problem(
+                ("phases",),
+                "a plan needs at least one phase, e.g. [[phases]] duration = \"1m\" arrival_rate = 10",
+            )
+        scenarios = raw.get("scenarios")
+        if "scenarios" not in raw or (isinstance(scenarios, list) and not scenarios):
+            self.problem(
+                ("scenarios",),
+                "a plan needs at least one scenario: [[scenarios]] with [[scenarios.steps]] url = \"/\"",
+            )
+        elif isinstance(scenarios, list) and all(isinstance(s, dict) for s in scenarios):
+            weights = [s.get("weight", 1) for s in scenarios]
+            if all(_finite(w) and w >= 0 for w in weights) and sum(weights) <= 0:
+                self.problem(("scenarios",), "the scenario weights add up to 0: give at least one scenario a weight above 0")
+        thresholds = raw.get("thresholds")
+        if isinstance(thresholds, list):
+            for i, expr in enumerate(thresholds):
+                if not isinstance(expr, str):
+                    continue  # reported as a type error
+                try:
+                    th = parse_threshold(expr)
+                except ValueError as e:
+                    self.problem(("thresholds", i), str(e))
+                    continue
+                if th.endpoint is not None and th.metric in METRICS and plan is not None and th.endpoint not in self.endpoints:
+                    known = sorted(self.endpoints)
+                    close = difflib.get_close_matches(th.endpoint, known, n=1, cutoff=0.6)
+                    hint = f"; did you mean {{{close[0]}}}?" if close else f"; endpoints: {', '.join(known)}"
+                    self.problem(("thresholds", i), f"no step has the endpoint name {_quote(th.endpoint)}{hint}")
+        variables = raw.get("variables")
+        if isinstance(variables, dict):
+            for name, val in variables.items():
+                if isinstance(name, str) and not _IDENT.match(name):
+                    self.problem(("variables", name), "variable names use letters, digits and _ (and don't start with a digit), so templates can use them")
+                if isinstance(val, list) and not val:
+                    self.problem(("variables", name), "an empty list: give at least one value")
+
+    def check_target(self, target: str, path: Path_) -> None:
+        if target == "demo":
+            return
+        if not target.strip():
+            self.problem(path, 'must not be empty: use "demo" or a base URL such as "http://localhost:8080"')
+            return
+        try:
+            parts = urlsplit(target)
+            port = parts.port
+        except ValueError as e:
+            self.problem(path, f"not a valid URL ({e}): {_quote(target)}")
+            return
+        del port
+        if parts.scheme not in ("http", "https"):
+            if not parts.scheme or "://" not in target:
+                self.problem(path, f"needs a scheme: did you mean {_quote('http://' + target)}? (or \"demo\" for the embedded demo server)")
+            else:
+                self.problem(path, f"only http:// and https:// targets are supported, got {_quote(parts.scheme + '://')}")
+            return
+        if not parts.hostname:
+            self.problem(path, f"has no host name: {_quote(target)}")
+        if parts.query or parts.fragment:
+            self.problem(path, "a target is a base URL without ?query or #fragment; put the query on the steps")
+
+
+# ---- command-line overrides and quick plans ------------------------------------------------
+
+
+def _revalidate(loaded: LoadedPlan, plan_dict: dict[str, Any]) -> LoadedPlan:
+    file = str(loaded.path) if loaded.path is not None else CLI_FILE
+    v = _Validator(file, _Locator(loaded.source if loaded.path is not None else None), set(), set())
+    plan = v.run(plan_dict, loaded.plan.name)
+    if v.problems or plan is None:
+        raise PlanError(v.problems or [Problem(file, "", "the plan could not be validated")])
+    return LoadedPlan(plan=plan, path=loaded.path, source=loaded.source, secrets=loaded.secrets)
+
+
+def _cli_number(value: Any, flag: str, kind: type, problems: list[Problem]) -> None:
+    bad = isinstance(value, bool) or not isinstance(value, (int, float))
+    if not bad and kind is int and (not float(value).is_integer()):
+        bad = True
+    if bad or not math.isfinite(value) or value <= 0:
+        what = "a whole number of virtual users" if kind is int else "a rate in iterations per second"
+        problems.append(Problem(CLI_FILE, flag, f"expected {what} greater than 0, got {value!r}"))
+
+
+def apply_overrides(
+    loaded: LoadedPlan,
+    *,
+    target: str | None = None,
+    rate: float | None = None,
+    vus: int | None = None,
+    duration: str | None = None,
+) -> LoadedPlan:
+    """Apply ``--target/--rate/--vus/--duration`` and re-validate.
+
+    ``--rate`` replaces every phase with one open phase at that rate, ``--vus`` with one closed
+    phase; their length is ``--duration`` (30s without it). ``--duration`` alone replaces the
+    phases with one phase shaped like the first non-pause phase, at its starting value."""
+    problems: list[Problem] = []
+    if rate is not None and vus is not None:
+        problems.append(Problem(CLI_FILE, "--rate", "--rate (open model) and --vus (closed model) cannot be combined"))
+    if rate is not None:
+        _cli_number(rate, "--rate", float, problems)
+    if vus is not None:
+        _cli_number(vus, "--vus", int, problems)
+    if duration is not None:
+        try:
+            seconds = parse_duration(duration)
+            if not (math.isfinite(seconds) and seconds > 0):
+                raise ValueError(f"the duration must be greater than 0, got {duration!r}")
+        except ValueError as e:
+            problems.append(Problem(CLI_FILE, "--duration", str(e)))
+    if target is not None:
+        v = _Validator(CLI_FILE, _Locator(None), set(), set())
+        v.check_target(target, ())
+        problems.extend(Problem(CLI_FILE, "--target", p.message) for p in v.problems)
+    if problems:
+        raise PlanError(problems)
+    if target is None and rate is None and vus is None and duration is None:
+        return loaded
+    plan_dict = msgspec.to_builtins(loaded.plan)
+    if target is not None:
+        plan_dict["target"] = target
+    length: str | int | float = duration if duration is not None else "30s"
+    if rate is not None:
+        plan_dict["phases"] = [{"name": f"--rate {rate:g}/s", "duration": length, "arrival_rate": float(rate)}]
+    elif vus is not None:
+        plan_dict["phases"] = [{"name": f"--vus {int(vus)}", "duration": length, "vus": int(vus)}]
+    elif duration is not None:
+        first = next((p for p in loaded.plan.phases if not p.pause), None)
+        if first is None:
+            raise PlanError([Problem(CLI_FILE, "--duration", "the plan has only pause phases; add --rate or --vus")])
+        shaped = msgspec.to_builtins(first)
+        shaped.pop("ramp_to", None)
+        shaped["duration"] = duration
+        plan_dict["phases"] = [shaped]
+    return _revalidate(loaded, plan_dict)
+
+
+def quick_plan(
+    url: str,
+    *,
+    rate: float | None,
+    vus: int | None,
+    duration: str = "30s",
+    method: str = "GET",
+    headers: list[str] | tuple[str, ...] = (),
+    body: str | None = None,
+) -> LoadedPlan:
+    """A one-step plan for ``perftui run URL``: target is the URL's ``scheme://host[:port]``,
+    the step requests its path and query. Without ``rate`` and ``vus``: 10 virtual users."""
+    problems: list[Problem] = []
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError as e:
+        raise PlanError([Problem(CLI_FILE, "URL", f"not a valid URL ({e}): {_quote(url)}")]) from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        hint = f"; did you mean {_quote('http://' + url)}?" if "://" not in url else ""
+        raise PlanError([Problem(CLI_FILE, "URL", f"expected an http:// or https:// URL with a host, got {_quote(url)}{hint}")])
+    if rate is not None and vus is not None:
+        problems.append(Problem(CLI_FILE, "--rate", "--rate (open model) and --vus (closed model) cannot be combined"))
+    if rate is not None:
+        _cli_number(rate, "--rate", float, problems)
+    if vus is not None:
+        _cli_number(vus, "--vus", int, problems)
+    header_map: dict[str, str] = {}
+    for h in headers:
+        name, sep, val = h.partition(":")
+        if not sep or not _HEADER_NAME.match(name.strip()):
+            problems.append(Problem(CLI_FILE, "--header", f'expected "Name: value", got {_quote(h)}'))
+            continue
+        header_map[name.strip()] = val.strip()
+    if problems:
+        raise PlanError(problems)
+    netloc = parts.netloc.rpartition("@")[2]
+    target = f"{parts.scheme}://{netloc}"
+    path = parts.path or "/"
+    if parts.query:
+        path += "?" + parts.query
+    step: dict[str, Any] = {"method": method.upper(), "url": path}
+    if header_map:
+        step["headers"] = header_map
+    if body is not None:
+        step["body"] = body
+    if rate is not None:
+        phase: dict[str, Any] = {"name": f"{rate:g}/s", "duration": duration, "arrival_rate": float(rate)}
+    else:
+        n = int(vus) if vus is not None else 10
+        phase = {"name": f"{n} VUs", "duration": duration, "vus": n}
+    data = {
+        "name": f"{method.upper()} {url}",
+        "target": target,
+        "phases": [phase],
+        "scenarios": [{"name": "quick", "steps": [step]}],
+    }
+    loaded = plan_from_dict(data, file=CLI_FILE, env={})
+    return LoadedPlan(plan=loaded.plan, path=None, source=loaded.source, secrets=frozenset())
+
+
+# ---- redaction -----------------------------------------------------------------------------
+
+_AUTH_PREFIX = re.compile(r"\s*(?:[A-Za-z][A-Za-z0-9_-]*\s+)?\Z")
+
+
+def _pure_template(value: str) -> bool:
+    """True for values like ``"Bearer {{ authToken }}"``: nothing secret is written in them."""
+    try:
+        t = compile_template(value)
+    except TemplateError:
+        return False
+    if t.static:
+        return False
+    literal = re.sub(r"\{\{.*?\}\}", "", value)
+    return bool(_AUTH_PREFIX.match(literal))
+
+
+def redacted_plan(loaded: LoadedPlan, *, reveal: bool = False) -> dict[str, Any]:
+    """The plan as run, as plain data for the session file. Unless ``reveal``: credentials
+    written into Authorization/Cookie/Proxy-Authorization/X-Api-Key headers become ``"***"``
+    and every value that came from the environment is masked wherever it appears."""
+    data: dict[str, Any] = msgspec.to_builtins(loaded.plan)
+    if reveal:
+        return data
+    secrets = sorted((s for s in loaded.secrets if s), key=len, reverse=True)
+
+    def mask(value: Any) -> Any:
+        if isinstance(value, str):
+            for s in secrets:
+                if s in value:
+                    value = value.replace(s, "***")
+            return value
+        if isinstance(value, dict):
+            return {k: mask(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [mask(v) for v in value]
+        return value
+
+    def headers(h: Any) -> None:
+        if not isinstance(h, dict):
+            return
+        for name, value in h.items():
+            if name.lower() in SENSITIVE_HEADERS and isinstance(value, str) and not _pure_template(value):
+                h[name] = "***"
+
+    headers(data.get("defaults", {}).get("headers"))
+    for sc in data.get("scenarios", []):
+        for st in sc.get("steps", []):
+            headers(st.get("headers"))
+    return mask(data)
