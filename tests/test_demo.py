@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import signal
 import subprocess
@@ -124,6 +125,15 @@ def test_launch_reports_url_port_pid_and_stops(demo):
     assert other.stop() == 0  # idempotent
     with pytest.raises(httpx.TransportError):
         httpx.get(other.url + "/health", timeout=2)
+
+
+def test_demo_dropped_without_stop_is_stopped_at_exit():
+    code = "from perftui.demo import launch; print(launch().pid)"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    pid = int(r.stdout)
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
 
 
 def test_launch_validates_arguments():

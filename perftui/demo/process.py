@@ -11,7 +11,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import weakref
 from typing import IO, Any
 from urllib.parse import urlsplit
 
@@ -22,7 +21,8 @@ __all__ = ["DemoProcess", "launch", "READY_TIMEOUT_S"]
 
 READY_TIMEOUT_S = 15.0
 _READY = re.compile(r"perftui demo target listening on (http://\S+)")
-_LIVE: weakref.WeakSet[DemoProcess] = weakref.WeakSet()
+# Strong references: a DemoProcess that is dropped without stop() is still stopped at exit.
+_LIVE: set[DemoProcess] = set()
 
 
 class DemoProcess:
