@@ -38,12 +38,17 @@ class DemoMetrics:
             buckets=_BUCKETS,
             registry=self.registry,
         )
+        # Plain ints on the hot path, read by the gauges at scrape time (single event loop).
+        self.in_flight_now = 0
+        self.ws_connections_now = 0
         self.in_flight = Gauge(
             "demo_http_requests_in_flight", "HTTP requests currently being served.", registry=self.registry
         )
+        self.in_flight.set_function(lambda: self.in_flight_now)
         self.ws_connections = Gauge(
             "demo_ws_connections", "Open WebSocket connections.", registry=self.registry
         )
+        self.ws_connections.set_function(lambda: self.ws_connections_now)
         self.ws_messages = Counter(
             "demo_ws_messages", "WebSocket messages, by direction (in/out).", ("direction",), registry=self.registry
         )
@@ -159,11 +164,11 @@ class MetricsMiddleware:
                 status = message["status"]
             await send(message)
 
-        metrics.in_flight.inc()
+        metrics.in_flight_now += 1
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
-            metrics.in_flight.dec()
+            metrics.in_flight_now -= 1
             route = scope.get("route")
             metrics.observe(
                 scope["method"],

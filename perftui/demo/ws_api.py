@@ -168,7 +168,7 @@ class WebSocketHub:
         metrics = self.metrics
         await websocket.accept()
         conn = _Conn(websocket, metrics)
-        metrics.ws_connections.inc()
+        metrics.ws_connections_now += 1
         ws_in = metrics.ws_in
         try:
             while True:
@@ -200,7 +200,7 @@ class WebSocketHub:
         except (WebSocketDisconnect, RuntimeError, OSError):
             pass
         finally:
-            metrics.ws_connections.dec()
+            metrics.ws_connections_now -= 1
             for channel in list(conn.channels):
                 self._unsubscribe(conn, channel)
             conn.close()
