@@ -352,6 +352,19 @@ async def test_stall(scratch):
         assert (await c.post("/_demo/stall", json={"seconds": "long"})).status_code == 400
 
 
+async def test_stop_during_stall_releases_requests_and_exits_0():
+    proc = launch()
+    async with httpx.AsyncClient(base_url=proc.url, timeout=10) as c:
+        await c.post("/_demo/stall", json={"seconds": 60})
+        pending = asyncio.create_task(c.get("/api/users/1"))
+        await asyncio.sleep(0.2)
+        t0 = time.perf_counter()
+        assert await asyncio.to_thread(proc.stop) == 0
+        assert time.perf_counter() - t0 < 2.0  # no waiting out the stall or the grace timeout
+        assert (await pending).status_code == 200
+    assert "Traceback" not in proc.stderr_text()
+
+
 async def test_stall_degrades_detailed_health(scratch):
     async with httpx.AsyncClient(base_url=scratch.url, timeout=10) as c:
         await c.post("/_demo/stall", json={"seconds": 0.3})

@@ -29,9 +29,7 @@ is "loaded": it waits out any stall, sleeps for one latency sample, then fails w
 
 from __future__ import annotations
 
-import asyncio
 import functools
-import os
 import random
 import socket
 import sys
@@ -325,7 +323,7 @@ class DemoApp:
         if not 0 <= ms <= MAX_DELAY_MS:
             return error(f"delay must be between 0 and {MAX_DELAY_MS} ms", 400)
         if ms > 0:
-            await asyncio.sleep(ms / 1000)
+            await self.state.sleep(ms / 1000)
         return json({"delayed_ms": ms})
 
     async def status(self, request: Request) -> Response:
@@ -498,12 +496,18 @@ def serve(
         backlog=2048,
     )
 
+    state: DemoState = app.state.demo.state
+
     class _Server(uvicorn.Server):
         async def startup(self, sockets: list[socket.socket] | None = None) -> None:
             await super().startup(sockets=sockets)
             if self.started and not self.should_exit:
                 out.write(f"{READY_PREFIX}{url}\n")
                 out.flush()
+
+        async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+            state.begin_shutdown()  # release stalled/delayed requests instead of cancelling them
+            await super().shutdown(sockets=sockets)
 
     server = _Server(config)
 

@@ -39,6 +39,30 @@ class DemoState:
         self.mcp_max_sessions = 10_000
         self.next_user_id = 1001
         self.next_bounty_id = 501
+        self._stopping: asyncio.Event | None = None
+        self.stopping = False
+
+    # -- shutdown-aware sleeping ----------------------------------------------------------
+    def begin_shutdown(self) -> None:
+        """Server is stopping: end stalls and long sleeps now so requests can finish."""
+        self.stopping = True
+        self.stall_until = 0.0
+        if self._stopping is not None:
+            self._stopping.set()
+
+    async def sleep(self, seconds: float) -> None:
+        """``asyncio.sleep`` that returns early once the server starts shutting down."""
+        if seconds < 0.5:  # short: not worth an Event wait; shutdown grace covers it
+            await asyncio.sleep(seconds)
+            return
+        if self.stopping:
+            return
+        if self._stopping is None:
+            self._stopping = asyncio.Event()
+        try:
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+        except asyncio.TimeoutError:
+            pass
 
     # -- config -------------------------------------------------------------------------
     def configure(self, latency: object = None, error_rate: object = None) -> None:
@@ -88,16 +112,16 @@ class DemoState:
         if self.stall_until:
             remaining = self.stall_until - time.monotonic()
             if remaining > 0:
-                await asyncio.sleep(remaining)
+                await self.sleep(remaining)
         latency = self.latency
         if not latency.is_zero:
             delay = latency.sample()
             if delay > 0:
                 deadline = time.perf_counter() + delay
-                await asyncio.sleep(delay)
+                await self.sleep(delay)
                 # Event-loop timers may fire a hair early; a latency of 50ms means >= 50ms.
                 short = deadline - time.perf_counter()
-                if short > 0:
+                if short > 0 and not self.stopping:
                     await asyncio.sleep(short)
         rate = self.error_rate
         return rate > 0.0 and (rate >= 1.0 or self.rng.random() < rate)

@@ -26,12 +26,11 @@ import contextlib
 import time
 from typing import Any
 
+import msgspec
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from perftui.demo.metrics import DemoMetrics
 from perftui.demo.responses import DecodeError, encode
-
-import msgspec
 
 _decode = msgspec.json.decode
 
