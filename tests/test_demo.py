@@ -546,3 +546,20 @@ async def test_ws_metrics(demo):
         assert during["ws_messages"]["out"] - before["ws_messages"]["out"] == 3
         text = scrape((await c.get("/metrics")).text)
         assert text[("demo_ws_messages_total", frozenset({"direction": "in"}.items()))] >= 3
+
+
+# -- in-process app -----------------------------------------------------------------------------
+
+
+async def test_create_app_in_process():
+    from perftui.demo import create_app
+
+    app = create_app(latency="0ms", error_rate=0.0)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://demo") as c:
+        assert (await c.get("/health")).json() == {"status": "ok"}
+        assert (await c.get("/api/users/1")).json()["id"] == 1
+        assert (await c.get("/metrics/json")).json()["routes"]["/api/users/{id}"]["count"] == 1
+    with pytest.raises(ValueError):
+        create_app(latency="whenever")
+    with pytest.raises(ValueError):
+        create_app(error_rate=-0.5)
