@@ -159,12 +159,16 @@ class SessionRecord:
         self._second_sched_lag = 0.0
         self.extra_now: dict[str, float] = {}
         self._last_tick: float | None = None
+        self.boundary = 0.0
+        """End of the second being filled; snapshots stamped after it wait in ``_next``."""
+        self._next: list[Snapshot] = []
 
     # ---- time -------------------------------------------------------------------------
 
     def mark_started(self) -> None:
         self.started_wall = time.time()
         self.started_mono = time.monotonic()
+        self.boundary = self.started_mono + 1.0
 
     def elapsed(self, now: float | None = None) -> float:
         if self.started_mono is None:
@@ -179,8 +183,14 @@ class SessionRecord:
     # ---- ingest -----------------------------------------------------------------------
 
     def ingest(self, snap: Snapshot) -> None:
-        """Merge one worker snapshot. Histograms are decoded once and added to the endpoint's
-        cumulative aggregate and the current second."""
+        """Merge one worker snapshot into the second its timestamp falls in. Histograms are
+        decoded once and added to the endpoint's cumulative aggregate and the current second."""
+        if snap.t > self.boundary + 0.005:
+            self._next.append(snap)
+            return
+        self._merge(snap)
+
+    def _merge(self, snap: Snapshot) -> None:
         for d in snap.endpoints:
             lat = decode_histogram(d.latency)
             svc = decode_histogram(d.service)
@@ -202,8 +212,13 @@ class SessionRecord:
         for k, v in snap.extra.items():
             self.extra_now[k] = self.extra_now.get(k, 0.0) + v
 
-    def tick(self, now: float, phase: str, target_rps: float, target_vus: int) -> TimelineRow:
-        """Close the current second: a timeline row, the 10 s window, the cumulative totals."""
+    def tick(self, now: float, phase: str, target_rps: float, target_vus: int, *, final: bool = False) -> TimelineRow:
+        """Close the second ending at ``now``: a timeline row, the 10 s window, the cumulative
+        totals. ``final`` folds in everything still waiting (the last, partial second)."""
+        if final:
+            for snap in self._next:
+                self._merge(snap)
+            self._next = []
         sec = self.second
         span = max(1e-3, now - (self._last_tick if self._last_tick is not None else self.started_mono or now))
         self._last_tick = now
@@ -237,6 +252,10 @@ class SessionRecord:
         self.endpoint_second = {name: 0 for name in self.endpoint_second}
         self._second_lag = self._second_sched_lag = 0.0
         self.extra_now = {}
+        self.boundary = now + 1.0
+        waiting, self._next = self._next, []
+        for snap in waiting:
+            self.ingest(snap)
         return row
 
     def _generator_now(self) -> GeneratorState:

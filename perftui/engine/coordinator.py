@@ -222,11 +222,12 @@ class Coordinator:
         alive = self._alive()
         spec = self.current
         now = _now()
+        origin = self.session.started_mono or 0.0
         if not alive:
             return
         if spec is None or self.state != "running" or spec.kind == "pause":
             for w in alive:
-                w.send(SetLoad(phase=self.phase_index, kind="idle", start=now, duration=0))
+                w.send(SetLoad(phase=self.phase_index, kind="idle", start=now, duration=0, clock_origin=origin))
             return
         elapsed = self.current_phase_elapsed()
         remaining = max(0.0, spec.duration - elapsed)
@@ -239,10 +240,11 @@ class Coordinator:
             if spec.kind == "open":
                 w.send(SetLoad(phase=self.phase_index, kind="open", start=now, duration=remaining,
                                rate_from=v0 / n, rate_to=v1 / n, arrivals=spec.arrivals,
-                               max_in_flight=-(-spec.max_in_flight // n) if spec.max_in_flight else 0))
+                               max_in_flight=-(-spec.max_in_flight // n) if spec.max_in_flight else 0,
+                               clock_origin=origin))
             else:
                 w.send(SetLoad(phase=self.phase_index, kind="closed", start=now, duration=remaining,
-                               vus_from=_share(round(v0), n, i), vus_to=_share(round(v1), n, i)))
+                               vus_from=_share(round(v0), n, i), vus_to=_share(round(v1), n, i), clock_origin=origin))
 
     def _enter_phase(self, index: int, *, reason: str) -> None:
         rec = self.session.phases
@@ -266,6 +268,7 @@ class Coordinator:
     async def _clock(self) -> None:
         """Advance phases, close timeline seconds, evaluate thresholds."""
         next_second = self.session.started_mono + 1.0
+        grace = 0.06  # snapshots stamped on the boundary arrive within a millisecond or so
         while self.state in ("running", "paused"):
             await asyncio.sleep(0.05)
             now = _now()
@@ -276,16 +279,16 @@ class Coordinator:
                 else:
                     await self.stop("completed")
                     return
-            if now >= next_second:
-                self._second(now)
+            if now >= next_second + grace:
+                self._second(next_second)
                 next_second += 1.0
-                if next_second < now:  # the loop was blocked for a while: don't replay seconds
-                    next_second = now + 1.0
+                if next_second + grace < now:  # the loop was blocked for a while: don't replay seconds
+                    next_second = now
 
-    def _second(self, now: float) -> None:
+    def _second(self, boundary: float, final: bool = False) -> None:
         spec = self.current
         rps, vus = self.target_now()
-        self.session.tick(now, spec.name if spec else "", rps, vus)
+        self.session.tick(boundary, spec.name if spec else "", rps, vus, final=final)
         self.evaluate_thresholds()
         for cb in self.listeners:
             cb()
@@ -404,7 +407,7 @@ class Coordinator:
             if pending:
                 await asyncio.wait(pending, timeout=1.0)
         if was_running:
-            self._second(_now())  # fold the last partial second in
+            self._second(_now(), final=True)  # fold the last partial second in
         self.session.ended_wall = time.time()
         self.session.end_reason = reason
         self.session.partial = reason != "completed"

@@ -44,6 +44,9 @@ class SetLoad(Struct, tag="load", array_like=True):
     """0 = unlimited."""
     vus_from: int = 0
     vus_to: int = 0
+    clock_origin: float = 0.0
+    """The run's time zero: snapshots are taken on a grid of ``snapshot_interval`` from it, so
+    the coordinator can assign them to whole seconds exactly."""
 
 
 class Stop(Struct, tag="stop", array_like=True):
@@ -78,7 +81,7 @@ class Snapshot(Struct, tag="snap", array_like=True):
     worker: int
     seq: int
     t: float
-    """``time.monotonic()`` at the end of the interval."""
+    """``time.monotonic()`` at the end of the interval (a point of the snapshot grid)."""
     interval: float
     endpoints: list[EndpointDelta]
     iterations: int = 0

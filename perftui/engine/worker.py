@@ -68,6 +68,8 @@ class Worker:
         self.proc = psutil.Process()
         self.proc.cpu_percent(None)
         self.stopping = False
+        self.origin = _now()
+        self._wake = asyncio.Event()
 
     def send(self, msg) -> None:
         if not self.out.is_closing():
@@ -80,6 +82,9 @@ class Worker:
             self.shape_task.cancel()
             self.shape_task = None
         self.shape = shape
+        if shape.clock_origin and shape.clock_origin != self.origin:
+            self.origin = shape.clock_origin
+            self._wake.set()  # realign the snapshot grid now
         if shape.kind == "open":
             self.vu_target = 0
             self.shape_task = asyncio.ensure_future(self._open_loop(shape))
@@ -159,24 +164,35 @@ class Worker:
 
     # ---- reporting ---------------------------------------------------------------------
 
-    async def snapshots(self) -> None:
+    def _next_grid(self, now: float) -> float:
         interval = self.init.snapshot_interval
+        k = math.floor((now - self.origin) / interval + 1e-9) + 1
+        return self.origin + k * interval
+
+    async def snapshots(self) -> None:
+        """Send a snapshot at every point of the grid; measure event-loop lag on the way (a short
+        sleep that wakes late means the loop is busy)."""
         last = _now()
         while True:
-            # measure loop lag on the way: a short sleep that wakes late means a busy loop
-            target = last + interval
+            due = self._next_grid(_now())
+            self._wake.clear()
             while True:
                 t0 = _now()
-                step = min(0.05, target - t0)
+                step = min(0.05, due - t0)
                 if step <= 0:
                     break
-                await asyncio.sleep(step)
+                try:
+                    await asyncio.wait_for(self._wake.wait(), step)
+                    due = self._next_grid(_now())  # the grid moved: aim at its next point
+                    self._wake.clear()
+                    continue
+                except asyncio.TimeoutError:
+                    pass
                 lag = _now() - t0 - step
                 if lag > self.loop_lag:
                     self.loop_lag = lag
-            now = _now()
-            self.send(self.snapshot(now, now - last))
-            last = now
+            self.send(self.snapshot(due, due - last))
+            last = due
 
     def snapshot(self, now: float, interval: float) -> Snapshot:
         runner = self.runner

@@ -1,0 +1,353 @@
+"""The load engine end to end: real worker processes against the real demo target on 127.0.0.1,
+driven through the CLI as a user would, plus the coordinator's live-control API in process."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+from perftui.engine.coordinator import Coordinator
+from perftui.planload import load_plan
+from tests.conftest import ROOT, free_port, read_session, run_cli, write_plan
+
+
+def test_open_model_rate_is_accurate(tmp_path, demo):
+    """200 arrivals/s for 5 s: the achieved count is within 2 % of 1000."""
+    plan = write_plan(tmp_path, f"""
+        target = "{demo.url}"
+        [[phases]]
+        duration = "5s"
+        arrival_rate = 200
+        [[scenarios]]
+        steps = [{{ url = "/health" }}]
+    """)
+    out = tmp_path / "s.json"
+    r = run_cli("run", str(plan), "--headless", "--out", str(out))
+    assert r.returncode == 0, r.stderr + r.stdout
+    doc = read_session(out)
+    s = doc["summary"]
+    assert abs(s["requests"] - 1000) <= 20, s["requests"]
+    assert s["errors"] == 0
+    assert abs(s["rps"] - 200) <= 4, s["rps"]
+    assert s["late_starts"] == 0 or s["late_starts"] < 20
+    # the per-second timeline follows the target
+    full = [row for row in doc["timeline"] if 1.5 <= row["t"] <= 4.5]
+    assert full and all(abs(row["rps"] - 200) <= 20 for row in full), [row["rps"] for row in full]
+    assert all(row["target_rps"] == 200 for row in full)
+    assert "achieved" in r.stdout and "session written to" in r.stdout
+
+
+def test_two_workers_share_the_rate(tmp_path, demo):
+    plan = write_plan(tmp_path, f"""
+        target = "{demo.url}"
+        [[phases]]
+        duration = "3s"
+        arrival_rate = 100
+        [[scenarios]]
+        steps = [{{ url = "/health" }}]
+    """)
+    out = tmp_path / "s.json"
+    r = run_cli("run", str(plan), "--headless", "--workers", "2", "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    doc = read_session(out)
+    assert doc["workers"] == 2
+    assert abs(doc["summary"]["requests"] - 300) <= 6
+
+
+def test_latency_matches_injected_delay(tmp_path, fresh_demo):
+    """A target with a fixed 50 ms delay: p50 within a few ms of 50, service time the same."""
+    d = fresh_demo(latency="50ms")
+    plan = write_plan(tmp_path, f"""
+        target = "{d.url}"
+        [[phases]]
+        duration = "3s"
+        vus = 4
+        [[scenarios]]
+        steps = [{{ url = "/api/users/1" }}]
+    """)
+    out = tmp_path / "s.json"
+    r = run_cli("run", str(plan), "--headless", "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    s = read_session(out)["summary"]
+    assert 50 <= s["latency_ms"]["p50"] <= 58, s["latency_ms"]
+    assert 50 <= s["service_time_ms"]["p50"] <= 58
+    # 4 VUs x ~19 req/s each x 3 s
+    assert 180 <= s["requests"] <= 245, s["requests"]
+
+
+def test_stall_shows_in_tail_latency(tmp_path, fresh_demo):
+    """Coordinated omission: the target stalls for 1 s mid-run; the open-model schedule keeps
+    sending, and the reported p99 and max reflect the stall."""
+    d = fresh_demo()
+    plan = write_plan(tmp_path, f"""
+        target = "{d.url}"
+        [[phases]]
+        duration = "4s"
+        arrival_rate = 100
+        [[scenarios]]
+        steps = [{{ url = "/api/users/7" }}]
+    """)
+    out = tmp_path / "s.json"
+    proc = subprocess.Popen([sys.executable, "-m", "perftui", "run", str(plan), "--headless", "--out", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    time.sleep(2.0)
+    httpx.post(f"{d.url}/_demo/stall", json={"seconds": 1.0})
+    stdout, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 0, stderr
+    s = read_session(out)["summary"]
+    assert s["latency_ms"]["max"] >= 900, s["latency_ms"]
+    assert s["latency_ms"]["p99"] >= 800, s["latency_ms"]
+    # roughly a quarter of the requests were caught in the stall
+    assert s["latency_ms"]["p90"] >= 200, s["latency_ms"]
+    assert s["latency_ms"]["p50"] < 100, s["latency_ms"]
+
+
+def test_latency_counts_from_the_intended_start(demo):
+    """An iteration that starts 300 ms after its slot records >= 300 ms of latency while its
+    service time stays small: queueing delay is not omitted."""
+    from perftui.engine.scenario import ScenarioRunner
+    from perftui.engine.stats import Aggregate, decode_histogram
+    from perftui.planload import plan_from_dict
+
+    loaded = plan_from_dict({"target": demo.url, "phases": [{"duration": 1, "arrival_rate": 1}],
+                             "scenarios": [{"steps": [{"url": "/health", "name": "h"}]}]})
+
+    async def go():
+        runner = ScenarioRunner(loaded.plan, demo.url)
+        await runner.iteration(runner.new_vu(), time.monotonic() - 0.3)
+        await runner.close()
+        d = runner.recorders["h"].take_delta()
+        agg = Aggregate()
+        agg.add_delta(d, decode_histogram(d.latency), decode_histogram(d.service))
+        return agg.summary(1.0)
+
+    s = asyncio.run(go())
+    assert s.latency_ms.p50 >= 300
+    assert s.service_time_ms.p50 < 100
+
+
+def test_error_classification(tmp_path, fresh_demo):
+    """Refused port, HTTP 500, HTTP 404 and a request timeout, each under its own kind."""
+    d = fresh_demo()
+    dead = free_port()
+    plan = write_plan(tmp_path, f"""
+        target = "{d.url}"
+        [defaults]
+        timeout = "300ms"
+        [[phases]]
+        duration = "2s"
+        arrival_rate = 20
+        [[scenarios]]
+        name = "refused"
+        steps = [{{ url = "http://127.0.0.1:{dead}/x", name = "refused" }}]
+        [[scenarios]]
+        name = "five hundred"
+        steps = [{{ url = "/status/500", name = "500" }}]
+        [[scenarios]]
+        name = "not found"
+        steps = [{{ url = "/status/404", name = "404" }}]
+        [[scenarios]]
+        name = "slow"
+        steps = [{{ url = "/delay/2000", name = "slow" }}]
+    """)
+    out = tmp_path / "s.json"
+    r = run_cli("run", str(plan), "--headless", "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    doc = read_session(out)
+    eps = {e["name"]: e for e in doc["endpoints"]}
+    assert set(eps["refused"]["error_kinds"]) == {"connect_refused"}
+    assert set(eps["500"]["error_kinds"]) == {"http_5xx"} and eps["500"]["status_codes"] == {"500": eps["500"]["requests"]}
+    assert set(eps["404"]["error_kinds"]) == {"http_4xx"}
+    assert set(eps["slow"]["error_kinds"]) == {"timeout"}
+    assert doc["summary"]["errors"] == doc["summary"]["requests"]
+    kinds = doc["summary"]["error_kinds"]
+    assert {"connect_refused", "http_5xx", "http_4xx", "timeout"} <= set(kinds)
+    assert "error kinds" in r.stdout
+
+
+def test_capture_token_and_expectations(tmp_path, demo):
+    """Sign in, capture the token, use it: the profile endpoint answers 200, never 401; a failed
+    expectation is counted as expect_failed."""
+    plan = write_plan(tmp_path, f"""
+        target = "{demo.url}"
+        [variables]
+        email = ["a@example.com", "b@example.com"]
+        password = "TestPassword123!"
+        [[phases]]
+        duration = "2s"
+        vus = 2
+        [[scenarios]]
+        [[scenarios.steps]]
+        method = "POST"
+        url = "/auth/sign-in"
+        json = {{ email = "{{{{ email }}}}", password = "{{{{ password }}}}" }}
+        capture = [{{ json = "$.token", as = "token" }}]
+        expect = {{ status = 200 }}
+        [[scenarios.steps]]
+        url = "/api/profile"
+        if = "token"
+        headers = {{ Authorization = "Bearer {{{{ token }}}}" }}
+        expect = {{ status = 200, json_exists = ["$.email"] }}
+        [[scenarios.steps]]
+        name = "bounty"
+        url = "/api/bounties/{{{{ $randomInt(1, 400) }}}}"
+        expect = {{ status = [200, 404], json_equals = {{ "$.status" = "no-such-status" }} }}
+    """)
+    out = tmp_path / "s.json"
+    r = run_cli("run", str(plan), "--headless", "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    eps = {e["name"]: e for e in read_session(out)["endpoints"]}
+    assert eps["GET /api/profile"]["requests"] > 10
+    assert eps["GET /api/profile"]["status_codes"] == {"200": eps["GET /api/profile"]["requests"]}
+    assert eps["GET /api/profile"]["errors"] == 0
+    assert eps["bounty"]["error_kinds"] == {"expect_failed": eps["bounty"]["requests"]}
+    assert eps["POST /auth/sign-in"]["errors"] == 0
+
+
+def test_thresholds_decide_the_exit_code(tmp_path, demo):
+    plan = write_plan(tmp_path, f"""
+        target = "{demo.url}"
+        thresholds = ["p95 < 10s", "error_rate < 1%", "rps > 100000"]
+        [[phases]]
+        duration = "2s"
+        arrival_rate = 20
+        [[scenarios]]
+        steps = [{{ url = "/health" }}]
+    """)
+    out = tmp_path / "s.json"
+    r = run_cli("run", str(plan), "--headless", "--out", str(out))
+    assert r.returncode == 1, r.stdout + r.stderr
+    results = {t["expr"]: t["ok"] for t in read_session(out)["thresholds"]}
+    assert results == {"p95 < 10s": True, "error_rate < 1%": True, "rps > 100000": False}
+    assert "FAIL" in r.stdout
+
+
+def test_sigint_writes_a_partial_session(tmp_path, demo):
+    plan = write_plan(tmp_path, f"""
+        target = "{demo.url}"
+        [[phases]]
+        duration = "60s"
+        arrival_rate = 50
+        [[scenarios]]
+        steps = [{{ url = "/health" }}]
+    """)
+    out = tmp_path / "s.json"
+    proc = subprocess.Popen([sys.executable, "-m", "perftui", "run", str(plan), "--headless", "--out", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    time.sleep(3.0)
+    proc.send_signal(signal.SIGINT)
+    t0 = time.monotonic()
+    stdout, stderr = proc.communicate(timeout=20)
+    assert time.monotonic() - t0 < 5
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    doc = read_session(out)
+    assert doc["partial"] is True
+    assert "interrupted" in doc["end_reason"] and "SIGINT" in doc["end_reason"]
+    assert doc["summary"]["requests"] >= 50
+    assert doc["ended_at"] is not None
+
+
+def test_session_document_shape(tmp_path, demo):
+    plan = write_plan(tmp_path, f"""
+        name = "shape"
+        target = "{demo.url}"
+        [defaults]
+        headers = {{ Authorization = "Bearer s3cret" }}
+        [[phases]]
+        name = "one"
+        duration = "1s"
+        arrival_rate = 10
+        [[phases]]
+        name = "rest"
+        duration = "1s"
+        pause = true
+        [[scenarios]]
+        steps = [{{ url = "/health" }}]
+    """)
+    out = tmp_path / "s.json"
+    assert run_cli("run", str(plan), "--headless", "--out", str(out)).returncode == 0
+    doc = read_session(out)
+    for key in ("schema_version", "perftui_version", "plan", "started_at", "ended_at", "partial", "end_reason",
+                "phases", "summary", "endpoints", "timeline", "thresholds", "histogram", "events"):
+        assert key in doc, key
+    assert doc["partial"] is False and doc["end_reason"] == "completed"
+    assert [p["name"] for p in doc["phases"]] == ["one", "rest"]
+    assert all(p["start"] is not None and p["end"] is not None for p in doc["phases"])
+    assert doc["phases"][1]["start"] >= 0.9
+    for key in ("min", "mean", "p50", "p90", "p95", "p99", "p999", "max"):
+        assert doc["summary"]["latency_ms"][key] is not None
+        assert doc["summary"]["service_time_ms"][key] is not None
+    row = doc["timeline"][0]
+    for key in ("t", "phase", "target_rps", "rps", "p50_ms", "p95_ms", "p99_ms", "errors"):
+        assert key in row
+    assert "s3cret" not in out.read_text()
+    from hdrh.histogram import HdrHistogram
+
+    h = HdrHistogram.decode(doc["histogram"])
+    assert h.get_total_count() == doc["summary"]["requests"]
+
+
+def test_engine_never_imports_textual():
+    code = ("import sys; import perftui.engine.worker, perftui.engine.coordinator, perftui.engine.transport, "
+            "perftui.headless, perftui.session; "
+            "bad = [m for m in sys.modules if m.split('.')[0] in ('textual', 'rich', 'textual_plotext', 'plotext')]; "
+            "assert not bad, bad")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+
+
+async def test_live_control(tmp_path, demo):
+    """The control API the dashboard uses: pause stops the load, set_rate changes it, next_phase
+    skips, annotate records; every action lands in the session's events."""
+    plan = write_plan(tmp_path, f"""
+        target = "{demo.url}"
+        [[phases]]
+        name = "first"
+        duration = "60s"
+        arrival_rate = 20
+        [[phases]]
+        name = "second"
+        duration = "60s"
+        vus = 2
+        [[scenarios]]
+        steps = [{{ url = "/health" }}]
+    """)
+    coord = Coordinator(load_plan(plan), demo.url, workers=1)
+    try:
+        await coord.start()
+        await asyncio.sleep(2.2)
+        assert coord.state == "running" and coord.target_now() == (20.0, 0)
+        coord.pause()
+        await asyncio.sleep(0.6)  # let in-flight work and the last snapshot land
+        before = coord.session.total.requests + coord.session.second.requests
+        await asyncio.sleep(1.5)
+        after = coord.session.total.requests + coord.session.second.requests
+        assert after == before, "requests were sent while paused"
+        coord.resume()
+        assert coord.set_rate(40) == 40
+        await asyncio.sleep(2.2)
+        assert coord.session.timeline[-1].target_rps == 40
+        assert 30 <= coord.session.timeline[-1].rps <= 50
+        coord.annotate("deploy v2")
+        coord.next_phase()
+        assert coord.current.name == "second"
+        await asyncio.sleep(1.5)
+        assert coord.session.generator.vus == 2
+        assert coord.scale_load(2.0) == 4
+    finally:
+        await coord.stop("stopped by test")
+    kinds = [e.kind for e in coord.session.events]
+    assert kinds[:1] == ["start"]
+    for k in ("pause", "resume", "rate", "annotation", "phase", "vus", "stop"):
+        assert k in kinds, kinds
+    phases = coord.session.phases
+    assert phases[0].skipped and phases[0].end is not None and phases[1].start is not None
+    assert coord.session.partial and coord.session.end_reason == "stopped by test"
