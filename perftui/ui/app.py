@@ -1,0 +1,163 @@
+"""The Textual application and its two entry points, called by ``perftui.cli``:
+
+* ``run_dashboard(loaded, ...)``: the dashboard on one plan (``perftui run PLAN``).
+* ``run_picker(...)``: the plan picker first (``perftui`` with no arguments).
+
+Lifecycle, mirroring the headless reporter: the app runs in our own asyncio loop, so that whatever
+ends it (q, Ctrl-C, SIGINT/SIGTERM/SIGHUP, the terminal going away, a crash) the ``finally`` still
+stops a run that is going, writes the session and stops the workers and the demo target. Only a
+signal counts as an interruption (exit code 130); otherwise the exit code is the thresholds' verdict.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from pathlib import Path
+
+from textual.app import App
+from textual.binding import Binding
+
+from perftui.planload import LoadedPlan
+from perftui.ui.controller import Backend, RunController
+from perftui.ui.messages import PlanChosen, RunEnded
+
+SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+class PerftuiApp(App[int]):
+    CSS_PATH = "perftui.tcss"
+    TITLE = "perftui"
+    ENABLE_COMMAND_PALETTE = False
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
+    BINDINGS = [Binding("ctrl+c", "interrupt", "stop & quit", show=False, priority=True)]
+
+    def __init__(self, loaded: LoadedPlan | None = None, *, workers: int | None = None, out: str | None = None,
+                 reveal_secrets: bool = False, start: bool = False, refresh: float = 4.0,
+                 plan_dirs: list[tuple[Path, str]] | None = None, backend: Backend | None = None) -> None:
+        super().__init__()
+        self.loaded = loaded
+        self.worker_count = workers
+        self.out = out
+        self.reveal_secrets = reveal_secrets
+        self.start_on_open = start
+        self.refresh_hz = max(0.1, refresh)
+        self.plan_dirs = plan_dirs
+        self.backend = backend
+        self.controller: RunController | None = None
+        self.signals = 0
+        self._ctrl_c = 0
+
+    def on_mount(self) -> None:
+        if self.loaded is not None:
+            self.open_dashboard(self.loaded, start=self.start_on_open)
+        else:
+            from perftui.ui.screens.picker import PickerScreen
+
+            self.push_screen(PickerScreen(self.plan_dirs))
+
+    def open_dashboard(self, loaded: LoadedPlan, *, start: bool = False) -> None:
+        from perftui.ui.screens.dashboard import DashboardScreen
+
+        self.controller = RunController(loaded, workers=self.worker_count, out=self.out,
+                                        reveal_secrets=self.reveal_secrets, backend=self.backend)
+        screen = DashboardScreen(self.controller, start=start, refresh=self.refresh_hz)
+        if len(self.screen_stack) > 1:
+            self.switch_screen(screen)
+        else:
+            self.push_screen(screen)
+
+    def on_plan_chosen(self, message: PlanChosen) -> None:
+        self.open_dashboard(message.loaded)
+
+    def on_run_ended(self, message: RunEnded) -> None:
+        from perftui.ui.screens.results import ResultsScreen
+
+        if self.controller is not None and not isinstance(self.screen, ResultsScreen):
+            self.push_screen(ResultsScreen(self.controller))
+
+    def action_interrupt(self) -> None:
+        """Ctrl-C: stop gracefully, write the session and quit; a second Ctrl-C stops at once."""
+        c = self.controller
+        self._ctrl_c += 1
+        if c is None or not (c.active or c.status == "stopping"):
+            self.exit()
+            return
+        if self._ctrl_c == 1:
+            self.notify("stopping gracefully and writing the session… (ctrl+c again: stop now)")
+            self._stop_and_exit(c)
+        else:
+            c.force_stop()
+
+    def _stop_and_exit(self, c: RunController) -> None:
+        async def go() -> None:
+            await c.stop("stopped by user (ctrl+c)")
+            self.exit()
+
+        self.run_worker(go(), group="quit", exclusive=True)
+
+    def on_signal(self, name: str) -> None:
+        """SIGINT/SIGTERM/SIGHUP: the terminal may be gone, so do not draw; leave the app at once
+        and let ``serve`` stop the run and write the session outside it."""
+        self.signals += 1
+        if self.controller is not None:
+            self.controller.interrupted = True
+            if self.signals > 1:
+                self.controller.force_stop()
+        self.exit()
+
+
+async def serve(app: PerftuiApp, *, headless: bool = False) -> int:
+    loop = asyncio.get_running_loop()
+    for sig in SIGNALS:
+        loop.add_signal_handler(sig, app.on_signal, sig.name)
+    try:
+        await app.run_async(headless=headless)
+    finally:
+        c = app.controller
+        if c is not None:
+            reason = "interrupted (signal)" if c.interrupted else "stopped by user (quit)"
+            try:
+                await c.shutdown(reason)
+            finally:
+                await loop.run_in_executor(None, c.close_target)
+        for sig in SIGNALS:
+            loop.remove_signal_handler(sig)
+    return app.controller.exit_code() if app.controller is not None else 0
+
+
+def _report(app: PerftuiApp) -> None:
+    """After the alternate screen is gone: the summary and where the session went, like headless."""
+    c = app.controller
+    if c is None or not c.started:
+        return
+    from perftui.headless import summary_text
+
+    try:
+        print(summary_text(c.coord.session))
+        if c.written is not None:
+            print(f"\nsession written to {c.written.path}" + ("  (partial)" if c.coord.session.partial else ""))
+        elif c.write_error:
+            print(f"\nperftui: {c.write_error}", file=sys.stderr)
+        sys.stdout.flush()
+    except OSError:  # the terminal went away (SIGHUP): the session file is what matters
+        pass
+
+
+def _run(app: PerftuiApp) -> int:
+    code = asyncio.run(serve(app))
+    _report(app)
+    return code
+
+
+def run_dashboard(loaded: LoadedPlan, *, workers: int | None, out: str | None, reveal_secrets: bool,
+                  start: bool, refresh: float) -> int:
+    """The dashboard on one plan; returns the exit code (0, 1 thresholds failed, 130 signal)."""
+    return _run(PerftuiApp(loaded, workers=workers, out=out, reveal_secrets=reveal_secrets, start=start,
+                           refresh=refresh))
+
+
+def run_picker(*, workers: int | None, refresh: float) -> int:
+    """The plan picker, then the dashboard on the chosen plan."""
+    return _run(PerftuiApp(None, workers=workers, refresh=refresh))

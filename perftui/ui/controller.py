@@ -1,0 +1,235 @@
+"""One plan's run inside the dashboard: the target, the coordinator, the session file.
+
+The dashboard screen reads and drives a ``RunController``; ``app.run_dashboard`` makes sure it is
+stopped and written however the app ends (quit, Ctrl-C, SIGHUP, a crash). The engine is reached
+only through a ``Backend``, so tests can swap in a scripted coordinator (``tests/ui_fakes.py``).
+
+The coordinator calls ``_on_second`` once per closed timeline second (and at finish): it only bumps
+``version``; the screen redraws on its own timers when it sees a new version.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from perftui.planload import LoadedPlan
+from perftui.runtime import Target, exit_code, resolve_target, write_session
+
+# What the controller is doing besides the coordinator's own state.
+PREPARING = "preparing"  # resolving the target (starting the demo server)
+READY = "ready"  # coordinator exists (its state says idle/running/paused/finished)
+LAUNCHING = "launching"  # starting worker processes
+STOPPING = "stopping"  # stop requested, waiting for the final snapshots
+FAILED = "failed"  # the target or the workers could not be started
+
+
+class Backend(Protocol):
+    """How the dashboard reaches the engine (real, or scripted in tests)."""
+
+    def resolve_target(self, loaded: LoadedPlan) -> Target: ...
+
+    def coordinator(self, loaded: LoadedPlan, url: str, *, workers: int | None, reveal_secrets: bool) -> Any: ...
+
+    def process_stats(self) -> tuple[float, int]:
+        """CPU % (of one core) and RSS bytes of this (the UI) process."""
+        ...
+
+
+class EngineBackend:
+    """The real engine: ``resolve_target`` (may start the demo server) and ``Coordinator``."""
+
+    def __init__(self) -> None:
+        self._proc = None
+
+    def resolve_target(self, loaded: LoadedPlan) -> Target:
+        return resolve_target(loaded)
+
+    def coordinator(self, loaded: LoadedPlan, url: str, *, workers: int | None, reveal_secrets: bool):
+        from perftui.engine.coordinator import Coordinator
+
+        return Coordinator(loaded, url, workers=workers, reveal_secrets=reveal_secrets)
+
+    def process_stats(self) -> tuple[float, int]:
+        import psutil
+
+        if self._proc is None:
+            self._proc = psutil.Process(os.getpid())
+            self._proc.cpu_percent(None)  # the first call only sets the baseline
+        with self._proc.oneshot():
+            return self._proc.cpu_percent(None), self._proc.memory_info().rss
+
+
+@dataclass
+class Written:
+    path: Path
+    final: bool
+    """True when written after the run ended (the complete session)."""
+
+
+class RunController:
+    def __init__(self, loaded: LoadedPlan, *, workers: int | None = None, out: str | None = None,
+                 reveal_secrets: bool = False, backend: Backend | None = None):
+        self.loaded = loaded
+        self.plan = loaded.plan
+        self.workers = workers
+        self.out = out
+        self.reveal_secrets = reveal_secrets
+        self.backend: Backend = backend or EngineBackend()
+        self.target: Target | None = None
+        self.coord: Any = None
+        self.status = PREPARING
+        self.error = ""
+        self.version = 0
+        """Bumped whenever there is new data to draw (each closed second, each control action)."""
+        self.written: Written | None = None
+        self.write_error = ""
+        self.interrupted = False
+        """True only when a signal (SIGINT/SIGTERM/SIGHUP) ended the run: exit code 130."""
+        self.start_wanted = False
+        self._stop_task: asyncio.Task | None = None
+
+    # ---- state ------------------------------------------------------------------------
+
+    @property
+    def state(self) -> str:
+        """idle | running | paused | finished, as the coordinator says (idle before it exists)."""
+        return self.coord.state if self.coord is not None else "idle"
+
+    @property
+    def started(self) -> bool:
+        return self.coord is not None and self.coord.session.started_mono is not None
+
+    @property
+    def active(self) -> bool:
+        """A run is going (running or paused) and has not been asked to stop."""
+        return self.state in ("running", "paused")
+
+    @property
+    def ended(self) -> bool:
+        """The coordinator has finished stopping (final snapshots folded in)."""
+        return self.coord is not None and self.coord.finished.is_set()
+
+    def touch(self) -> None:
+        self.version += 1
+
+    def _on_second(self) -> None:
+        # Called by the coordinator in its clock loop: keep it cheap.
+        self.version += 1
+
+    # ---- lifecycle --------------------------------------------------------------------
+
+    async def prepare(self) -> None:
+        """Resolve the target (blocking ~1 s for the demo: done in a thread), make the coordinator."""
+        loop = asyncio.get_running_loop()
+        try:
+            self.target = await loop.run_in_executor(None, self.backend.resolve_target, self.loaded)
+            self.coord = self.backend.coordinator(self.loaded, self.target.url, workers=self.workers,
+                                                  reveal_secrets=self.reveal_secrets)
+        except Exception as exc:  # noqa: BLE001 - shown to the user, the app stays up
+            self.status = FAILED
+            self.error = f"cannot start the target: {exc}"
+            self.touch()
+            return
+        self.coord.listeners.append(self._on_second)
+        self.status = READY
+        self.touch()
+
+    async def start(self) -> bool:
+        if self.coord is None:
+            self.start_wanted = self.status == PREPARING
+            return False
+        if self.state != "idle" or self.status != READY:
+            return False
+        self.status = LAUNCHING
+        self.touch()
+        try:
+            await self.coord.start()
+        except Exception as exc:  # noqa: BLE001
+            self.status = FAILED
+            self.error = f"cannot start the workers: {exc}"
+            self.coord.kill_workers()
+            self.touch()
+            return False
+        self.status = READY
+        self.touch()
+        return True
+
+    async def stop(self, reason: str, *, grace: float = 2.0) -> None:
+        """Stop the run gracefully (idempotent) and wait until the coordinator has finished."""
+        if self.coord is None:
+            return
+        if self.active and self._stop_task is None:
+            self.status = STOPPING
+            self.touch()
+            self._stop_task = asyncio.ensure_future(self.coord.stop(reason, grace=grace))
+        if self._stop_task is not None:
+            await asyncio.shield(self._stop_task)
+            if self.status == STOPPING:
+                self.status = READY
+            self.touch()
+
+    def force_stop(self) -> None:
+        """Second Ctrl-C: kill the workers; the stop in progress then ends at once."""
+        if self.coord is not None:
+            self.coord.kill_workers()
+
+    # ---- session file -----------------------------------------------------------------
+
+    def export(self) -> Path:
+        """Write the session as it is now (an ``export`` event first, so the file records it)."""
+        session = self.coord.session
+        path = self._path()
+        session.event("export", f"session exported to {path}")
+        self.touch()
+        return self._write(final=self.ended)
+
+    def write_final(self) -> Path | None:
+        """Write the finished session once (no-op if already written after the end)."""
+        if not self.started or (self.written is not None and self.written.final):
+            return self.written.path if self.written else None
+        return self._write(final=self.ended)
+
+    def _path(self) -> Path:
+        from perftui.runtime import default_session_path
+
+        return Path(self.out) if self.out else default_session_path(self.coord.session)
+
+    def _write(self, *, final: bool) -> Path:
+        try:
+            path = write_session(self.coord.session, self.out)
+        except OSError as exc:
+            self.write_error = f"cannot write the session: {exc}"
+            raise
+        self.written = Written(path, final)
+        self.write_error = ""
+        return path
+
+    # ---- end --------------------------------------------------------------------------
+
+    async def shutdown(self, reason: str) -> None:
+        """However the app ended: stop a run still going, write it, stop workers and the demo."""
+        if self.coord is not None:
+            if self.active or self._stop_task is not None:
+                try:
+                    await asyncio.wait_for(self.stop(reason), timeout=10)
+                except asyncio.TimeoutError:
+                    self.coord.kill_workers()
+            try:
+                self.write_final()
+            except OSError:
+                pass
+            self.coord.kill_workers()
+
+    def close_target(self) -> None:
+        if self.target is not None:
+            self.target.close()
+            self.target = None
+
+    def exit_code(self) -> int:
+        if self.coord is None or not self.started:
+            return 130 if self.interrupted else 0
+        return exit_code(self.coord.session, self.interrupted)

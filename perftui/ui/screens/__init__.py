@@ -1,0 +1,1 @@
+"""Screens: picker, dashboard, results, help and small prompts."""

@@ -1,0 +1,331 @@
+"""The live dashboard: one screen with header, phase strip, charts and number panels.
+
+Drawing runs on two timers of its own: numbers at ``refresh`` Hz, charts at most once a second
+(and never faster than numbers). Both only redraw when the controller's ``version`` moved (a
+closed second or a control action), except the clocks in the header and phase strip. Nothing
+here runs inside the coordinator's callbacks.
+"""
+
+from __future__ import annotations
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.reactive import var
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import Footer
+
+from perftui.ui import controller as ctl
+from perftui.ui.messages import RunEnded
+from perftui.ui.widgets import (
+    EndpointsTable, ErrorChart, ErrorsPanel, GeneratorPanel, HeaderBar, LatencyChart, LatencyTable, PhaseStrip,
+    RateChart, TargetPanel, ThresholdsPanel,
+)
+from perftui.ui.widgets.endpoints import endpoint_rows
+from perftui.ui.format import fmt_target
+from perftui.units import format_duration
+
+SCALE_STEP = 0.10
+
+DASHBOARD_BINDINGS = [
+    Binding("s", "start", "start"),
+    Binding("p", "pause", "pause"),
+    Binding("space", "pause", "pause/resume", show=False),
+    Binding("n", "next_phase", "next"),
+    Binding("b", "prev_phase", "back"),
+    Binding("plus,equals_sign", "scale(1)", "±10%", key_display="+/-"),
+    Binding("minus", "scale(-1)", "-10%", show=False),
+    Binding("a", "annotate", "note"),
+    Binding("e", "export", "export"),
+    Binding("x", "stop", "stop"),
+    Binding("o", "sort", "sort", show=False),
+    Binding("r", "results", "results"),
+    Binding("q", "quit", "quit"),
+    Binding("question_mark", "help", "help", key_display="?"),
+]
+
+# What each key does, in words, for the help screen (the footer is terse).
+KEY_HELP = [
+    ("s", "start the run"),
+    ("p / space", "pause or resume (a pause stretches the phase, it does not eat it)"),
+    ("n", "skip to the next phase (past the last one: stop)"),
+    ("b", "back: restart this phase, or go to the previous one within its first 2 s"),
+    ("+ / -", "raise / lower the target by 10 % (rate in open phases, VUs in closed ones)"),
+    ("a", "add an annotation: a note on the charts' time axis and in the session"),
+    ("e", "export the session JSON now (to --out, or the sessions directory)"),
+    ("x", "stop the run (in-flight requests finish; the session is written)"),
+    ("o", "sort the endpoints table by the next column (or click a header)"),
+    ("r", "show the results again once the run has ended"),
+    ("q", "quit (asks first while a test runs; the session is written on the way out)"),
+    ("ctrl+c", "stop gracefully, write the session and quit (twice: stop at once)"),
+    ("?", "this help"),
+]
+
+
+class DashboardScreen(Screen):
+    AUTO_FOCUS = "#body"
+    BINDINGS = DASHBOARD_BINDINGS
+
+    run_state = var(("", ""))
+    """(controller status, coordinator state): not drawn itself; changes refresh the footer."""
+
+    def __init__(self, controller: ctl.RunController, *, start: bool = False, refresh: float = 4.0) -> None:
+        super().__init__()
+        self.controller = controller
+        self.start_on_ready = start
+        self.refresh_hz = refresh
+        self._numbers_version = -1
+        self._charts_version = -1
+        self._end_handled = False
+        self._draw_timers: list[Timer] = []
+
+    def compose(self) -> ComposeResult:
+        yield HeaderBar(id="header")
+        yield PhaseStrip(id="phases")
+        with VerticalScroll(id="body"):
+            with Horizontal(id="top"):
+                with Vertical(id="charts"):
+                    yield RateChart(id="rate-chart")
+                    yield LatencyChart(id="latency-chart")
+                    yield ErrorChart(id="error-chart")
+                with Vertical(id="side"):
+                    yield LatencyTable(id="latency")
+                    yield ThresholdsPanel(id="thresholds")
+                    yield GeneratorPanel(id="generator")
+                    yield TargetPanel(id="target")
+            with Horizontal(id="bottom"):
+                yield EndpointsTable(id="endpoints")
+                yield ErrorsPanel(id="errors")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        # Widget references are kept: a timer may fire while the app tears down, when
+        # query_one would raise NoMatches.
+        self.header = self.query_one(HeaderBar)
+        self.phase_strip = self.query_one(PhaseStrip)
+        self.charts = [self.query_one(RateChart), self.query_one(LatencyChart), self.query_one(ErrorChart)]
+        self.latency = self.query_one(LatencyTable)
+        self.thresholds = self.query_one(ThresholdsPanel)
+        self.generator = self.query_one(GeneratorPanel)
+        self.target = self.query_one(TargetPanel)
+        self.endpoints = self.query_one(EndpointsTable)
+        self.errors = self.query_one(ErrorsPanel)
+        self.phase_strip.border_title = "phases"
+        self.latency.border_title = "latency · last 10 s and whole run"
+        self.latency.border_subtitle = "latency: from intended start · service: from send"
+        self.thresholds.border_title = "thresholds"
+        self.generator.border_title = "load generator (perftui's processes)"
+        self.target.border_title = "Target (system under test)"
+        self.endpoints.border_title = "endpoints"
+        self.endpoints.border_subtitle = "o: sort"
+        self.errors.border_title = "errors"
+        numbers = 1.0 / self.refresh_hz
+        charts = max(1.0, numbers)
+        self._draw_timers = [self.set_interval(numbers, self.tick_numbers), self.set_interval(charts, self.tick_charts)]
+        self.tick_numbers()
+        if self.controller.status == ctl.PREPARING and self.controller.coord is None:
+            self.prepare()
+
+    def on_unmount(self) -> None:
+        for t in self._draw_timers:
+            t.stop()
+        self._draw_timers = []
+
+    # ---- data -> widgets --------------------------------------------------------------
+
+    def tick_numbers(self) -> None:
+        c = self.controller
+        self.header.show_run(c)
+        self.phase_strip.show_run(c)
+        self.run_state = (c.status, c.state)
+        if c.version != self._numbers_version:
+            self._numbers_version = c.version
+            self.update_numbers()
+        if c.ended and not self._end_handled:
+            self._end_handled = True
+            self.run_ended()
+
+    def update_numbers(self) -> None:
+        c = self.controller
+        coord = c.coord
+        self.target.show_target(c.target.url if c.target else None, c.plan.target == "demo")
+        if coord is None:
+            self.thresholds.show_results(list(c.plan.thresholds), [])
+            return
+        s = coord.session
+        started = c.started
+        total = s.summary() if started else None
+        window = s.window_summary() if started else None
+        self.latency.show_stats(window, total)
+        self.errors.show_errors(total, s.last_errors)
+        self.thresholds.show_results(list(c.plan.thresholds), s.threshold_results)
+        ui = c.backend.process_stats()
+        self.generator.show_generator(s.generator, ui, total, s.timeline[-1] if s.timeline else None,
+                                      coord.worker_count)
+        if started:
+            self.endpoints.show_rows(endpoint_rows(s.endpoint_summaries(), s.endpoint_recent_rps))
+
+    def tick_charts(self, force: bool = False) -> None:
+        c = self.controller
+        if c.coord is None or (c.version == self._charts_version and not force):
+            return
+        self._charts_version = c.version
+        s = c.coord.session
+        for chart in self.charts:
+            chart.draw(s.timeline, s.events)
+
+    def watch_run_state(self) -> None:
+        self.refresh_bindings()
+
+    def run_ended(self) -> None:
+        c = self.controller
+        self.tick_charts(force=True)
+        path = None
+        try:
+            written = c.write_final()
+            path = str(written) if written else None
+        except OSError:
+            self.notify(c.write_error, severity="error", timeout=10)
+        self.post_message(RunEnded(path))
+
+    # ---- workers ----------------------------------------------------------------------
+
+    @work(exclusive=True, group="prepare")
+    async def prepare(self) -> None:
+        c = self.controller
+        await c.prepare()
+        if c.status == ctl.FAILED:
+            self.notify(c.error, severity="error", timeout=15)
+            return
+        self.tick_numbers()
+        self.tick_charts(force=True)
+        if self.start_on_ready or c.start_wanted:
+            self.start_run()
+
+    @work(exclusive=True, group="control")
+    async def start_run(self) -> None:
+        c = self.controller
+        if await c.start():
+            self.tick_numbers()
+        elif c.status == ctl.FAILED:
+            self.notify(c.error, severity="error", timeout=15)
+
+    @work(exclusive=True, group="control")
+    async def stop_run(self, reason: str, then_quit: bool = False) -> None:
+        await self.controller.stop(reason)
+        self.tick_numbers()
+        if then_quit:
+            self.app.exit()
+
+    # ---- actions ----------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        c = self.controller
+        state, status = c.state, c.status
+        active = c.active and status != ctl.STOPPING
+        if action == "start":
+            return state == "idle" and status in (ctl.PREPARING, ctl.READY) or None
+        if action in ("pause", "next_phase", "prev_phase"):
+            return active or None
+        if action == "scale":
+            spec = c.coord.current if c.coord is not None else None
+            return (active and spec is not None and spec.kind != "pause") or None
+        if action == "annotate":
+            return (c.coord is not None and not c.ended and status != ctl.STOPPING) or None
+        if action == "export":
+            return c.started or None
+        if action == "stop":
+            return active or None
+        if action == "results":
+            return c.ended  # hidden from the footer until there are results
+        return True
+
+    def action_start(self) -> None:
+        if self.controller.coord is None:
+            self.controller.start_wanted = True
+            self.notify("starting as soon as the target is up…")
+            return
+        self.start_run()
+
+    def action_pause(self) -> None:
+        coord = self.controller.coord
+        coord.toggle_pause()
+        self.controller.touch()
+        self.tick_numbers()
+
+    def action_next_phase(self) -> None:
+        self.controller.coord.next_phase()
+        self.controller.touch()
+        self.tick_numbers()
+
+    def action_prev_phase(self) -> None:
+        self.controller.coord.prev_phase()
+        self.controller.touch()
+        self.tick_numbers()
+
+    def action_scale(self, direction: int) -> None:
+        coord = self.controller.coord
+        spec = coord.current
+        new = coord.scale_load(1 + SCALE_STEP if direction > 0 else 1 - SCALE_STEP)
+        self.controller.touch()
+        if new is None:
+            self.notify("nothing to scale in this phase", severity="warning")
+            return
+        what = "target rate" if spec.kind == "open" else "virtual users"
+        self.notify(f"{what} → {fmt_target(new, spec.kind)}", title="load changed")
+        self.tick_numbers()
+
+    def action_annotate(self) -> None:
+        from perftui.ui.screens.prompts import AnnotatePrompt
+
+        def done(text: str | None) -> None:
+            if text:
+                coord = self.controller.coord
+                coord.annotate(text)
+                self.controller.touch()
+                at = format_duration(max(0.0, coord.session.elapsed()))
+                self.notify(f"note at {at}: {text}", title="annotation")
+
+        self.app.push_screen(AnnotatePrompt(), done)
+
+    def action_export(self) -> None:
+        try:
+            path = self.controller.export()
+        except OSError:
+            self.notify(self.controller.write_error, severity="error", timeout=10)
+            return
+        self.notify(f"session exported to {path}", title="export", timeout=6)
+
+    def action_stop(self) -> None:
+        self.stop_run("stopped by user")
+
+    def action_sort(self) -> None:
+        key = self.endpoints.cycle_sort()
+        self.notify(f"endpoints sorted by {key}", timeout=2)
+
+    def action_results(self) -> None:
+        from perftui.ui.screens.results import ResultsScreen
+
+        if not isinstance(self.app.screen, ResultsScreen):
+            self.app.push_screen(ResultsScreen(self.controller))
+
+    def action_help(self) -> None:
+        from perftui.ui.screens.help import HelpScreen
+
+        self.app.push_screen(HelpScreen(KEY_HELP))
+
+    def action_quit(self) -> None:
+        from perftui.ui.screens.prompts import ConfirmQuit
+
+        c = self.controller
+        if c.active or c.status == ctl.STOPPING:
+            def done(yes: bool | None) -> None:
+                if yes:
+                    self.notify("stopping the run and writing the session…")
+                    self.stop_run("stopped by user (quit)", then_quit=True)
+
+            self.app.push_screen(ConfirmQuit(), done)
+            return
+        self.app.exit()

@@ -1,0 +1,200 @@
+"""The plan picker (``perftui`` with no arguments): plans in ``./plans`` and the examples.
+
+The highlighted plan is previewed: target, phases with a sketch of the load over time, scenarios
+and thresholds; a plan that fails validation shows its problems instead. Enter opens the
+dashboard on a valid plan.
+"""
+
+from __future__ import annotations
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, OptionList, Static
+from textual.widgets.option_list import Option
+
+from perftui.engine.coordinator import phase_specs
+from perftui.planload import endpoint_name
+from perftui.ui.messages import PlanChosen
+from perftui.ui.plans import PlanEntry, discover
+from perftui.ui.widgets import PlanSketch
+from perftui.units import format_duration
+
+
+def entry_prompt(entry: PlanEntry) -> Text:
+    t = Text()
+    if entry.ok:
+        t.append("✓ ", "green")
+        t.append(entry.name, "bold")
+    else:
+        t.append("✗ ", "red")
+        t.append(entry.name, "bold red")
+    t.append(f"\n  {entry.origin}{'' if entry.origin.endswith('/') else '/'}{entry.path.name}", "dim")
+    return t
+
+
+def target_text(plan) -> Text:
+    t = Text()
+    if plan.target == "demo":
+        t.append("demo", "bold")
+        bits = ["the embedded demo target, started for you"]
+        if plan.demo.latency not in ("0ms", "0", ""):
+            bits.append(f"latency {plan.demo.latency}")
+        if plan.demo.error_rate:
+            bits.append(f"{plan.demo.error_rate * 100:g} % errors")
+        t.append(f"  ({', '.join(bits)})", "dim")
+    else:
+        t.append(plan.target or "(none)", "bold")
+    return t
+
+
+def preview_head(entry: PlanEntry) -> Group:
+    lines: list = [Text(entry.name, style="bold"), Text(str(entry.path), style="dim")]
+    if not entry.ok:
+        lines.append(Text(""))
+        n = len(entry.problems)
+        lines.append(Text(f"✗ this plan does not validate ({n} problem{'s' if n != 1 else ''}):", style="bold red"))
+        for p in entry.problems:
+            where = f"line {p.line}" if p.line is not None else ""
+            head = Text(f"  {where:<9}", style="dim")
+            if p.path:
+                head.append(p.path + ": ", style="bold")
+            head.append(p.message)
+            lines.append(head)
+        lines.append(Text(""))
+        lines.append(Text("Fix the file and press r to reload.", style="italic"))
+        return Group(*lines)
+    plan = entry.loaded.plan
+    if plan.description:
+        lines.append(Text(plan.description.strip()))
+    lines.append(Text.assemble(("target  ", "dim"), target_text(plan)))
+    specs = phase_specs(plan.phases)
+    total = sum(s.duration for s in specs)
+    lines.append(Text.assemble(("load    ", "dim"), f"{len(specs)} phase{'s' if len(specs) != 1 else ''}, ",
+                               (format_duration(total), "bold"), " planned   ",
+                               ("━", "color(39)"), " rate/s  ", ("━", "color(141)"), " VUs"))
+    return Group(*lines)
+
+
+def preview_body(entry: PlanEntry) -> Group:
+    plan = entry.loaded.plan
+    specs = phase_specs(plan.phases)
+    phases = Table(box=None, padding=(0, 1), header_style="dim", title="phases", title_justify="left",
+                   title_style="bold")
+    phases.add_column("#", justify="right")
+    phases.add_column("name")
+    phases.add_column("model")
+    phases.add_column("load")
+    phases.add_column("duration", justify="right")
+    for i, s in enumerate(specs):
+        phases.add_row(str(i + 1), s.name, s.kind, s.describe(), format_duration(s.duration))
+    scen = Table(box=None, padding=(0, 1), header_style="dim", title="scenarios", title_justify="left",
+                 title_style="bold")
+    scen.add_column("name", no_wrap=True)
+    scen.add_column("weight", justify="right")
+    scen.add_column("steps")
+    for i, sc in enumerate(plan.scenarios):
+        steps = [endpoint_name(st) for st in sc.steps]
+        scen.add_row(sc.name or f"scenario {i + 1}", f"{sc.weight:g}", Text(" → ".join(steps), overflow="fold"))
+    parts: list = [phases, Text(""), scen, Text("")]
+    th = Text("thresholds\n", style="bold")
+    if plan.thresholds:
+        for expr in plan.thresholds:
+            th.append(f"  {expr}\n", style="")
+    else:
+        th.append("  none\n", style="dim")
+    parts.append(th)
+    return Group(*parts)
+
+
+class PickerScreen(Screen):
+    BINDINGS = [
+        Binding("enter", "open", "open plan", show=True),
+        Binding("r", "reload", "reload"),
+        Binding("q,escape", "quit", "quit"),
+    ]
+    AUTO_FOCUS = "#plan-list"
+
+    def __init__(self, dirs=None) -> None:
+        super().__init__()
+        self.dirs = dirs
+        self.entries: list[PlanEntry] = []
+
+    def compose(self) -> ComposeResult:
+        yield Static(Text.assemble((" perftui ", "bold reverse"), "  choose a plan", ("  ↑↓ move · enter open", "dim")),
+                     id="picker-title")
+        with Horizontal(id="picker"):
+            yield OptionList(id="plan-list")
+            with VerticalScroll(id="preview"):
+                yield Static(id="preview-head")
+                yield PlanSketch(id="sketch")
+                yield Static(id="preview-body")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self.plan_list = self.query_one(OptionList)
+        self.head = self.query_one("#preview-head", Static)
+        self.sketch = self.query_one(PlanSketch)
+        self.body = self.query_one("#preview-body", Static)
+        self.plan_list.border_title = "plans"
+        self.query_one("#preview").border_title = "preview"
+        self.load_entries()
+
+    def load_entries(self) -> None:
+        self.entries = discover(self.dirs)
+        self.plan_list.clear_options()
+        if not self.entries:
+            self.head.update(Text("No plans found in ./plans or the package examples.\n"
+                                  "Run a plan file with: perftui run PLAN.toml", style="italic"))
+            self.sketch.display = False
+            self.body.update("")
+            return
+        self.plan_list.add_options([Option(entry_prompt(e), id=str(i)) for i, e in enumerate(self.entries)])
+        self.plan_list.highlighted = 0
+        self.show_preview(self.entries[0])
+
+    def show_preview(self, entry: PlanEntry) -> None:
+        self.head.update(preview_head(entry))
+        if entry.ok:
+            self.sketch.display = True
+            self.sketch.sketch(phase_specs(entry.loaded.plan.phases))
+            self.body.update(preview_body(entry))
+        else:
+            self.sketch.display = False
+            self.body.update("")
+
+    def selected(self) -> PlanEntry | None:
+        i = self.plan_list.highlighted
+        return self.entries[i] if i is not None and 0 <= i < len(self.entries) else None
+
+    def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
+        entry = self.selected()
+        if entry is not None:
+            self.show_preview(entry)
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        self.action_open()
+
+    def action_open(self) -> None:
+        entry = self.selected()
+        if entry is None:
+            return
+        if not entry.ok:
+            self.notify(f"{entry.path.name} does not validate: fix it first (problems shown on the right)",
+                        severity="error")
+            return
+        self.post_message(PlanChosen(entry.loaded))
+
+    def action_reload(self) -> None:
+        current = self.plan_list.highlighted or 0
+        self.load_entries()
+        if self.entries:
+            self.plan_list.highlighted = min(current, len(self.entries) - 1)
+        self.notify("plans reloaded", timeout=2)
+
+    def action_quit(self) -> None:
+        self.app.exit()

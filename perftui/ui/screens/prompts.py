@@ -1,0 +1,48 @@
+"""Small modal prompts: confirm quitting a running test, type an annotation."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label
+
+
+class ConfirmQuit(ModalScreen[bool]):
+    BINDINGS = [
+        Binding("y,enter", "answer(True)", "stop and quit"),
+        Binding("n,escape,q", "answer(False)", "keep running"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="confirm-quit", classes="dialog"):
+            yield Label("A test is running.", classes="dialog-title")
+            yield Label("Stop it, write the session file and quit?")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Stop and quit (y)", id="yes", variant="error")
+                yield Button("Keep running (n)", id="no", variant="primary")
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "yes")
+
+    def action_answer(self, yes: bool) -> None:
+        self.dismiss(yes)
+
+
+class AnnotatePrompt(ModalScreen[str | None]):
+    """One line of text; Enter adds it as an annotation, Escape cancels."""
+
+    BINDINGS = [Binding("escape", "cancel", "cancel")]
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="annotate", classes="dialog"):
+            yield Label("Annotation (shown on the charts and stored in the session)", classes="dialog-title")
+            yield Input(placeholder="e.g. deployed v2.3, cache flushed…", max_length=200, id="note")
+            yield Label("enter: add · escape: cancel", classes="dialog-hint")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.dismiss(event.value.strip() or None)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,137 @@
+"""The results view, shown when a run ends: final summary, thresholds, where the JSON went."""
+
+from __future__ import annotations
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+from perftui.runtime import EXIT_THRESHOLDS
+from perftui.ui.format import fmt_pct, fmt_rate
+from perftui.ui.widgets.tables import _status_style, counts_line, latency_table, summary_line, thresholds_renderable
+from perftui.units import format_duration, format_ms
+
+
+def verdict(session) -> Text:
+    results = session.threshold_results
+    reason = session.end_reason or "finished"
+    t = Text()
+    if reason == "completed":
+        t.append(" ✓ RUN COMPLETED ", "bold black on green3")
+    else:
+        t.append(f" ■ RUN ENDED: {reason} ", "bold black on dark_orange")
+    if results:
+        failed = [r for r in results if not r.ok]
+        t.append("   ")
+        if failed:
+            t.append(f" ✗ {len(failed)} of {len(results)} thresholds failed ", "bold white on red3")
+            t.append(f"  exit code {EXIT_THRESHOLDS}", "dim")
+        else:
+            t.append(f" ✓ all {len(results)} thresholds passed ", "bold black on green3")
+    return t
+
+
+def overview(session, target_url: str) -> Table:
+    s = session.summary()
+    t = Table.grid(padding=(0, 2))
+    t.add_column(style="dim", no_wrap=True)
+    t.add_column()
+    t.add_row("plan", Text(session.plan_name, style="bold"))
+    t.add_row("target", target_url)
+    t.add_row("duration", format_duration(session.run_seconds()) + (" (partial)" if session.partial else ""))
+    t.add_row("requests", summary_line(s))
+    t.add_row("iterations", f"{session.iterations:,}")
+    t.add_row("late / dropped", f"{s.late_starts:,} late starts · {s.dropped:,} dropped arrivals")
+    t.add_row("status codes", counts_line("", s.status_codes, _status_style))
+    t.add_row("error kinds", counts_line("", s.error_kinds, lambda _: "red"))
+    return t
+
+
+def endpoints_table(session) -> Table:
+    t = Table(box=None, padding=(0, 1), header_style="bold", expand=True)
+    t.add_column("endpoint", ratio=1, overflow="ellipsis", no_wrap=True)
+    for col in ("requests", "rps", "err %", "p50", "p95", "p99", "max"):
+        t.add_column(col, justify="right", no_wrap=True)
+    for e in sorted(session.endpoint_summaries(), key=lambda e: -e.requests):
+        lat = e.latency_ms
+        t.add_row(e.name, f"{e.requests:,}", fmt_rate(e.rps), Text(fmt_pct(e.error_rate), style="red" if e.errors else ""),
+                  format_ms(lat.p50), format_ms(lat.p95), format_ms(lat.p99), format_ms(lat.max))
+    return t
+
+
+def written_text(controller) -> Text:
+    t = Text()
+    if controller.written is not None:
+        t.append("session written to ", "dim")
+        t.append(str(controller.written.path), "bold")
+        if controller.coord.session.partial:
+            t.append("  (partial: the run did not complete)", "dim")
+    elif controller.write_error:
+        t.append(controller.write_error, "bold red")
+    else:
+        t.append("session not written yet", "dim")
+    return t
+
+
+class ResultsScreen(Screen):
+    BINDINGS = [
+        Binding("escape,d", "back", "dashboard"),
+        Binding("e", "export", "export again"),
+        Binding("q", "quit", "quit"),
+        Binding("question_mark", "help", "help", key_display="?"),
+    ]
+    AUTO_FOCUS = "#results"
+
+    def __init__(self, controller) -> None:
+        super().__init__()
+        self.controller = controller
+
+    def compose(self) -> ComposeResult:
+        c = self.controller
+        s = c.coord.session
+        total = s.summary()
+        with VerticalScroll(id="results"):
+            yield Static(verdict(s), id="verdict")
+            yield Static(written_text(c), id="written")
+            with Horizontal(id="results-top"):
+                yield Static(overview(s, c.target.url if c.target else c.plan.target), id="overview")
+                yield Static(thresholds_renderable(list(c.plan.thresholds), s.threshold_results),
+                             id="results-thresholds")
+            yield Static(latency_table(None, total), id="results-latency")
+            yield Static(endpoints_table(s), id="results-endpoints")
+            yield Static(Group(*[Text(f"{format_duration(max(0.0, e.t)):>7}  {e.kind:<10} {e.message}")
+                                 for e in s.events[-12:]]), id="results-events")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#overview").border_title = "summary"
+        self.query_one("#results-thresholds").border_title = "thresholds"
+        self.query_one("#results-latency").border_title = "latency, whole run"
+        self.query_one("#results-endpoints").border_title = "endpoints"
+        self.query_one("#results-events").border_title = "events (latest)"
+
+    def action_back(self) -> None:
+        self.dismiss()
+
+    def action_export(self) -> None:
+        try:
+            path = self.controller.export()
+        except OSError:
+            self.notify(self.controller.write_error, severity="error")
+            return
+        self.query_one("#written", Static).update(written_text(self.controller))
+        self.notify(f"session exported to {path}", title="export")
+
+    def action_quit(self) -> None:
+        self.app.exit()
+
+    def action_help(self) -> None:
+        from perftui.ui.screens.dashboard import KEY_HELP
+        from perftui.ui.screens.help import HelpScreen
+
+        self.app.push_screen(HelpScreen(KEY_HELP))

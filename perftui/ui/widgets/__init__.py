@@ -1,0 +1,12 @@
+"""Dashboard widgets, named for what they show."""
+
+from perftui.ui.widgets.charts import ErrorChart, LatencyChart, PlanSketch, RateChart
+from perftui.ui.widgets.endpoints import EndpointsTable
+from perftui.ui.widgets.header import HeaderBar
+from perftui.ui.widgets.phases import PhaseStrip
+from perftui.ui.widgets.tables import ErrorsPanel, GeneratorPanel, LatencyTable, TargetPanel, ThresholdsPanel
+
+__all__ = [
+    "EndpointsTable", "ErrorChart", "ErrorsPanel", "GeneratorPanel", "HeaderBar", "LatencyChart",
+    "LatencyTable", "PhaseStrip", "PlanSketch", "RateChart", "TargetPanel", "ThresholdsPanel",
+]

@@ -1,0 +1,136 @@
+"""EndpointsTable: per endpoint requests, recent rps, p50/p95/p99, error %; sortable.
+
+``o`` (on the dashboard) cycles the sort column; clicking a header sorts by it (again: reverse).
+Rows are updated cell by cell; they are re-added only when the order or the set changes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual.widgets import DataTable
+
+from perftui.ui.format import ellipsize, fmt_pct
+from perftui.units import format_ms
+
+# (column key, label, width, sort value of an EndpointRow, default descending); width 0: the rest
+COLUMNS = (
+    ("name", "endpoint", 0, lambda r: r.name.lower(), False),
+    ("requests", "requests", 9, lambda r: r.requests, True),
+    ("rps", "rps 10s", 8, lambda r: r.rps, True),
+    ("p50", "p50", 7, lambda r: r.p50 or 0.0, True),
+    ("p95", "p95", 7, lambda r: r.p95 or 0.0, True),
+    ("p99", "p99", 7, lambda r: r.p99 or 0.0, True),
+    ("errors", "err %", 6, lambda r: r.error_rate, True),
+)
+FIXED_WIDTH = sum(c[2] for c in COLUMNS) + 2 * len(COLUMNS)
+SORT_KEYS = [c[0] for c in COLUMNS]
+
+
+@dataclass(frozen=True)
+class EndpointRow:
+    name: str
+    requests: int
+    rps: float
+    p50: float | None
+    p95: float | None
+    p99: float | None
+    error_rate: float
+
+    def cells(self, name_width: int) -> list:
+        err = Text(fmt_pct(self.error_rate), style="red" if self.error_rate else "", justify="right")
+        return [ellipsize(self.name, name_width), Text(f"{self.requests:,}", justify="right"), Text(f"{self.rps:,.1f}", justify="right"),
+                Text(format_ms(self.p50), justify="right"), Text(format_ms(self.p95), justify="right"),
+                Text(format_ms(self.p99), justify="right"), err]
+
+
+def endpoint_rows(summaries, recent_rps) -> list[EndpointRow]:
+    return [EndpointRow(e.name, e.requests, recent_rps(e.name), e.latency_ms.p50, e.latency_ms.p95,
+                        e.latency_ms.p99, e.error_rate) for e in summaries]
+
+
+class EndpointsTable(DataTable):
+    def __init__(self, **kwargs) -> None:
+        super().__init__(cursor_type="row", zebra_stripes=False, **kwargs)
+        self.sort_key = "requests"
+        self.sort_reverse = True
+        self._rows: list[EndpointRow] = []
+        self._name_width = 0
+
+    def on_mount(self) -> None:
+        self._build_columns()
+
+    def on_resize(self) -> None:
+        if self._name_width != self._wanted_name_width():
+            self._build_columns()
+            self.show_rows(self._rows, force=True)
+
+    def _wanted_name_width(self) -> int:
+        return max(12, (self.size.width or 100) - FIXED_WIDTH - 2)
+
+    def _build_columns(self) -> None:
+        self.clear(columns=True)
+        self._name_width = self._wanted_name_width()
+        for key, label, width, _, _ in COLUMNS:
+            self.add_column(label, key=key, width=width or self._name_width)
+        self._label_columns()
+
+    # ---- sorting ----------------------------------------------------------------------
+
+    def cycle_sort(self) -> str:
+        i = SORT_KEYS.index(self.sort_key)
+        self.set_sort(SORT_KEYS[(i + 1) % len(SORT_KEYS)])
+        return self.sort_key
+
+    def set_sort(self, key: str, reverse: bool | None = None) -> None:
+        if reverse is None:
+            reverse = next(c[4] for c in COLUMNS if c[0] == key)
+        self.sort_key, self.sort_reverse = key, reverse
+        self._label_columns()
+        self.show_rows(self._rows, force=True)
+
+    def _label_columns(self) -> None:
+        for key, label, _, _, _ in COLUMNS:
+            col = self.columns.get(key)  # type: ignore[call-overload]
+            if col is None:
+                continue
+            mark = (" ▼" if self.sort_reverse else " ▲") if key == self.sort_key else ""
+            col.label = Text(label + mark, style="bold" if mark else "")
+        self.refresh()
+
+    def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
+        event.stop()
+        key = str(event.column_key.value)
+        if key == self.sort_key:
+            self.set_sort(key, not self.sort_reverse)
+        else:
+            self.set_sort(key)
+
+    def sorted_rows(self, rows: list[EndpointRow]) -> list[EndpointRow]:
+        value = next(c[3] for c in COLUMNS if c[0] == self.sort_key)
+        return sorted(rows, key=lambda r: (value(r), r.name), reverse=self.sort_reverse)
+
+    # ---- data -------------------------------------------------------------------------
+
+    def show_rows(self, rows: list[EndpointRow], *, force: bool = False) -> None:
+        if rows == self._rows and not force:
+            return
+        old = {r.name: r for r in self._rows}
+        self._rows = rows
+        ordered = self.sorted_rows(rows)
+        current_order = [str(k.value) for k in self.rows]
+        if force or [r.name for r in ordered] != current_order:
+            cursor_key = current_order[self.cursor_row] if 0 <= self.cursor_row < len(current_order) else None
+            self.clear()
+            for r in ordered:
+                self.add_row(*r.cells(self._name_width), key=r.name)
+            if cursor_key is not None and cursor_key in [r.name for r in ordered]:
+                self.move_cursor(row=[r.name for r in ordered].index(cursor_key), animate=False)
+            return
+        for r in ordered:
+            prev = old.get(r.name)
+            if prev == r:
+                continue
+            for (key, *_), cell in zip(COLUMNS, r.cells(self._name_width)):
+                self.update_cell(r.name, key, cell)

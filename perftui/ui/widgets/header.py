@@ -1,0 +1,120 @@
+"""HeaderBar: plan, target, run state, current phase (elapsed / remaining), overall elapsed."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from rich.text import Text
+
+from perftui.ui import controller as ctl
+from perftui.ui.widgets.base import LivePanel
+from perftui.units import format_duration
+
+STATE_STYLES = {
+    "idle": "bold black on grey70",
+    "running": "bold black on green3",
+    "paused": "bold black on gold1",
+    "finished": "bold white on dodger_blue3",
+    "starting": "bold black on grey70",
+    "stopping": "bold black on dark_orange",
+    "error": "bold white on red3",
+}
+
+
+def run_state(c: ctl.RunController) -> tuple[str, str]:
+    """(badge word, detail) for the header: the controller's own steps take precedence."""
+    if c.status == ctl.FAILED:
+        return "error", c.error
+    if c.status == ctl.PREPARING:
+        return "starting", "starting demo target…" if c.plan.target == "demo" else "resolving target…"
+    if c.status == ctl.LAUNCHING:
+        return "starting", "starting workers…"
+    if c.status == ctl.STOPPING:
+        return "stopping", "waiting for in-flight requests…"
+    state = c.state
+    if state == "idle":
+        return "idle", "press s to start"
+    if state == "finished":
+        s = c.coord.session
+        return "finished", s.end_reason or "finished"
+    return state, ""
+
+
+def phase_text(c: ctl.RunController) -> Text:
+    coord = c.coord
+    t = Text()
+    if coord is None:
+        return t
+    specs = coord.specs
+    total = sum(s.duration for s in specs)
+    if c.state == "idle" or not c.started:
+        t.append(f"{len(specs)} phase{'s' if len(specs) != 1 else ''} · {format_duration(total)} planned", "dim")
+        return t
+    spec = coord.current
+    if spec is None or c.state == "finished":
+        return t
+    el = coord.current_phase_elapsed()
+    left = max(0.0, spec.duration - el)
+    t.append(f"phase {coord.phase_index + 1}/{len(specs)} ", "dim")
+    t.append(spec.name, "bold")
+    t.append(f"  {format_duration(el)} / {format_duration(spec.duration)}")
+    t.append(f"  {format_duration(left)} left", "dim")
+    return t
+
+
+def elapsed_text(c: ctl.RunController) -> Text:
+    coord = c.coord
+    if coord is None or not c.started:
+        return Text("")
+    s = coord.session
+    el = s.run_seconds() if c.ended else s.elapsed()
+    t = Text("elapsed ", "dim")
+    t.append(format_duration(el), "bold")
+    if c.active and coord.current is not None:
+        rest = max(0.0, coord.current.duration - coord.current_phase_elapsed())
+        rest += sum(sp.duration for sp in coord.specs[coord.phase_index + 1:])
+        t.append(f"  ~{format_duration(rest)} to go", "dim")
+    return t
+
+
+def header_renderable(c: ctl.RunController, width: int) -> Table:
+    word, detail = run_state(c)
+    title = Text()
+    title.append(" perftui ", "bold reverse")
+    title.append(" ")
+    title.append(c.plan.name or "plan", "bold")
+    title.append(" → ", "dim")
+    target = c.target.url if c.target is not None else c.plan.target
+    title.append(target)
+    status = Text()
+    status.append(f" {word.upper()} ", STATE_STYLES.get(word, "reverse"))
+    if detail:
+        status.append(f" {detail}", "red" if word == "error" else "italic")
+    phase = phase_text(c)
+    if phase:
+        status.append("   ")
+        status.append_text(phase)
+    elapsed = elapsed_text(c)
+    grid = Table.grid(expand=True, padding=(0, 2))
+    if width >= 120:
+        grid.add_column(ratio=1, no_wrap=True, overflow="ellipsis")
+        grid.add_column(no_wrap=True, justify="center")
+        grid.add_column(no_wrap=True, justify="right", min_width=28)
+        grid.add_row(title, status, elapsed)
+    else:
+        grid.add_column(ratio=1, no_wrap=True, overflow="ellipsis")
+        grid.add_column(no_wrap=True, justify="right")
+        grid.add_row(title, elapsed)
+        grid.add_row(status, "")
+    return grid
+
+
+class HeaderBar(LivePanel):
+    """One line at 120+ columns, two below."""
+
+    def show_run(self, c: ctl.RunController) -> None:
+        width = self.size.width or 160
+        word, detail = run_state(c)
+        coord = c.coord
+        key = (width >= 120, word, detail, c.target.url if c.target else None,
+               str(phase_text(c)), str(elapsed_text(c)), coord.phase_index if coord else None)
+        self.show(key, lambda: header_renderable(c, width))

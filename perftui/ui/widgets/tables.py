@@ -1,0 +1,187 @@
+"""Number panels: LatencyTable, ErrorsPanel, ThresholdsPanel, GeneratorPanel, TargetPanel.
+
+Each is a ``LivePanel`` fed by the dashboard once per new data version; the renderables are
+built by plain functions of the data so the results view can reuse them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+from perftui.summary import LatencySummary, StatsSummary
+from perftui.ui.format import ellipsize, fmt_pct, fmt_rate
+from perftui.ui.widgets.base import LivePanel
+from perftui.units import format_bytes, format_count, format_ms
+
+LATENCY_COLUMNS = (("p50", "p50"), ("p90", "p90"), ("p95", "p95"), ("p99", "p99"), ("p99.9", "p999"),
+                   ("max", "max"), ("mean", "mean"))
+
+
+def latency_table(window: StatsSummary | None, total: StatsSummary | None) -> Table:
+    """Rows: latency (from intended start) and service time, for the last 10 s (when ``window``
+    is given) and the whole run; columns p50 … mean."""
+    t = Table(box=None, padding=(0, 0, 0, 1), expand=True, show_edge=False, header_style="bold")
+    t.add_column("", no_wrap=True)
+    for label, _ in LATENCY_COLUMNS:
+        t.add_column(label, justify="right", no_wrap=True, min_width=6)
+    spans = [("10s", window), ("run", total)] if window is not None else [("", total)]
+    for i, (span, s) in enumerate(spans):
+        for kind, attr in (("latency", "latency_ms"), ("service", "service_time_ms")):
+            lat: LatencySummary = getattr(s, attr) if s is not None else LatencySummary()
+            label = Text(f"{span} " if span else "", style="bold")
+            label.append(kind, style="" if kind == "latency" else "dim")
+            style = "" if kind == "latency" else "dim"
+            t.add_row(label, *[Text(format_ms(getattr(lat, a)), style=style) for _, a in LATENCY_COLUMNS],
+                      end_section=kind == "service" and i < len(spans) - 1)
+    return t
+
+
+class LatencyTable(LivePanel):
+    FIXED_SIZE = True
+
+    def show_stats(self, window: StatsSummary | None, total: StatsSummary | None) -> None:
+        key = (window.latency_ms if window else None, window.service_time_ms if window else None,
+               total.latency_ms if total else None, total.service_time_ms if total else None)
+        self.show(key, lambda: latency_table(window, total))
+
+
+def counts_line(label: str, counts: dict[str, int], style_of=None) -> Text:
+    t = Text(f"{label:<8}" if label else "", style="dim")
+    if not counts:
+        t.append("none", style="dim")
+        return t
+    for i, (k, v) in enumerate(sorted(counts.items(), key=lambda kv: -kv[1])):
+        if i:
+            t.append("  ")
+        t.append(str(k), style=style_of(k) if style_of else "")
+        t.append(f" {format_count(v)}", style="bold")
+    return t
+
+
+def _status_style(code: str) -> str:
+    return "green" if code.startswith(("2", "3")) else "yellow" if code.startswith("4") else "red"
+
+
+def errors_renderable(total: StatsSummary | None, last_errors: Sequence[str], width: int, height: int) -> Group:
+    s = total or StatsSummary()
+    lines: list = [
+        counts_line("status", s.status_codes, _status_style),
+        counts_line("errors", s.error_kinds, lambda _: "red"),
+    ]
+    recent = []
+    for msg in reversed(last_errors):
+        if msg not in recent:
+            recent.append(msg)
+        if len(recent) >= max(0, height - 3):
+            break
+    if recent:
+        lines.append(Text("latest:", style="dim"))
+        for msg in recent:
+            lines.append(Text(ellipsize(" " + msg.replace("\n", " "), max(10, width)), style="red3"))
+    elif s.requests:
+        lines.append(Text("no errors so far", style="green"))
+    return Group(*lines)
+
+
+class ErrorsPanel(LivePanel):
+    FIXED_SIZE = True
+
+    def show_errors(self, total: StatsSummary | None, last_errors: Sequence[str]) -> None:
+        w, h = self.content_size
+        key = (w, h, total.status_codes if total else None, total.error_kinds if total else None,
+               tuple(last_errors)[-12:])
+        self.show(key, lambda: errors_renderable(total, list(last_errors), w, h))
+
+
+def thresholds_renderable(exprs: Sequence[str], results: Sequence) -> Table | Text:
+    if not exprs:
+        return Text("no thresholds in this plan", style="dim")
+    by_expr = {r.expr: r for r in results}
+    t = Table(box=None, padding=(0, 1), show_header=False, expand=True, show_edge=False)
+    t.add_column(no_wrap=True, width=6)
+    t.add_column(no_wrap=True, overflow="ellipsis", ratio=1)
+    t.add_column(no_wrap=True, overflow="ellipsis", justify="right", ratio=1)
+    for expr in exprs:
+        r = by_expr.get(expr)
+        if r is None:
+            t.add_row(Text("  ·", style="dim"), expr, Text("waiting", style="dim"))
+        elif r.ok:
+            t.add_row(Text("✓ pass", style="bold green"), expr, r.detail or "")
+        else:
+            t.add_row(Text("✗ FAIL", style="bold red"), expr, Text(r.detail or "no data", style="red"))
+    return t
+
+
+class ThresholdsPanel(LivePanel):
+    def show_results(self, exprs: Sequence[str], results: Sequence) -> None:
+        key = (tuple(exprs), tuple((r.expr, r.ok, r.detail) for r in results))
+        self.show(key, lambda: thresholds_renderable(exprs, results))
+
+
+def generator_renderable(gen, ui: tuple[float, int], total: StatsSummary | None, last_row, workers: int) -> Table:
+    ui_cpu, ui_rss = ui
+    t = Table(box=None, padding=(0, 1), show_header=True, expand=True, show_edge=False, header_style="dim")
+    t.add_column("process", no_wrap=True)
+    t.add_column("CPU", justify="right", no_wrap=True)
+    t.add_column("RSS", justify="right", no_wrap=True)
+    t.add_column("", no_wrap=True, ratio=1)
+    t.add_column("", justify="right", no_wrap=True)
+    alive = gen.workers_alive if gen.workers_alive or gen.workers else workers
+    s = total or StatsSummary()
+    late_now = last_row.late_starts if last_row else 0
+    dropped_now = last_row.dropped if last_row else 0
+    t.add_row(f"workers {alive}/{workers}", f"{gen.cpu_percent:.0f}%", format_bytes(gen.rss_bytes),
+              Text("connections", style="dim"), f"{gen.open_connections:,}")
+    t.add_row("dashboard", f"{ui_cpu:.0f}%", format_bytes(ui_rss), Text("in flight", style="dim"), f"{gen.in_flight:,}")
+    t.add_row(Text("all perftui", style="bold"), Text(f"{gen.cpu_percent + ui_cpu:.0f}%", style="bold"),
+              Text(format_bytes(gen.rss_bytes + ui_rss), style="bold"), Text("VUs", style="dim"), f"{gen.vus:,}")
+    late = Text(f"{s.late_starts:,}", style="yellow" if s.late_starts else "")
+    if late_now:
+        late.append(f" (+{late_now})", style="yellow")
+    dropped = Text(f"{s.dropped:,}", style="red" if s.dropped else "")
+    if dropped_now:
+        dropped.append(f" (+{dropped_now})", style="red")
+    t.add_row(Text("loop lag", style="dim"), f"{gen.loop_lag_ms:.1f}ms", "", Text("late starts", style="dim"), late)
+    t.add_row(Text("sched lag", style="dim"), f"{gen.schedule_lag_ms:.1f}ms", "", Text("dropped", style="dim"), dropped)
+    return t
+
+
+class GeneratorPanel(LivePanel):
+    FIXED_SIZE = True
+
+    def show_generator(self, gen, ui: tuple[float, int], total: StatsSummary | None, last_row, workers: int) -> None:
+        key = (gen, round(ui[0]), ui[1] >> 20, total.late_starts if total else 0, total.dropped if total else 0,
+               (last_row.late_starts, last_row.dropped) if last_row else None, workers)
+        self.show(key, lambda: generator_renderable(gen, ui, total, last_row, workers))
+
+
+class TargetPanel(LivePanel):
+    """Placeholder: the system under test's health and metrics arrive in a later version."""
+
+    FIXED_SIZE = True
+
+    def show_target(self, url: str | None, demo: bool) -> None:
+        def build():
+            t = Text()
+            t.append(url or "…", style="bold")
+            if demo:
+                t.append("  (embedded demo target)", style="dim")
+            t.append("\nserver-side health and metrics: not monitored yet", style="dim italic")
+            return t
+
+        self.show((url, demo), build)
+
+
+def summary_line(s: StatsSummary) -> Text:
+    t = Text()
+    t.append(f"{s.requests:,}", style="bold")
+    t.append(" requests · ", style="dim")
+    t.append(fmt_rate(s.rps), style="bold")
+    t.append(" · ", style="dim")
+    t.append(fmt_pct(s.error_rate), style="bold red" if s.errors else "bold")
+    t.append(" errors", style="dim")
+    return t

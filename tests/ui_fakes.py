@@ -1,0 +1,375 @@
+"""A scripted snapshot source for UI tests: no worker processes, no timers, a frozen clock.
+
+``FakeCoordinator`` has the surface of ``perftui.engine.coordinator.Coordinator`` that the
+dashboard uses, over a REAL ``SessionRecord``. A test drives time by hand: ``step()`` makes one
+worker ``Snapshot`` per second (real HDR histograms from ``EndpointRecorder``), ingests it, closes
+the second with ``session.tick`` and advances the phase clock. Control calls are recorded in
+``calls`` and become session events exactly as the coordinator's do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from pathlib import Path
+
+from perftui.engine.coordinator import PhaseSpec, phase_specs
+from perftui.engine.messages import Snapshot
+from perftui.engine.stats import EndpointRecorder
+from perftui.planload import LoadedPlan, endpoint_name, plan_from_dict
+from perftui.runtime import Target
+from perftui.session import PhaseRecord, SessionRecord
+from perftui.thresholds import evaluate, parse_threshold
+
+FROZEN_WALL = 1_767_268_800.0  # 2026-01-01T12:00:00Z
+SESSION_ID = "20260101-120000"
+
+
+class FakeClock:
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
+
+
+class ScriptedSession(SessionRecord):
+    """A real session record whose idea of "now" is the fake clock."""
+
+    def __init__(self, clock: FakeClock, **kwargs) -> None:
+        super().__init__(session_id=SESSION_ID, **kwargs)
+        self.clock = clock
+
+    def mark_started(self) -> None:
+        self.started_wall = FROZEN_WALL
+        self.started_mono = self.clock.now
+
+    def elapsed(self, now: float | None = None) -> float:
+        return super().elapsed(self.clock.now if now is None else now)
+
+
+class FakeCoordinator:
+    def __init__(
+        self, loaded: LoadedPlan, target: str, *, workers: int | None = None, seed: int = 7
+    ) -> None:
+        self.loaded = loaded
+        self.plan = loaded.plan
+        self.target = target
+        self.worker_count = workers or 2
+        self.clock = FakeClock()
+        self.specs: list[PhaseSpec] = phase_specs(self.plan.phases)
+        self.session = ScriptedSession(
+            self.clock,
+            plan_name=self.plan.name,
+            plan_file=str(loaded.path) if loaded.path else None,
+            plan_dict={"name": self.plan.name},
+            target=target,
+            workers=self.worker_count,
+            phases=[
+                PhaseRecord(
+                    index=i, name=s.name, kind=s.kind, target=s.describe(), planned_s=s.duration
+                )
+                for i, s in enumerate(self.specs)
+            ],
+        )
+        self.session.generator.workers_alive = self.worker_count
+        self.thresholds = [parse_threshold(t) for t in self.plan.thresholds]
+        self.state = "idle"
+        self.phase_index = 0
+        self.phase_elapsed = 0.0
+        self.override: float | None = None
+        self.listeners: list = []
+        self.finished = asyncio.Event()
+        self.calls: list[tuple] = []
+        self.rng = random.Random(seed)
+        self.endpoints = [
+            endpoint_name(st)
+            for sc in self.plan.scenarios
+            for st in sc.steps
+            if st.url is not None and endpoint_name(st) != "think"
+        ] or ["GET /"]
+        self.seq = 0
+        self.killed = False
+
+    # ---- the coordinator surface --------------------------------------------------------
+
+    @property
+    def current(self) -> PhaseSpec | None:
+        return self.specs[self.phase_index] if 0 <= self.phase_index < len(self.specs) else None
+
+    def current_phase_elapsed(self) -> float:
+        return self.phase_elapsed
+
+    def target_now(self) -> tuple[float, int]:
+        spec = self.current
+        if spec is None or self.state != "running" or spec.kind == "pause":
+            return 0.0, 0
+        value = self.override if self.override is not None else spec.value_at(self.phase_elapsed)
+        return (value, 0) if spec.kind == "open" else (0.0, int(round(value)))
+
+    async def start(self) -> None:
+        self.calls.append(("start",))
+        if self.state != "idle":
+            return
+        self.session.mark_started()
+        self.state = "running"
+        self.session.event(
+            "start", f"run started with {self.worker_count} worker(s) against {self.target}"
+        )
+        self._enter_phase(0, reason="clock")
+
+    def pause(self) -> None:
+        self.calls.append(("pause",))
+        if self.state == "running":
+            self.state = "paused"
+            self.session.event("pause", "paused")
+
+    def resume(self) -> None:
+        self.calls.append(("resume",))
+        if self.state == "paused":
+            self.state = "running"
+            self.session.event("resume", "resumed")
+
+    def toggle_pause(self) -> None:
+        self.resume() if self.state == "paused" else self.pause()
+
+    def next_phase(self) -> None:
+        self.calls.append(("next_phase",))
+        if self.state not in ("running", "paused"):
+            return
+        if self.phase_index + 1 >= len(self.specs):
+            asyncio.ensure_future(self.stop("skipped past the last phase"))
+            return
+        self._enter_phase(self.phase_index + 1, reason="skip")
+
+    def prev_phase(self) -> None:
+        self.calls.append(("prev_phase",))
+        if self.state not in ("running", "paused"):
+            return
+        self._enter_phase(
+            max(0, self.phase_index - 1) if self.phase_elapsed < 2 else self.phase_index,
+            reason="back",
+        )
+
+    def scale_load(self, factor: float) -> float | None:
+        self.calls.append(("scale_load", factor))
+        spec = self.current
+        if spec is None or spec.kind == "pause" or self.state not in ("running", "paused"):
+            return None
+        base = self.override if self.override is not None else spec.value_at(self.phase_elapsed)
+        new = base * factor
+        if spec.kind == "closed":
+            new = max(
+                1,
+                round(new)
+                if round(new) != round(base)
+                else round(base) + (1 if factor > 1 else -1),
+            )
+            self.override = float(new)
+            self.session.event("vus", f"virtual users set to {int(new)}")
+        else:
+            self.override = max(0.1, float(new))
+            self.session.event("rate", f"target rate set to {self.override:g}/s")
+        return self.override
+
+    def annotate(self, text: str) -> None:
+        self.calls.append(("annotate", text))
+        self.session.event("annotation", text)
+
+    async def stop(self, reason: str = "stopped", *, grace: float = 2.0) -> None:
+        self.calls.append(("stop", reason))
+        if self.state == "finished":
+            await self.finished.wait()
+            return
+        if self.state in ("running", "paused"):
+            rec = self.session.phases[self.phase_index] if self.current else None
+            if rec is not None and rec.start is not None and rec.end is None:
+                rec.end = round(self.session.elapsed(), 3)
+            self.session.event("stop", reason)
+        self.state = "finished"
+        await asyncio.sleep(0)
+        self.session.ended_wall = FROZEN_WALL + self.session.elapsed()
+        self.session.end_reason = reason
+        self.session.partial = reason != "completed"
+        self._evaluate()
+        self.finished.set()
+        for cb in self.listeners:
+            cb()
+
+    def kill_workers(self) -> None:
+        self.killed = True
+
+    # ---- scripting ----------------------------------------------------------------------
+
+    def _enter_phase(self, index: int, *, reason: str) -> None:
+        rec = self.session.phases
+        t = round(self.session.elapsed(), 3)
+        if (
+            self.current is not None
+            and rec[self.phase_index].start is not None
+            and rec[self.phase_index].end is None
+        ):
+            rec[self.phase_index].end = t
+            if reason in ("skip", "back"):
+                rec[self.phase_index].skipped = reason == "skip"
+        self.phase_index = index
+        self.phase_elapsed = 0.0
+        self.override = None
+        rec[index].start = t
+        rec[index].end = None
+        spec = self.current
+        self.session.event(
+            "phase",
+            f"phase {index + 1}/{len(self.specs)} '{spec.name}' ({spec.describe()})"
+            + ("" if reason == "clock" else f" [{reason}]"),
+        )
+
+    def _evaluate(self) -> None:
+        if self.thresholds:
+            overall = self.session.summary()
+            eps = {e.name: e for e in self.session.endpoint_summaries()}
+            self.session.threshold_results = [evaluate(t, overall, eps) for t in self.thresholds]
+
+    def snapshot(self, *, iterations: float, latency_ms: float, error_rate: float) -> Snapshot:
+        """One second of traffic: every endpoint gets ``iterations`` requests."""
+        n = int(round(iterations))
+        deltas = []
+        errors_sample = []
+        for i, name in enumerate(self.endpoints):
+            rec = EndpointRecorder(name)
+            base = latency_ms * (1 + 0.4 * i)
+            for _ in range(n):
+                lat = base * (0.6 + self.rng.random() * 0.8) + (
+                    base * 3 if self.rng.random() < 0.01 else 0
+                )
+                svc = lat * 0.9
+                err = self.rng.random() < error_rate
+                rec.response(
+                    500 if err else 200,
+                    int(lat * 1000),
+                    int(svc * 1000),
+                    512,
+                    "http_5xx" if err else None,
+                )
+                if err and len(errors_sample) < 3:
+                    errors_sample.append(f"http_5xx: {name}: HTTP 500")
+            d = rec.take_delta()
+            if d is not None:
+                deltas.append(d)
+        self.seq += 1
+        spec = self.current
+        vus = int(self.target_now()[1]) if spec is not None and spec.kind == "closed" else 0
+        return Snapshot(
+            worker=0,
+            seq=self.seq,
+            t=self.clock.now,
+            interval=1.0,
+            endpoints=deltas,
+            iterations=n,
+            late_starts=0,
+            dropped=0,
+            in_flight=min(n, 3),
+            vus=vus,
+            open_connections=4 * self.worker_count,
+            loop_lag_ms=0.4,
+            schedule_lag_ms=0.8,
+            cpu_percent=12.5,
+            rss_bytes=48 * 2**20,
+            errors_sample=errors_sample,
+        )
+
+    def step(
+        self,
+        seconds: int = 1,
+        *,
+        latency_ms: float = 12.0,
+        error_rate: float = 0.0,
+        achieved: float = 1.0,
+    ) -> None:
+        """Advance ``seconds`` whole seconds of scripted traffic (no-op when not running/paused)."""
+        for _ in range(seconds):
+            if self.state not in ("running", "paused"):
+                return
+            rps, vus = self.target_now()
+            iterations = (rps if rps else vus * 5.0) * achieved
+            if self.state == "running" and iterations:
+                self.session.ingest(
+                    self.snapshot(
+                        iterations=iterations, latency_ms=latency_ms, error_rate=error_rate
+                    )
+                )
+            self.clock.now += 1.0
+            if self.state == "running":
+                self.phase_elapsed += 1.0
+            spec = self.current
+            self.session.tick(self.clock.now, spec.name if spec else "", rps, vus)
+            self._evaluate()
+            for cb in self.listeners:
+                cb()
+            spec = self.current
+            if self.state == "running" and spec is not None and self.phase_elapsed >= spec.duration:
+                if self.phase_index + 1 < len(self.specs):
+                    self._enter_phase(self.phase_index + 1, reason="clock")
+                else:
+                    asyncio.ensure_future(self.stop("completed"))
+                    return
+
+
+class ScriptedBackend:
+    """What ``RunController`` talks to, scripted: no demo server, fixed process stats."""
+
+    def __init__(self, url: str = "http://127.0.0.1:8088", workers: int = 2) -> None:
+        self.url = url
+        self.workers = workers
+        self.coord: FakeCoordinator | None = None
+
+    def resolve_target(self, loaded: LoadedPlan) -> Target:
+        return Target(self.url)
+
+    def coordinator(
+        self, loaded: LoadedPlan, url: str, *, workers: int | None, reveal_secrets: bool
+    ):
+        self.coord = FakeCoordinator(loaded, url, workers=workers or self.workers)
+        return self.coord
+
+    def process_stats(self) -> tuple[float, int]:
+        return 3.0, 72 * 2**20
+
+
+SAMPLE_PLAN = {
+    "name": "checkout flow",
+    "target": "demo",
+    "thresholds": ["p95 < 50ms", "error_rate < 1%", "p99{GET /api/users/{{ id }}} < 40ms"],
+    "demo": {"latency": "uniform:5ms:30ms", "error_rate": 0.01},
+    "phases": [
+        {"name": "warm up", "duration": "10s", "arrival_rate": 20, "ramp_to": 60},
+        {"name": "steady", "duration": "20s", "arrival_rate": 60},
+        {"name": "users", "duration": "15s", "vus": 8},
+        {"name": "cool down", "duration": "5s", "pause": True},
+    ],
+    "scenarios": [
+        {"name": "browse", "steps": [{"url": "/api/users"}, {"url": "/api/users/{{ id }}"}]},
+    ],
+    "variables": {"id": [1, 2, 3]},
+}
+
+
+def sample_plan(**changes) -> LoadedPlan:
+    data = dict(SAMPLE_PLAN)
+    data.update(changes)
+    return plan_from_dict(data, file="checkout.toml")
+
+
+def write_sample_plans(directory: Path) -> Path:
+    """A plans/ directory with the sample plan, a quick-start demo plan and a broken plan."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "demo.toml").write_text(
+        'name = "demo quick start"\ntarget = "demo"\nthresholds = ["p95 < 100ms"]\n'
+        '[[phases]]\nname = "ramp"\nduration = "10s"\narrival_rate = 10\nramp_to = 40\n'
+        '[[phases]]\nname = "hold"\nduration = "20s"\narrival_rate = 40\n'
+        '[[scenarios]]\nsteps = [{ url = "/api/users" }]\n',
+        encoding="utf-8",
+    )
+    (directory / "broken.toml").write_text(
+        'name = "broken"\ntarget = "demo"\n[[phases]]\nduration = "soon"\narrival_rate = -5\n'
+        '[[scenarios]]\nsteps = [{ url = "/x", methd = "GET" }]\n',
+        encoding="utf-8",
+    )
+    return directory
