@@ -36,9 +36,11 @@ ERROR_KINDS = frozenset(
 )
 
 # Deadlines are enforced by one periodic sweep per pool instead of one TimerHandle per request.
-# Measured with 64 connections against nginx on uvloop: a call_at()/cancel() pair per request
-# cost ~4 % of throughput; the sweep costs nothing measurable (it walks the pool's connections,
-# 20 times a second). The price is precision: a timeout fires up to one interval late.
+# Measured (64 keep-alive connections, in-process fake server, Python-side cost only): a
+# call_at()/cancel() pair per request added 1.3 us/request on uvloop and 1.8 us on asyncio, on
+# top of ~2.7 us for the rest of the client, i.e. ~13 % of a whole request at saturation; the
+# sweep walks the pool's connections 20 times a second and costs nothing measurable. The price:
+# a timeout fires up to one interval late.
 _SWEEP_INTERVAL = 0.05
 
 
@@ -590,11 +592,13 @@ class HttpPool:
                         server_hostname=host if self._ssl is not None else None,
                     )
             except TimeoutError as exc:
-                if isinstance(exc, OSError) and exc.errno is not None:  # the kernel's ETIMEDOUT
-                    raise TransportError("connect_timeout", f"connect timed out {host}:{port}")
-                if kind == "timeout":
-                    raise TransportError("timeout", f"timeout after {budget:.3g}s (connecting)")
-                raise TransportError("connect_timeout", f"connect timeout after {budget:.3g}s")
+                if exc.errno is not None:  # the kernel's ETIMEDOUT, not our budget
+                    kind, message = "connect_timeout", f"connect timed out {host}:{port}"
+                elif kind == "timeout":
+                    message = f"timeout after {budget:.3g}s (connecting)"
+                else:
+                    message = f"connect timeout after {budget:.3g}s"
+                raise TransportError(kind, message) from None
             except ConnectionRefusedError:
                 raise TransportError("connect_refused", f"connect refused {host}:{port}") from None
             except socket.gaierror as exc:
@@ -670,7 +674,9 @@ class HttpPool:
                     continue
                 if deadline <= now:
                     fut.set_exception(
-                        TransportError("timeout", f"timeout after {timeout:.3g}s (no free connection)")
+                        TransportError(
+                            "timeout", f"timeout after {timeout:.3g}s (no free connection)"
+                        )
                     )
                 else:
                     keep.append((deadline, timeout, fut))
