@@ -27,7 +27,7 @@ class _Missing:
 MISSING: Any = _Missing()
 """Returned by ``JsonPath.find`` when the path does not exist in the document."""
 
-_NAME = re.compile(r"[A-Za-z_$][A-Za-z0-9_$-]*")
+_NAME = re.compile(r"[A-Za-z0-9_$][A-Za-z0-9_$-]*")
 _INDEX = re.compile(r"\[\s*(-?\d+)\s*\]")
 _QUOTED = re.compile(r"""\[\s*(?:'((?:[^'\\]|\\.)*)'|"((?:[^"\\]|\\.)*)")\s*\]""")
 _UNESCAPE = re.compile(r"\\(.)")

@@ -651,11 +651,13 @@ def _unknown_key_message(key: str, cls: type) -> str:
     if key in _FOREIGN_NOTES and cls in (Plan, Step, Scenario):
         return f"unknown key {_quote(key)} {where}: {_FOREIGN_NOTES[key]}"
     foreign = _FOREIGN_KEYS.get(key)
-    if foreign is not None and foreign[0] in fields:
+    if foreign is not None and foreign[0] == "defaults":
+        if cls is Plan:
+            inner = "timeout and headers" if key == "http" else key
+            return f"unknown key {_quote(key)} {where}; did you mean [defaults] {inner}?"
+    elif foreign is not None and foreign[0] in fields:
         origin = f" ({key} is the {foreign[1]} spelling)" if foreign[1] else ""
         return f"unknown key {_quote(key)} {where}; did you mean {_quote(foreign[0])}?{origin}"
-    if foreign is not None and foreign[0] == "defaults" and cls is Plan:
-        return f"unknown key {_quote(key)} {where}; did you mean [defaults] {key if key != 'http' else 'timeout/headers'}?"
     snake = re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", key).lower()
     close = difflib.get_close_matches(snake, list(fields), n=1, cutoff=0.6)
     if not close:
@@ -1001,7 +1003,7 @@ class _Validator:
         method = st.method.upper()
         st.method = method  # plans may say "post"; the engine sends what the loader returns
         if method not in HTTP_METHODS:
-            close = difflib.get_close_matches(method, HTTP_METHODS, n=1)
+            close = difflib.get_close_matches(method, HTTP_METHODS, n=1, cutoff=0.65)
             hint = f"; did you mean {close[0]}?" if close else f" (use one of {', '.join(HTTP_METHODS)})"
             self.problem(path + ("method",), f"unknown HTTP method {_quote(st.method)}{hint}")
         self.step_rest(st, path)
@@ -1026,7 +1028,7 @@ class _Validator:
             if isinstance(q, str):
                 self.template(q, path + ("query", k))
         if st.json is not UNSET and st.body is not UNSET:
-            self.problem(path, "a step has json or body, not both")
+            self.problem(path + ("body",), "a step has json or body, not both: json sends a JSON document, body sends text as written")
         if st.json is not UNSET:
             try:
                 jt = compile_json(st.json)

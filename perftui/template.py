@@ -221,6 +221,7 @@ def _call_native(b: _Builtin, args: tuple[int, ...]) -> Callable[[Mapping[str, A
 # ---- parsing -----------------------------------------------------------------------------
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_KEY = re.compile(r"[A-Za-z0-9_]+")  # after a dot: a key, or a list index like items.0
 _INT = re.compile(r"[+-]?\d+")
 _WS = re.compile(r"\s*")
 
@@ -292,7 +293,7 @@ class _Parser:
             pos = m.end()
             keys: list[str | int] = []
             while pos < len(s):
-                if s[pos] == "." and (m := _IDENT.match(s, pos + 1)):
+                if s[pos] == "." and (m := _KEY.match(s, pos + 1)):
                     keys.append(m.group())
                     pos = m.end()
                 elif s[pos] == "[":

@@ -109,11 +109,17 @@ _OPS = ("<", "<=", ">", ">=", "==")
 _GRAMMAR = "expected METRIC[{ENDPOINT}] OP VALUE, e.g. 'p95 < 200ms', 'error_rate < 1%' or 'p99{GET /api/users} < 500ms'"
 
 
+_K6_PERCENTILE = re.compile(r"(.*?)(p\([0-9.]+\)|p\d+\.\d+)\Z")
+
+
 def _normalise_metric(name: str) -> str:
     name = name.strip().lower()
-    prefix, dot, last = name.rpartition(".")
-    last = _LATENCY_ALIASES.get(last, last)
-    return f"{prefix}{dot}{last}"
+    if (m := _K6_PERCENTILE.match(name)) and (not m.group(1) or m.group(1).endswith(".")):
+        prefix, last = m.group(1), m.group(2)  # p(99.9) and p99.9 have a dot of their own
+    else:
+        head, dot, last = name.rpartition(".")
+        prefix = head + dot
+    return prefix + _LATENCY_ALIASES.get(last, last)
 
 
 def metric_kind(metric: str) -> MetricKind:
