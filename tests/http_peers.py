@@ -80,8 +80,10 @@ class RawPeer:
     _server: asyncio.AbstractServer | None = None
     _tasks: set[asyncio.Task] = field(default_factory=set)
     _writers: set[asyncio.StreamWriter] = field(default_factory=set)
+    _stopping: asyncio.Event | None = None
 
     async def __aenter__(self) -> RawPeer:
+        self._stopping = asyncio.Event()
         self._server = await asyncio.start_server(
             self._handle, "127.0.0.1", 0, ssl=self.ssl_context
         )
@@ -90,13 +92,17 @@ class RawPeer:
 
     async def __aexit__(self, *exc: object) -> None:
         assert self._server is not None
+        assert self._stopping is not None
         self._server.close()
+        self._stopping.set()  # ends HANG steps and never-reading connections
         for writer in list(self._writers):
-            writer.transport.abort()
-        for task in list(self._tasks):
-            task.cancel()
+            writer.transport.abort()  # ends handlers blocked in reads or sleeps soon after
         if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+            # Handlers end by themselves; cancelling them would make asyncio's stream callback
+            # log the CancelledError on Python 3.11.
+            _, pending = await asyncio.wait(set(self._tasks), timeout=2)
+            for task in pending:
+                task.cancel()
         await self._server.wait_closed()
 
     def requests_on(self, conn_id: int) -> int:
@@ -116,7 +122,8 @@ class RawPeer:
                 writer.write(self.greeting)
                 await writer.drain()
             if not self.read_requests:
-                await asyncio.Event().wait()
+                await self._stopping.wait()
+                return
             index = 0
             while True:
                 request = await _read_request(reader, conn_id, index)
@@ -130,13 +137,16 @@ class RawPeer:
                         await writer.drain()
                     elif isinstance(step, Sleep):
                         await asyncio.sleep(step.seconds)
+                        if writer.transport.is_closing():
+                            return
                     elif step == CLOSE:
                         return
                     elif step == RESET:
                         _reset(writer)
                         return
                     elif step == HANG:
-                        await asyncio.Event().wait()
+                        await self._stopping.wait()
+                        return
                     else:
                         raise ValueError(f"unknown step {step!r}")
         except (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError):

@@ -551,6 +551,19 @@ async def test_stale_connection_is_retried_once_on_a_fresh_one(how):
 
 
 @both_loops
+async def test_idle_connection_closing_under_our_feet_is_retried():
+    # The transport is already closing but connection_lost() has not run yet: uvloop refuses
+    # the write, asyncio drops it; either way the request goes out on a fresh connection.
+    async with RawPeer(lambda r: [response(200, b"ok")]) as peer:
+        pool = HttpPool("http", "127.0.0.1", peer.port)
+        await get(pool)
+        pool._idle[-1].transport.close()
+        r = await get(pool, want_body=True)
+        assert r.body == b"ok" and peer.connections == 2
+        await pool.close()
+
+
+@both_loops
 async def test_no_retry_once_response_bytes_arrived():
     def script(r):
         if r.index == 1:

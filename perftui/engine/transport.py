@@ -240,7 +240,12 @@ class _Conn(asyncio.Protocol):
         self.headers = [] if want_headers else None
         self.t_sent = now = _monotonic()
         self.deadline = deadline or now + timeout
-        self.transport.write(data)
+        try:
+            self.transport.write(data)
+        except RuntimeError:
+            # uvloop refuses writes once the transport is closing, which happens a moment
+            # before connection_lost() tells us (asyncio drops the bytes and we learn at EOF).
+            self._fail_stale_or("reset", "connection closed before request")
 
     def _new_parser(self, mode: int) -> httptools.HttpResponseParser:
         if mode == _MODE_PLAIN:
@@ -350,7 +355,12 @@ class _Conn(asyncio.Protocol):
             self._fail(TransportError("protocol", f"invalid HTTP response: {_parser_error(exc)}"))
 
     def eof_received(self) -> bool | None:
-        return None  # let the transport close; connection_lost() decides what the EOF meant
+        # The server will take no more requests here: out of the pool now, not only once the
+        # transport reports connection_lost(), which decides what the EOF meant for a request.
+        if not self.closed:
+            self.closed = True
+            self.pool._forget(self)
+        return None
 
     def connection_lost(self, exc: Exception | None) -> None:
         if not self.closed:
