@@ -497,7 +497,9 @@ def _load(
     plan = v.run(data, default_name)
     if v.problems or plan is None:
         raise PlanError(v.problems or [Problem(file, "", "the plan could not be validated")])
-    return LoadedPlan(plan=plan, path=path, source=source, secrets=frozenset(subst.secrets))
+    # Values that became numbers or booleans ("${VUS}" -> 10) are settings, not credentials.
+    secrets = {value for p, values in subst.secret_at.items() if p not in v.coerced for value in values}
+    return LoadedPlan(plan=plan, path=path, source=source, secrets=frozenset(secrets))
 
 
 # ---- ${ENV} substitution -------------------------------------------------------------------
@@ -510,7 +512,7 @@ class _Substituter:
     def __init__(self, env: Mapping[str, str]):
         self.env = env
         self.problems: list[tuple[Path_, str]] = []
-        self.secrets: set[str] = set()
+        self.secret_at: dict[Path_, list[str]] = {}
         self.full_refs: set[Path_] = set()
         self.failed: set[Path_] = set()
 
@@ -553,7 +555,7 @@ class _Substituter:
             if value is not None and not (op == ":-" and value == ""):
                 out.append(value)
                 if value:
-                    self.secrets.add(value)
+                    self.secret_at.setdefault(path, []).append(value)
             elif op is not None:
                 out.append(default or "")
             else:
@@ -688,6 +690,7 @@ class _Validator:
         self.defined: set[str] = set()
         self.endpoints: set[str] = set()
         self.suppress: list[list[Path_]] = []
+        self.coerced: set[Path_] = set()
 
     def problem(self, path: Path_, message: str, *, force: bool = False) -> None:
         if not force and any(path[: len(p)] == p for p in self.env_failed):
@@ -858,7 +861,9 @@ class _Validator:
             # "${VUS}" -> 10: an environment value standing alone takes the type the key needs.
             try:
                 coerced = tomllib.loads(f"v = {value.strip()}")["v"]
-                return msgspec.convert(coerced, tp, strict=True)
+                result = msgspec.convert(coerced, tp, strict=True)
+                self.coerced.add(path)
+                return result
             except (tomllib.TOMLDecodeError, msgspec.ValidationError, TypeError, ValueError, OverflowError):
                 pass
         hint = ""
@@ -1327,10 +1332,15 @@ def redacted_plan(loaded: LoadedPlan, *, reveal: bool = False) -> dict[str, Any]
     data: dict[str, Any] = msgspec.to_builtins(loaded.plan)
     if reveal:
         return data
-    secrets = sorted((s for s in loaded.secrets if s), key=len, reverse=True)
+    # Masking a one- or two-character value everywhere would garble the record without
+    # protecting anything; such values are masked only where they are the whole string.
+    secrets = sorted((s for s in loaded.secrets if len(s) >= 3), key=len, reverse=True)
+    short = {s for s in loaded.secrets if 0 < len(s) < 3}
 
     def mask(value: Any) -> Any:
         if isinstance(value, str):
+            if value in short:
+                return "***"
             for s in secrets:
                 if s in value:
                     value = value.replace(s, "***")

@@ -611,7 +611,8 @@ def test_env_substitution_defaults_escapes_and_secrets():
     }
     assert loaded.plan.phases[0].vus == 7  # "${VUS}" alone takes the type the key needs
     assert loaded.plan.phases[0].duration == "5s"
-    assert loaded.secrets == frozenset({"alice", "hunter2", "7"})
+    # "7" became the integer 7: a setting, not a credential, so it is not masked anywhere
+    assert loaded.secrets == frozenset({"alice", "hunter2"})
 
 
 def test_env_defaults_to_os_environ(monkeypatch):
@@ -825,6 +826,14 @@ def test_redacted_plan():
     ].startswith("Basic")
     # and it is plain data that converts back into a Plan
     msgspec.convert(out, Plan)
+
+
+def test_short_secrets_are_masked_only_as_whole_values():
+    data = minimal(variables={"region": "${REGION}", "path": "/v1/users"}, description="release v1")
+    loaded = plan_from_dict(data, env={"REGION": "v1"})
+    assert loaded.secrets == frozenset({"v1"})
+    out = redacted_plan(loaded)
+    assert out["variables"] == {"region": "***", "path": "/v1/users"} and out["description"] == "release v1"
 
 
 # ---- small helpers -------------------------------------------------------------------------
