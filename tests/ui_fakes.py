@@ -336,7 +336,7 @@ class ScriptedBackend:
 SAMPLE_PLAN = {
     "name": "checkout flow",
     "target": "demo",
-    "thresholds": ["p95 < 50ms", "error_rate < 1%", "p99{GET /api/users/{{ id }}} < 40ms"],
+    "thresholds": ["p95 < 50ms", "error_rate < 1%", "p99{GET /api/users/{{ id }}} < 100ms"],
     "demo": {"latency": "uniform:5ms:30ms", "error_rate": 0.01},
     "phases": [
         {"name": "warm up", "duration": "10s", "arrival_rate": 20, "ramp_to": 60},

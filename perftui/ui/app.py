@@ -108,12 +108,15 @@ class PerftuiApp(App[int]):
         self.exit()
 
 
-async def serve(app: PerftuiApp, *, headless: bool = False) -> int:
+async def serve(app: PerftuiApp, *, headless: bool = False, size: tuple[int, int] | None = None,
+                auto_pilot=None) -> int:
+    """Run the app to the end, then stop/write/clean up whatever it left; returns the exit code.
+    (``headless``/``size``/``auto_pilot`` let tests drive the whole lifecycle.)"""
     loop = asyncio.get_running_loop()
     for sig in SIGNALS:
         loop.add_signal_handler(sig, app.on_signal, sig.name)
     try:
-        await app.run_async(headless=headless)
+        await app.run_async(headless=headless, size=size, auto_pilot=auto_pilot)
     finally:
         c = app.controller
         if c is not None:

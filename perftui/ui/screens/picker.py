@@ -113,7 +113,7 @@ def preview_body(entry: PlanEntry) -> Group:
 
 class PickerScreen(Screen):
     BINDINGS = [
-        Binding("enter", "open", "open plan", show=True),
+        Binding("enter", "open", "open plan", priority=True),
         Binding("r", "reload", "reload"),
         Binding("q,escape", "quit", "quit"),
     ]

@@ -13,7 +13,7 @@ from textual.widgets import Footer, Static
 
 from perftui.runtime import EXIT_THRESHOLDS
 from perftui.ui.format import fmt_pct, fmt_rate
-from perftui.ui.widgets.tables import _status_style, counts_line, latency_table, summary_line, thresholds_renderable
+from perftui.ui.widgets.tables import status_style, counts_line, latency_table, summary_line, thresholds_renderable
 from perftui.units import format_duration, format_ms
 
 
@@ -47,7 +47,7 @@ def overview(session, target_url: str) -> Table:
     t.add_row("requests", summary_line(s))
     t.add_row("iterations", f"{session.iterations:,}")
     t.add_row("late / dropped", f"{s.late_starts:,} late starts · {s.dropped:,} dropped arrivals")
-    t.add_row("status codes", counts_line("", s.status_codes, _status_style))
+    t.add_row("status codes", counts_line("", s.status_codes, status_style))
     t.add_row("error kinds", counts_line("", s.error_kinds, lambda _: "red"))
     return t
 
@@ -102,7 +102,7 @@ class ResultsScreen(Screen):
                 yield Static(overview(s, c.target.url if c.target else c.plan.target), id="overview")
                 yield Static(thresholds_renderable(list(c.plan.thresholds), s.threshold_results),
                              id="results-thresholds")
-            yield Static(latency_table(None, total), id="results-latency")
+            yield Static(latency_table(None, total, live=False), id="results-latency")
             yield Static(endpoints_table(s), id="results-endpoints")
             yield Static(Group(*[Text(f"{format_duration(max(0.0, e.t)):>7}  {e.kind:<10} {e.message}")
                                  for e in s.events[-12:]]), id="results-events")

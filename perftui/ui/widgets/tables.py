@@ -21,14 +21,14 @@ LATENCY_COLUMNS = (("p50", "p50"), ("p90", "p90"), ("p95", "p95"), ("p99", "p99"
                    ("max", "max"), ("mean", "mean"))
 
 
-def latency_table(window: StatsSummary | None, total: StatsSummary | None) -> Table:
-    """Rows: latency (from intended start) and service time, for the last 10 s (when ``window``
-    is given) and the whole run; columns p50 … mean."""
-    t = Table(box=None, padding=(0, 0, 0, 1), expand=True, show_edge=False, header_style="bold")
+def latency_table(window: StatsSummary | None, total: StatsSummary | None, *, live: bool = True) -> Table:
+    """Rows: latency (from intended start) and service time, for the last 10 s (``live``) and
+    the whole run; columns p50 … mean."""
+    t = Table(box=None, padding=(0, 0, 0, 1 if live else 3), expand=live, show_edge=False, header_style="bold")
     t.add_column("", no_wrap=True)
     for label, _ in LATENCY_COLUMNS:
         t.add_column(label, justify="right", no_wrap=True, min_width=6)
-    spans = [("10s", window), ("run", total)] if window is not None else [("", total)]
+    spans = [("10s", window), ("run", total)] if live else [("", total)]
     for i, (span, s) in enumerate(spans):
         for kind, attr in (("latency", "latency_ms"), ("service", "service_time_ms")):
             lat: LatencySummary = getattr(s, attr) if s is not None else LatencySummary()
@@ -62,14 +62,14 @@ def counts_line(label: str, counts: dict[str, int], style_of=None) -> Text:
     return t
 
 
-def _status_style(code: str) -> str:
+def status_style(code: str) -> str:
     return "green" if code.startswith(("2", "3")) else "yellow" if code.startswith("4") else "red"
 
 
 def errors_renderable(total: StatsSummary | None, last_errors: Sequence[str], width: int, height: int) -> Group:
     s = total or StatsSummary()
     lines: list = [
-        counts_line("status", s.status_codes, _status_style),
+        counts_line("status", s.status_codes, status_style),
         counts_line("errors", s.error_kinds, lambda _: "red"),
     ]
     recent = []

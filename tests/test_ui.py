@@ -1,0 +1,376 @@
+"""The dashboard driven with Pilot: keys in, what the screen shows and what the coordinator got.
+
+Most tests use the scripted coordinator (``tests/ui_fakes.py``): time moves only when a test calls
+``step()``. One test runs the real engine against the real demo target for a few seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+from pathlib import Path
+
+from rich.console import Console
+from rich.text import Text
+
+from perftui.planload import load_plan
+from perftui.ui.app import PerftuiApp, serve
+from perftui.ui.controller import FAILED
+from perftui.ui.screens.dashboard import DashboardScreen
+from perftui.ui.screens.help import HelpScreen
+from perftui.ui.screens.picker import PickerScreen
+from perftui.ui.screens.prompts import AnnotatePrompt, ConfirmQuit
+from perftui.ui.screens.results import ResultsScreen
+from perftui.ui.widgets import (
+    EndpointsTable, ErrorsPanel, GeneratorPanel, HeaderBar, LatencyTable, PhaseStrip, RateChart, ThresholdsPanel,
+)
+from tests.conftest import write_plan
+from tests.ui_fakes import ScriptedBackend, sample_plan, write_sample_plans
+
+
+def text_of(widget, width: int = 200) -> str:
+    """What a Static-based panel shows, as plain text."""
+    console = Console(width=width, record=True, color_system=None, file=open(os.devnull, "w"))
+    content = widget.content
+    console.print(Text.from_markup(content) if isinstance(content, str) else content)
+    return console.export_text()
+
+
+def chart_text(chart) -> str:
+    return Text.from_ansi(chart.plt.build()).plain
+
+
+async def until(pilot, predicate, timeout: float = 5.0) -> None:
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not predicate():
+        if loop.time() > end:
+            raise AssertionError("condition not reached in time")
+        await pilot.pause(0.02)
+
+
+async def dashboard(pilot, app) -> DashboardScreen:
+    await until(pilot, lambda: app.controller is not None and app.controller.coord is not None)
+    await pilot.pause()
+    screen = app.screen
+    assert isinstance(screen, DashboardScreen)
+    return screen
+
+
+async def redraw(pilot, screen: DashboardScreen) -> None:
+    """Draw now instead of waiting for the refresh timers."""
+    screen.tick_numbers()
+    screen.tick_charts(force=True)
+    await pilot.pause()
+
+
+def kinds(coord) -> list[str]:
+    return [e.kind for e in coord.session.events]
+
+
+def notifications(app) -> list[str]:
+    return [n.message for n in app._notifications]
+
+
+async def test_picker_previews_plans_and_opens_the_dashboard(tmp_path):
+    plans = write_sample_plans(tmp_path / "plans")
+    backend = ScriptedBackend()
+    app = PerftuiApp(plan_dirs=[(plans, "plans/")], backend=backend)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.pause()
+        picker = app.screen
+        assert isinstance(picker, PickerScreen)
+        assert [e.path.name for e in picker.entries] == ["demo.toml", "broken.toml"]  # quick start first
+        head = text_of(picker.head)
+        assert "demo quick start" in head and "2 phases, 30s planned" in head
+        body = text_of(picker.body)
+        assert "ramp" in body and "10→40/s" in body and "GET /api/users" in body and "p95 < 100ms" in body
+        assert picker.sketch.display
+        # the broken plan shows its problems instead of a preview, and does not open
+        await pilot.press("down")
+        head = text_of(picker.head)
+        assert "does not validate" in head and "duration" in head
+        assert not picker.sketch.display
+        await pilot.press("enter")
+        assert isinstance(app.screen, PickerScreen)
+        assert any("does not validate" in m for m in notifications(app))
+        # the demo plan opens the dashboard, idle
+        await pilot.press("up", "enter")
+        screen = await dashboard(pilot, app)
+        assert app.controller.plan.name == "demo quick start"
+        assert backend.coord.state == "idle"
+        assert "IDLE" in text_of(screen.query_one(HeaderBar))
+
+
+async def test_controls_reach_the_coordinator_and_the_screen(tmp_path):
+    backend = ScriptedBackend()
+    out = tmp_path / "session.json"
+    app = PerftuiApp(sample_plan(), backend=backend, out=str(out))
+    async with app.run_test(size=(160, 48)) as pilot:
+        screen = await dashboard(pilot, app)
+        coord = backend.coord
+        header = screen.query_one(HeaderBar)
+        assert "IDLE" in text_of(header) and "press s to start" in text_of(header)
+        assert screen.check_action("pause", ()) is None  # shown disabled until running
+
+        # start
+        await pilot.press("s")
+        await until(pilot, lambda: coord.state == "running")
+        coord.step(5, latency_ms=10)
+        await redraw(pilot, screen)
+        assert kinds(coord)[:2] == ["start", "phase"]
+        h = text_of(header)
+        assert "RUNNING" in h and "phase 1/4 warm up" in h and "5s / 10s" in h and "elapsed 5s" in h
+        assert "▶ 1 warm up" in text_of(screen.query_one(PhaseStrip))
+        latency = text_of(screen.query_one(LatencyTable))
+        assert "10s latency" in latency and "run service" in latency and "ms" in latency
+        table = screen.query_one(EndpointsTable)
+        assert table.row_count == 2
+        assert table.get_cell("GET /api/users", "requests").plain == f"{coord.session.endpoints['GET /api/users'].requests:,}"
+        assert "✓ pass" in text_of(screen.query_one(ThresholdsPanel))
+        gen = text_of(screen.query_one(GeneratorPanel))
+        assert "workers 2/2" in gen and "dashboard" in gen and "3%" in gen and "72.0MiB" in gen
+
+        # pause and resume (p and space)
+        await pilot.press("p")
+        assert coord.state == "paused"
+        await redraw(pilot, screen)
+        assert "PAUSED" in text_of(header)
+        await pilot.press("space")
+        assert coord.state == "running"
+
+        # skip a phase, go back, skip again
+        await pilot.press("n")
+        assert coord.phase_index == 1
+        await pilot.press("b")  # within 2 s of the phase start: back to the previous one
+        assert coord.phase_index == 0
+        await pilot.press("n")
+        coord.step(3)
+        await redraw(pilot, screen)
+        assert "▶ 2 steady" in text_of(screen.query_one(PhaseStrip))
+        assert "phase 2/4 steady" in text_of(header)
+
+        # raise and lower the rate by 10 %
+        await pilot.press("plus")
+        assert abs(coord.override - 66.0) < 1e-9
+        assert any("target rate → 66/s" in m for m in notifications(app))
+        await pilot.press("minus")
+        assert abs(coord.override - 59.4) < 1e-9
+        assert [c[1] for c in coord.calls if c[0] == "scale_load"] == [1.1, 0.9]
+
+        # annotate: a prompt, then a note on the timeline and on the chart
+        await pilot.press("a")
+        assert isinstance(app.screen, AnnotatePrompt)
+        await pilot.press(*"cache flushed", "enter")
+        assert isinstance(app.screen, DashboardScreen)
+        assert coord.session.events[-1].kind == "annotation"
+        assert coord.session.events[-1].message == "cache flushed"
+        coord.step(2)
+        await redraw(pilot, screen)
+        assert "cache flushed" in chart_text(screen.query_one(RateChart))
+
+        # export now
+        await pilot.press("e")
+        assert out.exists()
+        doc = json.loads(out.read_text())
+        assert doc["events"][-1]["kind"] == "export"
+        assert [e["kind"] for e in doc["events"]].count("rate") == 2
+        assert any(str(out) in m for m in notifications(app))
+        assert not app.controller.written.final
+
+        # quit asks while running; "n" keeps it running, "y" stops, writes and exits
+        await pilot.press("q")
+        assert isinstance(app.screen, ConfirmQuit)
+        await pilot.press("n")
+        assert coord.state == "running"
+        await pilot.press("q")
+        await pilot.press("y")
+        await until(pilot, lambda: coord.finished.is_set())
+    assert coord.session.end_reason == "stopped by user (quit)"
+    doc = json.loads(out.read_text())
+    assert doc["partial"] is True and doc["events"][-1]["kind"] == "stop"
+    assert {"start", "pause", "resume", "phase", "rate", "annotation", "export", "stop"} <= set(kinds(coord))
+    # quitting is not an interruption: the exit code is the thresholds' verdict
+    failed = any(not r.ok for r in coord.session.threshold_results)
+    assert app.controller.exit_code() == (1 if failed else 0)
+
+
+async def test_run_to_completion_shows_results(tmp_path):
+    backend = ScriptedBackend()
+    out = tmp_path / "done.json"
+    app = PerftuiApp(sample_plan(), backend=backend, out=str(out), start=True)
+    async with app.run_test(size=(160, 48)) as pilot:
+        screen = await dashboard(pilot, app)
+        coord = backend.coord
+        await until(pilot, lambda: coord.state == "running")  # start=True: no key needed
+        coord.step(60, latency_ms=30, error_rate=0.05)  # past the last phase: completes
+        await until(pilot, lambda: isinstance(app.screen, ResultsScreen))
+        results = app.screen
+        verdict = text_of(results.query_one("#verdict"))
+        assert "RUN COMPLETED" in verdict and "thresholds failed" in verdict
+        assert str(out) in text_of(results.query_one("#written"))
+        assert "FAIL" in text_of(results.query_one("#results-thresholds"))
+        # escape goes back to the dashboard (charts), r shows the results again
+        await pilot.press("escape")
+        assert app.screen is screen
+        assert screen.check_action("start", ()) is None and screen.check_action("results", ()) is True
+        await pilot.press("r")
+        assert isinstance(app.screen, ResultsScreen)
+        await pilot.press("q")
+    doc = json.loads(out.read_text())
+    assert doc["partial"] is False and doc["end_reason"] == "completed"
+    assert [p["start"] is not None for p in doc["phases"]] == [True] * 4
+    assert app.controller.exit_code() == 1  # thresholds failed
+
+
+async def test_stop_key_ends_the_run_and_sorting_endpoints(tmp_path):
+    backend = ScriptedBackend()
+    app = PerftuiApp(sample_plan(), backend=backend, out=str(tmp_path / "s.json"))
+    async with app.run_test(size=(160, 48)) as pilot:
+        screen = await dashboard(pilot, app)
+        await pilot.press("s")
+        coord = backend.coord
+        await until(pilot, lambda: coord.state == "running")
+        coord.step(4)
+        await redraw(pilot, screen)
+        table = screen.query_one(EndpointsTable)
+        assert table.sort_key == "requests"
+        await pilot.press("o")
+        assert table.sort_key == "rps"
+        # clicking a header sorts by it; clicking again reverses
+        await pilot.click(EndpointsTable, offset=(3, 1))
+        assert table.sort_key == "name" and not table.sort_reverse
+        assert [str(k.value) for k in table.rows] == ["GET /api/users", "GET /api/users/{{ id }}"]
+        await pilot.click(EndpointsTable, offset=(3, 1))
+        assert table.sort_reverse
+        assert [str(k.value) for k in table.rows] == ["GET /api/users/{{ id }}", "GET /api/users"]
+        await pilot.press("x")
+        await until(pilot, lambda: isinstance(app.screen, ResultsScreen))
+        assert coord.session.end_reason == "stopped by user"
+        assert ("stop", "stopped by user") in coord.calls
+
+
+async def test_help_lists_every_key():
+    app = PerftuiApp(sample_plan(), backend=ScriptedBackend())
+    async with app.run_test(size=(120, 40)) as pilot:
+        await dashboard(pilot, app)
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        keys = [k for k, _ in app.screen.keys]
+        for key in ("s", "p / space", "n", "b", "+ / -", "a", "e", "x", "q", "ctrl+c", "?"):
+            assert key in keys
+        await pilot.press("escape")
+        assert isinstance(app.screen, DashboardScreen)
+
+
+async def test_narrow_terminal_keeps_every_key_in_the_footer():
+    app = PerftuiApp(sample_plan(), backend=ScriptedBackend())
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await dashboard(pilot, app)
+        assert screen.has_class("-narrow")
+        footer_keys = [fk.key_display or fk.key for fk in app.screen.query("FooterKey")]
+        for key in ("s", "p", "n", "b", "+/-", "a", "e", "x", "q", "?"):
+            assert key in footer_keys, footer_keys
+        # every footer key fits on the one line
+        right = max(fk.region.right for fk in app.screen.query("FooterKey"))
+        assert right <= 80
+
+
+async def test_target_that_fails_to_start_is_shown_not_raised():
+    class Broken(ScriptedBackend):
+        def resolve_target(self, loaded):
+            raise RuntimeError("port 8088 in use")
+
+    app = PerftuiApp(sample_plan(), backend=Broken())
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: app.controller is not None and app.controller.status == FAILED)
+        screen = app.screen
+        screen.tick_numbers()
+        await pilot.pause()
+        header = text_of(screen.query_one(HeaderBar))
+        assert "ERROR" in header and "port 8088 in use" in header
+        await pilot.press("s")  # nothing to start: no crash
+        await pilot.press("q")
+    assert app.controller.exit_code() == 0
+
+
+async def test_ctrl_c_stops_gracefully_writes_and_quits(tmp_path):
+    backend = ScriptedBackend()
+    out = tmp_path / "ctrlc.json"
+    app = PerftuiApp(sample_plan(), backend=backend, out=str(out), start=True)
+
+    async def pilot_script(pilot):
+        await until(pilot, lambda: backend.coord is not None and backend.coord.state == "running")
+        backend.coord.step(3)
+        await pilot.press("ctrl+c")
+
+    code = await asyncio.wait_for(serve(app, headless=True, size=(120, 40), auto_pilot=pilot_script), 20)
+    assert code == 0  # a key, not a signal
+    doc = json.loads(out.read_text())
+    assert doc["end_reason"] == "stopped by user (ctrl+c)" and doc["partial"] is True
+
+
+async def test_sighup_stops_the_run_and_writes_the_session(tmp_path):
+    """The terminal goes away: the run stops gracefully, the session is written, exit 130."""
+    backend = ScriptedBackend()
+    out = tmp_path / "hup.json"
+    app = PerftuiApp(sample_plan(), backend=backend, out=str(out), start=True)
+
+    async def pilot_script(pilot):
+        await until(pilot, lambda: backend.coord is not None and backend.coord.state == "running")
+        backend.coord.step(4)
+        os.kill(os.getpid(), signal.SIGHUP)
+
+    code = await asyncio.wait_for(serve(app, headless=True, size=(120, 40), auto_pilot=pilot_script), 20)
+    assert code == 130
+    doc = json.loads(out.read_text())
+    assert doc["end_reason"] == "interrupted (signal)" and doc["partial"] is True
+    assert doc["summary"]["requests"] > 0
+    assert backend.coord.killed  # workers never outlive the app
+
+
+async def test_real_engine_against_the_demo_target(tmp_path):
+    """The real coordinator, one worker process and the embedded demo target, ~4 s."""
+    plan = write_plan(tmp_path, """
+        name = "ui smoke"
+        target = "demo"
+        thresholds = ["error_rate < 1%"]
+        [demo]
+        latency = "2ms"
+        [[phases]]
+        name = "steady"
+        duration = "30s"
+        arrival_rate = 40
+        [[scenarios]]
+        steps = [{ url = "/api/users" }, { url = "/health" }]
+    """)
+    out = tmp_path / "real.json"
+    app = PerftuiApp(load_plan(plan), workers=1, out=str(out))
+    try:
+        async with app.run_test(size=(160, 48)) as pilot:
+            screen = await dashboard(pilot, app)  # the demo target is up
+            c = app.controller
+            assert c.target.url.startswith("http://127.0.0.1:")
+            await pilot.press("s")
+            await until(pilot, lambda: c.state == "running", timeout=15)
+            await until(pilot, lambda: len(c.coord.session.timeline) >= 3, timeout=10)
+            await redraw(pilot, screen)
+            assert "RUNNING" in text_of(screen.query_one(HeaderBar))
+            table = screen.query_one(EndpointsTable)
+            assert {str(k.value) for k in table.rows} == {"GET /api/users", "GET /health"}
+            assert int(table.get_cell("GET /api/users", "requests").plain.replace(",", "")) > 40
+            assert "✓ pass" in text_of(screen.query_one(ThresholdsPanel))
+            assert "no errors so far" in text_of(screen.query_one(ErrorsPanel))
+            await pilot.press("plus")
+            assert abs(c.coord.override - 44.0) < 1e-6
+            await pilot.press("x")
+            await until(pilot, lambda: isinstance(app.screen, ResultsScreen), timeout=10)
+    finally:
+        if app.controller is not None:
+            await app.controller.shutdown("test over")
+            app.controller.close_target()
+    doc = json.loads(Path(out).read_text())
+    assert doc["end_reason"] == "stopped by user" and doc["summary"]["requests"] > 100
+    assert [e["kind"] for e in doc["events"]][:2] == ["start", "phase"] and "rate" in [e["kind"] for e in doc["events"]]
