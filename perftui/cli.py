@@ -78,6 +78,9 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--vus", type=_positive_int("--vus"), metavar="N",
                    help="replace the phases with one closed-model phase of N virtual users")
     p.add_argument("--duration", type=_duration, metavar="D", help="length of that phase: 30s, 5m, 1h (default 30s)")
+    p.add_argument("--start", action="store_true", help="dashboard: start the run at once instead of waiting for 's'")
+    p.add_argument("--refresh", type=_positive_float("--refresh"), default=4.0, metavar="HZ",
+                   help="dashboard refresh rate (default 4; 1 suits slow SSH links)")
     p.add_argument("--reveal-secrets", action="store_true",
                    help="do not redact ${ENV} values and Authorization/Cookie headers in the session file")
 
@@ -86,6 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="perftui", description="Live load tests in the terminal: open a plan picker, or run a plan.",
                      epilog=EPILOG)
     parser.add_argument("--version", action="version", version=f"perftui {__version__}")
+    parser.add_argument("--refresh", type=_positive_float("--refresh"), default=4.0, metavar="HZ",
+                        help="dashboard refresh rate (default 4)")
+    parser.add_argument("--workers", type=_positive_int("--workers"), metavar="N", help="worker processes")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     run = sub.add_parser("run", help="run a plan (dashboard with a TTY, headless without)", epilog=EPILOG)
@@ -153,7 +159,7 @@ def _run(args) -> int:
     from perftui.ui.app import run_dashboard
 
     return run_dashboard(loaded, workers=args.workers, out=args.out, reveal_secrets=args.reveal_secrets,
-                         start=True)
+                         start=args.start, refresh=args.refresh)
 
 
 def _has_dashboard() -> bool:
@@ -195,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
                 return 0
             from perftui.ui.app import run_picker
 
-            return run_picker()
+            return run_picker(workers=args.workers, refresh=args.refresh)
         if args.command in ("run", "quick"):
             return _run(args)
         if args.command == "validate":
