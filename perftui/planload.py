@@ -370,7 +370,9 @@ def _toml_problem(file: str, text: str, err: tomllib.TOMLDecodeError) -> Problem
         msg = msg[: m.start()]
     elif m := _TOML_END.search(msg):
         msg = msg[: m.start()]
-        line = _find_error_line(text, msg)
+        line, opened = _find_error_line(text)
+        if opened:
+            msg += f": the {opened} that starts on this line is never closed"
     hint = ""
     src_line = text.splitlines()[line - 1] if line and line <= len(text.splitlines()) else ""
     if msg.startswith("Expected '=' after a key") and re.match(r"\s*[\w.\"'-]+\s*:", src_line):
@@ -386,21 +388,47 @@ def _toml_problem(file: str, text: str, err: tomllib.TOMLDecodeError) -> Problem
     return Problem(file, "", f"invalid TOML: {text_msg}{where}{hint}", line)
 
 
-def _find_error_line(text: str, msg: str) -> int | None:
-    """For errors tomllib reports "at end of document" (an unterminated string or array, a
-    duplicate key): the first line whose prefix of the file fails the same way."""
-    lines = text.split("\n")
-    if len(lines) > 5000:
-        return None
-    for k in range(1, len(lines) + 1):
-        try:
-            tomllib.loads("\n".join(lines[:k]))
-        except tomllib.TOMLDecodeError as e:
-            if str(e).startswith(msg):
-                return k
-        except Exception:  # noqa: BLE001
-            return None
-    return None
+def _find_error_line(text: str) -> tuple[int | None, str]:
+    """For errors tomllib reports "at end of document": the line where the string, array or
+    inline table that never closes was opened, and which of them it is; for anything else the
+    last line."""
+    n = len(text)
+    line = 1
+    openers: list[tuple[int, str]] = []  # unclosed [ and {
+    i = 0
+    while i < n:
+        c = text[i]
+        if c == "\n":
+            line += 1
+        elif c == "#":
+            j = text.find("\n", i)
+            i = n if j < 0 else j
+            continue
+        elif c in "[{":
+            openers.append((line, "array" if c == "[" else "inline table"))
+        elif c in "]}":
+            if openers:
+                openers.pop()
+        elif c in "\"'":
+            quote = text[i : i + 3] if text.startswith(c * 3, i) else c
+            j = i + len(quote)
+            while True:
+                if j >= n or (len(quote) == 1 and text[j] == "\n"):
+                    return line, "string"  # the string opened here never closes
+                if c == '"' and text[j] == "\\":
+                    j += 2
+                    continue
+                if text.startswith(quote, j):
+                    break
+                j += 1
+            line += text.count("\n", i, j)
+            i = j + len(quote)
+            continue
+        i += 1
+    if openers:
+        return openers[0]
+    last = text.rstrip().count("\n") + 1
+    return (last if text.strip() else None), ""
 
 
 def _read_plan_file(path: Path) -> str:
