@@ -197,16 +197,17 @@ class _Locator:
 
     def __init__(self, text: str | None):
         self.lines: dict[Path_, int] = {}
-        if not text:
-            return
-        self.s = text
-        self.starts = [0] + [m.end() for m in re.finditer("\n", text)]
-        try:
-            self._scan()
-        except Exception:  # noqa: BLE001 - positions are a nicety, never a failure
-            pass
+        self.s = text or ""
+        self.scanned = not text  # scanned on the first question: valid plans never pay for it
 
     def line(self, path: Path_) -> int | None:
+        if not self.scanned:
+            self.scanned = True
+            self.starts = [0] + [m.end() for m in re.finditer("\n", self.s)]
+            try:
+                self._scan()
+            except Exception:  # noqa: BLE001 - positions are a nicety, never a failure
+                pass
         for n in range(len(path), 0, -1):
             found = self.lines.get(tuple(path[:n]))
             if found is not None:
