@@ -373,3 +373,68 @@ def write_sample_plans(directory: Path) -> Path:
         encoding="utf-8",
     )
     return directory
+
+
+# ---- the app as the snapshot tests and screenshots see it -------------------------------
+
+
+async def wait_for(pilot, predicate, timeout: float = 5.0) -> None:
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not predicate():
+        if loop.time() > end:
+            raise AssertionError("condition not reached in time")
+        await pilot.pause(0.02)
+
+
+def scripted_app(*, out: str = "session.json", plan_dirs=None, loaded: LoadedPlan | None = None):
+    """A ``PerftuiApp`` over the scripted backend: the dashboard on the sample plan, or the picker
+    when ``plan_dirs`` is given."""
+    from perftui.ui.app import PerftuiApp
+
+    backend = ScriptedBackend()
+    if plan_dirs is not None:
+        app = PerftuiApp(plan_dirs=plan_dirs, backend=backend, out=out)
+    else:
+        app = PerftuiApp(loaded or sample_plan(), backend=backend, out=out)
+    app.scripted = backend
+    return app
+
+
+async def play_running(pilot, seconds_in_steady: int = 8) -> None:
+    """Start, run the warm-up, annotate, skip nothing: a dashboard mid-run with every panel filled."""
+    app = pilot.app
+    backend: ScriptedBackend = app.scripted
+    await wait_for(pilot, lambda: backend.coord is not None)
+    await pilot.press("s")
+    await wait_for(pilot, lambda: backend.coord.state == "running")
+    coord = backend.coord
+    coord.step(6, latency_ms=9)
+    coord.annotate("cache flushed")
+    coord.step(4, latency_ms=14, error_rate=0.03)
+    coord.step(3, latency_ms=11)
+    coord.scale_load(1.1)
+    coord.step(seconds_in_steady - 3, latency_ms=10, error_rate=0.004)
+    await settle(pilot)
+
+
+async def play_to_the_end(pilot) -> None:
+    await play_running(pilot)
+    coord = pilot.app.scripted.coord
+    coord.step(60, latency_ms=12, error_rate=0.002)
+    from perftui.ui.screens.results import ResultsScreen
+
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, ResultsScreen))
+    await pilot.pause()
+
+
+async def settle(pilot) -> None:
+    """Draw now (numbers and charts) rather than on the refresh timers."""
+    from perftui.ui.screens.dashboard import DashboardScreen
+
+    screen = pilot.app.screen
+    if isinstance(screen, DashboardScreen):
+        screen.tick_numbers()
+        screen.tick_charts(force=True)
+    await pilot.pause()
+    await pilot.pause()

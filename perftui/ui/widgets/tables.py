@@ -24,7 +24,7 @@ LATENCY_COLUMNS = (("p50", "p50"), ("p90", "p90"), ("p95", "p95"), ("p99", "p99"
 def latency_table(window: StatsSummary | None, total: StatsSummary | None, *, live: bool = True) -> Table:
     """Rows: latency (from intended start) and service time, for the last 10 s (``live``) and
     the whole run; columns p50 … mean."""
-    t = Table(box=None, padding=(0, 0, 0, 1 if live else 3), expand=live, show_edge=False, header_style="bold")
+    t = Table(box=None, padding=(0, 0, 0, 1 if live else 2), expand=live, show_edge=False, header_style="bold")
     t.add_column("", no_wrap=True)
     for label, _ in LATENCY_COLUMNS:
         t.add_column(label, justify="right", no_wrap=True, min_width=6)
