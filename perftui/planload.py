@@ -30,7 +30,7 @@ from msgspec import UNSET, UnsetType
 
 from perftui.errors import PlanError, Problem
 from perftui.jsonpath import compile_path
-from perftui.plan import Capture, Defaults, DemoOptions, Expect, Phase, Plan, Scenario, Step, phase_model
+from perftui.plan import Capture, Defaults, DemoOptions, Expect, Phase, Plan, Scenario, Step
 from perftui.template import TemplateError, compile_json, compile_template
 from perftui.thresholds import METRICS, parse_threshold
 from perftui.units import parse_duration
@@ -568,7 +568,7 @@ class _Substituter:
                 continue
             close = text.find("}", m.end())
             if close < 0:
-                self.fail(path, f"'${{' is not closed: write ${{NAME}} or ${{NAME:-default}} (or $${{ for a literal ${{)")
+                self.fail(path, "'${' is not closed: write ${NAME} or ${NAME:-default} (or $${ for a literal ${)")
                 return text
             inner = text[m.end() : close]
             ref = _ENV_REF.match(inner)
@@ -696,6 +696,20 @@ def _unknown_key_message(key: str, cls: type) -> str:
     if close:
         return f"unknown key {_quote(key)} {where}; did you mean {_quote(close[0])}?"
     return f"unknown key {_quote(key)} {where} (valid keys: {valid})"
+
+
+_SCALAR_TEXT = re.compile(r"[+-]?(?:[0-9_.eE+-]+|inf|nan)|true|false")
+
+
+def _toml_scalar(text: str) -> Any:
+    """``"10"`` -> 10, ``"0.5"`` -> 0.5, ``"true"`` -> True; anything else stays text."""
+    text = text.strip()
+    if not _SCALAR_TEXT.fullmatch(text):
+        return text
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
 
 
 def _is_struct(tp: Any) -> bool:
@@ -889,7 +903,7 @@ class _Validator:
         if path in self.full_refs and isinstance(value, str):
             # "${VUS}" -> 10: an environment value standing alone takes the type the key needs.
             try:
-                coerced = tomllib.loads(f"v = {value.strip()}")["v"]
+                coerced = _toml_scalar(value)
                 result = msgspec.convert(coerced, tp, strict=True)
                 self.coerced.add(path)
                 return result
@@ -898,7 +912,7 @@ class _Validator:
         hint = ""
         if isinstance(value, str) and tp in (int, float, bool):
             try:
-                if not isinstance(tomllib.loads(f"v = {value.strip()}")["v"], str):
+                if not isinstance(_toml_scalar(value), str):
                     hint = "; remove the quotes"
             except (tomllib.TOMLDecodeError, ValueError):
                 pass
