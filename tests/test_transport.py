@@ -417,7 +417,9 @@ async def test_server_that_never_answers_times_out():
         t0 = time.monotonic()
         exc = await expect_error(pool, "timeout", timeout=0.3)
         elapsed = time.monotonic() - t0
-        assert 0.3 <= elapsed < 0.6, elapsed
+        assert 0.3 <= elapsed < 1.0, (
+            elapsed
+        )  # one sweep interval late at most, plus a loaded machine
         assert str(exc) == "timeout after 0.3s"
         assert pool.open_connections == 0  # a timed-out connection is not reused
         await pool.close()
@@ -508,7 +510,7 @@ async def test_connect_timeout_on_full_backlog():
         pool = HttpPool("http", "127.0.0.1", port, connect_timeout=0.2)
         t0 = time.monotonic()
         exc = await expect_error(pool, "connect_timeout", timeout=2.0)
-        assert 0.19 <= time.monotonic() - t0 < 0.5  # uvloop rounds timers to whole ms
+        assert 0.19 <= time.monotonic() - t0 < 1.0  # uvloop rounds timers to whole ms
         assert str(exc) == "connect timeout after 0.2s"
         # The total budget is the tighter one: then it is a plain timeout.
         pool2 = HttpPool("http", "127.0.0.1", port, connect_timeout=5.0)
@@ -622,7 +624,7 @@ async def test_waiting_for_a_connection_counts_against_the_timeout():
         await asyncio.sleep(0.05)
         t0 = time.monotonic()
         exc = await expect_error_soon(pool, timeout=0.2)
-        assert exc.kind == "timeout" and time.monotonic() - t0 < 0.5
+        assert exc.kind == "timeout" and time.monotonic() - t0 < 1.0
         assert pool.in_flight == 1  # the first one is still waiting for its answer
         first.cancel()
         with pytest.raises(asyncio.CancelledError):
