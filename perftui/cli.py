@@ -81,8 +81,19 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--start", action="store_true", help="dashboard: start the run at once instead of waiting for 's'")
     p.add_argument("--refresh", type=_positive_float("--refresh"), default=4.0, metavar="HZ",
                    help="dashboard refresh rate (default 4; 1 suits slow SSH links)")
+    p.add_argument("--detach", action="store_true",
+                   help="run in the background (no TTY needed); prints the session id: perftui attach ID")
+    p.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--session-id", help=argparse.SUPPRESS)
+    _add_sessions_dir(p)
     p.add_argument("--reveal-secrets", action="store_true",
                    help="do not redact ${ENV} values and Authorization/Cookie headers in the session file")
+
+
+def _add_sessions_dir(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--sessions-dir", metavar="DIR",
+                   help="where sessions are journaled and written (default $PERFTUI_SESSIONS_DIR or "
+                        "~/.local/share/perftui/sessions)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -109,6 +120,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     val = sub.add_parser("validate", help="check a plan; exit 0 with a summary or 2 with every problem")
     val.add_argument("plan", metavar="PLAN")
+
+    ls = sub.add_parser("ls", help="list running and finished sessions")
+    _add_sessions_dir(ls)
+
+    attach = sub.add_parser("attach", help="open the dashboard on a running (detached) session")
+    attach.add_argument("id", nargs="?", metavar="ID", help="session id or a unique prefix (default: the newest running)")
+    attach.add_argument("--refresh", type=_positive_float("--refresh"), default=4.0, metavar="HZ")
+    attach.add_argument("--headless", action="store_true", help="print progress lines instead of the dashboard")
+    _add_sessions_dir(attach)
+
+    recover = sub.add_parser("recover", help="rebuild the session JSON of a run that died (kill -9, crash)")
+    recover.add_argument("path", metavar="PATH", help="session directory, or a session id")
+    recover.add_argument("--out", metavar="FILE", help="also write the document here")
+    _add_sessions_dir(recover)
 
     demo = sub.add_parser("demo", help="run the embedded demo target in the foreground")
     demo.add_argument("--host", default="127.0.0.1")
@@ -152,10 +177,15 @@ def _run(args) -> int:
         raise UserError("--rate and --vus exclude each other: pick the open model (--rate) or the closed model (--vus)")
     loaded = _load(args)
     check_out_path(args.out)
-    if args.headless or not _interactive() or not _has_dashboard():
+    if args.detach:
+        from perftui.sessions import detach
+
+        return detach(loaded, args.argv)
+    if args.headless or args.serve or not _interactive() or not _has_dashboard():
         from perftui.headless import run_headless
 
-        return run_headless(loaded, workers=args.workers, out=args.out, reveal_secrets=args.reveal_secrets)
+        return run_headless(loaded, workers=args.workers, out=args.out, reveal_secrets=args.reveal_secrets,
+                            serve=args.serve, session_id=args.session_id)
     from perftui.ui.app import run_dashboard
 
     return run_dashboard(loaded, workers=args.workers, out=args.out, reveal_secrets=args.reveal_secrets,
@@ -193,7 +223,11 @@ def _demo(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
+    args.argv = argv
+    if getattr(args, "sessions_dir", None):
+        os.environ["PERFTUI_SESSIONS_DIR"] = os.path.abspath(args.sessions_dir)
     try:
         if args.command is None:
             if not _interactive() or not _has_dashboard():
@@ -208,6 +242,10 @@ def main(argv: list[str] | None = None) -> int:
             return _validate(args)
         if args.command == "demo":
             return _demo(args)
+        if args.command in ("ls", "attach", "recover"):
+            from perftui import sessions
+
+            return getattr(sessions, f"cmd_{args.command}")(args)
     except UserError as exc:
         print(f"perftui: {exc}" if "\n" not in str(exc) else f"perftui: invalid input:\n{exc}", file=sys.stderr)
         return exc.exit_code

@@ -14,7 +14,7 @@ from typing import TextIO
 
 from perftui.engine.coordinator import Coordinator
 from perftui.planload import LoadedPlan
-from perftui.runtime import Target, exit_code, resolve_target, write_session
+from perftui.runtime import Target, exit_code, resolve_target, sessions_dir, write_session
 from perftui.session import SessionRecord
 from perftui.summary import StatsSummary
 from perftui.thresholds import format_value
@@ -36,7 +36,8 @@ def progress_line(coord: Coordinator) -> str:
         f"{format_duration(row.t):>7}",
         f"{phase[:18]:<18}",
         f"target {target:>10}",
-        f"achieved {row.rps:>9,.1f}/s",
+        *([f"started {row.started_rps:>8,.1f}/s"] if not row.target_vus else []),
+        f"req {row.rps:>9,.1f}/s",
         f"p50 {format_ms(row.p50_ms):>7}",
         f"p95 {format_ms(row.p95_ms):>7}",
         f"p99 {format_ms(row.p99_ms):>7}",
@@ -98,7 +99,8 @@ def summary_text(session: SessionRecord) -> str:
 
 class HeadlessRun:
     def __init__(self, loaded: LoadedPlan, *, workers: int | None, out: str | None,
-                 stream: TextIO = sys.stdout, quiet: bool = False, reveal_secrets: bool = False):
+                 stream: TextIO = sys.stdout, quiet: bool = False, reveal_secrets: bool = False,
+                 serve: bool = False, session_id: str | None = None):
         self.loaded = loaded
         self.workers = workers
         self.out = out
@@ -109,9 +111,22 @@ class HeadlessRun:
         self.signals = 0
         self.coord: Coordinator | None = None
         self.target: Target | None = None
+        self.serve = serve
+        self.session_id = session_id
+        self._events_shown = 0
 
     def _print(self, text: str) -> None:
         print(text, file=self.stream, flush=True)
+
+    def _progress(self) -> None:
+        coord = self.coord
+        events = coord.session.events
+        for ev in events[self._events_shown:]:
+            if ev.kind in ("worker", "warning", "phase", "pause", "resume", "rate", "vus", "annotation"):
+                self._print(f"{'!' if ev.kind in ('worker', 'warning') else '·'} {format_duration(max(0.0, ev.t)):>6}  {ev.message}")
+        self._events_shown = len(events)
+        if coord.state != "finished":
+            self._print(progress_line(coord))
 
     def _on_signal(self, signame: str) -> None:
         self.signals += 1
@@ -121,7 +136,7 @@ class HeadlessRun:
             return
         if self.signals == 1:
             self._print(f"\n{signame}: stopping gracefully (again to stop at once)…")
-            asyncio.ensure_future(coord.stop(f"interrupted ({signame})"))
+            asyncio.ensure_future(coord.stop(f"interrupted ({signame})", grace=1.0))
         else:
             self._print(f"{signame}: stopping now")
             coord.kill_workers()
@@ -134,16 +149,27 @@ class HeadlessRun:
         try:
             self.target = await loop.run_in_executor(None, resolve_target, self.loaded)
             coord = self.coord = Coordinator(self.loaded, self.target.url, workers=self.workers,
-                                            reveal_secrets=self.reveal_secrets)
+                                            reveal_secrets=self.reveal_secrets, sessions_dir=sessions_dir(),
+                                            session_id=self.session_id)
             if not self.quiet:
                 plan = self.loaded.plan
                 self._print(f"perftui · {plan.name} → {self.target.url} · {len(coord.specs)} phase(s), "
                             f"{sum(s.duration for s in coord.specs):.0f}s planned · {coord.worker_count} worker(s)")
-                coord.listeners.append(lambda: self._print(progress_line(coord)) if coord.state != "finished" else None)
+                coord.listeners.append(self._progress)
             if self.interrupted:  # a signal arrived while starting up
                 return 130
+            server = None
+            if self.serve:
+                from perftui.attach import ControlServer, socket_dir
+
+                server = ControlServer(coord, socket_dir() / f"{coord.session.id}.sock")
+                await server.start()
             await coord.start()
+            if server is not None and coord.journal is not None:
+                coord.journal.write_info(socket=str(server.path))
             await coord.finished.wait()
+            if server is not None:
+                await server.close()
         finally:
             for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
                 loop.remove_signal_handler(sig)
@@ -153,7 +179,7 @@ class HeadlessRun:
                 self.target.close()
         session = self.coord.session
         self._print(summary_text(session))
-        path = write_session(session, self.out)
+        path = write_session(session, self.out) if self.out or self.coord.session_file is None else self.coord.session_file
         self._print(f"\nsession written to {path}" + ("  (partial)" if session.partial else ""))
         return exit_code(session, self.interrupted)
 

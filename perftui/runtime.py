@@ -7,7 +7,6 @@ Used by the headless reporter and the dashboard alike.
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 
 from perftui.errors import UserError
@@ -30,8 +29,9 @@ def sessions_dir() -> Path:
 
 
 def default_session_path(session: SessionRecord) -> Path:
-    slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", session.plan_name).strip("-") or "plan"
-    return sessions_dir() / f"{session.id}-{slug}.json"
+    from perftui.journal import FINAL, session_directory
+
+    return session_directory(sessions_dir(), session) / FINAL
 
 
 def write_session(session: SessionRecord, path: str | os.PathLike | None) -> Path:
@@ -84,8 +84,12 @@ def resolve_target(loaded: LoadedPlan) -> Target:
 
 
 def exit_code(session: SessionRecord, interrupted: bool) -> int:
+    """130 interrupted by a signal; 1 a threshold failed or the run could not go on (every
+    worker died); 0 otherwise."""
     if interrupted:
         return EXIT_INTERRUPTED
+    if session.end_reason == "all workers died":
+        return EXIT_THRESHOLDS
     if any(not r.ok for r in session.threshold_results):
         return EXIT_THRESHOLDS
     return EXIT_OK

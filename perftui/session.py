@@ -10,6 +10,7 @@ its resolution whenever it reaches ``TIMELINE_MAX_ROWS`` rows.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import time
 from collections import deque
 from typing import Any
@@ -35,6 +36,9 @@ class TimelineRow(Struct, kw_only=True):
     """Scheduled arrivals per second (open model); 0 in closed phases and pauses."""
     target_vus: int
     rps: float
+    """Requests completed per second."""
+    started_rps: float = 0.0
+    """Iterations started per second (compare with ``target_rps``: an iteration may send several requests)."""
     p50_ms: float | None
     p95_ms: float | None
     p99_ms: float | None
@@ -116,6 +120,11 @@ class SessionDocument(Struct, kw_only=True):
     service_histogram: str
 
 
+def new_session_id() -> str:
+    """Sortable and unique enough for one user's runs: ``20261121-063712-a3f9``."""
+    return time.strftime("%Y%m%d-%H%M%S-") + os.urandom(2).hex()
+
+
 def _iso(ts: float | None) -> str | None:
     if ts is None:
         return None
@@ -125,7 +134,7 @@ def _iso(ts: float | None) -> str | None:
 class SessionRecord:
     def __init__(self, *, plan_name: str, plan_file: str | None, plan_dict: dict, target: str,
                  workers: int, phases: list[PhaseRecord], session_id: str | None = None):
-        self.id = session_id or time.strftime("%Y%m%d-%H%M%S")
+        self.id = session_id or new_session_id()
         self.plan_name = plan_name
         self.plan_file = plan_file
         self.plan_dict = plan_dict
@@ -146,6 +155,10 @@ class SessionRecord:
         self.endpoint_window: dict[str, deque[int]] = {}
         self.endpoint_second: dict[str, int] = {}
         self.timeline: list[TimelineRow] = []
+        self.observers: list[Any] = []
+        """Objects told about every ``ingest``/``tick``/``event`` (the journal, attached viewers):
+        each may define ``on_ingest(snap)``, ``on_tick(now, phase, target_rps, target_vus, final,
+        row)`` and ``on_event(event)``."""
         self.resolution = 1.0
         self._pending: list[TimelineRow] = []
         self.worker_state: dict[int, Snapshot] = {}
@@ -156,6 +169,7 @@ class SessionRecord:
         self._second_late = 0
         self._second_dropped = 0
         self._second_lag = 0.0
+        self._second_iterations = 0
         self._second_sched_lag = 0.0
         self.extra_now: dict[str, float] = {}
         self._last_tick: float | None = None
@@ -177,14 +191,26 @@ class SessionRecord:
 
     def event(self, kind: str, message: str) -> Event:
         ev = Event(t=round(self.elapsed(), 3), kind=kind, message=message)
-        self.events.append(ev)
+        self.add_event(ev)
         return ev
+
+    def add_event(self, ev: Event) -> None:
+        self.events.append(ev)
+        for ob in self.observers:
+            if hasattr(ob, "on_event"):
+                ob.on_event(ev)
 
     # ---- ingest -----------------------------------------------------------------------
 
     def ingest(self, snap: Snapshot) -> None:
         """Merge one worker snapshot into the second its timestamp falls in. Histograms are
         decoded once and added to the endpoint's cumulative aggregate and the current second."""
+        for ob in self.observers:
+            if hasattr(ob, "on_ingest"):
+                ob.on_ingest(snap)
+        self._place(snap)
+
+    def _place(self, snap: Snapshot) -> None:
         if snap.t > self.boundary + 0.005:
             self._next.append(snap)
             return
@@ -204,6 +230,7 @@ class SessionRecord:
         self.second.late_starts += snap.late_starts
         self.second.dropped += snap.dropped
         self.iterations += snap.iterations
+        self._second_iterations += snap.iterations
         self._second_lag = max(self._second_lag, snap.loop_lag_ms)
         self._second_sched_lag = max(self._second_sched_lag, snap.schedule_lag_ms)
         for e in snap.errors_sample:
@@ -227,7 +254,8 @@ class SessionRecord:
         gen = self._generator_now()
         row = TimelineRow(
             t=round(self.elapsed(now), 3), phase=phase, target_rps=round(target_rps, 3), target_vus=target_vus,
-            rps=round(sec.requests / span, 3), requests=sec.requests, errors=sec.errors,
+            rps=round(sec.requests / span, 3), started_rps=round(self._second_iterations / span, 3),
+            requests=sec.requests, errors=sec.errors,
             error_rate=sec.errors / sec.requests if sec.requests else 0.0,
             p50_ms=pct[50.0] / 1000 if pct else None, p95_ms=pct[95.0] / 1000 if pct else None,
             p99_ms=pct[99.0] / 1000 if pct else None, late_starts=sec.late_starts, dropped=sec.dropped,
@@ -251,11 +279,15 @@ class SessionRecord:
             self.endpoint_window[name].append(n)
         self.endpoint_second = {name: 0 for name in self.endpoint_second}
         self._second_lag = self._second_sched_lag = 0.0
+        self._second_iterations = 0
         self.extra_now = {}
         self.boundary = now + 1.0
         waiting, self._next = self._next, []
         for snap in waiting:
-            self.ingest(snap)
+            self._place(snap)
+        for ob in self.observers:
+            if hasattr(ob, "on_tick"):
+                ob.on_tick(now, phase, target_rps, target_vus, final, row)
         return row
 
     def _generator_now(self) -> GeneratorState:
@@ -364,7 +396,7 @@ def merge_rows(rows: list[TimelineRow]) -> TimelineRow:
             extra[k] = extra.get(k, 0.0) + v / n
     return TimelineRow(
         t=last.t, phase=last.phase, target_rps=sum(r.target_rps for r in rows) / n, target_vus=last.target_vus,
-        rps=sum(r.rps for r in rows) / n, p50_ms=mx("p50_ms"), p95_ms=mx("p95_ms"), p99_ms=mx("p99_ms"),
+        rps=sum(r.rps for r in rows) / n, started_rps=sum(r.started_rps for r in rows) / n, p50_ms=mx("p50_ms"), p95_ms=mx("p95_ms"), p99_ms=mx("p99_ms"),
         errors=err, requests=req, error_rate=err / req if req else 0.0,
         late_starts=sum(r.late_starts for r in rows), dropped=sum(r.dropped for r in rows),
         in_flight=last.in_flight, vus=last.vus, open_connections=last.open_connections,

@@ -41,7 +41,8 @@ def test_open_model_rate_is_accurate(tmp_path, demo):
     full = [row for row in doc["timeline"] if 1.5 <= row["t"] <= 4.5]
     assert full and all(abs(row["rps"] - 200) <= 20 for row in full), [row["rps"] for row in full]
     assert all(row["target_rps"] == 200 for row in full)
-    assert "achieved" in r.stdout and "session written to" in r.stdout
+    assert all(abs(row["started_rps"] - 200) <= 20 for row in full)
+    assert "started" in r.stdout and "session written to" in r.stdout
 
 
 def test_two_workers_share_the_rate(tmp_path, demo):

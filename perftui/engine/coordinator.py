@@ -17,6 +17,7 @@ import os
 import sys
 import time
 from collections import deque
+from pathlib import Path
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -25,6 +26,7 @@ import msgspec
 from perftui.engine.messages import (
     Bye, Fatal, FrameReader, Hello, Init, SetLoad, Snapshot, Stop, encode_frame, report_decoder,
 )
+from perftui.journal import JournalWriter, session_directory
 from perftui.plan import Phase, phase_model
 from perftui.planload import LoadedPlan, duration_s, redacted_plan
 from perftui.session import PhaseRecord, SessionRecord
@@ -101,7 +103,8 @@ class Coordinator:
     """Runs one plan. States: idle → running ⇄ paused → finished."""
 
     def __init__(self, loaded: LoadedPlan, target: str, *, workers: int | None = None,
-                 snapshot_interval: float = 0.25, seed: int = 0, reveal_secrets: bool = False):
+                 snapshot_interval: float = 0.25, seed: int = 0, reveal_secrets: bool = False,
+                 sessions_dir: Path | None = None, session_id: str | None = None):
         self.loaded = loaded
         self.plan = loaded.plan
         self.target = target
@@ -114,6 +117,7 @@ class Coordinator:
             plan_dict=redacted_plan(loaded, reveal=reveal_secrets), target=target, workers=self.worker_count,
             phases=[PhaseRecord(index=i, name=s.name, kind=s.kind, target=s.describe(), planned_s=s.duration)
                     for i, s in enumerate(self.specs)],
+            session_id=session_id,
         )
         self.thresholds = [parse_threshold(t) for t in self.plan.thresholds]
         self.state = "idle"
@@ -127,6 +131,11 @@ class Coordinator:
         self._clock_task: asyncio.Task | None = None
         self._last_tick = 0.0
         self._stopping = False
+        self.sessions_dir = sessions_dir
+        """Where the journal, checkpoints and final document go (None: keep nothing on disk)."""
+        self.journal: JournalWriter | None = None
+        self.session_file: Path | None = None
+        """The final session document in the session directory, once written."""
 
     # ---- workers ----------------------------------------------------------------------
 
@@ -309,6 +318,8 @@ class Coordinator:
             return
         if not self.workers:
             await self.launch()
+        if self.sessions_dir is not None and self.journal is None:
+            self.journal = JournalWriter(self.session, session_directory(self.sessions_dir, self.session))
         self.session.mark_started()
         self.state = "running"
         self.session.event("start", f"run started with {len(self._alive())} worker(s) against {self.target}")
@@ -384,9 +395,12 @@ class Coordinator:
     async def stop(self, reason: str = "stopped", *, grace: float = 2.0) -> None:
         """Stop the run: workers finish in-flight work (up to ``grace``), send final snapshots."""
         if self._stopping:
+            if grace <= 0:  # a forced stop overtaking a graceful one: say so in the record
+                self._stop_reason = reason
             await self.finished.wait()
             return
         self._stopping = True
+        self._stop_reason = reason
         was_running = self.state in ("running", "paused")
         if was_running:
             rec = self.session.phases[self.phase_index] if self.current else None
@@ -400,7 +414,7 @@ class Coordinator:
             w.send(Stop(grace=grace))
         readers = [w.reader_task for w in self.workers if w.reader_task]
         if readers:
-            done, pending = await asyncio.wait(readers, timeout=grace + 2.0)
+            done, pending = await asyncio.wait(readers, timeout=grace + 0.7)
             for w in self.workers:
                 if w.proc.returncode is None:
                     w.proc.kill()
@@ -409,9 +423,11 @@ class Coordinator:
         if was_running:
             self._second(_now(), final=True)  # fold the last partial second in
         self.session.ended_wall = time.time()
-        self.session.end_reason = reason
-        self.session.partial = reason != "completed"
+        self.session.end_reason = self._stop_reason
+        self.session.partial = self._stop_reason != "completed"
         self.evaluate_thresholds()
+        if self.journal is not None:
+            self.session_file = self.journal.finish(self.session.to_json())
         self.finished.set()
         for cb in self.listeners:
             cb()

@@ -221,7 +221,7 @@ class Worker:
             for t in still:
                 t.cancel()
             if still:
-                await asyncio.wait(still, timeout=1.0)
+                await asyncio.wait(still, timeout=0.3)
         await self.runner.close()
 
 

@@ -1,0 +1,406 @@
+"""Detach and re-attach: a running session's control channel, and the viewer's side of it.
+
+A detached run (``perftui run PLAN --detach``) is a headless run in the background that also
+serves a Unix socket (user-only permissions, in a user-only directory). An attached dashboard
+gets, in order: a ``Welcome`` carrying a full ``journal.Checkpoint`` (with the timeline), then the
+very same worker snapshots, second ticks and events the background coordinator applies to its own
+session. The viewer applies them to a replica ``SessionRecord`` (``RemoteCoordinator.session``),
+so it shows exactly what a local dashboard would. Control actions travel back as ``Control``
+frames. Any number of viewers may attach; closing a viewer (or losing its SSH link) only detaches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import msgspec
+from msgspec import Struct
+
+from perftui.engine.coordinator import Coordinator, PhaseSpec, phase_specs
+from perftui.engine.messages import FrameReader, Snapshot
+from perftui.journal import Checkpoint, capture, restore
+from perftui.plan import Plan
+from perftui.session import Event, TimelineRow
+
+
+class CoordState(Struct, kw_only=True):
+    state: str
+    phase_index: int
+    phase_elapsed: float
+    resumed_at: float | None
+    override: float | None
+    target_rps: float
+    target_vus: int
+    workers_alive: int
+    thresholds: list[Any] = []
+
+
+class Welcome(Struct, tag="welcome", kw_only=True):
+    checkpoint: bytes
+    plan: bytes
+    state: CoordState
+
+
+class SnapMsg(Struct, tag="snap"):
+    snap: Snapshot
+
+
+class TickMsg(Struct, tag="tick", kw_only=True):
+    now: float
+    phase: str
+    target_rps: float
+    target_vus: int
+    final: bool
+    state: CoordState
+
+
+class EventMsg(Struct, tag="event"):
+    event: Event
+
+
+class StateMsg(Struct, tag="state"):
+    state: CoordState
+
+
+class Done(Struct, tag="done", kw_only=True):
+    end_reason: str
+    partial: bool
+    session_file: str | None
+
+
+class Control(Struct, tag="control", kw_only=True):
+    action: str
+    value: float | str | None = None
+
+
+ServerMsg = Welcome | SnapMsg | TickMsg | EventMsg | StateMsg | Done
+_enc = msgspec.msgpack.Encoder()
+_server_dec = msgspec.msgpack.Decoder(ServerMsg)
+_client_dec = msgspec.msgpack.Decoder(Control)
+_LEN = 4
+
+
+def _frame(msg) -> bytes:
+    body = _enc.encode(msg)
+    return len(body).to_bytes(_LEN, "big") + body
+
+
+def socket_dir() -> Path:
+    """A user-only directory for control sockets (short paths: AF_UNIX allows ~100 bytes)."""
+    base = os.environ.get("XDG_RUNTIME_DIR")
+    d = Path(base) / "perftui" if base else Path(f"/tmp/perftui-{os.getuid()}")
+    d.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(d, 0o700)
+    return d
+
+
+def coord_state(c: Coordinator) -> CoordState:
+    rps, vus = c.target_now()
+    return CoordState(state=c.state, phase_index=c.phase_index, phase_elapsed=c.phase_elapsed,
+                      resumed_at=c._phase_resumed_at, override=c.override, target_rps=rps, target_vus=vus,
+                      workers_alive=sum(1 for w in c.workers if w.alive),
+                      thresholds=[msgspec.to_builtins(r) for r in c.session.threshold_results])
+
+
+class ControlServer:
+    """Serves one coordinator's session to attached viewers (a session observer)."""
+
+    def __init__(self, coord: Coordinator, path: Path):
+        self.coord = coord
+        self.path = path
+        self.clients: set[asyncio.StreamWriter] = set()
+        self.server: asyncio.AbstractServer | None = None
+
+    async def start(self) -> None:
+        if self.path.exists():
+            self.path.unlink()
+        old = os.umask(0o177)
+        try:
+            self.server = await asyncio.start_unix_server(self._handle, path=str(self.path))
+        finally:
+            os.umask(old)
+        os.chmod(self.path, 0o600)
+        self.coord.session.observers.append(self)
+
+    async def close(self) -> None:
+        done = Done(end_reason=self.coord.session.end_reason, partial=self.coord.session.partial,
+                    session_file=str(self.coord.session_file) if self.coord.session_file else None)
+        self._broadcast(done)
+        for w in list(self.clients):
+            try:
+                await asyncio.wait_for(w.drain(), 1.0)
+            except (asyncio.TimeoutError, ConnectionError):
+                pass
+            w.close()
+        if self.server is not None:
+            self.server.close()
+        if self in self.coord.session.observers:
+            self.coord.session.observers.remove(self)
+        try:
+            self.path.unlink()
+        except FileNotFoundError:
+            pass
+
+    def _broadcast(self, msg) -> None:
+        if not self.clients:
+            return
+        data = _frame(msg)
+        for w in list(self.clients):
+            if w.is_closing():
+                self.clients.discard(w)
+                continue
+            # a viewer that cannot keep up (a frozen SSH link) is dropped, never waited for
+            if w.transport.get_write_buffer_size() > 8 * 2**20:
+                w.close()
+                self.clients.discard(w)
+                continue
+            w.write(data)
+
+    # session observer hooks
+    def on_ingest(self, snap: Snapshot) -> None:
+        self._broadcast(SnapMsg(snap))
+
+    def on_tick(self, now, phase, target_rps, target_vus, final, row) -> None:
+        self._broadcast(TickMsg(now=now, phase=phase, target_rps=target_rps, target_vus=target_vus, final=final,
+                                state=coord_state(self.coord)))
+
+    def on_event(self, ev: Event) -> None:
+        self._broadcast(EventMsg(ev))
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        c = self.coord
+        cp = capture(c.session, with_timeline=True)
+        writer.write(_frame(Welcome(checkpoint=_enc.encode(cp), plan=_enc.encode(c.plan), state=coord_state(c))))
+        self.clients.add(writer)
+        frames = FrameReader()
+        try:
+            while True:
+                data = await reader.read(65536)
+                if not data:
+                    break
+                for f in frames.feed(data):
+                    try:
+                        await self._apply(_client_dec.decode(f))
+                    except (msgspec.DecodeError, msgspec.ValidationError):
+                        continue
+                    self._broadcast(StateMsg(coord_state(c)))
+        except ConnectionError:
+            pass
+        finally:
+            self.clients.discard(writer)
+            writer.close()
+
+    async def _apply(self, msg: Control) -> None:
+        c = self.coord
+        a, v = msg.action, msg.value
+        if a in ("pause", "resume", "toggle_pause", "next_phase", "prev_phase"):
+            getattr(c, a)()
+        elif a == "set_rate" and isinstance(v, (int, float)):
+            c.set_rate(float(v))
+        elif a == "set_vus" and isinstance(v, (int, float)):
+            c.set_vus(int(v))
+        elif a == "annotate" and isinstance(v, str):
+            c.annotate(v[:200])
+        elif a == "stop":
+            asyncio.ensure_future(c.stop(str(v) if v else "stopped by user (attached viewer)"))
+        elif a == "start":
+            await c.start()
+
+
+class RemoteCoordinator:
+    """The Coordinator surface the dashboard uses, for a session running elsewhere."""
+
+    remote = True
+
+    def __init__(self, socket_path: str):
+        self.socket_path = socket_path
+        self.listeners: list = []
+        self.finished = asyncio.Event()
+        self.session = None
+        self.plan: Plan | None = None
+        self.specs: list[PhaseSpec] = []
+        self._state: CoordState | None = None
+        self._writer: asyncio.StreamWriter | None = None
+        self._task: asyncio.Task | None = None
+        self.session_file: str | None = None
+        self.detached = False
+
+    async def connect(self, timeout: float = 5.0) -> None:
+        reader, self._writer = await asyncio.wait_for(asyncio.open_unix_connection(self.socket_path), timeout)
+        self._frames = FrameReader()
+        welcome = None
+        while welcome is None:
+            data = await asyncio.wait_for(reader.read(1 << 20), timeout)
+            if not data:
+                raise ConnectionError("the session closed the connection")
+            frames = self._frames.feed(data)
+            for i, f in enumerate(frames):
+                msg = _server_dec.decode(f)
+                if isinstance(msg, Welcome):
+                    welcome = msg
+                    self._accept_welcome(msg)
+                    for rest in frames[i + 1:]:
+                        self._apply(_server_dec.decode(rest))
+                    break
+        self._task = asyncio.ensure_future(self._pump(reader))
+
+    def _accept_welcome(self, w: Welcome) -> None:
+        self.plan = msgspec.msgpack.decode(w.plan, type=Plan)
+        self.specs = phase_specs(self.plan.phases)
+        self.session = restore(msgspec.msgpack.decode(w.checkpoint, type=Checkpoint))
+        self._set_state(w.state)
+
+    def _set_state(self, st: CoordState) -> None:
+        from perftui.thresholds import ThresholdResult
+
+        self._state = st
+        if self.session is not None:
+            self.session.threshold_results = [msgspec.convert(r, ThresholdResult) for r in st.thresholds]
+            self.session.generator.workers_alive = st.workers_alive
+
+    async def _pump(self, reader: asyncio.StreamReader) -> None:
+        try:
+            while True:
+                data = await reader.read(1 << 20)
+                if not data:
+                    break
+                for f in self._frames.feed(data):
+                    self._apply(_server_dec.decode(f))
+        except ConnectionError:
+            pass
+        finally:
+            if self._state is not None and self._state.state != "finished" and not self.detached:
+                self.session.end_reason = self.session.end_reason or "connection to the session lost"
+            self.finished.set()
+            for cb in list(self.listeners):
+                cb()
+
+    def _apply(self, msg) -> None:
+        s = self.session
+        if isinstance(msg, SnapMsg):
+            s.ingest(msg.snap)
+        elif isinstance(msg, TickMsg):
+            self._set_state(msg.state)
+            s.tick(msg.now, msg.phase, msg.target_rps, msg.target_vus, final=msg.final)
+            for cb in list(self.listeners):
+                cb()
+        elif isinstance(msg, EventMsg):
+            s.add_event(msg.event)
+        elif isinstance(msg, StateMsg):
+            self._set_state(msg.state)
+        elif isinstance(msg, Done):
+            self._state.state = "finished"
+            s.end_reason, s.partial = msg.end_reason, msg.partial
+            s.ended_wall = time.time()
+            self.session_file = msg.session_file
+
+    # ---- the Coordinator surface --------------------------------------------------------
+
+    @property
+    def state(self) -> str:
+        return self._state.state if self._state else "idle"
+
+    @property
+    def phase_index(self) -> int:
+        return self._state.phase_index if self._state else 0
+
+    @property
+    def current(self) -> PhaseSpec | None:
+        i = self.phase_index
+        return self.specs[i] if 0 <= i < len(self.specs) else None
+
+    @property
+    def override(self) -> float | None:
+        return self._state.override if self._state else None
+
+    @property
+    def worker_count(self) -> int:
+        return self.session.workers if self.session else 0
+
+    @property
+    def target(self) -> str:
+        return self.session.target if self.session else ""
+
+    def current_phase_elapsed(self) -> float:
+        st = self._state
+        if st is None:
+            return 0.0
+        e = st.phase_elapsed
+        if st.resumed_at is not None:
+            e += time.monotonic() - st.resumed_at
+        return e
+
+    def target_now(self) -> tuple[float, int]:
+        st = self._state
+        return (st.target_rps, st.target_vus) if st else (0.0, 0)
+
+    def _send(self, action: str, value=None) -> None:
+        if self._writer is not None and not self._writer.is_closing():
+            self._writer.write(_frame(Control(action=action, value=value)))
+
+    async def start(self) -> None:
+        self._send("start")
+
+    def pause(self) -> None:
+        self._send("pause")
+
+    def resume(self) -> None:
+        self._send("resume")
+
+    def toggle_pause(self) -> None:
+        self._send("toggle_pause")
+
+    def next_phase(self) -> None:
+        self._send("next_phase")
+
+    def prev_phase(self) -> None:
+        self._send("prev_phase")
+
+    def set_rate(self, rate: float) -> float | None:
+        spec = self.current
+        if spec is None or spec.kind != "open":
+            return None
+        self._send("set_rate", max(0.1, float(rate)))
+        return max(0.1, float(rate))
+
+    def set_vus(self, vus: int) -> float | None:
+        spec = self.current
+        if spec is None or spec.kind != "closed":
+            return None
+        self._send("set_vus", max(1, int(vus)))
+        return float(max(1, int(vus)))
+
+    def scale_load(self, factor: float) -> float | None:
+        spec = self.current
+        if spec is None or spec.kind == "pause" or self.state not in ("running", "paused"):
+            return None
+        base = self.override if self.override is not None else spec.value_at(self.current_phase_elapsed())
+        new = base * factor
+        if spec.kind == "closed":
+            new = max(1, round(new) if round(new) != round(base) else round(base) + (1 if factor > 1 else -1))
+            return self.set_vus(int(new))
+        return self.set_rate(new)
+
+    def annotate(self, text: str) -> None:
+        self._send("annotate", text)
+
+    async def stop(self, reason: str = "stopped by user (attached viewer)", **_: Any) -> None:
+        self._send("stop", reason)
+        try:
+            await asyncio.wait_for(self.finished.wait(), 10)
+        except asyncio.TimeoutError:
+            pass
+
+    def kill_workers(self) -> None:
+        """Not ours to kill: a viewer never ends a detached run by going away."""
+
+    async def detach(self) -> None:
+        self.detached = True
+        if self._writer is not None:
+            self._writer.close()
+        if self._task is not None:
+            self._task.cancel()

@@ -1,0 +1,367 @@
+"""Sessions on disk, while they run: an append-only journal plus periodic checkpoints.
+
+Each run has a directory in the sessions directory, ``<id>-<plan>/``:
+
+- ``journal.ndjson`` — append-only, one JSON object per line: a ``header`` (plan, target, start
+  time), then every timeline ``row`` (one per second) and every ``event``, flushed as they happen.
+- ``checkpoint.msgpack`` — replaced atomically every ``CHECKPOINT_EVERY`` seconds: the cumulative
+  histograms and counters (overall and per endpoint) that the rows do not carry.
+- ``run.json`` — who runs it (pid, control socket when detached) and its state.
+- ``session.json`` — the final session document, written when the run ends.
+
+After a ``kill -9`` or a crash, ``recover()`` rebuilds the session document from the newest
+checkpoint plus the journal: at most the last few seconds are lost, and the document says
+``partial: true`` with an ``end_reason`` stating what is known. The same ``Checkpoint`` is what
+an attaching dashboard receives first (``perftui.attach``), so recovery and attach share one path.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+import msgspec
+from msgspec import Struct
+
+from perftui.engine.stats import Aggregate, clear_histogram
+from perftui.session import Event, GeneratorState, PhaseRecord, SessionRecord, TimelineRow
+
+CHECKPOINT_EVERY = 2.0
+JOURNAL = "journal.ndjson"
+CHECKPOINT = "checkpoint.msgpack"
+RUN_INFO = "run.json"
+FINAL = "session.json"
+
+
+class AggState(Struct, array_like=True):
+    requests: int
+    errors: int
+    status: dict[int, int]
+    error_kinds: dict[str, int]
+    latency: bytes
+    service: bytes
+    latency_sum: float
+    service_sum: float
+    bytes_received: int
+    late_starts: int
+    dropped: int
+
+
+def dump_aggregate(a: Aggregate) -> AggState:
+    return AggState(
+        requests=a.requests, errors=a.errors, status=dict(a.status), error_kinds=dict(a.error_kinds),
+        latency=a.latency.encode() if a.latency.total_count else b"",
+        service=a.service.encode() if a.service.total_count else b"",
+        latency_sum=a.latency_sum, service_sum=a.service_sum, bytes_received=a.bytes_received,
+        late_starts=a.late_starts, dropped=a.dropped,
+    )
+
+
+def load_aggregate(st: AggState, into: Aggregate | None = None) -> Aggregate:
+    from hdrh.histogram import HdrHistogram
+
+    a = into or Aggregate()
+    a.clear()
+    a.requests, a.errors = st.requests, st.errors
+    a.status.update(st.status)
+    a.error_kinds.update(st.error_kinds)
+    if st.latency:
+        a.latency.add(HdrHistogram.decode(st.latency))
+    if st.service:
+        a.service.add(HdrHistogram.decode(st.service))
+    a.latency_sum, a.service_sum = st.latency_sum, st.service_sum
+    a.bytes_received, a.late_starts, a.dropped = st.bytes_received, st.late_starts, st.dropped
+    return a
+
+
+class Checkpoint(Struct, kw_only=True):
+    """Everything needed to rebuild a SessionRecord except (optionally) the timeline."""
+
+    id: str
+    plan_name: str
+    plan_file: str | None
+    plan: dict[str, Any]
+    target: str
+    workers: int
+    started_wall: float | None
+    started_mono: float | None
+    elapsed: float
+    """Seconds since start when the checkpoint was taken."""
+    total: AggState
+    second: AggState
+    window: list[AggState]
+    endpoints: dict[str, AggState]
+    endpoint_window: dict[str, list[int]]
+    phases: list[PhaseRecord]
+    generator: GeneratorState
+    iterations: int
+    last_errors: list[str]
+    threshold_results: list[Any]
+    events: list[Event] = []
+    timeline: list[TimelineRow] = []
+    resolution: float = 1.0
+    pending: list[TimelineRow] = []
+    boundary: float = 0.0
+    end_reason: str = ""
+    partial: bool = True
+    ended_wall: float | None = None
+    extensions: dict[str, Any] = {}
+
+
+def capture(session: SessionRecord, *, with_timeline: bool) -> Checkpoint:
+    return Checkpoint(
+        id=session.id, plan_name=session.plan_name, plan_file=session.plan_file, plan=session.plan_dict,
+        target=session.target, workers=session.workers, started_wall=session.started_wall,
+        started_mono=session.started_mono, elapsed=session.elapsed(),
+        total=dump_aggregate(session.total), second=dump_aggregate(session.second),
+        window=[dump_aggregate(a) for _, a in session.window],
+        endpoints={k: dump_aggregate(a) for k, a in session.endpoints.items()},
+        endpoint_window={k: list(v) for k, v in session.endpoint_window.items()},
+        phases=session.phases, generator=session.generator, iterations=session.iterations,
+        last_errors=list(session.last_errors),
+        threshold_results=[msgspec.to_builtins(r) for r in session.threshold_results],
+        events=list(session.events) if with_timeline else [],
+        timeline=list(session.timeline) if with_timeline else [],
+        resolution=session.resolution, pending=list(session._pending) if with_timeline else [],
+        boundary=session.boundary, end_reason=session.end_reason, partial=session.partial,
+        ended_wall=session.ended_wall,
+    )
+
+
+def restore(cp: Checkpoint) -> SessionRecord:
+    from perftui.thresholds import ThresholdResult
+
+    s = SessionRecord(plan_name=cp.plan_name, plan_file=cp.plan_file, plan_dict=cp.plan, target=cp.target,
+                      workers=cp.workers, phases=cp.phases, session_id=cp.id)
+    s.started_wall, s.started_mono = cp.started_wall, cp.started_mono
+    load_aggregate(cp.total, s.total)
+    load_aggregate(cp.second, s.second)
+    for st in cp.window:
+        s.window.append((0.0, load_aggregate(st)))
+    for name, st in cp.endpoints.items():
+        s.endpoints[name] = load_aggregate(st)
+    from collections import deque
+
+    from perftui.session import WINDOW_SECONDS
+
+    for name in cp.endpoints:
+        s.endpoint_window[name] = deque(cp.endpoint_window.get(name, []), maxlen=WINDOW_SECONDS)
+    s.generator = cp.generator
+    s.iterations = cp.iterations
+    s.last_errors.extend(cp.last_errors)
+    s.threshold_results = [msgspec.convert(r, ThresholdResult) for r in cp.threshold_results]
+    s.events = list(cp.events)
+    s.timeline = list(cp.timeline)
+    s.resolution = cp.resolution
+    s._pending = list(cp.pending)
+    s.boundary = cp.boundary
+    s.end_reason, s.partial, s.ended_wall = cp.end_reason, cp.partial, cp.ended_wall
+    return s
+
+
+_encoder = msgspec.msgpack.Encoder()
+_json = msgspec.json.Encoder()
+
+
+def session_directory(sessions_dir: Path, session: SessionRecord) -> Path:
+    return directory_for(sessions_dir, session.id, session.plan_name)
+
+
+def directory_for(sessions_dir: Path, session_id: str, plan_name: str) -> Path:
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", plan_name).strip("-") or "plan"
+    return sessions_dir / f"{session_id}-{slug}"
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+class JournalWriter:
+    """Session observer that keeps the on-disk journal and checkpoint current."""
+
+    def __init__(self, session: SessionRecord, directory: Path, *, pid: int | None = None,
+                 socket_path: str | None = None):
+        self.session = session
+        self.dir = directory
+        self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._file = open(self.dir / JOURNAL, "ab", buffering=0)
+        self._last_checkpoint = 0.0
+        self.info: dict[str, Any] = {"id": session.id, "plan_name": session.plan_name, "plan_file": session.plan_file,
+                                     "target": session.target, "pid": pid or os.getpid(), "socket": socket_path,
+                                     "state": "starting", "started_at": None, "ended_at": None}
+        self.write_info()
+        self._append({"k": "header", "id": session.id, "plan_name": session.plan_name,
+                      "plan_file": session.plan_file, "plan": session.plan_dict, "target": session.target,
+                      "workers": session.workers, "phases": msgspec.to_builtins(session.phases)})
+        session.observers.append(self)
+
+    def write_info(self, **changes) -> None:
+        self.info.update(changes)
+        _atomic_write(self.dir / RUN_INFO, json.dumps(self.info, indent=1).encode())
+
+    def _append(self, obj: dict) -> None:
+        if not self._file.closed:
+            self._file.write(_json.encode(obj) + b"\n")
+
+    def on_event(self, ev: Event) -> None:
+        if ev.kind == "start" and self.info["state"] == "starting":
+            self.write_info(state="running", started_at=self.session.started_wall)
+            self._append({"k": "started", "started_wall": self.session.started_wall,
+                          "started_mono": self.session.started_mono})
+        self._append({"k": "event", **msgspec.to_builtins(ev)})
+
+    def on_tick(self, now, phase, target_rps, target_vus, final, row: TimelineRow) -> None:
+        self._append({"k": "row", **msgspec.to_builtins(row)})
+        if final or now - self._last_checkpoint >= CHECKPOINT_EVERY:
+            self.checkpoint()
+            self._last_checkpoint = now
+
+    def checkpoint(self) -> None:
+        cp = capture(self.session, with_timeline=False)
+        _atomic_write(self.dir / CHECKPOINT, _encoder.encode(cp))
+
+    def finish(self, final_json: bytes) -> Path:
+        """The run ended: final document, closed journal, state 'finished'."""
+        self.checkpoint()
+        path = self.dir / FINAL
+        _atomic_write(path, final_json)
+        self._append({"k": "end", "end_reason": self.session.end_reason, "partial": self.session.partial})
+        self._file.close()
+        self.write_info(state="finished", ended_at=time.time(), end_reason=self.session.end_reason, socket=None)
+        if self in self.session.observers:
+            self.session.observers.remove(self)
+        return path
+
+
+def read_journal(directory: Path) -> tuple[dict | None, list[TimelineRow], list[Event], dict | None]:
+    """(header, rows, events, end marker) from a journal; a torn last line is ignored."""
+    header, rows, events, end = None, [], [], None
+    path = directory / JOURNAL
+    if not path.exists():
+        return None, [], [], None
+    with open(path, "rb") as f:
+        for line in f:
+            try:
+                obj = json.loads(line)
+            except ValueError:
+                continue  # the line being written when the process died
+            kind = obj.pop("k", None)
+            if kind == "header":
+                header = obj
+            elif kind == "row":
+                rows.append(msgspec.convert(obj, TimelineRow))
+            elif kind == "event":
+                events.append(msgspec.convert(obj, Event))
+            elif kind == "started":
+                if header is not None:
+                    header.update(obj)
+            elif kind == "end":
+                end = obj
+    return header, rows, events, end
+
+
+def recover(directory: Path) -> SessionRecord:
+    """Rebuild a session from its directory after an unclean exit."""
+    from perftui.errors import UserError
+
+    directory = Path(directory)
+    if directory.is_file():
+        directory = directory.parent
+    header, rows, events, end = read_journal(directory)
+    cp_path = directory / CHECKPOINT
+    if header is None and not cp_path.exists():
+        raise UserError(f"{directory}: not a perftui session directory (no {JOURNAL} or {CHECKPOINT})")
+    if cp_path.exists():
+        try:
+            cp = msgspec.msgpack.decode(cp_path.read_bytes(), type=Checkpoint)
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            raise UserError(f"{cp_path}: unreadable checkpoint ({exc})") from None
+        session = restore(cp)
+        checkpoint_at = cp.elapsed
+    else:
+        session = SessionRecord(plan_name=header["plan_name"], plan_file=header.get("plan_file"),
+                                plan_dict=header.get("plan", {}), target=header.get("target", ""),
+                                workers=header.get("workers", 0),
+                                phases=[msgspec.convert(p, PhaseRecord) for p in header.get("phases", [])],
+                                session_id=header.get("id"))
+        session.started_wall = (header or {}).get("started_wall")
+        checkpoint_at = None
+    session.timeline, session.resolution, session._pending = [], 1.0, []
+    for row in rows:
+        session._append_row(row)
+    session.events = events
+    info = _read_info(directory)
+    last_t = rows[-1].t if rows else (checkpoint_at or 0.0)
+    if session.started_wall is not None:
+        session.ended_wall = session.started_wall + last_t
+    if end is not None:
+        session.end_reason = end.get("end_reason", "")
+        session.partial = bool(end.get("partial", True))
+    else:
+        pid = info.get("pid")
+        what = "the perftui process died" if pid and not _alive(pid) else "the run was not finished"
+        session.partial = True
+        cp_note = f"; statistics from the checkpoint at {checkpoint_at:.0f}s" if checkpoint_at is not None else ""
+        session.end_reason = (f"recovered: {what} (kill -9, crash or power loss) after {last_t:.0f}s; "
+                              f"timeline up to {last_t:.0f}s{cp_note}")
+    session.started_mono = None  # elapsed() is meaningless in another process
+    return session
+
+
+def _read_info(directory: Path) -> dict:
+    try:
+        return json.loads((directory / RUN_INFO).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class SessionEntry(Struct, kw_only=True):
+    id: str
+    plan_name: str
+    state: str
+    """running, finished, or dead (process gone without finishing: recover it)."""
+    directory: str
+    started_at: float | None
+    ended_at: float | None
+    pid: int | None
+    socket: str | None
+    end_reason: str = ""
+
+
+def list_sessions(sessions_dir: Path) -> list[SessionEntry]:
+    out = []
+    if not sessions_dir.is_dir():
+        return out
+    for d in sorted(sessions_dir.iterdir()):
+        if not d.is_dir():
+            continue
+        info = _read_info(d)
+        if not info:
+            continue
+        state = info.get("state", "?")
+        if state in ("starting", "running") and not _alive(info.get("pid") or 0):
+            state = "dead"
+        out.append(SessionEntry(id=info.get("id", d.name), plan_name=info.get("plan_name", ""), state=state,
+                                directory=str(d), started_at=info.get("started_at"), ended_at=info.get("ended_at"),
+                                pid=info.get("pid"), socket=info.get("socket") if state == "running" else None,
+                                end_reason=info.get("end_reason", "")))
+    return out

@@ -1,0 +1,160 @@
+"""Session management commands: ``--detach``, ``perftui ls``, ``perftui attach``, ``perftui recover``."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from perftui.errors import UserError
+from perftui.journal import FINAL, RUN_INFO, SessionEntry, directory_for, list_sessions, recover
+from perftui.planload import LoadedPlan
+from perftui.runtime import sessions_dir
+from perftui.session import new_session_id
+from perftui.units import format_duration
+
+
+def detach(loaded: LoadedPlan, argv: list[str]) -> int:
+    """Start the same command in the background as a headless run serving a control socket."""
+    sid = new_session_id()
+    directory = directory_for(sessions_dir(), sid, loaded.plan.name)
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    log = directory / "output.log"
+    child_argv = [a for a in argv if a != "--detach"] + ["--headless", "--serve", "--session-id", sid]
+    env = dict(os.environ, PERFTUI_SESSIONS_DIR=str(sessions_dir()))
+    with open(log, "ab") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "perftui", *child_argv], stdin=subprocess.DEVNULL,
+                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True, env=env,
+                                cwd=os.getcwd())
+    deadline = time.monotonic() + 60
+    info: dict = {}
+    while time.monotonic() < deadline:
+        try:
+            info = json.loads((directory / RUN_INFO).read_text())
+        except (OSError, ValueError):
+            info = {}
+        if info.get("socket") or info.get("state") == "finished":
+            break
+        if proc.poll() is not None:
+            break
+        time.sleep(0.1)
+    if not info.get("socket") and info.get("state") != "finished":
+        tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+        if proc.poll() is None:
+            proc.terminate()
+        raise UserError(f"the background run did not start (exit code {proc.poll()}):\n{tail}")
+    print(f"session {sid} running in the background (pid {proc.pid})")
+    print(f"  attach   perftui attach {sid}")
+    print("  list     perftui ls")
+    print(f"  stop     perftui attach {sid}, then x  (or: kill -INT {proc.pid})")
+    print(f"  files    {directory}")
+    return 0
+
+
+def _find(ident: str | None, *, want_running: bool) -> SessionEntry:
+    entries = list_sessions(sessions_dir())
+    if not entries:
+        raise UserError(f"no sessions in {sessions_dir()}")
+    if ident is None:
+        running = [e for e in entries if e.state == "running"]
+        if want_running:
+            if not running:
+                raise UserError("no running session to attach to (perftui ls lists them all)")
+            return running[-1]
+        return entries[-1]
+    matches = [e for e in entries if e.id == ident] or [e for e in entries if e.id.startswith(ident)]
+    if not matches:
+        raise UserError(f"no session {ident!r} in {sessions_dir()} (perftui ls lists them)")
+    if len(matches) > 1:
+        raise UserError(f"{ident!r} matches {len(matches)} sessions: " + ", ".join(e.id for e in matches))
+    return matches[0]
+
+
+def _when(ts: float | None) -> str:
+    return dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S") if ts else "-"
+
+
+def cmd_ls(args) -> int:
+    entries = list_sessions(sessions_dir())
+    if not entries:
+        print(f"no sessions in {sessions_dir()}")
+        return 0
+    print(f"{'ID':<22} {'STATE':<9} {'STARTED':<19} {'LENGTH':>8}  PLAN / NOTE")
+    for e in entries:
+        length = format_duration((e.ended_at or time.time()) - e.started_at) if e.started_at else "-"
+        note = e.end_reason if e.state == "finished" else ("perftui recover " + e.id if e.state == "dead" else
+                                                          ("attach: perftui attach " + e.id if e.socket else ""))
+        print(f"{e.id:<22} {e.state:<9} {_when(e.started_at):<19} {length:>8}  {e.plan_name}"
+              + (f" · {note}" if note else ""))
+    print(f"\n{sessions_dir()}")
+    return 0
+
+
+def cmd_recover(args) -> int:
+    from perftui.headless import summary_text
+    from perftui.runtime import write_session
+
+    path = Path(args.path)
+    if not path.exists():
+        path = Path(_find(args.path, want_running=False).directory)
+    session = recover(path)
+    directory = path if path.is_dir() else path.parent
+    written = write_session(session, directory / FINAL)
+    print(summary_text(session))
+    print(f"\nrecovered session written to {written}  (partial)")
+    if args.out:
+        print(f"and to {write_session(session, args.out)}")
+    return 0
+
+
+def cmd_attach(args) -> int:
+    entry = _find(args.id, want_running=True)
+    if entry.state == "dead":
+        raise UserError(f"session {entry.id} is not running any more (its process died); "
+                        f"rebuild its results with: perftui recover {entry.id}")
+    if entry.state == "finished" or not entry.socket:
+        raise UserError(f"session {entry.id} has finished: {Path(entry.directory) / FINAL}")
+    interactive = sys.stdin.isatty() and sys.stdout.isatty() and os.environ.get("CI") is None
+    if interactive and not args.headless:
+        try:
+            from perftui.ui.app import run_attached
+        except ImportError:
+            run_attached = None
+        if run_attached is not None:
+            return run_attached(entry.socket, refresh=args.refresh)
+    return asyncio.run(_follow(entry.socket))
+
+
+async def _follow(socket_path: str) -> int:
+    """Attach without a dashboard: print progress lines until the run ends (Ctrl-C detaches)."""
+    import signal
+
+    from perftui.attach import RemoteCoordinator
+    from perftui.headless import progress_line, summary_text
+
+    remote = RemoteCoordinator(socket_path)
+    try:
+        await remote.connect()
+    except (OSError, asyncio.TimeoutError) as exc:
+        raise UserError(f"cannot connect to {socket_path}: {exc}") from None
+    print(f"attached to {remote.session.id} · {remote.session.plan_name} → {remote.target} (Ctrl-C detaches)", flush=True)
+    remote.listeners.append(lambda: print(progress_line(remote), flush=True) if remote.state != "finished" else None)
+    loop = asyncio.get_running_loop()
+    detached = asyncio.Event()
+    loop.add_signal_handler(signal.SIGINT, detached.set)
+    loop.add_signal_handler(signal.SIGHUP, detached.set)
+    waiter = asyncio.ensure_future(remote.finished.wait())
+    await asyncio.wait([waiter, asyncio.ensure_future(detached.wait())], return_when=asyncio.FIRST_COMPLETED)
+    if detached.is_set() and not remote.finished.is_set():
+        await remote.detach()
+        print("\ndetached; the run goes on", flush=True)
+        return 0
+    print(summary_text(remote.session))
+    if remote.session_file:
+        print(f"\nsession written to {remote.session_file}")
+    return 0

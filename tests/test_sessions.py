@@ -1,0 +1,225 @@
+"""Sessions that survive: journal + checkpoints and recover after kill -9, graceful signals,
+worker deaths, detach / attach / ls over the local control socket."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from tests.conftest import ROOT, read_session, run_cli, write_plan
+
+
+def _plan(tmp_path, demo, seconds=60, rate=40, extra="", url="/health"):
+    return write_plan(tmp_path, f"""
+        name = "survivor"
+        target = "{demo.url}"
+        {extra}
+        [[phases]]
+        name = "steady"
+        duration = "{seconds}s"
+        arrival_rate = {rate}
+        [[scenarios]]
+        steps = [{{ url = "{url}" }}]
+    """)
+
+
+def _start(args, sessions, **kw):
+    env = dict(os.environ, CI="true", PERFTUI_SESSIONS_DIR=str(sessions))
+    return subprocess.Popen([sys.executable, "-m", "perftui", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env, **kw)
+
+
+def _session_dir(sessions: Path) -> Path:
+    dirs = [d for d in sessions.iterdir() if d.is_dir()]
+    assert len(dirs) == 1, dirs
+    return dirs[0]
+
+
+def _wait_rows(directory: Path, n: int, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        j = directory / "journal.ndjson"
+        if j.exists() and j.read_text().count('"k":"row"') >= n:
+            return
+        time.sleep(0.1)
+    raise AssertionError("journal did not grow")
+
+
+def test_kill_9_then_recover(tmp_path, demo):
+    sessions = tmp_path / "sessions"
+    proc = _start(["run", str(_plan(tmp_path, demo)), "--headless"], sessions)
+    time.sleep(1.0)
+    directory = _session_dir(sessions)
+    _wait_rows(directory, 6)
+    killed_at = time.time()
+    children = psutil.Process(proc.pid).children(recursive=True)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(10)
+    for c in children:  # the workers notice stdin closing and stop by themselves
+        try:
+            c.wait(5)
+        except psutil.NoSuchProcess:
+            pass
+    assert not (directory / "session.json").exists()
+    r = run_cli("ls", env={"PERFTUI_SESSIONS_DIR": str(sessions)})
+    assert "dead" in r.stdout and "perftui recover" in r.stdout
+    r = run_cli("recover", str(directory), "--out", str(tmp_path / "r.json"))
+    assert r.returncode == 0, r.stderr
+    doc = read_session(directory / "session.json")
+    assert doc == read_session(tmp_path / "r.json")
+    assert doc["partial"] is True
+    assert doc["end_reason"].startswith("recovered")
+    rows = doc["timeline"]
+    assert len(rows) >= 6
+    # at most the last 5 s are lost: the timeline reaches to within 5 s of the kill
+    started = doc["started_at"]
+    assert started is not None
+    assert doc["summary"]["requests"] >= 40 * 4
+    assert doc["summary"]["requests"] <= sum(r["requests"] for r in rows)
+    assert sum(r["requests"] for r in rows) - doc["summary"]["requests"] <= 40 * 5
+    assert doc["histogram"]
+    assert any(e["kind"] == "start" for e in doc["events"])
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
+def test_signals_stop_gracefully_within_two_seconds(tmp_path, demo, sig):
+    out = tmp_path / "s.json"
+    proc = _start(["run", str(_plan(tmp_path, demo)), "--headless", "--out", str(out)], tmp_path / "sessions")
+    time.sleep(2.5)
+    t0 = time.monotonic()
+    proc.send_signal(sig)
+    stdout, stderr = proc.communicate(timeout=10)
+    assert out.exists()
+    assert time.monotonic() - t0 < 2.5  # written, and the process gone, within ~2 s
+    assert proc.returncode == 130
+    assert "Traceback" not in stderr
+    doc = read_session(out)
+    assert doc["partial"] and sig.name in doc["end_reason"]
+
+
+def test_second_sigint_stops_at_once_and_still_writes(tmp_path, fresh_demo):
+    d = fresh_demo(latency="3s")  # in-flight requests that would hold a graceful stop
+    out = tmp_path / "s.json"
+    proc = _start(["run", str(_plan(tmp_path, d, rate=20, url="/api/users/1")), "--headless", "--out", str(out)],
+                  tmp_path / "sessions")
+    time.sleep(4.5)
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=10)
+    assert proc.returncode == 130
+    doc = read_session(out)
+    assert doc["partial"] and "forced" in doc["end_reason"]
+    assert doc["summary"]["requests"] > 0
+
+
+def test_worker_death_is_detected_and_the_run_goes_on(tmp_path, demo):
+    out = tmp_path / "s.json"
+    proc = _start(["run", str(_plan(tmp_path, demo, seconds=6, rate=100)), "--headless", "--workers", "2",
+                   "--out", str(out)], tmp_path / "sessions")
+    time.sleep(2.5)
+    workers = [c for c in psutil.Process(proc.pid).children() if "perftui.engine.worker" in " ".join(c.cmdline())]
+    assert len(workers) == 2
+    killed = time.monotonic()
+    workers[1].kill()
+    lines = []
+    while True:  # the headless output reports it within a second
+        line = proc.stdout.readline()
+        lines.append(line)
+        if "died" in line or not line:
+            break
+    assert "died" in lines[-1] and time.monotonic() - killed < 1.5
+    stdout, _ = proc.communicate(timeout=20)
+    assert proc.returncode == 0
+    doc = read_session(out)
+    assert doc["end_reason"] == "completed"
+    assert any(e["kind"] == "worker" and "died" in e["message"] for e in doc["events"])
+    # the survivor took over the whole rate: ~600 requests in 6 s
+    assert doc["summary"]["requests"] >= 520, doc["summary"]["requests"]
+    assert doc["generator"]["workers_alive"] == 1
+
+
+def test_last_worker_dying_stops_cleanly(tmp_path, demo):
+    out = tmp_path / "s.json"
+    proc = _start(["run", str(_plan(tmp_path, demo)), "--headless", "--workers", "1", "--out", str(out)],
+                  tmp_path / "sessions")
+    time.sleep(2.5)
+    for c in psutil.Process(proc.pid).children():
+        if "perftui.engine.worker" in " ".join(c.cmdline()):
+            c.kill()
+    stdout, stderr = proc.communicate(timeout=10)
+    assert proc.returncode == 1, stdout + stderr
+    doc = read_session(out)
+    assert doc["partial"] and doc["end_reason"] == "all workers died"
+    assert "Traceback" not in stderr
+
+
+async def test_detach_attach_control_and_ls(tmp_path, demo):
+    from perftui.attach import RemoteCoordinator
+
+    sessions = tmp_path / "sessions"
+    env = {"PERFTUI_SESSIONS_DIR": str(sessions)}
+    plan = _plan(tmp_path, demo, seconds=120, rate=20)
+    r = await asyncio.to_thread(run_cli, "run", str(plan), "--detach", env=env)
+    assert r.returncode == 0, r.stderr
+    sid = r.stdout.split()[1]
+    assert f"perftui attach {sid}" in r.stdout
+    info = json.loads((_session_dir(sessions) / "run.json").read_text())
+    sock = Path(info["socket"])
+    assert stat.S_IMODE(sock.stat().st_mode) == 0o600
+    assert stat.S_IMODE(sock.parent.stat().st_mode) == 0o700
+    ls = await asyncio.to_thread(run_cli, "ls", env=env)
+    assert sid in ls.stdout and "running" in ls.stdout
+
+    viewers = [RemoteCoordinator(str(sock)), RemoteCoordinator(str(sock))]
+    for v in viewers:
+        await v.connect()
+    await asyncio.sleep(2.5)
+    a, b = viewers
+    assert a.state == "running" and a.current.name == "steady"
+    assert a.session.timeline and a.session.timeline[-1].rps > 10
+    # both viewers see the same numbers as each other
+    assert [r.requests for r in a.session.timeline[-2:]] == [r.requests for r in b.session.timeline[-2:]]
+    a.pause()
+    await asyncio.sleep(0.5)
+    assert b.state == "paused"
+    a.resume()
+    assert a.set_rate(30) == 30
+    a.annotate("from a viewer")
+    await asyncio.sleep(1.5)
+    assert b.target_now()[0] == 30
+    assert any(e.kind == "annotation" and e.message == "from a viewer" for e in b.session.events)
+    await b.detach()  # leaving a viewer does not stop the run
+    await asyncio.sleep(1.2)
+    assert a.state == "running"
+    await a.stop()
+    assert a.finished.is_set() and a.session_file
+    doc = read_session(Path(a.session_file))
+    assert doc["end_reason"].startswith("stopped by user")
+    kinds = [e["kind"] for e in doc["events"]]
+    assert {"pause", "resume", "rate", "annotation", "stop"} <= set(kinds)
+    ls = await asyncio.to_thread(run_cli, "ls", env=env)
+    assert "finished" in ls.stdout
+    assert not sock.exists()
+
+
+def test_attach_without_a_tty_follows_until_the_end(tmp_path, demo):
+    sessions = tmp_path / "sessions"
+    env = {"PERFTUI_SESSIONS_DIR": str(sessions)}
+    r = run_cli("run", str(_plan(tmp_path, demo, seconds=3, rate=10)), "--detach", env=env)
+    assert r.returncode == 0, r.stderr
+    r = run_cli("attach", env=env, timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert "attached to" in r.stdout and "req" in r.stdout and "session written to" in r.stdout
+    r = run_cli("attach", env=env)
+    assert r.returncode == 2 and "no running session" in r.stderr
