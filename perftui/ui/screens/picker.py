@@ -34,6 +34,9 @@ def entry_prompt(entry: PlanEntry) -> Text:
         t.append("✗ ", "red")
         t.append(entry.name, "bold red")
     t.append(f"\n  {entry.origin}{'' if entry.origin.endswith('/') else '/'}{entry.path.name}", "dim")
+    if entry.ok:
+        total = sum(s.duration for s in phase_specs(entry.loaded.plan.phases))
+        t.append(f" · {format_duration(total)}", "dim")
     return t
 
 
@@ -76,7 +79,7 @@ def preview_head(entry: PlanEntry) -> Group:
     total = sum(s.duration for s in specs)
     lines.append(Text.assemble(("load    ", "dim"), f"{len(specs)} phase{'s' if len(specs) != 1 else ''}, ",
                                (format_duration(total), "bold"), " planned   ",
-                               ("━", "color(39)"), " rate/s  ", ("━", "color(141)"), " VUs"))
+                               ("━", "color(39)"), " rate/s  ", ("━", "color(141)"), " VUs (right axis when both)"))
     return Group(*lines)
 
 

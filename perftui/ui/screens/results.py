@@ -14,7 +14,17 @@ from textual.widgets import Footer, Static
 from perftui.runtime import EXIT_THRESHOLDS
 from perftui.ui.format import fmt_pct, fmt_rate
 from perftui.ui.widgets.tables import status_style, counts_line, latency_table, summary_line, thresholds_renderable
+from perftui.ui.widgets.charts import ErrorChart, LatencyChart, RateChart, TimelineChart
 from perftui.units import format_duration, format_ms
+
+
+def clock(t: float) -> str:
+    """Run time as m:ss (h:mm:ss past an hour); events before the start are negative."""
+    sign = "-" if t < 0 else ""
+    whole = int(abs(t))
+    h, rem = divmod(whole, 3600)
+    m, s = divmod(rem, 60)
+    return f"{sign}{h}:{m:02d}:{s:02d}" if h else f"{sign}{m}:{s:02d}"
 
 
 def verdict(session) -> Text:
@@ -104,11 +114,18 @@ class ResultsScreen(Screen):
                              id="results-thresholds")
             yield Static(latency_table(None, total, live=False), id="results-latency")
             yield Static(endpoints_table(s), id="results-endpoints")
-            yield Static(Group(*[Text(f"{format_duration(max(0.0, e.t)):>7}  {e.kind:<10} {e.message}")
+            with Horizontal(id="results-charts"):
+                yield RateChart(id="results-rate")
+                yield LatencyChart(id="results-latency-chart")
+                yield ErrorChart(id="results-errors")
+            yield Static(Group(*[Text.assemble((f"{clock(e.t):>8}  ", "dim"), (f"{e.kind:<11}", "bold"), e.message)
                                  for e in s.events[-12:]]), id="results-events")
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
+        s = self.controller.coord.session
+        for chart in self.query(TimelineChart):
+            chart.call_after_refresh(chart.draw, s.timeline, s.events)
         self.query_one("#overview").border_title = "summary"
         self.query_one("#results-thresholds").border_title = "thresholds"
         self.query_one("#results-latency").border_title = "latency, whole run"

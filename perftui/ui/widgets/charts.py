@@ -52,6 +52,27 @@ def downsample(rows: Sequence[TimelineRow], max_points: int) -> list[TimelineRow
     return out
 
 
+def runs(rows: Sequence[TimelineRow], value) -> list[tuple[list[float], list[float]]]:
+    """Contiguous stretches of rows where ``value(row)`` is not None, as (xs, ys): a series
+    is drawn with gaps (a pause, a closed-model phase's missing rate target) instead of lines
+    across them."""
+    out: list[tuple[list[float], list[float]]] = []
+    xs: list[float] = []
+    ys: list[float] = []
+    for r in rows:
+        v = value(r)
+        if v is None:
+            if xs:
+                out.append((xs, ys))
+                xs, ys = [], []
+            continue
+        xs.append(r.t)
+        ys.append(float(v))
+    if xs:
+        out.append((xs, ys))
+    return out
+
+
 def time_ticks(span: float, width: int) -> tuple[list[float], list[str]]:
     """About one labelled tick per 14 columns, at round seconds."""
     n = max(2, min(8, width // 14))
@@ -67,7 +88,8 @@ def time_ticks(span: float, width: int) -> tuple[list[float], list[str]]:
 
 
 class TimelineChart(PlotextPlot):
-    """Base: subclasses implement ``series(rows)`` -> list of (xs, ys, colour) and ``y_range``."""
+    """Base: subclasses implement ``series(rows)`` -> list of (xs, ys, colour, y side) and may
+    override ``y_range`` and ``y_label``. A right-hand axis appears when a series asks for it."""
 
     TITLE = ""
 
@@ -83,7 +105,7 @@ class TimelineChart(PlotextPlot):
     def key(self) -> str:
         return ""
 
-    def series(self, rows: list[TimelineRow]) -> list[tuple[list[float], list[float], int]]:
+    def series(self, rows: list[TimelineRow]) -> list[tuple[list[float], list[float], int, str]]:
         raise NotImplementedError
 
     def y_range(self, rows: list[TimelineRow], top: float) -> tuple[float, float]:
@@ -106,21 +128,24 @@ class TimelineChart(PlotextPlot):
         plt.theme(self._get_plotext_theme_name(self.app.theme))
         plt.frame(False)
         plt.xaxes(True, False)
-        plt.yaxes(True, False)
         rows = downsample(timeline, max(2, 2 * max(10, width - 10)))
         span = max(10.0, span_hint, rows[-1].t if rows else 0.0)
-        top = 0.0
-        for xs, ys, colour in self.series(rows):
+        top = {"left": 0.0, "right": 0.0}
+        for xs, ys, colour, side in self.series(rows):
             if xs:
-                plt.plot(xs, ys, marker="braille", color=colour)
-                top = max(top, max(ys))
-        lo, hi = self.y_range(rows, top)
+                plt.plot(xs, ys, marker="braille", color=colour, yside=side)
+                top[side] = max(top[side], max(ys))
+        right = top["right"] > 0
+        plt.yaxes(True, right)
         plt.xlim(0, span)
-        plt.ylim(lo, hi)
         ticks, labels = time_ticks(span, width)
         plt.xticks(ticks, labels)
-        yt = [lo + (hi - lo) * f for f in (0.0, 0.5, 1.0)] if height >= 7 else [lo, hi]
-        plt.yticks(yt, [self.y_label(v, hi) for v in yt])
+        lo, hi = self.y_range(rows, top["left"])
+        for side in ("left", "right") if right else ("left",):
+            s_lo, s_hi = (lo, hi) if side == "left" else (0.0, max(1.0, top["right"] * 1.1))
+            plt.ylim(s_lo, s_hi, yside=side)
+            yt = [s_lo + (s_hi - s_lo) * f for f in (0.0, 0.5, 1.0)] if height >= 7 else [s_lo, s_hi]
+            plt.yticks(yt, [self.y_label(v, s_hi) for v in yt], yside=side)
         self.mark_events(events, lo, hi)
         self.refresh()
         return True
@@ -143,14 +168,14 @@ class RateChart(TimelineChart):
     TITLE = "load: target vs achieved"
 
     def key(self) -> str:
-        return key_markup(("target arrivals/s", TARGET), ("requests/s", ACHIEVED), ("VUs", VUS)) + \
+        return key_markup(("target arrivals/s", TARGET), ("requests/s", ACHIEVED), ("VUs (right)", VUS)) + \
             f"  [{hex_of(PHASE_MARK)}]│[/]phase [{hex_of(NOTE_MARK)}]│[/]note"
 
     def series(self, rows):
-        xs = [r.t for r in rows]
-        out = [(xs, [r.target_rps for r in rows], TARGET), (xs, [r.rps for r in rows], ACHIEVED)]
-        if any(r.target_vus for r in rows):
-            out.append((xs, [float(r.target_vus) for r in rows], VUS))
+        # The arrival-rate target exists in open phases, the VU target (right axis) in closed ones.
+        out = [(xs, ys, TARGET, "left") for xs, ys in runs(rows, lambda r: r.target_rps or None)]
+        out += [(xs, ys, ACHIEVED, "left") for xs, ys in runs(rows, lambda r: r.rps)]
+        out += [(xs, ys, VUS, "right") for xs, ys in runs(rows, lambda r: r.target_vus or None)]
         return out
 
     def mark_events(self, events, lo, hi) -> None:
@@ -169,8 +194,7 @@ class LatencyChart(TimelineChart):
     def series(self, rows):
         out = []
         for attr, colour in (("p99_ms", P99), ("p95_ms", P95), ("p50_ms", P50)):
-            pts = [(r.t, getattr(r, attr)) for r in rows if getattr(r, attr) is not None]
-            out.append(([p[0] for p in pts], [p[1] for p in pts], colour))
+            out += [(xs, ys, colour, "left") for xs, ys in runs(rows, lambda r, a=attr: getattr(r, a))]
         return out
 
 
@@ -182,7 +206,8 @@ class ErrorChart(TimelineChart):
         return key_markup(("errors", ERRORS))
 
     def series(self, rows):
-        return [([r.t for r in rows], [r.error_rate * 100 for r in rows], ERRORS)]
+        # no requests in a second (a pause): no error rate either
+        return [(xs, ys, ERRORS, "left") for xs, ys in runs(rows, lambda r: r.error_rate * 100 if r.requests else None)]
 
     def y_range(self, rows, top):
         return 0.0, max(1.0, top * 1.15)
@@ -205,20 +230,22 @@ class PlanSketch(PlotextPlot):
     def _draw(self) -> None:
         plt = self.plt
         plt.clear_figure()
-        # The theme sets the canvas colour that text labels take as their background; set it
-        # before drawing (textual-plotext would only apply it at render time).
         plt.theme(self._get_plotext_theme_name(self.app.theme))
         plt.frame(False)
         plt.xaxes(True, False)
-        plt.yaxes(True, False)
+        kinds = {s.kind for s in self._specs}
+        # Rates and VUs are different units: with both, VUs get the right-hand axis.
+        vus_side = "right" if {"open", "closed"} <= kinds else "left"
+        plt.yaxes(True, vus_side == "right")
         t = 0.0
-        top = 1.0
+        top = {"left": 1.0, "right": 1.0}
         for spec in self._specs:
             t1 = t + spec.duration
             if spec.kind != "pause":
+                side = vus_side if spec.kind == "closed" else "left"
                 colour = ACHIEVED if spec.kind == "open" else VUS
-                plt.plot([t, t1], [spec.start_value, spec.end_value], marker="braille", color=colour)
-                top = max(top, spec.start_value, spec.end_value)
+                plt.plot([t, t1], [spec.start_value, spec.end_value], marker="braille", color=colour, yside=side)
+                top[side] = max(top[side], spec.start_value, spec.end_value)
             t = t1
         span = max(1.0, t)
         t = 0.0
@@ -226,9 +253,11 @@ class PlanSketch(PlotextPlot):
             t += spec.duration
             plt.vline(t, PHASE_MARK)
         plt.xlim(0, span)
-        plt.ylim(0, top * 1.15)
         width = self.size.width or 60
         ticks, labels = time_ticks(span, width)
         plt.xticks(ticks, labels)
-        plt.yticks([0, top], ["0", f"{top:g}"])
+        for side in ("left", "right") if vus_side == "right" else ("left",):
+            plt.ylim(0, top[side] * 1.15, yside=side)
+            unit = "/s" if side == "left" and "open" in kinds else ""
+            plt.yticks([0, top[side]], ["0", f"{top[side]:g}{unit}"], yside=side)
         self.refresh()
