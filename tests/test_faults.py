@@ -1,0 +1,144 @@
+"""Target faults: each is counted under its error kind, the open-model schedule keeps going
+(every arrival still starts on time), and the worker's memory stays bounded.
+
+The faulty targets are real servers on 127.0.0.1 in the test's own event loop (RawPeer writes
+exactly the bytes a test scripts); the load comes from the real coordinator and worker process."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import httpx
+import pytest
+
+from perftui.engine.coordinator import Coordinator
+from perftui.planload import plan_from_dict
+from tests.http_peers import CLOSE, HANG, RESET, RawPeer, Sleep, response, tls_contexts
+
+RATE = 20
+SECONDS = 3
+
+
+def _plan(url: str, *, timeout: str = "500ms", path: str = "/x", extra_defaults: dict | None = None,
+          seconds: int = SECONDS):
+    defaults = {"timeout": timeout, "connect_timeout": "500ms", **(extra_defaults or {})}
+    return plan_from_dict({
+        "target": url, "defaults": defaults,
+        "phases": [{"name": "faulty", "duration": f"{seconds}s", "arrival_rate": RATE}],
+        "scenarios": [{"steps": [{"url": path, "name": "fault"}]}],
+    })
+
+
+async def _run(loaded, target: str, during=None):
+    coord = Coordinator(loaded, target, workers=1)
+    await coord.start()
+    if during is not None:
+        await during(coord)
+    await asyncio.wait_for(coord.finished.wait(), 20)
+    s = coord.session
+    ep = {e.name: e for e in s.endpoint_summaries()}.get("fault")
+    return s, ep, s.iterations
+
+
+def _schedule_kept(started: float) -> None:
+    # every scheduled arrival started, whatever the target did (the open model never waits)
+    assert abs(started - RATE * SECONDS) <= 3, started
+
+
+async def test_reset_mid_response():
+    async with RawPeer(lambda r: [b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial", RESET]) as peer:
+        url = f"http://127.0.0.1:{peer.port}"
+        s, ep, started = await _run(_plan(url), url)
+    assert ep.error_kinds == {"reset": ep.requests} and ep.requests >= RATE * SECONDS - 3
+    _schedule_kept(started)
+
+
+async def test_accepts_and_never_answers():
+    async with RawPeer(lambda r: [HANG]) as peer:
+        url = f"http://127.0.0.1:{peer.port}"
+        s, ep, started = await _run(_plan(url, timeout="300ms"), url)
+    assert ep.error_kinds == {"timeout": ep.requests} and ep.requests >= RATE * SECONDS - 8
+    _schedule_kept(started)
+    assert s.generator.open_connections <= RATE  # timed-out connections are closed, not leaked
+
+
+async def test_slow_drip_body_times_out():
+    drip = [b"HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\n"] + [x for _ in range(50) for x in (b"x", Sleep(0.05))]
+    async with RawPeer(lambda r: drip) as peer:
+        url = f"http://127.0.0.1:{peer.port}"
+        s, ep, started = await _run(_plan(url, timeout="1s"), url)
+    assert ep.error_kinds == {"timeout": ep.requests}
+    _schedule_kept(started)
+
+
+async def test_garbage_instead_of_http():
+    async with RawPeer(lambda r: [b"\x16\x03\x01 this is not HTTP at all\r\n\r\n", CLOSE]) as peer:
+        url = f"http://127.0.0.1:{peer.port}"
+        s, ep, started = await _run(_plan(url), url)
+    assert ep.error_kinds == {"protocol": ep.requests} and ep.requests >= RATE * SECONDS - 3
+    _schedule_kept(started)
+
+
+async def test_ten_megabyte_body_keeps_memory_bounded():
+    body = b"z" * (10 * 2**20)
+    async with RawPeer(lambda r: [response(200, body)]) as peer:
+        url = f"http://127.0.0.1:{peer.port}"
+        s, ep, started = await _run(_plan(url, timeout="5s"), url)
+    assert ep.errors == 0 and ep.requests >= RATE * SECONDS - 5
+    assert ep.bytes_received == ep.requests * len(body)
+    # bodies are counted, not kept: the worker stays far below one body per request
+    assert max(r.rss_mb for r in s.timeline) < 150, [r.rss_mb for r in s.timeline]
+
+
+async def test_tls_handshake_failure_untrusted_certificate():
+    server_ctx, _ = tls_contexts()  # signed by a throwaway CA the client does not trust
+    async with RawPeer(lambda r: [response(200, b"secure")], ssl_context=server_ctx) as peer:
+        url = f"https://127.0.0.1:{peer.port}"
+        s, ep, started = await _run(_plan(url), url)
+    assert ep.error_kinds == {"tls": ep.requests} and ep.requests >= RATE * SECONDS - 3
+    _schedule_kept(started)
+
+
+async def test_tls_handshake_failure_plain_http_server():
+    async with RawPeer(lambda r: [], greeting=b"HTTP/1.1 400 Bad Request\r\n\r\n", read_requests=False) as peer:
+        url = f"https://127.0.0.1:{peer.port}"
+        s, ep, started = await _run(_plan(url), url)
+    assert ep.error_kinds == {"tls": ep.requests}
+
+
+async def test_https_works_with_tls_verify_off():
+    server_ctx, _ = tls_contexts()
+    async with RawPeer(lambda r: [response(200, b"secure")], ssl_context=server_ctx) as peer:
+        url = f"https://127.0.0.1:{peer.port}"
+        s, ep, started = await _run(_plan(url, extra_defaults={"tls_verify": False}), url)
+    assert ep.errors == 0 and ep.status_codes == {"200": ep.requests}
+
+
+async def test_target_killed_mid_run_and_restarted():
+    from perftui.demo import launch
+    from tests.conftest import free_port
+
+    port = free_port()
+    demo = await asyncio.to_thread(launch, port=port)
+    url = demo.url
+    restarted = []
+
+    async def chaos(coord):
+        await asyncio.sleep(1.0)
+        await asyncio.to_thread(demo.stop, 2)
+        await asyncio.sleep(0.7)
+        restarted.append(await asyncio.to_thread(launch, port=port))
+
+    try:
+        s, ep, started = await _run(_plan(url, path="/health", seconds=5), url, during=chaos)
+    finally:
+        for d in restarted:
+            d.stop()
+    kinds = ep.error_kinds
+    assert kinds.get("connect_refused", 0) >= 5, kinds  # while it was down
+    assert set(kinds) <= {"connect_refused", "reset"}, kinds
+    ok = ep.status_codes.get("200", 0)
+    assert ok >= RATE * 1.5, ep.status_codes  # before the kill and after the restart
+    assert s.timeline[-2].errors == 0 and s.timeline[-2].requests >= RATE - 3  # recovered
+    assert abs(started - RATE * 5) <= 3
