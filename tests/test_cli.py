@@ -1,0 +1,149 @@
+"""The command line as a user meets it: help, exit codes, and clear one-line errors (never a
+traceback) for bad flags, bad plans and bad files."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import ROOT, read_session, run_cli, write_plan
+
+
+def test_help_lists_every_command():
+    r = run_cli("--help")
+    assert r.returncode == 0
+    for cmd in ("run", "quick", "validate", "demo", "ls", "attach", "recover"):
+        assert cmd in r.stdout
+    assert "exit codes" in r.stdout
+    for cmd in ("run", "quick", "validate", "demo", "ls", "attach", "recover"):
+        sub = run_cli(cmd, "--help")
+        assert sub.returncode == 0 and "usage: perftui " + cmd in sub.stdout
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["run", "plans/demo.toml", "--rate", "-5"], "--rate must be greater than 0"),
+    (["run", "plans/demo.toml", "--rate", "fast"], "--rate must be a number"),
+    (["run", "plans/demo.toml", "--vus", "0"], "--vus must be at least 1"),
+    (["run", "plans/demo.toml", "--duration", "5x"], "expected a duration"),
+    (["run", "plans/demo.toml", "--duration", "0s"], "greater than 0"),
+    (["run", "plans/demo.toml", "--workers", "many"], "--workers must be a whole number"),
+    (["run", "plans/demo.toml", "--rate", "5", "--vus", "3"], "exclude each other"),
+    (["run", "plans/demo.toml", "--target", "localhost:1"], "needs a scheme"),
+    (["run", "plans/demo.toml", "--out", "/"], "is a directory"),
+    (["run", "plans/demo.toml", "--refresh", "0"], "--refresh must be greater than 0"),
+    (["run"], "the following arguments are required: PLAN"),
+    (["run", "no/such/plan.toml"], "no such file"),
+    (["run", "plans"], "is a directory"),
+    (["quick", "example.com"], "did you mean \"http://example.com\""),
+    (["quick", "http://127.0.0.1:1/", "--header", "nocolon"], "header must look like"),
+    (["quick", "http://127.0.0.1:1/", "--body", "@/no/such/file"], "cannot read file"),
+    (["validate", "tests/plans_bad/unknown_key.toml"], "did you mean"),
+    (["frobnicate"], "invalid choice"),
+    (["recover", "/no/such/session"], "no session"),
+    (["attach", "nope"], "no session"),
+])
+def test_bad_input_exits_2_with_a_clear_message(args, needle, tmp_path):
+    r = run_cli(*args, env={"PERFTUI_SESSIONS_DIR": str(tmp_path)})
+    assert r.returncode == 2, (r.returncode, r.stdout, r.stderr)
+    assert needle in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr + r.stdout
+
+
+def test_huge_and_binary_plan_files(tmp_path):
+    big = tmp_path / "big.toml"
+    with open(big, "wb") as f:
+        f.write(b"# padding\n" * (5 * 2**20))  # 50 MB
+    r = run_cli("validate", str(big))
+    assert r.returncode == 2 and "larger than 10 MB" in r.stderr and "Traceback" not in r.stderr
+    binary = tmp_path / "bin.toml"
+    binary.write_bytes(b"\xff\xfe\x00garbage\x80")
+    r = run_cli("validate", str(binary))
+    assert r.returncode == 2 and "UTF-8" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_validate_reports_every_problem(tmp_path):
+    plan = write_plan(tmp_path, """
+        target = "localhost:8080"
+        thresholds = ["p95 <"]
+        [[phases]]
+        duration = "0s"
+        arrival_rate = 10
+        [[scenarios]]
+        [[scenarios.steps]]
+        url = "/x/{{ missing }}"
+        methd = "GET"
+    """)
+    r = run_cli("validate", str(plan))
+    assert r.returncode == 2
+    lines = [l for l in r.stderr.splitlines() if str(plan) in l]
+    assert len(lines) >= 5, r.stderr
+    assert any(":1: target" in l for l in lines)
+    assert any(":4: phases[1].duration" in l for l in lines)
+    assert any(":9: scenarios[1].steps[1].methd" in l and 'did you mean "method"' in l for l in lines)
+
+
+def test_validate_every_shipped_plan():
+    for plan in sorted((ROOT / "plans").glob("*.toml")):
+        r = run_cli("validate", str(plan))
+        assert r.returncode == 0, r.stderr
+        assert ": ok ·" in r.stdout
+
+
+def test_quick_headless_against_the_demo(demo, tmp_path):
+    out = tmp_path / "q.json"
+    r = run_cli("quick", f"{demo.url}/api/users/3", "--rate", "20", "--duration", "2s", "--header",
+                "X-Trace: 1", "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    doc = read_session(out)
+    assert doc["plan_file"] is None
+    assert [e["name"] for e in doc["endpoints"]] == ["GET /api/users/3"]
+    assert abs(doc["summary"]["requests"] - 40) <= 2
+    assert doc["summary"]["status_codes"] == {"200": doc["summary"]["requests"]}
+
+
+def test_quick_post_with_body(demo, tmp_path):
+    out = tmp_path / "q.json"
+    r = run_cli("quick", f"{demo.url}/echo", "--vus", "2", "--duration", "1s", "--method", "POST",
+                "--header", "Content-Type: application/json", "--body", '{"a": 1}', "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    doc = read_session(out)
+    assert doc["endpoints"][0]["name"] == "POST /echo" and doc["summary"]["errors"] == 0
+
+
+def test_secrets_never_reach_disk(demo, tmp_path):
+    """An ${ENV} value and a captured token appear nowhere in the session directory or --out."""
+    secret = "hunter2-very-secret"
+    plan = write_plan(tmp_path, f"""
+        target = "{demo.url}"
+        [variables]
+        password = "${{DEMO_PASSWORD}}"
+        [defaults]
+        headers = {{ "X-Api-Key" = "${{API_KEY}}" }}
+        [[phases]]
+        duration = "2s"
+        vus = 2
+        [[scenarios]]
+        [[scenarios.steps]]
+        method = "POST"
+        url = "/auth/sign-in"
+        json = {{ email = "a@example.com", password = "{{{{ password }}}}" }}
+        capture = [{{ json = "$.token", as = "token" }}]
+        [[scenarios.steps]]
+        url = "/api/profile"
+        headers = {{ Authorization = "Bearer {{{{ token }}}}" }}
+        expect = {{ status = 200 }}
+    """)
+    sessions = tmp_path / "sessions"
+    out = tmp_path / "s.json"
+    r = run_cli("run", str(plan), "--out", str(out),
+                env={"DEMO_PASSWORD": "TestPassword123!", "API_KEY": secret, "PERFTUI_SESSIONS_DIR": str(sessions)})
+    assert r.returncode == 0, r.stderr
+    doc = read_session(out)
+    assert {e["name"]: e["errors"] for e in doc["endpoints"]}["GET /api/profile"] == 0  # the token worked
+    files = [out] + [p for p in sessions.rglob("*") if p.is_file()]
+    assert len(files) >= 4
+    for f in files:
+        data = f.read_bytes()
+        assert secret.encode() not in data, f
+        assert b"TestPassword123!" not in data, f
+    assert "***" in out.read_text()
+    assert secret not in r.stdout + r.stderr
