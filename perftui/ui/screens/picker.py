@@ -26,17 +26,17 @@ from perftui.units import format_duration
 
 
 def entry_prompt(entry: PlanEntry) -> Text:
-    t = Text()
+    t = Text(no_wrap=True, overflow="ellipsis")
     if entry.ok:
         t.append("✓ ", "green")
         t.append(entry.name, "bold")
+        total = sum(s.duration for s in phase_specs(entry.loaded.plan.phases))
+        t.append(f"  {format_duration(total)}", "dim")
     else:
         t.append("✗ ", "red")
         t.append(entry.name, "bold red")
+        t.append("  invalid", "red")
     t.append(f"\n  {entry.origin}{'' if entry.origin.endswith('/') else '/'}{entry.path.name}", "dim")
-    if entry.ok:
-        total = sum(s.duration for s in phase_specs(entry.loaded.plan.phases))
-        t.append(f" · {format_duration(total)}", "dim")
     return t
 
 
@@ -79,7 +79,7 @@ def preview_head(entry: PlanEntry) -> Group:
     total = sum(s.duration for s in specs)
     lines.append(Text.assemble(("load    ", "dim"), f"{len(specs)} phase{'s' if len(specs) != 1 else ''}, ",
                                (format_duration(total), "bold"), " planned   ",
-                               ("━", "color(39)"), " rate/s  ", ("━", "color(141)"), " VUs (right axis when both)"))
+                               ("━", "color(39)"), " rate/s  ", ("━", "color(141)"), " VUs"))
     return Group(*lines)
 
 

@@ -147,6 +147,8 @@ class TimelineChart(PlotextPlot):
             yt = [s_lo + (s_hi - s_lo) * f for f in (0.0, 0.5, 1.0)] if height >= 7 else [s_lo, s_hi]
             plt.yticks(yt, [self.y_label(v, s_hi) for v in yt], yside=side)
         self.mark_events(events, lo, hi)
+        if not timeline:
+            plt.text("no data yet", span / 2, (lo + hi) / 2, color=CONTROL_MARK, alignment="center")
         self.refresh()
         return True
 
