@@ -374,3 +374,22 @@ async def test_real_engine_against_the_demo_target(tmp_path):
     doc = json.loads(Path(out).read_text())
     assert doc["end_reason"] == "stopped by user" and doc["summary"]["requests"] > 100
     assert [e["kind"] for e in doc["events"]][:2] == ["start", "phase"] and "rate" in [e["kind"] for e in doc["events"]]
+
+
+async def test_many_phases_and_worker_trouble_on_a_narrow_screen():
+    phases = [{"name": f"step {i + 1}", "duration": "5s", "arrival_rate": 10 * (i + 1)} for i in range(12)]
+    backend = ScriptedBackend()
+    app = PerftuiApp(sample_plan(phases=phases), backend=backend, start=True)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await dashboard(pilot, app)
+        coord = backend.coord
+        await until(pilot, lambda: coord.state == "running")
+        for _ in range(6):
+            await pilot.press("n")
+        coord.step(2)
+        coord.session.event("worker", "worker 1 died (exit code -9); 1 of 2 left")
+        await redraw(pilot, screen)
+        strip = text_of(screen.query_one(PhaseStrip), width=80)
+        assert "▶ 7 step 7" in strip and "…" in strip  # a window around the current phase
+        assert "step 1 " not in strip
+        assert any("worker 1 died" in m for m in notifications(app))

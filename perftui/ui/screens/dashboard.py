@@ -79,6 +79,7 @@ class DashboardScreen(Screen):
         self._numbers_version = -1
         self._charts_version = -1
         self._end_handled = False
+        self._events_seen = 0
         self._draw_timers: list[Timer] = []
 
     def compose(self) -> ComposeResult:
@@ -155,6 +156,7 @@ class DashboardScreen(Screen):
             self.thresholds.show_results(list(c.plan.thresholds), [])
             return
         s = coord.session
+        self.announce(s.events)
         started = c.started
         total = s.summary() if started else None
         window = s.window_summary() if started else None
@@ -166,6 +168,13 @@ class DashboardScreen(Screen):
                                       coord.worker_count)
         if started:
             self.endpoints.show_rows(endpoint_rows(s.endpoint_summaries(), s.endpoint_recent_rps))
+
+    def announce(self, events) -> None:
+        """Engine trouble (a worker died, a warning) pops up once; the event log keeps it."""
+        for ev in events[self._events_seen:]:
+            if ev.kind in ("worker", "warning"):
+                self.notify(ev.message, title=ev.kind, severity="warning", timeout=10)
+        self._events_seen = len(events)
 
     def tick_charts(self, force: bool = False) -> None:
         c = self.controller

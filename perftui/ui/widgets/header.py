@@ -95,7 +95,7 @@ def header_renderable(c: ctl.RunController, width: int) -> Table:
         status.append_text(phase)
     elapsed = elapsed_text(c)
     grid = Table.grid(expand=True, padding=(0, 2))
-    if width >= 120:
+    if width >= 140:
         grid.add_column(ratio=1, no_wrap=True, overflow="ellipsis")
         grid.add_column(no_wrap=True, justify="center")
         grid.add_column(no_wrap=True, justify="right", min_width=28)
@@ -109,12 +109,12 @@ def header_renderable(c: ctl.RunController, width: int) -> Table:
 
 
 class HeaderBar(LivePanel):
-    """One line at 120+ columns, two below."""
+    """One line at 140+ columns, two below."""
 
     def show_run(self, c: ctl.RunController) -> None:
         width = self.size.width or 160
         word, detail = run_state(c)
         coord = c.coord
-        key = (width >= 120, word, detail, c.target.url if c.target else None,
+        key = (width >= 140, word, detail, c.target.url if c.target else None,
                str(phase_text(c)), str(elapsed_text(c)), coord.phase_index if coord else None)
         self.show(key, lambda: header_renderable(c, width))
