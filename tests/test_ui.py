@@ -393,3 +393,32 @@ async def test_many_phases_and_worker_trouble_on_a_narrow_screen():
         assert "▶ 7 step 7" in strip and "…" in strip  # a window around the current phase
         assert "step 1 " not in strip
         assert any("worker 1 died" in m for m in notifications(app))
+
+
+async def test_quitting_while_the_target_starts_still_stops_it():
+    """q before the (slow) demo server is up: serve waits for it and stops it."""
+    import threading
+
+    release = threading.Event()
+    closed = []
+
+    class SlowTarget:
+        url = "http://127.0.0.1:9"
+
+        def close(self):
+            closed.append(True)
+
+    class Slow(ScriptedBackend):
+        def resolve_target(self, loaded):
+            release.wait(5)
+            return SlowTarget()
+
+    app = PerftuiApp(sample_plan(), backend=Slow())
+
+    async def pilot_script(pilot):
+        await until(pilot, lambda: app.controller is not None)
+        await pilot.press("q")
+        release.set()
+
+    code = await asyncio.wait_for(serve(app, headless=True, size=(100, 30), auto_pilot=pilot_script), 20)
+    assert code == 0 and closed == [True]

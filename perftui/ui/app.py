@@ -124,6 +124,7 @@ async def serve(app: PerftuiApp, *, headless: bool = False, size: tuple[int, int
             try:
                 await c.shutdown(reason)
             finally:
+                await c.settle_target()
                 await loop.run_in_executor(None, c.close_target)
         for sig in SIGNALS:
             loop.remove_signal_handler(sig)

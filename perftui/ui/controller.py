@@ -91,6 +91,7 @@ class RunController:
         """True only when a signal (SIGINT/SIGTERM/SIGHUP) ended the run: exit code 130."""
         self.start_wanted = False
         self._stop_task: asyncio.Task | None = None
+        self._resolving: asyncio.Future | None = None
 
     # ---- state ------------------------------------------------------------------------
 
@@ -126,7 +127,9 @@ class RunController:
         """Resolve the target (blocking ~1 s for the demo: done in a thread), make the coordinator."""
         loop = asyncio.get_running_loop()
         try:
-            self.target = await loop.run_in_executor(None, self.backend.resolve_target, self.loaded)
+            # shielded: if the app quits meanwhile, close_target still gets the demo server to stop it
+            self._resolving = loop.run_in_executor(None, self.backend.resolve_target, self.loaded)
+            self.target = await asyncio.shield(self._resolving)
             self.coord = self.backend.coordinator(self.loaded, self.target.url, workers=self.workers,
                                                   reveal_secrets=self.reveal_secrets)
         except Exception as exc:  # noqa: BLE001 - shown to the user, the app stays up
@@ -223,6 +226,15 @@ class RunController:
             except OSError:
                 pass
             self.coord.kill_workers()
+
+    async def settle_target(self, timeout: float = 30.0) -> None:
+        """Quitting while the demo server was still starting: wait for it, so it can be stopped."""
+        fut = self._resolving
+        if self.target is None and fut is not None:
+            try:
+                self.target = await asyncio.wait_for(asyncio.shield(fut), timeout)
+            except Exception:  # noqa: BLE001 - it failed to start: nothing to stop
+                pass
 
     def close_target(self) -> None:
         if self.target is not None:

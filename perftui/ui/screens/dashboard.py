@@ -213,7 +213,7 @@ class DashboardScreen(Screen):
         if self.start_on_ready or c.start_wanted:
             self.start_run()
 
-    @work(exclusive=True, group="control")
+    @work(exclusive=True, group="start")
     async def start_run(self) -> None:
         c = self.controller
         if await c.start():
@@ -221,7 +221,7 @@ class DashboardScreen(Screen):
         elif c.status == ctl.FAILED:
             self.notify(c.error, severity="error", timeout=15)
 
-    @work(exclusive=True, group="control")
+    @work(exclusive=True, group="stop")
     async def stop_run(self, reason: str, then_quit: bool = False) -> None:
         await self.controller.stop(reason)
         self.tick_numbers()
