@@ -13,6 +13,7 @@ import sys
 from typing import TextIO
 
 from perftui.engine.coordinator import Coordinator
+from perftui.monitor.report import progress_markers, summary_lines
 from perftui.planload import LoadedPlan
 from perftui.runtime import Target, exit_code, resolve_target, sessions_dir, write_session
 from perftui.session import SessionRecord
@@ -47,12 +48,52 @@ def progress_line(coord: Coordinator) -> str:
         parts.append(f"late {row.late_starts} dropped {row.dropped}")
     if row.in_flight:
         parts.append(f"in-flight {row.in_flight}")
+    parts.extend(progress_markers(s))  # target down, generator-limited
     return "  ".join(parts)
 
 
 def _lat_cells(s: StatsSummary) -> list[str]:
     l = s.latency_ms
     return [format_ms(l.p50), format_ms(l.p95), format_ms(l.p99), format_ms(l.max)]
+
+
+def _pcts(ls, keys=("p50", "p95", "p99", "max")) -> str:
+    return "  ".join(f"{k} {format_ms(getattr(ls, k))}" for k in keys)
+
+
+def _kinds(kinds: dict[str, int]) -> str:
+    return f" ({', '.join(f'{k} {format_count(v)}' for k, v in kinds.items())})" if kinds else ""
+
+
+def protocol_lines(session: SessionRecord) -> list[str]:
+    """The WebSocket / GraphQL / MCP block of the summary (nothing for HTTP-only plans)."""
+    p = session.protocol_summary()
+    if not p:
+        return []
+    out = [""]
+    if p.ws is not None:
+        ws = p.ws
+        rate = "-" if ws.success_rate is None else f"{ws.success_rate * 100:.2f}%"
+        out.append(f"websocket      connections {ws.connections_opened:,} opened, {ws.connections_failed:,} failed"
+                   f" (success {rate}), peak {ws.peak_open_connections:,} open, {ws.closed_by_server:,} closed by the server")
+        out.append(f"               messages sent {ws.messages_sent:,} ({ws.sent_per_s:,.1f}/s), received"
+                   f" {ws.messages_received:,} ({ws.received_per_s:,.1f}/s); errors {ws.errors:,}{_kinds(ws.error_kinds)}")
+        out.append(f"               connect     {_pcts(ws.connect_ms)}")
+        if ws.rtt_ms.p50 is not None:
+            out.append(f"               round trip  {_pcts(ws.rtt_ms)}")
+        if ws.expect_ms.p50 is not None:
+            out.append(f"               expect wait {_pcts(ws.expect_ms)}")
+    if p.graphql is not None:
+        g = p.graphql
+        out.append(f"graphql        requests {g.requests:,} ({g.rps:,.1f}/s), errors {g.errors:,}{_kinds(g.error_kinds)}"
+                   f"  {_pcts(g.latency_ms)}")
+    if p.mcp is not None:
+        m = p.mcp
+        out.append(f"mcp            sessions {m.sessions_initialized:,} opened, {m.initialize_failed:,} failed,"
+                   f" {m.sessions_expired:,} expired  initialize {_pcts(m.initialize_ms, ('p50', 'p95', 'max'))}")
+        out.append(f"               calls {m.requests:,} ({m.rps:,.1f}/s), errors {m.errors:,}{_kinds(m.error_kinds)}"
+                   f"  {_pcts(m.latency_ms)}")
+    return out
 
 
 def summary_text(session: SessionRecord) -> str:
@@ -84,6 +125,8 @@ def summary_text(session: SessionRecord) -> str:
     if s.error_kinds:
         w("error kinds    " + "  ".join(f"{k}: {format_count(v)}" for k, v in s.error_kinds.items()))
     w(f"late starts    {s.late_starts:,}    dropped arrivals {s.dropped:,}    iterations {session.iterations:,}")
+    out.extend(protocol_lines(session))
+    out.extend(summary_lines(session))  # target health/metrics, SUT process, generator-limited intervals
     warnings = [e for e in session.events if e.kind in ("worker", "warning")]
     for e in warnings[-5:]:
         w(f"! {format_duration(max(0.0, e.t))}: {e.message}")
@@ -122,8 +165,8 @@ class HeadlessRun:
         coord = self.coord
         events = coord.session.events
         for ev in events[self._events_shown:]:
-            if ev.kind in ("worker", "warning", "phase", "pause", "resume", "rate", "vus", "annotation"):
-                self._print(f"{'!' if ev.kind in ('worker', 'warning') else '·'} {format_duration(max(0.0, ev.t)):>6}  {ev.message}")
+            if ev.kind in ("worker", "warning", "phase", "pause", "resume", "rate", "vus", "annotation", "health", "generator"):
+                self._print(f"{'!' if ev.kind in ('worker', 'warning', 'health', 'generator') else '·'} {format_duration(max(0.0, ev.t)):>6}  {ev.message}")
         self._events_shown = len(events)
         if coord.state != "finished":
             self._print(progress_line(coord))

@@ -100,7 +100,9 @@ class Expect(_Strict, kw_only=True):
 
 
 class Step(_Strict, kw_only=True):
-    """``[[scenarios.steps]]``: one request, or a pure think-time step (only ``think``)."""
+    """``[[scenarios.steps]]``: one request, or a pure think-time step (only ``think``), or one
+    protocol action (``graphql``, ``mcp``, ``ws_connect``, ``ws_send``, ``ws_request``,
+    ``ws_expect``, ``ws_hold``, ``ws_close``)."""
 
     name: str | UnsetType = UNSET
     """Metric name the request is grouped under; defaults to ``"METHOD url"`` with templates kept
@@ -126,7 +128,52 @@ class Step(_Strict, kw_only=True):
     think: Duration | UnsetType = UNSET
     """Pause after this step (or, in a step without ``url``, just pause)."""
     timeout: Duration | UnsetType = UNSET
-    """Overrides ``[defaults].timeout`` for this step."""
+    """Overrides ``[defaults].timeout`` for this step. For ``ws_connect`` the handshake time
+    (default ``[defaults].connect_timeout``); for ``ws_request``/``ws_expect`` the time to wait
+    for the reply."""
+
+    # -- GraphQL (POSTed as JSON through the HTTP engine) --
+    graphql: str | UnsetType = UNSET
+    """A GraphQL document (``query GetUsers { ... }``) POSTed as ``{"query", "variables",
+    "operationName"}`` to ``url`` (default ``/graphql``). A 200 answer with ``errors`` fails with
+    kind ``graphql_error``."""
+    variables: dict[str, Any] | UnsetType = UNSET
+    """GraphQL variables (templating allowed; ``"{{ x }}"`` keeps x's type)."""
+    operation: str | UnsetType = UNSET
+    """GraphQL ``operationName``; also names the endpoint (``GraphQL <operation>``)."""
+
+    # -- MCP / JSON-RPC over Streamable HTTP --
+    mcp: str | UnsetType = UNSET
+    """JSON-RPC method sent to the MCP server at ``url`` (default ``/mcp``): ``tools/call``,
+    ``tools/list``, ``resources/list``, ``prompts/list``, ``ping``, ... The session
+    (``initialize`` + ``notifications/initialized``) is opened per virtual user on its first MCP step."""
+    tool: str | UnsetType = UNSET
+    """``tools/call``: the tool's name."""
+    arguments: dict[str, Any] | UnsetType = UNSET
+    """``tools/call``: the tool's arguments (templating allowed)."""
+    params: dict[str, Any] | UnsetType = UNSET
+    """Other methods: the JSON-RPC ``params`` (templating allowed)."""
+
+    # -- WebSocket --
+    ws_connect: str | UnsetType = UNSET
+    """Open this virtual user's WebSocket: a path on the target (``/ws``; ws:// or wss:// from
+    the target's scheme) or an absolute ``ws://``/``wss://`` URL. Templating allowed."""
+    subprotocols: list[str] | UnsetType = UNSET
+    """``ws_connect``: subprotocols to offer (``Sec-WebSocket-Protocol``)."""
+    ws_send: Any = UNSET
+    """Send one message: a string is sent as text, a table or array as JSON text (templating allowed)."""
+    ws_request: Any = UNSET
+    """Send a JSON message and wait for the reply carrying the same ``match`` field; the time
+    between is the message round trip."""
+    match: str | UnsetType = UNSET
+    """``ws_request``: the correlation field (a key such as ``id``, or a JSON path); default ``"id"``."""
+    ws_expect: Any = UNSET
+    """Wait for a message: a table of ``field = value`` pairs (keys, or JSON paths starting with
+    ``$``) that must all match, or a string the text must contain."""
+    ws_hold: Duration | UnsetType = UNSET
+    """Keep the connection open this long, counting the messages that arrive (subscriptions)."""
+    ws_close: bool | UnsetType = UNSET
+    """``ws_close = true``: close the connection (normal closure, code 1000)."""
 
 
 class Scenario(_Strict, kw_only=True):
@@ -136,6 +183,73 @@ class Scenario(_Strict, kw_only=True):
     weight: float = 1
     """Relative share of iterations that run this scenario."""
     steps: list[Step] = []
+
+
+class MetricSeries(_Strict, kw_only=True):
+    """One ``[monitor].series`` entry written as a table (a plain string is a Prometheus selector).
+    Exactly one of ``select`` or ``json``."""
+
+    select: str | UnsetType = UNSET
+    """Prometheus selector: a metric name with optional label matchers (``=``, ``!=``, ``=~``,
+    ``!~``), e.g. ``demo_http_requests_total{route="/api/users"}``. Matching samples are summed
+    over the labels not named."""
+    json: str | UnsetType = UNSET
+    """JSON path into a JSON metrics document, e.g. ``$.process.rss_bytes``."""
+    name: str = ""
+    """Name in the timeline and on the chart; defaults to the selector or path as written."""
+    rate: bool | UnsetType = UNSET
+    """Chart the per-second rate instead of the value. Default: true for Prometheus counters
+    (and histogram/summary ``_count``, ``_sum``, ``_bucket``), false for everything else."""
+    scale: float = 1.0
+    """Multiply by this: ``100`` turns CPU seconds per second into percent, ``1000`` seconds into ms."""
+    quantile: float | UnsetType = UNSET
+    """For a Prometheus histogram (``select`` its base name, e.g.
+    ``demo_http_request_duration_seconds{route="/api/users"}``): this quantile (0..1) of what it
+    observed between two scrapes, interpolated in the buckets like PromQL's ``histogram_quantile``."""
+
+
+class GeneratorLimits(_Strict, kw_only=True):
+    """``[monitor.generator]``: when perftui itself, not the target, is the bottleneck. Seconds
+    that cross a limit are flagged ``generator_limited`` in the timeline and reported as suspect."""
+
+    cpu_percent: float = 90
+    """A perftui process (a worker or the coordinator) using at least this much of one core ..."""
+    cpu_for: Duration = "2s"
+    """... for at least this long."""
+    loop_lag: Duration = "50ms"
+    """A worker's event loop waking up later than this (it is too busy to send on time)."""
+    schedule_lag: Duration = "50ms"
+    """Open model: an arrival starting later than this after its slot."""
+
+
+class Monitor(_Strict, kw_only=True):
+    """``[monitor]``: watch the system under test while the load runs. perftui always watches its
+    own processes and the machine; this section adds the target's health checks, its metrics and
+    a local server process, and tunes the generator-bottleneck limits."""
+
+    health: str | list[str] = []
+    """Health-check URL(s), polled with GET every ``interval``: paths on the target (``/health``)
+    or absolute URLs. Up means a 2xx/3xx answer within ``timeout``; a JSON body's fields (e.g.
+    ``status``, ``checks.database.status``) are recorded."""
+    metrics: str = ""
+    """Metrics URL: Prometheus text exposition (``/metrics``) or a JSON document."""
+    metrics_format: Literal["auto", "prometheus", "json"] = "auto"
+    """``auto`` reads JSON when the answer is JSON, Prometheus text otherwise."""
+    series: list[str | MetricSeries] = []
+    """Metric series to record and chart: Prometheus selectors as strings, or tables (see
+    ``MetricSeries``). Empty: process CPU %, RSS, open fds, request rates and request/connection
+    gauges, whichever the target exposes (for JSON: its numeric fields)."""
+    interval: Duration = "1s"
+    """How often health URLs and the metrics URL are polled."""
+    timeout: Duration = "2s"
+    """Longest wait for one health or metrics answer; slower counts as down."""
+    headers: dict[str, str] = {}
+    """Headers sent with health and metrics requests (e.g. ``Authorization``; redacted in session files)."""
+    process: str | int | UnsetType = UNSET
+    """A process of the system under test on this machine, sampled with psutil (CPU %, RSS,
+    threads, connections; children included): a pid, a process name or command-line substring,
+    or ``"target"`` for the process listening on the target's port."""
+    generator: GeneratorLimits = msgspec.field(default_factory=GeneratorLimits)
 
 
 class Plan(_Strict, kw_only=True):
@@ -154,6 +268,8 @@ class Plan(_Strict, kw_only=True):
     scenarios: list[Scenario] = []
     thresholds: list[str] = []
     """Pass/fail rules, e.g. ``"p95 < 200ms"``, ``"error_rate < 1%"``, ``"p99{GET /api/users} < 500ms"``."""
+    monitor: Monitor = msgspec.field(default_factory=Monitor)
+    """Target health and metrics, a local server process, generator-bottleneck limits."""
 
 
 def phase_model(phase: Phase) -> Literal["open", "closed", "pause"]:

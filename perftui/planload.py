@@ -29,11 +29,13 @@ import msgspec
 from msgspec import UNSET, UnsetType
 
 from perftui.errors import PlanError, Problem
-from perftui.jsonpath import compile_path
+from perftui.jsonpath import MISSING, compile_path
 from perftui.plan import Capture, Defaults, DemoOptions, Expect, Phase, Plan, Scenario, Step
 from perftui.template import TemplateError, compile_json, compile_template
 from perftui.thresholds import METRICS, parse_threshold
 from perftui.units import parse_duration
+from perftui.monitor.metrics import parse_selector
+from perftui.plan import GeneratorLimits, MetricSeries, Monitor
 
 __all__ = [
     "HTTP_METHODS",
@@ -43,6 +45,10 @@ __all__ = [
     "duration_s",
     "endpoint_name",
     "format_path",
+    "graphql_operation",
+    "protocol_endpoints",
+    "step_endpoints",
+    "step_kind",
     "load_plan",
     "plan_from_dict",
     "quick_plan",
@@ -87,13 +93,95 @@ def duration_s(value: str | int | float) -> float:
 
 def endpoint_name(step: Step) -> str:
     """The metric name a step's requests are grouped under: ``step.name``, or ``"METHOD url"``
-    with the URL as written (templates kept) and without its query string."""
+    with the URL as written (templates kept) and without its query string. Protocol steps:
+    ``GraphQL <operation>``, ``MCP <method>`` / ``MCP tools/call:<tool>``, ``WS connect <url>``,
+    ``WS <type>`` (ws_request), ``WS send <type>``, ``WS expect <type>``, ``WS hold``."""
     if step.name is not UNSET and step.name:
         return step.name
-    if step.url is UNSET:
+    kind = step_kind(step)
+    if kind == "http":
+        url = step.url.split("#", 1)[0].split("?", 1)[0]
+        return f"{step.method.upper()} {url}"
+    if kind == "think":
         return "think"
-    url = step.url.split("#", 1)[0].split("?", 1)[0]
-    return f"{step.method.upper()} {url}"
+    if kind == "graphql":
+        return f"GraphQL {graphql_operation(step)}"
+    if kind == "mcp":
+        if step.mcp == "tools/call" and isinstance(step.tool, str):
+            return f"MCP tools/call:{step.tool}"
+        return f"MCP {step.mcp}"
+    if kind == "ws_connect":
+        return f"WS connect {step.ws_connect.split('#', 1)[0].split('?', 1)[0]}"
+    if kind == "ws_hold":
+        return "WS hold"
+    if kind == "ws_close":
+        return "WS close"
+    body = step.ws_request if kind == "ws_request" else step.ws_send if kind == "ws_send" else step.ws_expect
+    mtype = body.get("type") if isinstance(body, dict) else None
+    label = mtype if isinstance(mtype, str) and mtype and "{{" not in mtype else ""
+    if kind == "ws_request":
+        return f"WS {label or 'request'}"
+    verb = "send" if kind == "ws_send" else "expect"
+    return f"WS {verb} {label}" if label else f"WS {verb}"
+
+
+PROTOCOL_ACTIONS = ("graphql", "mcp", "ws_connect", "ws_send", "ws_request", "ws_expect", "ws_hold", "ws_close")
+"""Step keys that make a step a protocol step (at most one per step)."""
+
+
+def step_kind(step: Step) -> str:
+    """``"http"``, ``"think"``, or the protocol action (one of ``PROTOCOL_ACTIONS``)."""
+    for action in PROTOCOL_ACTIONS:
+        if getattr(step, action) is not UNSET:
+            return action
+    return "http" if step.url is not UNSET else "think"
+
+
+_GQL_OPERATION = re.compile(r"(?:^|[\s}])(query|mutation|subscription)\b\s*([A-Za-z_][A-Za-z0-9_]*)?")
+_GQL_COMMENT = re.compile(r"#[^\n]*")
+
+
+def graphql_operation(step: Step) -> str:
+    """The operation a GraphQL step names: ``operation``, else the name in the document
+    (``query GetUsers ...`` -> ``GetUsers``), else ``query``/``mutation``/``subscription``."""
+    if isinstance(step.operation, str) and step.operation:
+        return step.operation
+    doc = _GQL_COMMENT.sub("", step.graphql if isinstance(step.graphql, str) else "")
+    m = _GQL_OPERATION.search(doc)
+    if m is None:
+        return "query"  # the "{ ... }" shorthand
+    return m.group(2) or m.group(1)
+
+
+def step_endpoints(step: Step) -> list[tuple[str, str]]:
+    """``(endpoint name, role)`` for every endpoint a step records into. Roles: ``http``,
+    ``graphql``, ``mcp``, ``mcp.initialize``, ``ws.connect``, ``ws.send``, ``ws.request``,
+    ``ws.expect``, ``ws.hold``, ``ws.close``. Pauses record nothing."""
+    kind = step_kind(step)
+    if kind == "think":
+        return []
+    name = endpoint_name(step)
+    if kind == "mcp":
+        return [(name, "mcp"), (MCP_INITIALIZE, "mcp.initialize")]
+    if kind.startswith("ws_"):
+        return [(name, "ws." + kind[3:])]
+    return [(name, kind)]
+
+
+MCP_INITIALIZE = "MCP initialize"
+"""Endpoint of every MCP session handshake (``initialize`` + ``notifications/initialized``)."""
+
+
+def protocol_endpoints(plan: Plan) -> dict[str, str]:
+    """Endpoint name -> role for every protocol endpoint of a plan (see ``step_endpoints``);
+    plain HTTP endpoints are left out. The first role wins if two steps share a name."""
+    roles: dict[str, str] = {}
+    for sc in plan.scenarios:
+        for st in sc.steps:
+            for name, role in step_endpoints(st):
+                if role != "http":
+                    roles.setdefault(name, role)
+    return roles
 
 
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+\Z")
@@ -620,6 +708,9 @@ _TABLE_WORDS: dict[type, str] = {
     Step: "in a step ([[scenarios.steps]])",
     Capture: "in a capture entry",
     Expect: "in expect",
+    Monitor: "in [monitor]",
+    MetricSeries: "in a [monitor] series entry",
+    GeneratorLimits: "in [monitor.generator]",
 }
 
 # Keys people bring from Artillery and k6, with what perftui calls them.
@@ -661,6 +752,29 @@ _FOREIGN_NOTES = {
     "put": 'write method = "PUT" and url = "..." (Artillery\'s "- put:" step)',
     "patch": 'write method = "PATCH" and url = "..." (Artillery\'s "- patch:" step)',
     "delete": 'write method = "DELETE" and url = "..." (Artillery\'s "- delete:" step)',
+}
+
+
+_PROTOCOL_COMMON = frozenset({"name", "if", "think"})
+_PROTOCOL_KEYS: dict[str, frozenset[str]] = {
+    "graphql": _PROTOCOL_COMMON | {"url", "headers", "variables", "operation", "capture", "expect", "timeout"},
+    "mcp": _PROTOCOL_COMMON | {"url", "headers", "tool", "arguments", "params", "capture", "expect", "timeout"},
+    "ws_connect": _PROTOCOL_COMMON | {"headers", "query", "subprotocols", "timeout"},
+    "ws_send": _PROTOCOL_COMMON,
+    "ws_request": _PROTOCOL_COMMON | {"match", "capture", "expect", "timeout"},
+    "ws_expect": _PROTOCOL_COMMON | {"capture", "expect", "timeout"},
+    "ws_hold": _PROTOCOL_COMMON,
+    "ws_close": _PROTOCOL_COMMON,
+}
+# Keys that only make sense with one protocol action, for "belongs to" messages on HTTP steps.
+_PROTOCOL_ONLY_KEYS = {
+    "variables": "graphql",
+    "operation": "graphql",
+    "tool": "mcp",
+    "arguments": "mcp",
+    "params": "mcp",
+    "subprotocols": "ws_connect",
+    "match": "ws_request",
 }
 
 
@@ -1031,6 +1145,18 @@ class _Validator:
     def check_scenario(self, sc: Scenario, raw: dict[str, Any], path: Path_) -> None:
         if not (math.isfinite(sc.weight) and sc.weight >= 0):
             self.problem(path + ("weight",), f"must be 0 or more, got {sc.weight:g}")
+        steps = raw.get("steps")
+        connected = False
+        for i, st in enumerate(steps if isinstance(steps, list) else ()):
+            if not isinstance(st, dict):
+                continue
+            if "ws_connect" in st:
+                connected = True
+            elif not connected:
+                used = next((k for k in ("ws_send", "ws_request", "ws_expect", "ws_hold", "ws_close") if k in st), None)
+                if used is not None:
+                    self.problem(path + ("steps", i, used), f"{used} needs a ws_connect step before it in this scenario"
+                                 ' (e.g. ws_connect = "/ws")')
         if not raw.get("steps") and all(k in _fields(Scenario) for k in raw):
             self.problem(
                 path + ("steps",) if "steps" in raw else path,
@@ -1038,10 +1164,20 @@ class _Validator:
             )
 
     def check_step(self, st: Step, raw: dict[str, Any], path: Path_) -> None:
+        actions = [k for k in PROTOCOL_ACTIONS if k in raw]
+        if actions:
+            self.check_protocol_step(st, raw, path, actions)
+            return
+        for key in raw:
+            owner = _PROTOCOL_ONLY_KEYS.get(key)
+            if owner is not None:
+                hint = "; query string parameters go in query" if key == "params" else ""
+                self.problem(path + (key,), f"{key} belongs to {owner} steps; this step has no {owner}{hint}")
         if "url" not in raw:
             if "think" not in raw:
                 if all(k in _fields(Step) for k in raw):
-                    self.problem(path, 'a step needs url = "/path" (or only think = "1s" for a pause step)')
+                    self.problem(path, 'a step needs url = "/path" (or only think = "1s" for a pause step, or one of'
+                                       ' graphql, mcp, ws_connect, ws_send, ws_request, ws_expect, ws_hold, ws_close)')
                 return
             others = [k for k in raw if k != "think"]
             if others:
@@ -1058,17 +1194,160 @@ class _Validator:
         if st.url is UNSET:
             return  # reported as a wrong type
         self.endpoints.add(endpoint_name(st))
-        url = st.url
+        self.check_url(st.url, path + ("url",))
+
+    def check_url(self, url: str, path: Path_) -> None:
         if not url.strip():
-            self.problem(path + ("url",), 'must not be empty; write a path like "/api/users"')
+            self.problem(path, 'must not be empty; write a path like "/api/users"')
         elif not (url.startswith(("/", "{{")) or url.lower().startswith(("http://", "https://"))):
-            if "://" in url:
-                self.problem(path + ("url",), f"only http:// and https:// URLs are supported, got {_quote(url)}")
+            if url.lower().startswith(("ws://", "wss://")):
+                self.problem(path, f"WebSocket URLs go in ws_connect = {_quote(url)}, not url")
+            elif "://" in url:
+                self.problem(path, f"only http:// and https:// URLs are supported, got {_quote(url)}")
             else:
-                self.problem(path + ("url",), f"must start with / (a path on the target) or http(s)://, got {_quote(url)}; did you mean {_quote('/' + url)}?")
+                self.problem(path, f"must start with / (a path on the target) or http(s)://, got {_quote(url)}; did you mean {_quote('/' + url)}?")
         if any(c in url for c in " \r\n\t") and "{{" not in url:
-            self.problem(path + ("url",), "URLs cannot contain spaces or line breaks; encode them as %20")
-        self.template(url, path + ("url",))
+            self.problem(path, "URLs cannot contain spaces or line breaks; encode them as %20")
+        self.template(url, path)
+
+    # -- protocol steps --
+
+    def json_template(self, value: Any, path: Path_) -> None:
+        try:
+            jt = compile_json(value)
+        except TemplateError as e:
+            self.problem(path, f"bad template: {e}")
+        else:
+            self.names_defined(jt.names, path)
+
+    def check_protocol_step(self, st: Step, raw: dict[str, Any], path: Path_, actions: list[str]) -> None:
+        if len(actions) > 1:
+            self.problem(path, f"a step does one thing: one of {', '.join(PROTOCOL_ACTIONS)}; this one has {' and '.join(actions)}")
+            return
+        action = actions[0]
+        allowed = _PROTOCOL_KEYS[action]
+        for key in raw:
+            if key != action and key not in allowed and key in _fields(Step):
+                keys = ", ".join(sorted(allowed))
+                self.problem(path + (key,), f"{key} does not apply to a {action} step (its keys: {action}, {keys})")
+        self.step_rest(st, path)
+        for name, _role in step_endpoints(st):
+            self.endpoints.add(name)
+        value = raw[action]
+        at = path + (action,)
+        if action in ("graphql", "mcp") and st.url is not UNSET:
+            self.check_url(st.url, path + ("url",))
+        if action.startswith("ws_") and isinstance(raw.get("expect"), dict) and "status" in raw["expect"]:
+            self.problem(path + ("expect", "status"), "WebSocket messages have no status; use json_equals, json_exists or body_contains")
+        if action.startswith("ws_"):
+            for i, cap in enumerate(raw.get("capture") or []):
+                if isinstance(cap, dict) and "header" in cap:
+                    self.problem(path + ("capture", i, "header"), "WebSocket messages have no headers; capture with json or regex")
+        if action == "graphql":
+            if isinstance(value, str) and not value.strip():
+                self.problem(at, 'must not be empty: write a GraphQL document such as "query { users { id } }"')
+            if st.variables is not UNSET:
+                self.json_template(st.variables, path + ("variables",))
+            if st.operation is not UNSET and not _IDENT.match(st.operation):
+                self.problem(path + ("operation",), f"must be a GraphQL operation name (letters, digits, _), got {_quote(st.operation)}")
+        elif action == "mcp":
+            self.check_mcp(st, raw, path)
+        elif action == "ws_connect":
+            if isinstance(value, str):
+                self.check_ws_url(value, at)
+            for i, proto in enumerate(st.subprotocols or ()):
+                if not _HEADER_NAME.match(proto):
+                    self.problem(path + ("subprotocols", i), f"{_quote(proto)} is not a valid subprotocol name (a token without spaces)")
+        elif action == "ws_send":
+            if isinstance(value, str):
+                self.template(value, at)
+            elif isinstance(value, (dict, list)):
+                self.json_template(value, at)
+            else:
+                self.problem(at, f"expected a string (sent as text) or a table/array (sent as JSON), got {_describe(value)}")
+        elif action == "ws_request":
+            if not isinstance(value, dict):
+                self.problem(at, f"expected a table (sent as JSON, with a correlation field such as id), got {_describe(value)}")
+                return
+            self.json_template(value, at)
+            match = st.match if st.match is not UNSET else "id"
+            if not match.strip():
+                self.problem(path + ("match",), 'must name the correlation field, e.g. "id" or "$.meta.id"')
+            elif match.startswith("$"):
+                try:
+                    found = compile_path(match).find(value)
+                except ValueError as e:
+                    self.problem(path + ("match",), str(e))
+                else:
+                    if found is MISSING:
+                        self.problem(path + ("match",), f"the message has nothing at {match} to match the reply on")
+            elif match not in value:
+                hint = ' (add id = "{{ $uuid() }}")' if match == "id" else ""
+                self.problem(at, f"the message needs a field {_quote(match)}: replies are matched on it{hint};"
+                                 " set match = \"...\" to use another field")
+        elif action == "ws_expect":
+            if isinstance(value, str):
+                if not value:
+                    self.problem(at, "must not be empty")
+                self.template(value, at)
+            elif isinstance(value, dict):
+                if not value:
+                    self.problem(at, 'must name at least one field, e.g. { type = "subscribed" }')
+                for key, expected in value.items():
+                    if key.startswith("$"):
+                        try:
+                            compile_path(key)
+                        except ValueError as e:
+                            self.problem(at + (key,), str(e))
+                    self.json_template(expected, at + (key,))
+            else:
+                self.problem(at, f"expected a table of fields to match (e.g. {{ type = \"tick\" }}) or a string the text contains, got {_describe(value)}")
+        elif action == "ws_hold":
+            self.duration(st.ws_hold, at)
+        elif action == "ws_close":
+            if value is not True:
+                self.problem(at, "write ws_close = true (or leave the step out: the connection closes at the end of the iteration)")
+
+    def check_ws_url(self, url: str, path: Path_) -> None:
+        low = url.lower()
+        if not url.strip():
+            self.problem(path, 'must not be empty; write a path like "/ws" or a ws:// URL')
+        elif low.startswith(("http://", "https://")):
+            fixed = "ws" + url[4:]
+            self.problem(path, f"WebSocket URLs use ws:// or wss://; did you mean {_quote(fixed)}? (a path like \"/ws\" uses the target's host)")
+        elif not (url.startswith(("/", "{{")) or low.startswith(("ws://", "wss://"))):
+            hint = f"; did you mean {_quote('/' + url)}?" if "://" not in url else ""
+            self.problem(path, f"must start with / (a path on the target) or ws:// / wss://, got {_quote(url)}{hint}")
+        if any(c in url for c in " \r\n\t") and "{{" not in url:
+            self.problem(path, "URLs cannot contain spaces or line breaks; encode them as %20")
+        self.template(url, path)
+
+    def check_mcp(self, st: Step, raw: dict[str, Any], path: Path_) -> None:
+        method = st.mcp
+        at = path + ("mcp",)
+        if method is UNSET:
+            return
+        if not method.strip() or any(c.isspace() for c in method):
+            self.problem(at, f'expected a JSON-RPC method such as "tools/call" or "tools/list", got {_quote(method)}')
+            return
+        if method in ("initialize", "notifications/initialized"):
+            self.problem(at, "the MCP session (initialize, notifications/initialized) is opened automatically on a"
+                             " virtual user's first MCP step; start with the call you want to measure")
+        if method == "tools/call":
+            if st.tool is UNSET:
+                self.problem(path, 'mcp = "tools/call" needs tool = "<tool name>" (and arguments = { ... })')
+            elif not st.tool.strip():
+                self.problem(path + ("tool",), "must not be empty")
+            if st.params is not UNSET:
+                self.problem(path + ("params",), "tools/call takes tool and arguments instead of params")
+        else:
+            for key in ("tool", "arguments"):
+                if key in raw:
+                    self.problem(path + (key,), f'{key} is for mcp = "tools/call"; use params for {method}')
+        if st.arguments is not UNSET:
+            self.json_template(st.arguments, path + ("arguments",))
+        if st.params is not UNSET:
+            self.json_template(st.params, path + ("params",))
 
     def step_rest(self, st: Step, path: Path_) -> None:
         self.headers(st.headers, path + ("headers",))
@@ -1142,6 +1421,119 @@ class _Validator:
                 compile_path(key)
             except ValueError as e:
                 self.problem(path + ("json_exists", i), str(e))
+
+    # -- [monitor] --
+
+    def monitor_url(self, url: str, path: Path_, example: str = "/health") -> None:
+        if not url.strip():
+            self.problem(path, f'must not be empty: a path on the target such as "{example}", or an http(s):// URL')
+            return
+        if any(c in url for c in " \r\n\t"):
+            self.problem(path, "URLs cannot contain spaces or line breaks; encode them as %20")
+            return
+        if url.startswith("/"):
+            return
+        if "://" not in url:
+            self.problem(path, f"must start with / (a path on the target) or http(s)://, got {_quote(url)};"
+                               f" did you mean {_quote('/' + url)}?")
+            return
+        try:
+            parts = urlsplit(url)
+            parts.port  # noqa: B018 - raises ValueError on a bad port
+        except ValueError as e:
+            self.problem(path, f"not a valid URL ({e}): {_quote(url)}")
+            return
+        if parts.scheme not in ("http", "https"):
+            self.problem(path, f"only http:// and https:// URLs can be polled, got {_quote(parts.scheme + '://')}")
+        elif not parts.hostname:
+            self.problem(path, f"has no host name: {_quote(url)}")
+
+    def check_monitor(self, m: Monitor, raw: dict[str, Any], path: Path_) -> None:
+        single = isinstance(m.health, str)
+        seen: set[str] = set()
+        for i, url in enumerate([m.health] if single else m.health):
+            where = path + (("health",) if single else ("health", i))
+            self.monitor_url(url, where)
+            if url in seen:
+                self.problem(where, f"{_quote(url)} is listed twice")
+            seen.add(url)
+        if m.metrics or "metrics" in raw:
+            self.monitor_url(m.metrics, path + ("metrics",), "/metrics")
+        interval = self.duration(m.interval, path + ("interval",))
+        if interval is not None and interval < 0.1:
+            self.problem(path + ("interval",), f"must be at least 100ms (polling faster would load the target), got {m.interval!r}")
+        self.duration(m.timeout, path + ("timeout",))
+        for name, text in m.headers.items():
+            if not _HEADER_NAME.match(name):
+                self.problem(path + ("headers", name), f"{_quote(name)} is not a valid HTTP header name")
+            elif "\r" in text or "\n" in text:
+                self.problem(path + ("headers", name), "header values must not contain line breaks")
+        if m.process is not UNSET:
+            if isinstance(m.process, int):
+                if m.process <= 0:
+                    self.problem(path + ("process",), f"a pid is a whole number above 0, got {m.process}")
+            elif not m.process.strip():
+                self.problem(path + ("process",), 'must not be empty: a pid, a process name or command-line text, or "target"')
+        if m.series and not m.metrics and "metrics" not in raw:
+            self.problem(path + ("series",), 'series are read from the metrics URL: add metrics = "/metrics" (or a JSON metrics URL)')
+        names: dict[str, int] = {}
+        for i, entry in enumerate(m.series):
+            where = path + ("series", i)
+            if isinstance(entry, str):
+                try:
+                    parse_selector(entry)
+                except ValueError as e:
+                    self.problem(where, str(e))
+                    continue
+                if m.metrics_format == "json":
+                    self.problem(where, 'a Prometheus selector cannot read JSON metrics (metrics_format = "json");'
+                                        ' write { json = "$.path", name = "..." }')
+                name = entry.strip()
+            else:
+                if entry.select is not UNSET and m.metrics_format == "json":
+                    self.problem(where + ("select",), 'metrics_format = "json": read JSON metrics with json = "$.path"')
+                if entry.json is not UNSET and m.metrics_format == "prometheus":
+                    self.problem(where + ("json",), 'metrics_format = "prometheus": read Prometheus metrics with select = "name{...}"')
+                source = entry.select if entry.select is not UNSET else entry.json if entry.json is not UNSET else ""
+                name = (entry.name or source).strip()
+            if name and name in names:
+                self.problem(where, f"two series are named {_quote(name)} (also series[{names[name] + 1}]):"
+                                    " give one of them name = \"...\"")
+            names.setdefault(name, i)
+
+    def check_metricseries(self, s: MetricSeries, raw: dict[str, Any], path: Path_) -> None:
+        sources = [k for k in ("select", "json") if k in raw]
+        if len(sources) != 1:
+            have = f"; this one has {' and '.join(sources)}" if sources else ""
+            self.problem(path, f"a series takes exactly one of select (a Prometheus selector) or json (a JSON path){have}")
+        if s.select is not UNSET:
+            try:
+                parse_selector(s.select)
+            except ValueError as e:
+                self.problem(path + ("select",), str(e))
+        if s.json is not UNSET:
+            try:
+                compile_path(s.json)
+            except ValueError as e:
+                self.problem(path + ("json",), str(e))
+        if not math.isfinite(s.scale) or s.scale == 0:
+            self.problem(path + ("scale",), f"must be a number other than 0, got {s.scale:g}")
+        if s.quantile is not UNSET:
+            if not (math.isfinite(s.quantile) and 0 < s.quantile < 1):
+                self.problem(path + ("quantile",), f"must be between 0 and 1 (0.99 for p99), got {s.quantile:g}")
+            if s.json is not UNSET:
+                self.problem(path + ("quantile",), "quantile reads the buckets of a Prometheus histogram: use it with select")
+            if s.rate is not UNSET:
+                self.problem(path + ("rate",), "a quantile is not a rate: remove rate")
+        if "name" in raw and not s.name.strip():
+            self.problem(path + ("name",), "must not be empty (leave it out to use the selector or path)")
+
+    def check_generatorlimits(self, g: GeneratorLimits, raw: dict[str, Any], path: Path_) -> None:
+        if not (math.isfinite(g.cpu_percent) and 0 < g.cpu_percent <= 100):
+            self.problem(path + ("cpu_percent",), f"must be a percentage of one core above 0 and at most 100, got {g.cpu_percent:g}")
+        self.duration(g.cpu_for, path + ("cpu_for",), allow_zero=True)
+        self.duration(g.loop_lag, path + ("loop_lag",))
+        self.duration(g.schedule_lag, path + ("schedule_lag",))
 
     # -- whole-plan checks (on the raw data, so they run even when parts failed) --
 
@@ -1402,6 +1794,7 @@ def redacted_plan(loaded: LoadedPlan, *, reveal: bool = False) -> dict[str, Any]
                 h[name] = "***"
 
     headers(data.get("defaults", {}).get("headers"))
+    headers(data.get("monitor", {}).get("headers"))
     for sc in data.get("scenarios", []):
         for st in sc.get("steps", []):
             headers(st.get("headers"))

@@ -20,8 +20,10 @@ from msgspec import Struct
 
 from perftui import __version__
 from perftui.engine.messages import Snapshot
-from perftui.engine.stats import Aggregate, decode_histogram
-from perftui.summary import EndpointSummary, StatsSummary
+from perftui.engine.stats import Aggregate, decode_histogram, summarize_histogram
+from perftui.monitor.model import GeneratorWarning, MonitorDocument, MonitorRow, merge_monitor
+from perftui.monitor.state import MonitorState
+from perftui.summary import EndpointSummary, LatencySummary, StatsSummary
 
 SCHEMA_VERSION = 1
 TIMELINE_MAX_ROWS = 3600
@@ -57,6 +59,11 @@ class TimelineRow(Struct, kw_only=True):
     schedule_lag_ms: float = 0.0
     extra: dict[str, float] = {}
     """Other per-second series (protocol figures, target metrics) keyed by name."""
+    monitor: MonitorRow | None = None
+    """Monitoring at the end of the span: target health and metrics, the SUT process, perftui's
+    processes, the machine (``perftui.monitor``)."""
+    generator_limited: bool = False
+    """perftui itself was the bottleneck during this span: its load and latency numbers are suspect."""
 
 
 class PhaseRecord(Struct, kw_only=True):
@@ -77,7 +84,8 @@ class Event(Struct, kw_only=True):
     t: float
     """Seconds since run start (may be negative for events before start)."""
     kind: str
-    """"start", "pause", "resume", "phase", "skip", "rate", "vus", "annotation", "export", "stop", "worker", "warning"."""
+    """"start", "pause", "resume", "phase", "skip", "rate", "vus", "annotation", "export", "stop", "worker", "warning",
+    "health" (target up/down, health fields, metrics failures, SUT process), "generator" (generator-limited from/until)."""
     message: str
 
 
@@ -91,6 +99,105 @@ class GeneratorState(Struct, kw_only=True):
     vus: int = 0
     loop_lag_ms: float = 0.0
     schedule_lag_ms: float = 0.0
+
+
+# ---- protocol figures (WebSocket, GraphQL, MCP) -------------------------------------------
+
+GAUGE_EXTRA = frozenset({"ws.open_connections"})
+"""``Snapshot.extra`` keys that are gauges (the worker's value now), not per-interval counts: the
+timeline shows their sum over workers at the end of each second instead of a sum over snapshots."""
+
+
+class WsSummary(Struct, kw_only=True):
+    connections_opened: int = 0
+    """Successful handshakes (``ws_connect`` steps)."""
+    connections_failed: int = 0
+    """Handshakes that failed (any kind: rejected, refused, timed out, ...)."""
+    success_rate: float | None = None
+    """opened / (opened + failed); None before any attempt."""
+    closed_by_server: int = 0
+    """Connections the server (or the network) ended while perftui still used them."""
+    open_connections: int = 0
+    """Open at the end of the last closed second (the run's end for a finished session)."""
+    peak_open_connections: int = 0
+    messages_sent: int = 0
+    messages_received: int = 0
+    """Every message received, including subscription pushes nobody waited for."""
+    sent_per_s: float = 0.0
+    received_per_s: float = 0.0
+    connect_ms: LatencySummary = LatencySummary()
+    """Handshake time (from the intended start for the first step of an open-model iteration)."""
+    rtt_ms: LatencySummary = LatencySummary()
+    """``ws_request`` round trips: send -> matching reply."""
+    expect_ms: LatencySummary = LatencySummary()
+    """``ws_expect`` waits: step start -> matching message."""
+    operations: int = 0
+    """Operations of all WebSocket steps (handshakes, sends, round trips, waits, holds, closes)."""
+    errors: int = 0
+    error_kinds: dict[str, int] = {}
+
+
+class GraphQLSummary(Struct, kw_only=True):
+    requests: int = 0
+    errors: int = 0
+    """Failed requests: HTTP errors, ``graphql_error`` (a 200 answer with ``errors``), ..."""
+    graphql_errors: int = 0
+    error_rate: float = 0.0
+    rps: float = 0.0
+    latency_ms: LatencySummary = LatencySummary()
+    error_kinds: dict[str, int] = {}
+    operations: list[str] = []
+    """Endpoint names of the GraphQL steps."""
+
+
+class McpSummary(Struct, kw_only=True):
+    sessions_initialized: int = 0
+    initialize_failed: int = 0
+    sessions_expired: int = 0
+    """Calls answered 404 (session forgotten by the server), recovered by a new initialize."""
+    initialize_ms: LatencySummary = LatencySummary()
+    """The handshake: initialize + notifications/initialized."""
+    requests: int = 0
+    """JSON-RPC calls (the handshakes not included)."""
+    errors: int = 0
+    jsonrpc_errors: int = 0
+    tool_errors: int = 0
+    """``tools/call`` results with ``isError: true``."""
+    error_rate: float = 0.0
+    rps: float = 0.0
+    latency_ms: LatencySummary = LatencySummary()
+    error_kinds: dict[str, int] = {}
+    methods: list[str] = []
+    """Endpoint names of the MCP steps."""
+
+
+class ProtocolSummary(Struct, kw_only=True, omit_defaults=True):
+    """What the protocol steps of a run did; a protocol the plan does not use is None (left out
+    of the JSON)."""
+
+    ws: WsSummary | None = None
+    graphql: GraphQLSummary | None = None
+    mcp: McpSummary | None = None
+
+    def __bool__(self) -> bool:
+        return self.ws is not None or self.graphql is not None or self.mcp is not None
+
+
+def _roles_of(plan_dict: dict) -> dict[str, str]:
+    from perftui.plan import Plan
+    from perftui.planload import protocol_endpoints
+
+    try:
+        return protocol_endpoints(msgspec.convert(plan_dict, Plan))
+    except (msgspec.ValidationError, TypeError, ValueError):
+        return {}
+
+
+def _merged(aggs: list[Aggregate]) -> Aggregate:
+    out = Aggregate()
+    for a in aggs:
+        out.merge(a)
+    return out
 
 
 class SessionDocument(Struct, kw_only=True):
@@ -115,9 +222,14 @@ class SessionDocument(Struct, kw_only=True):
     thresholds: list[Any]
     events: list[Event]
     generator: GeneratorState
+    monitor: MonitorDocument
+    generator_warnings: list[GeneratorWarning]
+    """Intervals in which perftui itself was the bottleneck."""
     histogram: str
     """Overall latency histogram (µs, corrected), HdrHistogram V2 compressed base64."""
     service_histogram: str
+    protocols: ProtocolSummary = msgspec.field(default_factory=ProtocolSummary)
+    """WebSocket / GraphQL / MCP figures, for plans with such steps."""
 
 
 def new_session_id() -> str:
@@ -172,6 +284,15 @@ class SessionRecord:
         self._second_iterations = 0
         self._second_sched_lag = 0.0
         self.extra_now: dict[str, float] = {}
+        self.extra_total: dict[str, float] = {}
+        """Cumulative sums of the counter keys of ``Snapshot.extra``."""
+        self.gauges: dict[str, float] = {}
+        """Gauge keys of ``Snapshot.extra`` (``GAUGE_EXTRA``): the sum over workers at the last tick."""
+        self.gauge_peaks: dict[str, float] = {}
+        self._worker_gauges: dict[int, dict[str, float]] = {}
+        self._roles: dict[str, str] | None = None
+        self.monitor = MonitorState(emit=self.event)
+        """Target health/metrics, SUT process and generator self-health (``perftui.monitor.state``)."""
         self._last_tick: float | None = None
         self.boundary = 0.0
         """End of the second being filled; snapshots stamped after it wait in ``_next``."""
@@ -237,7 +358,11 @@ class SessionRecord:
             self.last_errors.append(e)
         self.worker_state[snap.worker] = snap
         for k, v in snap.extra.items():
+            if k in GAUGE_EXTRA:
+                self._worker_gauges.setdefault(snap.worker, {})[k] = v
+                continue
             self.extra_now[k] = self.extra_now.get(k, 0.0) + v
+            self.extra_total[k] = self.extra_total.get(k, 0.0) + v
 
     def tick(self, now: float, phase: str, target_rps: float, target_vus: int, *, final: bool = False) -> TimelineRow:
         """Close the second ending at ``now``: a timeline row, the 10 s window, the cumulative
@@ -252,6 +377,16 @@ class SessionRecord:
         summary_lat = sec.latency
         pct = summary_lat.get_percentile_to_value_dict([50.0, 95.0, 99.0]) if summary_lat.total_count else {}
         gen = self._generator_now()
+        if self._worker_gauges:
+            gauges: dict[str, float] = {}
+            for values in self._worker_gauges.values():
+                for k, v in values.items():
+                    gauges[k] = gauges.get(k, 0.0) + v
+            self.gauges = gauges
+            for k, v in gauges.items():
+                if v > self.gauge_peaks.get(k, 0.0):
+                    self.gauge_peaks[k] = v
+            self.extra_now.update(gauges)
         row = TimelineRow(
             t=round(self.elapsed(now), 3), phase=phase, target_rps=round(target_rps, 3), target_vus=target_vus,
             rps=round(sec.requests / span, 3), started_rps=round(self._second_iterations / span, 3),
@@ -265,6 +400,7 @@ class SessionRecord:
             extra=dict(self.extra_now),
         )
         self.generator = gen
+        row.monitor, row.generator_limited = self.monitor.close_second(row, self.timeline, self._pending, final=final)
         self._append_row(row)
         self.total.merge(sec)
         # rotate the window ring, reusing aggregates so memory stays flat
@@ -341,6 +477,152 @@ class SessionRecord:
         w = self.endpoint_window.get(name)
         return sum(w) / len(w) if w else 0.0
 
+    # ---- protocols --------------------------------------------------------------------
+
+    def protocol_roles(self) -> dict[str, str]:
+        """Endpoint name -> role (``ws.connect``, ``ws.request``, ``graphql``, ``mcp``, ...) for the
+        protocol endpoints of the plan (``perftui.planload.step_endpoints``)."""
+        if self._roles is None:
+            self._roles = _roles_of(self.plan_dict)
+        return self._roles
+
+    def protocol_summary(self) -> ProtocolSummary:
+        """WebSocket / GraphQL / MCP figures so far (what the session JSON has under
+        ``protocols``); each part is None when the plan has no such step. Cheap enough to call
+        once a second (it merges the protocol endpoints' histograms)."""
+        roles = self.protocol_roles()
+        if not roles:
+            return ProtocolSummary()
+        by_role: dict[str, list[tuple[str, Aggregate]]] = {}
+        for name, role in roles.items():
+            agg = self.endpoints.get(name)
+            by_role.setdefault(role, []).append((name, agg if agg is not None else Aggregate()))
+        span = self.run_seconds() if self.started_mono is not None else 0.0
+        total = self.extra_total
+
+        def aggs(*wanted: str) -> list[Aggregate]:
+            return [a for r in wanted for _, a in by_role.get(r, ())]
+
+        def lat(items: list[Aggregate]) -> LatencySummary:
+            m = _merged(items)
+            return summarize_histogram(m.latency, m.latency_sum)
+
+        out = ProtocolSummary()
+        ws_roles = [r for r in by_role if r.startswith("ws.")]
+        if ws_roles:
+            connect = _merged(aggs("ws.connect"))
+            every = _merged(aggs(*ws_roles))
+            opened = connect.requests - connect.errors
+            sent = int(total.get("ws.messages_sent", 0))
+            received = int(total.get("ws.messages_received", 0))
+            out.ws = WsSummary(
+                connections_opened=opened, connections_failed=connect.errors,
+                success_rate=opened / connect.requests if connect.requests else None,
+                closed_by_server=int(total.get("ws.closed_by_server", 0)),
+                open_connections=int(self.gauges.get("ws.open_connections", 0)),
+                peak_open_connections=int(self.gauge_peaks.get("ws.open_connections", 0)),
+                messages_sent=sent, messages_received=received,
+                sent_per_s=round(sent / span, 3) if span else 0.0,
+                received_per_s=round(received / span, 3) if span else 0.0,
+                connect_ms=summarize_histogram(connect.latency, connect.latency_sum),
+                rtt_ms=lat(aggs("ws.request")), expect_ms=lat(aggs("ws.expect")),
+                operations=every.requests, errors=every.errors, error_kinds=dict(sorted(every.error_kinds.items())),
+            )
+        if "graphql" in by_role:
+            g = _merged(aggs("graphql"))
+            out.graphql = GraphQLSummary(
+                requests=g.requests, errors=g.errors, graphql_errors=g.error_kinds.get("graphql_error", 0),
+                error_rate=g.errors / g.requests if g.requests else 0.0,
+                rps=round(g.requests / span, 3) if span else 0.0,
+                latency_ms=summarize_histogram(g.latency, g.latency_sum),
+                error_kinds=dict(sorted(g.error_kinds.items())), operations=[n for n, _ in by_role["graphql"]],
+            )
+        if "mcp" in by_role:
+            init = _merged(aggs("mcp.initialize"))
+            calls = _merged(aggs("mcp"))
+            out.mcp = McpSummary(
+                sessions_initialized=init.requests - init.errors, initialize_failed=init.errors,
+                sessions_expired=int(total.get("mcp.sessions_expired", 0)),
+                initialize_ms=summarize_histogram(init.latency, init.latency_sum),
+                requests=calls.requests, errors=calls.errors,
+                jsonrpc_errors=calls.error_kinds.get("jsonrpc_error", 0),
+                tool_errors=calls.error_kinds.get("mcp_tool_error", 0),
+                error_rate=calls.errors / calls.requests if calls.requests else 0.0,
+                rps=round(calls.requests / span, 3) if span else 0.0,
+                latency_ms=summarize_histogram(calls.latency, calls.latency_sum),
+                error_kinds=dict(sorted(calls.error_kinds.items())), methods=[n for n, _ in by_role["mcp"]],
+            )
+        return out
+
+    def protocol_extra(self, summary: ProtocolSummary | None = None) -> dict[str, float]:
+        """The protocol metrics thresholds can name (``ws.connect.p95``, ``ws.rtt.p95``,
+        ``ws.success_rate``, ``ws.messages_received``, ``graphql.error_rate``, ``mcp.p95``,
+        ``mcp.initialize.p95``, ...; per endpoint as ``ws.rtt.p95{WS echo}``), for
+        ``perftui.thresholds.evaluate(th, overall, endpoints, extra)``. Latencies in ms, rates as
+        fractions; a figure without data is left out (the threshold then fails with "no data")."""
+        p = summary if summary is not None else self.protocol_summary()
+        out: dict[str, float] = {}
+
+        def latency(prefix: str, ls: LatencySummary, suffix: str = "") -> None:
+            for f in ("min", "mean", "p50", "p90", "p95", "p99", "p999", "max"):
+                v = getattr(ls, f)
+                if v is not None:
+                    out[f"{prefix}.{f}{suffix}"] = float(v)
+
+        if p.ws is not None:
+            w = p.ws
+            latency("ws.connect", w.connect_ms)
+            latency("ws.rtt", w.rtt_ms)
+            latency("ws.expect", w.expect_ms)
+            if w.success_rate is not None:
+                out["ws.success_rate"] = w.success_rate
+            for k in ("connections_opened", "connections_failed", "closed_by_server", "messages_sent",
+                      "messages_received", "operations", "errors"):
+                out[f"ws.{k}"] = float(getattr(w, k))
+            out["ws.peak_connections"] = float(w.peak_open_connections)
+            out["ws.messages_sent.rps"] = w.sent_per_s
+            out["ws.messages_received.rps"] = w.received_per_s
+            if w.operations:
+                out["ws.error_rate"] = w.errors / w.operations
+        if p.graphql is not None:
+            g = p.graphql
+            latency("graphql", g.latency_ms)
+            out.update({"graphql.requests": float(g.requests), "graphql.errors": float(g.errors),
+                        "graphql.graphql_errors": float(g.graphql_errors), "graphql.rps": g.rps})
+            if g.requests:
+                out["graphql.error_rate"] = g.error_rate
+                out["graphql.success_rate"] = 1.0 - g.error_rate
+        if p.mcp is not None:
+            m = p.mcp
+            latency("mcp", m.latency_ms)
+            latency("mcp.initialize", m.initialize_ms)
+            out.update({"mcp.requests": float(m.requests), "mcp.errors": float(m.errors), "mcp.rps": m.rps,
+                        "mcp.jsonrpc_errors": float(m.jsonrpc_errors), "mcp.tool_errors": float(m.tool_errors),
+                        "mcp.sessions": float(m.sessions_initialized), "mcp.sessions_expired": float(m.sessions_expired)})
+            if m.requests:
+                out["mcp.error_rate"] = m.error_rate
+                out["mcp.success_rate"] = 1.0 - m.error_rate
+        # per endpoint: <family>.<latency>{name}, .requests, .errors, .rps, .error_rate, .success_rate
+        families = {"ws.connect": "ws.connect", "ws.request": "ws.rtt", "ws.expect": "ws.expect",
+                    "graphql": "graphql", "mcp": "mcp", "mcp.initialize": "mcp.initialize"}
+        if p:
+            span = self.run_seconds() if self.started_mono is not None else 0.0
+            for name, role in self.protocol_roles().items():
+                family = families.get(role)
+                agg = self.endpoints.get(name)
+                if family is None or agg is None:
+                    continue
+                suffix = f"{{{name}}}"
+                latency(family, summarize_histogram(agg.latency, agg.latency_sum), suffix)
+                out[f"{family}.requests{suffix}"] = float(agg.requests)
+                out[f"{family}.errors{suffix}"] = float(agg.errors)
+                if span:
+                    out[f"{family}.rps{suffix}"] = agg.requests / span
+                if agg.requests:
+                    out[f"{family}.error_rate{suffix}"] = agg.errors / agg.requests
+                    out[f"{family}.success_rate{suffix}"] = 1.0 - agg.errors / agg.requests
+        return out
+
     # ---- export -----------------------------------------------------------------------
 
     def document(self) -> SessionDocument:
@@ -367,8 +649,11 @@ class SessionRecord:
             thresholds=self.threshold_results,
             events=self.events,
             generator=self.generator,
+            monitor=self.monitor.document(),
+            generator_warnings=list(self.monitor.generator_warnings),
             histogram=total.latency.encode().decode() if total.latency.total_count else "",
             service_histogram=total.service.encode().decode() if total.service.total_count else "",
+            protocols=self.protocol_summary(),
         )
 
     def to_json(self) -> bytes:
@@ -402,5 +687,6 @@ def merge_rows(rows: list[TimelineRow]) -> TimelineRow:
         in_flight=last.in_flight, vus=last.vus, open_connections=last.open_connections,
         cpu_percent=sum(r.cpu_percent for r in rows) / n, rss_mb=last.rss_mb,
         loop_lag_ms=max(r.loop_lag_ms for r in rows), schedule_lag_ms=max(r.schedule_lag_ms for r in rows),
-        extra=extra,
+        extra=extra, monitor=merge_monitor([r.monitor for r in rows]),
+        generator_limited=any(r.generator_limited for r in rows),
     )

@@ -20,6 +20,14 @@ ERROR_KINDS = (
     "http_4xx",
     "http_5xx",
     "expect_failed",
+    # protocol steps (perftui.engine.ws, perftui.engine.rpc)
+    "ws_handshake",
+    "ws_closed",
+    "ws_timeout",
+    "ws_protocol",
+    "graphql_error",
+    "jsonrpc_error",
+    "mcp_tool_error",
 )
 
 

@@ -12,6 +12,14 @@ always measured from the moment the request bytes were written.
 Failure rules: a transport failure (refused, timeout, reset, ...) ends the iteration, since later
 steps usually depend on it; an HTTP error status or a failed expectation is counted and the flow
 goes on (the step's ``if`` guards handle missing captures).
+
+Protocol steps: ``graphql`` steps are HTTP requests with a GraphQL body (``perftui.engine.rpc``);
+``mcp`` steps and WebSocket steps run in ``perftui.engine.rpc`` / ``perftui.engine.ws`` and
+follow the same rules (the first operation of an open-model iteration is timed from the intended
+start; a WebSocket failure, a failed MCP session setup or an MCP transport failure ends the
+iteration; a JSON-RPC or GraphQL error is counted and the flow goes on). An iteration of a
+scenario with WebSocket steps owns at most one connection, closed when the iteration ends; an
+MCP session belongs to the virtual user (kept in its variables as ``$mcp``).
 """
 
 from __future__ import annotations
@@ -27,11 +35,12 @@ from urllib.parse import quote, urlsplit
 
 import msgspec
 
+from perftui.engine import rpc, ws
 from perftui.engine.stats import EndpointRecorder
 from perftui.engine.transport import HttpPool, TransportError, build_request
 from perftui.jsonpath import MISSING, compile_path
 from perftui.plan import Plan, Step
-from perftui.planload import duration_s, endpoint_name
+from perftui.planload import MCP_INITIALIZE, duration_s, endpoint_name, step_kind
 from perftui.template import compile_json, compile_template
 
 _json_decode = msgspec.json.decode
@@ -64,15 +73,25 @@ class CompiledStep:
         self.name = endpoint_name(step)
         self.if_var = step.if_ if isinstance(step.if_, str) else None
         self.think = duration_s(step.think) if step.think is not msgspec.UNSET else 0.0
-        self.is_request = step.url is not msgspec.UNSET
-        if not self.is_request:
+        self.kind = step_kind(step)
+        # HTTP and GraphQL steps run through _request; MCP and WebSocket steps through their
+        # modules (self.mcp / self.ws); pure pauses have neither.
+        self.is_request = self.kind in ("http", "graphql")
+        self.graphql = self.kind == "graphql"
+        self.mcp: rpc.McpAction | None = None
+        self.ws: ws.WsAction | None = None
+        if self.kind == "think":
             return
         self.recorder: EndpointRecorder = recorder_for(self.name)
-        self.method = step.method.upper()
-        self.head = self.method == "HEAD"
         self.timeout = duration_s(step.timeout if step.timeout is not msgspec.UNSET else d.timeout)
         self.keep_alive = d.keep_alive
-        url = step.url
+        if self.kind.startswith("ws_"):
+            self._compile_checks(step)
+            self.ws = ws.WsAction(self.kind, step, plan, default_origin)
+            return
+        self.method = "POST" if self.kind in ("graphql", "mcp") else step.method.upper()
+        self.head = self.method == "HEAD"
+        url = step.url if step.url is not msgspec.UNSET else ("/graphql" if self.graphql else "/mcp")
         if url.startswith(("http://", "https://")) and "{{" not in url.split("/", 3)[2]:
             self.origin = Origin.from_url(url)
             parts = urlsplit(url)
@@ -92,13 +111,33 @@ class CompiledStep:
             merged[k.lower()] = (k, v)
         self.body = None
         self.body_json = None
-        if step.json is not msgspec.UNSET:
+        if self.kind in ("graphql", "mcp"):
+            merged.setdefault("content-type", ("Content-Type", "application/json"))
+        if self.graphql:
+            variables = step.variables if step.variables is not msgspec.UNSET else None
+            operation = step.operation if step.operation is not msgspec.UNSET else None
+            self.body_json = rpc.GraphQLBody(step.graphql, variables, operation)
+        elif step.json is not msgspec.UNSET:
             self.body_json = compile_json(step.json)
             merged.setdefault("content-type", ("Content-Type", "application/json"))
         elif step.body is not msgspec.UNSET:
             self.body = compile_template(step.body)
         self.headers = [(k, compile_template(v)) for k, v in merged.values()]
-        # checks and captures
+        self._compile_checks(step)
+        if self.graphql:
+            self.want_body = True  # to see "errors"
+        if self.kind == "mcp":
+            self.mcp = rpc.McpAction(step, recorder_for(MCP_INITIALIZE))
+            self.mcp_key = (self.origin, step.url if step.url is not msgspec.UNSET else "/mcp")
+            self.static_request = None
+            return
+        self.static_request = None
+        if (self.path.static and all(t.static for _, t in self.query) and all(t.static for _, t in self.headers)
+                and (self.body is None or self.body.static) and (self.body_json is None or self.body_json.static)):
+            self.static_request = self._serialize({})
+
+    def _compile_checks(self, step: Step) -> None:
+        """Captures and expectations (on an HTTP response, a WebSocket message, a JSON-RPC answer)."""
         self.captures = []
         want_body = want_headers = False
         for c in step.capture:
@@ -126,10 +165,6 @@ class CompiledStep:
             want_body = want_body or bool(self.json_equals or self.json_exists or self.body_contains)
         self.want_body = want_body
         self.want_headers = want_headers
-        self.static_request = None
-        if (self.path.static and all(t.static for _, t in self.query) and all(t.static for _, t in self.headers)
-                and (self.body is None or self.body.static) and (self.body_json is None or self.body_json.static)):
-            self.static_request = self._serialize({})
 
     def _serialize(self, vars: dict) -> bytes:
         target = self.path.render(vars)
@@ -153,6 +188,8 @@ class CompiledScenario:
     def __init__(self, name: str, steps: list[CompiledStep]):
         self.name = name
         self.steps = steps
+        self.uses_ws = any(s.ws is not None for s in steps)
+        """Iterations hold per-iteration state (a WebSocket), closed when they end."""
 
 
 class ScenarioRunner:
@@ -183,6 +220,20 @@ class ScenarioRunner:
         self.errors_sample: deque[str] = deque(maxlen=5)
         self.iterations = 0
         self.vu_counter = 0
+        self.ws_stats = ws.WsStats()
+        self.mcp_stats = rpc.McpStats()
+        self.uses_ws = any(sc.uses_ws for sc in self.scenarios)
+        self.uses_mcp = any(st.mcp is not None for sc in self.scenarios for st in sc.steps)
+
+    def take_extra(self) -> dict[str, float]:
+        """Protocol counters since the last call, for ``Snapshot.extra`` (``ws.*`` counts per
+        interval plus the ``ws.open_connections`` gauge; ``mcp.*`` counts); {} for HTTP-only plans."""
+        out: dict[str, float] = {}
+        if self.uses_ws:
+            out.update(self.ws_stats.take())
+        if self.uses_mcp:
+            out.update(self.mcp_stats.take())
+        return out
 
     def recorder_for(self, name: str) -> EndpointRecorder:
         rec = self.recorders.get(name)
@@ -223,7 +274,7 @@ class ScenarioRunner:
 
     @property
     def open_connections(self) -> int:
-        return sum(p.open_connections for p in self.pools.values())
+        return sum(p.open_connections for p in self.pools.values()) + self.ws_stats.open
 
     def pick(self) -> CompiledScenario:
         cw = self.cum_weights
@@ -235,11 +286,35 @@ class ScenarioRunner:
         """Run one iteration. ``intended`` is the scheduled start (open model) or None."""
         self.iterations += 1
         vars["$iteration"] += 1
-        for step in self.pick().steps:
+        scenario = self.pick()
+        if not scenario.uses_ws:
+            await self._steps(scenario, vars, intended, None)
+            return
+        it = ws.IterationState()
+        try:
+            await self._steps(scenario, vars, intended, it)
+        except BaseException:
+            it.abort()
+            raise
+        await it.finish()
+
+    async def _steps(self, scenario: CompiledScenario, vars: dict[str, Any], intended: float | None,
+                     it: ws.IterationState | None) -> None:
+        for step in scenario.steps:
             if step.if_var is not None and not vars.get(step.if_var):
                 continue
             if step.is_request:
                 ok = await self._request(step, vars, intended)
+                intended = None
+                if not ok:
+                    return
+            elif step.ws is not None:
+                ok = await ws.run_step(self, step, it, vars, intended)
+                intended = None
+                if not ok:
+                    return
+            elif step.mcp is not None:
+                ok = await rpc.run_mcp_step(self, step, vars, intended)
                 intended = None
                 if not ok:
                     return
@@ -269,7 +344,12 @@ class ScenarioRunner:
             if failed and kind is None:
                 kind = "expect_failed"
                 self.errors_sample.append(f"expect_failed: {step.name}: {failed}")
-        if kind is not None and kind != "expect_failed":
+            if step.graphql and kind is None and status < 300:
+                gql = rpc.graphql_errors(resp.body)
+                if gql is not None:
+                    kind = "graphql_error"
+                    self.errors_sample.append(f"graphql_error: {step.name}: {gql}")
+        if kind is not None and kind not in ("expect_failed", "graphql_error"):
             self.errors_sample.append(f"{kind}: {step.name}: HTTP {status}")
         rec.response(status, int((resp.t_done - started) * 1e6), int((resp.t_done - resp.t_sent) * 1e6),
                      resp.body_size, kind)

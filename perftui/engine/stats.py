@@ -123,6 +123,20 @@ class EndpointRecorder:
             ek = self.error_kinds
             ek[error_kind] = ek.get(error_kind, 0) + 1
 
+    def op(self, latency_us: int | None, service_us: int, error_kind: str | None = None, nbytes: int = 0) -> None:
+        """A completed non-HTTP operation (a WebSocket message round trip, a send, a hold): no
+        status code; ``latency_us=None`` counts it without a latency (sends, holds, closes)."""
+        self.requests += 1
+        if latency_us is not None:
+            self.latency.record(latency_us)
+            if self.service is not None:
+                self.service.record(service_us)
+        self.bytes_received += nbytes
+        if error_kind is not None:
+            self.errors += 1
+            ek = self.error_kinds
+            ek[error_kind] = ek.get(error_kind, 0) + 1
+
     def failure(self, kind: str) -> None:
         """A request that got no response (refused, timeout, reset, ...)."""
         self.requests += 1

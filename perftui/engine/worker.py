@@ -204,6 +204,7 @@ class Worker:
             open_connections=runner.open_connections, loop_lag_ms=self.loop_lag * 1000,
             schedule_lag_ms=self.schedule_lag * 1000, cpu_percent=self.proc.cpu_percent(None),
             rss_bytes=self.proc.memory_info().rss, errors_sample=list(runner.errors_sample),
+            extra=runner.take_extra(),
         )
         self.seq += 1
         runner.iterations = 0

@@ -1,0 +1,607 @@
+"""WebSocket steps: one connection per virtual user per scenario iteration, driven by the
+``websockets`` asyncio client.
+
+A connection has one reader task that takes every incoming message, counts it, and hands it to
+whichever step is waiting for it (a ``ws_request`` waiting for its correlation id, a
+``ws_expect`` waiting for a match); messages nobody is waiting for go into a small buffer, so a
+``ws_expect`` right after a ``ws_send`` also sees a reply that arrived before it started waiting.
+Round trips are timed from just before the send to the moment the reader saw the reply, not to
+when the waiting step got to run again.
+
+What each step records (endpoint, latency, error kinds):
+
+- ``ws_connect``: ``WS connect <url>``; the handshake time (from the iteration's intended start
+  when it is the first step of an open-model iteration, like an HTTP request); failures
+  ``ws_handshake`` (rejected, with the HTTP status), ``connect_refused``, ``connect_timeout``,
+  ``dns``, ``tls``, ``reset``, ``ws_protocol`` (the peer does not speak HTTP/WebSocket).
+- ``ws_request``: send -> matched reply round trip; ``ws_timeout``, ``ws_closed``.
+- ``ws_expect``: time waited for the matching message; ``ws_timeout``, ``ws_closed``.
+- ``ws_send``, ``ws_hold``, ``ws_close``: counted without a latency; ``ws_closed`` when the
+  connection was closed under them (the close code is in the error message).
+
+A failure ends the iteration (later steps need the connection), like an HTTP transport failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import ssl
+import time
+from collections import deque
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, urlsplit
+
+import msgspec
+from websockets.asyncio.client import connect as _ws_open
+from websockets.exceptions import (
+    ConnectionClosed,
+    InvalidHandshake,
+    InvalidMessage,
+    InvalidStatus,
+    InvalidURI,
+    PayloadTooBig,
+    ProtocolError,
+)
+
+from perftui import __version__
+from perftui.jsonpath import MISSING, compile_path
+from perftui.planload import duration_s
+from perftui.template import compile_json, compile_template
+
+if TYPE_CHECKING:  # pragma: no cover
+    from perftui.engine.scenario import ScenarioRunner
+
+__all__ = ["BUFFERED_MESSAGES", "WsConnection", "WsError", "WsStats", "ws_url"]
+
+_now = time.monotonic
+_decode = msgspec.json.decode
+
+BUFFERED_MESSAGES = 256
+"""Messages nobody waited for, kept per connection for a later ``ws_expect`` (oldest dropped)."""
+CLOSE_TIMEOUT = 2.0
+"""Seconds to wait for the server's close frame when closing normally."""
+USER_AGENT = f"perftui/{__version__}"
+
+
+class WsError(Exception):
+    """A WebSocket step failed; ``kind`` is the error kind recorded."""
+
+    def __init__(self, kind: str, message: str, status: int | None = None):
+        super().__init__(kind, message)
+        self.kind = kind
+        self.message = message
+        self.status = status
+        """The HTTP status of a rejected handshake."""
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class WsStats:
+    """Counters of one worker, shipped in ``Snapshot.extra`` (see ``ScenarioRunner.take_extra``)."""
+
+    __slots__ = ("closed_by_server", "failed", "open", "opened", "received", "sent")
+
+    def __init__(self) -> None:
+        self.sent = 0
+        self.received = 0
+        self.opened = 0
+        self.failed = 0
+        self.closed_by_server = 0
+        self.open = 0
+
+    def take(self) -> dict[str, float]:
+        out = {
+            "ws.messages_sent": float(self.sent),
+            "ws.messages_received": float(self.received),
+            "ws.connections_opened": float(self.opened),
+            "ws.connections_failed": float(self.failed),
+            "ws.closed_by_server": float(self.closed_by_server),
+            "ws.open_connections": float(self.open),
+        }
+        self.sent = self.received = self.opened = self.failed = self.closed_by_server = 0
+        return out
+
+
+def ws_url(url: str, target_scheme: str, host_header: str) -> str:
+    """An absolute ws:// / wss:// URL for a ``ws_connect`` value: paths go to the target's host
+    (wss:// when the target is https://)."""
+    if url.startswith(("ws://", "wss://")):
+        return url
+    if url.startswith(("http://", "https://")):
+        return "ws" + url[4:]
+    scheme = "wss" if target_scheme == "https" else "ws"
+    return f"{scheme}://{host_header}{url if url.startswith('/') else '/' + url}"
+
+
+def close_description(exc: ConnectionClosed) -> str:
+    rcvd = exc.rcvd
+    if rcvd is None:
+        return "connection lost without a close frame (code 1006)"
+    reason = f" ({rcvd.reason})" if rcvd.reason else ""
+    return f"closed by the server with code {rcvd.code}{reason}"
+
+
+def _as_text(msg: str | bytes) -> str:
+    return msg if isinstance(msg, str) else msg.decode("utf-8", "replace")
+
+
+def _as_json(msg: str | bytes) -> Any:
+    """The message as JSON, or MISSING (cheap reject for anything that is not an object/array)."""
+    head = msg[:1]
+    if head not in ("{", "[", b"{", b"[") and not (msg and (msg.lstrip()[:1] in ("{", "[", b"{", b"["))):
+        return MISSING
+    try:
+        return _decode(msg)
+    except (msgspec.DecodeError, UnicodeDecodeError):
+        return MISSING
+
+
+class _Waiter:
+    __slots__ = ("fut", "test")
+
+    def __init__(self, test, fut: asyncio.Future):
+        self.test = test
+        self.fut = fut
+
+
+class WsConnection:
+    """An open WebSocket of one iteration, with its reader task."""
+
+    __slots__ = ("buffer", "closing", "done", "lost", "reader", "reported", "stats", "url", "waiters", "ws")
+
+    def __init__(self, ws, stats: WsStats, url: str):
+        loop = asyncio.get_running_loop()
+        self.ws = ws
+        self.stats = stats
+        self.url = url
+        self.buffer: deque[str | bytes] = deque(maxlen=BUFFERED_MESSAGES)
+        self.waiters: list[_Waiter] = []
+        self.done: asyncio.Future = loop.create_future()
+        self.lost: WsError | None = None
+        """Why the connection ended when we did not close it."""
+        self.reported = False
+        self.closing = False
+        stats.opened += 1
+        stats.open += 1
+        self.reader = loop.create_task(self._read())
+
+    async def _read(self) -> None:
+        recv = self.ws.recv
+        stats = self.stats
+        buffer = self.buffer
+        waiters = self.waiters
+        try:
+            while True:
+                msg = await recv()
+                stats.received += 1
+                if waiters:
+                    t = _now()
+                    for i, w in enumerate(waiters):
+                        hit = w.test(msg)
+                        if hit is not None:
+                            del waiters[i]
+                            if not w.fut.done():
+                                w.fut.set_result((msg, hit, t))
+                            break
+                    else:
+                        buffer.append(msg)
+                else:
+                    buffer.append(msg)
+        except ConnectionClosed as exc:
+            self._end(WsError("ws_closed", close_description(exc)))
+        except (ProtocolError, PayloadTooBig) as exc:
+            self._end(WsError("ws_protocol", f"protocol error: {exc}"))
+        except asyncio.CancelledError:
+            self._end(None)
+            raise
+        except Exception as exc:  # noqa: BLE001 - anything else ends this connection only
+            self._end(WsError("ws_protocol", f"{type(exc).__name__}: {exc}"))
+
+    def _end(self, err: WsError | None) -> None:
+        stats = self.stats
+        stats.open -= 1
+        if err is not None and not self.closing:
+            self.lost = err
+            stats.closed_by_server += 1
+        for w in self.waiters:
+            if not w.fut.done():
+                w.fut.set_exception(err or WsError("ws_closed", "connection closed"))
+        self.waiters.clear()
+        if not self.done.done():
+            self.done.set_result(None)
+
+    # ---- steps -----------------------------------------------------------------------------
+
+    def check_open(self) -> None:
+        if self.lost is not None:
+            self.reported = True
+            raise self.lost
+        if self.done.done() or self.closing:
+            raise WsError("ws_closed", "the connection is already closed")
+
+    async def send(self, text: str | bytes) -> None:
+        self.check_open()
+        try:
+            await self.ws.send(text)
+        except ConnectionClosed as exc:
+            self.reported = True
+            raise WsError("ws_closed", close_description(exc)) from None
+        self.stats.sent += 1
+
+    def take_buffered(self, test) -> tuple[Any, Any] | None:
+        """The oldest buffered message that passes ``test`` (removed), as (message, hit)."""
+        for i, msg in enumerate(self.buffer):
+            hit = test(msg)
+            if hit is not None:
+                del self.buffer[i]
+                return msg, hit
+        return None
+
+    def wait_for(self, test) -> asyncio.Future:
+        fut = asyncio.get_running_loop().create_future()
+        self.waiters.append(_Waiter(test, fut))
+        return fut
+
+    def forget(self, fut: asyncio.Future) -> None:
+        self.waiters[:] = [w for w in self.waiters if w.fut is not fut]
+
+    async def close(self) -> None:
+        if self.closing:
+            return
+        self.closing = True
+        try:
+            await self.ws.close()
+        except Exception:  # noqa: BLE001 - closing is best effort
+            self.abort()
+        if not self.reader.done():
+            try:
+                await asyncio.wait_for(asyncio.shield(self.reader), CLOSE_TIMEOUT)
+            except (TimeoutError, Exception):  # noqa: BLE001
+                self.reader.cancel()
+
+    def abort(self) -> None:
+        """Drop the connection at once (cancelled iterations, worker shutdown)."""
+        self.closing = True
+        transport = getattr(self.ws, "transport", None)
+        if transport is not None:
+            transport.abort()
+        if not self.reader.done():
+            self.reader.cancel()
+
+
+# ---- compiled steps ------------------------------------------------------------------------------
+
+
+def _needle(value: Any) -> str | None:
+    """Text that must appear in a raw reply carrying ``value`` (a cheap filter before decoding)."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str) and value and all(c.isalnum() or c in "-_.:" for c in value):
+        return value
+    return None
+
+
+class WsAction:
+    """The run-time part of a WebSocket step (compiled once per plan)."""
+
+    def __init__(self, kind: str, step, plan, default_origin) -> None:
+        d = plan.defaults
+        self.kind = kind
+        self.timeout = duration_s(step.timeout) if step.timeout is not msgspec.UNSET else duration_s(d.timeout)
+        if kind == "ws_connect":
+            self.url = compile_template(step.ws_connect)
+            self.scheme = default_origin.scheme
+            self.host_header = default_origin.host_header
+            self.query = [(k, compile_template(str(v).lower() if isinstance(v, bool) else str(v)))
+                          for k, v in step.query.items()]
+            merged: dict[str, tuple[str, str]] = {}
+            for k, v in d.headers.items():
+                merged[k.lower()] = (k, v)
+            for k, v in step.headers.items():
+                merged[k.lower()] = (k, v)
+            for skip in ("content-type", "content-length", "connection", "upgrade", "host"):
+                merged.pop(skip, None)
+            self.headers = [(k, compile_template(v)) for k, v in merged.values()]
+            self.subprotocols = list(step.subprotocols) if step.subprotocols is not msgspec.UNSET else None
+            self.open_timeout = (duration_s(step.timeout) if step.timeout is not msgspec.UNSET
+                                 else duration_s(d.connect_timeout))
+            self.tls_verify = d.tls_verify
+        elif kind in ("ws_send", "ws_request"):
+            body = step.ws_send if kind == "ws_send" else step.ws_request
+            if isinstance(body, str):
+                self.text = compile_template(body)
+                self.json = None
+            else:
+                self.text = None
+                self.json = compile_json(body)
+            self.static = (self.json.static if self.json is not None else self.text.static)
+            if kind == "ws_request":
+                match = step.match if step.match is not msgspec.UNSET else "id"
+                self.match_path = compile_path(match) if match.startswith("$") else None
+                self.match_key = None if match.startswith("$") else match
+        elif kind == "ws_expect":
+            want = step.ws_expect
+            if isinstance(want, str):
+                self.contains = compile_template(want)
+                self.fields = None
+            else:
+                self.contains = None
+                self.fields = [
+                    (compile_path(k) if k.startswith("$") else k, compile_json(v))
+                    for k, v in want.items()
+                ]
+        elif kind == "ws_hold":
+            self.hold = duration_s(step.ws_hold)
+
+    # -- message bodies --
+
+    def render(self, vars: dict) -> str:
+        if self.json is not None:
+            return self.json.render(vars).decode()
+        return self.text.render(vars)
+
+    def connect_url(self, vars: dict) -> str:
+        url = ws_url(self.url.render(vars), self.scheme, self.host_header)
+        if self.query:
+            qs = "&".join(f"{quote(k, safe='')}={quote(t.render(vars), safe='')}" for k, t in self.query)
+            url += ("&" if "?" in url else "?") + qs
+        return url
+
+    def request_test(self, sent_text: str):
+        """A predicate for the reply to ``sent_text``: same value at the correlation field."""
+        doc = _decode(sent_text)
+        key = self.match_key
+        value = (doc.get(key, MISSING) if isinstance(doc, dict) else MISSING) if key is not None \
+            else self.match_path.find(doc)
+        needle = _needle(value)
+        path = self.match_path
+
+        def test(msg):
+            if needle is not None and needle not in (msg if isinstance(msg, str) else _as_text(msg)):
+                return None
+            got = _as_json(msg)
+            if got is MISSING:
+                return None
+            if key is not None:
+                found = got.get(key, MISSING) if isinstance(got, dict) else MISSING
+            else:
+                found = path.find(got)
+            return got if found is not MISSING and found == value else None
+
+        return test
+
+    def expect_test(self, vars: dict):
+        if self.contains is not None:
+            text = self.contains.render(vars)
+
+            def contains(msg):
+                return msg if text in _as_text(msg) else None
+
+            return contains
+        fields = [(k, _decode(t.render(vars))) for k, t in self.fields]
+
+        def match(msg):
+            doc = _as_json(msg)
+            if doc is MISSING:
+                return None
+            for k, expected in fields:
+                if isinstance(k, str):
+                    got = doc.get(k, MISSING) if isinstance(doc, dict) else MISSING
+                else:
+                    got = k.find(doc)
+                if got is MISSING or got != expected:
+                    return None
+            return doc
+
+        return match
+
+
+def classify_connect_error(exc: BaseException, timeout: float) -> WsError:
+    """A ``websockets`` / socket exception from opening a connection -> an error kind."""
+    if isinstance(exc, InvalidStatus):
+        status = exc.response.status_code
+        return WsError("ws_handshake", f"handshake rejected: HTTP {status}", status)
+    if isinstance(exc, InvalidMessage):
+        return WsError("ws_protocol", f"not a WebSocket server: {exc}")
+    if isinstance(exc, InvalidHandshake):
+        return WsError("ws_handshake", f"handshake failed: {exc}")
+    if isinstance(exc, InvalidURI):
+        return WsError("ws_protocol", f"invalid WebSocket URL: {exc}")
+    if isinstance(exc, (TimeoutError, asyncio.TimeoutError)):
+        return WsError("connect_timeout", f"no WebSocket handshake within {timeout:g}s")
+    if isinstance(exc, ConnectionRefusedError):
+        return WsError("connect_refused", "connection refused")
+    if isinstance(exc, ssl.SSLError):
+        return WsError("tls", f"TLS: {exc}")
+    if isinstance(exc, socket.gaierror):
+        return WsError("dns", f"DNS: {exc}")
+    if isinstance(exc, ConnectionClosed):
+        return WsError("ws_closed", close_description(exc))
+    if isinstance(exc, OSError):
+        return WsError("reset", f"{type(exc).__name__}: {exc.strerror or exc}")
+    return WsError("ws_protocol", f"{type(exc).__name__}: {exc}")
+
+
+async def open_connection(action: WsAction, runner: ScenarioRunner, vars: dict) -> WsConnection:
+    url = action.connect_url(vars)
+    headers = [(k, t.render(vars)) for k, t in action.headers]
+    user_agent = USER_AGENT
+    extra = []
+    for k, v in headers:
+        if k.lower() == "user-agent":
+            user_agent = v
+        else:
+            extra.append((k, v))
+    kwargs: dict[str, Any] = {}
+    if url.startswith("wss://"):
+        kwargs["ssl"] = runner._ssl()
+    try:
+        ws = await _ws_open(
+            url,
+            additional_headers=extra or None,
+            subprotocols=action.subprotocols or None,
+            compression=None,
+            open_timeout=action.open_timeout,
+            ping_interval=None,
+            close_timeout=CLOSE_TIMEOUT,
+            user_agent_header=user_agent,
+            proxy=None,
+            max_size=None,
+            max_queue=None,
+            **kwargs,
+        )
+    except asyncio.CancelledError:
+        raise
+    except BaseException as exc:
+        if not isinstance(exc, Exception):
+            raise
+        raise classify_connect_error(exc, action.open_timeout) from None
+    if action.subprotocols and ws.subprotocol is None:
+        ws.transport.abort()
+        raise WsError("ws_handshake", f"the server accepted none of the subprotocols {', '.join(action.subprotocols)}")
+    return WsConnection(ws, runner.ws_stats, urlsplit(url).path)
+
+
+# ---- running steps -------------------------------------------------------------------------------
+
+
+class IterationState:
+    """Per-iteration protocol state: the virtual user's open WebSocket, if any."""
+
+    __slots__ = ("ws",)
+
+    def __init__(self) -> None:
+        self.ws: WsConnection | None = None
+
+    async def finish(self) -> None:
+        """End of the iteration: close a connection the plan left open."""
+        conn, self.ws = self.ws, None
+        if conn is not None:
+            await conn.close()
+
+    def abort(self) -> None:
+        conn, self.ws = self.ws, None
+        if conn is not None:
+            conn.abort()
+
+
+class _Message:
+    """A received message shaped like a ``Response`` for captures and expect checks."""
+
+    __slots__ = ("body", "headers")
+
+    def __init__(self, msg: str | bytes):
+        self.body = msg.encode() if isinstance(msg, str) else msg
+        self.headers = None
+
+
+def _us(seconds: float) -> int:
+    return int(seconds * 1e6)
+
+
+async def run_step(runner: ScenarioRunner, step, it: IterationState, vars: dict, intended: float | None) -> bool:
+    """Run one WebSocket step; False ends the iteration."""
+    a: WsAction = step.ws
+    rec = step.recorder
+    kind = a.kind
+    started = _now() if intended is None else intended
+    try:
+        if kind == "ws_connect":
+            if it.ws is not None:  # one connection per virtual user and iteration
+                await it.finish()
+            t0 = _now()
+            try:
+                it.ws = await open_connection(a, runner, vars)
+            except WsError:
+                runner.ws_stats.failed += 1
+                raise
+            t1 = _now()
+            rec.response(101, _us(t1 - started), _us(t1 - t0), 0, None)
+            return True
+        conn = it.ws
+        if conn is None:
+            raise WsError("ws_closed", "no open WebSocket connection (the ws_connect step did not run)")
+        if kind == "ws_send":
+            await conn.send(a.render(vars))
+            rec.op(None, 0, None)
+            return True
+        if kind == "ws_request":
+            text = a.render(vars)
+            test = a.request_test(text)
+            conn.check_open()
+            fut = conn.wait_for(test)
+            t0 = _now()
+            try:
+                await conn.send(text)
+                async with asyncio.timeout(a.timeout):
+                    msg, _doc, t1 = await fut
+            except TimeoutError:
+                raise WsError("ws_timeout", f"no reply with the same {a.match_key or a.match_path.source}"
+                                            f" within {a.timeout:g}s") from None
+            finally:
+                if not fut.done():
+                    fut.cancel()
+                    conn.forget(fut)
+            return _finish(runner, step, rec, msg, vars, _us(t1 - (started if intended is not None else t0)), _us(t1 - t0))
+        if kind == "ws_expect":
+            test = a.expect_test(vars)
+            t0 = _now()
+            hit = conn.take_buffered(test)
+            if hit is not None:
+                msg, t1 = hit[0], t0
+            else:
+                conn.check_open()
+                fut = conn.wait_for(test)
+                try:
+                    async with asyncio.timeout(a.timeout):
+                        msg, _doc, t1 = await fut
+                except TimeoutError:
+                    raise WsError("ws_timeout", f"no matching message within {a.timeout:g}s") from None
+                finally:
+                    if not fut.done():
+                        fut.cancel()
+                        conn.forget(fut)
+            return _finish(runner, step, rec, msg, vars, _us(t1 - started), _us(t1 - t0))
+        if kind == "ws_hold":
+            conn.check_open()
+            try:
+                async with asyncio.timeout(a.hold):
+                    await asyncio.shield(conn.done)
+            except TimeoutError:
+                rec.op(None, 0, None)
+                return True
+            conn.check_open()  # ended under us: raises the close code
+            raise WsError("ws_closed", "connection closed during ws_hold")
+        if kind == "ws_close":
+            lost = conn.lost if not conn.reported else None
+            it.ws = None
+            await conn.close()
+            if lost is not None:
+                conn.reported = True
+                raise lost
+            rec.op(None, 0, None)
+            return True
+        raise AssertionError(kind)  # pragma: no cover - the loader knows every kind
+    except WsError as exc:
+        if exc.status is not None:  # a rejected handshake is a response, with its time
+            t1 = _now()
+            rec.response(exc.status, _us(t1 - started), _us(t1 - t0), 0, exc.kind)
+        else:
+            rec.failure(exc.kind)
+        runner.errors_sample.append(f"{exc.kind}: {step.name}: {exc}")
+        return False
+
+
+def _finish(runner: ScenarioRunner, step, rec, msg, vars: dict, latency_us: int, service_us: int) -> bool:
+    kind = None
+    if step.captures or step.json_equals or step.json_exists or step.body_contains is not None:
+        failed = runner._checks_and_captures(step, _Message(msg), vars)
+        if failed:
+            kind = "expect_failed"
+            runner.errors_sample.append(f"expect_failed: {step.name}: {failed}")
+    rec.op(latency_us, service_us, kind, len(msg))
+    return True
