@@ -27,6 +27,7 @@ from perftui.engine.messages import (
     Bye, Fatal, FrameReader, Hello, Init, SetLoad, Snapshot, Stop, encode_frame, report_decoder,
 )
 from perftui.journal import JournalWriter, session_directory
+from perftui.monitor import Monitor
 from perftui.plan import Phase, phase_model
 from perftui.planload import LoadedPlan, duration_s, redacted_plan
 from perftui.session import PhaseRecord, SessionRecord
@@ -131,6 +132,9 @@ class Coordinator:
         self._clock_task: asyncio.Task | None = None
         self._last_tick = 0.0
         self._stopping = False
+        self.monitor = Monitor(self.plan.monitor, target=target, session=self.session, own_pids=self._own_pids,
+                               tls_verify=self.plan.defaults.tls_verify)
+        """Target health/metrics and generator self-health; its state is ``session.monitor``."""
         self.sessions_dir = sessions_dir
         """Where the journal, checkpoints and final document go (None: keep nothing on disk)."""
         self.journal: JournalWriter | None = None
@@ -202,6 +206,10 @@ class Coordinator:
         let them reach the terminal, where they would tear the dashboard."""
         async for line in handle.proc.stderr:
             handle.stderr_tail.append(line.decode("utf-8", "replace").rstrip())
+
+    def _own_pids(self) -> list[tuple[str, int]]:
+        """perftui's processes, for the monitor's psutil sampling."""
+        return [("coordinator", os.getpid())] + [(f"worker {w.index}", w.proc.pid) for w in self.workers if w.alive]
 
     def _alive(self) -> list[WorkerHandle]:
         return [w for w in self.workers if w.alive]
@@ -325,6 +333,7 @@ class Coordinator:
         self.session.event("start", f"run started with {len(self._alive())} worker(s) against {self.target}")
         self._enter_phase(0, reason="clock")
         self._clock_task = asyncio.ensure_future(self._clock())
+        self.monitor.start()
 
     def pause(self) -> None:
         if self.state != "running":
@@ -421,6 +430,7 @@ class Coordinator:
             if pending:
                 await asyncio.wait(pending, timeout=1.0)
         if was_running:
+            await self.monitor.stop()
             self._second(_now(), final=True)  # fold the last partial second in
         self.session.ended_wall = time.time()
         self.session.end_reason = self._stop_reason

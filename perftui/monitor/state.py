@@ -1,0 +1,444 @@
+"""``MonitorState``: what monitoring knows, kept on the session (``SessionRecord.monitor``).
+
+The probes (``perftui.monitor.Monitor``) hand it samples through ``apply``; the session calls
+``close_second`` once per timeline row, which returns the row's ``monitor`` entry and whether the
+generator limited that second. Everything here is deterministic in the samples and rows it is
+given, so a replica fed the same samples (``observers`` get each one via ``on_monitor``) ends in
+the same state. It is also the dashboard's read API:
+
+- ``health``: list of ``HealthState`` (url, up, status, latency_ms, since, fields, error, ...)
+- ``transitions``: list of ``HealthTransition``
+- ``metric_names()`` and ``metrics_now``; history via ``series(timeline, "metrics", name)``
+- ``sut_now``, ``generator_now``, ``host_now``: latest psutil figures (dicts, see MonitorRow)
+- ``generator_warning`` (text or None) and ``generator_warnings`` (intervals)
+- ``rss_trend_mb_per_h`` (the SUT) and ``generator_rss_trend_mb_per_h``
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from perftui.monitor.health import GeneratorHealth, Limits
+from perftui.monitor.model import (
+    GeneratorWarning, HealthPoint, HealthSample, HealthState, HealthTransition, MetricsSample, MonitorDocument,
+    MonitorRow, MonitorSettings, ProcessSample, Sample, SeriesInfo, SeriesStats, TrendInfo,
+)
+from perftui.units import format_duration, format_ms
+
+__all__ = ["MonitorState", "Trend", "series"]
+
+
+class Trend:
+    """Least-squares slope of y over t, in O(1) memory (running sums)."""
+
+    MIN_SAMPLES = 4
+    MIN_SPAN_S = 4.0
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.n = 0
+        self.t0: float | None = None
+        self.st = self.sy = self.stt = self.sty = 0.0
+        self.first: float | None = None
+        self.last: float | None = None
+        self.max: float | None = None
+        self.t_last = 0.0
+
+    def add(self, t: float, y: float) -> None:
+        if self.t0 is None:
+            self.t0, self.first = t, y
+        x = t - self.t0
+        self.n += 1
+        self.st += x
+        self.sy += y
+        self.stt += x * x
+        self.sty += x * y
+        self.last = y
+        self.max = y if self.max is None else max(self.max, y)
+        self.t_last = t
+
+    @property
+    def span(self) -> float:
+        return self.t_last - self.t0 if self.t0 is not None else 0.0
+
+    def slope(self) -> float | None:
+        """Units of y per second; None until there are enough samples over a long enough span."""
+        if self.n < self.MIN_SAMPLES or self.span < self.MIN_SPAN_S:
+            return None
+        den = self.n * self.stt - self.st * self.st
+        if den <= 0:
+            return None
+        return (self.n * self.sty - self.st * self.sy) / den
+
+    def per_hour(self) -> float | None:
+        s = self.slope()
+        return None if s is None else round(s * 3600, 3)
+
+    def info(self, source: str) -> TrendInfo:
+        r = lambda v: None if v is None else round(v, 3)  # noqa: E731
+        return TrendInfo(mb_per_h=self.per_hour(), span_s=round(self.span, 3), samples=self.n,
+                         first_mb=r(self.first), last_mb=r(self.last), max_mb=r(self.max), source=source)
+
+
+class _Running:
+    __slots__ = ("n", "sum", "min", "max", "last")
+
+    def __init__(self) -> None:
+        self.n = 0
+        self.sum = 0.0
+        self.min: float | None = None
+        self.max: float | None = None
+        self.last: float | None = None
+
+    def add(self, v: float) -> None:
+        self.n += 1
+        self.sum += v
+        self.min = v if self.min is None else min(self.min, v)
+        self.max = v if self.max is None else max(self.max, v)
+        self.last = v
+
+    @property
+    def mean(self) -> float | None:
+        return self.sum / self.n if self.n else None
+
+
+def _why(s: HealthSample) -> str:
+    why = s.error or (f"HTTP {s.status}" if s.status is not None else "no answer")
+    status = s.fields.get("status")
+    if isinstance(status, str) and status:
+        why += f", status={status}"
+    return why
+
+
+def _text_fields(fields: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in fields.items() if isinstance(v, (str, bool)) or v is None}
+
+
+class MonitorState:
+    def __init__(self, emit: Callable[[str, str], Any] | None = None):
+        self._emit_to: Callable[[str, str], Any] = emit or (lambda kind, message: None)
+        """Adds a session event (``SessionRecord.event``)."""
+        self.live = False
+        """True in the process that runs the probes (``configure`` was called): only there do
+        state changes become session events. A replica (an attached viewer) gets the events
+        from the original instead, so it must not add its own."""
+        self.settings = MonitorSettings()
+        self.observers: list[Any] = []
+        """Told about every sample (``on_monitor(sample)``), e.g. to forward it to a replica."""
+        self.interval_s = 1.0
+        self.metrics_url: str | None = None
+        self.process_spec: str | None = None
+        self.health: list[HealthState] = []
+        self._health_index: dict[str, HealthState] = {}
+        self._span_down: set[str] = set()
+        self.transitions: list[HealthTransition] = []
+        self.series_info: list[SeriesInfo] = []
+        self.metrics_now: dict[str, float] = {}
+        self.metrics_ok: bool | None = None
+        self.metrics_error: str | None = None
+        self.missing: list[str] = []
+        self._reported_missing: set[str] = set()
+        self._series_stats: dict[str, _Running] = {}
+        self.sut_now: dict[str, float] | None = None
+        self.sut_pid: int | None = None
+        self.sut_name = ""
+        self._sut_cpu = _Running()
+        self._sut_missing_reported = False
+        self.generator_now: dict[str, float] = {}
+        self.host_now: dict[str, float] = {}
+        self._host_stats: dict[str, _Running] = {}
+        self._busy_max: dict[str, float] = {}
+        self.gen = GeneratorHealth()
+        self._sut_rss = Trend()
+        self._metric_rss = Trend()
+        self._gen_rss = Trend()
+        self._last_row_t = 0.0
+        self.samples = 0
+
+    def emit(self, kind: str, message: str) -> None:
+        if self.live:
+            self._emit_to(kind, message)
+
+    # ---- configuration (by perftui.monitor.Monitor) --------------------------------------
+
+    def configure(self, *, health: Sequence[tuple[str, str]] = (), metrics_url: str | None = None,
+                  interval_s: float = 1.0, limits: Limits | None = None, process_spec: str | None = None,
+                  live: bool = True) -> None:
+        """``health``: (url as written, resolved url) pairs. ``live=False`` configures a replica
+        (see ``configure_replica``)."""
+        self.live = live
+        self.settings = MonitorSettings(health=[tuple(h) for h in health], metrics_url=metrics_url,
+                                        interval_s=interval_s, limits=(limits or self.gen.limits).as_dict(),
+                                        process_spec=process_spec)
+        self.health = [HealthState(url=u, resolved=r) for u, r in health]
+        self._health_index = {h.url: h for h in self.health}
+        self.metrics_url = metrics_url
+        self.interval_s = interval_s
+        self.process_spec = process_spec
+        if limits is not None:
+            self.gen.limits = limits
+
+    def configure_replica(self, settings: MonitorSettings) -> None:
+        """Configure like the original whose ``settings`` these are; then ``apply`` the samples it
+        forwards (``observers``' ``on_monitor``) before each tick, and rows come out the same."""
+        self.configure(health=settings.health, metrics_url=settings.metrics_url, interval_s=settings.interval_s,
+                       limits=Limits(**settings.limits) if settings.limits else None,
+                       process_spec=settings.process_spec, live=False)
+
+    # ---- read API ---------------------------------------------------------------------
+
+    @property
+    def generator_warning(self) -> str | None:
+        """Text of the current generator-limited warning, or None."""
+        return self.gen.current
+
+    @property
+    def generator_warnings(self) -> list[GeneratorWarning]:
+        return self.gen.warnings
+
+    @property
+    def rss_trend_mb_per_h(self) -> float | None:
+        """The SUT's RSS slope (MB/h, least squares over the run): the local process when one is
+        monitored, else the target's ``process_resident_memory_bytes`` metric."""
+        trend, _ = self._rss_trend()
+        return trend.per_hour() if trend is not None else None
+
+    @property
+    def generator_rss_trend_mb_per_h(self) -> float | None:
+        return self._gen_rss.per_hour()
+
+    @property
+    def any_down(self) -> bool:
+        return any(h.up is False for h in self.health)
+
+    @property
+    def enabled(self) -> bool:
+        """Whether the target is monitored (health or metrics URL, or a local process)."""
+        return bool(self.health or self.metrics_url or self.process_spec)
+
+    def metric_names(self) -> list[str]:
+        return [s.name for s in self.series_info]
+
+    def _rss_trend(self) -> tuple[Trend | None, str]:
+        if self.process_spec is not None and self._sut_rss.n:
+            return self._sut_rss, f"process {self.sut_pid} ({self.sut_name})" if self.sut_pid else "process"
+        if self._metric_rss.n:
+            return self._metric_rss, "metrics process_resident_memory_bytes"
+        return None, ""
+
+    # ---- samples ------------------------------------------------------------------------
+
+    def apply(self, sample: Sample) -> None:
+        self.samples += 1
+        if isinstance(sample, HealthSample):
+            self._apply_health(sample)
+        elif isinstance(sample, MetricsSample):
+            self._apply_metrics(sample)
+        elif isinstance(sample, ProcessSample):
+            self._apply_process(sample)
+        for ob in self.observers:
+            if hasattr(ob, "on_monitor"):
+                ob.on_monitor(sample)
+
+    def _apply_health(self, s: HealthSample) -> None:
+        st = self._health_index.get(s.url)
+        if st is None:
+            return
+        st.probes += 1
+        if not s.up:
+            st.failures += 1
+            self._span_down.add(s.url)
+        if s.latency_ms is not None:
+            st.latency_sum_ms += s.latency_ms
+            st.latency_max_ms = s.latency_ms if st.latency_max_ms is None else max(st.latency_max_ms, s.latency_ms)
+        prev_up, prev_fields = st.up, st.fields
+        if prev_up is None:
+            st.since = s.t
+            if not s.up:
+                self.transitions.append(HealthTransition(t=s.t, url=s.url, up=False, status=s.status,
+                                                         latency_ms=s.latency_ms, error=s.error, fields=s.fields))
+                self.emit("health", f"{s.url} is DOWN at the first probe ({_why(s)})")
+        elif prev_up != s.up:
+            lasted = round(s.t - (st.since or 0.0), 3)
+            if s.up:
+                st.down_s += lasted
+            self.transitions.append(HealthTransition(t=s.t, url=s.url, up=s.up, status=s.status, latency_ms=s.latency_ms,
+                                                     error=s.error, fields=s.fields, previous_for_s=lasted))
+            if s.up:
+                self.emit("health", f"{s.url} is UP again after {format_duration(lasted)} down "
+                                    f"(HTTP {s.status}, {format_ms(s.latency_ms)})")
+            else:
+                self.emit("health", f"{s.url} is DOWN ({_why(s)}) after {format_duration(lasted)} up")
+            st.since = s.t
+        elif prev_fields and s.fields:
+            # same up/down state, but a textual field changed (status ok -> degraded, a check down)
+            old, new = _text_fields(prev_fields), _text_fields(s.fields)
+            changes = [f"{k} {old.get(k)} → {new.get(k)}" for k in sorted(set(old) | set(new))
+                       if old.get(k) != new.get(k)]
+            if changes:
+                more = f" (+{len(changes) - 4} more)" if len(changes) > 4 else ""
+                self.emit("health", f"{s.url}: " + ", ".join(changes[:4]) + more)
+        st.up, st.status, st.latency_ms, st.error, st.checked_at = s.up, s.status, s.latency_ms, s.error, s.t
+        st.fields = s.fields
+
+    def _apply_metrics(self, s: MetricsSample) -> None:
+        if s.series is not None:
+            self.series_info = list(s.series)
+            for info in self.series_info:
+                self._series_stats.setdefault(info.name, _Running())
+        if not s.ok:
+            if self.metrics_ok is not False:
+                self.emit("health", f"metrics {self.metrics_url} failed: {s.error}")
+            self.metrics_ok, self.metrics_error, self.metrics_now = False, s.error, {}
+            return
+        if self.metrics_ok is False:
+            self.emit("health", f"metrics {self.metrics_url} answering again")
+        self.metrics_ok, self.metrics_error = True, None
+        self.metrics_now = dict(s.values)
+        for name, v in s.values.items():
+            self._series_stats.setdefault(name, _Running()).add(v)
+        self.missing = list(s.missing)
+        fresh = [m for m in s.missing if m not in self._reported_missing]
+        if fresh:
+            self._reported_missing.update(fresh)
+            self.emit("warning", f"monitor: {', '.join(fresh)} matched nothing in {self.metrics_url}")
+        if s.rss_bytes is not None:
+            self._metric_rss.add(s.t, s.rss_bytes / 2**20)
+
+    def _apply_process(self, s: ProcessSample) -> None:
+        self.generator_now = dict(s.generator)
+        self.host_now = dict(s.host)
+        for k, v in s.host.items():
+            self._host_stats.setdefault(k, _Running()).add(v)
+        self.gen.observe(s)
+        for label, cpu in s.busy.items():
+            self._busy_max[label] = max(cpu, self._busy_max.get(label, 0.0))
+        if "rss_mb" in s.generator:
+            self._gen_rss.add(s.t, s.generator["rss_mb"])
+        if s.sut is None:
+            return
+        if s.sut_pid is None and self.sut_pid is None and not self._sut_missing_reported:
+            self._sut_missing_reported = True
+            self.emit("warning", f"monitor: no process matches process = {self.process_spec!r}; looking again every few seconds")
+        if s.sut_pid != self.sut_pid:
+            if self.sut_pid is None:
+                self.emit("health", f"monitoring SUT process {s.sut_pid} ({s.sut_name})")
+            elif s.sut_pid is None:
+                self.emit("health", f"SUT process {self.sut_pid} ({self.sut_name}) is gone")
+            else:
+                self.emit("health", f"SUT process {self.sut_pid} replaced by {s.sut_pid} ({s.sut_name}): restarted?"
+                                    " The RSS trend restarts too")
+                self._sut_rss.reset()
+            self.sut_pid = s.sut_pid
+            if s.sut_name:
+                self.sut_name = s.sut_name
+        self.sut_now = dict(s.sut)
+        if s.sut:
+            if "cpu_percent" in s.sut:
+                self._sut_cpu.add(s.sut["cpu_percent"])
+            if "rss_mb" in s.sut:
+                self._sut_rss.add(s.t, s.sut["rss_mb"])
+
+    # ---- per second ---------------------------------------------------------------------
+
+    def close_second(self, row: Any, timeline: list, pending: list | None = None, *, final: bool = False
+                     ) -> tuple[MonitorRow | None, bool]:
+        """Called by ``SessionRecord.tick`` with the row it built (not yet appended): returns the
+        row's ``monitor`` entry and its ``generator_limited`` flag. A CPU saturation that has just
+        lasted long enough also flags the earlier rows it covered."""
+        t = row.t
+        span_start, self._last_row_t = self._last_row_t, t
+        reasons, since = self.gen.judge(row.loop_lag_ms, row.schedule_lag_ms)
+        opened, closed = self.gen.step(reasons, span_start, t, since)
+        if opened is not None:
+            self.emit("generator", f"{self.gen.current} — perftui itself is the bottleneck; "
+                                   "load and latency numbers from here are suspect")
+            if opened.start < span_start:
+                # Sustained CPU: the seconds it already covered are suspect too. Samples are
+                # taken just before each row closes, so a row counts when most of it is covered.
+                rows = list(timeline) + list(pending or [])
+                start = span_start
+                for i in range(len(rows) - 1, -1, -1):
+                    if rows[i].t <= opened.start + 0.5:
+                        break
+                    rows[i].generator_limited = True
+                    start = rows[i - 1].t if i > 0 else 0.0
+                opened.start = round(start, 3)
+        if closed is not None:
+            self.emit("generator", f"generator no longer limited ({format_duration(closed.start)}–"
+                                   f"{format_duration(closed.end or t)}: {closed.reason})")
+        if final:
+            self.gen.finish(t)
+        health = {}
+        for st in self.health:
+            if st.up is None:
+                continue
+            state = st.fields.get("status")
+            health[st.url] = HealthPoint(up=bool(st.up) and st.url not in self._span_down, status=st.status,
+                                         latency_ms=st.latency_ms, state=state if isinstance(state, str) else None)
+        self._span_down.clear()
+        mon = MonitorRow(health=health, metrics=dict(self.metrics_now), sut=dict(self.sut_now or {}),
+                         generator=dict(self.generator_now), host=dict(self.host_now))
+        empty = not (mon.health or mon.metrics or mon.sut or mon.generator or mon.host)
+        return (None if empty else mon), bool(reasons)
+
+    # ---- document -----------------------------------------------------------------------
+
+    def document(self) -> MonitorDocument:
+        now = self._last_row_t
+        health = []
+        for st in self.health:
+            copy = HealthState(**{f: getattr(st, f) for f in st.__struct_fields__})
+            if st.up is False and st.since is not None:
+                copy.down_s = round(st.down_s + max(0.0, now - st.since), 3)
+            health.append(copy)
+        series = []
+        for info in self.series_info:
+            r = self._series_stats.get(info.name, _Running())
+            rnd = lambda v: None if v is None else round(v, 6)  # noqa: E731
+            series.append(SeriesStats(name=info.name, source=info.source, kind=info.kind, scale=info.scale,
+                                      default=info.default, samples=r.n, min=rnd(r.min), max=rnd(r.max),
+                                      mean=rnd(r.mean), last=rnd(r.last)))
+        sut = None
+        if self.process_spec is not None:
+            sut = {"spec": self.process_spec, "pid": self.sut_pid, "name": self.sut_name,
+                   "cpu_percent_max": self._sut_cpu.max,
+                   "cpu_percent_mean": round(self._sut_cpu.mean, 3) if self._sut_cpu.n else None,
+                   "rss_trend": self._sut_rss.info(f"process {self.sut_pid} ({self.sut_name})")}
+        trend, source = self._rss_trend()
+        host = {k: {"max": round(r.max or 0.0, 3), "mean": round(r.mean or 0.0, 3)} for k, r in self._host_stats.items()}
+        return MonitorDocument(
+            interval_s=self.interval_s, health_urls=[h.url for h in self.health], metrics_url=self.metrics_url,
+            health=health, transitions=list(self.transitions), series=series,
+            metrics_error=self.metrics_error, sut=sut,
+            rss_trend=trend.info(source) if trend is not None else None,
+            generator={"limits": self.gen.limits.as_dict(),
+                       "cpu_percent_max": {k: round(v, 1) for k, v in self._busy_max.items()},
+                       "rss_trend": self._gen_rss.info("perftui processes")},
+            host=host,
+        )
+
+
+def series(timeline: Sequence[Any], group: str, key: str, field: str | None = None) -> list[tuple[float, float | None]]:
+    """One monitoring series from timeline rows: ``(t, value)`` per row, None where the row has
+    no value. ``group`` is ``metrics``, ``sut``, ``generator``, ``host`` or ``health``; for
+    ``health`` the key is the URL as written and ``field`` one of ``latency_ms``, ``status``,
+    ``up`` (1/0; the default)."""
+    out: list[tuple[float, float | None]] = []
+    for row in timeline:
+        mon = getattr(row, "monitor", None)
+        v: float | None = None
+        if mon is not None:
+            if group == "health":
+                p = mon.health.get(key)
+                if p is not None:
+                    f = field or "up"
+                    raw = getattr(p, f, None)
+                    v = None if raw is None else float(raw)
+            else:
+                v = getattr(mon, group, {}).get(key)
+        out.append((row.t, v))
+    return out
