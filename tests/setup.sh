@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs: the package with its test extras, and the real peer servers
-# some tests talk to (nginx, from Debian). Safe to run again.
+# some tests talk to (nginx and prometheus-node-exporter, from Debian). Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 need_apt=()
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need_apt+=(nginx)
+command -v prometheus-node-exporter >/dev/null 2>&1 || need_apt+=(prometheus-node-exporter)
 if ((${#need_apt[@]})); then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
