@@ -96,6 +96,12 @@ class TimelineChart(PlotextPlot):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self._drawn_key: object = None
+        self._data: tuple | None = None
+
+    def on_resize(self) -> None:
+        # ticks and downsampling depend on the size: redraw (the key includes the size)
+        if self._data is not None:
+            self.draw(*self._data)
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -114,8 +120,9 @@ class TimelineChart(PlotextPlot):
     def y_label(self, value: float, top: float) -> str:
         return f"{value:,.0f}" if top >= 10 else f"{value:.1f}"
 
-    def draw(self, timeline: Sequence[TimelineRow], events: Sequence[Event], *, span_hint: float = 0.0) -> bool:
+    def draw(self, timeline: Sequence[TimelineRow], events: Sequence[Event], span_hint: float = 0.0) -> bool:
         """Redraw from the whole timeline; returns False (and does nothing) if nothing changed."""
+        self._data = (timeline, events, span_hint)
         width, height = self.size
         key = (len(timeline), timeline[-1].t if timeline else None, len(events), width, height, span_hint)
         if key == self._drawn_key:
