@@ -458,7 +458,7 @@ def test_demo_run_records_health_metrics_and_the_server_process(tmp_path, fresh_
     # the server process, found as the listener on the target's port
     assert mon["sut"]["pid"] == d.pid
     assert all(row["monitor"]["sut"]["rss_mb"] > 10 for row in rows[1:])
-    assert any(row["monitor"]["sut"].get("connections", 0) >= 1 for row in rows)
+    assert any(row["monitor"].get("sut", {}).get("connections", 0) >= 1 for row in rows)
     # the stall: /health/detailed down with its JSON fields, then up again; /health never down
     trs = [t for t in mon["transitions"] if t["url"] == "/health/detailed"]
     assert [t["up"] for t in trs] == [False, True], mon["transitions"]
@@ -524,6 +524,9 @@ async def test_target_that_goes_down_and_comes_back(tmp_path):
     assert trs[1].previous_for_s == pytest.approx(trs[1].t - trs[0].t, abs=0.01)
     assert 1.4 <= trs[1].previous_for_s <= 2.7
     rows = coord.session.timeline
+    recent = mon.metric_series(rows, last=3)
+    assert list(recent) == ['peer_requests_total{path="/"}'] and len(recent['peer_requests_total{path="/"}']) == 3
+    assert recent['peer_requests_total{path="/"}'][-1][0] == rows[-1].t
     ups = series(rows, "health", "/health")
     assert 0.0 in [v for _, v in ups] and ups[-1][1] == 1.0
     doc = coord.session.document()

@@ -113,7 +113,8 @@ class Monitor:
             probe = TargetProbe(health=self.health, metrics_url=self.metrics_url,
                                 metrics_format=self.config.metrics_format, reader=SeriesReader(series_specs(self.config)),
                                 interval=self.interval, timeout=self.timeout, headers=dict(self.config.headers),
-                                verify=self.tls_verify, clock=self._clock, apply=self.state.apply)
+                                verify=self.tls_verify, clock=self._clock, apply=self.state.apply,
+                                warn=lambda message: self.state.emit("warning", message))
             self._tasks.append(asyncio.ensure_future(probe.run()))
 
     async def _sample_processes(self) -> None:

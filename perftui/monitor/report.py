@@ -56,6 +56,9 @@ def summary_lines(session: SessionRecord) -> list[str]:
         w(f"  health {h.url:<28} {state:<4} {h.status if h.status is not None else '-':>4}  latency mean {mean}"
           f" max {format_ms(h.latency_max_ms)}  {h.failures}/{h.probes} probes failed"
           + (f"  down {spells}x, {format_duration(h.down_s)} in total" if spells else ""))
+        text = [f"{k}={v}" for k, v in h.fields.items() if isinstance(v, str) and k != "$"]
+        if text:
+            w("    " + "  ".join(text[:8]) + ("  …" if len(text) > 8 else ""))
     for tr in doc.transitions:
         if tr.up:
             w(f"    {format_duration(tr.t):>7}  {tr.url}  UP again (HTTP {tr.status}) after"

@@ -8,7 +8,8 @@ the same state. It is also the dashboard's read API:
 
 - ``health``: list of ``HealthState`` (url, up, status, latency_ms, since, fields, error, ...)
 - ``transitions``: list of ``HealthTransition``
-- ``metric_names()`` and ``metrics_now``; history via ``series(timeline, "metrics", name)``
+- ``metric_names()``, ``metrics_now``; history via ``metric_series(timeline, last=60)`` or
+  ``series(timeline, group, key)``
 - ``sut_now``, ``generator_now``, ``host_now``: latest psutil figures (dicts, see MonitorRow)
 - ``generator_warning`` (text or None) and ``generator_warnings`` (intervals)
 - ``rss_trend_mb_per_h`` (the SUT) and ``generator_rss_trend_mb_per_h``
@@ -220,7 +221,14 @@ class MonitorState:
         return bool(self.health or self.metrics_url or self.process_spec)
 
     def metric_names(self) -> list[str]:
+        """The charted metric series, in plan order (or the defaults' order)."""
         return [s.name for s in self.series_info]
+
+    def metric_series(self, timeline: Sequence[Any], last: int | None = None) -> dict[str, list[tuple[float, float | None]]]:
+        """Every metric series over the last ``last`` timeline rows (all rows by default):
+        name -> [(t, value or None)]."""
+        rows = timeline[-last:] if last else timeline
+        return {name: series(rows, "metrics", name) for name in self.metric_names()}
 
     def _rss_trend(self) -> tuple[Trend | None, str]:
         if self.process_spec is not None and self._sut_rss.n:

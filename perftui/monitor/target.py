@@ -86,7 +86,8 @@ class _TooLarge(Exception):
 class TargetProbe:
     def __init__(self, *, health: list[tuple[str, str]], metrics_url: str | None, metrics_format: str,
                  reader: SeriesReader, interval: float, timeout: float, headers: dict[str, str],
-                 verify: bool, clock: Callable[[], float], apply: Callable[[Sample], None]):
+                 verify: bool, clock: Callable[[], float], apply: Callable[[Sample], None],
+                 warn: Callable[[str], None] | None = None):
         self.health = health
         self.metrics_url = metrics_url
         self.metrics_format = metrics_format
@@ -97,6 +98,7 @@ class TargetProbe:
         self.verify = verify
         self.clock = clock
         self.apply = apply
+        self.warn = warn or (lambda message: None)
         self._sent_series: list[SeriesInfo] | None = None
         self.client: httpx.AsyncClient | None = None
 
@@ -109,25 +111,28 @@ class TargetProbe:
             limits=httpx.Limits(max_connections=len(self.health) + 2, max_keepalive_connections=0),
         )
         try:
-            loops = [self._every(lambda u=u, r=r: self.probe_health(u, r)) for u, r in self.health]
+            loops = [self._every(lambda u=u, r=r: self.probe_health(u, r), u) for u, r in self.health]
             if self.metrics_url:
-                loops.append(self._every(self.scrape))
+                loops.append(self._every(self.scrape, self.metrics_url))
             await asyncio.gather(*loops)
         finally:
             await self.client.aclose()
 
-    async def _every(self, fn: Callable[[], Awaitable[None]]) -> None:
+    async def _every(self, fn: Callable[[], Awaitable[None]], what: str) -> None:
         """Call ``fn`` every ``interval`` on a fixed grid; a call that overruns skips slots."""
         loop = asyncio.get_running_loop()
         start = loop.time()
         k = 0
+        warned = False
         while True:
             try:
                 await fn()
             except asyncio.CancelledError:
                 raise
-            except Exception:  # a probe bug must not end monitoring; the sample says what failed
-                pass
+            except Exception as exc:  # noqa: BLE001 - a probe bug must not end monitoring
+                if not warned:
+                    warned = True
+                    self.warn(f"monitor: probing {what} failed inside perftui: {type(exc).__name__}: {exc}")
             now = loop.time()
             k = max(k + 1, int((now - start) / self.interval) + 1)
             await asyncio.sleep(start + k * self.interval - now)
@@ -185,7 +190,7 @@ class TargetProbe:
             else:
                 text = body.decode("utf-8", "replace")
                 # prometheus-client's parser is pure Python: keep big expositions off the loop
-                scrape = await asyncio.to_thread(Scrape.parse, text) if len(text) > 32_768 else Scrape.parse(text)
+                scrape = await asyncio.to_thread(Scrape.parse, text) if len(text) > 8192 else Scrape.parse(text)
                 values, missing, _ = self.reader.read_prometheus(t, scrape)
                 hit = scrape.select(_RSS)
                 rss = hit[0] if hit else None
