@@ -303,6 +303,8 @@ def test_merged_rows_keep_monitoring_and_the_limited_flag():
                                       metrics={"a": 4.0, "b": 1.0}))
     m = merge_rows([r1, r2])
     assert m.generator_limited
+    # rows survive the JSON round trip the journal and session files make
+    assert msgspec.json.decode(msgspec.json.encode(r2), type=TimelineRow) == r2
     assert m.monitor.metrics == {"a": 3.0, "b": 1.0}
     assert m.monitor.health["/h"] == HealthPoint(up=False, status=503, latency_ms=5.0)
     assert series([r1, r2], "metrics", "a") == [(1.0, 2.0), (2.0, 4.0)]
