@@ -19,6 +19,7 @@ from perftui.units import format_duration
 
 # xterm-256 colour indices (plotext takes ints; Rich markup says color(N)).
 TARGET = 250
+STARTED = 78
 ACHIEVED = 39
 VUS = 141
 P50 = 78
@@ -177,12 +178,16 @@ class RateChart(TimelineChart):
     TITLE = "load: target vs achieved"
 
     def key(self) -> str:
-        return key_markup(("target arrivals/s", TARGET), ("requests/s", ACHIEVED), ("VUs (right)", VUS)) + \
+        return key_markup(("target arrivals/s", TARGET), ("started/s", STARTED), ("requests/s", ACHIEVED),
+                          ("VUs (right)", VUS)) + \
             f"  [{hex_of(PHASE_MARK)}]│[/]phase [{hex_of(NOTE_MARK)}]│[/]note"
 
     def series(self, rows):
         # The arrival-rate target exists in open phases, the VU target (right axis) in closed ones.
+        # "started/s" is the like-for-like achieved side of the arrival target (an iteration
+        # may send several requests); it is drawn only where there is an arrival target.
         out = [(xs, ys, TARGET, "left") for xs, ys in runs(rows, lambda r: r.target_rps or None)]
+        out += [(xs, ys, STARTED, "left") for xs, ys in runs(rows, lambda r: r.started_rps if r.target_rps else None)]
         out += [(xs, ys, ACHIEVED, "left") for xs, ys in runs(rows, lambda r: r.rps)]
         out += [(xs, ys, VUS, "right") for xs, ys in runs(rows, lambda r: r.target_vus or None)]
         return out
