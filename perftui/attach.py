@@ -23,6 +23,7 @@ from msgspec import Struct
 from perftui.engine.coordinator import Coordinator, PhaseSpec, phase_specs
 from perftui.engine.messages import FrameReader, Snapshot
 from perftui.journal import Checkpoint, capture, restore
+from perftui.monitor.model import MonitorSettings, Sample
 from perftui.plan import Plan
 from perftui.session import Event, TimelineRow
 
@@ -43,6 +44,12 @@ class Welcome(Struct, tag="welcome", kw_only=True):
     checkpoint: bytes
     plan: bytes
     state: CoordState
+    monitor: MonitorSettings | None = None
+    """How the session's monitoring is configured, so the replica closes seconds the same way."""
+
+
+class MonitorMsg(Struct, tag="monitor"):
+    sample: Sample
 
 
 class SnapMsg(Struct, tag="snap"):
@@ -77,7 +84,7 @@ class Control(Struct, tag="control", kw_only=True):
     value: float | str | None = None
 
 
-ServerMsg = Welcome | SnapMsg | TickMsg | EventMsg | StateMsg | Done
+ServerMsg = Welcome | SnapMsg | TickMsg | EventMsg | StateMsg | Done | MonitorMsg
 _enc = msgspec.msgpack.Encoder()
 _server_dec = msgspec.msgpack.Decoder(ServerMsg)
 _client_dec = msgspec.msgpack.Decoder(Control)
@@ -125,6 +132,7 @@ class ControlServer:
             os.umask(old)
         os.chmod(self.path, 0o600)
         self.coord.session.observers.append(self)
+        self.coord.session.monitor.observers.append(self)
 
     async def close(self) -> None:
         done = Done(end_reason=self.coord.session.end_reason, partial=self.coord.session.partial,
@@ -140,6 +148,8 @@ class ControlServer:
             self.server.close()
         if self in self.coord.session.observers:
             self.coord.session.observers.remove(self)
+        if self in self.coord.session.monitor.observers:
+            self.coord.session.monitor.observers.remove(self)
         try:
             self.path.unlink()
         except FileNotFoundError:
@@ -171,10 +181,15 @@ class ControlServer:
     def on_event(self, ev: Event) -> None:
         self._broadcast(EventMsg(ev))
 
+    def on_monitor(self, sample) -> None:
+        self._broadcast(MonitorMsg(sample))
+
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         c = self.coord
         cp = capture(c.session, with_timeline=True)
-        writer.write(_frame(Welcome(checkpoint=_enc.encode(cp), plan=_enc.encode(c.plan), state=coord_state(c))))
+        mon = c.session.monitor
+        writer.write(_frame(Welcome(checkpoint=_enc.encode(cp), plan=_enc.encode(c.plan), state=coord_state(c),
+                                    monitor=mon.settings if mon.enabled else None)))
         self.clients.add(writer)
         frames = FrameReader()
         try:
@@ -252,6 +267,8 @@ class RemoteCoordinator:
         self.plan = msgspec.msgpack.decode(w.plan, type=Plan)
         self.specs = phase_specs(self.plan.phases)
         self.session = restore(msgspec.msgpack.decode(w.checkpoint, type=Checkpoint))
+        if w.monitor is not None:
+            self.session.monitor.configure_replica(w.monitor)
         self._set_state(w.state)
 
     def _set_state(self, st: CoordState) -> None:
@@ -290,6 +307,8 @@ class RemoteCoordinator:
                 cb()
         elif isinstance(msg, EventMsg):
             s.add_event(msg.event)
+        elif isinstance(msg, MonitorMsg):
+            s.monitor.apply(msg.sample)
         elif isinstance(msg, StateMsg):
             self._set_state(msg.state)
         elif isinstance(msg, Done):

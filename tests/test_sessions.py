@@ -223,3 +223,27 @@ def test_attach_without_a_tty_follows_until_the_end(tmp_path, demo):
     assert "attached to" in r.stdout and "req" in r.stdout and "session written to" in r.stdout
     r = run_cli("attach", env=env)
     assert r.returncode == 2 and "no running session" in r.stderr
+
+
+async def test_attached_viewer_sees_target_monitoring(tmp_path, demo):
+    from perftui.attach import RemoteCoordinator
+
+    sessions = tmp_path / "sessions"
+    env = {"PERFTUI_SESSIONS_DIR": str(sessions)}
+    plan = _plan(tmp_path, demo, seconds=30, rate=10,
+                 extra='[monitor]\nhealth = "/health"\nmetrics = "/metrics"\ninterval = "500ms"')
+    r = await asyncio.to_thread(run_cli, "run", str(plan), "--detach", env=env)
+    assert r.returncode == 0, r.stderr
+    info = json.loads((_session_dir(sessions) / "run.json").read_text())
+    viewer = RemoteCoordinator(info["socket"])
+    await viewer.connect()
+    await asyncio.sleep(3.2)
+    mon = viewer.session.monitor
+    assert mon.enabled
+    assert [h.up for h in mon.health] == [True]
+    rows = [row for row in viewer.session.timeline if row.monitor is not None]
+    assert rows and rows[-1].monitor.health, rows[-1:]
+    assert mon.metric_names()
+    await viewer.stop()
+    doc = read_session(Path(viewer.session_file))
+    assert doc["monitor"]["health"]
