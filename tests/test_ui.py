@@ -1,7 +1,9 @@
 """The dashboard driven with Pilot: keys in, what the screen shows and what the coordinator got.
 
 Most tests use the scripted coordinator (``tests/ui_fakes.py``): time moves only when a test calls
-``step()``. One test runs the real engine against the real demo target for a few seconds.
+``step()``. A few run the real engine for a few seconds: against the real demo target, against a
+target that accepts connections and never answers, and as a background run the dashboard attaches
+to (``perftui attach``).
 """
 
 from __future__ import annotations
@@ -24,10 +26,13 @@ from perftui.ui.screens.picker import PickerScreen
 from perftui.ui.screens.prompts import AnnotatePrompt, ConfirmQuit
 from perftui.ui.screens.results import ResultsScreen
 from perftui.ui.widgets import (
-    EndpointsTable, ErrorsPanel, GeneratorPanel, HeaderBar, LatencyTable, PhaseStrip, RateChart, ThresholdsPanel,
+    EndpointsTable, ErrorsPanel, GeneratorPanel, HeaderBar, LatencyChart, LatencyTable, PhaseStrip, ProtocolsPanel,
+    RateChart, TargetPanel, ThresholdsPanel,
 )
-from tests.conftest import write_plan
-from tests.ui_fakes import ScriptedBackend, sample_plan, write_sample_plans
+from perftui.ui.widgets.charts import LIMITED_GLYPH, time_ticks
+from perftui.ui.widgets.target import axis_text, sparkline
+from tests.conftest import ROOT, write_plan
+from tests.ui_fakes import ScriptedBackend, monitored_plan, play_monitored, sample_plan, write_sample_plans
 
 
 def text_of(widget, width: int = 200) -> str:
@@ -422,3 +427,142 @@ async def test_quitting_while_the_target_starts_still_stops_it():
 
     code = await asyncio.wait_for(serve(app, headless=True, size=(100, 30), auto_pilot=pilot_script), 20)
     assert code == 0 and closed == [True]
+
+
+# ---- target monitoring, generator self-health, protocols ---------------------------------
+
+
+async def test_target_panel_health_process_metrics_and_generator_warnings():
+    backend = ScriptedBackend()
+    app = PerftuiApp(monitored_plan(), backend=backend)
+    async with app.run_test(size=(160, 48)) as pilot:
+        app.scripted = backend
+        await play_monitored(pilot)  # /health/detailed down 3 s and back; /health down now; CPU-bound twice
+        screen = app.screen
+        assert screen.has_class("-monitored")
+        target = text_of(screen.query_one(TargetPanel))
+        lines = target.splitlines()
+        health = next(ln for ln in lines if "/health " in ln)
+        assert "DOWN" in health and "timeout" in health and "since 0:19" in health
+        detailed = next(ln for ln in lines if "/health/detailed" in ln)
+        assert "UP" in detailed and "200" in detailed and "2.30ms" in detailed and "ok" in detailed
+        assert "since 0:09" in detailed  # up again since the recovery
+        proc = next(ln for ln in lines if ln.strip().startswith("process"))
+        assert "4242 demo" in proc and "CPU" in proc and "RSS" in proc and "MB/h" in proc and "+1,440.0" in proc
+        for name in ("5xx per second", "http_requests_in_flight", "server p99 (ms)"):
+            assert name in target
+        assert 'route="/api/users"}' in target and "/s" in target
+        assert any(c in target for c in "▁▂▃▄▅▆▇█")
+        # the generator panel: machine figures and the bottleneck warning, a toast when it began
+        gen = text_of(screen.query_one(GeneratorPanel))
+        assert "perftui is the bottleneck" in gen and "numbers in this interval are suspect" in gen
+        assert "worker 0 CPU-bound" in gen and "machine (4 cores)" in gen and "load" in gen and "1.25" in gen
+        assert screen.query_one(GeneratorPanel).has_class("-warning")
+        header = text_of(screen.query_one(HeaderBar))
+        assert "TARGET DOWN" in header and "PERFTUI-LIMITED" in header
+        notes = notifications(app)
+        assert any("/health/detailed is DOWN (HTTP 503, status degraded)" in m for m in notes)
+        assert any("/health/detailed is UP again" in m for m in notes)
+        assert any("/health is DOWN (timeout)" in m for m in notes)
+        assert any("worker 0 CPU-bound" in m and "suspect" in m for m in notes)
+        # generator-limited seconds are marked along the bottom of the load and latency charts
+        limited = [r.t for r in backend.coord.session.timeline if r.generator_limited]
+        assert limited and LIMITED_GLYPH in chart_text(screen.query_one(RateChart))
+        assert LIMITED_GLYPH in chart_text(screen.query_one(LatencyChart))
+        assert "perftui-limited" in str(screen.query_one(RateChart).border_title)
+        # the metrics URL fails: said so; the CPU calms down: the warning goes
+        coord = backend.coord
+        coord.metrics_error = "connect refused"
+        coord.busy_cpu = 20.0
+        coord.down.clear()
+        coord.step(2)
+        await redraw(pilot, screen)
+        target = text_of(screen.query_one(TargetPanel))
+        assert "metrics failing: connect refused" in target
+        assert "DOWN" not in target
+        assert "bottleneck" not in text_of(screen.query_one(GeneratorPanel))
+        assert not screen.query_one(GeneratorPanel).has_class("-warning")
+        assert "TARGET DOWN" not in text_of(screen.query_one(HeaderBar))
+
+
+def test_sparklines_share_the_charts_time_axis():
+    # 10 rows in a 20 s span on 20 columns: the second half is still empty (the future)
+    cols = sparkline([(t, float(t)) for t in range(1, 11)], span=20.0, width=20)
+    assert all(v is not None for v in cols[:10]) and all(v is None for v in cols[10:])
+    assert cols[0] < cols[9]
+    # a failed scrape is a gap, not a step
+    cols = sparkline([(1, 1.0), (2, None), (3, 3.0)], span=3.0, width=3)
+    assert cols == [1.0, None, 3.0]
+    # columns between two rows hold the previous value (a row covers the second before its t)
+    assert sparkline([(1, 5.0), (3, 7.0)], span=3.0, width=6) == [None, 5.0, 5.0, 5.0, 5.0, 7.0]
+    # tick labels at the charts' round seconds
+    axis = axis_text(40.0, 40, 0).plain
+    ticks, labels = time_ticks(40.0, 80)
+    assert axis.startswith("0") and all(label in axis for label in labels[1:])
+
+
+async def test_unmonitored_plan_says_how_to_monitor():
+    app = PerftuiApp(sample_plan(), backend=ScriptedBackend(), start=True)
+    async with app.run_test(size=(160, 48)) as pilot:
+        screen = await dashboard(pilot, app)
+        await until(pilot, lambda: app.controller.state == "running")
+        app.controller.coord.step(3)
+        await redraw(pilot, screen)
+        assert not screen.has_class("-monitored") and not screen.query(ProtocolsPanel)
+        target = text_of(screen.query_one(TargetPanel))
+        assert "not monitored" in target and '[monitor]' in target and 'health = "/health"' in target
+        gen = text_of(screen.query_one(GeneratorPanel))
+        assert "machine (4 cores)" in gen and "bottleneck" not in gen  # perftui and the machine: always
+
+
+async def test_protocols_panel_for_websocket_plans():
+    backend = ScriptedBackend()
+    app = PerftuiApp(load_plan(ROOT / "plans" / "websocket.toml"), backend=backend, start=True)
+    async with app.run_test(size=(160, 48)) as pilot:
+        screen = await dashboard(pilot, app)
+        assert screen.has_class("-protocols")
+        await until(pilot, lambda: backend.coord.state == "running")
+        backend.coord.step(4)
+        await redraw(pilot, screen)
+        text = text_of(screen.query_one(ProtocolsPanel))
+        summary = backend.coord.session.protocol_summary()
+        assert "WebSocket" in text and f"opened {summary.ws.connections_opened:,}" in text
+        assert "messages" in text and "sent" in text and "received" in text
+        assert "connect" in text and "RTT" in text and "p95" in text
+        assert "GraphQL" not in text and "MCP" not in text
+        assert "not monitored" in str(screen.query_one(ProtocolsPanel).border_subtitle)
+
+
+# ---- secrets stay off the screen -------------------------------------------------------------
+
+
+async def test_picker_preview_never_shows_a_secret(tmp_path, monkeypatch):
+    token = "s3cr3t-t0ken-from-the-env"
+    monkeypatch.setenv("TOKEN", token)
+    plans = tmp_path / "plans"
+    plans.mkdir()
+    write_plan(plans, """
+        name = "secret plan"
+        target = "demo"
+        [defaults]
+        headers = { X-Api-Key = "literal-api-key-123" }
+        [[phases]]
+        duration = "10s"
+        arrival_rate = 5
+        [[scenarios]]
+        steps = [{ url = "/api/users", headers = { Authorization = "Bearer ${TOKEN}" } }]
+    """, name="secret.toml")
+    backend = ScriptedBackend()
+    app = PerftuiApp(plan_dirs=[(plans, "plans/")], backend=backend)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.pause()
+        picker = app.screen
+        assert isinstance(picker, PickerScreen)
+        body = text_of(picker.body)
+        assert "Authorization: ***" in body and "X-Api-Key: ***" in body
+        assert token not in body and "literal-api-key-123" not in body
+        assert token not in app.export_screenshot()
+        await pilot.press("enter")  # the dashboard: header, thresholds, ... never show it either
+        screen = await dashboard(pilot, app)
+        await redraw(pilot, screen)
+        assert token not in app.export_screenshot()

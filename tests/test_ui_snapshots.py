@@ -11,7 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.ui_fakes import play_running, play_to_the_end, scripted_app, settle, wait_for, write_sample_plans
+from perftui.planload import load_plan
+from tests.conftest import ROOT
+from tests.ui_fakes import (
+    monitored_plan, play_monitored, play_running, play_to_the_end, scripted_app, settle, wait_for, write_sample_plans,
+)
 
 SIZES = {"160x48": (160, 48), "80x24": (80, 24)}
 
@@ -54,3 +58,25 @@ def test_dashboard_paused_with_help(snap_compare, in_tmp):
         await pilot.pause()
 
     assert snap_compare(scripted_app(), terminal_size=(160, 48), run_before=before)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_dashboard_monitored(snap_compare, in_tmp, size):
+    """Target panel (health, SUT process, metric sparklines), generator warning, limited marks;
+    at 80x24 scrolled down to the target panel."""
+
+    async def before(pilot):
+        await play_monitored(pilot)
+        pilot.app.clear_notifications()  # the toasts would cover the target panel (test_ui checks them)
+        if size == "80x24":
+            screen = pilot.app.screen
+            screen.query_one("#body").scroll_to_widget(screen.target, animate=False, top=True)
+        await settle(pilot)
+
+    assert snap_compare(scripted_app(loaded=monitored_plan()), terminal_size=SIZES[size], run_before=before)
+
+
+def test_dashboard_protocols(snap_compare, in_tmp):
+    """A WebSocket plan: the protocols panel takes the corner."""
+    app = scripted_app(loaded=load_plan(ROOT / "plans" / "websocket.toml"))
+    assert snap_compare(app, terminal_size=(160, 48), run_before=play_running)

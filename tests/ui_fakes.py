@@ -5,18 +5,28 @@ dashboard uses, over a REAL ``SessionRecord``. A test drives time by hand: ``ste
 worker ``Snapshot`` per second (real HDR histograms from ``EndpointRecorder``), ingests it, closes
 the second with ``session.tick`` and advances the phase clock. Control calls are recorded in
 ``calls`` and become session events exactly as the coordinator's do.
+
+Monitoring is scripted the same way: each ``step()`` applies one psutil-like ``ProcessSample``
+(always, as the real monitor samples perftui and the machine) and, when the plan has a
+``[monitor]`` section, one health sample per URL and one metrics scrape to the session's real
+``MonitorState``. ``down``, ``busy_cpu`` and ``metrics_error`` change what the next steps report.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 from pathlib import Path
+
+from msgspec import UNSET
 
 from perftui.engine.coordinator import PhaseSpec, phase_specs
 from perftui.engine.messages import Snapshot
 from perftui.engine.stats import EndpointRecorder
-from perftui.planload import LoadedPlan, endpoint_name, plan_from_dict
+from perftui.monitor import limits_from
+from perftui.monitor.model import HealthSample, MetricsSample, ProcessSample, SeriesInfo
+from perftui.planload import LoadedPlan, endpoint_name, plan_from_dict, redacted_plan
 from perftui.runtime import Target
 from perftui.session import PhaseRecord, SessionRecord
 from perftui.thresholds import evaluate, parse_threshold
@@ -59,7 +69,7 @@ class FakeCoordinator:
             self.clock,
             plan_name=self.plan.name,
             plan_file=str(loaded.path) if loaded.path else None,
-            plan_dict={"name": self.plan.name},
+            plan_dict=redacted_plan(loaded),
             target=target,
             workers=self.worker_count,
             phases=[
@@ -87,6 +97,71 @@ class FakeCoordinator:
         ] or ["GET /"]
         self.seq = 0
         self.killed = False
+        self._configure_monitor(target)
+
+    # ---- monitoring (scripted) ----------------------------------------------------------
+
+    def _configure_monitor(self, target: str) -> None:
+        cfg = self.plan.monitor
+        urls = [cfg.health] if isinstance(cfg.health, str) else list(cfg.health)
+        self.process = None if cfg.process is UNSET else str(cfg.process)
+        self.session.monitor.configure(
+            health=[(u, target.rstrip("/") + u) for u in urls],
+            metrics_url=target.rstrip("/") + cfg.metrics if cfg.metrics else None,
+            limits=limits_from(cfg), process_spec=self.process)
+        self.series = [SeriesInfo(name=e if isinstance(e, str) else (e.name or e.select), source=str(e),
+                                  kind="rate" if "_total" in str(e) else "value")
+                       for e in cfg.series] if cfg.metrics else []
+        self._series_sent = False
+        self.down: dict[str, tuple[int | None, str | None, str]] = {}
+        """Health URL -> (status, error, body status) while it is down."""
+        self.busy_cpu = 38.0
+        """CPU demand of the worker (percent of a core); 90+ for 2 s makes the generator limited."""
+        self.metrics_error: str | None = None
+        self.sut_rss = 60.0
+
+    def _monitor_samples(self, t: float, rps: float, latency_ms: float, error_rate: float) -> None:
+        mon = self.session.monitor
+        phase = t / 3.0
+        mon.apply(ProcessSample(
+            t=t, interval=1.0, generator={"cpu_percent": self.busy_cpu + 9.0, "rss_mb": 120.0},
+            busy={"coordinator": 9.0, "worker 0": self.busy_cpu},
+            host={"cpu_percent": 31.0 + 4 * math.sin(phase), "memory_percent": 41.5, "memory_used_mb": 6650.0,
+                  "load1": 1.25},
+            sut=None if self.process is None else {"cpu_percent": 22.0 + rps / 10, "rss_mb": self.sut_rss,
+                                                   "connections": 12.0},
+            sut_pid=None if self.process is None else 4242, sut_name="" if self.process is None else "demo"))
+        self.sut_rss += 0.4
+        for h in mon.health:
+            bad = self.down.get(h.url)
+            if bad is None:
+                mon.apply(HealthSample(url=h.url, t=t, up=True, status=200, latency_ms=1.8 + (len(h.url) % 5) / 2,
+                                       fields={"status": "ok", "checks.database.status": "up"}))
+            else:
+                status, error, state = bad
+                mon.apply(HealthSample(url=h.url, t=t, up=False, status=status, latency_ms=None if error else 40.0,
+                                       error=error or (f"HTTP {status}" if status else None),
+                                       fields={"status": state} if state else {}))
+        if mon.metrics_url is None:
+            return
+        if self.metrics_error:
+            mon.apply(MetricsSample(t=t, ok=False, error=self.metrics_error))
+            return
+        values = {}
+        for i, info in enumerate(self.series):
+            wave = 1 + 0.25 * math.sin(phase + i)
+            if "5xx" in info.name:
+                v = rps * error_rate
+            elif info.kind == "rate":
+                v = rps / (i + 1) * wave
+            elif "flight" in info.name:
+                v = rps * latency_ms / 1000 * wave
+            else:
+                v = latency_ms * 2.5 * wave
+            values[info.name] = round(v, 3)
+        mon.apply(MetricsSample(t=t, ok=True, values=values, series=None if self._series_sent else self.series,
+                                rss_bytes=self.sut_rss * 2**20))
+        self._series_sent = True
 
     # ---- the coordinator surface --------------------------------------------------------
 
@@ -273,7 +348,15 @@ class FakeCoordinator:
             cpu_percent=12.5,
             rss_bytes=48 * 2**20,
             errors_sample=errors_sample,
+            extra=self._protocol_extra(n, vus),
         )
+
+    def _protocol_extra(self, n: int, vus: int) -> dict[str, float]:
+        """WebSocket counters as the workers report them, when the plan has WebSocket steps."""
+        if not any(role.startswith("ws.") for role in self.session.protocol_roles().values()):
+            return {}
+        return {"ws.messages_sent": 3.0 * n, "ws.messages_received": 12.0 * n,
+                "ws.open_connections": float(vus or min(n, 40))}
 
     def step(
         self,
@@ -298,6 +381,7 @@ class FakeCoordinator:
             self.clock.now += 1.0
             if self.state == "running":
                 self.phase_elapsed += 1.0
+            self._monitor_samples(round(self.session.elapsed() - 0.05, 3), iterations, latency_ms, error_rate)
             spec = self.current
             self.session.tick(self.clock.now, spec.name if spec else "", rps, vus)
             self._evaluate()
@@ -332,6 +416,9 @@ class ScriptedBackend:
     def process_stats(self) -> tuple[float, int]:
         return 3.0, 72 * 2**20
 
+    def cpu_count(self) -> int:
+        return 4
+
 
 SAMPLE_PLAN = {
     "name": "checkout flow",
@@ -351,10 +438,28 @@ SAMPLE_PLAN = {
 }
 
 
+MONITOR = {
+    "health": ["/health", "/health/detailed"],
+    "metrics": "/metrics",
+    "process": "target",
+    "series": [
+        'http_requests_total{route="/api/users"}',
+        'http_requests_total{route="/api/users/{id}"}',
+        {"name": "5xx per second", "select": 'http_requests_total{status=~"5.."}'},
+        "http_requests_in_flight",
+        {"name": "server p99 (ms)", "select": "http_request_duration_seconds", "quantile": 0.99, "scale": 1000},
+    ],
+}
+
+
 def sample_plan(**changes) -> LoadedPlan:
     data = dict(SAMPLE_PLAN)
     data.update(changes)
     return plan_from_dict(data, file="checkout.toml")
+
+
+def monitored_plan(**changes) -> LoadedPlan:
+    return sample_plan(name="checkout flow, monitored", monitor=MONITOR, **changes)
 
 
 def write_sample_plans(directory: Path) -> Path:
@@ -415,6 +520,30 @@ async def play_running(pilot, seconds_in_steady: int = 8) -> None:
     coord.step(3, latency_ms=11)
     coord.scale_load(1.1)
     coord.step(seconds_in_steady - 3, latency_ms=10, error_rate=0.004)
+    await settle(pilot)
+
+
+async def play_monitored(pilot) -> None:
+    """A monitored run mid-way: a health URL went down and came back, one is down now, perftui
+    itself was CPU-bound for a few seconds (generator-limited), the SUT's RSS creeps up."""
+    app = pilot.app
+    backend: ScriptedBackend = app.scripted
+    await wait_for(pilot, lambda: backend.coord is not None)
+    await pilot.press("s")
+    await wait_for(pilot, lambda: backend.coord.state == "running")
+    coord = backend.coord
+    coord.step(6, latency_ms=9)
+    coord.down["/health/detailed"] = (503, None, "degraded")
+    coord.step(3, latency_ms=30, error_rate=0.02)
+    del coord.down["/health/detailed"]
+    coord.step(3, latency_ms=11)
+    coord.busy_cpu = 97.0
+    coord.step(4, latency_ms=16)
+    coord.busy_cpu = 40.0
+    coord.step(3, latency_ms=10)
+    coord.down["/health"] = (None, "timeout", "")
+    coord.busy_cpu = 98.0
+    coord.step(3, latency_ms=12)
     await settle(pilot)
 
 

@@ -1,7 +1,10 @@
-"""The Textual application and its two entry points, called by ``perftui.cli``:
+"""The Textual application and its entry points, called by ``perftui.cli`` and ``perftui.sessions``:
 
 * ``run_dashboard(loaded, ...)``: the dashboard on one plan (``perftui run PLAN``).
 * ``run_picker(...)``: the plan picker first (``perftui`` with no arguments).
+* ``run_attached(socket_path, ...)``: the dashboard on a run going on in another process
+  (``perftui attach``); ``attached_app(remote)`` builds that app for a connected
+  ``RemoteCoordinator`` (tests use it directly). Leaving it, however it happens, detaches.
 
 Lifecycle, mirroring the headless reporter: the app runs in our own asyncio loop, so that whatever
 ends it (q, Ctrl-C, SIGINT/SIGTERM/SIGHUP, the terminal going away, a crash) the ``finally`` still
@@ -20,7 +23,7 @@ from textual.app import App
 from textual.binding import Binding
 
 from perftui.planload import LoadedPlan
-from perftui.ui.controller import Backend, RunController
+from perftui.ui.controller import AttachedController, Backend, RunController
 from perftui.ui.messages import PlanChosen, RunEnded
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -35,8 +38,11 @@ class PerftuiApp(App[int]):
 
     def __init__(self, loaded: LoadedPlan | None = None, *, workers: int | None = None, out: str | None = None,
                  reveal_secrets: bool = False, start: bool = False, refresh: float = 4.0,
-                 plan_dirs: list[tuple[Path, str]] | None = None, backend: Backend | None = None) -> None:
+                 plan_dirs: list[tuple[Path, str]] | None = None, backend: Backend | None = None,
+                 remote=None) -> None:
         super().__init__()
+        self.remote = remote
+        """A connected ``perftui.attach.RemoteCoordinator``: the dashboard on that run instead."""
         self.loaded = loaded
         self.worker_count = workers
         self.out = out
@@ -50,7 +56,12 @@ class PerftuiApp(App[int]):
         self._ctrl_c = 0
 
     def on_mount(self) -> None:
-        if self.loaded is not None:
+        if self.remote is not None:
+            from perftui.ui.screens.dashboard import DashboardScreen
+
+            self.controller = AttachedController(self.remote, backend=self.backend)
+            self.push_screen(DashboardScreen(self.controller, refresh=self.refresh_hz))
+        elif self.loaded is not None:
             self.open_dashboard(self.loaded, start=self.start_on_open)
         else:
             from perftui.ui.screens.picker import PickerScreen
@@ -81,7 +92,7 @@ class PerftuiApp(App[int]):
         """Ctrl-C: stop gracefully, write the session and quit; a second Ctrl-C stops at once."""
         c = self.controller
         self._ctrl_c += 1
-        if c is None or not (c.active or c.status == "stopping"):
+        if c is None or c.remote or not (c.active or c.status == "stopping"):
             self.exit()
             return
         if self._ctrl_c == 1:
@@ -99,9 +110,9 @@ class PerftuiApp(App[int]):
 
     def on_signal(self, name: str) -> None:
         """SIGINT/SIGTERM/SIGHUP: the terminal may be gone, so do not draw; leave the app at once
-        and let ``serve`` stop the run and write the session outside it."""
+        and let ``serve`` stop the run and write the session outside it (attached: detach)."""
         self.signals += 1
-        if self.controller is not None:
+        if self.controller is not None and not self.controller.remote:
             self.controller.interrupted = True
             if self.signals > 1:
                 self.controller.force_stop()
@@ -152,6 +163,52 @@ def _report(app: PerftuiApp) -> None:
 def _run(app: PerftuiApp) -> int:
     code = asyncio.run(serve(app))
     _report(app)
+    return code
+
+
+def attached_app(remote, *, refresh: float = 4.0, backend: Backend | None = None) -> PerftuiApp:
+    """The dashboard on a connected ``RemoteCoordinator``; run it with ``serve``."""
+    return PerftuiApp(None, refresh=refresh, backend=backend, remote=remote)
+
+
+def _report_attached(app: PerftuiApp) -> None:
+    c = app.controller
+    if c is None:
+        return
+    try:
+        if c.detached or not c.ended:
+            print(f"detached — the run goes on; perftui attach {c.session_id} to come back")
+        else:
+            from perftui.headless import summary_text
+
+            print(summary_text(c.coord.session))
+            if c.coord.session_file:
+                print(f"\nsession written to {c.coord.session_file}")
+        sys.stdout.flush()
+    except OSError:  # the terminal went away
+        pass
+
+
+def run_attached(socket_path: str, *, refresh: float) -> int:
+    """The dashboard on a detached run (``perftui attach``): 0 when it detaches, 2 when the
+    session cannot be reached, else the finished run's verdict."""
+    from perftui.attach import RemoteCoordinator
+
+    async def main() -> tuple[int, PerftuiApp | None]:
+        remote = RemoteCoordinator(socket_path)
+        try:
+            await remote.connect()
+        except (OSError, asyncio.TimeoutError, EOFError) as exc:
+            reason = str(exc) or type(exc).__name__
+            print(f"perftui: cannot attach to {socket_path}: {reason}\n"
+                  "  the run may have just finished: perftui ls", file=sys.stderr)
+            return 2, None
+        app = attached_app(remote, refresh=refresh)
+        return await serve(app), app
+
+    code, app = asyncio.run(main())
+    if app is not None:
+        _report_attached(app)
     return code
 
 

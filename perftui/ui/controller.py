@@ -6,6 +6,12 @@ only through a ``Backend``, so tests can swap in a scripted coordinator (``tests
 
 The coordinator calls ``_on_second`` once per closed timeline second (and at finish): it only bumps
 ``version``; the screen redraws on its own timers when it sees a new version.
+
+``AttachedController`` is the same surface over a ``perftui.attach.RemoteCoordinator``: a run
+going on in another process (``perftui attach``). Nothing to resolve or start; leaving detaches.
+
+What the screens show from the plan comes from ``shown``: the plan with its secrets masked
+(``perftui.planload.redacted_plan``), never the plan as run.
 """
 
 from __future__ import annotations
@@ -16,8 +22,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+import msgspec
+
 from perftui.planload import LoadedPlan
 from perftui.runtime import Target, exit_code, resolve_target, write_session
+from perftui.ui.plans import is_monitored, shown_plan, uses_protocols
 
 # What the controller is doing besides the coordinator's own state.
 PREPARING = "preparing"  # resolving the target (starting the demo server)
@@ -36,6 +45,10 @@ class Backend(Protocol):
 
     def process_stats(self) -> tuple[float, int]:
         """CPU % (of one core) and RSS bytes of this (the UI) process."""
+        ...
+
+    def cpu_count(self) -> int | None:
+        """Cores of this machine (the machine's CPU % is over all of them)."""
         ...
 
 
@@ -62,6 +75,9 @@ class EngineBackend:
         with self._proc.oneshot():
             return self._proc.cpu_percent(None), self._proc.memory_info().rss
 
+    def cpu_count(self) -> int | None:
+        return os.cpu_count()
+
 
 @dataclass
 class Written:
@@ -71,10 +87,16 @@ class Written:
 
 
 class RunController:
+    remote = False
+    """True for a run going on in another process (``AttachedController``)."""
+
     def __init__(self, loaded: LoadedPlan, *, workers: int | None = None, out: str | None = None,
                  reveal_secrets: bool = False, backend: Backend | None = None):
         self.loaded = loaded
-        self.plan = loaded.plan
+        self.plan = shown_plan(loaded, reveal=reveal_secrets)
+        """What the screens show of the plan (secrets masked); the coordinator runs ``loaded``."""
+        self.monitored = is_monitored(loaded.plan)
+        self.protocols = uses_protocols(loaded.plan)
         self.workers = workers
         self.out = out
         self.reveal_secrets = reveal_secrets
@@ -245,3 +267,71 @@ class RunController:
         if self.coord is None or not self.started:
             return 130 if self.interrupted else 0
         return exit_code(self.coord.session, self.interrupted)
+
+
+class AttachedController(RunController):
+    """A run going on in another process, through a connected ``RemoteCoordinator``: there is no
+    target to resolve and nothing to start; leaving (quit, a signal, the terminal going away)
+    detaches and the run goes on. Stopping it is a request to the background run."""
+
+    remote = True
+
+    def __init__(self, remote: Any, *, backend: Backend | None = None):
+        session = remote.session
+        loaded = LoadedPlan(plan=remote.plan, path=Path(session.plan_file) if session.plan_file else None)
+        super().__init__(loaded, backend=backend)
+        # the background run masked its plan already (session.plan_dict); the name comes from there
+        self.plan = msgspec.structs.replace(self.plan, name=session.plan_name)
+        self.coord = remote
+        self.target = Target(remote.target)
+        self.status = READY
+        self.detached = False
+        remote.listeners.append(self._on_second)
+
+    @property
+    def session_id(self) -> str:
+        return self.coord.session.id
+
+    async def prepare(self) -> None:
+        self.touch()
+
+    def force_stop(self) -> None:
+        """Not ours to kill: a second Ctrl-C only detaches."""
+
+    def export(self) -> Path:
+        """Write the replica as it is now, next to the background run's own files (never over
+        its ``session.json``, which that run writes when it ends)."""
+        from perftui.runtime import default_session_path
+
+        path = default_session_path(self.coord.session).with_name("attached-export.json")
+        try:
+            written = write_session(self.coord.session, path)
+        except OSError as exc:
+            self.write_error = f"cannot write the session: {exc}"
+            raise
+        self.write_error = ""
+        self.touch()
+        return written
+
+    def write_final(self) -> Path | None:
+        """The background run writes the session file; this only records where it went."""
+        f = self.coord.session_file
+        if f and (self.written is None or not self.written.final):
+            self.written = Written(Path(f), True)
+        return self.written.path if self.written else None
+
+    async def shutdown(self, reason: str) -> None:
+        if not self.coord.finished.is_set():
+            self.detached = True
+            await self.coord.detach()
+
+    async def settle_target(self, timeout: float = 30.0) -> None:
+        return None
+
+    def close_target(self) -> None:
+        """The background run owns its target."""
+
+    def exit_code(self) -> int:
+        if self.detached or not self.started or self.coord.state != "finished":
+            return 0
+        return exit_code(self.coord.session, False)

@@ -1,6 +1,7 @@
-"""Finding plans for the picker: ``./plans`` and the package's examples, deduplicated.
-
-Each plan is loaded (validated) once; a plan that fails keeps its problems for the picker to show.
+"""Plans as the UI sees them: finding them for the picker (``./plans`` and the package's
+examples, deduplicated; each loaded and validated once, a plan that fails keeps its problems for
+the picker to show), and what may be shown of one (``shown_plan``: secrets masked) and which
+panels it needs (``is_monitored``, ``uses_protocols``).
 """
 
 from __future__ import annotations
@@ -8,8 +9,36 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import msgspec
+from msgspec import UNSET
+
 from perftui.errors import PlanError, Problem, UserError
-from perftui.planload import LoadedPlan, load_plan
+from perftui.plan import Plan
+from perftui.planload import LoadedPlan, load_plan, protocol_endpoints, redacted_plan
+
+
+def shown_plan(loaded: LoadedPlan, *, reveal: bool = False) -> Plan:
+    """The plan as the screen may show it: credentials and ``${ENV}`` values are ``***``."""
+    try:
+        return msgspec.convert(redacted_plan(loaded, reveal=reveal), Plan)
+    except (msgspec.ValidationError, TypeError, ValueError):
+        # a masked value no longer validates (it cannot be shown as written): show only the shape
+        return Plan(name=loaded.plan.name, phases=loaded.plan.phases, thresholds=loaded.plan.thresholds,
+                    target="demo" if loaded.plan.target == "demo" else "***")
+
+
+def is_monitored(plan: Plan) -> bool:
+    """The plan watches its target: health URLs, a metrics URL or a local process."""
+    m = plan.monitor
+    return bool(m.health or m.metrics or m.process is not UNSET)
+
+
+def uses_protocols(plan: Plan) -> bool:
+    """The plan has WebSocket, GraphQL or MCP steps."""
+    try:
+        return bool(protocol_endpoints(plan))
+    except Exception:  # noqa: BLE001 - a display decision only
+        return False
 
 
 @dataclass
@@ -19,6 +48,8 @@ class PlanEntry:
     """Where it was found, as shown to the user: "plans/" or "examples"."""
     loaded: LoadedPlan | None = None
     problems: list[Problem] = field(default_factory=list)
+    shown: Plan | None = None
+    """``shown_plan(loaded)``: what the picker displays."""
 
     @property
     def ok(self) -> bool:
@@ -26,14 +57,15 @@ class PlanEntry:
 
     @property
     def name(self) -> str:
-        if self.loaded is not None and self.loaded.plan.name:
-            return self.loaded.plan.name
+        if self.shown is not None and self.shown.name:
+            return self.shown.name
         return self.path.stem
 
     def reload(self) -> None:
-        self.loaded, self.problems = None, []
+        self.loaded, self.shown, self.problems = None, None, []
         try:
             self.loaded = load_plan(self.path)
+            self.shown = shown_plan(self.loaded)
         except PlanError as exc:
             self.problems = exc.problems
         except UserError as exc:

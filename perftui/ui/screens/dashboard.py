@@ -4,6 +4,15 @@ Drawing runs on two timers of its own: numbers at ``refresh`` Hz, charts at most
 (and never faster than numbers). Both only redraw when the controller's ``version`` moved (a
 closed second or a control action), except the clocks in the header and phase strip. Nothing
 here runs inside the coordinator's callbacks.
+
+Layout (wide): charts on the left; latency, thresholds and the load generator on the right, then
+one flexible panel; the endpoints table and a 72-column corner panel at the bottom. Which panel
+goes where depends on the plan: the target panel takes the corner when the target is monitored
+(its sparklines need the room) and errors move up; a plan with WebSocket/GraphQL/MCP steps gets
+the protocols panel; otherwise the corner shows errors and the target panel says how to monitor.
+
+Attached to a run in another process (``controller.remote``), q detaches instead of quitting and
+x asks before stopping the background run.
 """
 
 from __future__ import annotations
@@ -21,7 +30,7 @@ from perftui.ui import controller as ctl
 from perftui.ui.messages import RunEnded
 from perftui.ui.widgets import (
     EndpointsTable, ErrorChart, ErrorsPanel, GeneratorPanel, HeaderBar, LatencyChart, LatencyTable, PhaseStrip,
-    RateChart, TargetPanel, ThresholdsPanel,
+    ProtocolsPanel, RateChart, TargetPanel, ThresholdsPanel,
 )
 from perftui.ui.widgets.endpoints import endpoint_rows
 from perftui.ui.format import fmt_target
@@ -43,6 +52,7 @@ DASHBOARD_BINDINGS = [
     Binding("o", "sort", "sort", show=False),
     Binding("r", "results", "results"),
     Binding("q", "quit", "quit"),
+    Binding("q", "detach", "detach"),  # instead of quit when attached (check_action picks one)
     Binding("question_mark", "help", "help", key_display="?"),
 ]
 
@@ -63,6 +73,20 @@ KEY_HELP = [
     ("?", "this help"),
 ]
 
+# Attached to a run in another process: leaving never stops it.
+ATTACHED_KEY_HELP = [
+    (k, what) for k, what in KEY_HELP if k not in ("s", "e", "x", "q", "ctrl+c", "?")
+] + [
+    ("e", "export the session JSON as this viewer has it (next to the run's own files)"),
+    ("x", "stop the background run (asks first; it writes its session file)"),
+    ("q", "detach: the run goes on (perftui attach ID to come back)"),
+    ("ctrl+c", "detach too"),
+    ("?", "this help"),
+]
+
+def key_help(remote: bool) -> list[tuple[str, str]]:
+    return ATTACHED_KEY_HELP if remote else KEY_HELP
+
 
 class DashboardScreen(Screen):
     AUTO_FOCUS = "#body"
@@ -80,9 +104,14 @@ class DashboardScreen(Screen):
         self._charts_version = -1
         self._end_handled = False
         self._events_seen = 0
+        self._warnings_seen = 0
+        self._transitions_seen = 0
         self._draw_timers: list[Timer] = []
 
     def compose(self) -> ComposeResult:
+        monitored, protocols = self.controller.monitored, self.controller.protocols
+        self.set_class(monitored, "-monitored")
+        self.set_class(protocols, "-protocols")
         yield HeaderBar(id="header")
         yield PhaseStrip(id="phases")
         with VerticalScroll(id="body"):
@@ -95,10 +124,20 @@ class DashboardScreen(Screen):
                     yield LatencyTable(id="latency")
                     yield ThresholdsPanel(id="thresholds")
                     yield GeneratorPanel(id="generator")
-                    yield TargetPanel(id="target")
+                    if monitored or protocols:
+                        yield ErrorsPanel(id="errors", classes="fill")
+                        if monitored and protocols:
+                            yield ProtocolsPanel(id="protocols", classes="fill")
+                    else:
+                        yield TargetPanel(id="target", classes="fill")
             with Horizontal(id="bottom"):
                 yield EndpointsTable(id="endpoints")
-                yield ErrorsPanel(id="errors")
+                if monitored:
+                    yield TargetPanel(id="target", classes="corner")
+                elif protocols:
+                    yield ProtocolsPanel(id="protocols", classes="corner")
+                else:
+                    yield ErrorsPanel(id="errors", classes="corner")
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
@@ -110,7 +149,10 @@ class DashboardScreen(Screen):
         self.latency = self.query_one(LatencyTable)
         self.thresholds = self.query_one(ThresholdsPanel)
         self.generator = self.query_one(GeneratorPanel)
-        self.target = self.query_one(TargetPanel)
+        targets = self.query(TargetPanel)
+        self.target = targets.first() if targets else None
+        protocols = self.query(ProtocolsPanel)
+        self.protocols = protocols.first() if protocols else None
         self.endpoints = self.query_one(EndpointsTable)
         self.errors = self.query_one(ErrorsPanel)
         self.phase_strip.border_title = "phases"
@@ -118,7 +160,21 @@ class DashboardScreen(Screen):
         self.latency.border_subtitle = "latency: from intended start · service: from send"
         self.thresholds.border_title = "thresholds"
         self.generator.border_title = "load generator (perftui's processes)"
-        self.target.border_title = "Target (system under test)"
+        if self.target is not None:
+            self.target.border_title = "target (system under test)"
+            if self.controller.monitored:
+                self.target.border_subtitle = "health · process · metrics (x: seconds since start)"
+        if self.protocols is not None:
+            self.protocols.border_title = "protocols"
+            if not self.controller.monitored:
+                self.protocols.border_subtitle = 'target not monitored: add \\[monitor] health = "/health" to the plan'
+        c = self.controller
+        count = getattr(c.backend, "cpu_count", None)
+        self.cores = count() if count is not None else None
+        if c.remote and c.coord is not None:  # what happened before we attached is not news
+            self._events_seen = len(c.coord.session.events)
+            self._warnings_seen = len(c.coord.session.monitor.generator_warnings)
+            self._transitions_seen = len(c.coord.session.monitor.transitions)
         self.endpoints.border_title = "endpoints"
         self.endpoints.border_subtitle = "o: sort"
         self.errors.border_title = "errors"
@@ -151,12 +207,23 @@ class DashboardScreen(Screen):
     def update_numbers(self) -> None:
         c = self.controller
         coord = c.coord
-        self.target.show_target(c.target.url if c.target else None, c.plan.target == "demo")
+        url = c.target.url if c.target else None
         if coord is None:
+            if self.target is not None and c.monitored:
+                self.target.show_waiting(url)
+            elif self.target is not None:
+                self.target.show_hint(url, c.plan.target == "demo")
             self.thresholds.show_results(list(c.plan.thresholds), [])
             return
         s = coord.session
+        mon = s.monitor
         self.announce(s.events)
+        self.announce_monitor(mon)
+        if self.target is not None and c.monitored:
+            span = max(10.0, s.timeline[-1].t if s.timeline else 0.0)
+            self.target.show_monitor(mon, s.timeline, span)
+        elif self.target is not None:
+            self.target.show_hint(url, c.plan.target == "demo")
         started = c.started
         total = s.summary() if started else None
         window = s.window_summary() if started else None
@@ -164,8 +231,10 @@ class DashboardScreen(Screen):
         self.errors.show_errors(total, s.last_errors)
         self.thresholds.show_results(list(c.plan.thresholds), s.threshold_results)
         ui = c.backend.process_stats()
+        warning = mon.generator_warning if started and not c.ended else None
+        self.generator.set_class(bool(warning), "-warning")
         self.generator.show_generator(s.generator, ui, total, s.timeline[-1] if s.timeline else None,
-                                      coord.worker_count)
+                                      coord.worker_count, mon.host_now, warning, self.cores)
         if started:
             self.endpoints.show_rows(endpoint_rows(s.endpoint_summaries(), s.endpoint_recent_rps))
 
@@ -176,6 +245,29 @@ class DashboardScreen(Screen):
                 self.notify(ev.message, title=ev.kind, severity="warning", timeout=10)
         self._events_seen = len(events)
 
+    def announce_monitor(self, mon) -> None:
+        """A new generator-limited interval, a health URL going down or coming back: pop up."""
+        warnings = mon.generator_warnings
+        if len(warnings) > self._warnings_seen:
+            latest = warnings[-1]
+            if latest.end is None:
+                what = (mon.generator_warning or latest.reason or "").removeprefix("generator-limited: ")
+                self.notify(f"{what}\nload and latency numbers from {format_duration(latest.start)} are suspect",
+                            title="perftui is the bottleneck", severity="warning", timeout=10)
+            self._warnings_seen = len(warnings)
+        transitions = mon.transitions
+        for tr in transitions[self._transitions_seen:]:
+            if tr.up:
+                self.notify(f"{tr.url} is UP again (HTTP {tr.status}) after {format_duration(tr.previous_for_s or 0)}",
+                            title="target health", timeout=6)
+            else:
+                why = tr.error or (f"HTTP {tr.status}" if tr.status is not None else "no answer")
+                status = tr.fields.get("status") if isinstance(tr.fields, dict) else None
+                if isinstance(status, str):
+                    why += f", status {status}"
+                self.notify(f"{tr.url} is DOWN ({why})", title="target health", severity="error", timeout=10)
+        self._transitions_seen = len(transitions)
+
     def tick_charts(self, force: bool = False) -> None:
         c = self.controller
         if c.coord is None or (c.version == self._charts_version and not force):
@@ -184,6 +276,9 @@ class DashboardScreen(Screen):
         s = c.coord.session
         for chart in self.charts:
             chart.draw(s.timeline, s.events)
+        if self.protocols is not None:
+            # protocol_summary() merges histograms: at the charts' pace (at most once a second)
+            self.protocols.show_summary(s.protocol_summary())
 
     def watch_run_state(self) -> None:
         self.refresh_bindings()
@@ -234,7 +329,13 @@ class DashboardScreen(Screen):
         c = self.controller
         state, status = c.state, c.status
         active = c.active and status != ctl.STOPPING
+        if action == "quit":
+            return not c.remote
+        if action == "detach":
+            return c.remote
         if action == "start":
+            if c.remote:
+                return False  # the background run started itself
             return state == "idle" and status in (ctl.PREPARING, ctl.READY) or None
         if action in ("pause", "next_phase", "prev_phase"):
             return active or None
@@ -308,7 +409,17 @@ class DashboardScreen(Screen):
         self.notify(f"session exported to {path}", title="export", timeout=6)
 
     def action_stop(self) -> None:
-        self.stop_run("stopped by user")
+        if not self.controller.remote:
+            self.stop_run("stopped by user")
+            return
+        from perftui.ui.screens.prompts import ConfirmStop
+
+        def done(yes: bool | None) -> None:
+            if yes:
+                self.notify("asking the background run to stop…")
+                self.stop_run("stopped by user (attached viewer)")
+
+        self.app.push_screen(ConfirmStop(), done)
 
     def action_sort(self) -> None:
         key = self.endpoints.cycle_sort()
@@ -323,7 +434,11 @@ class DashboardScreen(Screen):
     def action_help(self) -> None:
         from perftui.ui.screens.help import HelpScreen
 
-        self.app.push_screen(HelpScreen(KEY_HELP))
+        self.app.push_screen(HelpScreen(key_help(self.controller.remote)))
+
+    def action_detach(self) -> None:
+        """Attached: leave without stopping the run (``serve`` detaches on the way out)."""
+        self.app.exit()
 
     def action_quit(self) -> None:
         from perftui.ui.screens.prompts import ConfirmQuit

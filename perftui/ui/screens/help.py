@@ -13,7 +13,10 @@ from textual.widgets import Static
 READING = """\
 [b]Charts[/b]: x is time since the run started. Blue vertical lines are phase changes, yellow ones
 annotations; small marks along the bottom of the rate chart are other control actions
-(‖ pause, ▸ resume, ↕ rate/VU change, ⤓ export, ■ stop).
+(‖ pause, ▸ resume, ↕ rate/VU change, ⤓ export, ■ stop). A [red]red band[/] along the bottom of the
+load and latency charts marks seconds in which perftui itself was the bottleneck: suspect numbers.
+[b]Target[/b] (with a \\[monitor] plan section): health per URL, the server process and its RSS trend,
+and one sparkline per metric series on the charts' time axis (scaled per series, value now right).
 [b]Latency[/b] is measured from each request's intended start (open model), so it includes time
 spent waiting behind a slow target (coordinated omission corrected). [b]Service time[/b] is
 measured from the moment the request was actually sent.

@@ -1,12 +1,14 @@
 """The plan picker (``perftui`` with no arguments): plans in ``./plans`` and the examples.
 
-The highlighted plan is previewed: target, phases with a sketch of the load over time, scenarios
-and thresholds; a plan that fails validation shows its problems instead. Enter opens the
-dashboard on a valid plan.
+The highlighted plan is previewed: target, phases with a sketch of the load over time, scenarios,
+headers, monitoring and thresholds; a plan that fails validation shows its problems instead.
+Enter opens the dashboard on a valid plan. Everything shown comes from ``PlanEntry.shown``
+(credentials and ``${ENV}`` values masked as ``***``), never from the plan as loaded.
 """
 
 from __future__ import annotations
 
+from msgspec import UNSET
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
@@ -20,7 +22,7 @@ from textual.widgets.option_list import Option
 from perftui.engine.coordinator import phase_specs
 from perftui.planload import endpoint_name
 from perftui.ui.messages import PlanChosen
-from perftui.ui.plans import PlanEntry, discover
+from perftui.ui.plans import PlanEntry, discover, is_monitored
 from perftui.ui.widgets import PlanSketch
 from perftui.units import format_duration
 
@@ -30,7 +32,7 @@ def entry_prompt(entry: PlanEntry) -> Text:
     if entry.ok:
         t.append("✓ ", "green")
         t.append(entry.name, "bold")
-        total = sum(s.duration for s in phase_specs(entry.loaded.plan.phases))
+        total = sum(s.duration for s in phase_specs(entry.shown.phases))
         t.append(f"  {format_duration(total)}", "dim")
     else:
         t.append("✗ ", "red")
@@ -71,7 +73,7 @@ def preview_head(entry: PlanEntry) -> Group:
         lines.append(Text(""))
         lines.append(Text("Fix the file and press r to reload.", style="italic"))
         return Group(*lines)
-    plan = entry.loaded.plan
+    plan = entry.shown
     if plan.description:
         lines.append(Text(plan.description.strip()))
     lines.append(Text.assemble(("target  ", "dim"), target_text(plan)))
@@ -83,8 +85,45 @@ def preview_head(entry: PlanEntry) -> Group:
     return Group(*lines)
 
 
+def headers_text(plan) -> Text | None:
+    """Request headers (defaults, then those of steps), as shown: secrets are ``***`` already."""
+    seen: dict[tuple[str, str], None] = {}
+    for k, v in plan.defaults.headers.items():
+        seen[(k, v)] = None
+    for sc in plan.scenarios:
+        for st in sc.steps:
+            for k, v in st.headers.items():
+                seen[(k, v)] = None
+    if not seen:
+        return None
+    t = Text("headers\n", style="bold")
+    for k, v in seen:
+        t.append(f"  {k}: ", style="dim")
+        t.append(f"{v}\n")
+    return t
+
+
+def monitor_text(plan) -> Text:
+    m = plan.monitor
+    t = Text("monitoring\n", style="bold")
+    if not is_monitored(plan):
+        t.append('  target not monitored (add [monitor] health = "/health", metrics = "/metrics")\n', style="dim")
+        return t
+    health = [m.health] if isinstance(m.health, str) else list(m.health)
+    if health:
+        t.append("  health   ", style="dim")
+        t.append(", ".join(health) + "\n")
+    if m.metrics:
+        t.append("  metrics  ", style="dim")
+        t.append(m.metrics + (f"  ({len(m.series)} series)" if m.series else "  (default series)") + "\n")
+    if m.process is not UNSET:
+        t.append("  process  ", style="dim")
+        t.append(f"{m.process}\n")
+    return t
+
+
 def preview_body(entry: PlanEntry) -> Group:
-    plan = entry.loaded.plan
+    plan = entry.shown
     specs = phase_specs(plan.phases)
     phases = Table(box=None, padding=(0, 1), header_style="dim", title="phases", title_justify="left",
                    title_style="bold")
@@ -104,6 +143,10 @@ def preview_body(entry: PlanEntry) -> Group:
         steps = [endpoint_name(st) for st in sc.steps]
         scen.add_row(sc.name or f"scenario {i + 1}", f"{sc.weight:g}", Text(" → ".join(steps), overflow="fold"))
     parts: list = [phases, Text(""), scen, Text("")]
+    headers = headers_text(plan)
+    if headers is not None:
+        parts.append(headers)
+    parts.append(monitor_text(plan))
     th = Text("thresholds\n", style="bold")
     if plan.thresholds:
         for expr in plan.thresholds:
@@ -164,7 +207,7 @@ class PickerScreen(Screen):
         self.head.update(preview_head(entry))
         if entry.ok:
             self.sketch.display = True
-            self.sketch.sketch(phase_specs(entry.loaded.plan.phases))
+            self.sketch.sketch(phase_specs(entry.shown.phases))
             self.body.update(preview_body(entry))
         else:
             self.sketch.display = False

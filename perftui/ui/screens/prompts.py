@@ -1,4 +1,5 @@
-"""Small modal prompts: confirm quitting a running test, type an annotation."""
+"""Small modal prompts: confirm quitting a running test, confirm stopping a run one is attached
+to, type an annotation."""
 
 from __future__ import annotations
 
@@ -21,6 +22,30 @@ class ConfirmQuit(ModalScreen[bool]):
             yield Label("Stop it, write the session file and quit?")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Stop and quit (y)", id="yes", variant="error")
+                yield Button("Keep running (n)", id="no", variant="primary")
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "yes")
+
+    def action_answer(self, yes: bool) -> None:
+        self.dismiss(yes)
+
+
+class ConfirmStop(ModalScreen[bool]):
+    """Attached to a run in another process: x stops it for good, so ask."""
+
+    BINDINGS = [
+        Binding("y,enter", "answer(True)", "stop the run"),
+        Binding("n,escape,q", "answer(False)", "keep running"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="confirm-stop", classes="dialog"):
+            yield Label("Stop the background run?", classes="dialog-title")
+            yield Label("It stops for every attached viewer and writes its session file. "
+                        "To leave it running, press q instead (detach).")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Stop the run (y)", id="yes", variant="error")
                 yield Button("Keep running (n)", id="no", variant="primary")
 
     def on_button_pressed(self, event: Button.Pressed) -> None:

@@ -1,4 +1,5 @@
-"""The results view, shown when a run ends: final summary, thresholds, where the JSON went."""
+"""The results view, shown when a run ends: final summary, thresholds, where the JSON went, and
+what monitoring saw (health transitions, metric series, RSS trends, generator-limited intervals)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from textual.widgets import Footer, Static
 from perftui.runtime import EXIT_THRESHOLDS
 from perftui.ui.format import fmt_pct, fmt_rate
 from perftui.ui.widgets.tables import status_style, counts_line, latency_table, summary_line, thresholds_renderable
+from perftui.ui.widgets.protocols import protocols_renderable
 from perftui.ui.widgets.charts import ErrorChart, LatencyChart, RateChart, TimelineChart
 from perftui.units import format_duration, format_ms
 
@@ -74,6 +76,27 @@ def endpoints_table(session) -> Table:
     return t
 
 
+def monitor_renderable(session) -> Text | None:
+    """The headless summary's monitoring block (``perftui.monitor.report``): for a monitored
+    target, or when perftui itself was the bottleneck at some point."""
+    from perftui.monitor.report import summary_lines
+
+    if not (session.monitor.enabled or session.monitor.generator_warnings):
+        return None
+    lines = list(summary_lines(session))
+    while lines and not lines[0].strip():
+        lines.pop(0)
+    if not lines:
+        return None
+    t = Text()
+    for i, line in enumerate(lines):
+        if i:
+            t.append("\n")
+        style = "bold red" if line.startswith("!") else "bold" if line and not line.startswith(" ") else ""
+        t.append(line, style=style)
+    return t
+
+
 def written_text(controller) -> Text:
     t = Text()
     if controller.written is not None:
@@ -83,6 +106,8 @@ def written_text(controller) -> Text:
             t.append("  (partial: the run did not complete)", "dim")
     elif controller.write_error:
         t.append(controller.write_error, "bold red")
+    elif controller.remote:
+        t.append("the background run writes its own session file (perftui ls shows where)", "dim")
     else:
         t.append("session not written yet", "dim")
     return t
@@ -114,6 +139,11 @@ class ResultsScreen(Screen):
                              id="results-thresholds")
             yield Static(latency_table(None, total, live=False), id="results-latency")
             yield Static(endpoints_table(s), id="results-endpoints")
+            if c.protocols:
+                yield Static(protocols_renderable(s.protocol_summary(), 30), id="results-protocols")
+            monitor = monitor_renderable(s)
+            if monitor is not None:
+                yield Static(monitor, id="results-monitor")
             with Horizontal(id="results-charts"):
                 yield RateChart(id="results-rate")
                 yield LatencyChart(id="results-latency-chart")
@@ -131,6 +161,10 @@ class ResultsScreen(Screen):
         self.query_one("#results-latency").border_title = "latency, whole run"
         self.query_one("#results-endpoints").border_title = "endpoints"
         self.query_one("#results-events").border_title = "events (latest)"
+        for panel in self.query("#results-protocols"):
+            panel.border_title = "protocols"
+        for panel in self.query("#results-monitor"):
+            panel.border_title = "target and load generator"
 
     def action_back(self) -> None:
         self.dismiss()
@@ -148,7 +182,7 @@ class ResultsScreen(Screen):
         self.app.exit()
 
     def action_help(self) -> None:
-        from perftui.ui.screens.dashboard import KEY_HELP
+        from perftui.ui.screens.dashboard import key_help
         from perftui.ui.screens.help import HelpScreen
 
-        self.app.push_screen(HelpScreen(KEY_HELP))
+        self.app.push_screen(HelpScreen(key_help(self.controller.remote)))

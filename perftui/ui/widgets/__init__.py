@@ -4,9 +4,11 @@ from perftui.ui.widgets.charts import ErrorChart, LatencyChart, PlanSketch, Rate
 from perftui.ui.widgets.endpoints import EndpointsTable
 from perftui.ui.widgets.header import HeaderBar
 from perftui.ui.widgets.phases import PhaseStrip
-from perftui.ui.widgets.tables import ErrorsPanel, GeneratorPanel, LatencyTable, TargetPanel, ThresholdsPanel
+from perftui.ui.widgets.protocols import ProtocolsPanel
+from perftui.ui.widgets.tables import ErrorsPanel, GeneratorPanel, LatencyTable, ThresholdsPanel
+from perftui.ui.widgets.target import TargetPanel
 
 __all__ = [
     "EndpointsTable", "ErrorChart", "ErrorsPanel", "GeneratorPanel", "HeaderBar", "LatencyChart",
-    "LatencyTable", "PhaseStrip", "PlanSketch", "RateChart", "TargetPanel", "ThresholdsPanel",
+    "LatencyTable", "PhaseStrip", "PlanSketch", "ProtocolsPanel", "RateChart", "TargetPanel", "ThresholdsPanel",
 ]

@@ -3,8 +3,10 @@
 ``RateChart`` (target vs achieved), ``LatencyChart`` (p50/p95/p99) and ``ErrorChart`` (error
 rate) share ``TimelineChart``: x is seconds since the run started; phase changes and annotations
 are vertical lines, other control actions (pause, resume, rate, export, stop) small ticks along
-the bottom. The colour key lives in the border title, so no legend ever covers the data. Colours
-are xterm-256 indices, which survive a 256-colour terminal unchanged.
+the bottom; seconds in which perftui itself was the bottleneck (``generator_limited``: their
+numbers are suspect) get a red band along the bottom of the load and latency charts. The colour
+key lives in the border title, so no legend ever covers the data. Colours are xterm-256 indices,
+which survive a 256-colour terminal unchanged.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ ERRORS = 196
 PHASE_MARK = 111
 NOTE_MARK = 220
 CONTROL_MARK = 244
+LIMITED = 160
+LIMITED_GLYPH = "▁"
 
 CONTROL_GLYPHS = {"pause": "‖", "resume": "▸", "rate": "↕", "vus": "↕", "export": "⤓", "stop": "■"}
 
@@ -93,11 +97,14 @@ class TimelineChart(PlotextPlot):
     override ``y_range`` and ``y_label``. A right-hand axis appears when a series asks for it."""
 
     TITLE = ""
+    MARK_LIMITED = False
+    """Mark the seconds in which perftui itself was the bottleneck (``generator_limited``)."""
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self._drawn_key: object = None
         self._data: tuple | None = None
+        self._limited_shown = False
 
     def on_resize(self) -> None:
         # ticks and downsampling depend on the size: redraw (the key includes the size)
@@ -155,10 +162,23 @@ class TimelineChart(PlotextPlot):
             yt = [s_lo + (s_hi - s_lo) * f for f in (0.0, 0.5, 1.0)] if height >= 7 else [s_lo, s_hi]
             plt.yticks(yt, [self.y_label(v, s_hi) for v in yt], yside=side)
         self.mark_events(events, lo, hi)
+        if self.MARK_LIMITED:
+            self.mark_limited(rows, lo)
         if not timeline:
             plt.text("no data yet", span / 2, (lo + hi) / 2, color=CONTROL_MARK, alignment="center")
         self.refresh()
         return True
+
+    def mark_limited(self, rows: Sequence[TimelineRow], lo: float) -> None:
+        """A red band along the bottom under each stretch of generator-limited seconds (a row
+        covers the second that ends at its ``t``)."""
+        stretches = runs(rows, lambda r: lo if r.generator_limited else None)
+        for xs, ys in stretches:
+            xs = [max(0.0, xs[0] - 1.0)] + xs
+            self.plt.plot(xs, [lo] * len(xs), marker=LIMITED_GLYPH, color=LIMITED)
+        if stretches and not self._limited_shown:
+            self._limited_shown = True
+            self.border_title = self.TITLE + f"  [{hex_of(LIMITED)}]▬[/] [not bold]perftui-limited: suspect[/]"
 
     def mark_events(self, events: Sequence[Event], lo: float, hi: float) -> None:
         plt = self.plt
@@ -176,6 +196,7 @@ class TimelineChart(PlotextPlot):
 
 class RateChart(TimelineChart):
     TITLE = "load: target vs achieved"
+    MARK_LIMITED = True
 
     def key(self) -> str:
         return key_markup(("target arrivals/s", TARGET), ("started/s", STARTED), ("requests/s", ACHIEVED),
@@ -201,6 +222,7 @@ class RateChart(TimelineChart):
 
 class LatencyChart(TimelineChart):
     TITLE = "latency (ms, from intended start)"
+    MARK_LIMITED = True
 
     def key(self) -> str:
         return key_markup(("p50", P50), ("p95", P95), ("p99", P99))

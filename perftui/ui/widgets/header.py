@@ -1,4 +1,5 @@
-"""HeaderBar: plan, target, run state, current phase (elapsed / remaining), overall elapsed."""
+"""HeaderBar: plan, target, run state, current phase (elapsed / remaining), overall elapsed; an
+``attached`` badge and the session id when the run goes on in another process."""
 
 from __future__ import annotations
 
@@ -31,6 +32,8 @@ def run_state(c: ctl.RunController) -> tuple[str, str]:
     if c.status == ctl.STOPPING:
         return "stopping", "waiting for in-flight requests…"
     state = c.state
+    if c.ended and state != "finished":  # an attached viewer that lost its connection
+        return "finished", c.coord.session.end_reason or "finished"
     if state == "idle":
         return "idle", "press s to start"
     if state == "finished":
@@ -76,10 +79,22 @@ def elapsed_text(c: ctl.RunController) -> Text:
     return t
 
 
+def alerts(c: ctl.RunController) -> tuple[bool, bool]:
+    """(a health URL is down, perftui itself is the bottleneck right now): badges in the header,
+    visible at any terminal size."""
+    if c.coord is None or not c.started:
+        return False, False
+    mon = c.coord.session.monitor
+    return mon.any_down, bool(mon.generator_warning) and not c.ended
+
+
 def header_renderable(c: ctl.RunController, width: int) -> Table:
     word, detail = run_state(c)
     title = Text()
     title.append(" perftui ", "bold reverse")
+    if c.remote:
+        title.append(" attached ", "bold black on medium_purple1")
+        title.append(f" {c.coord.session.id}", "dim")
     title.append(" ")
     title.append(c.plan.name or "plan", "bold")
     title.append(" → ", "dim")
@@ -89,6 +104,13 @@ def header_renderable(c: ctl.RunController, width: int) -> Table:
     status.append(f" {word.upper()} ", STATE_STYLES.get(word, "reverse"))
     if detail:
         status.append(f" {detail}", "red" if word == "error" else "italic")
+    down, limited = alerts(c)
+    if down:
+        status.append(" ")
+        status.append(" TARGET DOWN ", "bold white on red3")
+    if limited:
+        status.append(" ")
+        status.append(" ⚠ PERFTUI-LIMITED ", "bold black on dark_orange")
     phase = phase_text(c)
     if phase:
         status.append("   ")
@@ -116,5 +138,5 @@ class HeaderBar(LivePanel):
         word, detail = run_state(c)
         coord = c.coord
         key = (width >= 140, word, detail, c.target.url if c.target else None,
-               str(phase_text(c)), str(elapsed_text(c)), coord.phase_index if coord else None)
+               str(phase_text(c)), str(elapsed_text(c)), coord.phase_index if coord else None, alerts(c))
         self.show(key, lambda: header_renderable(c, width))

@@ -1,4 +1,4 @@
-"""Number panels: LatencyTable, ErrorsPanel, ThresholdsPanel, GeneratorPanel, TargetPanel.
+"""Number panels: LatencyTable, ErrorsPanel, ThresholdsPanel, GeneratorPanel.
 
 Each is a ``LivePanel`` fed by the dashboard once per new data version; the renderables are
 built by plain functions of the data so the results view can reuse them.
@@ -72,17 +72,18 @@ def errors_renderable(total: StatsSummary | None, last_errors: Sequence[str], wi
         counts_line("status", s.status_codes, status_style),
         counts_line("errors", s.error_kinds, lambda _: "red"),
     ]
-    recent = []
-    for msg in reversed(last_errors):
+    recent: list[str] = []
+    room = height - 3  # status, errors, "latest:"
+    for msg in reversed(last_errors if room > 0 else ()):
         if msg not in recent:
             recent.append(msg)
-        if len(recent) >= max(0, height - 3):
+        if len(recent) >= room:
             break
     if recent:
         lines.append(Text("latest:", style="dim"))
         for msg in recent:
             lines.append(Text(ellipsize(" " + msg.replace("\n", " "), max(10, width)), style="red3"))
-    elif s.requests:
+    elif s.requests and not s.errors:
         lines.append(Text("no errors so far", style="green"))
     return Group(*lines)
 
@@ -122,7 +123,17 @@ class ThresholdsPanel(LivePanel):
         self.show(key, lambda: thresholds_renderable(exprs, results))
 
 
-def generator_renderable(gen, ui: tuple[float, int], total: StatsSummary | None, last_row, workers: int) -> Table:
+def generator_warning_text(warning: str) -> Text:
+    """Two highlighted lines for a generator-limited second: the verdict, then why."""
+    what = warning.removeprefix("generator-limited: ")
+    t = Text(no_wrap=True, overflow="ellipsis", style="white on dark_red")
+    t.append(" ⚠ perftui is the bottleneck: numbers in this interval are suspect ", "bold")
+    t.append(f"\n   {what} ")
+    return t
+
+
+def generator_renderable(gen, ui: tuple[float, int], total: StatsSummary | None, last_row, workers: int,
+                         host: dict | None = None, warning: str | None = None, cores: int | None = None):
     ui_cpu, ui_rss = ui
     t = Table(box=None, padding=(0, 1), show_header=True, expand=True, show_edge=False, header_style="dim")
     t.add_column("process", no_wrap=True)
@@ -139,6 +150,19 @@ def generator_renderable(gen, ui: tuple[float, int], total: StatsSummary | None,
     t.add_row("dashboard", f"{ui_cpu:.0f}%", format_bytes(ui_rss), Text("in flight", style="dim"), f"{gen.in_flight:,}")
     t.add_row(Text("all perftui", style="bold"), Text(f"{gen.cpu_percent + ui_cpu:.0f}%", style="bold"),
               Text(format_bytes(gen.rss_bytes + ui_rss), style="bold"), Text("VUs", style="dim"), f"{gen.vus:,}")
+    if host:
+        # the machine's CPU is over all its cores (0-100 %), the processes' over one core each
+        cpu = host.get("cpu_percent")
+        mem = host.get("memory_percent")
+        used = host.get("memory_used_mb")
+        load = host.get("load1")
+        label = f"machine ({cores} cores)" if cores else "machine"
+        t.add_row(Text(label, style="dim"),
+                  Text(f"{cpu:.0f}%" if cpu is not None else "-", style="bold red" if (cpu or 0) >= 90 else ""),
+                  format_bytes(used * 2**20) if used is not None else "-",
+                  Text(f"memory {mem:.0f}% · load" if mem is not None else "load", style="dim"),
+                  Text(f"{load:.2f}" if load is not None else "-",
+                       style="yellow" if cores and load is not None and load > cores else ""))
     late = Text(f"{s.late_starts:,}", style="yellow" if s.late_starts else "")
     if late_now:
         late.append(f" (+{late_now})", style="yellow")
@@ -147,33 +171,21 @@ def generator_renderable(gen, ui: tuple[float, int], total: StatsSummary | None,
         dropped.append(f" (+{dropped_now})", style="red")
     t.add_row(Text("loop lag", style="dim"), f"{gen.loop_lag_ms:.1f}ms", "", Text("late starts", style="dim"), late)
     t.add_row(Text("sched lag", style="dim"), f"{gen.schedule_lag_ms:.1f}ms", "", Text("dropped", style="dim"), dropped)
+    if warning:
+        return Group(generator_warning_text(warning), t)
     return t
 
 
 class GeneratorPanel(LivePanel):
     FIXED_SIZE = True
 
-    def show_generator(self, gen, ui: tuple[float, int], total: StatsSummary | None, last_row, workers: int) -> None:
+    def show_generator(self, gen, ui: tuple[float, int], total: StatsSummary | None, last_row, workers: int,
+                       host: dict | None = None, warning: str | None = None, cores: int | None = None) -> None:
+        host_key = tuple(round(host.get(k, 0.0), 1) for k in ("cpu_percent", "memory_percent", "load1")) if host else None
         key = (gen, round(ui[0]), ui[1] >> 20, total.late_starts if total else 0, total.dropped if total else 0,
-               (last_row.late_starts, last_row.dropped) if last_row else None, workers)
-        self.show(key, lambda: generator_renderable(gen, ui, total, last_row, workers))
-
-
-class TargetPanel(LivePanel):
-    """Placeholder: the system under test's health and metrics arrive in a later version."""
-
-    FIXED_SIZE = True
-
-    def show_target(self, url: str | None, demo: bool) -> None:
-        def build():
-            t = Text()
-            t.append(url or "…", style="bold")
-            if demo:
-                t.append("  (embedded demo target)", style="dim")
-            t.append("\nserver-side health and metrics: not monitored yet", style="dim italic")
-            return t
-
-        self.show((url, demo), build)
+               (last_row.late_starts, last_row.dropped) if last_row else None, workers, host_key,
+               round(host.get("memory_used_mb", 0.0)) if host else None, warning)
+        self.show(key, lambda: generator_renderable(gen, ui, total, last_row, workers, host, warning, cores))
 
 
 def summary_line(s: StatsSummary) -> Text:
