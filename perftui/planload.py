@@ -155,14 +155,14 @@ def graphql_operation(step: Step) -> str:
 
 def step_endpoints(step: Step) -> list[tuple[str, str]]:
     """``(endpoint name, role)`` for every endpoint a step records into. Roles: ``http``,
-    ``graphql``, ``mcp``, ``mcp.initialize``, ``ws.connect``, ``ws.send``, ``ws.request``,
+    ``graphql``, ``mcp``, ``mcp.initialize``, ``mcp.terminate``, ``ws.connect``, ``ws.send``, ``ws.request``,
     ``ws.expect``, ``ws.hold``, ``ws.close``. Pauses record nothing."""
     kind = step_kind(step)
     if kind == "think":
         return []
     name = endpoint_name(step)
     if kind == "mcp":
-        return [(name, "mcp"), (MCP_INITIALIZE, "mcp.initialize")]
+        return [(name, "mcp"), (MCP_INITIALIZE, "mcp.initialize"), (MCP_TERMINATE, "mcp.terminate")]
     if kind.startswith("ws_"):
         return [(name, "ws." + kind[3:])]
     return [(name, kind)]
@@ -170,6 +170,8 @@ def step_endpoints(step: Step) -> list[tuple[str, str]]:
 
 MCP_INITIALIZE = "MCP initialize"
 """Endpoint of every MCP session handshake (``initialize`` + ``notifications/initialized``)."""
+MCP_TERMINATE = "MCP terminate"
+"""Endpoint of the ``DELETE`` that ends an open-model virtual user's MCP session."""
 
 
 def protocol_endpoints(plan: Plan) -> dict[str, str]:

@@ -155,6 +155,8 @@ class McpSummary(Struct, kw_only=True):
     initialize_failed: int = 0
     sessions_expired: int = 0
     """Calls answered 404 (session forgotten by the server), recovered by a new initialize."""
+    sessions_terminated: int = 0
+    """Sessions ended with DELETE when an open-model virtual user finished (``MCP terminate``)."""
     initialize_ms: LatencySummary = LatencySummary()
     """The handshake: initialize + notifications/initialized."""
     requests: int = 0
@@ -540,9 +542,11 @@ class SessionRecord:
         if "mcp" in by_role:
             init = _merged(aggs("mcp.initialize"))
             calls = _merged(aggs("mcp"))
+            ended = _merged(aggs("mcp.terminate"))
             out.mcp = McpSummary(
                 sessions_initialized=init.requests - init.errors, initialize_failed=init.errors,
                 sessions_expired=int(total.get("mcp.sessions_expired", 0)),
+                sessions_terminated=ended.requests - ended.errors,
                 initialize_ms=summarize_histogram(init.latency, init.latency_sum),
                 requests=calls.requests, errors=calls.errors,
                 jsonrpc_errors=calls.error_kinds.get("jsonrpc_error", 0),

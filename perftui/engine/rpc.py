@@ -19,7 +19,10 @@ together are timed as one operation on the endpoint ``MCP initialize``. Later re
 
 A 404 on a request that carried a session id means the server forgot the session: the virtual
 user initializes again (recorded on ``MCP initialize``) and retries the call once; the call's
-latency then covers the whole recovery, and ``mcp.sessions_expired`` counts it.
+latency then covers the whole recovery, and ``mcp.sessions_expired`` counts it. When an
+open-model virtual user (one iteration) is done, its sessions are ended with ``DELETE``
+(``MCP terminate``), so a long run does not pile up sessions on the server; closed-model virtual
+users keep theirs until the run ends.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ __all__ = [
     "GraphQLBody",
     "McpAction",
     "McpStats",
+    "end_sessions",
     "find_response",
     "graphql_errors",
     "run_mcp_step",
@@ -181,18 +185,20 @@ class McpStats:
 
 
 class McpSession:
-    __slots__ = ("next_id", "session_id", "version")
+    __slots__ = ("next_id", "session_id", "step", "version")
 
-    def __init__(self, session_id: str | None, version: str):
+    def __init__(self, session_id: str | None, version: str, step: CompiledStep):
         self.session_id = session_id
         self.version = version
         self.next_id = 1
+        self.step = step
+        """The step that opened it (where to send the DELETE that ends it)."""
 
 
 class McpAction:
     """The JSON-RPC part of an ``mcp`` step: method, params, its session key."""
 
-    def __init__(self, step, init_recorder) -> None:
+    def __init__(self, step, init_recorder, terminate_recorder) -> None:
         self.method: str = step.mcp
         self.notification = self.method.startswith("notifications/")
         self.tool_call = self.method == "tools/call"
@@ -204,6 +210,7 @@ class McpAction:
         self.params = compile_json(params) if params is not None else None
         self.head = b'{"jsonrpc":"2.0","method":' + _encode(self.method)
         self.init_recorder = init_recorder
+        self.terminate_recorder = terminate_recorder
 
     def body(self, req_id: int | None, vars: dict) -> bytes:
         out = self.head
@@ -221,7 +228,8 @@ _INIT_BODY = _encode({
 _INITIALIZED_BODY = b'{"jsonrpc":"2.0","method":"notifications/initialized"}'
 
 
-def _request_bytes(step: CompiledStep, vars: dict, body: bytes, session: McpSession | None) -> bytes:
+def _request_bytes(step: CompiledStep, vars: dict, body: bytes | None, session: McpSession | None,
+                   method: str = "POST") -> bytes:
     target = step.path.render(vars)
     if step.query:
         qs = "&".join(f"{quote(k, safe='')}={quote(t.render(vars), safe='')}" for k, t in step.query)
@@ -232,7 +240,7 @@ def _request_bytes(step: CompiledStep, vars: dict, body: bytes, session: McpSess
         if session.session_id is not None:
             headers.append(("Mcp-Session-Id", session.session_id))
         headers.append(("MCP-Protocol-Version", session.version))
-    return build_request("POST", target, step.origin.host_header, headers, body, keep_alive=step.keep_alive)
+    return build_request(method, target, step.origin.host_header, headers, body, keep_alive=step.keep_alive)
 
 
 class _Fail(Exception):
@@ -276,7 +284,7 @@ async def _initialize(runner: ScenarioRunner, step: CompiledStep, vars: dict, st
         result = msg.get("result")
         version = result.get("protocolVersion") if isinstance(result, dict) else None
         session = McpSession(_header(resp.headers, b"mcp-session-id"),
-                             version if isinstance(version, str) and version else MCP_PROTOCOL_VERSION)
+                             version if isinstance(version, str) and version else MCP_PROTOCOL_VERSION, step)
         status = resp.status
         try:
             note = await pool.request(_request_bytes(step, vars, _INITIALIZED_BODY, session), timeout=step.timeout,
@@ -297,6 +305,31 @@ async def _initialize(runner: ScenarioRunner, step: CompiledStep, vars: dict, st
                  resp.body_size + note.body_size, None)
     runner.mcp_stats.sessions += 1
     return session
+
+
+async def end_sessions(runner: ScenarioRunner, vars: dict) -> None:
+    """An open-model virtual user is done: end its MCP sessions with ``DELETE`` (as MCP clients
+    do), recorded on ``MCP terminate``. 404 (already gone) and 405 (the server does not let
+    clients end sessions) are fine."""
+    sessions = vars.pop("$mcp", None)
+    for session in (sessions or {}).values():
+        if session.session_id is None:
+            continue
+        step = session.step
+        rec = step.mcp.terminate_recorder
+        started = _now()
+        try:
+            resp = await runner.pool_for(step.origin).request(
+                _request_bytes(step, vars, None, session, method="DELETE"), timeout=step.timeout)
+        except TransportError as exc:
+            rec.failure(exc.kind)
+            runner.errors_sample.append(f"{exc.kind}: {rec.name}: {exc}")
+            continue
+        kind = None if resp.status in (404, 405) else _status_kind(resp.status)
+        if kind is not None:
+            runner.errors_sample.append(f"{kind}: {rec.name}: HTTP {resp.status}")
+        rec.response(resp.status, int((resp.t_done - started) * 1e6), int((resp.t_done - resp.t_sent) * 1e6),
+                     resp.body_size, kind)
 
 
 class _Answer:

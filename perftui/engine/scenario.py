@@ -40,7 +40,7 @@ from perftui.engine.stats import EndpointRecorder
 from perftui.engine.transport import HttpPool, TransportError, build_request
 from perftui.jsonpath import MISSING, compile_path
 from perftui.plan import Plan, Step
-from perftui.planload import MCP_INITIALIZE, duration_s, endpoint_name, step_kind
+from perftui.planload import MCP_INITIALIZE, MCP_TERMINATE, duration_s, endpoint_name, step_kind
 from perftui.template import compile_json, compile_template
 
 _json_decode = msgspec.json.decode
@@ -127,7 +127,7 @@ class CompiledStep:
         if self.graphql:
             self.want_body = True  # to see "errors"
         if self.kind == "mcp":
-            self.mcp = rpc.McpAction(step, recorder_for(MCP_INITIALIZE))
+            self.mcp = rpc.McpAction(step, recorder_for(MCP_INITIALIZE), recorder_for(MCP_TERMINATE))
             self.mcp_key = (self.origin, step.url if step.url is not msgspec.UNSET else "/mcp")
             self.static_request = None
             return
@@ -289,14 +289,16 @@ class ScenarioRunner:
         scenario = self.pick()
         if not scenario.uses_ws:
             await self._steps(scenario, vars, intended, None)
-            return
-        it = ws.IterationState()
-        try:
-            await self._steps(scenario, vars, intended, it)
-        except BaseException:
-            it.abort()
-            raise
-        await it.finish()
+        else:
+            it = ws.IterationState()
+            try:
+                await self._steps(scenario, vars, intended, it)
+            except BaseException:
+                it.abort()
+                raise
+            await it.finish()
+        if intended is not None and self.uses_mcp and "$mcp" in vars:
+            await rpc.end_sessions(self, vars)  # an open-model virtual user ends with its iteration
 
     async def _steps(self, scenario: CompiledScenario, vars: dict[str, Any], intended: float | None,
                      it: ws.IterationState | None) -> None:
