@@ -2,7 +2,7 @@
 
 - ``WsPeer``: a ``websockets`` (asyncio) server. Paths: ``/echo`` (every message back as is;
   ``?delay_ms=N`` waits first), ``/pubsub`` (subscribe / publish / a shared ``ticker`` channel
-  broadcast every ``tick_ms``), ``/forbidden`` (handshake rejected with 403), ``/auth`` (401
+  broadcast every ``tick_ms``; ``fragmented`` and ``binary`` answer with such a message first), ``/forbidden`` (handshake rejected with 403), ``/auth`` (401
   without ``Authorization: Bearer secret``), ``/close1011`` (closes with code 1011 after the first
   message), ``/silent`` (never answers), ``/chat`` (speaks only subprotocol ``chat.v1``).
 - ``graphql_app()``: a strawberry-graphql schema (users, user, boom, createUser) at ``/graphql``.
@@ -138,6 +138,12 @@ class WsPeer:
                 reply = {"type": "published", "receivers": len(subs)}
             elif kind == "ping":
                 reply = {"type": "pong"}
+            elif kind == "fragmented":  # one text message in three frames, then a normal one
+                await ws.send(iter(['{"type": "frag', 'mented", "n"', ": 1}"]))
+                reply = {"type": "after-fragmented"}
+            elif kind == "binary":
+                await ws.send(b"\x00\x01binary")
+                reply = {"type": "after-binary"}
             if "id" in msg:
                 reply["id"] = msg["id"]
             await ws.send(json.dumps(reply))
@@ -315,12 +321,25 @@ def main() -> None:
     ap.add_argument("--tick-ms", type=float, default=100.0)
     args = ap.parse_args()
     peer = WsPeer(args.port, tick_ms=args.tick_ms)
+
+    async def run() -> None:
+        import signal
+
+        loop = asyncio.get_running_loop()
+        stop = loop.create_future()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, lambda: stop.done() or stop.set_result(None))
+        await peer.serve(stop)
+        # what was sent, for the bench to compare with what perftui received
+        print(json.dumps({"ticks_sent": peer.ticks, "connections": peer.connections,
+                          "messages_in": peer.messages_in}), flush=True)
+
     try:
         import uvloop
 
-        uvloop.run(peer.serve())
+        uvloop.run(run())
     except ImportError:  # pragma: no cover
-        asyncio.run(peer.serve())
+        asyncio.run(run())
 
 
 if __name__ == "__main__":

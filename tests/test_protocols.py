@@ -140,6 +140,37 @@ async def test_ws_send_expect_and_hold_count_pushes(ws_peer):
     assert extra["ws.messages_sent"] == 1
 
 
+async def test_ws_text_messages_take_the_shortcut(ws_peer):
+    from perftui.engine import ws
+
+    runner = ScenarioRunner(plan_of([{"ws_connect": "/echo"}], ws_peer.http_url), ws_peer.http_url)
+    it = ws.IterationState()
+    assert await ws.run_step(runner, runner.scenarios[0].steps[0], it, runner.new_vu(), None)
+    assert it.ws.ws.on_text is not None  # complete text frames skip the assembler
+    await it.finish()
+    assert runner.ws_stats.open == 0
+
+
+async def test_ws_fragmented_and_binary_messages_keep_their_order(ws_peer):
+    """Complete text frames take a shortcut past the library's assembler; a fragmented or
+    binary message switches the connection back to recv() without reordering anything."""
+    runner = await run_iterations([
+        {"ws_connect": "/pubsub"},
+        {"ws_request": {"type": "ping", "id": 1}, "name": "before"},
+        {"ws_send": {"type": "fragmented"}},
+        {"ws_send": {"type": "binary"}},
+        {"ws_expect": {"type": "fragmented"}, "timeout": "1s", "capture": [{"json": "$.n", "as": "n"}]},
+        {"ws_expect": {"type": "after-fragmented"}, "timeout": "1s"},
+        {"ws_expect": "binary", "timeout": "1s", "name": "binary"},
+        {"ws_expect": {"type": "after-binary"}, "timeout": "1s"},
+        {"ws_request": {"type": "ping", "id": 2}, "name": "after"},
+    ], ws_peer.http_url)
+    for name, r in runner.recorders.items():
+        assert r.errors == 0, (name, r.error_kinds, runner.errors_sample)
+    assert runner.last_vars["n"] == 1
+    assert runner.take_extra()["ws.messages_received"] == 6
+
+
 async def test_ws_headers_token_and_subprotocol(ws_peer):
     """A bearer token from a variable goes into the handshake; subprotocols are offered and the
     negotiated one is kept; a wrong token is a handshake rejected with 401."""
@@ -332,6 +363,9 @@ async def test_mcp_each_open_model_arrival_is_a_new_client(mcp_peer):
     await asyncio.gather(*(runner.iteration(runner.new_vu(), time.monotonic()) for _ in range(4)))
     await runner.close()
     assert rec(runner, "MCP initialize").requests == 4 and rec(runner, "MCP ping").errors == 0
+    # each arrival's session is ended with DELETE when its iteration is done
+    terminate = rec(runner, "MCP terminate")
+    assert (terminate.requests, terminate.errors, terminate.status) == (4, 0, {200: 4})
 
 
 async def test_mcp_against_the_demo_json_answers(demo):
@@ -650,9 +684,10 @@ def test_cli_mcp_peer(tmp_path, mcp_peer):
     assert eps["MCP no/such/method"]["error_kinds"] == {"jsonrpc_error": eps["MCP no/such/method"]["requests"]}
     assert m["jsonrpc_errors"] == eps["MCP no/such/method"]["requests"]
     assert m["tool_errors"] == eps["MCP tools/call:missing_tool"]["requests"]
-    assert m["requests"] == sum(e["requests"] for n, e in eps.items() if n != "MCP initialize")
+    assert m["requests"] == sum(e["requests"] for n, e in eps.items() if n not in ("MCP initialize", "MCP terminate"))
     assert m["initialize_ms"]["p50"] is not None and m["latency_ms"]["p95"] is not None
     assert eps["MCP initialize"]["requests"] == 5
+    assert "MCP terminate" not in eps and m["sessions_terminated"] == 0  # closed model: kept to the end
     assert all(t["ok"] for t in doc["thresholds"]), doc["thresholds"]
 
 
@@ -715,6 +750,7 @@ def test_cli_demo_mixed_protocols(tmp_path):
     # the demo reports unknown tools as JSON-RPC errors (the SDK as isError results)
     assert eps["MCP tools/call:unknown_tool"]["error_kinds"] == {"jsonrpc_error": eps["MCP tools/call:unknown_tool"]["requests"]}
     assert p["mcp"]["sessions_initialized"] >= 1
+    assert p["mcp"]["sessions_terminated"] == 0
     kinds = doc["summary"]["error_kinds"]
     assert set(kinds) == {"graphql_error", "jsonrpc_error"}, kinds
 
