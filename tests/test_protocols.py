@@ -768,3 +768,38 @@ def test_shipped_protocol_plans_validate_and_run(tmp_path, name, section):
     assert all(t["ok"] for t in doc["thresholds"]), doc["thresholds"]
     assert doc["summary"]["requests"] > 10 and doc["summary"]["errors"] == 0, doc["summary"]
     assert section in doc["protocols"]
+
+
+def test_protocol_thresholds_are_evaluated(tmp_path, demo):
+    """ws.*, mcp.* and graphql.* thresholds get real values from the run (not "no data")."""
+    from tests.conftest import read_session, run_cli, write_plan
+
+    plan = write_plan(tmp_path, f"""
+        target = "{demo.url}"
+        thresholds = ["ws.connect.p95 < 5s", "ws.rtt.p95 < 5s", "ws.success_rate > 99%", "mcp.rps > 0.5",
+                      "graphql.error_rate < 1%", "ws.rtt.p50 > 1000s"]
+        [[phases]]
+        duration = "2s"
+        vus = 2
+        [[scenarios]]
+          [[scenarios.steps]]
+          ws_connect = "/ws"
+          [[scenarios.steps]]
+          ws_request = {{ type = "echo", data = "hi", id = "{{{{ $uuid() }}}}" }}
+          [[scenarios.steps]]
+          ws_close = true
+          [[scenarios.steps]]
+          mcp = "tools/call"
+          tool = "echo"
+          arguments = {{ text = "x" }}
+          [[scenarios.steps]]
+          graphql = "query Users {{ users(first: 2) {{ id }} }}"
+    """)
+    out = tmp_path / "s.json"
+    r = run_cli("run", str(plan), "--out", str(out))
+    assert r.returncode == 1, r.stdout + r.stderr  # the last threshold is meant to fail
+    results = {t["expr"]: t for t in read_session(out)["thresholds"]}
+    for expr in ("ws.connect.p95 < 5s", "ws.rtt.p95 < 5s", "ws.success_rate > 99%", "mcp.rps > 0.5",
+                 "graphql.error_rate < 1%"):
+        assert results[expr]["ok"] is True and results[expr]["value"] is not None, results[expr]
+    assert results["ws.rtt.p50 > 1000s"]["ok"] is False and results["ws.rtt.p50 > 1000s"]["value"] is not None

@@ -31,7 +31,7 @@ from perftui.monitor import Monitor
 from perftui.plan import Phase, phase_model
 from perftui.planload import LoadedPlan, duration_s, redacted_plan
 from perftui.session import PhaseRecord, SessionRecord
-from perftui.thresholds import evaluate, parse_threshold
+from perftui.thresholds import METRICS, evaluate, parse_threshold
 
 _now = time.monotonic
 
@@ -121,6 +121,7 @@ class Coordinator:
             session_id=session_id,
         )
         self.thresholds = [parse_threshold(t) for t in self.plan.thresholds]
+        self._protocol_thresholds = any(t.metric not in METRICS for t in self.thresholds)
         self.state = "idle"
         self.phase_index = 0
         self.phase_elapsed = 0.0  # run time spent in the current phase (excludes pauses)
@@ -316,7 +317,9 @@ class Coordinator:
             return []
         overall = s.summary()
         eps = {e.name: e for e in s.endpoint_summaries()}
-        s.threshold_results = [evaluate(t, overall, eps) for t in self.thresholds]
+        # protocol figures (ws.*, mcp.*, graphql.*) cost a merge of histograms: only when asked for
+        extra = s.protocol_extra() if self._protocol_thresholds else {}
+        s.threshold_results = [evaluate(t, overall, eps, extra) for t in self.thresholds]
         return s.threshold_results
 
     # ---- control API ------------------------------------------------------------------
