@@ -37,6 +37,11 @@ class Defaults(_Strict, kw_only=True):
     """Open model: an arrival that starts later than this after its scheduled time is a late start."""
     tls_verify: bool = True
     """Verify TLS certificates for ``https://`` targets."""
+    follow_redirects: bool = True
+    """Follow 301/302/303/307/308 answers (as k6, Artillery and Locust do); the request's latency
+    covers the whole chain and the final answer's status is the one recorded."""
+    max_redirects: int = 10
+    """More redirects than this in one request is an error of kind ``redirect_loop``."""
 
 
 class DemoOptions(_Strict, kw_only=True):

@@ -20,6 +20,7 @@ ERROR_KINDS = (
     "http_4xx",
     "http_5xx",
     "expect_failed",
+    "redirect_loop",
     # protocol steps (perftui.engine.ws, perftui.engine.rpc)
     "ws_handshake",
     "ws_closed",

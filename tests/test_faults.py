@@ -142,3 +142,48 @@ async def test_target_killed_mid_run_and_restarted():
     assert ok >= RATE * 1.5, ep.status_codes  # before the kill and after the restart
     assert s.timeline[-2].errors == 0 and s.timeline[-2].requests >= RATE - 3  # recovered
     assert abs(started - RATE * 5) <= 3
+
+
+def _redirecting(r):
+    # /loop/N -> /loop/N+1 forever; /hop/N -> ... -> /done after N hops; /away -> another origin
+    if r.target.startswith("/loop/"):
+        n = int(r.target.rsplit("/", 1)[1])
+        return [response(302, b"", [("Location", f"/loop/{n + 1}")])]
+    if r.target.startswith("/hop/"):
+        n = int(r.target.rsplit("/", 1)[1])
+        return [response(303 if r.method == "POST" else 301, b"", [("Location", f"/hop/{n - 1}" if n > 1 else "/done")])]
+    if r.target == "/done":
+        return [response(200, f"{r.method} done".encode())]
+    return [response(404, b"")]
+
+
+async def test_redirect_loop():
+    async with RawPeer(_redirecting) as peer:
+        url = f"http://127.0.0.1:{peer.port}"
+        s, ep, started = await _run(_plan(url, path="/loop/0"), url)
+    assert ep.error_kinds == {"redirect_loop": ep.requests} and ep.requests >= RATE * SECONDS - 3
+    assert ep.status_codes == {"302": ep.requests}
+    # each request went through the limit of 10 redirects, then stopped
+    assert len(peer.requests) == ep.requests * 11
+    _schedule_kept(started)
+
+
+async def test_redirects_are_followed_and_post_becomes_get():
+    async with RawPeer(_redirecting) as peer:
+        url = f"http://127.0.0.1:{peer.port}"
+        loaded = plan_from_dict({
+            "target": url, "phases": [{"duration": "1s", "arrival_rate": 5}],
+            "scenarios": [{"steps": [{"url": "/hop/3", "method": "POST", "json": {"a": 1}, "name": "fault",
+                                      "expect": {"status": 200, "body_contains": "GET done"}}]}],
+        })
+        s, ep, started = await _run(loaded, url)
+    assert ep.errors == 0 and ep.status_codes == {"200": ep.requests}
+    assert [r.method for r in peer.requests[:4]] == ["POST", "GET", "GET", "GET"]
+
+
+async def test_redirects_not_followed_when_turned_off():
+    async with RawPeer(_redirecting) as peer:
+        url = f"http://127.0.0.1:{peer.port}"
+        s, ep, started = await _run(_plan(url, path="/loop/0", extra_defaults={"follow_redirects": False}), url)
+    assert ep.errors == 0 and ep.status_codes == {"302": ep.requests}
+    assert len(peer.requests) == ep.requests

@@ -31,7 +31,7 @@ import ssl
 import time
 from collections import deque
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urljoin, urlsplit
 
 import msgspec
 
@@ -44,6 +44,7 @@ from perftui.planload import MCP_INITIALIZE, MCP_TERMINATE, duration_s, endpoint
 from perftui.template import compile_json, compile_template
 
 _json_decode = msgspec.json.decode
+_REDIRECTS = frozenset((301, 302, 303, 307, 308))
 _now = time.monotonic
 
 
@@ -124,6 +125,9 @@ class CompiledStep:
             self.body = compile_template(step.body)
         self.headers = [(k, compile_template(v)) for k, v in merged.values()]
         self._compile_checks(step)
+        self.max_redirects = d.max_redirects if d.follow_redirects and self.kind == "http" else 0
+        if self.max_redirects:
+            self.want_headers = True  # for Location; measured: within noise on the hot path
         if self.graphql:
             self.want_body = True  # to see "errors"
         if self.kind == "mcp":
@@ -166,11 +170,33 @@ class CompiledStep:
         self.want_body = want_body
         self.want_headers = want_headers
 
-    def _serialize(self, vars: dict) -> bytes:
+    def target(self, vars: dict) -> str:
+        """Path and query of the request, rendered."""
         target = self.path.render(vars)
         if self.query:
             qs = "&".join(f"{quote(k, safe='')}={quote(t.render(vars), safe='')}" for k, t in self.query)
             target += ("&" if "?" in target else "?") + qs
+        return target
+
+    def redirect_bytes(self, vars: dict, status: int, origin: "Origin", target: str) -> bytes:
+        """The request to send after a redirect: 303 (and 301/302 after a POST) become a GET
+        without a body, as browsers and curl do; credentials are not sent to another origin."""
+        keep_method = status in (307, 308) or self.method in ("GET", "HEAD")
+        method = self.method if keep_method else "GET"
+        drop = {"content-type", "content-length"} if not keep_method else set()
+        if origin != self.origin:
+            drop |= {"authorization", "cookie", "proxy-authorization"}
+        headers = [(k, t.render(vars)) for k, t in self.headers if k.lower() not in drop]
+        body = None
+        if keep_method:
+            if self.body_json is not None:
+                body = self.body_json.render(vars)
+            elif self.body is not None:
+                body = self.body.render(vars).encode()
+        return build_request(method, target, origin.host_header, headers, body, keep_alive=self.keep_alive)
+
+    def _serialize(self, vars: dict) -> bytes:
+        target = self.target(vars)
         headers = [(k, t.render(vars)) for k, t in self.headers]
         if self.body_json is not None:
             body = self.body_json.render(vars)
@@ -336,7 +362,17 @@ class ScenarioRunner:
             return False
         status = resp.status
         kind = None
-        if step.expect_status is not None:
+        if step.max_redirects and status in _REDIRECTS:
+            try:
+                resp, kind = await self._follow(step, vars, resp)
+            except TransportError as exc:
+                rec.failure(exc.kind)
+                self.errors_sample.append(f"{exc.kind}: {step.name} (after a redirect): {exc}")
+                return False
+            status = resp.status
+        if kind is not None:
+            pass
+        elif step.expect_status is not None:
             if status not in step.expect_status:
                 kind = "http_5xx" if status >= 500 else "http_4xx" if status >= 400 else "expect_failed"
         elif status >= 400:
@@ -351,11 +387,39 @@ class ScenarioRunner:
                 if gql is not None:
                     kind = "graphql_error"
                     self.errors_sample.append(f"graphql_error: {step.name}: {gql}")
-        if kind is not None and kind not in ("expect_failed", "graphql_error"):
+        if kind is not None and kind not in ("expect_failed", "graphql_error", "redirect_loop"):
             self.errors_sample.append(f"{kind}: {step.name}: HTTP {status}")
         rec.response(status, int((resp.t_done - started) * 1e6), int((resp.t_done - resp.t_sent) * 1e6),
                      resp.body_size, kind)
         return True
+
+    async def _follow(self, step: CompiledStep, vars: dict, resp) -> tuple[Any, str | None]:
+        """Follow a redirect chain; returns the final response (with ``t_sent`` of the first
+        request, so service time covers the chain) and ``"redirect_loop"`` past the limit."""
+        first_sent = resp.t_sent
+        origin = step.origin
+        url = f"{origin.scheme}://{origin.host_header}{step.target(vars)}"
+        for hop in range(step.max_redirects + 1):
+            location = None
+            for k, v in resp.headers or ():
+                if k.lower() == b"location":
+                    location = v.decode("latin-1")
+                    break
+            if resp.status not in _REDIRECTS or location is None:
+                resp.t_sent = first_sent
+                return resp, None
+            if hop == step.max_redirects:
+                break
+            url = urljoin(url, location)
+            origin = Origin.from_url(url)
+            parts = urlsplit(url)
+            target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+            data = step.redirect_bytes(vars, resp.status, origin, target)
+            resp = await self.pool_for(origin).request(data, timeout=step.timeout, head=step.head,
+                                                       want_body=step.want_body, want_headers=True)
+        self.errors_sample.append(f"redirect_loop: {step.name}: more than {step.max_redirects} redirects (last to {url})")
+        resp.t_sent = first_sent
+        return resp, "redirect_loop"
 
     def _checks_and_captures(self, step: CompiledStep, resp, vars: dict) -> str | None:
         """Apply captures and expectations; return a description of the first failed check."""
