@@ -42,6 +42,9 @@ class Defaults(_Strict, kw_only=True):
     covers the whole chain and the final answer's status is the one recorded."""
     max_redirects: int = 10
     """More redirects than this in one request is an error of kind ``redirect_loop``."""
+    http2: bool = False
+    """Send HTTP and GraphQL steps over HTTP/2 (through httpx: ALPN for ``https://``, cleartext
+    prior knowledge for ``http://``). Several times the CPU per request of the HTTP/1.1 engine."""
 
 
 class DemoOptions(_Strict, kw_only=True):

@@ -11,6 +11,7 @@ Paths served:
   /chunked/<file>     the file through sub_filter, so nginx sends it chunked (no length)
   /close/<file>       the file with keep-alive disabled (Connection: close)
   /headers            200 "hi" with X-Perftui-A / X-Perftui-B headers
+  /proto              the protocol nginx saw ("HTTP/1.1", or "HTTP/2.0" with http2=True)
   /conn               "<connection serial> <requests on it>": server-side view of keep-alive
 """
 
@@ -58,11 +59,13 @@ class NginxPeer:
         cpu: int | None = None,
         keepalive_requests: int = 1_000_000,
         start_timeout: float = 10.0,
+        http2: bool = False,
     ):
         self.workers = workers
         self.cpu = cpu
         self.keepalive_requests = keepalive_requests
         self.start_timeout = start_timeout
+        self.http2 = http2  # cleartext HTTP/2 with prior knowledge (h2c) instead of HTTP/1.1
         self.host = "127.0.0.1"
         self.port = 0
         self.prefix: Path | None = None
@@ -153,7 +156,7 @@ http {{
     keepalive_timeout 65;
     sendfile on;
     server {{
-        listen {self.host}:{self.port};
+        listen {self.host}:{self.port}{" http2" if self.http2 else ""};
         server_name localhost;
         root {p}/html;
         {statuses}
@@ -166,6 +169,9 @@ http {{
         location /close/ {{
             alias {p}/html/;
             keepalive_timeout 0;
+        }}
+        location = /proto {{
+            return 200 "$server_protocol";
         }}
         location = /conn {{
             return 200 "$connection $connection_requests";

@@ -125,7 +125,8 @@ class CompiledStep:
             self.body = compile_template(step.body)
         self.headers = [(k, compile_template(v)) for k, v in merged.values()]
         self._compile_checks(step)
-        self.max_redirects = d.max_redirects if d.follow_redirects and self.kind == "http" else 0
+        self.http2 = d.http2 and self.kind in ("http", "graphql")
+        self.max_redirects = d.max_redirects if d.follow_redirects and self.kind == "http" and not self.http2 else 0
         if self.max_redirects:
             self.want_headers = True  # for Location; measured: within noise on the hot path
         if self.graphql:
@@ -195,8 +196,8 @@ class CompiledStep:
                 body = self.body.render(vars).encode()
         return build_request(method, target, origin.host_header, headers, body, keep_alive=self.keep_alive)
 
-    def _serialize(self, vars: dict) -> bytes:
-        target = self.target(vars)
+    def render(self, vars: dict) -> tuple[str, list[tuple[str, str]], bytes | None]:
+        """(target, headers, body) of the request, rendered."""
         headers = [(k, t.render(vars)) for k, t in self.headers]
         if self.body_json is not None:
             body = self.body_json.render(vars)
@@ -204,6 +205,10 @@ class CompiledStep:
             body = self.body.render(vars).encode()
         else:
             body = None
+        return self.target(vars), headers, body
+
+    def _serialize(self, vars: dict) -> bytes:
+        target, headers, body = self.render(vars)
         return build_request(self.method, target, self.origin.host_header, headers, body, keep_alive=self.keep_alive)
 
     def request_bytes(self, vars: dict) -> bytes:
@@ -244,6 +249,7 @@ class ScenarioRunner:
         self.constants = {k: v for k, v in plan.variables.items() if not isinstance(v, list)}
         self.lists = {k: v for k, v in plan.variables.items() if isinstance(v, list) and v}
         self.errors_sample: deque[str] = deque(maxlen=5)
+        self.h2 = None  # perftui.engine.h2.Http2Client, made on first use
         self.iterations = 0
         self.vu_counter = 0
         self.ws_stats = ws.WsStats()
@@ -353,9 +359,15 @@ class ScenarioRunner:
         started = _now() if intended is None else intended
         rec = step.recorder
         try:
-            data = step.request_bytes(vars)
-            resp = await self.pool_for(step.origin).request(
-                data, timeout=step.timeout, head=step.head, want_body=step.want_body, want_headers=step.want_headers)
+            if step.http2:
+                target, headers, body = step.render(vars)
+                o = step.origin
+                resp = await self._http2().request(step.method, f"{o.scheme}://{o.host_header}{target}", headers, body,
+                                                   timeout=step.timeout, want_body=step.want_body)
+            else:
+                data = step.request_bytes(vars)
+                resp = await self.pool_for(step.origin).request(
+                    data, timeout=step.timeout, head=step.head, want_body=step.want_body, want_headers=step.want_headers)
         except TransportError as exc:
             rec.failure(exc.kind)
             self.errors_sample.append(f"{exc.kind}: {step.name}: {exc}")
@@ -457,6 +469,17 @@ class ScenarioRunner:
             return f"body does not contain {step.body_contains.decode()!r}"
         return None
 
+    def _http2(self):
+        if self.h2 is None:
+            from perftui.engine.h2 import Http2Client
+
+            d = self.plan.defaults
+            self.h2 = Http2Client(connect_timeout=self.connect_timeout, tls_verify=d.tls_verify,
+                                  follow_redirects=d.follow_redirects, max_redirects=d.max_redirects)
+        return self.h2
+
     async def close(self) -> None:
         for pool in self.pools.values():
             await pool.close()
+        if self.h2 is not None:
+            await self.h2.close()
