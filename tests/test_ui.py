@@ -566,3 +566,194 @@ async def test_picker_preview_never_shows_a_secret(tmp_path, monkeypatch):
         screen = await dashboard(pilot, app)
         await redraw(pilot, screen)
         assert token not in app.export_screenshot()
+
+
+# ---- attach mode -------------------------------------------------------------------------------
+
+
+def _run_info(sessions: Path) -> dict:
+    return json.loads(next(sessions.glob("*/run.json")).read_text())
+
+
+async def test_attached_dashboard_pauses_detaches_and_stops_the_background_run(tmp_path, demo, monkeypatch):
+    """perftui run --detach, then the attached dashboard: p pauses the background run, q detaches
+    (the run goes on), a second viewer's x (confirmed) stops it and shows its results."""
+    from perftui.attach import RemoteCoordinator
+    from perftui.ui.app import attached_app
+    from perftui.ui.screens.prompts import ConfirmStop
+    from tests.conftest import run_cli
+
+    sessions = tmp_path / "sessions"
+    monkeypatch.setenv("PERFTUI_SESSIONS_DIR", str(sessions))
+    plan = write_plan(tmp_path, f"""
+        name = "attached"
+        target = "{demo.url}"
+        [[phases]]
+        name = "steady"
+        duration = "60s"
+        arrival_rate = 20
+        [[scenarios]]
+        steps = [{{ url = "/api/users" }}]
+    """)
+    done = await asyncio.to_thread(run_cli, "run", str(plan), "--detach", "--workers", "1",
+                                   env={"PERFTUI_SESSIONS_DIR": str(sessions)})
+    assert done.returncode == 0, done.stderr
+    info = _run_info(sessions)
+    socket_path = info["socket"]
+
+    async def remote_state() -> str:
+        other = RemoteCoordinator(socket_path)
+        await other.connect()
+        try:
+            return other.state
+        finally:
+            await other.detach()
+
+    try:
+        remote = RemoteCoordinator(socket_path)
+        await remote.connect()
+        app = attached_app(remote, refresh=4.0)
+        seen: dict = {}
+
+        async def viewer(pilot):
+            screen = await dashboard(pilot, app)
+            await until(pilot, lambda: remote.state == "running" and len(remote.session.timeline) >= 1, 10)
+            await redraw(pilot, screen)
+            header = text_of(screen.query_one(HeaderBar))
+            seen["header"] = header
+            seen["footer"] = [fk.description for fk in screen.query("FooterKey")]
+            await pilot.press("p")
+            await until(pilot, lambda: remote.state == "paused", 5)
+            seen["other"] = await remote_state()  # a second viewer sees the pause too
+            await pilot.press("e")  # the replica as this viewer has it, next to the run's files
+            seen["export"] = notifications(app)[-1]
+            await pilot.press("q")
+
+        code = await asyncio.wait_for(serve(app, headless=True, size=(160, 48), auto_pilot=viewer), 30)
+        assert code == 0 and app.controller.detached
+        assert "attached" in seen["header"] and info["id"] in seen["header"] and demo.url in seen["header"]
+        assert "detach" in seen["footer"] and "quit" not in seen["footer"] and "start" not in seen["footer"]
+        assert seen["other"] == "paused"
+        export = next(sessions.glob("*/attached-export.json"))
+        assert str(export) in seen["export"] and json.loads(export.read_text())["id"] == info["id"]
+        # the background run goes on without any viewer
+        await asyncio.sleep(0.3)
+        assert _run_info(sessions)["state"] == "running"
+        assert await remote_state() == "paused"
+
+        # the terminal goes away (SIGHUP): detach too
+        remote_h = RemoteCoordinator(socket_path)
+        await remote_h.connect()
+        app_h = attached_app(remote_h)
+
+        async def hangup(pilot):
+            await dashboard(pilot, app_h)
+            os.kill(os.getpid(), signal.SIGHUP)
+
+        assert await asyncio.wait_for(serve(app_h, headless=True, size=(100, 30), auto_pilot=hangup), 20) == 0
+        assert app_h.controller.detached and await remote_state() == "paused"
+
+        # a second viewer stops it with x (asked first), then sees its results
+        remote2 = RemoteCoordinator(socket_path)
+        await remote2.connect()
+        app2 = attached_app(remote2, refresh=4.0)
+
+        async def stopper(pilot):
+            await dashboard(pilot, app2)
+            await pilot.press("p")  # resume
+            await until(pilot, lambda: remote2.state == "running", 5)
+            await pilot.press("x")
+            assert isinstance(app2.screen, ConfirmStop)
+            await pilot.press("n")
+            assert remote2.state == "running"
+            await pilot.press("x", "y")
+            await until(pilot, lambda: isinstance(app2.screen, ResultsScreen), 15)
+            seen["written"] = text_of(app2.screen.query_one("#written"))
+            await pilot.press("q")
+
+        code = await asyncio.wait_for(serve(app2, headless=True, size=(160, 48), auto_pilot=stopper), 40)
+        assert code == 0 and not app2.controller.detached
+        assert remote2.session.end_reason == "stopped by user (attached viewer)"
+        assert remote2.session_file and remote2.session_file in seen["written"]
+        for _ in range(100):
+            if _run_info(sessions)["state"] == "finished":
+                break
+            await asyncio.sleep(0.1)
+        assert _run_info(sessions)["state"] == "finished"
+        assert json.loads(Path(remote2.session_file).read_text())["end_reason"] == "stopped by user (attached viewer)"
+    finally:
+        if _run_info(sessions)["state"] == "running":  # never leave a background run behind
+            try:
+                last = RemoteCoordinator(socket_path)
+                await last.connect()
+                await last.stop("test cleanup")
+            except OSError:
+                os.kill(info["pid"], signal.SIGINT)
+
+
+def test_attach_to_a_socket_that_is_gone_says_so(tmp_path, capsys):
+    from perftui.ui.app import run_attached
+
+    assert run_attached(str(tmp_path / "gone.sock"), refresh=4.0) == 2
+    err = capsys.readouterr().err
+    assert "cannot attach to" in err and "gone.sock" in err
+
+
+# ---- target faults -------------------------------------------------------------------------
+
+
+async def test_dashboard_stays_responsive_while_the_target_hangs(tmp_path):
+    """The real engine against a target that accepts connections and never answers (the peer runs
+    in this loop, like the app): keys still act within half a second; errors show timeouts."""
+    from tests.http_peers import HANG, RawPeer
+
+    async with RawPeer(lambda r: [HANG]) as peer:
+        plan = write_plan(tmp_path, f"""
+            name = "hanging target"
+            target = "http://127.0.0.1:{peer.port}"
+            [defaults]
+            timeout = "400ms"
+            [[phases]]
+            name = "first"
+            duration = "30s"
+            arrival_rate = 20
+            [[phases]]
+            name = "second"
+            duration = "30s"
+            arrival_rate = 20
+            [[scenarios]]
+            steps = [{{ url = "/never" }}]
+        """)
+        app = PerftuiApp(load_plan(plan), workers=1, out=str(tmp_path / "hang.json"))
+        loop = asyncio.get_running_loop()
+        try:
+            async with app.run_test(size=(160, 48)) as pilot:
+                screen = await dashboard(pilot, app)
+                c = app.controller
+                await pilot.press("s")
+                await until(pilot, lambda: c.state == "running", timeout=15)
+                await until(pilot, lambda: c.coord.session.summary().error_kinds.get("timeout", 0) >= 5, timeout=10)
+
+                async def prompt(key: str, done) -> float:
+                    t0 = loop.time()
+                    await pilot.press(key)
+                    await until(pilot, done, timeout=0.5)
+                    return loop.time() - t0
+
+                assert await prompt("p", lambda: c.state == "paused") < 0.5
+                assert await prompt("p", lambda: c.state == "running") < 0.5
+                assert await prompt("n", lambda: c.coord.phase_index == 1) < 0.5
+                assert await prompt("plus", lambda: c.coord.override is not None and abs(c.coord.override - 22) < 1e-6) < 0.5
+                assert "phase 2/2 second" in text_of(screen.query_one(HeaderBar))
+                await until(pilot, lambda: screen.errors is not None and "timeout" in text_of(screen.errors), timeout=3)
+                errors = text_of(screen.errors)
+                assert "timeout" in errors and "no errors so far" not in errors
+                assert peer.connections > 0
+                await pilot.press("x")
+                await until(pilot, lambda: isinstance(app.screen, ResultsScreen), timeout=10)
+        finally:
+            if app.controller is not None:
+                await app.controller.shutdown("test over")
+                app.controller.close_target()
+    doc = json.loads((tmp_path / "hang.json").read_text())
+    assert set(doc["summary"]["error_kinds"]) == {"timeout"}

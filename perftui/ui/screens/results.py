@@ -130,41 +130,39 @@ class ResultsScreen(Screen):
         c = self.controller
         s = c.coord.session
         total = s.summary()
+
+        def panel(renderable, id: str, title: str) -> Static:
+            # titled here, not in on_mount: a query there can race the app's teardown
+            widget = Static(renderable, id=id)
+            widget.border_title = title
+            return widget
+
         with VerticalScroll(id="results"):
             yield Static(verdict(s), id="verdict")
             yield Static(written_text(c), id="written")
             with Horizontal(id="results-top"):
-                yield Static(overview(s, c.target.url if c.target else c.plan.target), id="overview")
-                yield Static(thresholds_renderable(list(c.plan.thresholds), s.threshold_results),
-                             id="results-thresholds")
-            yield Static(latency_table(None, total, live=False), id="results-latency")
-            yield Static(endpoints_table(s), id="results-endpoints")
+                yield panel(overview(s, c.target.url if c.target else c.plan.target), "overview", "summary")
+                yield panel(thresholds_renderable(list(c.plan.thresholds), s.threshold_results),
+                            "results-thresholds", "thresholds")
+            yield panel(latency_table(None, total, live=False), "results-latency", "latency, whole run")
+            yield panel(endpoints_table(s), "results-endpoints", "endpoints")
             if c.protocols:
-                yield Static(protocols_renderable(s.protocol_summary(), 30), id="results-protocols")
+                yield panel(protocols_renderable(s.protocol_summary(), 30), "results-protocols", "protocols")
             monitor = monitor_renderable(s)
             if monitor is not None:
-                yield Static(monitor, id="results-monitor")
+                yield panel(monitor, "results-monitor", "target and load generator")
             with Horizontal(id="results-charts"):
                 yield RateChart(id="results-rate")
                 yield LatencyChart(id="results-latency-chart")
                 yield ErrorChart(id="results-errors")
-            yield Static(Group(*[Text.assemble((f"{clock(e.t):>8}  ", "dim"), (f"{e.kind:<11}", "bold"), e.message)
-                                 for e in s.events[-12:]]), id="results-events")
+            yield panel(Group(*[Text.assemble((f"{clock(e.t):>8}  ", "dim"), (f"{e.kind:<11}", "bold"), e.message)
+                                for e in s.events[-12:]]), "results-events", "events (latest)")
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
         s = self.controller.coord.session
         for chart in self.query(TimelineChart):
             chart.call_after_refresh(chart.draw, s.timeline, s.events)
-        self.query_one("#overview").border_title = "summary"
-        self.query_one("#results-thresholds").border_title = "thresholds"
-        self.query_one("#results-latency").border_title = "latency, whole run"
-        self.query_one("#results-endpoints").border_title = "endpoints"
-        self.query_one("#results-events").border_title = "events (latest)"
-        for panel in self.query("#results-protocols"):
-            panel.border_title = "protocols"
-        for panel in self.query("#results-monitor"):
-            panel.border_title = "target and load generator"
 
     def action_back(self) -> None:
         self.dismiss()
