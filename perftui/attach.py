@@ -20,7 +20,7 @@ from typing import Any
 import msgspec
 from msgspec import Struct
 
-from perftui.engine.coordinator import Coordinator, PhaseSpec, phase_specs
+from perftui.engine.coordinator import Coordinator, PhaseSpec, phase_specs, scaled_value
 from perftui.engine.messages import FrameReader, Snapshot
 from perftui.journal import Checkpoint, capture, restore
 from perftui.monitor.model import MonitorSettings, Sample
@@ -398,11 +398,8 @@ class RemoteCoordinator:
         if spec is None or spec.kind == "pause" or self.state not in ("running", "paused"):
             return None
         base = self.override if self.override is not None else spec.value_at(self.current_phase_elapsed())
-        new = base * factor
-        if spec.kind == "closed":
-            new = max(1, round(new) if round(new) != round(base) else round(base) + (1 if factor > 1 else -1))
-            return self.set_vus(int(new))
-        return self.set_rate(new)
+        new = scaled_value(spec, base, factor)
+        return self.set_rate(new) if spec.kind == "open" else self.set_vus(int(new))
 
     def annotate(self, text: str) -> None:
         self._send("annotate", text)

@@ -66,6 +66,14 @@ class PhaseSpec:
         return f"{fmt(self.start_value)}→{fmt(self.end_value)}{unit}"
 
 
+def scaled_value(spec: PhaseSpec, base: float, factor: float) -> float:
+    """``base`` times ``factor``; for VUs a whole number that moves by at least one."""
+    new = base * factor
+    if spec.kind == "closed":
+        new = max(1, round(new) if round(new) != round(base) else round(base) + (1 if factor > 1 else -1))
+    return new
+
+
 def phase_specs(phases: list[Phase]) -> list[PhaseSpec]:
     specs = []
     for i, p in enumerate(phases):
@@ -378,9 +386,7 @@ class Coordinator:
         if spec is None or spec.kind == "pause" or self.state not in ("running", "paused"):
             return None
         base = self.override if self.override is not None else spec.value_at(self.current_phase_elapsed())
-        new = base * factor
-        if spec.kind == "closed":
-            new = max(1, round(new) if round(new) != round(base) else round(base) + (1 if factor > 1 else -1))
+        new = scaled_value(spec, base, factor)
         return self.set_rate(new) if spec.kind == "open" else self.set_vus(int(new))
 
     def set_rate(self, rate: float) -> float | None:

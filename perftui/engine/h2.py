@@ -6,7 +6,7 @@ HTTP/1.1 path (see ENGINE notes in the README), so it is opt-in. ``https://`` ta
 HTTP/2 with ALPN (falling back to HTTP/1.1 if the server refuses); ``http://`` targets use
 cleartext HTTP/2 with prior knowledge (h2c).
 
-``Http2Client.request`` returns an object shaped like ``transport.Response`` and raises
+``Http2Client.request`` returns a ``transport.Response`` and raises
 ``transport.TransportError`` with the same error kinds, so the scenario runner treats both alike.
 """
 
@@ -17,22 +17,9 @@ import time
 
 import httpx
 
-from perftui.engine.transport import TransportError
+from perftui.engine.transport import Response, TransportError
 
 _now = time.monotonic
-
-
-class H2Response:
-    __slots__ = ("status", "headers", "body", "body_size", "t_sent", "t_done", "http_version")
-
-    def __init__(self, status, headers, body, body_size, t_sent, t_done, http_version):
-        self.status = status
-        self.headers = headers
-        self.body = body
-        self.body_size = body_size
-        self.t_sent = t_sent
-        self.t_done = t_done
-        self.http_version = http_version
 
 
 def _kind(exc: Exception) -> str:
@@ -68,7 +55,7 @@ class Http2Client:
         self.connect_timeout = connect_timeout
 
     async def request(self, method: str, url: str, headers: list[tuple[str, str]], body: bytes | None, *,
-                      timeout: float, want_body: bool) -> H2Response:
+                      timeout: float, want_body: bool) -> Response:
         client = self._tls if url.startswith("https:") else self._clear
         t0 = _now()
         try:
@@ -79,8 +66,7 @@ class Http2Client:
         t1 = _now()
         content = resp.content
         headers_raw = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in resp.headers.multi_items()]
-        return H2Response(resp.status_code, headers_raw, content if want_body else None, len(content), t0, t1,
-                          resp.http_version)
+        return Response(resp.status_code, headers_raw, content if want_body else None, len(content), t0, t1)
 
     async def close(self) -> None:
         await self._tls.aclose()

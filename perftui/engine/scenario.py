@@ -66,6 +66,21 @@ class Origin(msgspec.Struct, frozen=True):
         return self.host if self.port == default else f"{self.host}:{self.port}"
 
 
+def compile_query(step: Step) -> list[tuple[str, Any]]:
+    """A step's ``query`` as (name, template) pairs; booleans as ``true``/``false``."""
+    return [(k, compile_template(str(v).lower() if isinstance(v, bool) else str(v))) for k, v in step.query.items()]
+
+
+def merged_headers(defaults, step: Step) -> dict[str, tuple[str, str]]:
+    """``[defaults].headers`` overlaid with the step's, case-insensitively: lower name -> (name, value)."""
+    merged: dict[str, tuple[str, str]] = {}
+    for k, v in defaults.headers.items():
+        merged[k.lower()] = (k, v)
+    for k, v in step.headers.items():
+        merged[k.lower()] = (k, v)
+    return merged
+
+
 class CompiledStep:
     """One step, pre-compiled; a fully static request is serialized once and reused."""
 
@@ -103,13 +118,8 @@ class CompiledStep:
             self.origin = default_origin
             path = url if url.startswith("/") else "/" + url
         self.path = compile_template(path)
-        self.query = [(k, compile_template(str(v).lower() if isinstance(v, bool) else str(v)))
-                      for k, v in step.query.items()]
-        merged: dict[str, tuple[str, str]] = {}
-        for k, v in d.headers.items():
-            merged[k.lower()] = (k, v)
-        for k, v in step.headers.items():
-            merged[k.lower()] = (k, v)
+        self.query = compile_query(step)
+        merged = merged_headers(d, step)
         self.body = None
         self.body_json = None
         if self.kind in ("graphql", "mcp"):

@@ -338,13 +338,10 @@ class WsAction:
             self.url = compile_template(step.ws_connect)
             self.scheme = default_origin.scheme
             self.host_header = default_origin.host_header
-            self.query = [(k, compile_template(str(v).lower() if isinstance(v, bool) else str(v)))
-                          for k, v in step.query.items()]
-            merged: dict[str, tuple[str, str]] = {}
-            for k, v in d.headers.items():
-                merged[k.lower()] = (k, v)
-            for k, v in step.headers.items():
-                merged[k.lower()] = (k, v)
+            from perftui.engine.scenario import compile_query, merged_headers
+
+            self.query = compile_query(step)
+            merged = merged_headers(d, step)
             for skip in ("content-type", "content-length", "connection", "upgrade", "host"):
                 merged.pop(skip, None)
             self.headers = [(k, compile_template(v)) for k, v in merged.values()]
