@@ -72,6 +72,20 @@ def _unauthorized() -> Response:
     return Response(_UNAUTHORIZED, 401, {"WWW-Authenticate": "Bearer"}, media_type=JSON)
 
 
+async def _credentials(request: Request, name_key: str) -> tuple[str, str] | Response:
+    """(name, password) from a JSON body, or the 400 answer saying what is wrong with it."""
+    try:
+        body = await _json_body(request)
+    except ValueError:
+        return error("request body must be JSON", 400)
+    if not isinstance(body, dict):
+        return error("request body must be a JSON object", 400)
+    name, password = body.get(name_key), body.get("password")
+    if not isinstance(name, str) or not isinstance(password, str) or not name.strip():
+        return error(f"{name_key} and password are required", 400)
+    return name, password
+
+
 async def _json_body(request: Request) -> Any:
     """The decoded JSON body, or raises ``ValueError``."""
     return decode(await request.body())
@@ -141,15 +155,10 @@ class DemoApp:
 
     # -- auth -----------------------------------------------------------------------------
     async def sign_in(self, request: Request) -> Response:
-        try:
-            body = await _json_body(request)
-        except ValueError:
-            return error("request body must be JSON", 400)
-        if not isinstance(body, dict):
-            return error("request body must be a JSON object", 400)
-        email, password = body.get("email"), body.get("password")
-        if not isinstance(email, str) or not isinstance(password, str) or not email.strip():
-            return error("email and password are required", 400)
+        creds = await _credentials(request, "email")
+        if isinstance(creds, Response):
+            return creds
+        email, password = creds
         if password != data.SIGN_IN_PASSWORD:
             return error("invalid credentials", 401)
         user = data.user_for_email(email)
@@ -157,15 +166,10 @@ class DemoApp:
         return json({"token": token, "user": {"id": user["id"], "email": user["email"], "name": user["name"], "role": user["role"]}})
 
     async def login(self, request: Request) -> Response:
-        try:
-            body = await _json_body(request)
-        except ValueError:
-            return error("request body must be JSON", 400)
-        if not isinstance(body, dict):
-            return error("request body must be a JSON object", 400)
-        username, password = body.get("username"), body.get("password")
-        if not isinstance(username, str) or not isinstance(password, str) or not username.strip():
-            return error("username and password are required", 400)
+        creds = await _credentials(request, "username")
+        if isinstance(creds, Response):
+            return creds
+        username, password = creds
         if password != data.LOGIN_PASSWORD:
             return error("invalid credentials", 401)
         user = data.user_for_username(username)
