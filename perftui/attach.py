@@ -25,7 +25,7 @@ from perftui.engine.messages import FrameReader, Snapshot
 from perftui.journal import Checkpoint, capture, restore
 from perftui.monitor.model import MonitorSettings, Sample
 from perftui.plan import Plan
-from perftui.session import Event, TimelineRow
+from perftui.session import Event
 
 
 class CoordState(Struct, kw_only=True):

@@ -18,7 +18,6 @@ from perftui.planload import LoadedPlan
 from perftui.runtime import Target, exit_code, resolve_target, sessions_dir, write_session
 from perftui.session import SessionRecord
 from perftui.summary import StatsSummary
-from perftui.thresholds import format_value
 from perftui.units import format_count, format_duration, format_ms
 
 

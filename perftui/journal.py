@@ -27,7 +27,7 @@ from typing import Any
 import msgspec
 from msgspec import Struct
 
-from perftui.engine.stats import Aggregate, clear_histogram
+from perftui.engine.stats import Aggregate
 from perftui.session import Event, GeneratorState, PhaseRecord, SessionRecord, TimelineRow
 
 CHECKPOINT_EVERY = 2.0

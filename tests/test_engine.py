@@ -4,14 +4,12 @@ driven through the CLI as a user would, plus the coordinator's live-control API 
 from __future__ import annotations
 
 import asyncio
-import json
 import signal
 import subprocess
 import sys
 import time
 
 import httpx
-import pytest
 
 from perftui.engine.coordinator import Coordinator
 from perftui.planload import load_plan

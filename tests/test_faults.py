@@ -7,10 +7,7 @@ exactly the bytes a test scripts); the load comes from the real coordinator and 
 from __future__ import annotations
 
 import asyncio
-import time
 
-import httpx
-import pytest
 
 from perftui.engine.coordinator import Coordinator
 from perftui.planload import plan_from_dict

@@ -61,7 +61,6 @@ def test_kill_9_then_recover(tmp_path, demo):
     time.sleep(1.0)
     directory = _session_dir(sessions)
     _wait_rows(directory, 6)
-    killed_at = time.time()
     children = psutil.Process(proc.pid).children(recursive=True)
     proc.send_signal(signal.SIGKILL)
     proc.wait(10)

@@ -139,7 +139,6 @@ class Coordinator:
         self.listeners: list[Callable[[], None]] = []
         self.finished = asyncio.Event()
         self._clock_task: asyncio.Task | None = None
-        self._last_tick = 0.0
         self._stopping = False
         self.monitor = Monitor(self.plan.monitor, target=target, session=self.session, own_pids=self._own_pids,
                                tls_verify=self.plan.defaults.tls_verify)
