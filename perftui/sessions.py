@@ -115,8 +115,10 @@ def cmd_recover(args) -> int:
 def cmd_attach(args) -> int:
     entry = _find(args.id, want_running=True)
     if entry.state == "dead":
-        raise UserError(f"session {entry.id} is not running any more (its process died); "
-                        f"rebuild its results with: perftui recover {entry.id}")
+        # Opening a run whose process died rebuilds its document, as `perftui recover` does.
+        print(f"session {entry.id} is not running any more (its process died); recovering it", file=sys.stderr)
+        args.path, args.out = entry.directory, None
+        return cmd_recover(args)
     if entry.state == "finished" or not entry.socket:
         raise UserError(f"session {entry.id} has finished: {Path(entry.directory) / FINAL}")
     interactive = sys.stdin.isatty() and sys.stdout.isatty() and os.environ.get("CI") is None

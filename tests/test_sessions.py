@@ -72,6 +72,10 @@ def test_kill_9_then_recover(tmp_path, demo):
     assert not (directory / "session.json").exists()
     r = run_cli("ls", env={"PERFTUI_SESSIONS_DIR": str(sessions)})
     assert "dead" in r.stdout and "perftui recover" in r.stdout
+    sid = directory.name[:20]
+    opened = run_cli("attach", sid, env={"PERFTUI_SESSIONS_DIR": str(sessions)})  # opening it recovers too
+    assert opened.returncode == 0 and "recovered session written to" in opened.stdout, opened.stderr
+    (directory / "session.json").unlink()
     r = run_cli("recover", str(directory), "--out", str(tmp_path / "r.json"))
     assert r.returncode == 0, r.stderr
     doc = read_session(directory / "session.json")
