@@ -461,10 +461,8 @@ async def test_target_panel_health_process_metrics_and_generator_warnings():
         header = text_of(screen.query_one(HeaderBar))
         assert "TARGET DOWN" in header and "PERFTUI-LIMITED" in header
         notes = notifications(app)
-        assert any("/health/detailed is DOWN (HTTP 503, status degraded)" in m for m in notes)
-        assert any("/health/detailed is UP again" in m for m in notes)
-        assert any("/health is DOWN (timeout)" in m for m in notes)
         assert any("worker 0 CPU-bound" in m and "suspect" in m for m in notes)
+        assert not any("DOWN" in m for m in notes)  # the badge and the panel say it; a toast would cover the panel
         # generator-limited seconds are marked along the bottom of the load and latency charts
         limited = [r.t for r in backend.coord.session.timeline if r.generator_limited]
         assert limited and LIMITED_GLYPH in chart_text(screen.query_one(RateChart))

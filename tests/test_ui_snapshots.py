@@ -67,7 +67,7 @@ def test_dashboard_monitored(snap_compare, in_tmp, size):
 
     async def before(pilot):
         await play_monitored(pilot)
-        pilot.app.clear_notifications()  # the toasts would cover the target panel (test_ui checks them)
+        pilot.app.clear_notifications()  # the bottleneck toast would cover the target panel (test_ui checks it)
         if size == "80x24":
             screen = pilot.app.screen
             screen.query_one("#body").scroll_to_widget(screen.target, animate=False, top=True)

@@ -105,7 +105,6 @@ class DashboardScreen(Screen):
         self._end_handled = False
         self._events_seen = 0
         self._warnings_seen = 0
-        self._transitions_seen = 0
         self._draw_timers: list[Timer] = []
 
     def compose(self) -> ComposeResult:
@@ -174,7 +173,6 @@ class DashboardScreen(Screen):
         if c.remote and c.coord is not None:  # what happened before we attached is not news
             self._events_seen = len(c.coord.session.events)
             self._warnings_seen = len(c.coord.session.monitor.generator_warnings)
-            self._transitions_seen = len(c.coord.session.monitor.transitions)
         self.endpoints.border_title = "endpoints"
         self.endpoints.border_subtitle = "o: sort"
         self.errors.border_title = "errors"
@@ -246,27 +244,16 @@ class DashboardScreen(Screen):
         self._events_seen = len(events)
 
     def announce_monitor(self, mon) -> None:
-        """A new generator-limited interval, a health URL going down or coming back: pop up."""
+        """A new generator-limited interval pops up. (A health URL going down does not: the
+        header's TARGET DOWN badge and the target panel say it, and a toast would cover that panel.)"""
         warnings = mon.generator_warnings
         if len(warnings) > self._warnings_seen:
             latest = warnings[-1]
             if latest.end is None:
                 what = (mon.generator_warning or latest.reason or "").removeprefix("generator-limited: ")
                 self.notify(f"{what}\nload and latency numbers from {format_duration(latest.start)} are suspect",
-                            title="perftui is the bottleneck", severity="warning", timeout=10)
+                            title="perftui is the bottleneck", severity="warning", timeout=8)
             self._warnings_seen = len(warnings)
-        transitions = mon.transitions
-        for tr in transitions[self._transitions_seen:]:
-            if tr.up:
-                self.notify(f"{tr.url} is UP again (HTTP {tr.status}) after {format_duration(tr.previous_for_s or 0)}",
-                            title="target health", timeout=6)
-            else:
-                why = tr.error or (f"HTTP {tr.status}" if tr.status is not None else "no answer")
-                status = tr.fields.get("status") if isinstance(tr.fields, dict) else None
-                if isinstance(status, str):
-                    why += f", status {status}"
-                self.notify(f"{tr.url} is DOWN ({why})", title="target health", severity="error", timeout=10)
-        self._transitions_seen = len(transitions)
 
     def tick_charts(self, force: bool = False) -> None:
         c = self.controller

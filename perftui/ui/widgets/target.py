@@ -76,7 +76,7 @@ def sparkline(points: Sequence[tuple[float, float | None]], span: float, width: 
     gaps = [False] * width
     last = -1
     for t, v in points:
-        col = min(width - 1, max(0, int((t - 0.5) / span * width)))
+        col = min(width - 1, max(0, int(t / span * width)))
         last = max(last, col)
         if v is None:
             gaps[col] = True
