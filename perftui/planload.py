@@ -1121,13 +1121,16 @@ class _Validator:
         if not modes:
             return
         model = "pause" if ph.pause else ("closed" if "vus" in raw else "open")
+        # Starting at 0 is fine when the phase ramps up from it (k6's startRate: 0, stages from 0 VUs).
+        ramps_up = ph.ramp_to is not UNSET and isinstance(ph.ramp_to, (int, float)) and ph.ramp_to > 0
+        low = "0 or more (it ramps up)" if ramps_up else "greater than 0"
         if model == "open" and ph.arrival_rate is not UNSET:
             rate = ph.arrival_rate
-            if not (math.isfinite(rate) and 0 < rate <= MAX_RATE):
-                self.problem(path + ("arrival_rate",), f"must be greater than 0 (and at most {MAX_RATE:g}), got {rate:g}")
+            if not (math.isfinite(rate) and (0 < rate or (ramps_up and rate == 0)) and rate <= MAX_RATE):
+                self.problem(path + ("arrival_rate",), f"must be {low} (and at most {MAX_RATE:g}), got {rate:g}")
         if model == "closed" and ph.vus is not UNSET:
-            if not 0 < ph.vus <= MAX_VUS:
-                self.problem(path + ("vus",), f"must be greater than 0 (and at most {MAX_VUS}), got {ph.vus}")
+            if not ((0 < ph.vus or (ramps_up and ph.vus == 0)) and ph.vus <= MAX_VUS):
+                self.problem(path + ("vus",), f"must be {low} (and at most {MAX_VUS}), got {ph.vus}")
         if ph.ramp_to is not UNSET:
             limit = MAX_RATE if model == "open" else MAX_VUS
             if model == "pause":
@@ -1678,7 +1681,10 @@ def apply_overrides(
         if first is None:
             raise PlanError([Problem(CLI_FILE, "--duration", "the plan has only pause phases; add --rate or --vus")])
         shaped = msgspec.to_builtins(first)
-        shaped.pop("ramp_to", None)
+        ramp_to = shaped.pop("ramp_to", None)
+        for key in ("arrival_rate", "vus"):  # a ramp from 0 holds its end value instead
+            if shaped.get(key) == 0 and ramp_to:
+                shaped[key] = ramp_to if key == "arrival_rate" else int(ramp_to)
         shaped["duration"] = duration
         plan_dict["phases"] = [shaped]
     return _revalidate(loaded, plan_dict)

@@ -1065,3 +1065,16 @@ def test_no_plan_error_is_a_traceback_for_the_cli(tmp_path):
     # UserError subclasses are printed without a traceback by cli.main
     assert issubclass(PlanError, UserError) and PlanError.exit_code == 2
     assert os.path.exists(ROOT / "plans" / "demo.toml")
+
+
+def test_ramps_may_start_from_zero():
+    from perftui.planload import plan_from_dict
+
+    ok = plan_from_dict({"target": "http://x", "phases": [{"duration": "5s", "arrival_rate": 0, "ramp_to": 50},
+                                                          {"duration": "5s", "vus": 0, "ramp_to": 10}],
+                         "scenarios": [{"steps": [{"url": "/"}]}]})
+    assert ok.plan.phases[0].arrival_rate == 0 and ok.plan.phases[1].vus == 0
+    with pytest.raises(PlanError) as e:
+        plan_from_dict({"target": "http://x", "phases": [{"duration": "5s", "arrival_rate": 0}],
+                        "scenarios": [{"steps": [{"url": "/"}]}]})
+    assert "must be greater than 0" in str(e.value)

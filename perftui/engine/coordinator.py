@@ -234,12 +234,14 @@ class Coordinator:
             e += _now() - self._phase_resumed_at
         return e
 
-    def target_now(self) -> tuple[float, int]:
-        """(target rps, target VUs) right now, across all workers."""
+    def target_now(self, back: float = 0.0) -> tuple[float, int]:
+        """(target rps, target VUs) across all workers, right now or ``back`` seconds ago within
+        the current phase (a second's row reports the target at its middle: the average of a ramp)."""
         spec = self.current
         if spec is None or self.state != "running" or spec.kind == "pause":
             return 0.0, 0
-        value = self.override if self.override is not None else spec.value_at(self.current_phase_elapsed())
+        elapsed = max(0.0, self.current_phase_elapsed() - back)
+        value = self.override if self.override is not None else spec.value_at(elapsed)
         return (value, 0) if spec.kind == "open" else (0.0, int(round(value)))
 
     def _apply_load(self) -> None:
@@ -312,7 +314,7 @@ class Coordinator:
 
     def _second(self, boundary: float, final: bool = False) -> None:
         spec = self.current
-        rps, vus = self.target_now()
+        rps, vus = self.target_now(back=max(0.0, _now() - boundary) + 0.5)
         self.session.tick(boundary, spec.name if spec else "", rps, vus, final=final)
         self.evaluate_thresholds()
         for cb in self.listeners:
