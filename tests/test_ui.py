@@ -484,15 +484,15 @@ async def test_target_panel_health_process_metrics_and_generator_warnings():
 
 
 def test_sparklines_share_the_charts_time_axis():
-    # 10 rows in a 20 s span on 20 columns: the second half is still empty (the future)
+    # like the charts, a row sits at its t: 10 rows in a 20 s span on 20 columns fill columns
+    # 1-10; column 0 (the first second) and the future stay empty
     cols = sparkline([(t, float(t)) for t in range(1, 11)], span=20.0, width=20)
-    assert all(v is not None for v in cols[:10]) and all(v is None for v in cols[10:])
-    assert cols[0] < cols[9]
+    assert cols[0] is None and all(v is not None for v in cols[1:11]) and all(v is None for v in cols[11:])
+    assert cols[1] < cols[10]
     # a failed scrape is a gap, not a step
-    cols = sparkline([(1, 1.0), (2, None), (3, 3.0)], span=3.0, width=3)
-    assert cols == [1.0, None, 3.0]
-    # columns between two rows hold the previous value (a row covers the second before its t)
-    assert sparkline([(1, 5.0), (3, 7.0)], span=3.0, width=6) == [None, 5.0, 5.0, 5.0, 5.0, 7.0]
+    assert sparkline([(1, 1.0), (2, None), (3, 3.0)], span=4.0, width=4) == [None, 1.0, None, 3.0]
+    # columns between two rows hold the previous value
+    assert sparkline([(1, 5.0), (3, 7.0)], span=3.0, width=6) == [None, None, 5.0, 5.0, 5.0, 7.0]
     # tick labels at the charts' round seconds
     axis = axis_text(40.0, 40, 0).plain
     ticks, labels = time_ticks(40.0, 80)
