@@ -1,13 +1,15 @@
-"""Screenshots of the real app on ``plans/demo.toml`` against the real embedded demo target.
+"""Screenshots of the real app against the real embedded demo target.
 
-    python screenshots/make_screenshots.py [--quick] [--no-png]
+    python screenshots/make_screenshots.py [--quick] [--no-png] [--only demo|monitored]
 
-Drives the app with Pilot (``run_test``), as a user would: the picker, Enter, ``s``; the dashboard
-about 15 s into the run; then the results once the run completes (``--quick``: stop it with ``x``
-right after the mid-run pictures). Each picture is taken at 160x48 and 80x24 and written as SVG
-into this directory, then as PNG through headless Chromium when it is installed
-(``apt-get install chromium``; rsvg/cairosvg misdraw braille chart lines and box drawing).
-Session files go to a temporary directory.
+Drives the app with Pilot (``run_test``), as a user would. On ``plans/demo.toml``: the picker,
+Enter, ``s``; the dashboard about 15 s into the run; then the results once the run completes
+(``--quick``: stop it with ``x`` right after the mid-run pictures); each at 160x48 and 80x24.
+On ``plans/monitored.toml`` (``monitored-160x48``): the dashboard about 24 s in, while the demo
+target is stalled (``POST /_demo/stall``), so the target panel shows a health check down next to
+the metric sparklines. Pictures are written as SVG into this directory, then as PNG through
+headless Chromium when it is installed (``apt-get install chromium``; rsvg/cairosvg misdraw
+braille chart lines and box drawing). Session files go to a temporary directory.
 """
 
 from __future__ import annotations
@@ -38,9 +40,9 @@ async def wait_for(pilot, predicate, timeout: float) -> None:
         await pilot.pause(0.1)
 
 
-async def shoot(pilot, name: str, written: list[Path]) -> None:
+async def shoot(pilot, name: str, written: list[Path], sizes=SIZES) -> None:
     """Save the current screen at every size (back at 160x48 afterwards)."""
-    for label, (w, h) in SIZES.items():
+    for label, (w, h) in sizes.items():
         await pilot.resize_terminal(w, h)
         await pilot.pause(0.3)
         screen = pilot.app.screen
@@ -98,6 +100,35 @@ async def run(quick: bool) -> list[Path]:
     return written
 
 
+async def run_monitored() -> list[Path]:
+    import httpx
+
+    from perftui.planload import load_plan
+    from perftui.ui.app import PerftuiApp
+
+    written: list[Path] = []
+    app = PerftuiApp(load_plan(ROOT / "plans" / "monitored.toml"), start=True)
+    try:
+        async with app.run_test(size=(160, 48)) as pilot:
+            c = app.controller
+            await wait_for(pilot, lambda: c is not None and c.state == "running", 30)
+            await wait_for(pilot, lambda: c.coord.session.elapsed() >= 20, 30)
+            async with httpx.AsyncClient() as client:  # /health/detailed answers 503 while stalled
+                await client.post(f"{c.target.url}/_demo/stall", json={"seconds": 6})
+            await wait_for(pilot, lambda: c.coord.session.monitor.any_down, 10)
+            await wait_for(pilot, lambda: c.coord.session.elapsed() >= 24, 10)
+            app.clear_notifications()
+            print("monitored, 24 s in, target stalled", flush=True)
+            await shoot(pilot, "monitored", written, {"160x48": (160, 48)})
+            await pilot.press("x")
+            await wait_for(pilot, lambda: c.ended, 30)
+    finally:
+        if app.controller is not None:
+            await app.controller.shutdown("screenshots done")
+            app.controller.close_target()
+    return written
+
+
 def to_png(svg: Path) -> Path | None:
     browser = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
     if browser is None:
@@ -115,10 +146,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="stop the run after the mid-run pictures")
     parser.add_argument("--no-png", action="store_true", help="SVG only")
+    parser.add_argument("--only", choices=("demo", "monitored"), help="one set of pictures")
     args = parser.parse_args()
+    svgs: list[Path] = []
     with tempfile.TemporaryDirectory(prefix="perftui-shots-") as sessions:
         os.environ["PERFTUI_SESSIONS_DIR"] = sessions
-        svgs = asyncio.run(run(args.quick))
+        if args.only in (None, "demo"):
+            svgs += asyncio.run(run(args.quick))
+        if args.only in (None, "monitored"):
+            svgs += asyncio.run(run_monitored())
     if not args.no_png:
         for svg in svgs:
             png = to_png(svg)

@@ -147,7 +147,7 @@ def health_line(h, width: int, url_width: int) -> Text:
     if isinstance(status, str) and status:
         good = status.lower() in ("ok", "up", "pass", "healthy", "green")
         t.append(f"  {status}", "green" if good else "bold yellow")
-    if not h.up and h.error:
+    if not h.up and h.error and h.error != f"HTTP {h.status}":
         t.append(f"  {h.error}", "red")
     return t
 
