@@ -755,3 +755,20 @@ async def test_dashboard_stays_responsive_while_the_target_hangs(tmp_path):
                 app.controller.close_target()
     doc = json.loads((tmp_path / "hang.json").read_text())
     assert set(doc["summary"]["error_kinds"]) == {"timeout"}
+
+
+def test_target_panel_of_a_viewer_that_attached_after_the_first_scrape():
+    """The series list comes with the first scrape; a replica that missed it still charts what
+    it has seen (by name)."""
+    from perftui.monitor.model import MetricsSample
+    from perftui.monitor.state import MonitorState
+    from perftui.ui.widgets.target import target_renderable
+
+    mon = MonitorState()
+    mon.configure(health=[], metrics_url="http://t/metrics", live=False)
+    mon.apply(MetricsSample(t=1.0, ok=True, values={"queue depth": 4.0}))
+    assert mon.metric_names() == []
+    console = Console(width=80, record=True, color_system=None, file=open(os.devnull, "w"))
+    console.print(target_renderable(mon, [], 70, 10, 10.0))
+    text = console.export_text()
+    assert "queue depth" in text and "4.00" in text

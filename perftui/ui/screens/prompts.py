@@ -7,7 +7,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label
+from textual.widgets import Button, Input, Label, Static
 
 
 class ConfirmQuit(ModalScreen[bool]):
@@ -42,8 +42,8 @@ class ConfirmStop(ModalScreen[bool]):
     def compose(self) -> ComposeResult:
         with Vertical(id="confirm-stop", classes="dialog"):
             yield Label("Stop the background run?", classes="dialog-title")
-            yield Label("It stops for every attached viewer and writes its session file. "
-                        "To leave it running, press q instead (detach).")
+            yield Static("It stops for every attached viewer and writes its session file. "
+                         "To leave it running, press q instead (detach).")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Stop the run (y)", id="yes", variant="error")
                 yield Button("Keep running (n)", id="no", variant="primary")

@@ -15,9 +15,10 @@ from collections.abc import Sequence
 from rich.console import Group
 from rich.text import Text
 
+from perftui.monitor.state import series
 from perftui.ui.format import ellipsize
 from perftui.ui.widgets.base import LivePanel
-from perftui.ui.widgets.charts import time_ticks
+from perftui.ui.widgets.charts import downsample, time_ticks
 from perftui.units import format_duration, format_ms
 
 BARS = "▁▂▃▄▅▆▇█"
@@ -195,6 +196,16 @@ def metrics_line(mon) -> Text | None:
     return None
 
 
+def metric_names(mon) -> list[str]:
+    """The charted series. A viewer that attached after the first scrape has no series list (it
+    came with that scrape): then the names of the values it has seen."""
+    return mon.metric_names() or list(mon.metrics_now)
+
+
+def metric_points(timeline: Sequence, name: str) -> list[tuple[float, float | None]]:
+    return series(timeline, "metrics", name)
+
+
 def target_renderable(mon, timeline: Sequence, width: int, height: int, span: float) -> Group:
     """Everything the panel shows, cut to ``height`` lines (metric series go first)."""
     width = max(20, width)
@@ -205,19 +216,20 @@ def target_renderable(mon, timeline: Sequence, width: int, height: int, span: fl
     for extra in (process_line(mon), metrics_line(mon)):
         if extra is not None:
             lines.append(extra)
-    names = mon.metric_names()
+    names = metric_names(mon)
     room = height - len(lines) - 1  # the axis line
     if names and room >= 1:
         info = {s.name: s for s in getattr(mon, "series_info", [])}
         name_w = min(NAME_WIDTH, max(8, width * 2 // 5))
         spark_w = max(8, width - name_w - VALUE_WIDTH - 2)
         shown = names if len(names) <= room else names[: max(0, room - 1)]
-        series = mon.metric_series(timeline) if shown else {}
+        rows = downsample(timeline, 4 * spark_w)  # a few rows per column are plenty
+        points = {name: metric_points(rows, name) for name in shown}
         now = mon.metrics_now
         for i, name in enumerate(shown):
             si = info.get(name)
             unit = "/s" if si is not None and si.kind == "rate" and si.scale == 1 else ""
-            cols = sparkline(series.get(name, []), span, spark_w)
+            cols = sparkline(points[name], span, spark_w)
             v = now.get(name)
             line = Text(no_wrap=True)
             line.append(f"{short_series_name(name, name_w):<{name_w}} ", "dim" if v is None else "")
@@ -256,5 +268,5 @@ class TargetPanel(LivePanel):
         health = tuple((x.up, x.status, x.latency_ms, x.since, x.error, x.fields.get("status")) for x in mon.health)
         key = ("mon", w, h, len(timeline), last, span, health, mon.metrics_ok, mon.metrics_error,
                tuple(sorted(mon.metrics_now.items())), tuple(sorted((mon.sut_now or {}).items())),
-               mon.rss_trend_mb_per_h, tuple(mon.metric_names()))
+               mon.rss_trend_mb_per_h, tuple(metric_names(mon)))
         self.show(key, lambda: target_renderable(mon, timeline, w, h, span))
