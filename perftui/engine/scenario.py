@@ -180,6 +180,8 @@ class CompiledStep:
             want_body = want_body or bool(self.json_equals or self.json_exists or self.body_contains)
         self.want_body = want_body
         self.want_headers = want_headers
+        self.has_checks = want_body or want_headers
+        """Captures or expectations to apply to each response (not: headers wanted for redirects)."""
 
     def target(self, vars: dict) -> str:
         """Path and query of the request, rendered."""
@@ -399,16 +401,16 @@ class ScenarioRunner:
                 kind = "http_5xx" if status >= 500 else "http_4xx" if status >= 400 else "expect_failed"
         elif status >= 400:
             kind = "http_5xx" if status >= 500 else "http_4xx"
-        if step.want_body or step.want_headers:
+        if step.has_checks:
             failed = self._checks_and_captures(step, resp, vars)
             if failed and kind is None:
                 kind = "expect_failed"
                 self.errors_sample.append(f"expect_failed: {step.name}: {failed}")
-            if step.graphql and kind is None and status < 300:
-                gql = rpc.graphql_errors(resp.body)
-                if gql is not None:
-                    kind = "graphql_error"
-                    self.errors_sample.append(f"graphql_error: {step.name}: {gql}")
+        if step.graphql and kind is None and status < 300:
+            gql = rpc.graphql_errors(resp.body)
+            if gql is not None:
+                kind = "graphql_error"
+                self.errors_sample.append(f"graphql_error: {step.name}: {gql}")
         if kind is not None and kind not in ("expect_failed", "graphql_error", "redirect_loop"):
             self.errors_sample.append(f"{kind}: {step.name}: HTTP {status}")
         rec.response(status, int((resp.t_done - started) * 1e6), int((resp.t_done - resp.t_sent) * 1e6),
