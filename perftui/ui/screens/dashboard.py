@@ -159,23 +159,23 @@ class DashboardScreen(Screen):
         self.latency.border_subtitle = "latency: from intended start · service: from send"
         self.thresholds.border_title = "thresholds"
         self.generator.border_title = "load generator (perftui's processes)"
+        self.endpoints.border_title = "endpoints"
+        self.endpoints.border_subtitle = "o: sort"
+        self.errors.border_title = "errors"
+        c = self.controller
         if self.target is not None:
             self.target.border_title = "target (system under test)"
-            if self.controller.monitored:
+            if c.monitored:
                 self.target.border_subtitle = "health · process · metrics (x: seconds since start)"
         if self.protocols is not None:
             self.protocols.border_title = "protocols"
-            if not self.controller.monitored:
+            if not c.monitored:
                 self.protocols.border_subtitle = 'target not monitored: add \\[monitor] health = "/health" to the plan'
-        c = self.controller
         count = getattr(c.backend, "cpu_count", None)
         self.cores = count() if count is not None else None
         if c.remote and c.coord is not None:  # what happened before we attached is not news
             self._events_seen = len(c.coord.session.events)
             self._warnings_seen = len(c.coord.session.monitor.generator_warnings)
-        self.endpoints.border_title = "endpoints"
-        self.endpoints.border_subtitle = "o: sort"
-        self.errors.border_title = "errors"
         numbers = 1.0 / self.refresh_hz
         charts = max(1.0, numbers)
         self._draw_timers = [self.set_interval(numbers, self.tick_numbers), self.set_interval(charts, self.tick_charts)]
