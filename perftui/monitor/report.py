@@ -38,6 +38,17 @@ def _trend(mb_per_h: float | None) -> str:
     return "-" if mb_per_h is None else f"{mb_per_h:+,.1f} MB/h"
 
 
+def _trend_over(info) -> str:
+    """A trend with the span it was fitted over; under a few minutes, start-up growth dominates."""
+    if info.mb_per_h is None:
+        return "-"
+    caveat = "; too short to mean much" if info.span_s < SHORT_TREND_S else ""
+    return f"{_trend(info.mb_per_h)} (over {format_duration(info.span_s)}{caveat})"
+
+
+SHORT_TREND_S = 300.0
+
+
 def summary_lines(session: SessionRecord) -> list[str]:
     mon = session.monitor
     doc = mon.document()
@@ -96,7 +107,7 @@ def summary_lines(session: SessionRecord) -> list[str]:
     if gen["cpu_percent_max"]:
         busiest = ", ".join(f"{k} {v:.0f}%" for k, v in gen["cpu_percent_max"].items())
         w("")
-        w(f"generator CPU max: {busiest} · RSS trend {_trend(gen['rss_trend'].mb_per_h)}")
+        w(f"generator CPU max: {busiest} · perftui RSS trend {_trend_over(gen['rss_trend'])}")
     for gw in mon.generator_warnings:
         end = gw.end if gw.end is not None else session.run_seconds()
         w(f"! generator-limited {format_duration(gw.start)}–{format_duration(end)}: {gw.reason}")
