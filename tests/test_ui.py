@@ -772,3 +772,99 @@ def test_target_panel_of_a_viewer_that_attached_after_the_first_scrape():
     console.print(target_renderable(mon, [], 70, 10, 10.0))
     text = console.export_text()
     assert "queue depth" in text and "4.00" in text
+
+
+# ---- a terminal that stops reading, then goes away -------------------------------------------
+
+
+def test_writer_never_blocks_and_survives_a_dead_terminal(monkeypatch):
+    import time as _time
+
+    from perftui.ui import driver
+
+    monkeypatch.setattr(driver, "STOP_WAIT_S", 0.3)
+
+    class Gone:
+        def write(self, text):
+            raise OSError(5, "Input/output error")
+
+        def flush(self):
+            raise OSError(5, "Input/output error")
+
+    w = driver.SafeWriterThread(Gone())
+    w.start()
+    for _ in range(500):
+        w.write("frame")
+    w.stop()
+    assert w.broken and not w.is_alive()
+
+    # a terminal nobody reads (a frozen link): writes return at once, frames are dropped
+    r, wfd = os.pipe()
+    frozen = os.fdopen(wfd, "w")
+    w = driver.SafeWriterThread(frozen)
+    w.start()
+    start = _time.monotonic()
+    for _ in range(400):
+        w.write("x" * 10_000)
+    assert _time.monotonic() - start < 1.0 and w.dropped > 0
+    start = _time.monotonic()
+    w.stop()  # bounded even though the thread is stuck in write()
+    assert _time.monotonic() - start < 1.0
+    os.close(r)  # the link closes: the stuck write fails, the thread ends
+    w.join(2)
+    assert not w.is_alive()
+
+
+def test_frozen_then_closed_terminal_still_stops_the_run_and_writes_the_session(tmp_path, demo):
+    """The dashboard on a pty nobody reads for a while (a frozen SSH link), then the link closes:
+    the process stops the run, writes the session and exits 130, leaving no worker behind. (With
+    Textual's stock writer thread it hung for good: the thread died on EIO with its queue full.)"""
+    import fcntl
+    import pty
+    import struct
+    import subprocess
+    import sys
+    import termios
+    import time as _time
+
+    import psutil
+
+    plan = write_plan(tmp_path, f"""
+        name = "frozen link"
+        target = "{demo.url}"
+        [[phases]]
+        duration = "60s"
+        arrival_rate = 10
+        [[scenarios]]
+        steps = [{{ url = "/api/users" }}]
+    """)
+    out = tmp_path / "frozen.json"
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 48, 160, 0, 0))
+    env = dict(os.environ, TERM="xterm-256color")
+    # 10 Hz: the writer's queue (30 frames) fills within a few seconds of the link freezing
+    proc = subprocess.Popen([sys.executable, "-m", "perftui", "run", str(plan), "--start", "--workers", "1",
+                             "--refresh", "10", "--out", str(out)], stdin=slave, stdout=slave, stderr=slave, env=env, cwd=ROOT,
+                            start_new_session=True)
+    os.close(slave)
+    os.set_blocking(master, False)
+    try:
+        end = _time.monotonic() + 3
+        while _time.monotonic() < end:  # a working link: the dashboard is up and running
+            try:
+                os.read(master, 65536)
+            except BlockingIOError:
+                _time.sleep(0.02)
+        workers = psutil.Process(proc.pid).children(recursive=True)
+        assert workers
+        _time.sleep(5)  # frozen: nobody reads (the pty, then the writer queue fill up)
+        os.close(master)  # the link goes away
+        proc.send_signal(signal.SIGHUP)
+        assert proc.wait(20) == 130
+        doc = json.loads(out.read_text())
+        assert doc["end_reason"] == "interrupted (signal)" and doc["summary"]["requests"] > 0
+        _time.sleep(0.5)
+        assert not [w for w in workers if w.is_running() and w.status() != psutil.STATUS_ZOMBIE]
+    finally:
+        if proc.poll() is None:
+            proc.kill()

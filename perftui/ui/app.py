@@ -55,7 +55,26 @@ class PerftuiApp(App[int]):
         self.signals = 0
         self._ctrl_c = 0
 
+    def get_driver_class(self):
+        """Where Textual would use ``LinuxDriver``: ``PerftuiDriver`` (never blocks the run on a
+        slow terminal, survives a terminal that went away)."""
+        from textual.drivers.linux_driver import LinuxDriver
+
+        cls = super().get_driver_class()
+        if cls is LinuxDriver:
+            from perftui.ui.driver import PerftuiDriver
+
+            return PerftuiDriver
+        return cls
+
+    def repaint_after_drops(self) -> None:
+        """Frames were dropped while the terminal did not keep up: draw the whole screen again."""
+        take = getattr(self._driver, "take_dropped", None)
+        if take is not None and take():
+            self.refresh(repaint=True)
+
     def on_mount(self) -> None:
+        self.set_interval(1.0, self.repaint_after_drops)
         if self.remote is not None:
             from perftui.ui.screens.dashboard import DashboardScreen
 
