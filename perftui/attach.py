@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import pickle
 import time
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from msgspec import Struct
 from perftui.engine.coordinator import Coordinator, PhaseSpec, phase_specs, scaled_value
 from perftui.engine.messages import FrameReader, Snapshot
 from perftui.journal import Checkpoint, capture, restore
-from perftui.monitor.model import MonitorSettings, Sample
+from perftui.monitor.model import Sample
 from perftui.plan import Plan
 from perftui.session import Event
 
@@ -44,8 +45,9 @@ class Welcome(Struct, tag="welcome", kw_only=True):
     checkpoint: bytes
     plan: bytes
     state: CoordState
-    monitor: MonitorSettings | None = None
-    """How the session's monitoring is configured, so the replica closes seconds the same way."""
+    monitor: bytes = b""
+    """The session's ``MonitorState`` (health since when, series seen, trends so far), pickled:
+    both ends are the same perftui of the same user, over a user-only socket."""
 
 
 class MonitorMsg(Struct, tag="monitor"):
@@ -189,7 +191,7 @@ class ControlServer:
         cp = capture(c.session, with_timeline=True)
         mon = c.session.monitor
         writer.write(_frame(Welcome(checkpoint=_enc.encode(cp), plan=_enc.encode(c.plan), state=coord_state(c),
-                                    monitor=mon.settings if mon.enabled else None)))
+                                    monitor=pickle.dumps(mon) if mon.enabled else b"")))
         self.clients.add(writer)
         frames = FrameReader()
         try:
@@ -267,8 +269,8 @@ class RemoteCoordinator:
         self.plan = msgspec.msgpack.decode(w.plan, type=Plan)
         self.specs = phase_specs(self.plan.phases)
         self.session = restore(msgspec.msgpack.decode(w.checkpoint, type=Checkpoint))
-        if w.monitor is not None:
-            self.session.monitor.configure_replica(w.monitor)
+        if w.monitor:
+            self.session.monitor = pickle.loads(w.monitor)
         self._set_state(w.state)
 
     def _set_state(self, st: CoordState) -> None:

@@ -238,12 +238,14 @@ async def test_attached_viewer_sees_target_monitoring(tmp_path, demo):
     r = await asyncio.to_thread(run_cli, "run", str(plan), "--detach", env=env)
     assert r.returncode == 0, r.stderr
     info = json.loads((_session_dir(sessions) / "run.json").read_text())
+    await asyncio.sleep(2.5)  # attach late: the viewer must still get what came before
     viewer = RemoteCoordinator(info["socket"])
     await viewer.connect()
-    await asyncio.sleep(3.2)
     mon = viewer.session.monitor
-    assert mon.enabled
-    assert [h.up for h in mon.health] == [True]
+    assert mon.enabled and [h.up for h in mon.health] == [True]
+    assert mon.health[0].since is not None and mon.health[0].since < 1.5  # up since the start, not since attaching
+    assert mon.series_info, "the series list (from the first scrape) came with the handshake"
+    await asyncio.sleep(2.0)
     rows = [row for row in viewer.session.timeline if row.monitor is not None]
     assert rows and rows[-1].monitor.health, rows[-1:]
     assert mon.metric_names()

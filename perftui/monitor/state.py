@@ -159,6 +159,18 @@ class MonitorState:
         self._last_row_t = 0.0
         self.samples = 0
 
+    def __getstate__(self) -> dict[str, Any]:
+        """For an attaching viewer (``perftui.attach``): everything but the callbacks."""
+        state = dict(self.__dict__)
+        state["_emit_to"] = None
+        state["observers"] = []
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._emit_to = lambda kind, message: None
+        self.live = False  # a copy never turns its state changes into events (the original does)
+
     def emit(self, kind: str, message: str) -> None:
         if self.live:
             self._emit_to(kind, message)
