@@ -53,6 +53,7 @@ class PerftuiApp(App[int]):
         self.backend = backend
         self.controller: RunController | None = None
         self.signals = 0
+        self.last_signal: str | None = None
         self._ctrl_c = 0
 
     def get_driver_class(self):
@@ -131,6 +132,7 @@ class PerftuiApp(App[int]):
         """SIGINT/SIGTERM/SIGHUP: the terminal may be gone, so do not draw; leave the app at once
         and let ``serve`` stop the run and write the session outside it (attached: detach)."""
         self.signals += 1
+        self.last_signal = name
         if self.controller is not None and not self.controller.remote:
             self.controller.interrupted = True
             if self.signals > 1:
@@ -150,7 +152,8 @@ async def serve(app: PerftuiApp, *, headless: bool = False, size: tuple[int, int
     finally:
         c = app.controller
         if c is not None:
-            reason = "interrupted (signal)" if c.interrupted else "stopped by user (quit)"
+            # the same words as the headless reporter: "interrupted (SIGHUP)" says the SSH link dropped
+            reason = f"interrupted ({app.last_signal or 'signal'})" if c.interrupted else "stopped by user (quit)"
             try:
                 await c.shutdown(reason)
             finally:
