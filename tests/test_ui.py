@@ -331,7 +331,7 @@ async def test_sighup_stops_the_run_and_writes_the_session(tmp_path):
     code = await asyncio.wait_for(serve(app, headless=True, size=(120, 40), auto_pilot=pilot_script), 20)
     assert code == 130
     doc = json.loads(out.read_text())
-    assert doc["end_reason"] == "interrupted (signal)" and doc["partial"] is True
+    assert doc["end_reason"] == "interrupted (SIGHUP)" and doc["partial"] is True
     assert doc["summary"]["requests"] > 0
     assert backend.coord.killed  # workers never outlive the app
 
@@ -862,7 +862,7 @@ def test_frozen_then_closed_terminal_still_stops_the_run_and_writes_the_session(
         proc.send_signal(signal.SIGHUP)
         assert proc.wait(20) == 130
         doc = json.loads(out.read_text())
-        assert doc["end_reason"] == "interrupted (signal)" and doc["summary"]["requests"] > 0
+        assert doc["end_reason"] == "interrupted (SIGHUP)" and doc["summary"]["requests"] > 0
         _time.sleep(0.5)
         assert not [w for w in workers if w.is_running() and w.status() != psutil.STATUS_ZOMBIE]
     finally:
