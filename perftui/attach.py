@@ -21,7 +21,7 @@ from typing import Any
 import msgspec
 from msgspec import Struct
 
-from perftui.engine.coordinator import Coordinator, PhaseSpec, phase_specs, scaled_value
+from perftui.engine.coordinator import Coordinator, LoadScaling, PhaseSpec, phase_specs
 from perftui.engine.messages import FrameReader, Snapshot
 from perftui.journal import Checkpoint, capture, restore
 from perftui.monitor.model import Sample
@@ -228,7 +228,7 @@ class ControlServer:
             await c.start()
 
 
-class RemoteCoordinator:
+class RemoteCoordinator(LoadScaling):
     """The Coordinator surface the dashboard uses, for a session running elsewhere."""
 
     remote = True
@@ -394,14 +394,6 @@ class RemoteCoordinator:
             return None
         self._send("set_vus", max(1, int(vus)))
         return float(max(1, int(vus)))
-
-    def scale_load(self, factor: float) -> float | None:
-        spec = self.current
-        if spec is None or spec.kind == "pause" or self.state not in ("running", "paused"):
-            return None
-        base = self.override if self.override is not None else spec.value_at(self.current_phase_elapsed())
-        new = scaled_value(spec, base, factor)
-        return self.set_rate(new) if spec.kind == "open" else self.set_vus(int(new))
 
     def annotate(self, text: str) -> None:
         self._send("annotate", text)

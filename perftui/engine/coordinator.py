@@ -66,12 +66,22 @@ class PhaseSpec:
         return f"{fmt(self.start_value)}→{fmt(self.end_value)}{unit}"
 
 
-def scaled_value(spec: PhaseSpec, base: float, factor: float) -> float:
-    """``base`` times ``factor``; for VUs a whole number that moves by at least one."""
-    new = base * factor
-    if spec.kind == "closed":
-        new = max(1, round(new) if round(new) != round(base) else round(base) + (1 if factor > 1 else -1))
-    return new
+class LoadScaling:
+    """``scale_load`` for anything with the coordinator's surface (``current``, ``state``,
+    ``override``, ``current_phase_elapsed``, ``set_rate``, ``set_vus``): local or attached."""
+
+    def scale_load(self, factor: float) -> float | None:
+        """Multiply the current phase's target (rate or VUs) by ``factor``; returns the new value
+        (for VUs a whole number that moves by at least one)."""
+        spec = self.current
+        if spec is None or spec.kind == "pause" or self.state not in ("running", "paused"):
+            return None
+        base = self.override if self.override is not None else spec.value_at(self.current_phase_elapsed())
+        new = base * factor
+        if spec.kind == "closed":
+            new = max(1, round(new) if round(new) != round(base) else round(base) + (1 if factor > 1 else -1))
+            return self.set_vus(int(new))
+        return self.set_rate(new)
 
 
 def phase_specs(phases: list[Phase]) -> list[PhaseSpec]:
@@ -108,7 +118,7 @@ class WorkerHandle:
                 self.alive = False
 
 
-class Coordinator:
+class Coordinator(LoadScaling):
     """Runs one plan. States: idle → running ⇄ paused → finished."""
 
     def __init__(self, loaded: LoadedPlan, target: str, *, workers: int | None = None,
@@ -380,15 +390,6 @@ class Coordinator:
             return
         self._enter_phase(max(0, self.phase_index - 1) if self.current_phase_elapsed() < 2 else self.phase_index,
                           reason="back")
-
-    def scale_load(self, factor: float) -> float | None:
-        """Multiply the current phase's target (rate or VUs) by ``factor``; returns the new value."""
-        spec = self.current
-        if spec is None or spec.kind == "pause" or self.state not in ("running", "paused"):
-            return None
-        base = self.override if self.override is not None else spec.value_at(self.current_phase_elapsed())
-        new = scaled_value(spec, base, factor)
-        return self.set_rate(new) if spec.kind == "open" else self.set_vus(int(new))
 
     def set_rate(self, rate: float) -> float | None:
         spec = self.current

@@ -19,7 +19,7 @@ from perftui.monitor.state import series
 from perftui.ui.format import ellipsize
 from perftui.ui.widgets.base import LivePanel
 from perftui.ui.widgets.charts import downsample, time_ticks
-from perftui.units import format_duration, format_ms
+from perftui.units import format_ms
 
 BARS = "▁▂▃▄▅▆▇█"
 SPARK_COLOURS = ("color(39)", "color(78)", "color(214)", "color(141)", "color(203)", "color(81)", "color(186)",
