@@ -860,7 +860,7 @@ def test_frozen_then_closed_terminal_still_stops_the_run_and_writes_the_session(
         _time.sleep(5)  # frozen: nobody reads (the pty, then the writer queue fill up)
         os.close(master)  # the link goes away
         proc.send_signal(signal.SIGHUP)
-        assert proc.wait(20) == 130
+        assert proc.wait(45) == 130  # the bug was a hang for good; 45 s tolerates a loaded machine
         doc = json.loads(out.read_text())
         assert doc["end_reason"] == "interrupted (SIGHUP)" and doc["summary"]["requests"] > 0
         _time.sleep(0.5)
