@@ -8,8 +8,10 @@ the session (``partial: true``); a second SIGINT stops at once, still writing wh
 from __future__ import annotations
 
 import asyncio
+import queue
 import signal
 import sys
+import threading
 from typing import TextIO
 
 from perftui.engine.coordinator import Coordinator
@@ -139,6 +141,55 @@ def summary_text(session: SessionRecord) -> str:
     return "\n".join(out)
 
 
+class LineWriter:
+    """Prints from a thread, so a terminal that stops reading (a frozen SSH link) never blocks
+    the coordinator's event loop: past ``MAX_QUEUED`` lines, lines are dropped and counted. A
+    terminal that is gone (EIO, EPIPE) ends the printing, not the run."""
+
+    MAX_QUEUED = 1000
+
+    def __init__(self, stream: TextIO):
+        self.stream = stream
+        self.dropped = 0
+        self.broken = False
+        self._queue: queue.Queue[str | None] = queue.Queue(self.MAX_QUEUED)
+        self._thread = threading.Thread(target=self._run, name="perftui-output", daemon=True)
+        self._thread.start()
+
+    def write(self, line: str) -> None:
+        if self.broken:
+            return
+        try:
+            self._queue.put_nowait(line)
+        except queue.Full:
+            self.dropped += 1
+
+    def _run(self) -> None:
+        while (line := self._queue.get()) is not None:
+            if self.broken:
+                continue
+            try:
+                if self.dropped:
+                    n, self.dropped = self.dropped, 0
+                    print(f"… {n} line(s) not shown: the terminal did not keep up", file=self.stream)
+                print(line, file=self.stream, flush=self._queue.empty())
+            except (OSError, ValueError):
+                self.broken = True  # the terminal is gone: keep draining, print nothing
+
+    def close(self, timeout: float = 3.0) -> None:
+        """Flush what is queued (bounded: a stuck terminal is not waited for)."""
+        try:
+            self._queue.put(None, timeout=timeout)
+        except queue.Full:
+            return
+        self._thread.join(timeout)
+        if not self.broken:
+            try:
+                self.stream.flush()
+            except (OSError, ValueError):
+                pass
+
+
 class HeadlessRun:
     def __init__(self, loaded: LoadedPlan, *, workers: int | None, out: str | None,
                  stream: TextIO = sys.stdout, quiet: bool = False, reveal_secrets: bool = False,
@@ -147,6 +198,7 @@ class HeadlessRun:
         self.workers = workers
         self.out = out
         self.stream = stream
+        self.output = LineWriter(stream)
         self.quiet = quiet
         self.reveal_secrets = reveal_secrets
         self.interrupted = False
@@ -158,7 +210,7 @@ class HeadlessRun:
         self._events_shown = 0
 
     def _print(self, text: str) -> None:
-        print(text, file=self.stream, flush=True)
+        self.output.write(text)
 
     def _progress(self) -> None:
         coord = self.coord
@@ -199,6 +251,7 @@ class HeadlessRun:
                             f"{sum(s.duration for s in coord.specs):.0f}s planned · {coord.worker_count} worker(s)")
                 coord.listeners.append(self._progress)
             if self.interrupted:  # a signal arrived while starting up
+                self.output.close()
                 return 130
             server = None
             if self.serve:
@@ -220,9 +273,11 @@ class HeadlessRun:
             if self.target is not None:
                 self.target.close()
         session = self.coord.session
-        self._print(summary_text(session))
+        # the file first: a terminal that went away must not cost the results
         path = write_session(session, self.out) if self.out or self.coord.session_file is None else self.coord.session_file
+        self._print(summary_text(session))
         self._print(f"\nsession written to {path}" + ("  (partial)" if session.partial else ""))
+        self.output.close()
         return exit_code(session, self.interrupted)
 
 

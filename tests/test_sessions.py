@@ -252,3 +252,31 @@ async def test_attached_viewer_sees_target_monitoring(tmp_path, demo):
     await viewer.stop()
     doc = read_session(Path(viewer.session_file))
     assert doc["monitor"]["health"]
+
+
+def test_headless_on_a_frozen_then_closed_terminal(tmp_path, demo):
+    """Headless over SSH: the link freezes (nobody reads the pty), then drops. Progress lines never
+    block the run, and on SIGHUP the session is written and the process exits 130."""
+    import pty
+
+    plan = _plan(tmp_path, demo, rate=50)
+    out = tmp_path / "frozen.json"
+    master, slave = pty.openpty()
+    env = dict(os.environ, CI="true", PERFTUI_SESSIONS_DIR=str(tmp_path / "sessions"))
+    proc = subprocess.Popen([sys.executable, "-m", "perftui", "run", str(plan), "--headless", "--out", str(out)],
+                            stdin=slave, stdout=slave, stderr=slave, env=env, cwd=ROOT, start_new_session=True)
+    os.close(slave)
+    try:
+        time.sleep(6)  # frozen from the start: nobody reads
+        directory = _session_dir(tmp_path / "sessions")
+        rows = (directory / "journal.ndjson").read_text().count('"k":"row"')
+        assert rows >= 4, rows  # the run went on while the terminal was not read
+        os.close(master)  # the link drops
+        proc.send_signal(signal.SIGHUP)
+        assert proc.wait(10) == 130
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    doc = read_session(out)
+    assert doc["end_reason"] == "interrupted (SIGHUP)" and doc["partial"] is True
+    assert doc["summary"]["requests"] >= 200

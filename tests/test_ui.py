@@ -842,6 +842,7 @@ def test_frozen_then_closed_terminal_still_stops_the_run_and_writes_the_session(
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 48, 160, 0, 0))
     env = dict(os.environ, TERM="xterm-256color")
+    env.pop("CI", None)  # CI=true means "no dashboard"; this test is about the dashboard
     # 10 Hz: the writer's queue (30 frames) fills within a few seconds of the link freezing
     proc = subprocess.Popen([sys.executable, "-m", "perftui", "run", str(plan), "--start", "--workers", "1",
                              "--refresh", "10", "--out", str(out)], stdin=slave, stdout=slave, stderr=slave, env=env, cwd=ROOT,
