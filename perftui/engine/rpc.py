@@ -1,6 +1,6 @@
 """GraphQL and JSON-RPC (MCP over Streamable HTTP) steps, on perftui's own HTTP transport.
 
-GraphQL: a ``graphql`` step is an ordinary HTTP request (``CompiledStep`` with ``is_request``)
+GraphQL: a ``graphql`` step is an ordinary HTTP request (a ``CompiledStep`` run by ``ScenarioRunner._request``)
 whose body is built by ``GraphQLBody``; after the usual checks, a 2xx answer whose JSON carries a
 non-empty ``errors`` list fails with kind ``graphql_error`` (``graphql_errors``).
 

@@ -91,8 +91,7 @@ class CompiledStep:
         self.think = duration_s(step.think) if step.think is not msgspec.UNSET else 0.0
         self.kind = step_kind(step)
         # HTTP and GraphQL steps run through _request; MCP and WebSocket steps through their
-        # modules (self.mcp / self.ws); pure pauses have neither.
-        self.is_request = self.kind in ("http", "graphql")
+        # modules (self.mcp / self.ws); pure pauses (kind "think") have neither.
         self.graphql = self.kind == "graphql"
         self.mcp: rpc.McpAction | None = None
         self.ws: ws.WsAction | None = None
@@ -118,6 +117,8 @@ class CompiledStep:
             self.origin = default_origin
             path = url if url.startswith("/") else "/" + url
         self.path = compile_template(path)
+        self.pool: HttpPool | None = None
+        """Bound by the runner on first use (``ScenarioRunner._bind_pool``)."""
         self.query = compile_query(step)
         merged = merged_headers(d, step)
         self.body = None
@@ -307,6 +308,11 @@ class ScenarioRunner:
                 ssl_context=ctx, keep_alive=self.plan.defaults.keep_alive)
         return pool
 
+    def _bind_pool(self, step: CompiledStep) -> HttpPool:
+        """A step's origin never changes: look its pool up once, not on every request."""
+        step.pool = self.pool_for(step.origin)
+        return step.pool
+
     def _ssl(self) -> ssl.SSLContext:
         if self.ssl_context is None:
             ctx = ssl.create_default_context()
@@ -349,19 +355,14 @@ class ScenarioRunner:
         for step in scenario.steps:
             if step.if_var is not None and not vars.get(step.if_var):
                 continue
-            if step.is_request:
-                ok = await self._request(step, vars, intended)
-                intended = None
-                if not ok:
-                    return
-            elif step.ws is not None:
-                ok = await ws.run_step(self, step, it, vars, intended)
-                intended = None
-                if not ok:
-                    return
-            elif step.mcp is not None:
-                ok = await rpc.run_mcp_step(self, step, vars, intended)
-                intended = None
+            if step.kind != "think":
+                if step.ws is not None:
+                    ok = await ws.run_step(self, step, it, vars, intended)
+                elif step.mcp is not None:
+                    ok = await rpc.run_mcp_step(self, step, vars, intended)
+                else:
+                    ok = await self._request(step, vars, intended)
+                intended = None  # only an iteration's first action is timed from its schedule slot
                 if not ok:
                     return
             if step.think:
@@ -377,9 +378,9 @@ class ScenarioRunner:
                 resp = await self._http2().request(step.method, f"{o.scheme}://{o.host_header}{target}", headers, body,
                                                    timeout=step.timeout, want_body=step.want_body)
             else:
-                data = step.request_bytes(vars)
-                resp = await self.pool_for(step.origin).request(
-                    data, timeout=step.timeout, head=step.head, want_body=step.want_body, want_headers=step.want_headers)
+                pool = step.pool or self._bind_pool(step)
+                resp = await pool.request(step.request_bytes(vars), timeout=step.timeout, head=step.head,
+                                          want_body=step.want_body, want_headers=step.want_headers)
         except TransportError as exc:
             rec.failure(exc.kind)
             self.errors_sample.append(f"{exc.kind}: {step.name}: {exc}")
@@ -394,13 +395,8 @@ class ScenarioRunner:
                 self.errors_sample.append(f"{exc.kind}: {step.name} (after a redirect): {exc}")
                 return False
             status = resp.status
-        if kind is not None:
-            pass
-        elif step.expect_status is not None:
-            if status not in step.expect_status:
-                kind = "http_5xx" if status >= 500 else "http_4xx" if status >= 400 else "expect_failed"
-        elif status >= 400:
-            kind = "http_5xx" if status >= 500 else "http_4xx"
+        if kind is None and (status not in step.expect_status if step.expect_status is not None else status >= 400):
+            kind = "http_5xx" if status >= 500 else "http_4xx" if status >= 400 else "expect_failed"
         if step.has_checks:
             failed = self._checks_and_captures(step, resp, vars)
             if failed and kind is None:

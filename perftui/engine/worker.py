@@ -69,7 +69,6 @@ class Worker:
         self.proc.cpu_percent(None)
         self.stopping = False
         self.origin = _now()
-        self._wake = asyncio.Event()
 
     def send(self, msg) -> None:
         if not self.out.is_closing():
@@ -82,9 +81,8 @@ class Worker:
             self.shape_task.cancel()
             self.shape_task = None
         self.shape = shape
-        if shape.clock_origin and shape.clock_origin != self.origin:
-            self.origin = shape.clock_origin
-            self._wake.set()  # realign the snapshot grid now
+        if shape.clock_origin:
+            self.origin = shape.clock_origin  # the snapshot grid realigns within 50 ms
         if shape.kind == "open":
             self.vu_target = 0
             self.shape_task = asyncio.ensure_future(self._open_loop(shape))
@@ -174,20 +172,17 @@ class Worker:
         sleep that wakes late means the loop is busy)."""
         last = _now()
         while True:
+            origin = self.origin
             due = self._next_grid(_now())
-            self._wake.clear()
             while True:
                 t0 = _now()
+                if self.origin != origin:  # the run started: aim at its grid's next point
+                    origin = self.origin
+                    due = self._next_grid(t0)
                 step = min(0.05, due - t0)
                 if step <= 0:
                     break
-                try:
-                    await asyncio.wait_for(self._wake.wait(), step)
-                    due = self._next_grid(_now())  # the grid moved: aim at its next point
-                    self._wake.clear()
-                    continue
-                except asyncio.TimeoutError:
-                    pass
+                await asyncio.sleep(step)
                 lag = _now() - t0 - step
                 if lag > self.loop_lag:
                     self.loop_lag = lag
