@@ -296,6 +296,14 @@ class SessionRecord:
         self.monitor = MonitorState(emit=self.event)
         """Target health/metrics, SUT process and generator self-health (``perftui.monitor.state``)."""
         self._last_tick: float | None = None
+        self._ticks = 0
+        """Seconds closed: the cumulative totals and the window change only then."""
+        self._merges = 0
+        """Snapshots merged: the per-endpoint aggregates change with each."""
+        self._views: dict[str, tuple[tuple[int, ...], Any]] = {}
+        """Summaries computed once per change of what they derive from, whoever asks (thresholds,
+        the dashboard, the reporters): a percentile walk is a Python loop over the histogram."""
+        self._window_scratch = Aggregate()
         self.boundary = 0.0
         """End of the second being filled; snapshots stamped after it wait in ``_next``."""
         self._next: list[Snapshot] = []
@@ -340,6 +348,7 @@ class SessionRecord:
         self._merge(snap)
 
     def _merge(self, snap: Snapshot) -> None:
+        self._merges += 1
         for d in snap.endpoints:
             lat = decode_histogram(d.latency)
             svc = decode_histogram(d.service)
@@ -376,6 +385,7 @@ class SessionRecord:
         sec = self.second
         span = max(1e-3, now - (self._last_tick if self._last_tick is not None else self.started_mono or now))
         self._last_tick = now
+        self._ticks += 1
         summary_lat = sec.latency
         pct = summary_lat.get_percentile_to_value_dict([50.0, 95.0, 99.0]) if summary_lat.total_count else {}
         gen = self._generator_now()
@@ -461,19 +471,37 @@ class SessionRecord:
             return 0.0
         return max(1e-9, self.timeline[-1].t if self.timeline else self.elapsed())
 
+    def _view(self, name: str, version: tuple[int, ...], compute):
+        if not self.timeline:  # before the first row, spans follow the clock: nothing to keep
+            return compute()
+        version = (*version, len(self.timeline))
+        hit = self._views.get(name)
+        if hit is not None and hit[0] == version:
+            return hit[1]
+        value = compute()
+        self._views[name] = (version, value)
+        return value
+
     def summary(self) -> StatsSummary:
         """Everything so far (closed seconds only)."""
-        return self.total.summary(self.run_seconds())
+        return self._view("summary", (self._ticks,),
+                          lambda: self.total.summary(self.run_seconds()))
 
     def window_summary(self) -> StatsSummary:
-        agg = Aggregate()
-        for _, a in self.window:
-            agg.merge(a)
-        return agg.summary(float(len(self.window)) or 1.0)
+        """The last 10 closed seconds."""
+        def compute() -> StatsSummary:
+            agg = self._window_scratch
+            agg.clear()
+            for _, a in self.window:
+                agg.merge(a)
+            return agg.summary(float(len(self.window)) or 1.0)
+
+        return self._view("window", (self._ticks, len(self.window)), compute)
 
     def endpoint_summaries(self) -> list[EndpointSummary]:
         span = self.run_seconds()
-        return [agg.summary(span, EndpointSummary, name=name) for name, agg in self.endpoints.items()]
+        return list(self._view("endpoints", (self._ticks, self._merges), lambda: [
+            agg.summary(span, EndpointSummary, name=name) for name, agg in self.endpoints.items()]))
 
     def endpoint_recent_rps(self, name: str) -> float:
         w = self.endpoint_window.get(name)
@@ -490,8 +518,11 @@ class SessionRecord:
 
     def protocol_summary(self) -> ProtocolSummary:
         """WebSocket / GraphQL / MCP figures so far (what the session JSON has under
-        ``protocols``); each part is None when the plan has no such step. Cheap enough to call
-        once a second (it merges the protocol endpoints' histograms)."""
+        ``protocols``); each part is None when the plan has no such step. It merges the protocol
+        endpoints' histograms, so it is computed once per change of the data, whoever asks."""
+        return self._view("protocols", (self._ticks, self._merges), self._protocol_summary)
+
+    def _protocol_summary(self) -> ProtocolSummary:
         roles = self.protocol_roles()
         if not roles:
             return ProtocolSummary()
