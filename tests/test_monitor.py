@@ -274,13 +274,15 @@ def test_trend_is_a_least_squares_slope():
 
 
 def test_replica_fed_the_same_samples_builds_the_same_rows():
-    """What an attached viewer would do: configure like the original, apply forwarded samples."""
+    """What an attached viewer does: start from a pickled copy of the original, apply forwarded samples."""
+    import pickle
+
     forwarded = []
     live = MonitorState()
     live.configure(health=[("/h", "http://x/h")], metrics_url="http://x/m", process_spec="target")
     live.observers.append(type("Fwd", (), {"on_monitor": lambda self, s: forwarded.append(msgspec.msgpack.encode(s))})())
-    replica = MonitorState()
-    replica.configure_replica(live.settings)
+    replica = pickle.loads(pickle.dumps(live))
+    assert replica.live is False and replica.observers == []
     samples = [HealthSample(url="/h", t=0.3, up=True, status=200, latency_ms=1.0),
                MetricsSample(t=0.4, ok=True, values={"x": 1.0}),
                ProcessSample(t=0.9, interval=1.0, busy={"worker 0": 99.0}, sut={"rss_mb": 10.0}, sut_pid=7)]

@@ -86,16 +86,6 @@ class ProcessSample(Struct, tag="process", kw_only=True):
 Sample = HealthSample | MetricsSample | ProcessSample
 
 
-class MonitorSettings(Struct, kw_only=True):
-    """What ``MonitorState.configure`` was given: enough to configure a replica the same way."""
-
-    health: list[tuple[str, str]] = []
-    """(URL as written, resolved URL) pairs."""
-    metrics_url: str | None = None
-    interval_s: float = 1.0
-    limits: dict[str, float] = {}
-    process_spec: str | None = None
-
 # ---- per-second timeline entry -------------------------------------------------------------
 
 

@@ -23,7 +23,7 @@ from typing import Any
 from perftui.monitor.health import GeneratorHealth, Limits
 from perftui.monitor.model import (
     GeneratorWarning, HealthPoint, HealthSample, HealthState, HealthTransition, MetricsSample, MonitorDocument,
-    MonitorRow, MonitorSettings, ProcessSample, Sample, SeriesInfo, SeriesStats, TrendInfo,
+    MonitorRow, ProcessSample, Sample, SeriesInfo, SeriesStats, TrendInfo,
 )
 from perftui.units import format_duration, format_ms
 
@@ -126,7 +126,6 @@ class MonitorState:
         """True in the process that runs the probes (``configure`` was called): only there do
         state changes become session events. A replica (an attached viewer) gets the events
         from the original instead, so it must not add its own."""
-        self.settings = MonitorSettings()
         self.observers: list[Any] = []
         """Told about every sample (``on_monitor(sample)``), e.g. to forward it to a replica."""
         self.interval_s = 1.0
@@ -180,12 +179,9 @@ class MonitorState:
     def configure(self, *, health: Sequence[tuple[str, str]] = (), metrics_url: str | None = None,
                   interval_s: float = 1.0, limits: Limits | None = None, process_spec: str | None = None,
                   live: bool = True) -> None:
-        """``health``: (url as written, resolved url) pairs. ``live=False`` configures a replica
-        (see ``configure_replica``)."""
+        """``health``: (url as written, resolved url) pairs. A replica (an attached viewer) is not
+        configured: it is a pickled copy of the original (``__getstate__``), fed its samples."""
         self.live = live
-        self.settings = MonitorSettings(health=[tuple(h) for h in health], metrics_url=metrics_url,
-                                        interval_s=interval_s, limits=(limits or self.gen.limits).as_dict(),
-                                        process_spec=process_spec)
         self.health = [HealthState(url=u, resolved=r) for u, r in health]
         self._health_index = {h.url: h for h in self.health}
         self.metrics_url = metrics_url
@@ -193,13 +189,6 @@ class MonitorState:
         self.process_spec = process_spec
         if limits is not None:
             self.gen.limits = limits
-
-    def configure_replica(self, settings: MonitorSettings) -> None:
-        """Configure like the original whose ``settings`` these are; then ``apply`` the samples it
-        forwards (``observers``' ``on_monitor``) before each tick, and rows come out the same."""
-        self.configure(health=settings.health, metrics_url=settings.metrics_url, interval_s=settings.interval_s,
-                       limits=Limits(**settings.limits) if settings.limits else None,
-                       process_spec=settings.process_spec, live=False)
 
     # ---- read API ---------------------------------------------------------------------
 
