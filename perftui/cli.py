@@ -171,12 +171,13 @@ def _load(args):
 
 
 def _run(args) -> int:
-    from perftui.runtime import check_out_path
+    from perftui.runtime import check_out_path, check_sessions_dir
 
     if args.rate is not None and args.vus is not None:
         raise UserError("--rate and --vus exclude each other: pick the open model (--rate) or the closed model (--vus)")
     loaded = _load(args)
     check_out_path(args.out)
+    check_sessions_dir()
     if args.detach:
         from perftui.sessions import detach
 
@@ -233,7 +234,10 @@ def main(argv: list[str] | None = None) -> int:
             if not _interactive() or not _has_dashboard():
                 parser.print_help()
                 return 0
+            from perftui.runtime import check_sessions_dir
             from perftui.ui.app import run_picker
+
+            check_sessions_dir()
 
             return run_picker(workers=args.workers, refresh=args.refresh)
         if args.command in ("run", "quick"):

@@ -17,7 +17,7 @@ from typing import TextIO
 from perftui.engine.coordinator import Coordinator
 from perftui.monitor.report import progress_markers, summary_lines
 from perftui.planload import LoadedPlan
-from perftui.runtime import Target, exit_code, resolve_target, sessions_dir, write_session
+from perftui.runtime import Target, exit_code, resolve_target, save_session, sessions_dir
 from perftui.session import SessionRecord
 from perftui.summary import StatsSummary
 from perftui.units import format_count, format_duration, format_ms
@@ -203,6 +203,7 @@ class HeadlessRun:
         self.reveal_secrets = reveal_secrets
         self.interrupted = False
         self.signals = 0
+        self.last_signal = ""
         self.coord: Coordinator | None = None
         self.target: Target | None = None
         self.serve = serve
@@ -225,6 +226,7 @@ class HeadlessRun:
     def _on_signal(self, signame: str) -> None:
         self.signals += 1
         self.interrupted = True
+        self.last_signal = signame
         coord = self.coord
         if coord is None:
             return
@@ -250,9 +252,8 @@ class HeadlessRun:
                 self._print(f"perftui · {plan.name} → {self.target.url} · {len(coord.specs)} phase(s), "
                             f"{sum(s.duration for s in coord.specs):.0f}s planned · {coord.worker_count} worker(s)")
                 coord.listeners.append(self._progress)
-            if self.interrupted:  # a signal arrived while starting up
-                self.output.close()
-                return 130
+            if self.interrupted:  # a signal arrived while the target was starting: no load sent
+                await coord.stop(f"interrupted ({self.last_signal}) before the run started")
             server = None
             if self.serve:
                 from perftui.attach import ControlServer, socket_dir
@@ -274,9 +275,14 @@ class HeadlessRun:
                 self.target.close()
         session = self.coord.session
         # the file first: a terminal that went away must not cost the results
-        path = write_session(session, self.out) if self.out or self.coord.session_file is None else self.coord.session_file
+        path, note = save_session(session, self.out, self.coord.session_file)
         self._print(summary_text(session))
-        self._print(f"\nsession written to {path}" + ("  (partial)" if session.partial else ""))
+        if note:
+            self._print(f"! {note}")
+        if path is not None:
+            self._print(f"\nsession written to {path}" + ("  (partial)" if session.partial else ""))
+        else:
+            self._print("\nperftui: the session could not be written anywhere (see above)")
         self.output.close()
         return exit_code(session, self.interrupted)
 

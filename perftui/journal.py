@@ -177,40 +177,89 @@ def directory_for(sessions_dir: Path, session_id: str, plan_name: str) -> Path:
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
+    """Temp file + fsync + rename; the file is user-only (0600) like its directory (0700)."""
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with open(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)  # a full disk must not also keep a half-written temp file
+        except OSError:
+            pass
+        raise
 
 
 class JournalWriter:
-    """Session observer that keeps the on-disk journal and checkpoint current."""
+    """Session observer that keeps the on-disk journal and checkpoint current.
+
+    Creating it fails (``OSError``) when the directory cannot be written. Once the run goes, a
+    failing disk (full, read-only, gone) never stops the run: the first failure becomes a
+    ``warning`` event (on screen and in the record), journaling stops, and the run goes on in
+    memory; ``finish`` then returns None and the caller writes the document elsewhere."""
 
     def __init__(self, session: SessionRecord, directory: Path, *, pid: int | None = None,
                  socket_path: str | None = None):
         self.session = session
         self.dir = directory
+        self.error = ""
+        """Why journaling stopped ('' while it works)."""
         self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self._file = open(self.dir / JOURNAL, "ab", buffering=0)
+        os.chmod(self.dir, 0o700)
+        self._file = open(os.open(self.dir / JOURNAL, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab",
+                          buffering=0)
         self._last_checkpoint = 0.0
         self.info: dict[str, Any] = {"id": session.id, "plan_name": session.plan_name, "plan_file": session.plan_file,
                                      "target": session.target, "pid": pid or os.getpid(), "socket": socket_path,
                                      "state": "starting", "started_at": None, "ended_at": None}
-        self.write_info()
-        self._append({"k": "header", "id": session.id, "plan_name": session.plan_name,
-                      "plan_file": session.plan_file, "plan": session.plan_dict, "target": session.target,
-                      "workers": session.workers, "phases": msgspec.to_builtins(session.phases)})
+        try:
+            self._write_info()
+            self._file.write(_json.encode(self._header()) + b"\n")
+        except OSError:
+            self._file.close()
+            raise
         session.observers.append(self)
+
+    def _header(self) -> dict:
+        s = self.session
+        return {"k": "header", "id": s.id, "plan_name": s.plan_name, "plan_file": s.plan_file, "plan": s.plan_dict,
+                "target": s.target, "workers": s.workers, "phases": msgspec.to_builtins(s.phases)}
+
+    def _failed(self, exc: OSError) -> None:
+        """The first write that fails ends journaling, not the run."""
+        if self.error:
+            return
+        self.error = f"{exc.strerror or exc}"
+        try:
+            self._file.close()
+        except OSError:
+            pass
+        self.session.event("warning", f"journal stopped: cannot write to {self.dir}: {self.error}; "
+                                      "the run goes on in memory and its document is written at the end")
+
+    def _write_info(self) -> None:
+        _atomic_write(self.dir / RUN_INFO, json.dumps(self.info, indent=1).encode())
 
     def write_info(self, **changes) -> None:
         self.info.update(changes)
-        _atomic_write(self.dir / RUN_INFO, json.dumps(self.info, indent=1).encode())
+        if self.error:
+            return
+        try:
+            self._write_info()
+        except OSError as exc:
+            self._failed(exc)
 
     def _append(self, obj: dict) -> None:
-        if not self._file.closed:
+        if self.error or self._file.closed:
+            return
+        try:
             self._file.write(_json.encode(obj) + b"\n")
+        except OSError as exc:
+            self._failed(exc)
 
     def on_event(self, ev: Event) -> None:
         if ev.kind == "start" and self.info["state"] == "starting":
@@ -226,19 +275,34 @@ class JournalWriter:
             self._last_checkpoint = now
 
     def checkpoint(self) -> None:
-        cp = capture(self.session, with_timeline=False)
-        _atomic_write(self.dir / CHECKPOINT, _encoder.encode(cp))
+        if self.error:
+            return
+        try:
+            cp = capture(self.session, with_timeline=False)
+            _atomic_write(self.dir / CHECKPOINT, _encoder.encode(cp))
+        except OSError as exc:
+            self._failed(exc)
 
-    def finish(self, final_json: bytes) -> Path:
-        """The run ended: final document, closed journal, state 'finished'."""
-        self.checkpoint()
-        path = self.dir / FINAL
-        _atomic_write(path, final_json)
-        self._append({"k": "end", "end_reason": self.session.end_reason, "partial": self.session.partial})
-        self._file.close()
-        self.write_info(state="finished", ended_at=time.time(), end_reason=self.session.end_reason, socket=None)
+    def finish(self, final_json: bytes | None = None) -> Path | None:
+        """The run ended: final document, closed journal, state 'finished'. Returns where the
+        document went, or None when the disk failed (the caller writes it elsewhere)."""
         if self in self.session.observers:
             self.session.observers.remove(self)
+        self.checkpoint()
+        path: Path | None = self.dir / FINAL
+        if self.error:
+            path = None
+        else:
+            try:
+                # the journal's own warning must be in the document: serialise after it
+                _atomic_write(path, final_json if final_json is not None else self.session.to_json())
+            except OSError as exc:
+                self._failed(exc)
+                path = None
+        self._append({"k": "end", "end_reason": self.session.end_reason, "partial": self.session.partial})
+        if not self._file.closed:
+            self._file.close()
+        self.write_info(state="finished", ended_at=time.time(), end_reason=self.session.end_reason, socket=None)
         return path
 
 

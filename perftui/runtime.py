@@ -6,6 +6,7 @@ Used by the headless reporter and the dashboard alike.
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 
@@ -35,13 +36,70 @@ def default_session_path(session: SessionRecord) -> Path:
 
 
 def write_session(session: SessionRecord, path: str | os.PathLike | None) -> Path:
-    """Write the session JSON atomically (temp file + rename); returns the path written."""
+    """Write the session JSON atomically (temp file + rename); returns the path written. In the
+    sessions directory the file is user-only (0600 in a 0700 directory), like the journal."""
+    from perftui.journal import _atomic_write
+
     target = Path(path) if path else default_session_path(session)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(target.name + ".tmp")
-    tmp.write_bytes(session.to_json())
-    os.replace(tmp, target)
+    if not path:
+        target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    else:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    _atomic_write(target, session.to_json())
     return target
+
+
+def fallback_session_path(session: SessionRecord) -> Path:
+    import tempfile
+
+    return Path(tempfile.gettempdir()) / f"perftui-{session.id}.json"
+
+
+def save_session(session: SessionRecord, out: str | None, written: Path | None) -> tuple[Path | None, str]:
+    """Where the finished document goes, whatever the disk does: ``--out`` when given, else the
+    file the journal already wrote, else the sessions directory; when that fails, a fallback
+    file in the temp directory, then the working directory. Returns (path or None, a note on
+    what failed: printed by the caller)."""
+    if written is not None and not out:
+        return written, ""
+    notes = []
+    for candidate in (out, None, fallback_session_path(session), Path.cwd() / f"perftui-{session.id}.json"):
+        if candidate is None and out:
+            continue  # --out was asked for: a failure there falls back, not into the sessions dir
+        try:
+            return write_session(session, candidate), "; ".join(notes)
+        except OSError as exc:
+            where = candidate if candidate is not None else default_session_path(session)
+            notes.append(f"cannot write {where}: {exc.strerror or exc}")
+    return None, "; ".join(notes)
+
+
+def check_sessions_dir() -> Path:
+    """Fail early (exit 2) when the sessions directory cannot take a session: not creatable,
+    read-only or full. A probe of 64 KiB (a few seconds of journal) is written and removed."""
+    d = sessions_dir()
+    hint = "free some space, fix its permissions, or choose another with --sessions-dir or PERFTUI_SESSIONS_DIR"
+    try:
+        d.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError as exc:
+        raise UserError(f"sessions directory {d}: cannot create it: {exc.strerror or exc} ({hint})") from None
+    probe = d / f".probe-{os.getpid()}"
+    try:
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            if os.write(fd, b"\0" * 65536) < 65536:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        raise UserError(f"sessions directory {d}: cannot write to it: {exc.strerror or exc} ({hint})") from None
+    finally:
+        try:
+            probe.unlink()
+        except OSError:
+            pass
+    return d
 
 
 def check_out_path(path: str | None) -> None:

@@ -60,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from perftui.lifeline import watch_parent
+
+    watch_parent()  # started by perftui: go when it goes
     try:
         from prometheus_client import disable_created_metrics
 

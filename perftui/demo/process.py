@@ -121,8 +121,11 @@ def launch(
         "--latency", latency, "--error-rate", repr(rate),
     ]
     stderr_file = tempfile.TemporaryFile(prefix="perftui-demo-", suffix=".stderr")
+    from perftui.lifeline import child_options
+
     env = dict(os.environ)
     env.setdefault("PYTHONUNBUFFERED", "1")
+    lifeline = child_options(env)  # the demo dies with us, even after a kill -9
     proc = subprocess.Popen(
         cmd,
         stdin=subprocess.DEVNULL,
@@ -130,7 +133,7 @@ def launch(
         stderr=stderr_file,
         start_new_session=True,  # own session and process group: terminal ^C does not reach it
         close_fds=True,
-        env=env,
+        **lifeline,
     )
     assert proc.stdout is not None
     deadline = time.monotonic() + READY_TIMEOUT_S

@@ -26,7 +26,9 @@ import msgspec
 from perftui.engine.messages import (
     Bye, Fatal, FrameReader, Hello, Init, SetLoad, Snapshot, Stop, encode_frame, report_decoder,
 )
+from perftui.errors import UserError
 from perftui.journal import JournalWriter, session_directory
+from perftui.lifeline import child_options
 from perftui.monitor import Monitor
 from perftui.plan import Phase, phase_model
 from perftui.planload import LoadedPlan, duration_s, redacted_plan
@@ -166,10 +168,13 @@ class Coordinator(LoadScaling):
         plan_bytes = msgspec.msgpack.encode(self.plan)
         hellos = []
         for i in range(self.worker_count):
+            if self._stopping:  # stopped while starting: start no more
+                break
             proc = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "perftui.engine.worker",
                 stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
                 start_new_session=True,  # a Ctrl-C on the terminal is ours to handle, not theirs
+                **child_options(),  # and they die with us, whatever kills us
             )
             handle = WorkerHandle(i, proc)
             self.workers.append(handle)
@@ -346,10 +351,24 @@ class Coordinator(LoadScaling):
     async def start(self) -> None:
         if self.state != "idle":
             return
-        if not self.workers:
-            await self.launch()
         if self.sessions_dir is not None and self.journal is None:
-            self.journal = JournalWriter(self.session, session_directory(self.sessions_dir, self.session))
+            # before the workers: a sessions directory that cannot be written stops us at once
+            directory = session_directory(self.sessions_dir, self.session)
+            try:
+                self.journal = JournalWriter(self.session, directory)
+            except OSError as exc:
+                raise UserError(f"sessions directory {self.sessions_dir}: cannot write {directory.name}: "
+                                f"{exc.strerror or exc} (free space, fix its permissions, or choose another "
+                                "with --sessions-dir)") from None
+        if not self.workers:
+            try:
+                await self.launch()
+            except Exception:
+                if not self._stopping:
+                    raise
+            if self._stopping:  # a signal while the workers were starting: stop() finishes the record
+                await self.finished.wait()
+                return
         self.session.mark_started()
         self.state = "running"
         self.session.event("start", f"run started with {len(self._alive())} worker(s) against {self.target}")
@@ -446,10 +465,15 @@ class Coordinator(LoadScaling):
         self.session.ended_wall = time.time()
         self.session.end_reason = self._stop_reason
         self.session.partial = self._stop_reason != "completed"
-        self.evaluate_thresholds()
-        if self.journal is not None:
-            self.session_file = self.journal.finish(self.session.to_json())
-        self.finished.set()
+        try:
+            self.evaluate_thresholds()
+        finally:
+            if self.journal is not None:
+                try:
+                    self.session_file = self.journal.finish()
+                except Exception as exc:  # noqa: BLE001 - whatever the disk does, the run must end
+                    self.session.event("warning", f"session directory: {exc}")
+            self.finished.set()  # always: the reporter waits on it, a signal handler too
         for cb in self.listeners:
             cb()
 

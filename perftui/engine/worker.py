@@ -272,6 +272,9 @@ def run() -> None:
     # The coordinator decides when we stop; a Ctrl-C on the terminal reaches the whole
     # process group, so ignore it here and let the coordinator send Stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    from perftui.lifeline import watch_parent
+
+    watch_parent()  # die with the coordinator, even when it is killed with -9
     try:
         import uvloop
     except ImportError:  # pragma: no cover - non-Linux

@@ -25,7 +25,7 @@ from typing import Any, Protocol
 import msgspec
 
 from perftui.planload import LoadedPlan
-from perftui.runtime import Target, exit_code, resolve_target, write_session
+from perftui.runtime import Target, exit_code, resolve_target, save_session, write_session
 from perftui.ui.plans import is_monitored, shown_plan, uses_protocols
 
 # What the controller is doing besides the coordinator's own state.
@@ -64,7 +64,10 @@ class EngineBackend:
     def coordinator(self, loaded: LoadedPlan, url: str, *, workers: int | None, reveal_secrets: bool):
         from perftui.engine.coordinator import Coordinator
 
-        return Coordinator(loaded, url, workers=workers, reveal_secrets=reveal_secrets)
+        from perftui.runtime import sessions_dir
+
+        # journaled like a headless run: listed by `perftui ls`, recoverable after a kill -9
+        return Coordinator(loaded, url, workers=workers, reveal_secrets=reveal_secrets, sessions_dir=sessions_dir())
 
     def process_stats(self) -> tuple[float, int]:
         import psutil
@@ -213,10 +216,19 @@ class RunController:
         return self._write(final=self.ended)
 
     def write_final(self) -> Path | None:
-        """Write the finished session once (no-op if already written after the end)."""
+        """Write the finished session once (no-op if already written after the end). The
+        journal wrote it into the session directory already; ``--out`` gets its own copy, and a
+        disk that failed gets the fallback file (``runtime.save_session``)."""
         if not self.started or (self.written is not None and self.written.final):
             return self.written.path if self.written else None
-        return self._write(final=self.ended)
+        if not self.ended:
+            return self._write(final=False)
+        path, note = save_session(self.coord.session, self.out, getattr(self.coord, "session_file", None))
+        self.write_error = note
+        if path is None:
+            raise OSError(note)
+        self.written = Written(path, True)
+        return path
 
     def _path(self) -> Path:
         from perftui.runtime import default_session_path

@@ -1,0 +1,187 @@
+"""Every run survives and its record tells the truth: the dashboard journaled like a headless
+run, nothing perftui started outlives it, a failing sessions disk, signals while starting,
+recovered documents, in-flight requests at the end, the target's base path, secrets from the
+environment, the runtime directory of control sockets."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import pty
+import signal
+import stat
+import struct
+import subprocess
+import sys
+import termios
+import threading
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from tests.conftest import ROOT, read_session, run_cli, write_plan
+
+
+def _plan(tmp_path: Path, target: str, *, seconds: int = 60, rate: int = 20, url: str = "/health",
+          extra: str = "", name: str = "trusty") -> Path:
+    return write_plan(tmp_path, f"""
+        name = "{name}"
+        target = "{target}"
+        {extra}
+        [[phases]]
+        name = "steady"
+        duration = "{seconds}s"
+        arrival_rate = {rate}
+        [[scenarios]]
+        steps = [{{ url = "{url}" }}]
+    """)
+
+
+class Pty:
+    """``perftui ARGS`` on a pseudo-terminal, as a user on SSH runs it (no CI, a real TTY); the
+    screen output is drained by a thread so the dashboard never waits on us."""
+
+    def __init__(self, args: list[str], env: dict):
+        master, slave = pty.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+        full = {k: v for k, v in os.environ.items() if k != "CI"}
+        full.update(env, TERM="xterm-256color")
+        self.proc = subprocess.Popen([sys.executable, "-m", "perftui", *args], stdin=slave, stdout=slave,
+                                     stderr=slave, cwd=ROOT, env=full, start_new_session=True)
+        os.close(slave)
+        self.master = master
+        self.output = bytearray()
+        self._thread = threading.Thread(target=self._drain, daemon=True)
+        self._thread.start()
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                data = os.read(self.master, 65536)
+            except OSError:
+                return
+            if not data:
+                return
+            self.output += data
+
+    def send(self, data: bytes) -> None:
+        os.write(self.master, data)
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+        try:
+            os.close(self.master)
+        except OSError:
+            pass
+
+
+def _wait_for(predicate, timeout: float = 30.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"{what} not reached within {timeout}s")
+
+
+def _rows(directory: Path) -> int:
+    j = directory / "journal.ndjson"
+    return j.read_text().count('"k":"row"') if j.exists() else 0
+
+
+def _one_dir(sessions: Path) -> Path | None:
+    dirs = [d for d in sessions.iterdir() if d.is_dir()] if sessions.is_dir() else []
+    return dirs[0] if len(dirs) == 1 else None
+
+
+def _gone(procs: list[psutil.Process], timeout: float = 10.0) -> list[psutil.Process]:
+    """The processes still alive after ``timeout`` (zombies count as gone)."""
+    deadline = time.monotonic() + timeout
+    alive = procs
+    while time.monotonic() < deadline:
+        alive = []
+        for p in procs:
+            try:
+                if p.status() != psutil.STATUS_ZOMBIE:
+                    alive.append(p)
+            except psutil.NoSuchProcess:
+                pass
+        if not alive:
+            return []
+        time.sleep(0.1)
+    return alive
+
+
+def test_dashboard_run_is_journaled_and_recoverable_after_kill_9(tmp_path):
+    """The dashboard on a TTY, the embedded demo as target: the session directory appears with
+    user-only modes, grows while the run goes; after kill -9, `ls` lists it, `recover` rebuilds
+    it, and neither the workers nor the demo target outlive the dashboard."""
+    sessions = tmp_path / "sessions"
+    plan = _plan(tmp_path, "demo", rate=30)
+    term = Pty(["run", str(plan), "--start", "--workers", "2"], {"PERFTUI_SESSIONS_DIR": str(sessions)})
+    try:
+        directory = _wait_for(lambda: _one_dir(sessions), what="the session directory")
+        _wait_for(lambda: _rows(directory) >= 6, what="six journaled seconds")
+        assert stat.S_IMODE(directory.stat().st_mode) == 0o700
+        for name in ("journal.ndjson", "run.json", "checkpoint.msgpack"):
+            assert stat.S_IMODE((directory / name).stat().st_mode) == 0o600, name
+        children = psutil.Process(term.proc.pid).children(recursive=True)
+        names = [" ".join(c.cmdline()) for c in children]
+        assert any("perftui.demo" in n for n in names) and any("perftui.engine.worker" in n for n in names), names
+        listed = run_cli("ls", env={"PERFTUI_SESSIONS_DIR": str(sessions)})
+        assert "running" in listed.stdout and "trusty" in listed.stdout
+        term.proc.send_signal(signal.SIGKILL)
+        term.proc.wait(10)
+        left = _gone(children)
+        assert not left, [" ".join(p.cmdline()) for p in left]
+    finally:
+        term.close()
+    listed = run_cli("ls", env={"PERFTUI_SESSIONS_DIR": str(sessions)})
+    assert "dead" in listed.stdout and "perftui recover" in listed.stdout, listed.stdout
+    r = run_cli("recover", str(directory))
+    assert r.returncode == 0, r.stderr
+    doc = read_session(directory / "session.json")
+    assert doc["partial"] and doc["end_reason"].startswith("recovered")
+    assert doc["summary"]["requests"] >= 30 * 3
+    assert doc["summary"]["duration_s"] >= 4
+    assert stat.S_IMODE((directory / "session.json").stat().st_mode) == 0o600
+
+
+def test_dashboard_run_that_ends_is_listed_with_user_only_files(tmp_path, demo):
+    sessions = tmp_path / "sessions"
+    plan = _plan(tmp_path, demo.url, seconds=2, rate=10)
+    term = Pty(["run", str(plan), "--start", "--workers", "1"], {"PERFTUI_SESSIONS_DIR": str(sessions)})
+    try:
+        directory = _wait_for(lambda: _one_dir(sessions), what="the session directory")
+        _wait_for(lambda: (directory / "session.json").exists(), what="the final document")
+        term.send(b"q")
+        term.proc.wait(30)
+    finally:
+        term.close()
+    assert stat.S_IMODE(directory.stat().st_mode) == 0o700
+    for f in directory.iterdir():
+        assert stat.S_IMODE(f.stat().st_mode) == 0o600, f
+    listed = run_cli("ls", env={"PERFTUI_SESSIONS_DIR": str(sessions)})
+    assert "finished" in listed.stdout and "completed" in listed.stdout, listed.stdout
+    assert read_session(directory / "session.json")["summary"]["requests"] >= 10
+
+
+def test_detached_run_killed_with_9_leaves_no_children(tmp_path):
+    sessions = tmp_path / "sessions"
+    plan = _plan(tmp_path, "demo", rate=10)
+    r = run_cli("run", str(plan), "--detach", "--workers", "2", env={"PERFTUI_SESSIONS_DIR": str(sessions)})
+    assert r.returncode == 0, r.stderr
+    directory = _one_dir(sessions)
+    info = json.loads((directory / "run.json").read_text())
+    background = psutil.Process(info["pid"])
+    children = background.children(recursive=True)
+    assert len(children) >= 3, children  # two workers and the demo target
+    background.send_signal(signal.SIGKILL)
+    left = _gone(children)
+    assert not left, [" ".join(p.cmdline()) for p in left]
