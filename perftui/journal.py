@@ -334,7 +334,12 @@ def read_journal(directory: Path) -> tuple[dict | None, list[TimelineRow], list[
 
 
 def recover(directory: Path) -> SessionRecord:
-    """Rebuild a session from its directory after an unclean exit."""
+    """Rebuild a session from its directory after an unclean exit.
+
+    The document is consistent with one checkpoint: its totals, endpoints, thresholds (evaluated
+    again here, on those totals), timeline and events all stop at the second the checkpoint was
+    taken (at most ``CHECKPOINT_EVERY`` s plus the current second before the death), and its
+    ``duration_s`` and rates are the run's true ones up to there. ``recovered`` says so."""
     from perftui.errors import UserError
 
     directory = Path(directory)
@@ -351,6 +356,8 @@ def recover(directory: Path) -> SessionRecord:
             raise UserError(f"{cp_path}: unreadable checkpoint ({exc})") from None
         session = restore(cp)
         checkpoint_at = cp.elapsed
+        # the rows the checkpoint's totals include: those closed before it was taken
+        rows = [r for r in rows if r.t <= checkpoint_at + 1e-6]
     else:
         session = SessionRecord(plan_name=header["plan_name"], plan_file=header.get("plan_file"),
                                 plan_dict=header.get("plan", {}), target=header.get("target", ""),
@@ -359,26 +366,58 @@ def recover(directory: Path) -> SessionRecord:
                                 session_id=header.get("id"))
         session.started_wall = (header or {}).get("started_wall")
         checkpoint_at = None
+        rows = []  # no totals to agree with: an empty record rather than a timeline that lies
     session.timeline, session.resolution, session._pending = [], 1.0, []
     for row in rows:
         session._append_row(row)
-    session.events = events
-    info = _read_info(directory)
     last_t = rows[-1].t if rows else (checkpoint_at or 0.0)
+    session.events = [e for e in events if e.t <= last_t + 1.0]
+    info = _read_info(directory)
+    session.started_mono = None  # elapsed() is meaningless in another process
+    session.fixed_span = last_t
     if session.started_wall is not None:
         session.ended_wall = session.started_wall + last_t
+    dead = False
     if end is not None:
         session.end_reason = end.get("end_reason", "")
         session.partial = bool(end.get("partial", True))
     else:
         pid = info.get("pid")
-        what = "the perftui process died" if pid and not _alive(pid) else "the run was not finished"
+        dead = not (pid and _alive(pid))
+        what = "the perftui process died" if dead else "the run was not finished"
         session.partial = True
+        session.recovered = True
         cp_note = f"; statistics from the checkpoint at {checkpoint_at:.0f}s" if checkpoint_at is not None else ""
         session.end_reason = (f"recovered: {what} (kill -9, crash or power loss) after {last_t:.0f}s; "
                               f"timeline up to {last_t:.0f}s{cp_note}")
-    session.started_mono = None  # elapsed() is meaningless in another process
+    _evaluate_thresholds(session)
+    if dead and info:
+        # the run is over: `ls` shows it recovered, with a length that no longer grows
+        info.update(state="recovered", ended_at=session.ended_wall or info.get("started_at"),
+                    end_reason=session.end_reason, socket=None)
+        try:
+            _atomic_write(directory / RUN_INFO, json.dumps(info, indent=1).encode())
+        except OSError:
+            pass  # the document is what matters; the caller writes it
     return session
+
+
+def _evaluate_thresholds(session: SessionRecord) -> None:
+    """The plan's thresholds on the recovered totals (the checkpoint's own verdicts date from
+    the second before it)."""
+    from perftui.thresholds import METRICS, evaluate, parse_threshold
+
+    exprs = session.plan_dict.get("thresholds") or []
+    try:
+        parsed = [parse_threshold(t) for t in exprs]
+    except Exception:  # noqa: BLE001 - keep the checkpoint's verdicts
+        return
+    if not parsed:
+        return
+    overall = session.summary()
+    eps = {e.name: e for e in session.endpoint_summaries()}
+    extra = session.protocol_extra() if any(t.metric not in METRICS for t in parsed) else {}
+    session.threshold_results = [evaluate(t, overall, eps, extra) for t in parsed]
 
 
 def _read_info(directory: Path) -> dict:
@@ -402,7 +441,8 @@ class SessionEntry(Struct, kw_only=True):
     id: str
     plan_name: str
     state: str
-    """running, finished, or dead (process gone without finishing: recover it)."""
+    """running, finished, dead (process gone without finishing: recover it), or recovered
+    (``perftui recover`` rebuilt its document)."""
     directory: str
     started_at: float | None
     ended_at: float | None

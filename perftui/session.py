@@ -232,6 +232,8 @@ class SessionDocument(Struct, kw_only=True):
     service_histogram: str
     protocols: ProtocolSummary = msgspec.field(default_factory=ProtocolSummary)
     """WebSocket / GraphQL / MCP figures, for plans with such steps."""
+    recovered: bool = False
+    """Rebuilt by ``perftui recover`` from the journal and one checkpoint after the run died."""
 
 
 def new_session_id() -> str:
@@ -257,6 +259,10 @@ class SessionRecord:
         self.phases = phases
         self.started_wall: float | None = None
         self.started_mono: float | None = None
+        self.fixed_span: float | None = None
+        """The run's length when it is not measured by this process's clock: a recovered run
+        (``journal.recover``) has its true length here, and no ``started_mono``."""
+        self.recovered = False
         self.ended_wall: float | None = None
         self.end_reason = ""
         self.partial = True
@@ -467,9 +473,15 @@ class SessionRecord:
     # ---- views ------------------------------------------------------------------------
 
     def run_seconds(self) -> float:
+        if self.fixed_span is not None:
+            return max(1e-9, self.fixed_span)
         if self.started_mono is None:
             return 0.0
         return max(1e-9, self.timeline[-1].t if self.timeline else self.elapsed())
+
+    @property
+    def _ran(self) -> bool:
+        return self.started_mono is not None or self.fixed_span is not None
 
     def _view(self, name: str, version: tuple[int, ...], compute):
         if not self.timeline:  # before the first row, spans follow the clock: nothing to keep
@@ -530,7 +542,7 @@ class SessionRecord:
         for name, role in roles.items():
             agg = self.endpoints.get(name)
             by_role.setdefault(role, []).append((name, agg if agg is not None else Aggregate()))
-        span = self.run_seconds() if self.started_mono is not None else 0.0
+        span = self.run_seconds() if self._ran else 0.0
         total = self.extra_total
 
         def aggs(*wanted: str) -> list[Aggregate]:
@@ -641,7 +653,7 @@ class SessionRecord:
         families = {"ws.connect": "ws.connect", "ws.request": "ws.rtt", "ws.expect": "ws.expect",
                     "graphql": "graphql", "mcp": "mcp", "mcp.initialize": "mcp.initialize"}
         if p:
-            span = self.run_seconds() if self.started_mono is not None else 0.0
+            span = self.run_seconds() if self._ran else 0.0
             for name, role in self.protocol_roles().items():
                 family = families.get(role)
                 agg = self.endpoints.get(name)
@@ -673,7 +685,8 @@ class SessionRecord:
             workers=self.workers,
             started_at=_iso(self.started_wall),
             ended_at=_iso(self.ended_wall),
-            duration_s=round(self.run_seconds(), 3) if self.started_mono else 0.0,
+            duration_s=round(self.run_seconds(), 3) if self._ran else 0.0,
+            recovered=self.recovered,
             partial=self.partial,
             end_reason=self.end_reason,
             phases=self.phases,

@@ -87,7 +87,7 @@ def cmd_ls(args) -> int:
     print(f"{'ID':<22} {'STATE':<9} {'STARTED':<19} {'LENGTH':>8}  PLAN / NOTE")
     for e in entries:
         length = format_duration((e.ended_at or time.time()) - e.started_at) if e.started_at else "-"
-        note = e.end_reason if e.state == "finished" else ("perftui recover " + e.id if e.state == "dead" else
+        note = e.end_reason if e.state in ("finished", "recovered") else ("perftui recover " + e.id if e.state == "dead" else
                                                           ("attach: perftui attach " + e.id if e.socket else ""))
         print(f"{e.id:<22} {e.state:<9} {_when(e.started_at):<19} {length:>8}  {e.plan_name}"
               + (f" · {note}" if note else ""))
@@ -106,7 +106,7 @@ def cmd_recover(args) -> int:
     directory = path if path.is_dir() else path.parent
     written = write_session(session, directory / FINAL)
     print(summary_text(session))
-    print(f"\nrecovered session written to {written}  (partial)")
+    print(f"\nrecovered session written to {written}" + ("  (partial)" if session.partial else ""))
     if args.out:
         print(f"and to {write_session(session, args.out)}")
     return 0

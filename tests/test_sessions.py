@@ -60,7 +60,7 @@ def test_kill_9_then_recover(tmp_path, demo):
     proc = _start(["run", str(_plan(tmp_path, demo)), "--headless"], sessions)
     time.sleep(1.0)
     directory = _session_dir(sessions)
-    _wait_rows(directory, 6)
+    _wait_rows(directory, 8)  # the recovered record stops at the last checkpoint (every 2 s)
     children = psutil.Process(proc.pid).children(recursive=True)
     proc.send_signal(signal.SIGKILL)
     proc.wait(10)
@@ -88,8 +88,7 @@ def test_kill_9_then_recover(tmp_path, demo):
     started = doc["started_at"]
     assert started is not None
     assert doc["summary"]["requests"] >= 40 * 4
-    assert doc["summary"]["requests"] <= sum(r["requests"] for r in rows)
-    assert sum(r["requests"] for r in rows) - doc["summary"]["requests"] <= 40 * 5
+    assert doc["summary"]["requests"] == sum(r["requests"] for r in rows)  # one checkpoint, consistent
     assert doc["histogram"]
     assert any(e["kind"] == "start" for e in doc["events"])
 

@@ -185,3 +185,40 @@ def test_detached_run_killed_with_9_leaves_no_children(tmp_path):
     background.send_signal(signal.SIGKILL)
     left = _gone(children)
     assert not left, [" ".join(p.cmdline()) for p in left]
+
+
+def test_recover_is_consistent_and_stops_the_clock(tmp_path, demo):
+    """A headless run killed after ~8 s: the recovered document has its true duration and rate,
+    totals that agree with its timeline and thresholds evaluated on those totals; run.json says
+    recovered, so `ls` stops calling it dead and its LENGTH stops growing."""
+    sessions = tmp_path / "sessions"
+    plan = _plan(tmp_path, demo.url, rate=20, extra='thresholds = ["requests > 0", "p95 < 10s"]')
+    env = dict(os.environ, CI="true", PERFTUI_SESSIONS_DIR=str(sessions))
+    proc = subprocess.Popen([sys.executable, "-m", "perftui", "run", str(plan), "--headless", "--workers", "1"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT, env=env)
+    try:
+        directory = _wait_for(lambda: _one_dir(sessions), what="the session directory")
+        _wait_for(lambda: _rows(directory) >= 8, what="eight journaled seconds")
+    finally:
+        proc.kill()
+        proc.wait(10)
+    r = run_cli("recover", str(directory), env={"PERFTUI_SESSIONS_DIR": str(sessions)})
+    assert r.returncode == 0, r.stderr
+    assert "0ms ·" not in r.stdout.splitlines()[1]
+    doc = read_session(directory / "session.json")
+    s = doc["summary"]
+    assert doc["recovered"] is True and doc["partial"] is True
+    assert doc["duration_s"] >= 5, doc["duration_s"]
+    assert doc["duration_s"] == doc["timeline"][-1]["t"]
+    assert s["requests"] == sum(row["requests"] for row in doc["timeline"])
+    assert s["rps"] == pytest.approx(s["requests"] / doc["duration_s"], rel=0.01)
+    assert sum(e["requests"] for e in doc["endpoints"]) == s["requests"]
+    req = next(t for t in doc["thresholds"] if t["expr"] == "requests > 0")
+    assert req["value"] == s["requests"]
+    info = json.loads((directory / "run.json").read_text())
+    assert info["state"] == "recovered" and info["ended_at"]
+    first = run_cli("ls", env={"PERFTUI_SESSIONS_DIR": str(sessions)}).stdout
+    time.sleep(2.1)
+    second = run_cli("ls", env={"PERFTUI_SESSIONS_DIR": str(sessions)}).stdout
+    assert "recovered" in first and "dead" not in first
+    assert first == second  # LENGTH does not grow with the clock
