@@ -80,13 +80,13 @@ class Pty:
             pass
 
 
-def _wait_for(predicate, timeout: float = 30.0, what: str = "condition"):
+def _wait_for(predicate, timeout: float = 30.0, what: str = "condition", interval: float = 0.1):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
         if value:
             return value
-        time.sleep(0.1)
+        time.sleep(interval)
     raise AssertionError(f"{what} not reached within {timeout}s")
 
 
@@ -222,3 +222,59 @@ def test_recover_is_consistent_and_stops_the_clock(tmp_path, demo):
     second = run_cli("ls", env={"PERFTUI_SESSIONS_DIR": str(sessions)}).stdout
     assert "recovered" in first and "dead" not in first
     assert first == second  # LENGTH does not grow with the clock
+
+
+def test_sigterm_while_workers_start_exits_130_with_a_partial_session(tmp_path, demo):
+    sessions = tmp_path / "sessions"
+    out = tmp_path / "s.json"
+    plan = _plan(tmp_path, demo.url, rate=10)
+    env = dict(os.environ, CI="true", PERFTUI_SESSIONS_DIR=str(sessions))
+    proc = subprocess.Popen([sys.executable, "-m", "perftui", "run", str(plan), "--headless", "--workers", "4",
+                             "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=ROOT, env=env)
+
+    def a_worker_started() -> bool:
+        try:
+            return any("perftui.engine.worker" in " ".join(c.cmdline())
+                       for c in psutil.Process(proc.pid).children())
+        except psutil.Error:
+            return False
+
+    _wait_for(a_worker_started, timeout=30, interval=0.005, what="the first worker process")
+    proc.send_signal(signal.SIGTERM)  # before it could say hello (a Python start takes ~100 ms)
+    stdout, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr and "Traceback" not in stdout
+    doc = read_session(out)
+    assert doc["partial"] is True and "SIGTERM" in doc["end_reason"]
+    assert read_session(_one_dir(sessions) / "session.json")["id"] == doc["id"]
+
+
+def test_a_plan_with_20000_steps_starts_its_workers_quickly(tmp_path):
+    """Each endpoint's histograms are made on its first request: 20,000 steps used to allocate
+    ~6 GB and take 25-30 s before the first request."""
+    import asyncio
+
+    from perftui.engine.coordinator import Coordinator
+    from perftui.planload import load_plan
+
+    steps = "\n".join(f'[[scenarios.steps]]\nurl = "/p{i}"' for i in range(20000))
+    path = write_plan(tmp_path, f'name = "big"\ntarget = "http://127.0.0.1:9"\n'
+                                f'[[phases]]\nduration = "1s"\narrival_rate = 1\n[[scenarios]]\n{steps}\n')
+
+    async def launch() -> tuple[float, int]:
+        c = Coordinator(load_plan(path), "http://127.0.0.1:9", workers=1)
+        t0 = time.monotonic()
+        try:
+            await c.launch()
+            took = time.monotonic() - t0
+            rss = psutil.Process(c.workers[0].proc.pid).memory_info().rss
+        finally:
+            c.kill_workers()
+            for w in c.workers:
+                await w.proc.wait()
+        return took, rss
+
+    took, rss = asyncio.run(launch())
+    assert rss < 1024 ** 3, rss  # was several GB
+    assert took < 15, took  # ~1 s on a quiet machine; was 25-30 s
