@@ -278,3 +278,102 @@ def test_a_plan_with_20000_steps_starts_its_workers_quickly(tmp_path):
     took, rss = asyncio.run(launch())
     assert rss < 1024 ** 3, rss  # was several GB
     assert took < 15, took  # ~1 s on a quiet machine; was 25-30 s
+
+
+@pytest.fixture
+def small_fs(tmp_path):
+    """A 2 MB filesystem of our own (tmpfs), to fill or make read-only; skipped where mounting
+    is not allowed."""
+    mounts = []
+
+    def make(size: str = "2m", *, readonly: bool = False) -> Path:
+        d = tmp_path / f"fs{len(mounts)}"
+        d.mkdir()
+        opts = f"size={size},mode=0700" + (",ro" if readonly else "")
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o", opts, "tmpfs", str(d)], capture_output=True, text=True)
+        if r.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here: {r.stderr.strip()}")
+        mounts.append(d)
+        return d
+
+    yield make
+    for d in mounts:
+        subprocess.run(["umount", "-l", str(d)], capture_output=True)
+
+
+def _fill(directory: Path) -> None:
+    with open(directory / "filler", "wb") as f:
+        try:
+            while True:
+                f.write(b"\0" * 65536)
+                f.flush()
+        except OSError:
+            pass
+
+
+@pytest.mark.parametrize("readonly", [False, True], ids=["full", "read-only"])
+def test_a_sessions_dir_that_cannot_be_written_stops_the_start_with_exit_2(tmp_path, demo, small_fs, readonly):
+    d = small_fs(readonly=readonly)
+    if not readonly:
+        _fill(d)
+    plan = _plan(tmp_path, demo.url, seconds=2)
+    r = run_cli("run", str(plan), "--headless", env={"PERFTUI_SESSIONS_DIR": str(d / "sessions")}, timeout=60)
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    assert "Traceback" not in r.stderr
+    assert f"sessions directory {d / 'sessions'}" in r.stderr
+    r = run_cli("run", str(plan), "--headless", "--sessions-dir", str(d), timeout=60)
+    assert r.returncode == 2 and f"sessions directory {d}" in r.stderr, r.stderr
+
+
+def test_a_disk_that_fills_during_the_run_costs_no_results(tmp_path, demo, small_fs):
+    """The journal stops with a warning (printed, and in the record), the run goes on in memory
+    and its document goes to --out."""
+    d = small_fs()
+    out = tmp_path / "out.json"
+    plan = _plan(tmp_path, demo.url, seconds=6, rate=20)
+    env = dict(os.environ, CI="true", PERFTUI_SESSIONS_DIR=str(d))
+    proc = subprocess.Popen([sys.executable, "-m", "perftui", "run", str(plan), "--headless", "--workers", "1",
+                             "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=ROOT, env=env)
+    try:
+        directory = _wait_for(lambda: _one_dir(d), what="the session directory")
+        _wait_for(lambda: _rows(directory) >= 2, what="two journaled seconds")
+        _fill(d)
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, stderr
+    assert "journal stopped" in stdout and "No space left on device" in stdout
+    doc = read_session(out)
+    assert doc["end_reason"] == "completed"
+    assert doc["summary"]["requests"] >= 20 * 4
+    assert any(e["kind"] == "warning" and "journal stopped" in e["message"] for e in doc["events"])
+
+
+def test_a_full_disk_and_a_signal_still_write_the_document_somewhere(tmp_path, demo, small_fs):
+    """No --out, the sessions disk full: a SIGTERM is honoured at once and the document goes to
+    the printed fallback path."""
+    d = small_fs()
+    plan = _plan(tmp_path, demo.url, seconds=60, rate=20)
+    env = dict(os.environ, CI="true", PERFTUI_SESSIONS_DIR=str(d))
+    proc = subprocess.Popen([sys.executable, "-m", "perftui", "run", str(plan), "--headless", "--workers", "1"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env)
+    try:
+        directory = _wait_for(lambda: _one_dir(d), what="the session directory")
+        _wait_for(lambda: _rows(directory) >= 2, what="two journaled seconds")
+        _fill(d)
+        time.sleep(2)
+        proc.send_signal(signal.SIGTERM)
+        stdout, stderr = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, stderr
+    line = next(l for l in stdout.splitlines() if l.startswith("session written to "))
+    path = Path(line.removeprefix("session written to ").split("  ")[0])
+    assert not str(path).startswith(str(d))
+    doc = read_session(path)
+    path.unlink()
+    assert "SIGTERM" in doc["end_reason"] and doc["summary"]["requests"] >= 20 * 2
+    assert any(e["kind"] == "warning" and "journal stopped" in e["message"] for e in doc["events"])
