@@ -377,3 +377,39 @@ def test_a_full_disk_and_a_signal_still_write_the_document_somewhere(tmp_path, d
     path.unlink()
     assert "SIGTERM" in doc["end_reason"] and doc["summary"]["requests"] >= 20 * 2
     assert any(e["kind"] == "warning" and "journal stopped" in e["message"] for e in doc["events"])
+
+
+@pytest.mark.parametrize("attempt", range(3))
+async def test_fast_double_ctrl_c_in_the_dashboard_is_not_a_worker_death(tmp_path, fresh_demo, attempt):
+    from perftui.planload import load_plan
+    from perftui.ui.app import PerftuiApp, serve
+
+    d = fresh_demo(latency="3s")  # requests in flight that hold a graceful stop
+    out = tmp_path / "s.json"
+    app = PerftuiApp(load_plan(_plan(tmp_path, d.url, rate=20, url="/api/users/1")), workers=2, out=str(out),
+                     start=True)
+
+    async def pilot_script(pilot):
+        deadline = time.monotonic() + 30
+        while not (app.controller and app.controller.coord and app.controller.coord.session.timeline):
+            assert time.monotonic() < deadline
+            await pilot.pause(0.05)
+        if attempt == 0:
+            await pilot.press("ctrl+c", "ctrl+c")
+        elif attempt == 1:
+            # two Ctrl-C in one read of the terminal: both handled before the first stop has begun
+            app.action_interrupt()
+            app.action_interrupt()
+        else:
+            # the worst order: the workers are killed before the graceful stop has even been asked
+            app.controller.force_stop()
+            await pilot.pause(0.5)
+            app.action_interrupt()
+
+    import asyncio
+
+    code = await asyncio.wait_for(serve(app, headless=True, size=(120, 40), auto_pilot=pilot_script), 60)
+    assert code == 0
+    doc = read_session(out)
+    assert "died" not in doc["end_reason"] and "ctrl+c" in doc["end_reason"], doc["end_reason"]
+    assert not any("died" in e["message"] for e in doc["events"]), doc["events"]

@@ -152,6 +152,7 @@ class Coordinator(LoadScaling):
         self.finished = asyncio.Event()
         self._clock_task: asyncio.Task | None = None
         self._stopping = False
+        self._killed = False
         self.monitor = Monitor(self.plan.monitor, target=target, session=self.session, own_pids=self._own_pids,
                                tls_verify=self.plan.defaults.tls_verify)
         """Target health/metrics and generator self-health; its state is ``session.monitor``."""
@@ -213,7 +214,7 @@ class Coordinator(LoadScaling):
         if not hello.done():
             hello.set_exception(RuntimeError(f"worker {handle.index} exited with code {handle.proc.returncode} before starting: "
                                              + "\n".join(handle.stderr_tail)))
-        if not handle.said_bye and not self._stopping:
+        if not handle.said_bye and not self._stopping and not self._killed:
             alive = sum(1 for w in self.workers if w.alive)
             self.session.generator.workers_alive = alive
             last = handle.stderr_tail[-1] if handle.stderr_tail else ""
@@ -478,6 +479,9 @@ class Coordinator(LoadScaling):
             cb()
 
     def kill_workers(self) -> None:
+        """Kill every worker at once. Their deaths are then ours, never "all workers died"
+        (a fast double Ctrl-C kills them before the graceful stop has begun)."""
+        self._killed = True
         for w in self.workers:
             if w.proc.returncode is None:
                 w.proc.kill()

@@ -136,7 +136,7 @@ class PerftuiApp(App[int]):
         if self.controller is not None and not self.controller.remote:
             self.controller.interrupted = True
             if self.signals > 1:
-                self.controller.force_stop()
+                self.controller.force_stop(f"interrupted ({name}, forced)")
         self.exit()
 
 

@@ -200,10 +200,18 @@ class RunController:
                 self.status = READY
             self.touch()
 
-    def force_stop(self) -> None:
-        """Second Ctrl-C: kill the workers; the stop in progress then ends at once."""
-        if self.coord is not None:
-            self.coord.kill_workers()
+    def force_stop(self, reason: str = "stopped by user (ctrl+c, forced)") -> None:
+        """Second Ctrl-C: kill the workers; the stop in progress then ends at once, and says it
+        was forced (if the graceful stop has not begun yet, this is the stop)."""
+        if self.coord is None:
+            return
+        self.coord.kill_workers()
+        if self._stop_task is None and self.active:
+            self.status = STOPPING
+            self._stop_task = asyncio.ensure_future(self.coord.stop(reason, grace=0.0))
+        elif not self.ended:
+            asyncio.ensure_future(self.coord.stop(reason, grace=0.0))  # overrides the graceful reason
+        self.touch()
 
     # ---- session file -----------------------------------------------------------------
 
@@ -307,7 +315,7 @@ class AttachedController(RunController):
     async def prepare(self) -> None:
         self.touch()
 
-    def force_stop(self) -> None:
+    def force_stop(self, reason: str = "") -> None:
         """Not ours to kill: a second Ctrl-C only detaches."""
 
     def export(self) -> Path:
