@@ -126,6 +126,9 @@ def summary_text(session: SessionRecord) -> str:
     if s.error_kinds:
         w("error kinds    " + "  ".join(f"{k}: {format_count(v)}" for k, v in s.error_kinds.items()))
     w(f"late starts    {s.late_starts:,}    dropped arrivals {s.dropped:,}    iterations {session.iterations:,}")
+    if s.error_kinds.get("interrupted"):
+        w(f"interrupted    {s.error_kinds['interrupted']:,} request(s) still in flight when the run ended, after its"
+          " grace period (defaults.graceful_stop); counted as errors")
     out.extend(protocol_lines(session))
     out.extend(summary_lines(session))  # target health/metrics, SUT process, generator-limited intervals
     warnings = [e for e in session.events if e.kind in ("worker", "warning")]

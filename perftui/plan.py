@@ -33,6 +33,10 @@ class Defaults(_Strict, kw_only=True):
     """Headers added to every request (templating allowed)."""
     keep_alive: bool = True
     """Reuse connections (HTTP/1.1 keep-alive). ``false`` sends ``Connection: close``."""
+    graceful_stop: Duration = "3s"
+    """When the run ends (or a phase is skipped past the last): how long requests in flight may
+    still finish. Those still going then are cancelled and counted as errors of kind
+    ``interrupted`` (k6's ``gracefulStop``). A signal stops with a 1 s grace instead."""
     late_threshold: Duration = "10ms"
     """Open model: an arrival that starts later than this after its scheduled time is a late start."""
     tls_verify: bool = True

@@ -1089,6 +1089,7 @@ class _Validator:
         self.duration(d.timeout, path + ("timeout",))
         self.duration(d.connect_timeout, path + ("connect_timeout",))
         self.duration(d.late_threshold, path + ("late_threshold",), allow_zero=True)
+        self.duration(d.graceful_stop, path + ("graceful_stop",), allow_zero=True)
         self.headers(d.headers, path + ("headers",))
 
     def check_demooptions(self, d: DemoOptions, raw: dict[str, Any], path: Path_) -> None:

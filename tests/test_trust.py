@@ -413,3 +413,54 @@ async def test_fast_double_ctrl_c_in_the_dashboard_is_not_a_worker_death(tmp_pat
     doc = read_session(out)
     assert "died" not in doc["end_reason"] and "ctrl+c" in doc["end_reason"], doc["end_reason"]
     assert not any("died" in e["message"] for e in doc["events"]), doc["events"]
+
+
+async def _run_cli_async(*args: str, timeout: float = 60) -> tuple[int, str, str]:
+    """``perftui ARGS`` without a TTY, awaited (the test's own peer serves in this loop)."""
+    import asyncio
+
+    env = dict(os.environ, CI="true")
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "perftui", *args, cwd=ROOT, env=env,
+                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(proc.communicate(), timeout)
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def test_requests_in_flight_at_the_end_are_counted_as_interrupted(tmp_path):
+    """A target that never answers (30 s timeout, 3 s phase): after the grace period the
+    requests still in flight are counted, as kind 'interrupted', and the summary shows them."""
+    from tests.http_peers import HANG, RawPeer
+
+    async with RawPeer(lambda r: [HANG]) as peer:
+        plan = _plan(tmp_path, f"http://127.0.0.1:{peer.port}", seconds=3, rate=10, url="/never",
+                     extra='[defaults]\ngraceful_stop = "1s"')
+        out = tmp_path / "s.json"
+        code, stdout, stderr = await _run_cli_async("run", str(plan), "--headless", "--workers", "1",
+                                                    "--out", str(out))
+        sent = len(peer.requests)
+    assert code == 0, stderr
+    doc = read_session(out)
+    s = doc["summary"]
+    assert sent >= 20
+    assert s["error_kinds"].get("interrupted", 0) == s["requests"] == sent, (s, sent)
+    assert "interrupted" in stdout and "0 requests" not in stdout
+
+
+async def test_the_targets_base_path_is_honoured(tmp_path):
+    from tests.http_peers import RawPeer, response
+
+    async with RawPeer(lambda r: [response(200, b"ok")]) as peer:
+        plan = write_plan(tmp_path, f"""
+            name = "base"
+            target = "http://127.0.0.1:{peer.port}/base/"
+            [[phases]]
+            duration = "1s"
+            arrival_rate = 5
+            [[scenarios]]
+            steps = [{{ url = "/p" }}, {{ url = "/q?x=1" }}]
+        """)
+        code, stdout, stderr = await _run_cli_async("run", str(plan), "--headless", "--workers", "1",
+                                                    "--out", str(tmp_path / "s.json"))
+        targets = {r.target for r in peer.requests}
+    assert code == 0, stderr
+    assert targets == {"/base/p", "/base/q?x=1"}, targets

@@ -432,8 +432,12 @@ class Coordinator(LoadScaling):
     def annotate(self, text: str) -> None:
         self.session.event("annotation", text)
 
-    async def stop(self, reason: str = "stopped", *, grace: float = 2.0) -> None:
-        """Stop the run: workers finish in-flight work (up to ``grace``), send final snapshots."""
+    async def stop(self, reason: str = "stopped", *, grace: float | None = None) -> None:
+        """Stop the run: workers finish in-flight work (up to ``grace``, by default the plan's
+        ``defaults.graceful_stop``), cancel what is still going (counted as ``interrupted``)
+        and send final snapshots."""
+        if grace is None:
+            grace = duration_s(self.plan.defaults.graceful_stop)
         if self._stopping:
             if grace <= 0:  # a forced stop overtaking a graceful one: say so in the record
                 self._stop_reason = reason

@@ -84,7 +84,7 @@ def merged_headers(defaults, step: Step) -> dict[str, tuple[str, str]]:
 class CompiledStep:
     """One step, pre-compiled; a fully static request is serialized once and reused."""
 
-    def __init__(self, step: Step, plan: Plan, recorder_for, default_origin: Origin):
+    def __init__(self, step: Step, plan: Plan, recorder_for, default_origin: Origin, base_path: str = ""):
         d = plan.defaults
         self.name = endpoint_name(step)
         self.if_var = step.if_ if isinstance(step.if_, str) else None
@@ -115,7 +115,8 @@ class CompiledStep:
                 path += "?" + parts.query
         else:
             self.origin = default_origin
-            path = url if url.startswith("/") else "/" + url
+            # relative to the target, base path included: "http://h/base" + "/p" -> GET /base/p
+            path = base_path + (url if url.startswith("/") else "/" + url)
         self.path = compile_template(path)
         self.pool: HttpPool | None = None
         """Bound by the runner on first use (``ScenarioRunner._bind_pool``)."""
@@ -245,12 +246,15 @@ class ScenarioRunner:
         self.rng = random.Random(seed * 1000 + worker_index)
         self.recorders: dict[str, EndpointRecorder] = {}
         self.default_origin = Origin.from_url(target)
+        self.base_path = urlsplit(target).path.rstrip("/")
+        """The target's path ("/base" of "http://h:8080/base"), put before every relative URL."""
         self.connect_timeout = duration_s(plan.defaults.connect_timeout)
         self.pools: dict[Origin, HttpPool] = {}
         self.late_threshold = duration_s(plan.defaults.late_threshold)
         self.ssl_context: ssl.SSLContext | None = None
         self.scenarios = [
-            CompiledScenario(s.name, [CompiledStep(st, plan, self.recorder_for, self.default_origin) for st in s.steps])
+            CompiledScenario(s.name, [CompiledStep(st, plan, self.recorder_for, self.default_origin, self.base_path)
+                                for st in s.steps])
             for s in plan.scenarios
         ]
         weights = [max(0.0, float(s.weight)) for s in plan.scenarios]
@@ -356,12 +360,18 @@ class ScenarioRunner:
             if step.if_var is not None and not vars.get(step.if_var):
                 continue
             if step.kind != "think":
-                if step.ws is not None:
-                    ok = await ws.run_step(self, step, it, vars, intended)
-                elif step.mcp is not None:
-                    ok = await rpc.run_mcp_step(self, step, vars, intended)
-                else:
-                    ok = await self._request(step, vars, intended)
+                try:
+                    if step.ws is not None:
+                        ok = await ws.run_step(self, step, it, vars, intended)
+                    elif step.mcp is not None:
+                        ok = await rpc.run_mcp_step(self, step, vars, intended)
+                    else:
+                        ok = await self._request(step, vars, intended)
+                except asyncio.CancelledError:
+                    # still in flight when the run ended and its grace period ran out: counted,
+                    # never silently dropped
+                    step.recorder.failure("interrupted")
+                    raise
                 intended = None  # only an iteration's first action is timed from its schedule slot
                 if not ok:
                     return

@@ -186,7 +186,7 @@ class RunController:
         self.touch()
         return True
 
-    async def stop(self, reason: str, *, grace: float = 2.0) -> None:
+    async def stop(self, reason: str, *, grace: float | None = None) -> None:
         """Stop the run gracefully (idempotent) and wait until the coordinator has finished."""
         if self.coord is None:
             return
