@@ -252,7 +252,7 @@ class HeadlessRun:
                                             session_id=self.session_id)
             if not self.quiet:
                 plan = self.loaded.plan
-                self._print(f"perftui · {plan.name} → {self.target.url} · {len(coord.specs)} phase(s), "
+                self._print(f"perftui · {plan.name} → {coord.session.target} · {len(coord.specs)} phase(s), "
                             f"{sum(s.duration for s in coord.specs):.0f}s planned · {coord.worker_count} worker(s)")
                 coord.listeners.append(self._progress)
             if self.interrupted:  # a signal arrived while the target was starting: no load sent

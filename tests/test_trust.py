@@ -464,3 +464,48 @@ async def test_the_targets_base_path_is_honoured(tmp_path):
         targets = {r.target for r in peer.requests}
     assert code == 0, stderr
     assert targets == {"/base/p", "/base/q?x=1"}, targets
+
+
+def test_values_from_the_environment_reach_no_output(tmp_path, demo):
+    """${ENV} in a URL path, query, header and body; one step against the demo (an endpoint
+    name from the path), one against a closed port (error messages carrying the name). The
+    value appears nowhere: stdout, --out, the journal, the checkpoint, run.json, the session
+    file, the recovered document."""
+    from tests.conftest import free_port
+
+    secret = "s3cr3t-T0ken-98765"
+    closed = free_port()
+    plan = write_plan(tmp_path, f"""
+        name = "secretive"
+        target = "{demo.url}"
+        [[phases]]
+        duration = "3s"
+        arrival_rate = 10
+        [[scenarios]]
+        [[scenarios.steps]]
+        url = "/api/users/${{PERFTUI_TEST_TOKEN}}?key=${{PERFTUI_TEST_TOKEN}}"
+        headers = {{ X-Trace = "${{PERFTUI_TEST_TOKEN}}" }}
+        [[scenarios.steps]]
+        url = "http://127.0.0.1:{closed}/p/${{PERFTUI_TEST_TOKEN}}"
+        method = "POST"
+        body = "t=${{PERFTUI_TEST_TOKEN}}"
+    """)
+    sessions = tmp_path / "sessions"
+    out = tmp_path / "out.json"
+    r = run_cli("run", str(plan), "--headless", "--workers", "1", "--out", str(out),
+                env={"PERFTUI_TEST_TOKEN": secret, "PERFTUI_SESSIONS_DIR": str(sessions)})
+    assert r.returncode == 0, r.stderr
+    doc = read_session(out)
+    names = [e["name"] for e in doc["endpoints"]]
+    assert any("/api/users/***" in n for n in names) and any("/p/***" in n for n in names), names
+    assert doc["summary"]["errors"] > 0  # the refused step's messages went through too
+    directory = _one_dir(sessions)
+    rec = run_cli("recover", str(directory), "--out", str(tmp_path / "rec.json"))
+    assert rec.returncode == 0, rec.stderr
+    texts = {"stdout": r.stdout + r.stderr + rec.stdout, "out": out.read_text(),
+             "recovered": (tmp_path / "rec.json").read_text()}
+    for f in directory.iterdir():
+        texts[f.name] = f.read_bytes().decode("latin-1")
+    leaked = [k for k, v in texts.items() if secret in v]
+    assert not leaked, leaked
+    assert "***" in r.stdout

@@ -32,6 +32,7 @@ from perftui.lifeline import child_options
 from perftui.monitor import Monitor
 from perftui.plan import Phase, phase_model
 from perftui.planload import LoadedPlan, duration_s, redacted_plan
+from perftui.redact import masker
 from perftui.session import PhaseRecord, SessionRecord
 from perftui.thresholds import METRICS, evaluate, parse_threshold
 
@@ -133,9 +134,11 @@ class Coordinator(LoadScaling):
         self.snapshot_interval = snapshot_interval
         self.seed = seed
         self.specs = phase_specs(self.plan.phases)
+        self.mask = masker(() if reveal_secrets else loaded.secrets)
+        """Hides ${ENV} values in what the session records (endpoint names, errors, target)."""
         self.session = SessionRecord(
             plan_name=self.plan.name, plan_file=str(loaded.path) if loaded.path else None,
-            plan_dict=redacted_plan(loaded, reveal=reveal_secrets), target=target, workers=self.worker_count,
+            plan_dict=redacted_plan(loaded, reveal=reveal_secrets), target=self.mask(target), workers=self.worker_count,
             phases=[PhaseRecord(index=i, name=s.name, kind=s.kind, target=s.describe(), planned_s=s.duration)
                     for i, s in enumerate(self.specs)],
             session_id=session_id,
@@ -199,31 +202,40 @@ class Coordinator(LoadScaling):
                 msg = report_decoder.decode(frame)
                 if isinstance(msg, Snapshot):
                     if self.session.started_mono is not None:
-                        self.session.ingest(msg)
+                        self.session.ingest(self._masked(msg))
                 elif isinstance(msg, Hello):
                     if not hello.done():
                         hello.set_result(msg.pid)
                 elif isinstance(msg, Bye):
                     handle.said_bye = True
                 elif isinstance(msg, Fatal):
-                    self.session.event("worker", f"worker {msg.worker} failed: {msg.message}")
+                    self.session.event("worker", f"worker {msg.worker} failed: {self.mask(msg.message)}")
         handle.alive = False
         await handle.proc.wait()
         if handle.stderr_task is not None:
             await asyncio.wait([handle.stderr_task], timeout=1.0)
         if not hello.done():
             hello.set_exception(RuntimeError(f"worker {handle.index} exited with code {handle.proc.returncode} before starting: "
-                                             + "\n".join(handle.stderr_tail)))
+                                             + "\n".join(map(self.mask, handle.stderr_tail))))
         if not handle.said_bye and not self._stopping and not self._killed:
             alive = sum(1 for w in self.workers if w.alive)
             self.session.generator.workers_alive = alive
-            last = handle.stderr_tail[-1] if handle.stderr_tail else ""
+            last = self.mask(handle.stderr_tail[-1]) if handle.stderr_tail else ""
             self.session.event("worker", f"worker {handle.index} died (exit code {handle.proc.returncode}); "
                                          f"{alive} of {len(self.workers)} left" + (f": {last}" if last else ""))
             if alive == 0:
                 asyncio.ensure_future(self.stop("all workers died"))
             else:
                 self._apply_load()  # re-share the load among the survivors
+
+    def _masked(self, snap: Snapshot) -> Snapshot:
+        """Endpoint names (made from URL paths) and error texts without ${ENV} values."""
+        mask = self.mask
+        for e in snap.endpoints:
+            e.name = mask(e.name)
+        if snap.errors_sample:
+            snap.errors_sample = [mask(t) for t in snap.errors_sample]
+        return snap
 
     async def _read_stderr(self, handle: WorkerHandle) -> None:
         """Keep a worker's last stderr lines (a traceback, usually) for the death notice; never
@@ -372,7 +384,7 @@ class Coordinator(LoadScaling):
                 return
         self.session.mark_started()
         self.state = "running"
-        self.session.event("start", f"run started with {len(self._alive())} worker(s) against {self.target}")
+        self.session.event("start", f"run started with {len(self._alive())} worker(s) against {self.session.target}")
         self._enter_phase(0, reason="clock")
         self._clock_task = asyncio.ensure_future(self._clock())
         self.monitor.start()

@@ -25,6 +25,7 @@ from typing import Any, Protocol
 import msgspec
 
 from perftui.planload import LoadedPlan
+from perftui.redact import masker
 from perftui.runtime import Target, exit_code, resolve_target, save_session, write_session
 from perftui.ui.plans import is_monitored, shown_plan, uses_protocols
 
@@ -103,6 +104,7 @@ class RunController:
         self.workers = workers
         self.out = out
         self.reveal_secrets = reveal_secrets
+        self._mask = masker(() if reveal_secrets else loaded.secrets)
         self.backend: Backend = backend or EngineBackend()
         self.target: Target | None = None
         self.coord: Any = None
@@ -119,6 +121,13 @@ class RunController:
         self._resolving: asyncio.Future | None = None
 
     # ---- state ------------------------------------------------------------------------
+
+    @property
+    def shown_target(self) -> str:
+        """The target URL as the screens show it: any ${ENV} value in it masked."""
+        if self.target is None:
+            return self.plan.target
+        return self._mask(self.target.url)
 
     @property
     def state(self) -> str:

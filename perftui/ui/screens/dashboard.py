@@ -205,7 +205,7 @@ class DashboardScreen(Screen):
     def update_numbers(self) -> None:
         c = self.controller
         coord = c.coord
-        url = c.target.url if c.target else None
+        url = c.shown_target if c.target else None
         if coord is None:
             if self.target is not None and c.monitored:
                 self.target.show_waiting(url)

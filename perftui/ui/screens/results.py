@@ -141,7 +141,7 @@ class ResultsScreen(Screen):
             yield Static(verdict(s), id="verdict")
             yield Static(written_text(c), id="written")
             with Horizontal(id="results-top"):
-                yield panel(overview(s, c.target.url if c.target else c.plan.target), "overview", "summary")
+                yield panel(overview(s, c.shown_target), "overview", "summary")
                 yield panel(thresholds_renderable(list(c.plan.thresholds), s.threshold_results),
                             "results-thresholds", "thresholds")
             yield panel(latency_table(None, total, live=False), "results-latency", "latency, whole run")

@@ -98,7 +98,7 @@ def header_renderable(c: ctl.RunController, width: int) -> Table:
     title.append(" ")
     title.append(c.plan.name or "plan", "bold")
     title.append(" → ", "dim")
-    target = c.target.url if c.target is not None else c.plan.target
+    target = c.shown_target
     title.append(target)
     status = Text()
     status.append(f" {word.upper()} ", STATE_STYLES.get(word, "reverse"))
@@ -137,6 +137,6 @@ class HeaderBar(LivePanel):
         width = self.size.width or 160
         word, detail = run_state(c)
         coord = c.coord
-        key = (width >= 140, word, detail, c.target.url if c.target else None,
+        key = (width >= 140, word, detail, c.shown_target,
                str(phase_text(c)), str(elapsed_text(c)), coord.phase_index if coord else None, alerts(c))
         self.show(key, lambda: header_renderable(c, width))
