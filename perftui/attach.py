@@ -99,11 +99,34 @@ def _frame(msg) -> bytes:
 
 
 def socket_dir() -> Path:
-    """A user-only directory for control sockets (short paths: AF_UNIX allows ~100 bytes)."""
+    """A user-only directory for control sockets (short paths: AF_UNIX allows ~100 bytes):
+    ``$XDG_RUNTIME_DIR/perftui`` when that is set (systemd makes it per user, 0700), else
+    ``perftui-<uid>`` in the temp directory. Whatever it is, it must be a real directory that
+    this user owns and nobody else can enter: another local user could have created it first
+    (to read or hijack the sockets), and that is refused with a ``UserError`` (exit 2)."""
+    import stat
+    import tempfile
+
+    from perftui.errors import UserError
+
     base = os.environ.get("XDG_RUNTIME_DIR")
-    d = Path(base) / "perftui" if base else Path(f"/tmp/perftui-{os.getuid()}")
-    d.mkdir(parents=True, exist_ok=True, mode=0o700)
-    os.chmod(d, 0o700)
+    d = Path(base) / "perftui" if base else Path(tempfile.gettempdir()) / f"perftui-{os.getuid()}"
+    try:
+        d.mkdir(parents=True, exist_ok=True, mode=0o700)
+        st = os.lstat(d)
+    except OSError as exc:
+        raise UserError(f"control socket directory {d}: {exc.strerror or exc}") from None
+    if not stat.S_ISDIR(st.st_mode):
+        raise UserError(f"control socket directory {d} is not a directory (a symlink or a file); remove it, "
+                        "or set XDG_RUNTIME_DIR to a directory of your own")
+    if st.st_uid != os.getuid():
+        raise UserError(f"control socket directory {d} belongs to another user (uid {st.st_uid}), who could "
+                        "reach the runs you detach; remove it, or set XDG_RUNTIME_DIR to a directory of your own")
+    if stat.S_IMODE(st.st_mode) & 0o077:
+        try:
+            os.chmod(d, 0o700)  # ours, too open: close it
+        except OSError as exc:
+            raise UserError(f"control socket directory {d}: cannot make it user-only: {exc.strerror}") from None
     return d
 
 

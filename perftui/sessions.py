@@ -21,6 +21,9 @@ from perftui.units import format_duration
 
 def detach(loaded: LoadedPlan, argv: list[str]) -> int:
     """Start the same command in the background as a headless run serving a control socket."""
+    from perftui.attach import socket_dir
+
+    socket_dir()  # a directory another user owns: say so here (exit 2), not from the background
     sid = new_session_id()
     directory = directory_for(sessions_dir(), sid, loaded.plan.name)
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)

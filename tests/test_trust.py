@@ -509,3 +509,39 @@ def test_values_from_the_environment_reach_no_output(tmp_path, demo):
     leaked = [k for k, v in texts.items() if secret in v]
     assert not leaked, leaked
     assert "***" in r.stdout
+
+
+def test_detach_refuses_a_socket_directory_owned_by_another_user(tmp_path, demo):
+    import pwd
+
+    try:
+        nobody = pwd.getpwnam("nobody")
+    except KeyError:
+        pytest.skip("no user 'nobody'")
+    if os.getuid() != 0:
+        pytest.skip("needs root to give a directory to another user")
+    tmp = tmp_path / "t"
+    tmp.mkdir()
+    squatted = tmp / f"perftui-{os.getuid()}"
+    squatted.mkdir(mode=0o777)
+    os.chown(squatted, nobody.pw_uid, nobody.pw_gid)
+    plan = _plan(tmp_path, demo.url, seconds=30, rate=5)
+    sessions = tmp_path / "sessions"
+    env = {"TMPDIR": str(tmp), "XDG_RUNTIME_DIR": "", "PERFTUI_SESSIONS_DIR": str(sessions)}
+    r = run_cli("run", str(plan), "--detach", "--workers", "1", env=env)
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    assert "Traceback" not in r.stderr
+    assert str(squatted) in r.stderr and "another user" in r.stderr
+    # with a runtime directory of our own, the socket goes there
+    runtime = tmp / "run"
+    runtime.mkdir(mode=0o700)
+    r = run_cli("run", str(plan), "--detach", "--workers", "1", env=dict(env, XDG_RUNTIME_DIR=str(runtime)))
+    assert r.returncode == 0, r.stderr
+    info = json.loads((_one_dir(sessions) / "run.json").read_text())
+    try:
+        assert info["socket"].startswith(str(runtime / "perftui") + "/")
+        assert stat.S_IMODE((runtime / "perftui").stat().st_mode) == 0o700
+    finally:
+        os.kill(info["pid"], signal.SIGINT)
+        _wait_for(lambda: not psutil.pid_exists(info["pid"]) or psutil.Process(info["pid"]).status() == "zombie",
+                  what="the background run to stop")
