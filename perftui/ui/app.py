@@ -174,6 +174,8 @@ def _report(app: PerftuiApp) -> None:
     try:
         print(summary_text(c.coord.session))
         if c.written is not None:
+            if c.write_error:  # the sessions disk failed: the document went to a fallback file
+                print(f"\n! {c.write_error}")
             print(f"\nsession written to {c.written.path}" + ("  (partial)" if c.coord.session.partial else ""))
         elif c.write_error:
             print(f"\nperftui: {c.write_error}", file=sys.stderr)
