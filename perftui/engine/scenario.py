@@ -369,8 +369,9 @@ class ScenarioRunner:
                         ok = await self._request(step, vars, intended)
                 except asyncio.CancelledError:
                     # still in flight when the run ended and its grace period ran out: counted,
-                    # never silently dropped
-                    step.recorder.failure("interrupted")
+                    # never silently dropped (a hold cut short is no failed request)
+                    if step.kind != "ws_hold":
+                        step.recorder.failure("interrupted")
                     raise
                 intended = None  # only an iteration's first action is timed from its schedule slot
                 if not ok:

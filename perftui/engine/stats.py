@@ -98,6 +98,8 @@ class _LazyHistogram:
     histogram in its place, so the per-request path stays one attribute lookup."""
 
     __slots__ = ("owner", "attr")
+    count = total = max = 0
+    min = sys.maxsize
 
     def __init__(self, owner, attr: str) -> None:
         self.owner = owner
