@@ -545,3 +545,28 @@ def test_detach_refuses_a_socket_directory_owned_by_another_user(tmp_path, demo)
         os.kill(info["pid"], signal.SIGINT)
         _wait_for(lambda: not psutil.pid_exists(info["pid"]) or psutil.Process(info["pid"]).status() == "zombie",
                   what="the background run to stop")
+
+
+def test_sigterm_while_the_dashboard_starts_its_workers(tmp_path, demo):
+    sessions = tmp_path / "sessions"
+    plan = _plan(tmp_path, demo.url, rate=10)
+    term = Pty(["run", str(plan), "--start", "--workers", "3"], {"PERFTUI_SESSIONS_DIR": str(sessions)})
+    try:
+        def a_worker_started() -> bool:
+            try:
+                return any("perftui.engine.worker" in " ".join(c.cmdline())
+                           for c in psutil.Process(term.proc.pid).children())
+            except psutil.Error:
+                return False
+
+        _wait_for(a_worker_started, timeout=30, interval=0.005, what="the first worker process")
+        term.proc.send_signal(signal.SIGTERM)
+        assert term.proc.wait(30) == 130
+        time.sleep(0.3)  # the last output
+    finally:
+        term.close()
+    assert b"Traceback" not in term.output
+    directory = _one_dir(sessions)
+    doc = read_session(directory / "session.json")
+    assert doc["partial"] and "SIGTERM" in doc["end_reason"]
+    assert json.loads((directory / "run.json").read_text())["state"] == "finished"

@@ -236,7 +236,7 @@ class RunController:
         """Write the finished session once (no-op if already written after the end). The
         journal wrote it into the session directory already; ``--out`` gets its own copy, and a
         disk that failed gets the fallback file (``runtime.save_session``)."""
-        if not self.started or (self.written is not None and self.written.final):
+        if not (self.started or self.ended) or (self.written is not None and self.written.final):
             return self.written.path if self.written else None
         if not self.ended:
             return self._write(final=False)
@@ -270,6 +270,13 @@ class RunController:
             if self.active or self._stop_task is not None:
                 try:
                     await asyncio.wait_for(self.stop(reason), timeout=10)
+                except asyncio.TimeoutError:
+                    self.coord.kill_workers()
+            elif not self.ended and getattr(self.coord, "journal", None) is not None:
+                # ended while the workers were starting: the journal still gets its end and the
+                # (partial) session its file, as at any other moment
+                try:
+                    await asyncio.wait_for(self.coord.stop(reason, grace=0.0), timeout=10)
                 except asyncio.TimeoutError:
                     self.coord.kill_workers()
             try:
