@@ -570,3 +570,33 @@ def test_sigterm_while_the_dashboard_starts_its_workers(tmp_path, demo):
     doc = read_session(directory / "session.json")
     assert doc["partial"] and "SIGTERM" in doc["end_reason"]
     assert json.loads((directory / "run.json").read_text())["state"] == "finished"
+
+
+def test_the_dashboard_shows_no_value_from_the_environment(tmp_path, demo):
+    secret = "s3cr3t-D4sh-24680"
+    plan = write_plan(tmp_path, f"""
+        name = "secretive dashboard"
+        target = "{demo.url}"
+        [[phases]]
+        duration = "3s"
+        arrival_rate = 10
+        [[scenarios]]
+        [[scenarios.steps]]
+        url = "/api/users/${{PERFTUI_TEST_TOKEN}}"
+    """)
+    sessions = tmp_path / "sessions"
+    term = Pty(["run", str(plan), "--start", "--workers", "1"],
+               {"PERFTUI_SESSIONS_DIR": str(sessions), "PERFTUI_TEST_TOKEN": secret})
+    try:
+        directory = _wait_for(lambda: _one_dir(sessions), what="the session directory")
+        _wait_for(lambda: (directory / "session.json").exists(), what="the end of the run")
+        time.sleep(1.0)  # a few frames of the results
+        term.send(b"q")
+        term.proc.wait(30)
+        time.sleep(0.3)
+    finally:
+        term.close()
+    shown = term.output.decode("utf-8", "replace")
+    assert "GET /api/users/***" in shown  # the summary printed after the dashboard closed
+    assert secret not in shown
+    assert secret not in (directory / "session.json").read_text()
