@@ -13,6 +13,7 @@ import datetime as dt
 import os
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -263,6 +264,9 @@ class SessionRecord:
         """The run's length when it is not measured by this process's clock: a recovered run
         (``journal.recover``) has its true length here, and no ``started_mono``."""
         self.recovered = False
+        self.mask: Callable[[str], str] = str
+        """Applied to every event message: the coordinator's ``redact.masker`` (monitor
+        messages name health and metrics URLs, which may hold ${ENV} values)."""
         self.ended_wall: float | None = None
         self.end_reason = ""
         self.partial = True
@@ -327,7 +331,7 @@ class SessionRecord:
         return (now if now is not None else time.monotonic()) - self.started_mono
 
     def event(self, kind: str, message: str) -> Event:
-        ev = Event(t=round(self.elapsed(), 3), kind=kind, message=message)
+        ev = Event(t=round(self.elapsed(), 3), kind=kind, message=self.mask(message))
         self.add_event(ev)
         return ev
 

@@ -143,6 +143,7 @@ class Coordinator(LoadScaling):
                     for i, s in enumerate(self.specs)],
             session_id=session_id,
         )
+        self.session.mask = self.mask
         self.thresholds = [parse_threshold(t) for t in self.plan.thresholds]
         self._protocol_thresholds = any(t.metric not in METRICS for t in self.thresholds)
         self.state = "idle"
