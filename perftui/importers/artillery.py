@@ -677,7 +677,12 @@ class _Converter:
                 if not isinstance(url, str):
                     self.todo(swhere, f"{ikey}.connect", "only connect: URL is translated", line)
                     url = self.ws_path
-                step = {"ws_connect": self.template(url, swhere, f"{ikey}.connect", line)}
+                url = self.template(url, swhere, f"{ikey}.connect", line)
+                m = re.match(r"wss?://([^/?#]+)(.*)\Z", url)
+                host = re.match(r"https?://([^/?#]+)", self.conv.plan.get("target", ""))
+                if m and host and m.group(1) == host.group(1):
+                    url = m.group(2) or "/"  # on the target: a path, so that --target moves it too
+                step = {"ws_connect": url}
                 if isinstance(arg, dict) and isinstance(arg.get("headers"), dict):
                     step["headers"] = self.headers(arg["headers"], swhere, f"{ikey}.connect.headers", line)
                 self.conv.locate(swhere, line)
