@@ -279,8 +279,7 @@ class _Converter:
         if not plan.get("defaults"):
             plan.pop("defaults", None)
         # Keys in the order a plan is usually read.
-        order = ["name", "target", "thresholds", "defaults", "variables", "phases", "scenarios"]
-        c.plan = {k: plan[k] for k in order if k in plan}
+        c.finish(["name", "target", "thresholds", "defaults", "variables", "phases", "scenarios"])
         return c
 
     def config_keys(self) -> None:

@@ -57,6 +57,14 @@ class Conversion:
         self.todos.append(Todo(line, key, message, where))
         self.note(where, f"TODO: {key}: {message}" if key else f"TODO: {message}")
 
+    def finish(self, order: list[str]) -> None:
+        """Top-level keys in reading order; a scenario left without steps has no ``steps`` key
+        (an empty ``[[scenarios.steps]]`` list has no TOML spelling, and the loader reports it)."""
+        for sc in self.plan.get("scenarios", []):
+            if not sc.get("steps"):
+                sc.pop("steps", None)
+        self.plan = {k: self.plan[k] for k in order if k in self.plan}
+
     def locate(self, where: Where, line: int | None) -> None:
         if line:
             self.lines[toml_path(where)] = line

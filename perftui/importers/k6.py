@@ -161,7 +161,7 @@ class _K6:
         c.plan["target"] = target
         self.pb.raise_if_any()
         order = ["name", "target", "thresholds", "defaults", "variables", "phases", "scenarios"]
-        c.plan = {k: c.plan[k] for k in order if k in c.plan}
+        c.finish(order)
         return c
 
     def check_threshold_endpoints(self) -> None:
