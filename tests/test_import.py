@@ -411,3 +411,85 @@ def test_import_writes_file_and_help_lists_it(tmp_path):
     assert r.returncode == 2 and "imports Artillery YAML" in r.stderr
     r = run_cli("--help")
     assert "import" in r.stdout
+
+
+# ---- no traceback, whatever the input --------------------------------------------------------
+
+_ODD = [None, 1, -3, 0, 2.5, "x", "", "{{ a }}", "${X}", True, [], {}, [1, "a"], {"a": None}, {"url": 3},
+        ["{{ $nope }}"], "10 min", {"json": "$..x", "as": "z"}]
+
+
+def _paths(o, pre=()):
+    yield pre
+    if isinstance(o, dict):
+        for k, v in o.items():
+            yield from _paths(v, pre + (k,))
+    elif isinstance(o, list):
+        for i, v in enumerate(o):
+            yield from _paths(v, pre + (i,))
+
+
+def test_artillery_odd_values_give_problems_or_plans_never_tracebacks():
+    import copy
+    import random
+
+    import yaml
+
+    from perftui.errors import UserError
+    from perftui.importers.artillery import convert_file
+    from perftui.importers.common import write_toml
+
+    base = yaml.safe_load(ALL_YML.read_text())
+    paths = [p for p in _paths(base) if p]
+    rnd = random.Random(16)
+    outcomes = {"plan": 0, "problem": 0}
+    for _ in range(300):
+        doc = copy.deepcopy(base)
+        for _ in range(rnd.randint(1, 3)):
+            p = rnd.choice(paths)
+            o = doc
+            try:
+                for k in p[:-1]:
+                    o = o[k]
+                o[p[-1]] = copy.deepcopy(rnd.choice(_ODD))
+            except (KeyError, IndexError, TypeError):
+                pass
+        try:
+            conv = convert_file(ALL_YML, yaml.safe_dump(doc))
+        except UserError as e:
+            assert str(e) and "Traceback" not in str(e)
+            outcomes["problem"] += 1
+            continue
+        assert tomllib.loads(write_toml(conv, [])) == conv.plan
+        outcomes["plan"] += 1
+    assert outcomes["plan"] > 50 and outcomes["problem"] > 50, outcomes
+
+
+def test_k6_odd_values_give_problems_or_plans_never_tracebacks():
+    import random
+
+    import esprima
+
+    from perftui.errors import UserError
+    from perftui.importers.common import write_toml
+    from perftui.importers.k6 import convert_file
+
+    text = ALL_JS.read_text()
+    lits = [t for t in esprima.tokenize(text, {"range": True}) if t.type in ("Numeric", "String", "Boolean")]
+    pool = ["null", "[]", "{}", "'x'", "-1", "1.5", "0", "undefined", "foo", "() => 1", "'${X}'", "`${foo}`",
+            "true", "[1, 'a']", "{a: null}", "'10 min'", "(r) => r.status === 'a'", "__ITER + 1", "parseInt(v)"]
+    rnd = random.Random(16)
+    outcomes = {"plan": 0, "problem": 0}
+    for _ in range(200):
+        mutated = text
+        for t in sorted(rnd.sample(lits, rnd.randint(1, 3)), key=lambda t: t.range[0], reverse=True):
+            mutated = mutated[:t.range[0]] + rnd.choice(pool) + mutated[t.range[1]:]
+        try:
+            conv = convert_file(ALL_JS, mutated)
+        except UserError as e:
+            assert str(e)
+            outcomes["problem"] += 1
+            continue
+        assert tomllib.loads(write_toml(conv, [])) == conv.plan
+        outcomes["plan"] += 1
+    assert outcomes["plan"] > 30 and outcomes["problem"] > 10, outcomes

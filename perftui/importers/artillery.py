@@ -322,6 +322,9 @@ class _Converter:
         plugins = self.get(cfg, "plugins", (dict,), "config.plugins", "a mapping of plugin names")
         for name, opts in (plugins or {}).items():
             line = key_line(plugins, name)
+            if opts is not None and not isinstance(opts, dict):
+                self.pb.add(f"config.plugins.{name}", f"expected a mapping of options, got {describe(opts)}", line)
+                continue
             if name == "metrics-by-endpoint":
                 text = "plugins.metrics-by-endpoint: built in (results are per endpoint"
                 text += "; query strings are already left out of endpoint names)" if isinstance(opts, dict) and \
@@ -347,6 +350,9 @@ class _Converter:
                 self.todo((), f"config.{k}", "not translated", key_line(cfg, k))
 
     def duration(self, v: Any, key: str, line: int | None) -> float | None:
+        if isinstance(v, bool) or not isinstance(v, (int, float, str)):
+            self.pb.add(key, f"expected a number of seconds or a duration like 30s, 5m, got {describe(v)}", line)
+            return None
         try:
             secs = parse_duration(v)
         except ValueError as e:
@@ -913,7 +919,8 @@ class _Converter:
             pair = None
             for a, b in ((v[0], v[1]), (v[1], v[0])):
                 m = re.fullmatch(r"\s*\{\{\s*([A-Za-z_]\w*)\s*\}\}\s*", a) if isinstance(a, str) else None
-                if m and m.group(1) in captures and not (isinstance(b, str) and "{{" in b):
+                if m and m.group(1) in captures and isinstance(b, (str, int, float, bool)) and \
+                        not (isinstance(b, str) and "{{" in b):
                     pair = (captures[m.group(1)], b)
                     break
             if pair is None:

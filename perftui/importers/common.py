@@ -63,7 +63,7 @@ class Conversion:
         for sc in self.plan.get("scenarios", []):
             if not sc.get("steps"):
                 sc.pop("steps", None)
-        self.plan = {k: self.plan[k] for k in order if k in self.plan}
+        self.plan = {k: self.plan[k] for k in order if k in self.plan and self.plan[k] != []}
 
     def locate(self, where: Where, line: int | None) -> None:
         if line:

@@ -75,6 +75,7 @@ class _K6:
         self.captured: set[str] = set()
         self.undefined: dict[str, tuple] = {}
         self.targets: list[str] = []
+        self.opt_lines: dict[str, int | None] = {}
 
     # -- helpers --
     def src(self, node) -> str:
@@ -172,7 +173,7 @@ class _K6:
             m = re.search(r"\{(.*)\}", t)
             if m and m.group(1) not in names:
                 self.conv.todo(("thresholds",), "", f"threshold {t!r}: no translated request is named "
-                               f"{m.group(1)!r}; left out", None)
+                               f"{m.group(1)!r}; left out", self.oline("options.thresholds"))
             else:
                 kept.append(t)
         if "thresholds" in self.conv.plan:
@@ -324,10 +325,87 @@ class _K6:
         raise Untranslatable(self.src(node))
 
     # -- options --
+    def map_lines(self, node, key: str) -> None:
+        """Source line of every key in the options literal, for messages: options.stages[2].target."""
+        if node is None:
+            return
+        self.opt_lines[key] = self.line(node)
+        if node.type == "ObjectExpression":
+            for p in node.properties:
+                if p.type == "Property" and not p.computed:
+                    k = p.key.name if p.key.type == "Identifier" else str(p.key.value)
+                    self.opt_lines[f"{key}.{k}"] = self.line(p)
+                    self.map_lines(p.value, f"{key}.{k}")
+        elif node.type == "ArrayExpression":
+            for i, el in enumerate(node.elements):
+                if el is not None:
+                    self.map_lines(el, f"{key}[{i + 1}]")
+
+    def lenient(self, node, key: str) -> Any:
+        """The options literal, each value that is not a constant (``parseInt(__ENV.VUS)``) left
+        out with a TODO rather than failing the whole object."""
+        if node.type == "ObjectExpression":
+            out = {}
+            for p in node.properties:
+                if p.type != "Property" or p.computed or p.kind != "init":
+                    self.conv.todo((), key, f"`{self.src(p)}`: not translated", self.line(p))
+                    continue
+                k = p.key.name if p.key.type == "Identifier" else str(p.key.value)
+                try:
+                    out[k] = self.lenient(p.value, f"{key}.{k}")
+                except Untranslatable:
+                    self.conv.todo((), f"{key}.{k}", f"`{self.src(p.value)}`: not a constant; not translated",
+                                   self.line(p))
+            return out
+        v = self.ev(node, {}, ())
+        if isinstance(v, (Undef, JsonBody)):
+            raise Untranslatable(self.src(node))
+        return v
+
+    def oline(self, key: str) -> int | None:
+        while key:
+            if key in self.opt_lines:
+                return self.opt_lines[key]
+            key = re.sub(r"(\.[^.\[]*|\[\d+\])\Z", "", key) if re.search(r"(\.[^.\[]*|\[\d+\])\Z", key) else ""
+        return None
+
+    def otodo(self, where: tuple, key: str, message: str) -> None:
+        self.conv.todo(where, key, message, self.oline(key))
+
+    def bad(self, key: str, message: str) -> None:
+        self.pb.add(key, message, self.oline(key))
+
+    def num(self, d: dict, k: str, default: Any, key: str, *, integer: bool = False) -> Any:
+        v = d.get(k, default)
+        ok = isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0
+        if integer and ok and not float(v).is_integer():
+            ok = False
+        if not ok:
+            self.bad(f"{key}.{k}", f"expected {'a whole number' if integer else 'a number'} of 0 or more, "
+                     f"got {describe(v)}")
+            return None
+        return int(v) if integer else v
+
+    def duration_of(self, v: Any, key: str) -> Any:
+        """A k6 duration ('30s', '1m30s'; a number is milliseconds) as a plan duration, or None."""
+        try:
+            secs = parse_duration(v) if isinstance(v, str) else (float(v) / 1000.0
+                                                                 if isinstance(v, (int, float)) and not isinstance(v, bool)
+                                                                 else parse_duration(v))
+        except (ValueError, TypeError, AttributeError) as e:
+            self.bad(key, f"expected a duration such as '30s' or '2m': {e}")
+            return None
+        if secs <= 0:
+            self.bad(key, f"expected a duration above 0, got {v!r}")
+            return None
+        return v if isinstance(v, str) else seconds_text(secs)
+
     def options(self, node) -> None:
         c = self.conv
+        self.opt_lines: dict[str, int | None] = {}
+        self.map_lines(node, "options")
         try:
-            opts = self.ev(node, {}, ())
+            opts = self.lenient(node, "options")
         except Untranslatable as e:
             self.pb.add("options", f"expected an object literal, got `{e}`", self.line(node))
             return
@@ -337,29 +415,38 @@ class _K6:
         c.locate(("phases", 0), self.line(node))
         where = ("phases", 0)
         phases: list[dict] = []
-        if "scenarios" in opts and isinstance(opts["scenarios"], dict):
-            scs = sorted(opts["scenarios"].items(), key=lambda kv: self.secs(kv[1].get("startTime", 0), "startTime")
-                         if isinstance(kv[1], dict) else 0)
+        if "scenarios" in opts:
+            scs = opts["scenarios"]
+            if not isinstance(scs, dict) or not scs:
+                self.bad("options.scenarios", f"expected an object of named scenarios, got {describe(scs)}")
+                scs = {}
+            starts = {}
+            for name, sc in scs.items():
+                start = sc.get("startTime", "0s") if isinstance(sc, dict) else "0s"
+                got = self.duration_of(start, f"options.scenarios.{name}.startTime") if start not in (0, "0s") else 0
+                starts[name] = parse_duration(got) if isinstance(got, str) else (got or 0)
             if len(scs) > 1:
-                c.todo(where, "options.scenarios", "k6 runs its scenarios at the same time (from their startTime); "
-                       "here their phases run one after another", self.line(node))
-            for name, sc in scs:
+                self.otodo(where, "options.scenarios", "k6 runs its scenarios at the same time (from their "
+                           "startTime); here their phases run one after another")
+            for name, sc in sorted(scs.items(), key=lambda kv: starts[kv[0]]):
                 phases += self.executor(name, sc, where)
         elif "stages" in opts:
-            phases += self.stages(opts["stages"], int(opts.get("vus", 1) or 1), "vus", where, "options.stages")
+            start = self.num(opts, "vus", 1, "options", integer=True)
+            phases += self.stages(opts["stages"], max(start or 1, 1), "vus", where, "options.stages")
         else:
-            vus = opts.get("vus", 1)
-            dur = opts.get("duration")
-            if dur is None:
+            vus = self.num(opts, "vus", 1, "options", integer=True)
+            if "duration" in opts:
+                dur = self.duration_of(opts["duration"], "options.duration")
+            else:
                 c.note(where, "no duration: k6 runs one iteration per VU; here the VUs run for 10 s")
                 dur = "10s"
             if "iterations" in opts:
-                c.todo(where, "options.iterations", f"{opts['iterations']} iterations: perftui phases run for a "
-                       "duration", self.line(node))
-            if isinstance(vus, int) and vus > 0 and self.secs(dur, "options.duration") > 0:
+                self.otodo(where, "options.iterations", f"{opts['iterations']} iterations: perftui phases run for "
+                           "a duration")
+            if vus == 0:
+                self.bad("options.vus", "expected at least 1 virtual user")
+            elif vus is not None and dur is not None:
                 phases.append({"duration": dur, "vus": vus})
-            else:
-                self.pb.add("options.vus", f"expected a whole number above 0, got {describe(vus)}", self.line(node))
         c.plan["phases"] = phases
         defaults: dict[str, Any] = {}
         for k, v in opts.items():
@@ -373,46 +460,34 @@ class _K6:
                 defaults["tls_verify"] = not v
             elif k == "userAgent" and isinstance(v, str):
                 defaults["headers"] = {"User-Agent": v}
-            elif k == "maxRedirects" and isinstance(v, int):
+            elif k == "maxRedirects" and isinstance(v, int) and not isinstance(v, bool) and v >= 0:
                 defaults["max_redirects"] = v
                 if v == 0:
                     defaults["follow_redirects"] = False
             else:
-                c.todo(("defaults",) if k not in ("summaryTrendStats",) else (), f"options.{k}", "not translated",
-                       self.line(node))
+                self.otodo(("defaults",), f"options.{k}", "not translated")
         if defaults:
             c.plan["defaults"] = defaults
-
-    def secs(self, v: Any, key: str) -> float:
-        try:
-            return parse_duration(v) if not isinstance(v, (int, float)) else float(v) / 1000.0
-        except (ValueError, TypeError) as e:
-            self.pb.add(f"options.{key}" if not key.startswith("options") else key,
-                        f"expected a duration such as '30s' or '2m': {e}", None)
-            return 0.0
-
-    @staticmethod
-    def dur(v: Any) -> Any:
-        # k6 numbers are milliseconds; plan numbers are seconds.
-        return v if isinstance(v, str) else seconds_text(v / 1000.0)
 
     def stages(self, stages: Any, start: float, model: str, where: tuple, key: str, max_in_flight=None,
                per: float = 1.0) -> list[dict]:
         if not isinstance(stages, list) or not stages:
-            self.pb.add(key, "expected a list of { duration, target }", None)
+            self.bad(key, f"expected a list of {{ duration, target }}, got {describe(stages)}")
             return []
         out = []
         prev = start
         for i, st in enumerate(stages):
+            skey = f"{key}[{i + 1}]"
             if not isinstance(st, dict) or "duration" not in st or "target" not in st:
-                self.pb.add(f"{key}[{i + 1}]", "expected { duration, target }", None)
+                self.bad(skey, f"expected {{ duration, target }}, got {describe(st)}")
                 continue
-            target = st["target"]
-            if self.secs(st["duration"], f"{key}[{i + 1}].duration") <= 0:
+            target = self.num(st, "target", 0, skey, integer=model == "vus")
+            dur = self.duration_of(st["duration"], f"{skey}.duration")
+            if target is None or dur is None:
                 continue
             if model == "arrival_rate":
                 target = target / per
-            p: dict[str, Any] = {"name": f"stage {i + 1}", "duration": self.dur(st["duration"])}
+            p: dict[str, Any] = {"name": f"stage {i + 1}", "duration": dur}
             if prev == 0 and target == 0:
                 p["pause"] = True
             else:
@@ -429,43 +504,52 @@ class _K6:
         c = self.conv
         key = f"options.scenarios.{name}"
         if not isinstance(sc, dict):
-            self.pb.add(key, f"expected an object, got {describe(sc)}", None)
+            self.bad(key, f"expected an object, got {describe(sc)}")
             return []
         ex = sc.get("executor")
-        per = self.secs(sc.get("timeUnit", "1s"), f"{key}.timeUnit") or 1.0
-        cap = sc.get("maxVUs", sc.get("preAllocatedVUs"))
+        unit = self.duration_of(sc.get("timeUnit", "1s"), f"{key}.timeUnit")
+        per = (parse_duration(unit) if isinstance(unit, str) else unit) if unit is not None else 1.0
+        cap = None
+        for k in ("maxVUs", "preAllocatedVUs"):
+            if k in sc:
+                cap = self.num(sc, k, 1, key, integer=True)
+                break
         handled = {"executor", "vus", "duration", "stages", "startVUs", "rate", "timeUnit", "startRate", "maxVUs",
                    "preAllocatedVUs", "iterations", "maxDuration", "startTime", "gracefulStop", "gracefulRampDown"}
         for k in sc:
             if k == "exec" and sc[k] != "default":
-                c.todo(where, f"{key}.exec", f"runs {sc[k]}(); here every phase runs the default function", None)
+                self.otodo(where, f"{key}.exec", f"runs {sc[k]}(); here every phase runs the default function")
             elif k not in handled and k != "exec":
-                c.todo(where, f"{key}.{k}", "not translated", None)
+                self.otodo(where, f"{key}.{k}", "not translated")
         label = f"{name} ({ex})"
         if ex == "constant-vus":
-            return [{"name": name, "duration": self.dur(sc.get("duration", "10s")), "vus": int(sc.get("vus", 1))}]
+            vus, dur = self.num(sc, "vus", 1, key, integer=True), self.duration_of(sc.get("duration"), f"{key}.duration")
+            return [{"name": name, "duration": dur, "vus": vus}] if vus and dur is not None else []
         if ex == "ramping-vus":
-            out = self.stages(sc.get("stages"), sc.get("startVUs", 1), "vus", where, f"{key}.stages")
+            start = self.num(sc, "startVUs", 1, key, integer=True)
+            out = self.stages(sc.get("stages"), start or 0, "vus", where, f"{key}.stages")
         elif ex == "constant-arrival-rate":
-            p = {"name": name, "duration": self.dur(sc.get("duration", "10s")),
-                 "arrival_rate": sc.get("rate", 1) / per}
+            rate, dur = self.num(sc, "rate", None, key), self.duration_of(sc.get("duration"), f"{key}.duration")
+            if not rate or dur is None:
+                return []
+            p = {"name": name, "duration": dur, "arrival_rate": rate / per}
             if cap:
-                p["max_in_flight"] = int(cap)
+                p["max_in_flight"] = cap
                 c.note(where, f"{name}: maxVUs/preAllocatedVUs {cap} -> max_in_flight")
             return [p]
         elif ex == "ramping-arrival-rate":
-            out = self.stages(sc.get("stages"), sc.get("startRate", 0) / per, "arrival_rate", where,
-                              f"{key}.stages", cap, per)
+            start = self.num(sc, "startRate", 0, key)
+            out = self.stages(sc.get("stages"), (start or 0) / per, "arrival_rate", where, f"{key}.stages", cap, per)
         elif ex in ("per-vu-iterations", "shared-iterations"):
-            vus = int(sc.get("vus", 1))
+            vus = self.num(sc, "vus", 1, key, integer=True)
             its = sc.get("iterations", 1)
-            maxd = sc.get("maxDuration", "10m")
-            c.todo(where, f"{key}.iterations", f"{ex}: k6 stops after {its} iteration(s)"
-                   f"{' per VU' if ex == 'per-vu-iterations' else ' in all'}; here {vus} VU(s) run for "
-                   f"maxDuration ({maxd})", None)
-            return [{"name": name, "duration": self.dur(maxd), "vus": vus}]
+            maxd = self.duration_of(sc.get("maxDuration", "10m"), f"{key}.maxDuration")
+            self.otodo(where, f"{key}.iterations", f"{ex}: k6 stops after {its} iteration(s)"
+                       f"{' per VU' if ex == 'per-vu-iterations' else ' in all'}; here {vus} VU(s) run for "
+                       f"maxDuration ({sc.get('maxDuration', '10m')})")
+            return [{"name": name, "duration": maxd, "vus": vus}] if vus and maxd is not None else []
         else:
-            c.todo(where, f"{key}.executor", f"executor {ex!r} has no perftui equivalent; left out", None)
+            self.otodo(where, f"{key}.executor", f"executor {ex!r} has no perftui equivalent; left out")
             return []
         for p in out:
             p["name"] = f"{name} {p['name']}"
@@ -485,20 +569,19 @@ class _K6:
                 if tm:
                     endpoint = "{" + tm.group(1) + "}"
                 else:
-                    self.conv.todo(("thresholds",), f"options.thresholds.{metric}", f"tag {{{tags}}}: only "
-                                   "{name:...} is translated; not translated", self.line(node))
+                    self.otodo(("thresholds",), f"options.thresholds.{metric}", f"tag {{{tags}}}: only "
+                               "{name:...} is translated; not translated")
                     continue
             for r in rules:
                 text = r.get("threshold") if isinstance(r, dict) else r
                 if isinstance(r, dict) and r.get("abortOnFail"):
-                    self.conv.todo(("thresholds",), f"options.thresholds.{metric}", "abortOnFail: perftui "
-                                   "evaluates thresholds at the end", self.line(node))
+                    self.otodo(("thresholds",), f"options.thresholds.{metric}", "abortOnFail: perftui "
+                               "evaluates thresholds at the end")
                 got = self.threshold(base, endpoint, text) if isinstance(text, str) else None
                 if got:
                     out.append(got)
                 else:
-                    self.conv.todo(("thresholds",), f"options.thresholds.{metric}", f"{text!r}: not translated",
-                                   self.line(node))
+                    self.otodo(("thresholds",), f"options.thresholds.{metric}", f"{text!r}: not translated")
         if out:
             self.conv.note(("thresholds",), "options.thresholds")
         else:
