@@ -1,4 +1,4 @@
-"""Command line: ``perftui [run|quick|validate|demo] ...``.
+"""Command line: ``perftui [run|quick|validate|import|demo] ...``.
 
 Exit codes: 0 ok, 1 a threshold failed, 2 bad input (plan, flags), 130 interrupted (results
 still written). User errors print a message, never a traceback.
@@ -121,6 +121,10 @@ def build_parser() -> argparse.ArgumentParser:
     val = sub.add_parser("validate", help="check a plan; exit 0 with a summary or 2 with every problem")
     val.add_argument("plan", metavar="PLAN")
 
+    imp = sub.add_parser("import", help="translate an Artillery YAML or k6 script into a plan (TOML)")
+    imp.add_argument("file", metavar="FILE", help="Artillery .yml/.yaml or k6 .js")
+    imp.add_argument("-o", "--output", metavar="PLAN.toml", help="write here (default: standard output)")
+
     ls = sub.add_parser("ls", help="list running and finished sessions")
     _add_sessions_dir(ls)
 
@@ -148,8 +152,16 @@ def _interactive() -> bool:
     return sys.stdin.isatty() and sys.stdout.isatty() and os.environ.get("CI") is None
 
 
+def _load_plan(path):
+    """A TOML plan, or an Artillery/k6 script converted in memory (``perftui.importers``)."""
+    from perftui.importers import is_foreign, load_foreign
+    from perftui.planload import load_plan
+
+    return load_foreign(path) if is_foreign(path) else load_plan(path)
+
+
 def _load(args):
-    from perftui.planload import apply_overrides, load_plan, quick_plan
+    from perftui.planload import apply_overrides, quick_plan
 
     if args.command == "quick":
         body = args.body
@@ -164,7 +176,7 @@ def _load(args):
             rate = 10.0
         return quick_plan(args.url, rate=rate, vus=args.vus, duration=args.duration or "30s",
                           method=args.method, headers=args.header, body=body)
-    loaded = load_plan(args.plan)
+    loaded = _load_plan(args.plan)
     if args.target or args.rate or args.vus or args.duration:
         loaded = apply_overrides(loaded, target=args.target, rate=args.rate, vus=args.vus, duration=args.duration)
     return loaded
@@ -203,9 +215,8 @@ def _has_dashboard() -> bool:
 
 def _validate(args) -> int:
     from perftui.engine.coordinator import phase_specs
-    from perftui.planload import load_plan
 
-    loaded = load_plan(args.plan)
+    loaded = _load_plan(args.plan)
     plan = loaded.plan
     specs = phase_specs(plan.phases)
     total = sum(s.duration for s in specs)
@@ -244,6 +255,10 @@ def main(argv: list[str] | None = None) -> int:
             return _run(args)
         if args.command == "validate":
             return _validate(args)
+        if args.command == "import":
+            from perftui.importers import cmd_import
+
+            return cmd_import(args)
         if args.command == "demo":
             return _demo(args)
         if args.command in ("ls", "attach", "recover"):
