@@ -21,6 +21,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -61,6 +62,11 @@ def make_cert(directory: Path) -> tuple[str, str]:
     return str(c), str(k)
 
 
+def _cpu_children() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
 def run_h2load(url: str, seconds: int, streams: int) -> float:
     proc = subprocess.run(["taskset", "-c", CORE, "h2load", "-c", "64", "-m", str(streams), "-t", "1",
                            "-D", str(seconds), url], capture_output=True, text=True)
@@ -71,7 +77,7 @@ def run_h2load(url: str, seconds: int, streams: int) -> float:
     return float(m.group(1))
 
 
-def run_perftui(url: str, seconds: int, streams: int) -> tuple[float, float, str]:
+def run_perftui(url: str, seconds: int, streams: int) -> tuple[float, float, str, float]:
     with tempfile.TemporaryDirectory() as d:
         plan = Path(d) / "h2.toml"
         plan.write_text(f"""
@@ -88,9 +94,11 @@ steps = [{{ url = "{PATH}" }}]
 """)
         out = Path(d) / "s.json"
         env = dict(os.environ, CI="true")
+        cpu = _cpu_children()
         proc = subprocess.run(["taskset", "-c", CORE, sys.executable, "-m", "perftui", "run", str(plan),
                                "--workers", "1", "--headless", "--out", str(out)],
                               capture_output=True, text=True, env=env)
+        cpu = _cpu_children() - cpu
         if proc.returncode != 0 or not out.exists():
             raise RuntimeError(f"perftui failed: {proc.stdout[-2000:]}{proc.stderr[-2000:]}")
         doc = json.loads(out.read_text())
@@ -98,23 +106,25 @@ steps = [{{ url = "{PATH}" }}]
     if s["errors"]:
         raise RuntimeError(f"perftui saw errors: {s['error_kinds']}")
     ep = doc["endpoints"][0]
-    return s["rps"], s["latency_ms"]["p99"], ep.get("protocol", "")
+    return s["rps"], s["latency_ms"]["p99"], ep.get("protocol", ""), cpu / max(1, s["requests"]) * 1e6
 
 
 def compare(nginx: NginxPeer, runs: int, seconds: int, streams: int, label: str) -> dict:
     url = nginx.url(PATH)
-    h2l, ours, p99s = [], [], []
+    h2l, ours, p99s, cpus = [], [], [], []
     proto = ""
     for i in range(runs):
         h2l.append(run_h2load(url, seconds, streams))
-        rps, p99, proto = run_perftui(nginx.url(""), seconds, streams)
+        rps, p99, proto, cpu = run_perftui(nginx.url(""), seconds, streams)
         ours.append(rps)
+        cpus.append(cpu)
         p99s.append(p99)
-        print(f"  {label} run {i + 1}/{runs}: h2load {h2l[-1]:,.0f}/s, perftui {ours[-1]:,.0f}/s ({proto})", flush=True)
+        print(f"  {label} run {i + 1}/{runs}: h2load {h2l[-1]:,.0f}/s, perftui {ours[-1]:,.0f}/s ({proto}, "
+              f"{cpu:.0f} µs CPU/request)", flush=True)
         time.sleep(1)
     a, b = statistics.median(h2l), statistics.median(ours)
     return {"label": label, "streams": streams, "h2load": a, "perftui": b, "ratio": b / a,
-            "perftui_p99_ms": statistics.median(p99s), "protocol": proto, "h2load_runs": h2l, "perftui_runs": ours}
+            "perftui_p99_ms": statistics.median(p99s), "perftui_cpu_us": statistics.median(cpus), "protocol": proto, "h2load_runs": h2l, "perftui_runs": ours}
 
 
 def main() -> int:
@@ -140,10 +150,10 @@ def main() -> int:
                     print(f"h2c, {m} streams per connection", flush=True)
                     rows.append(compare(nginx, args.runs, args.seconds, m, f"h2c, 64 conns x {m} streams"))
     print()
-    print(f"{'case':<32} {'h2load req/s':>13} {'perftui req/s':>14} {'ratio':>6} {'perftui p99':>12}")
+    print(f"{'case':<32} {'h2load req/s':>13} {'perftui req/s':>14} {'ratio':>6} {'perftui p99':>12} {'CPU µs/req':>11}")
     for r in rows:
         print(f"{r['label']:<32} {r['h2load']:>13,.0f} {r['perftui']:>14,.0f} {r['ratio']:>6.2f} "
-              f"{r['perftui_p99_ms']:>10.1f}ms")
+              f"{r['perftui_p99_ms']:>10.1f}ms {r['perftui_cpu_us']:>11.0f}")
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2))
     return 0

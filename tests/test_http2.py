@@ -208,3 +208,12 @@ def test_open_model_over_many_streams_matches_the_server(tmp_path):
     # open model: latency from the schedule, service time from the send; never less
     assert summary["latency_ms"]["p50"] >= summary["service_time_ms"]["p50"]
     assert summary["latency_ms"]["max"] < 5000 and summary["late_starts"] <= summary["requests"]
+
+
+def test_endpoint_tables_mark_http2_endpoints():
+    from perftui.ui.widgets.endpoints import endpoint_label
+
+    assert endpoint_label("GET /users", "http/1.1", 30) == "GET /users"  # the unmarked default
+    assert endpoint_label("GET /users", "h2", 30).plain == "GET /users h2"
+    short = endpoint_label("GET /a/very/long/path/name", "h2c", 16)
+    assert short.plain.endswith("… h2c") and len(short.plain) == 16

@@ -71,6 +71,7 @@ _CONFIG = H2Configuration(
 )
 _STREAM_WINDOW = 16 * 1024 * 1024
 _CONN_WINDOW = 1 << 30
+_ACK_BULK = 16 * 1024 * 1024
 _SWEEP_INTERVAL = _t._SWEEP_INTERVAL  # deadlines: one periodic sweep per pool (see transport.py)
 _CONNECTION_HEADERS = frozenset(
     {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "host", "te"}
@@ -246,7 +247,7 @@ class _H2Conn(asyncio.Protocol):
     """One HTTP/2 connection of a pool."""
 
     __slots__ = ("pool", "transport", "h2", "streams", "limit", "used", "ready", "closed",
-                 "draining", "goaway", "http1")
+                 "draining", "goaway", "http1", "unacked")
 
     def __init__(self, pool: H2Pool):
         self.pool = pool
@@ -262,6 +263,7 @@ class _H2Conn(asyncio.Protocol):
         self.draining = False  # GOAWAY received or stream ids exhausted: no new streams
         self.goaway = False
         self.http1 = False  # ALPN picked HTTP/1.1
+        self.unacked = 0  # received bytes of finished streams not yet given back to the window
 
     # ---- asyncio.Protocol ---------------------------------------------------------------
 
@@ -307,10 +309,17 @@ class _H2Conn(asyncio.Protocol):
                     st.body_size += len(ev.data)
                     if st.chunks is not None:
                         st.chunks.append(ev.data)
-                if n:
-                    h2.acknowledge_received_data(n, ev.stream_id)
                 if ev.stream_ended is not None:
+                    # The stream is over: its bytes only count against the connection's 1 GiB
+                    # window; give them back in bulk (h2's per-call cost was ~4 % per request).
+                    if n:
+                        self.unacked += n
+                        if self.unacked >= _ACK_BULK:
+                            h2.acknowledge_received_data(self.unacked, ev.stream_id)
+                            self.unacked = 0
                     self._finish(ev.stream_id)
+                elif n:
+                    h2.acknowledge_received_data(n, ev.stream_id)
             elif cls is ResponseReceived:
                 st = streams.get(ev.stream_id)
                 if st is not None:
@@ -710,7 +719,8 @@ class H2Pool:
             conn = self._take()
             if conn is not None:
                 return conn
-            if self._connecting * self.max_streams > len(self._waiters):
+            # A connection being opened has room for max_streams - 1 more (its opener takes one).
+            if self._connecting * (self.max_streams - 1) > len(self._waiters):
                 fut = self._loop.create_future()
                 self._waiters.append((deadline, timeout, fut))
                 try:
