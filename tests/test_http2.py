@@ -217,3 +217,36 @@ def test_endpoint_tables_mark_http2_endpoints():
     assert endpoint_label("GET /users", "h2", 30).plain == "GET /users h2"
     short = endpoint_label("GET /a/very/long/path/name", "h2c", 16)
     assert short.plain.endswith("… h2c") and len(short.plain) == 16
+
+
+def test_hpack_caches_decode_and_encode_like_hpack_itself():
+    # The engine's HPACK caches (h2transport) must agree with plain hpack on a stream of header
+    # blocks that index, reference the dynamic table, repeat, and evict.
+    from hpack import Decoder, Encoder
+
+    from perftui.engine.h2transport import _CachingDecoder, _CachingEncoder
+
+    _CachingDecoder._shared.clear()
+
+    def nginx_like(i: int) -> bytes:
+        # a fresh encoder: literals with incremental indexing and no reference to the dynamic
+        # table, as nginx sends response headers
+        return Encoder().encode([(b":status", b"200"), (b"server", b"nginx"),
+                                 (b"date", f"second {i // 7}".encode()), (b"x-n", str(i % 5).encode())])
+
+    newest, second = bytes([0x80 | 62]), bytes([0x80 | 63])  # indexed: dynamic entries 1 and 2
+    blocks = []
+    for i in range(300):
+        blocks += [nginx_like(i), newest, second]
+    plain, cached = Decoder(), _CachingDecoder(Decoder())
+    plain.header_table_size = cached.header_table_size = 200  # small: entries get evicted
+    for block in blocks:
+        assert cached.decode(block, raw=True) == plain.decode(block, raw=True)
+    assert len(_CachingDecoder._shared) >= 5  # the nginx-like blocks were served from the cache
+    assert list(cached.header_table.dynamic_entries) == list(plain.header_table.dynamic_entries)
+
+    plain_enc, cached_enc = Encoder(), _CachingEncoder(Encoder())
+    lists = [[(b":method", b"GET"), (b":path", f"/p{i % 3}".encode()), (b"user-agent", b"perftui")]
+             for i in range(50)]
+    for headers in lists:
+        assert cached_enc.encode(headers) == plain_enc.encode(headers)

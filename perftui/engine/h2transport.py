@@ -153,7 +153,14 @@ class _CachingDecoder(_CachingEncoder):
     table size. Such a block decodes to the same headers whatever the table holds, and its only
     effect is adding the same entries: a hit replays those additions and returns the headers.
     (nginx sends each response's headers as literals with incremental indexing, Huffman-coded:
-    a response to the same request is the same bytes, except ``date`` once a second.)"""
+    a response to the same request is the same bytes, except ``date`` once a second.) What is
+    kept does not depend on the connection, so all connections of a worker share one cache."""
+
+    _shared: dict = {}
+
+    def __init__(self, coder) -> None:
+        super().__init__(coder)
+        object.__setattr__(self, "_cache", _CachingDecoder._shared)
 
     def decode(self, data: bytes, raw: bool = False):
         key = (data, raw)
