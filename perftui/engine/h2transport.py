@@ -254,7 +254,7 @@ class _H2Conn(asyncio.Protocol):
     """One HTTP/2 connection of a pool."""
 
     __slots__ = ("pool", "transport", "h2", "streams", "limit", "used", "ready", "closed",
-                 "draining", "goaway", "http1", "unacked")
+                 "draining", "goaway", "http1", "unacked", "flushing")
 
     def __init__(self, pool: H2Pool):
         self.pool = pool
@@ -271,6 +271,7 @@ class _H2Conn(asyncio.Protocol):
         self.goaway = False
         self.http1 = False  # ALPN picked HTTP/1.1
         self.unacked = 0  # received bytes of finished streams not yet given back to the window
+        self.flushing = False  # a write of what h2 has queued is scheduled
 
     # ---- asyncio.Protocol ---------------------------------------------------------------
 
@@ -415,8 +416,25 @@ class _H2Conn(asyncio.Protocol):
         if body:
             st.pending = memoryview(body)
             self._send_body(sid, st)
+        if len(self.streams) > 1:
+            # Other streams are in flight, so their answers tend to arrive together and their
+            # virtual users send again in the same loop iteration: write once for all of them.
+            # Measured against nginx h2c, 64 connections: ~5 requests per write with 10 streams
+            # each, 42-48 with 100. The client's CPU per request barely moved (45-55 us either
+            # way on a busy machine); the server gets fewer, fuller reads.
+            if not self.flushing:
+                self.flushing = True
+                self.pool._loop.call_soon(self._flush)
+            return
+        self._flush()
+
+    def _flush(self) -> None:
+        self.flushing = False
+        data = self.h2.data_to_send()
+        if not data or self.closed and not self.streams:
+            return
         try:
-            self.transport.write(h2.data_to_send())
+            self.transport.write(data)
         except RuntimeError:
             # uvloop refuses writes once the transport is closing (see transport._Conn.start)
             self._fail_all(_Unprocessed("reset", "connection closed before request"))
