@@ -7,6 +7,8 @@ used; the client's counts match the server's."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from tests.conftest import free_port, read_session, run_cli, write_plan
@@ -123,6 +125,57 @@ def test_http2_tls_verification_failure_is_tls(tmp_path, cert):
         """)
     summary = s["summary"]
     assert summary["requests"] >= 9 and summary["error_kinds"] == {"tls": summary["requests"]}
+
+
+@needs_nginx
+def test_h2c_to_a_server_without_http2_says_so(tmp_path):
+    with NginxPeer() as nginx:  # HTTP/1.1 only
+        s = _run(tmp_path, f"""
+            target = "{nginx.url('')}"
+            [defaults]
+            http2 = true
+            [[phases]]
+            duration = "1s"
+            arrival_rate = 10
+            [[scenarios]]
+            steps = [{{ url = "/proto" }}]
+        """)
+        message = asyncio.run(_h2c_error(nginx.port))
+    summary = s["summary"]
+    assert summary["requests"] >= 9 and summary["error_kinds"] == {"protocol": summary["requests"]}
+    assert "h2c" in message  # the message on the dashboard's error list says what to check
+
+
+async def _h2c_error(port: int) -> str:
+    from perftui.engine.h2transport import H2Pool
+    from perftui.engine.transport import TransportError
+
+    pool = H2Pool("http", "127.0.0.1", port)
+    try:
+        await pool.request("GET", "/proto", f"127.0.0.1:{port}", None, None, timeout=5, plain_headers=[])
+    except TransportError as exc:
+        assert exc.kind == "protocol"
+        return str(exc)
+    finally:
+        await pool.close()
+    raise AssertionError("an HTTP/1.1-only server answered over h2c")
+
+
+def test_h2_streams_out_of_range_is_a_plan_error(tmp_path):
+    plan = write_plan(tmp_path, """
+        target = "http://127.0.0.1:9"
+        [defaults]
+        http2 = true
+        h2_streams = 0
+        [[phases]]
+        duration = "1s"
+        vus = 1
+        [[scenarios]]
+        steps = [{ url = "/" }]
+    """)
+    r = run_cli("run", str(plan), "--headless")
+    assert r.returncode == 2
+    assert "h2_streams" in r.stderr and "from 1 to 10000" in r.stderr and "Traceback" not in r.stderr
 
 
 def test_http2_failures_are_classified(tmp_path):

@@ -254,7 +254,8 @@ class _H2Conn(asyncio.Protocol):
     """One HTTP/2 connection of a pool."""
 
     __slots__ = ("pool", "transport", "h2", "streams", "limit", "used", "ready", "closed",
-                 "draining", "goaway", "http1", "unacked", "flushing")
+                 "draining", "goaway", "http1", "unacked", "flushing", "settled", "got_settings",
+                 "last_recv")
 
     def __init__(self, pool: H2Pool):
         self.pool = pool
@@ -272,6 +273,9 @@ class _H2Conn(asyncio.Protocol):
         self.http1 = False  # ALPN picked HTTP/1.1
         self.unacked = 0  # received bytes of finished streams not yet given back to the window
         self.flushing = False  # a write of what h2 has queued is scheduled
+        self.settled: asyncio.Future | None = None  # done at the server's first SETTINGS (or loss)
+        self.got_settings = False
+        self.last_recv = 0.0
 
     # ---- asyncio.Protocol ---------------------------------------------------------------
 
@@ -290,6 +294,7 @@ class _H2Conn(asyncio.Protocol):
             transport.close()
             return
         self.pool._conns.add(self)
+        self.settled = self.pool._loop.create_future()
         h2 = self.h2
         h2.initiate_connection()
         h2.update_settings({
@@ -301,6 +306,7 @@ class _H2Conn(asyncio.Protocol):
         transport.write(h2.data_to_send())
 
     def data_received(self, data: bytes) -> None:
+        self.last_recv = _monotonic()
         h2 = self.h2
         try:
             events = h2.receive_data(data)
@@ -364,7 +370,12 @@ class _H2Conn(asyncio.Protocol):
                 changed = ev.changed_settings.get(SettingCodes.MAX_CONCURRENT_STREAMS)
                 if changed is not None:
                     self.limit = max(1, min(self.pool.max_streams, changed.new_value))
+                if self.got_settings:
                     self._update_ready()
+                else:  # the first SETTINGS: the pool's _connect hands the connection out
+                    self.got_settings = True
+                    if not self.settled.done():
+                        self.settled.set_result(None)
             elif cls is ConnectionTerminated:
                 self._goaway(ev.error_code, ev.last_stream_id)
         out = h2.data_to_send()
@@ -377,6 +388,8 @@ class _H2Conn(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._forget()
+        if self.settled is not None and not self.settled.done():
+            self.settled.set_result(None)
         if not self.streams:
             return
         if isinstance(exc, ssl.SSLError):
@@ -542,6 +555,8 @@ class _H2Conn(asyncio.Protocol):
             tr.close()
 
     def _fail_all(self, exc: TransportError) -> None:
+        if self.settled is not None and not self.settled.done():
+            self.settled.set_result(None)
         streams, self.streams = self.streams, {}
         self.used = 0
         self._forget()
@@ -790,6 +805,10 @@ class H2Pool:
                         factory, host, port, ssl=self._ssl,
                         server_hostname=host if self._ssl is not None else None,
                     )
+                    # No stream before the server's SETTINGS: they carry its stream limit
+                    # (nginx: 128), which a burst of virtual users would otherwise overrun.
+                    if made[0].settled is not None:
+                        await made[0].settled
             except TimeoutError as exc:
                 if exc.errno is not None:
                     kind, message = "connect_timeout", f"connect timed out {host}:{port}"
@@ -813,6 +832,10 @@ class H2Pool:
                 self._switch_to_http1()
                 raise _UseHttp1()
             if conn.closed:
+                if not conn.got_settings:
+                    what = "HTTP/2 with prior knowledge (h2c)" if self._ssl is None else "HTTP/2"
+                    raise TransportError("protocol", f"{host}:{port} closed the connection without "
+                                                     f"HTTP/2 SETTINGS: does it speak {what}?")
                 raise TransportError("reset", f"connection to {host}:{port} closed at once")
         except BaseException:
             if made and made[0].transport is not None and not made[0].http1:
@@ -852,6 +875,10 @@ class H2Pool:
         for conn in list(self._conns):
             expired = [st for st in conn.streams.values() if st.deadline <= now]
             for st in expired:
+                if conn.last_recv < st.t_sent:
+                    # Not a byte from the server since this stream was sent: the connection may
+                    # be dead. No new streams on it; it closes when its last stream ends.
+                    conn.draining = True
                 conn.cancel(st, TransportError("timeout", f"timeout after {st.timeout:.3g}s"))
         waiters = self._waiters
         if waiters:
