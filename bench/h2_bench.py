@@ -11,6 +11,10 @@ both alike. Two parts:
 2. Streams per connection 1 / 10 / 100 over h2c (``h2load -c 64 -m M``; perftui with 64*M VUs
    and ``h2_streams = M``, so it opens 64 connections too).
 
+CPU per request is each tool's process tree's user + system time (kernel accounting) divided by
+the requests it completed; for perftui that includes starting Python and the coordinator, so
+short runs overstate it. On a busy machine it moves less than req/s does.
+
 Needs ``h2load`` (Debian ``nghttp2-client``) and nginx; installs them when missing and run as
 root. Usage: ``flock /tmp/perftui-bench.lock python bench/h2_bench.py [--runs 3] [--seconds 5]``.
 """
@@ -67,14 +71,16 @@ def _cpu_children() -> float:
     return r.ru_utime + r.ru_stime
 
 
-def run_h2load(url: str, seconds: int, streams: int) -> float:
+def run_h2load(url: str, seconds: int, streams: int) -> tuple[float, float]:
+    cpu = _cpu_children()
     proc = subprocess.run(["taskset", "-c", CORE, "h2load", "-c", "64", "-m", str(streams), "-t", "1",
                            "-D", str(seconds), url], capture_output=True, text=True)
+    cpu = _cpu_children() - cpu
     m = re.search(r"finished in [\d.]+s, ([\d.]+) req/s", proc.stdout)
     ok = re.search(r"(\d+) succeeded", proc.stdout)
     if not m or not ok or int(ok.group(1)) == 0:
         raise RuntimeError(f"h2load failed: {proc.stdout[-2000:]}{proc.stderr[-2000:]}")
-    return float(m.group(1))
+    return float(m.group(1)), cpu / int(ok.group(1)) * 1e6
 
 
 def run_perftui(url: str, seconds: int, streams: int) -> tuple[float, float, str, float]:
@@ -111,20 +117,23 @@ steps = [{{ url = "{PATH}" }}]
 
 def compare(nginx: NginxPeer, runs: int, seconds: int, streams: int, label: str) -> dict:
     url = nginx.url(PATH)
-    h2l, ours, p99s, cpus = [], [], [], []
+    h2l, ours, p99s, cpus, h2l_cpus = [], [], [], [], []
     proto = ""
     for i in range(runs):
-        h2l.append(run_h2load(url, seconds, streams))
+        rps, cpu = run_h2load(url, seconds, streams)
+        h2l.append(rps)
+        h2l_cpus.append(cpu)
         rps, p99, proto, cpu = run_perftui(nginx.url(""), seconds, streams)
         ours.append(rps)
         cpus.append(cpu)
         p99s.append(p99)
-        print(f"  {label} run {i + 1}/{runs}: h2load {h2l[-1]:,.0f}/s, perftui {ours[-1]:,.0f}/s ({proto}, "
-              f"{cpu:.0f} µs CPU/request)", flush=True)
+        print(f"  {label} run {i + 1}/{runs}: h2load {h2l[-1]:,.0f}/s ({h2l_cpus[-1]:.0f} µs CPU/request), "
+              f"perftui {ours[-1]:,.0f}/s ({proto}, {cpu:.0f} µs CPU/request)", flush=True)
         time.sleep(1)
     a, b = statistics.median(h2l), statistics.median(ours)
     return {"label": label, "streams": streams, "h2load": a, "perftui": b, "ratio": b / a,
-            "perftui_p99_ms": statistics.median(p99s), "perftui_cpu_us": statistics.median(cpus), "protocol": proto, "h2load_runs": h2l, "perftui_runs": ours}
+            "perftui_p99_ms": statistics.median(p99s), "perftui_cpu_us": statistics.median(cpus),
+            "h2load_cpu_us": statistics.median(h2l_cpus), "protocol": proto, "h2load_runs": h2l, "perftui_runs": ours}
 
 
 def main() -> int:
@@ -150,10 +159,11 @@ def main() -> int:
                     print(f"h2c, {m} streams per connection", flush=True)
                     rows.append(compare(nginx, args.runs, args.seconds, m, f"h2c, 64 conns x {m} streams"))
     print()
-    print(f"{'case':<32} {'h2load req/s':>13} {'perftui req/s':>14} {'ratio':>6} {'perftui p99':>12} {'CPU µs/req':>11}")
+    print(f"{'case':<32} {'h2load req/s':>13} {'perftui req/s':>14} {'ratio':>6} {'perftui p99':>12} "
+          f"{'CPU µs/req h2load':>18} {'perftui':>8}")
     for r in rows:
         print(f"{r['label']:<32} {r['h2load']:>13,.0f} {r['perftui']:>14,.0f} {r['ratio']:>6.2f} "
-              f"{r['perftui_p99_ms']:>10.1f}ms {r['perftui_cpu_us']:>11.0f}")
+              f"{r['perftui_p99_ms']:>10.1f}ms {r['h2load_cpu_us']:>18.1f} {r['perftui_cpu_us']:>8.0f}")
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2))
     return 0
