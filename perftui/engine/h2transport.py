@@ -325,7 +325,7 @@ class _H2Conn(asyncio.Protocol):
                         st.chunks.append(ev.data)
                 if ev.stream_ended is not None:
                     # The stream is over: its bytes only count against the connection's 1 GiB
-                    # window; give them back in bulk (h2's per-call cost was ~4 % per request).
+                    # window, so they are given back in bulk rather than with one h2 call each.
                     if n:
                         self.unacked += n
                         if self.unacked >= _ACK_BULK:
@@ -404,8 +404,10 @@ class _H2Conn(asyncio.Protocol):
 
     # ---- requests -----------------------------------------------------------------------
 
-    def start(self, st: _Stream, headers: list[tuple[bytes, bytes]], body: bytes | None) -> None:
-        """Open a stream for one request (the pool has already counted it in ``used``)."""
+    def start(self, st: _Stream, headers: list[tuple[bytes, bytes]], body: bytes | None,
+              deadline: float) -> None:
+        """Open a stream for one request (the pool has already counted it in ``used``);
+        ``deadline`` 0.0 means "now + timeout" (the request did not wait for a stream)."""
         h2 = self.h2
         try:
             sid = h2.get_next_available_stream_id()
@@ -416,7 +418,7 @@ class _H2Conn(asyncio.Protocol):
             return
         st.sid = sid
         st.t_sent = now = _monotonic()
-        st.deadline = now + st.timeout
+        st.deadline = deadline or now + st.timeout
         try:
             h2.send_headers(sid, headers, end_stream=not body)
         except H2Error as exc:
@@ -660,7 +662,7 @@ class H2Pool:
                     except _UseHttp1:
                         break
                 st = _Stream(self._loop.create_future(), timeout, want_body, want_headers)
-                conn.start(st, headers, body)
+                conn.start(st, headers, body, deadline)
                 try:
                     return await st.fut
                 except _Unprocessed as exc:
