@@ -277,7 +277,7 @@ def test_hpack_caches_decode_and_encode_like_hpack_itself():
     # blocks that index, reference the dynamic table, repeat, and evict.
     from hpack import Decoder, Encoder
 
-    from perftui.engine.h2transport import _CachingDecoder, _CachingEncoder
+    from perftui.engine.h2hpack import CachingDecoder as _CachingDecoder, CachingEncoder as _CachingEncoder
 
     _CachingDecoder._shared.clear()
 

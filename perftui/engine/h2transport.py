@@ -49,6 +49,7 @@ from h2.exceptions import H2Error
 from h2.settings import SettingCodes
 
 from perftui.engine import transport as _t
+from perftui.engine.h2hpack import CachingDecoder, CachingEncoder
 from perftui.engine.transport import HttpPool, Response, TransportError, build_request
 
 __all__ = ["H2Client", "H2Pool", "H2_ERROR_KINDS"]
@@ -77,116 +78,6 @@ _CONNECTION_HEADERS = frozenset(
     {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "host", "te"}
 )
 _USER_AGENT = f"perftui/{_t.__version__}".encode()
-
-
-class _Counted:
-    """Watches an HPACK dynamic table: counts its additions (``n``; an unchanged count means an
-    unchanged table), and while ``log`` is a list, records them and notes a lookup of a dynamic
-    entry (``dynamic_ref``)."""
-
-    __slots__ = ("n", "log", "dynamic_ref")
-
-    def __init__(self, table) -> None:
-        self.n = 0
-        self.log: list[tuple[bytes, bytes]] | None = None
-        self.dynamic_ref = False
-        add, get = table.add, table.get_by_index
-        static = table.STATIC_TABLE_LENGTH
-
-        def counting_add(name: bytes, value: bytes) -> None:
-            self.n += 1
-            if self.log is not None:
-                self.log.append((name, value))
-            add(name, value)
-
-        def watching_get(index: int):
-            if index > static:
-                self.dynamic_ref = True
-            return get(index)
-
-        table.add = counting_add
-        table.get_by_index = watching_get
-
-
-class _CachingEncoder:
-    """HPACK encoder that remembers header blocks. Encoding a header list that adds nothing to
-    the dynamic table yields the same bytes every time the table is in the same state, so such
-    a block is kept (by header list and table state) and reused: a load test sends the same few
-    requests over and over.
-
-    Why not plain ``hpack``: measured against nginx h2c (64 connections, one stream each), HPACK
-    in pure Python (Huffman, debug logging) was ~45 % of the client's CPU per request; with both
-    caches a request costs about half as much."""
-
-    def __init__(self, coder) -> None:
-        object.__setattr__(self, "_coder", coder)
-        object.__setattr__(self, "_watch", _Counted(coder.header_table))
-        object.__setattr__(self, "_cache", {})
-
-    def __getattr__(self, name):
-        return getattr(self._coder, name)
-
-    def __setattr__(self, name, value) -> None:
-        setattr(self._coder, name, value)  # h2 sets the table sizes its peer announces
-
-    def encode(self, headers, huffman: bool = True) -> bytes:
-        headers = tuple(headers)
-        table = self._coder.header_table
-        if table.resized:  # a size update is due in this block
-            return self._coder.encode(headers, huffman)
-        watch = self._watch
-        key = (headers, watch.n, table.maxsize, huffman)
-        cache = self._cache
-        block = cache.get(key)
-        if block is None:
-            before = watch.n
-            block = self._coder.encode(headers, huffman)
-            if watch.n == before:
-                if len(cache) >= _CACHE_SIZE:
-                    cache.clear()
-                cache[key] = block
-        return block
-
-
-class _CachingDecoder(_CachingEncoder):
-    """HPACK decoder that remembers blocks which refer to no dynamic-table entry and change no
-    table size. Such a block decodes to the same headers whatever the table holds, and its only
-    effect is adding the same entries: a hit replays those additions and returns the headers.
-    (nginx sends each response's headers as literals with incremental indexing, Huffman-coded:
-    a response to the same request is the same bytes, except ``date`` once a second.) What is
-    kept does not depend on the connection, so all connections of a worker share one cache."""
-
-    _shared: dict = {}
-
-    def __init__(self, coder) -> None:
-        super().__init__(coder)
-        object.__setattr__(self, "_cache", _CachingDecoder._shared)
-
-    def decode(self, data: bytes, raw: bool = False):
-        key = (data, raw)
-        cache = self._cache
-        hit = cache.get(key)
-        table = self._coder.header_table
-        if hit is not None:
-            headers, adds = hit
-            for name, value in adds:
-                table.add(name, value)
-            return list(headers)
-        watch = self._watch
-        size = table.maxsize
-        watch.log, watch.dynamic_ref = [], False
-        try:
-            headers = self._coder.decode(data, raw)
-        finally:
-            adds, watch.log = watch.log, None
-        if not watch.dynamic_ref and table.maxsize == size:
-            if len(cache) >= _CACHE_SIZE:
-                cache.clear()
-            cache[key] = (tuple(headers), adds)
-        return headers
-
-
-_CACHE_SIZE = 256  # header blocks per connection and direction
 
 
 def h2_headers(
@@ -261,8 +152,8 @@ class _H2Conn(asyncio.Protocol):
         self.pool = pool
         self.transport: asyncio.Transport | None = None
         self.h2 = h2 = H2Connection(config=_CONFIG)
-        h2.encoder = _CachingEncoder(h2.encoder)
-        h2.decoder = _CachingDecoder(h2.decoder)
+        h2.encoder = CachingEncoder(h2.encoder)
+        h2.decoder = CachingDecoder(h2.decoder)
         self.streams: dict[int, _Stream] = {}
         self.limit = pool.max_streams
         self.used = 0  # streams open or promised to a waiter: what ``limit`` bounds
