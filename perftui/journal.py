@@ -110,6 +110,7 @@ class Checkpoint(Struct, kw_only=True):
     partial: bool = True
     ended_wall: float | None = None
     extensions: dict[str, Any] = {}
+    endpoint_protocol: dict[str, str] = {}
 
 
 def capture(session: SessionRecord, *, with_timeline: bool) -> Checkpoint:
@@ -121,6 +122,7 @@ def capture(session: SessionRecord, *, with_timeline: bool) -> Checkpoint:
         window=[dump_aggregate(a) for _, a in session.window],
         endpoints={k: dump_aggregate(a) for k, a in session.endpoints.items()},
         endpoint_window={k: list(v) for k, v in session.endpoint_window.items()},
+        endpoint_protocol=dict(session.endpoint_protocol),
         phases=session.phases, generator=session.generator, iterations=session.iterations,
         last_errors=list(session.last_errors),
         threshold_results=[msgspec.to_builtins(r) for r in session.threshold_results],
@@ -150,6 +152,7 @@ def restore(cp: Checkpoint) -> SessionRecord:
 
     for name in cp.endpoints:
         s.endpoint_window[name] = deque(cp.endpoint_window.get(name, []), maxlen=WINDOW_SECONDS)
+    s.endpoint_protocol.update(cp.endpoint_protocol)
     s.generator = cp.generator
     s.iterations = cp.iterations
     s.last_errors.extend(cp.last_errors)

@@ -47,8 +47,11 @@ class Defaults(_Strict, kw_only=True):
     max_redirects: int = 10
     """More redirects than this in one request is an error of kind ``redirect_loop``."""
     http2: bool = False
-    """Send HTTP and GraphQL steps over HTTP/2 (through httpx: ALPN for ``https://``, cleartext
-    prior knowledge for ``http://``). Several times the CPU per request of the HTTP/1.1 engine."""
+    """Send HTTP and GraphQL steps over HTTP/2 (``perftui.engine.h2transport``): ALPN for
+    ``https://`` (HTTP/1.1 if the server picks it), cleartext prior knowledge (h2c) for ``http://``."""
+    h2_streams: int = 100
+    """HTTP/2: most concurrent streams per connection (lowered to the server's
+    SETTINGS_MAX_CONCURRENT_STREAMS); a request that finds every connection full opens another."""
 
 
 class DemoOptions(_Strict, kw_only=True):

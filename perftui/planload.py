@@ -1090,6 +1090,8 @@ class _Validator:
         self.duration(d.connect_timeout, path + ("connect_timeout",))
         self.duration(d.late_threshold, path + ("late_threshold",), allow_zero=True)
         self.duration(d.graceful_stop, path + ("graceful_stop",), allow_zero=True)
+        if not 1 <= d.h2_streams <= 10_000:
+            self.problem(path + ("h2_streams",), f"must be a number of streams from 1 to 10000, got {d.h2_streams}")
         self.headers(d.headers, path + ("headers",))
 
     def check_demooptions(self, d: DemoOptions, raw: dict[str, Any], path: Path_) -> None:

@@ -278,6 +278,8 @@ class SessionRecord:
         self._spare: list[Aggregate] = []
         self.endpoint_window: dict[str, deque[int]] = {}
         self.endpoint_second: dict[str, int] = {}
+        self.endpoint_protocol: dict[str, str] = {}
+        """Endpoint name -> the protocol its requests last went over ("http/1.1", "h2", "h2c")."""
         self.timeline: list[TimelineRow] = []
         self.observers: list[Any] = []
         """Objects told about every ``ingest``/``tick``/``event`` (the journal, attached viewers):
@@ -369,6 +371,8 @@ class SessionRecord:
             agg.add_delta(d, lat, svc)
             self.second.add_delta(d, lat, svc)
             self.endpoint_second[d.name] = self.endpoint_second.get(d.name, 0) + d.requests
+            if d.protocol:
+                self.endpoint_protocol[d.name] = d.protocol
         self.second.late_starts += snap.late_starts
         self.second.dropped += snap.dropped
         self.iterations += snap.iterations
@@ -517,7 +521,8 @@ class SessionRecord:
     def endpoint_summaries(self) -> list[EndpointSummary]:
         span = self.run_seconds()
         return list(self._view("endpoints", (self._ticks, self._merges), lambda: [
-            agg.summary(span, EndpointSummary, name=name) for name, agg in self.endpoints.items()]))
+            agg.summary(span, EndpointSummary, name=name, protocol=self.endpoint_protocol.get(name, ""))
+            for name, agg in self.endpoints.items()]))
 
     def endpoint_recent_rps(self, name: str) -> float:
         w = self.endpoint_window.get(name)

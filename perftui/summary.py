@@ -21,6 +21,9 @@ ERROR_KINDS = (
     "http_5xx",
     "expect_failed",
     "redirect_loop",
+    # HTTP/2 (perftui.engine.h2transport)
+    "h2_stream_reset",
+    "h2_goaway",
     # protocol steps (perftui.engine.ws, perftui.engine.rpc)
     "ws_handshake",
     "ws_closed",
@@ -67,3 +70,6 @@ class StatsSummary(Struct, kw_only=True):
 
 class EndpointSummary(StatsSummary, kw_only=True):
     name: str = ""
+    protocol: str = ""
+    """What the endpoint's requests went over: "http/1.1", "h2" (HTTP/2 over TLS), "h2c"
+    (cleartext HTTP/2); "" for WebSocket and MCP endpoints."""

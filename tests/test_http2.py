@@ -1,22 +1,51 @@
-"""HTTP/2 when a plan asks for it (``[defaults] http2 = true``): requests go through httpx and
-really arrive as HTTP/2 at a real nginx; failures keep perftui's error kinds."""
+"""HTTP/2 when a plan asks for it (``[defaults] http2 = true``), through perftui's own HTTP/2
+engine (``perftui.engine.h2transport``): against a real nginx over h2c and over TLS with ALPN
+(and one that only offers HTTP/1.1), and against a small h2 server (tests/h2_peer.py) that
+resets streams and sends GOAWAY. Requests really arrive as HTTP/2; failures keep perftui's error
+kinds plus ``h2_stream_reset`` and ``h2_goaway``; the session says which protocol each endpoint
+used; the client's counts match the server's."""
 
 from __future__ import annotations
+
+import asyncio
 
 import pytest
 
 from tests.conftest import free_port, read_session, run_cli, write_plan
+from tests.h2_peer import H2Peer
 from tests.nginx_peer import NginxPeer, nginx_binary
 
-pytestmark = pytest.mark.skipif(nginx_binary() is None, reason="nginx is not installed (tests/setup.sh installs it)")
+needs_nginx = pytest.mark.skipif(nginx_binary() is None, reason="nginx is not installed (tests/setup.sh installs it)")
 
 
-def test_http2_requests_reach_nginx_as_http2(tmp_path):
+@pytest.fixture(scope="module")
+def cert(tmp_path_factory):
+    trustme = pytest.importorskip("trustme")
+    ca = trustme.CA()
+    issued = ca.issue_cert("127.0.0.1", "localhost")
+    d = tmp_path_factory.mktemp("tls")
+    c, k = d / "cert.pem", d / "key.pem"
+    issued.private_key_and_cert_chain_pem.write_to_path(str(c))
+    issued.private_key_pem.write_to_path(str(k))
+    return str(c), str(k)
+
+
+def _run(tmp_path, plan_text: str) -> dict:
+    plan = write_plan(tmp_path, plan_text)
+    out = tmp_path / "s.json"
+    r = run_cli("run", str(plan), "--workers", "1", "--out", str(out))
+    assert r.returncode == 0, r.stdout + r.stderr
+    return read_session(out)
+
+
+@needs_nginx
+def test_http2_requests_reach_nginx_as_h2c(tmp_path):
     with NginxPeer(http2=True) as nginx:
-        plan = write_plan(tmp_path, f"""
+        s = _run(tmp_path, f"""
             target = "{nginx.url('')}"
             [defaults]
             http2 = true
+            h2_streams = 4
             [[phases]]
             duration = "2s"
             arrival_rate = 25
@@ -25,21 +54,133 @@ def test_http2_requests_reach_nginx_as_http2(tmp_path):
               {{ url = "/proto", expect = {{ status = 200, body_contains = "HTTP/2.0" }} }},
               {{ url = "/status/404", expect = {{ status = 404 }} }},
               {{ url = "/status/503", name = "503" }},
+              {{ url = "/redirect", name = "redirect", expect = {{ body_contains = "HTTP/2.0" }} }},
+              {{ url = "/headers", capture = [{{ header = "X-Perftui-A", as = "a" }}] }},
+              {{ url = "/proto", name = "captured", if = "a", method = "POST", json = {{ a = "{{{{a}}}}" }}, expect = {{ status = 200 }} }},
             ]
         """)
-        out = tmp_path / "s.json"
-        r = run_cli("run", str(plan), "--out", str(out))
-    assert r.returncode == 0, r.stdout + r.stderr
-    eps = {e["name"]: e for e in read_session(out)["endpoints"]}
+    eps = {e["name"]: e for e in s["endpoints"]}
     proto = eps["GET /proto"]
     assert proto["requests"] >= 45 and proto["errors"] == 0  # body_contains "HTTP/2.0" held every time
     assert eps["GET /status/404"]["errors"] == 0
     assert eps["503"]["error_kinds"] == {"http_5xx": eps["503"]["requests"]}
+    # the 302 was followed over HTTP/2 and the final answer recorded
+    assert eps["redirect"]["errors"] == 0 and eps["redirect"]["status_codes"] == {"200": eps["redirect"]["requests"]}
+    # a header capture (HTTP/2 names are lower-case) guards the POST step: it ran every time
+    assert eps["captured"]["requests"] == eps["GET /headers"]["requests"] >= 45
+    assert eps["captured"]["errors"] == 0
+    assert {e["protocol"] for e in s["endpoints"]} == {"h2c"}
+
+
+@needs_nginx
+def test_http2_over_tls_negotiates_h2_with_alpn(tmp_path, cert):
+    with NginxPeer(http2=True, tls=cert) as nginx:
+        s = _run(tmp_path, f"""
+            target = "{nginx.url('')}"
+            [defaults]
+            http2 = true
+            tls_verify = false
+            [[phases]]
+            duration = "2s"
+            vus = 4
+            [[scenarios]]
+            steps = [{{ url = "/proto", expect = {{ status = 200, body_contains = "HTTP/2.0" }} }}]
+        """)
+    ep = s["endpoints"][0]
+    assert ep["requests"] >= 20 and ep["errors"] == 0
+    assert ep["protocol"] == "h2"
+
+
+@needs_nginx
+def test_http2_falls_back_to_http11_when_alpn_picks_it(tmp_path, cert):
+    with NginxPeer(http2=False, tls=cert) as nginx:
+        s = _run(tmp_path, f"""
+            target = "{nginx.url('')}"
+            [defaults]
+            http2 = true
+            tls_verify = false
+            [[phases]]
+            duration = "1s"
+            vus = 2
+            [[scenarios]]
+            steps = [{{ url = "/proto", expect = {{ status = 200, body_contains = "HTTP/1.1" }} }}]
+        """)
+    ep = s["endpoints"][0]
+    assert ep["requests"] >= 10 and ep["errors"] == 0
+    assert ep["protocol"] == "http/1.1"
+
+
+@needs_nginx
+def test_http2_tls_verification_failure_is_tls(tmp_path, cert):
+    with NginxPeer(http2=True, tls=cert) as nginx:
+        s = _run(tmp_path, f"""
+            target = "{nginx.url('')}"
+            [defaults]
+            http2 = true
+            [[phases]]
+            duration = "1s"
+            arrival_rate = 10
+            [[scenarios]]
+            steps = [{{ url = "/proto" }}]
+        """)
+    summary = s["summary"]
+    assert summary["requests"] >= 9 and summary["error_kinds"] == {"tls": summary["requests"]}
+
+
+@needs_nginx
+def test_h2c_to_a_server_without_http2_says_so(tmp_path):
+    with NginxPeer() as nginx:  # HTTP/1.1 only
+        s = _run(tmp_path, f"""
+            target = "{nginx.url('')}"
+            [defaults]
+            http2 = true
+            [[phases]]
+            duration = "1s"
+            arrival_rate = 10
+            [[scenarios]]
+            steps = [{{ url = "/proto" }}]
+        """)
+        message = asyncio.run(_h2c_error(nginx.port))
+    summary = s["summary"]
+    assert summary["requests"] >= 9 and summary["error_kinds"] == {"protocol": summary["requests"]}
+    assert "h2c" in message  # the message on the dashboard's error list says what to check
+
+
+async def _h2c_error(port: int) -> str:
+    from perftui.engine.h2transport import H2Pool
+    from perftui.engine.transport import TransportError
+
+    pool = H2Pool("http", "127.0.0.1", port)
+    try:
+        await pool.request("GET", "/proto", f"127.0.0.1:{port}", None, None, timeout=5, plain_headers=[])
+    except TransportError as exc:
+        assert exc.kind == "protocol"
+        return str(exc)
+    finally:
+        await pool.close()
+    raise AssertionError("an HTTP/1.1-only server answered over h2c")
+
+
+def test_h2_streams_out_of_range_is_a_plan_error(tmp_path):
+    plan = write_plan(tmp_path, """
+        target = "http://127.0.0.1:9"
+        [defaults]
+        http2 = true
+        h2_streams = 0
+        [[phases]]
+        duration = "1s"
+        vus = 1
+        [[scenarios]]
+        steps = [{ url = "/" }]
+    """)
+    r = run_cli("run", str(plan), "--headless")
+    assert r.returncode == 2
+    assert "h2_streams" in r.stderr and "from 1 to 10000" in r.stderr and "Traceback" not in r.stderr
 
 
 def test_http2_failures_are_classified(tmp_path):
     dead = free_port()
-    plan = write_plan(tmp_path, f"""
+    s = _run(tmp_path, f"""
         target = "http://127.0.0.1:{dead}"
         [defaults]
         http2 = true
@@ -49,8 +190,116 @@ def test_http2_failures_are_classified(tmp_path):
         [[scenarios]]
         steps = [{{ url = "/" }}]
     """)
-    out = tmp_path / "s.json"
-    r = run_cli("run", str(plan), "--out", str(out))
-    assert r.returncode == 0, r.stderr
-    s = read_session(out)["summary"]
-    assert s["error_kinds"] == {"connect_refused": s["requests"]} and s["requests"] >= 9
+    summary = s["summary"]
+    assert summary["error_kinds"] == {"connect_refused": summary["requests"]} and summary["requests"] >= 9
+
+
+def test_stream_resets_goaway_and_timeouts_are_counted_and_the_run_goes_on(tmp_path):
+    # One stream per connection, so each GOAWAY concerns exactly one request.
+    with H2Peer(goaway_every=7) as peer:
+        s = _run(tmp_path, f"""
+            target = "{peer.url()}"
+            [defaults]
+            http2 = true
+            h2_streams = 1
+            timeout = "300ms"
+            [[phases]]
+            duration = "2s"
+            vus = 4
+            [[scenarios]]
+            name = "ok"
+            weight = 10
+            steps = [{{ url = "/ok" }}]
+            [[scenarios]]
+            name = "reset"
+            weight = 1
+            steps = [{{ url = "/reset" }}]
+            [[scenarios]]
+            name = "goaway"
+            weight = 1
+            steps = [{{ url = "/goaway" }}]
+            [[scenarios]]
+            name = "hang"
+            weight = 1
+            steps = [{{ url = "/hang" }}]
+        """)
+    counts = peer.counts
+    eps = {e["name"]: e for e in s["endpoints"]}
+    ok, reset, goaway, hang = eps["GET /ok"], eps["GET /reset"], eps["GET /goaway"], eps["GET /hang"]
+    assert ok["errors"] == 0 and ok["status_codes"] == {"200": counts["ok"]} and counts["ok"] >= 50
+    assert reset["error_kinds"] == {"h2_stream_reset": counts["reset"]} and counts["reset"] >= 1
+    assert goaway["error_kinds"] == {"h2_goaway": counts["goaway_error"]} and counts["goaway_error"] >= 1
+    assert hang["error_kinds"] == {"timeout": counts["hang"]} and counts["hang"] >= 1
+    # graceful GOAWAYs every 7 answers: perftui reconnected and carried on
+    assert counts["goaway_graceful"] >= 5 and counts["connections"] > counts["goaway_graceful"]
+    assert counts["ignored_after_goaway"] == 0  # one stream per connection: nothing was in flight
+    assert s["summary"]["requests"] == counts["ok"] + counts["reset"] + counts["goaway_error"] + counts["hang"]
+    assert ok["protocol"] == "h2c"
+
+
+def test_open_model_over_many_streams_matches_the_server(tmp_path):
+    # Many streams per connection and graceful GOAWAYs mid-run: streams the server never
+    # processed are sent again, so the client's count of answers is the server's.
+    with H2Peer(goaway_every=25) as peer:
+        s = _run(tmp_path, f"""
+            target = "{peer.url()}"
+            [defaults]
+            http2 = true
+            h2_streams = 16
+            [[phases]]
+            duration = "2s"
+            arrival_rate = 100
+            [[scenarios]]
+            steps = [{{ url = "/ok" }}]
+        """)
+    counts = peer.counts
+    summary = s["summary"]
+    assert summary["status_codes"].get("200", 0) == counts["ok"]
+    assert 170 <= summary["requests"] <= 210  # 100/s for 2 s, each arrival once (the edges of the schedule may add one or two)
+    assert summary["error_kinds"].get("h2_goaway", 0) <= 2  # only a stream refused twice counts
+    assert counts["goaway_graceful"] >= 6
+    # open model: latency from the schedule, service time from the send; never less
+    assert summary["latency_ms"]["p50"] >= summary["service_time_ms"]["p50"]
+    assert summary["latency_ms"]["max"] < 5000 and summary["late_starts"] <= summary["requests"]
+
+
+def test_endpoint_tables_mark_http2_endpoints():
+    from perftui.ui.widgets.endpoints import endpoint_label
+
+    assert endpoint_label("GET /users", "http/1.1", 30) == "GET /users"  # the unmarked default
+    assert endpoint_label("GET /users", "h2", 30).plain == "GET /users h2"
+    short = endpoint_label("GET /a/very/long/path/name", "h2c", 16)
+    assert short.plain.endswith("… h2c") and len(short.plain) == 16
+
+
+def test_hpack_caches_decode_and_encode_like_hpack_itself():
+    # The engine's HPACK caches (h2transport) must agree with plain hpack on a stream of header
+    # blocks that index, reference the dynamic table, repeat, and evict.
+    from hpack import Decoder, Encoder
+
+    from perftui.engine.h2hpack import CachingDecoder as _CachingDecoder, CachingEncoder as _CachingEncoder
+
+    _CachingDecoder._shared.clear()
+
+    def nginx_like(i: int) -> bytes:
+        # a fresh encoder: literals with incremental indexing and no reference to the dynamic
+        # table, as nginx sends response headers
+        return Encoder().encode([(b":status", b"200"), (b"server", b"nginx"),
+                                 (b"date", f"second {i // 7}".encode()), (b"x-n", str(i % 5).encode())])
+
+    newest, second = bytes([0x80 | 62]), bytes([0x80 | 63])  # indexed: dynamic entries 1 and 2
+    blocks = []
+    for i in range(300):
+        blocks += [nginx_like(i), newest, second]
+    plain, cached = Decoder(), _CachingDecoder(Decoder())
+    plain.header_table_size = cached.header_table_size = 200  # small: entries get evicted
+    for block in blocks:
+        assert cached.decode(block, raw=True) == plain.decode(block, raw=True)
+    assert len(_CachingDecoder._shared) >= 5  # the nginx-like blocks were served from the cache
+    assert list(cached.header_table.dynamic_entries) == list(plain.header_table.dynamic_entries)
+
+    plain_enc, cached_enc = Encoder(), _CachingEncoder(Encoder())
+    lists = [[(b":method", b"GET"), (b":path", f"/p{i % 3}".encode()), (b"user-agent", b"perftui")]
+             for i in range(50)]
+    for headers in lists:
+        assert cached_enc.encode(headers) == plain_enc.encode(headers)

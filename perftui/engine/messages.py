@@ -75,6 +75,8 @@ class EndpointDelta(Struct, array_like=True):
     latency_sum: float = 0.0
     """Sum of recorded latencies (µs), for the mean (hdrh computes it in slow Python)."""
     service_sum: float = 0.0
+    protocol: str = ""
+    """What the endpoint's requests went over: "http/1.1", "h2", "h2c"; "" for non-HTTP steps."""
 
 
 class Snapshot(Struct, tag="snap", array_like=True):

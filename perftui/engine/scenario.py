@@ -35,7 +35,7 @@ from urllib.parse import quote, urljoin, urlsplit
 
 import msgspec
 
-from perftui.engine import rpc, ws
+from perftui.engine import h2transport, rpc, ws
 from perftui.engine.stats import EndpointRecorder
 from perftui.engine.transport import HttpPool, TransportError, build_request
 from perftui.jsonpath import MISSING, compile_path
@@ -138,7 +138,7 @@ class CompiledStep:
         self.headers = [(k, compile_template(v)) for k, v in merged.values()]
         self._compile_checks(step)
         self.http2 = d.http2 and self.kind in ("http", "graphql")
-        self.max_redirects = d.max_redirects if d.follow_redirects and self.kind == "http" and not self.http2 else 0
+        self.max_redirects = d.max_redirects if d.follow_redirects and self.kind == "http" else 0
         if self.max_redirects:
             self.want_headers = True  # for Location; measured: within noise on the hot path
         if self.graphql:
@@ -152,6 +152,10 @@ class CompiledStep:
         if (self.path.static and all(t.static for _, t in self.query) and all(t.static for _, t in self.headers)
                 and (self.body is None or self.body.static) and (self.body_json is None or self.body_json.static)):
             self.static_request = self._serialize({})
+        if self.http2:
+            h2transport.prepare_step(self)
+        else:
+            self.recorder.protocol = "http/1.1"
 
     def _compile_checks(self, step: Step) -> None:
         """Captures and expectations (on an HTTP response, a WebSocket message, a JSON-RPC answer)."""
@@ -266,7 +270,7 @@ class ScenarioRunner:
         self.constants = {k: v for k, v in plan.variables.items() if not isinstance(v, list)}
         self.lists = {k: v for k, v in plan.variables.items() if isinstance(v, list) and v}
         self.errors_sample: deque[str] = deque(maxlen=5)
-        self.h2 = None  # perftui.engine.h2.Http2Client, made on first use
+        self.h2: h2transport.H2Client | None = None  # made on first use
         self.iterations = 0
         self.vu_counter = 0
         self.ws_stats = ws.WsStats()
@@ -328,7 +332,8 @@ class ScenarioRunner:
 
     @property
     def open_connections(self) -> int:
-        return sum(p.open_connections for p in self.pools.values()) + self.ws_stats.open
+        h2 = self.h2.open_connections if self.h2 is not None else 0
+        return sum(p.open_connections for p in self.pools.values()) + self.ws_stats.open + h2
 
     def pick(self) -> CompiledScenario:
         cw = self.cum_weights
@@ -384,10 +389,7 @@ class ScenarioRunner:
         rec = step.recorder
         try:
             if step.http2:
-                target, headers, body = step.render(vars)
-                o = step.origin
-                resp = await self._http2().request(step.method, f"{o.scheme}://{o.host_header}{target}", headers, body,
-                                                   timeout=step.timeout, want_body=step.want_body)
+                resp = await (self.h2 or self._http2()).request(step, vars)
             else:
                 pool = step.pool or self._bind_pool(step)
                 resp = await pool.request(step.request_bytes(vars), timeout=step.timeout, head=step.head,
@@ -445,6 +447,9 @@ class ScenarioRunner:
             origin = Origin.from_url(url)
             parts = urlsplit(url)
             target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+            if step.http2:
+                resp = await self.h2.redirect(step, vars, resp.status, origin, target)
+                continue
             data = step.redirect_bytes(vars, resp.status, origin, target)
             resp = await self.pool_for(origin).request(data, timeout=step.timeout, head=step.head,
                                                        want_body=step.want_body, want_headers=True)
@@ -490,11 +495,9 @@ class ScenarioRunner:
 
     def _http2(self):
         if self.h2 is None:
-            from perftui.engine.h2 import Http2Client
-
             d = self.plan.defaults
-            self.h2 = Http2Client(connect_timeout=self.connect_timeout, tls_verify=d.tls_verify,
-                                  follow_redirects=d.follow_redirects, max_redirects=d.max_redirects)
+            self.h2 = h2transport.H2Client(connect_timeout=self.connect_timeout, tls_verify=d.tls_verify,
+                                           max_streams=d.h2_streams, notes=self.errors_sample)
         return self.h2
 
     async def close(self) -> None:

@@ -118,7 +118,7 @@ class EndpointRecorder:
     """Per-endpoint counters and histograms for one snapshot interval, in one worker."""
 
     __slots__ = ("name", "requests", "errors", "status", "error_kinds", "latency", "service",
-                 "bytes_received", "separate_service")
+                 "bytes_received", "separate_service", "protocol")
 
     def __init__(self, name: str, separate_service: bool = True) -> None:
         self.name = name
@@ -132,6 +132,8 @@ class EndpointRecorder:
         self.separate_service = separate_service
         self.service = _LazyHistogram(self, "service") if separate_service else None
         self.bytes_received = 0
+        self.protocol = ""
+        """What the endpoint's requests travel over ("http/1.1", "h2", "h2c"); "" if not HTTP."""
 
     def response(self, status: int, latency_us: int, service_us: int, nbytes: int, error_kind: str | None) -> None:
         self.requests += 1
@@ -186,6 +188,7 @@ class EndpointRecorder:
             bytes_received=self.bytes_received,
             latency_sum=lat_sum,
             service_sum=svc_sum,
+            protocol=self.protocol,
         )
         self.requests = 0
         self.errors = 0

@@ -16,6 +16,7 @@ from perftui.runtime import EXIT_THRESHOLDS
 from perftui.ui.format import fmt_pct, fmt_rate
 from perftui.ui.widgets.tables import status_style, counts_line, latency_table, summary_line, thresholds_renderable
 from perftui.ui.widgets.protocols import protocols_renderable
+from perftui.ui.widgets.endpoints import endpoint_label
 from perftui.ui.widgets.charts import ErrorChart, LatencyChart, RateChart, TimelineChart
 from perftui.units import format_duration, format_ms
 
@@ -71,7 +72,7 @@ def endpoints_table(session) -> Table:
         t.add_column(col, justify="right", no_wrap=True)
     for e in sorted(session.endpoint_summaries(), key=lambda e: -e.requests):
         lat = e.latency_ms
-        t.add_row(e.name, f"{e.requests:,}", fmt_rate(e.rps), Text(fmt_pct(e.error_rate), style="red" if e.errors else ""),
+        t.add_row(endpoint_label(e.name, e.protocol), f"{e.requests:,}", fmt_rate(e.rps), Text(fmt_pct(e.error_rate), style="red" if e.errors else ""),
                   format_ms(lat.p50), format_ms(lat.p95), format_ms(lat.p99), format_ms(lat.max))
     return t
 

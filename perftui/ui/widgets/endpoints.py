@@ -1,5 +1,8 @@
 """EndpointsTable: per endpoint requests, recent rps, p50/p95/p99, error %; sortable.
 
+An endpoint whose requests went over HTTP/2 carries its protocol (``h2``, ``h2c``) after its name;
+HTTP/1.1 is the unmarked default.
+
 ``o`` (on the dashboard) cycles the sort column; clicking a header sorts by it (again: reverse).
 Rows are updated cell by cell; they are re-added only when the order or the set changes.
 """
@@ -37,17 +40,27 @@ class EndpointRow:
     p95: float | None
     p99: float | None
     error_rate: float
+    protocol: str = ""
 
     def cells(self, name_width: int) -> list:
         err = Text(fmt_pct(self.error_rate), style="red" if self.error_rate else "", justify="right")
-        return [ellipsize(self.name, name_width), Text(f"{self.requests:,}", justify="right"), Text(f"{self.rps:,.1f}", justify="right"),
+        return [endpoint_label(self.name, self.protocol, name_width), Text(f"{self.requests:,}", justify="right"), Text(f"{self.rps:,.1f}", justify="right"),
                 Text(format_ms(self.p50), justify="right"), Text(format_ms(self.p95), justify="right"),
                 Text(format_ms(self.p99), justify="right"), err]
 
 
+def endpoint_label(name: str, protocol: str, width: int | None = None) -> str | Text:
+    """The endpoint's name, followed by its protocol (dim) unless that is HTTP/1.1."""
+    if not protocol or protocol == "http/1.1":
+        return ellipsize(name, width) if width is not None else name
+    tag = " " + protocol
+    short = ellipsize(name, max(4, width - len(tag))) if width is not None else name
+    return Text.assemble(short, (tag, "dim"))
+
+
 def endpoint_rows(summaries, recent_rps) -> list[EndpointRow]:
     return [EndpointRow(e.name, e.requests, recent_rps(e.name), e.latency_ms.p50, e.latency_ms.p95,
-                        e.latency_ms.p99, e.error_rate) for e in summaries]
+                        e.latency_ms.p99, e.error_rate, e.protocol) for e in summaries]
 
 
 class EndpointsTable(DataTable):
