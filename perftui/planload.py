@@ -34,6 +34,7 @@ from perftui.plan import Capture, Defaults, DemoOptions, Expect, Phase, Plan, Sc
 from perftui.template import TemplateError, compile_json, compile_template
 from perftui.thresholds import METRICS, parse_threshold
 from perftui.units import parse_duration
+from perftui.demo.latency import parse_latency
 from perftui.monitor.metrics import parse_selector
 from perftui.plan import GeneratorLimits, MetricSeries, Monitor
 
@@ -65,6 +66,9 @@ CLI_FILE = "<command line>"
 MAX_RATE = 10_000_000.0
 MAX_VUS = 1_000_000
 MAX_IN_FLIGHT = 10_000_000
+MAX_REDIRECTS = 100
+MAX_WEIGHT = 1_000_000.0
+MAX_PID = 4_194_304  # Linux's pid_max ceiling
 
 Path_ = tuple[str | int, ...]
 
@@ -190,6 +194,14 @@ _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+\Z")
 _BARE_KEY_AT = re.compile(r"[A-Za-z0-9_-]+")
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
+_HOST = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?\.?\Z")
+_IPV6 = re.compile(r"[0-9A-Fa-f:.]+(?:%[A-Za-z0-9_.-]+)?\Z")
+_HEADER_VALUE_BAD = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # RFC 9110 field-value: no CTL but tab
+_CONTROL = re.compile(r"[\s\x00-\x1f\x7f-\x9f]")
+
+
+def _has_space_or_control(text: str) -> bool:
+    return _CONTROL.search(text) is not None
 
 
 def format_path(path: Path_) -> str:
@@ -1078,8 +1090,8 @@ class _Validator:
         for name, text in headers.items():
             if not _HEADER_NAME.match(name):
                 self.problem(path + (name,), f"{_quote(name)} is not a valid HTTP header name")
-            if "\r" in text or "\n" in text:
-                self.problem(path + (name,), "header values must not contain line breaks")
+            if _HEADER_VALUE_BAD.search(text):
+                self.problem(path + (name,), "header values must not contain line breaks or control characters")
                 continue
             self.template(text, path + (name,))
 
@@ -1089,6 +1101,8 @@ class _Validator:
         self.duration(d.timeout, path + ("timeout",))
         self.duration(d.connect_timeout, path + ("connect_timeout",))
         self.duration(d.late_threshold, path + ("late_threshold",), allow_zero=True)
+        if not 0 <= d.max_redirects <= MAX_REDIRECTS:
+            self.problem(path + ("max_redirects",), f"must be from 0 (no redirect followed) to {MAX_REDIRECTS}, got {d.max_redirects}")
         self.headers(d.headers, path + ("headers",))
 
     def check_demooptions(self, d: DemoOptions, raw: dict[str, Any], path: Path_) -> None:
@@ -1098,6 +1112,11 @@ class _Validator:
             self.problem(path + ("port",), f"must be a TCP port from 0 to 65535 (0 = any free port), got {d.port}")
         if not d.latency.strip():
             self.problem(path + ("latency",), 'must not be empty; use "0ms" for no added latency')
+        else:
+            try:
+                parse_latency(d.latency)
+            except ValueError as e:
+                self.problem(path + ("latency",), str(e))
 
     def check_phase(self, ph: Phase, raw: dict[str, Any], path: Path_) -> None:
         self.duration(ph.duration, path + ("duration",))
@@ -1148,8 +1167,8 @@ class _Validator:
             self.problem(path + ("arrivals",), "arrivals shapes open-model phases (arrival_rate) only")
 
     def check_scenario(self, sc: Scenario, raw: dict[str, Any], path: Path_) -> None:
-        if not (math.isfinite(sc.weight) and sc.weight >= 0):
-            self.problem(path + ("weight",), f"must be 0 or more, got {sc.weight:g}")
+        if not (math.isfinite(sc.weight) and 0 <= sc.weight <= MAX_WEIGHT):
+            self.problem(path + ("weight",), f"must be from 0 to {MAX_WEIGHT:g}, got {sc.weight:g}")
         steps = raw.get("steps")
         connected = False
         for i, st in enumerate(steps if isinstance(steps, list) else ()):
@@ -1201,6 +1220,28 @@ class _Validator:
         self.endpoints.add(endpoint_name(st))
         self.check_url(st.url, path + ("url",))
 
+    def absolute_url(self, url: str, path: Path_, schemes: tuple[str, ...]) -> bool:
+        """Checks an absolute URL's parts (port, IPv6 brackets, host name); templated URLs are
+        checked as far as their text allows. False when a problem was reported."""
+        if "{{" in url:
+            return True
+        try:
+            parts = urlsplit(url)
+            parts.port  # noqa: B018 - raises ValueError on a port that is not 0..65535
+        except ValueError as e:
+            self.problem(path, f"not a valid URL ({e}): {_quote(url)}")
+            return False
+        if parts.scheme.lower() not in schemes:
+            return True  # the caller words the scheme problem
+        host = parts.hostname or ""
+        if not host:
+            self.problem(path, f"has no host name: {_quote(url)}")
+            return False
+        if not _HOST.match(host) and not (parts.netloc.rpartition("@")[2].startswith("[") and _IPV6.match(host)):
+            self.problem(path, f"{_quote(host)} is not a valid host name (letters, digits, - and . only): {_quote(url)}")
+            return False
+        return True
+
     def check_url(self, url: str, path: Path_) -> None:
         if not url.strip():
             self.problem(path, 'must not be empty; write a path like "/api/users"')
@@ -1211,8 +1252,10 @@ class _Validator:
                 self.problem(path, f"only http:// and https:// URLs are supported, got {_quote(url)}")
             else:
                 self.problem(path, f"must start with / (a path on the target) or http(s)://, got {_quote(url)}; did you mean {_quote('/' + url)}?")
-        if any(c in url for c in " \r\n\t") and "{{" not in url:
-            self.problem(path, "URLs cannot contain spaces or line breaks; encode them as %20")
+        if _has_space_or_control(url) and "{{" not in url:
+            self.problem(path, "URLs cannot contain spaces, line breaks or control characters; encode them as %20")
+        elif url.lower().startswith(("http://", "https://")):
+            self.absolute_url(url, path, ("http", "https"))
         self.template(url, path)
 
     # -- protocol steps --
@@ -1323,8 +1366,10 @@ class _Validator:
         elif not (url.startswith(("/", "{{")) or low.startswith(("ws://", "wss://"))):
             hint = f"; did you mean {_quote('/' + url)}?" if "://" not in url else ""
             self.problem(path, f"must start with / (a path on the target) or ws:// / wss://, got {_quote(url)}{hint}")
-        if any(c in url for c in " \r\n\t") and "{{" not in url:
-            self.problem(path, "URLs cannot contain spaces or line breaks; encode them as %20")
+        if _has_space_or_control(url) and "{{" not in url:
+            self.problem(path, "URLs cannot contain spaces, line breaks or control characters; encode them as %20")
+        elif low.startswith(("ws://", "wss://")):
+            self.absolute_url(url, path, ("ws", "wss"))
         self.template(url, path)
 
     def check_mcp(self, st: Step, raw: dict[str, Any], path: Path_) -> None:
@@ -1433,8 +1478,8 @@ class _Validator:
         if not url.strip():
             self.problem(path, f'must not be empty: a path on the target such as "{example}", or an http(s):// URL')
             return
-        if any(c in url for c in " \r\n\t"):
-            self.problem(path, "URLs cannot contain spaces or line breaks; encode them as %20")
+        if _has_space_or_control(url):
+            self.problem(path, "URLs cannot contain spaces, line breaks or control characters; encode them as %20")
             return
         if url.startswith("/"):
             return
@@ -1450,8 +1495,8 @@ class _Validator:
             return
         if parts.scheme not in ("http", "https"):
             self.problem(path, f"only http:// and https:// URLs can be polled, got {_quote(parts.scheme + '://')}")
-        elif not parts.hostname:
-            self.problem(path, f"has no host name: {_quote(url)}")
+        else:
+            self.absolute_url(url, path, ("http", "https"))
 
     def check_monitor(self, m: Monitor, raw: dict[str, Any], path: Path_) -> None:
         single = isinstance(m.health, str)
@@ -1471,12 +1516,12 @@ class _Validator:
         for name, text in m.headers.items():
             if not _HEADER_NAME.match(name):
                 self.problem(path + ("headers", name), f"{_quote(name)} is not a valid HTTP header name")
-            elif "\r" in text or "\n" in text:
-                self.problem(path + ("headers", name), "header values must not contain line breaks")
+            elif _HEADER_VALUE_BAD.search(text):
+                self.problem(path + ("headers", name), "header values must not contain line breaks or control characters")
         if m.process is not UNSET:
             if isinstance(m.process, int):
-                if m.process <= 0:
-                    self.problem(path + ("process",), f"a pid is a whole number above 0, got {m.process}")
+                if not 0 < m.process <= MAX_PID:
+                    self.problem(path + ("process",), f"a pid is a whole number from 1 to {MAX_PID}, got {m.process}")
             elif not m.process.strip():
                 self.problem(path + ("process",), 'must not be empty: a pid, a process name or command-line text, or "target"')
         if m.series and not m.metrics and "metrics" not in raw:
@@ -1593,6 +1638,9 @@ class _Validator:
         if not target.strip():
             self.problem(path, 'must not be empty: use "demo" or a base URL such as "http://localhost:8080"')
             return
+        if _has_space_or_control(target):
+            self.problem(path, f"a target URL cannot contain spaces, line breaks or control characters: {_quote(target)}")
+            return
         try:
             parts = urlsplit(target)
             port = parts.port
@@ -1608,6 +1656,8 @@ class _Validator:
             return
         if not parts.hostname:
             self.problem(path, f"has no host name: {_quote(target)}")
+        elif not self.absolute_url(target, path, ("http", "https")):
+            return
         if parts.query or parts.fragment:
             self.problem(path, "a target is a base URL without ?query or #fragment; put the query on the steps")
 
