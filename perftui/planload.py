@@ -16,6 +16,9 @@ import difflib
 import math
 import os
 import re
+import select
+import stat
+import time
 import tomllib
 import types
 import typing
@@ -534,6 +537,48 @@ def _find_error_line(text: str) -> tuple[int | None, str]:
     return (last if text.strip() else None), ""
 
 
+_READ_WAIT_S = 5.0
+"""How long a plan read from a pipe or a device may go without data before it is refused."""
+
+
+def _read_bounded(file: str, path: Path) -> bytes:
+    """The file's bytes, at most ``MAX_PLAN_BYTES`` (+1 to tell "too large"), whatever the file
+    is: the reported size of a device (``/dev/zero``: 0) is not trusted, a FIFO without a writer
+    does not block, and a pipe or terminal that stays silent is refused after ``_READ_WAIT_S``."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError
+        regular = stat.S_ISREG(mode)
+        if regular:
+            os.set_blocking(fd, True)
+        chunks: list[bytes] = []
+        total = 0
+        deadline = time.monotonic() + _READ_WAIT_S
+        while total <= MAX_PLAN_BYTES:
+            try:
+                chunk = os.read(fd, min(1 << 20, MAX_PLAN_BYTES + 1 - total))
+            except BlockingIOError:
+                left = deadline - time.monotonic()
+                if left <= 0 or not select.select([fd], [], [], left)[0]:
+                    raise PlanError([Problem(file, "", f"nothing could be read from it within {_READ_WAIT_S:g} s"
+                                             " (a pipe or device that stays silent?); give a plan file")]) from None
+                continue
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+    finally:
+        os.close(fd)
+    if total > MAX_PLAN_BYTES:
+        raise PlanError([Problem(file, "", "file is larger than 10 MB; plans that large are refused")])
+    if not regular and not total:
+        kind = "a named pipe (FIFO)" if stat.S_ISFIFO(mode) else "not a regular file"
+        raise PlanError([Problem(file, "", f"is {kind} and nothing was written to it; give a plan file")])
+    return b"".join(chunks)
+
+
 def _read_plan_file(path: Path) -> str:
     file = str(path)
     try:
@@ -544,7 +589,7 @@ def _read_plan_file(path: Path) -> str:
             raise PlanError(
                 [Problem(file, "", f"file is {size / 1048576:.1f} MB; plans larger than 10 MB are refused")]
             )
-        data = path.read_bytes()
+        data = _read_bounded(file, path)
     except FileNotFoundError:
         raise PlanError([Problem(file, "", "no such file")]) from None
     except PermissionError:
@@ -553,8 +598,6 @@ def _read_plan_file(path: Path) -> str:
         raise PlanError([Problem(file, "", "is a directory, not a plan file (expected a .toml file)")]) from None
     except OSError as e:
         raise PlanError([Problem(file, "", f"cannot read the file: {e.strerror or e}")]) from None
-    if len(data) > MAX_PLAN_BYTES:
-        raise PlanError([Problem(file, "", "file is larger than 10 MB; plans that large are refused")])
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
     try:

@@ -3,6 +3,10 @@ traceback) for bad flags, bad plans and bad files."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 
 from tests.conftest import ROOT, read_session, run_cli, write_plan
@@ -53,6 +57,8 @@ def test_huge_and_binary_plan_files(tmp_path):
     with open(big, "wb") as f:
         f.write(b"# padding\n" * (5 * 2**20))  # 50 MB
     r = run_cli("validate", str(big))
+    assert r.returncode == 2 and "larger than 10 MB" in r.stderr and "Traceback" not in r.stderr
+    r = run_cli("validate", "/dev/zero", timeout=30)  # reports a size of 0 and never ends
     assert r.returncode == 2 and "larger than 10 MB" in r.stderr and "Traceback" not in r.stderr
     binary = tmp_path / "bin.toml"
     binary.write_bytes(b"\xff\xfe\x00garbage\x80")
@@ -147,3 +153,24 @@ def test_secrets_never_reach_disk(demo, tmp_path):
         assert b"TestPassword123!" not in data, f
     assert "***" in out.read_text()
     assert secret not in r.stdout + r.stderr
+
+
+def test_a_fifo_as_the_plan_does_not_hang(tmp_path):
+    fifo = tmp_path / "plan.toml"
+    os.mkfifo(fifo)
+    r = run_cli("validate", str(fifo), timeout=30)  # no writer: open and read must not block
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    assert "named pipe (FIFO)" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_a_silent_pipe_as_the_plan_is_refused_after_a_wait():
+    # The writer (sleep) holds the pipe open without writing: refused after the read's wait.
+    r = subprocess.run(["bash", "-c", f"sleep 7 | {sys.executable} -m perftui validate /dev/stdin"],
+                       capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert r.returncode == 2 and "nothing could be read" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_a_plan_from_process_substitution_is_read(tmp_path):
+    r = subprocess.run(["bash", "-c", f"{sys.executable} -m perftui validate <(cat plans/demo.toml)"],
+                       capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert r.returncode == 0 and ": ok" in r.stdout, (r.stdout, r.stderr)
