@@ -12,7 +12,7 @@ import sys
 
 from perftui import __version__
 from perftui.errors import UserError
-from perftui.units import parse_duration
+from perftui.units import parse_duration, printable, printable_lines
 
 EPILOG = "exit codes: 0 ok · 1 a threshold failed · 2 bad input · 130 interrupted (session still written)"
 
@@ -209,7 +209,7 @@ def _validate(args) -> int:
     specs = phase_specs(plan.phases)
     total = sum(s.duration for s in specs)
     steps = sum(len(s.steps) for s in plan.scenarios)
-    print(f"{args.plan}: ok · '{plan.name}' → {plan.target} · {len(specs)} phase(s), {total:.0f}s · "
+    print(f"{printable(args.plan)}: ok · '{printable(plan.name)}' → {plan.target} · {len(specs)} phase(s), {total:.0f}s · "
           f"{len(plan.scenarios)} scenario(s), {steps} step(s) · {len(plan.thresholds)} threshold(s)")
     return 0
 
@@ -247,7 +247,8 @@ def main(argv: list[str] | None = None) -> int:
 
             return getattr(sessions, f"cmd_{args.command}")(args)
     except UserError as exc:
-        print(f"perftui: {exc}" if "\n" not in str(exc) else f"perftui: invalid input:\n{exc}", file=sys.stderr)
+        text = printable_lines(str(exc))  # messages quote what the user gave, control characters too
+        print(f"perftui: {text}" if "\n" not in text else f"perftui: invalid input:\n{text}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
@@ -255,4 +256,17 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def entry() -> None:
-    sys.exit(main())
+    try:
+        code = main()
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader went away (perftui ls | head): end quietly with SIGPIPE's status, as other
+        # Unix tools do; output still buffered goes to /dev/null instead of a second error at exit.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                os.dup2(devnull, stream.fileno())
+            except (OSError, ValueError):
+                pass
+        code = 128 + 13
+    sys.exit(code)

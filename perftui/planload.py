@@ -36,7 +36,7 @@ from perftui.jsonpath import MISSING, compile_path
 from perftui.plan import Capture, Defaults, DemoOptions, Expect, Phase, Plan, Scenario, Step
 from perftui.template import TemplateError, compile_json, compile_template
 from perftui.thresholds import METRICS, parse_threshold
-from perftui.units import parse_duration
+from perftui.units import parse_duration, printable
 from perftui.demo.latency import parse_latency
 from perftui.monitor.metrics import parse_selector
 from perftui.plan import GeneratorLimits, MetricSeries, Monitor
@@ -205,6 +205,10 @@ _CONTROL = re.compile(r"[\s\x00-\x1f\x7f-\x9f]")
 
 def _has_space_or_control(text: str) -> bool:
     return _CONTROL.search(text) is not None
+
+
+def _has_control(text: str) -> bool:
+    return _CONTROL.search(text.replace(" ", "")) is not None
 
 
 def format_path(path: Path_) -> str:
@@ -883,6 +887,33 @@ def _toml_scalar(text: str) -> Any:
         return text
 
 
+def _printable_names(plan: Plan) -> Plan:
+    """Names are free text, but a terminal obeys the control characters in them (``ESC[2J``
+    clears the screen, an OSC sequence retitles the window): every name, and the thresholds that
+    quote endpoint names, keep such characters only as visible escapes (``\\x1b[2J``), so that
+    no output (validate, headless, ls, the dashboard, session files) can send them raw. The same
+    escaping on both sides keeps ``p95{name}`` thresholds matching their endpoints."""
+
+    def fix(text: Any) -> Any:
+        return printable(text) if isinstance(text, str) else text
+
+    def step(st: Step) -> Step:
+        if st.name is not UNSET:
+            return msgspec.structs.replace(st, name=fix(st.name)) if fix(st.name) != st.name else st
+        name = endpoint_name(st)
+        return msgspec.structs.replace(st, name=printable(name)) if printable(name) != name else st
+
+    return msgspec.structs.replace(
+        plan,
+        name=fix(plan.name),
+        description=fix(plan.description),
+        phases=[msgspec.structs.replace(ph, name=fix(ph.name)) for ph in plan.phases],
+        scenarios=[msgspec.structs.replace(sc, name=fix(sc.name), steps=[step(st) for st in sc.steps])
+                   for sc in plan.scenarios],
+        thresholds=[fix(t) for t in plan.thresholds],
+    )
+
+
 def _is_struct(tp: Any) -> bool:
     return isinstance(tp, type) and issubclass(tp, msgspec.Struct)
 
@@ -935,6 +966,7 @@ class _Validator:
             for i, sc in enumerate(plan.scenarios)
         ]
         plan = msgspec.structs.replace(plan, phases=phases, scenarios=scenarios, **updates)
+        plan = _printable_names(plan)
         try:
             msgspec.msgpack.encode(plan)
         except (OverflowError, TypeError, ValueError) as e:
@@ -1295,7 +1327,7 @@ class _Validator:
                 self.problem(path, f"only http:// and https:// URLs are supported, got {_quote(url)}")
             else:
                 self.problem(path, f"must start with / (a path on the target) or http(s)://, got {_quote(url)}; did you mean {_quote('/' + url)}?")
-        if _has_space_or_control(url) and "{{" not in url:
+        if _has_control(url) or (_has_space_or_control(url) and "{{" not in url):
             self.problem(path, "URLs cannot contain spaces, line breaks or control characters; encode them as %20")
         elif url.lower().startswith(("http://", "https://")):
             self.absolute_url(url, path, ("http", "https"))
@@ -1409,7 +1441,7 @@ class _Validator:
         elif not (url.startswith(("/", "{{")) or low.startswith(("ws://", "wss://"))):
             hint = f"; did you mean {_quote('/' + url)}?" if "://" not in url else ""
             self.problem(path, f"must start with / (a path on the target) or ws:// / wss://, got {_quote(url)}{hint}")
-        if _has_space_or_control(url) and "{{" not in url:
+        if _has_control(url) or (_has_space_or_control(url) and "{{" not in url):
             self.problem(path, "URLs cannot contain spaces, line breaks or control characters; encode them as %20")
         elif low.startswith(("ws://", "wss://")):
             self.absolute_url(url, path, ("ws", "wss"))
@@ -1431,6 +1463,8 @@ class _Validator:
                 self.problem(path, 'mcp = "tools/call" needs tool = "<tool name>" (and arguments = { ... })')
             elif not st.tool.strip():
                 self.problem(path + ("tool",), "must not be empty")
+            elif _has_control(st.tool):
+                self.problem(path + ("tool",), f"a tool name cannot contain control characters: {_quote(st.tool)}")
             if st.params is not UNSET:
                 self.problem(path + ("params",), "tools/call takes tool and arguments instead of params")
         else:

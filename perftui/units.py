@@ -101,3 +101,26 @@ def format_bytes(n: float) -> str:
         if abs(n) >= div:
             return f"{n / div:.1f}{unit}"
     return f"{n:.0f}B"
+
+
+# C0 controls, DEL, C1 controls (ESC[2J, OSC title sequences, CSI in its 8-bit form 0x9b) and the
+# bidirectional overrides that reorder text on screen. Names in a plan are free text, and a
+# terminal obeys any of these it is sent, so every output shows them as escapes instead.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape(m: re.Match[str]) -> str:
+    c = m.group()
+    return _NAMED.get(c) or (f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}")
+
+
+def printable(text: str) -> str:
+    """``text`` safe to send to a terminal: control characters become visible escapes
+    (``"\\x1b[2J"`` is shown as the six characters ``\\x1b[2J``). Idempotent on its output."""
+    return _UNPRINTABLE.sub(_escape, text)
+
+
+def printable_lines(text: str) -> str:
+    """``printable`` for a block of text: its line breaks are kept, everything else escaped."""
+    return "\n".join(printable(line) for line in text.split("\n"))
