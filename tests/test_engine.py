@@ -350,3 +350,33 @@ async def test_live_control(tmp_path, demo):
     phases = coord.session.phases
     assert phases[0].skipped and phases[0].end is not None and phases[1].start is not None
     assert coord.session.partial and coord.session.end_reason == "stopped by test"
+
+
+async def test_scaling_a_ramp_keeps_it_a_ramp(tmp_path, demo):
+    """+/- during a ramp multiplies both of its ends (the dashboard's load scaling), instead of
+    replacing the rest of the ramp with a flat rate."""
+    plan = write_plan(tmp_path, f"""
+        target = "{demo.url}"
+        [[phases]]
+        duration = "60s"
+        arrival_rate = 4
+        ramp_to = 40
+        [[scenarios]]
+        steps = [{{ url = "/health" }}]
+    """)
+    coord = Coordinator(load_plan(plan), demo.url, workers=1)
+    try:
+        await coord.start()
+        await asyncio.sleep(1.0)
+        now = coord.scale_load(2.0)
+        assert coord.override is None
+        assert (coord.current.start_value, coord.current.end_value) == (8.0, 80.0)
+        assert coord.session.phases[0].target == "8→80/s"
+        assert now is not None and 8.0 < now < 20.0
+        assert "ramp scaled ×2: 8→80/s" in coord.session.events[-1].message
+        await asyncio.sleep(1.5)
+        first = coord.target_now()[0]
+        await asyncio.sleep(1.0)
+        assert coord.target_now()[0] > first  # still climbing
+    finally:
+        await coord.stop("stopped by test")

@@ -14,6 +14,7 @@ import os
 import signal
 from pathlib import Path
 
+import pytest
 from rich.console import Console
 from rich.text import Text
 
@@ -23,7 +24,7 @@ from perftui.ui.controller import FAILED
 from perftui.ui.screens.dashboard import DashboardScreen
 from perftui.ui.screens.help import HelpScreen
 from perftui.ui.screens.picker import PickerScreen
-from perftui.ui.screens.prompts import AnnotatePrompt, ConfirmQuit
+from perftui.ui.screens.prompts import AnnotatePrompt, ConfirmEndRun, ConfirmQuit
 from perftui.ui.screens.results import ResultsScreen
 from perftui.ui.widgets import (
     EndpointsTable, ErrorsPanel, GeneratorPanel, HeaderBar, LatencyChart, LatencyTable, PhaseStrip, ProtocolsPanel,
@@ -869,3 +870,52 @@ def test_frozen_then_closed_terminal_still_stops_the_run_and_writes_the_session(
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+async def test_next_in_the_last_phase_asks_before_ending_the_run(tmp_path):
+    backend = ScriptedBackend()
+    app = PerftuiApp(sample_plan(phases=[{"name": "only", "duration": "30s", "arrival_rate": 10}]),
+                     backend=backend, out=str(tmp_path / "s.json"))
+    async with app.run_test(size=(160, 48)) as pilot:
+        await dashboard(pilot, app)
+        coord = backend.coord
+        await pilot.press("s")
+        await until(pilot, lambda: coord.state == "running")
+        coord.step(2)
+        await pilot.press("n")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmEndRun)
+        assert coord.state == "running" and ("next_phase",) not in coord.calls
+        await pilot.press("n")  # pressed twice by habit: keeps the run going
+        await pilot.pause()
+        assert isinstance(app.screen, DashboardScreen) and coord.state == "running"
+        await pilot.press("n")
+        await pilot.pause()
+        await pilot.press("y")
+        await until(pilot, lambda: coord.finished.is_set())
+    assert coord.session.end_reason == "skipped past the last phase"
+
+
+async def test_scaling_during_a_ramp_scales_both_ends(tmp_path):
+    backend = ScriptedBackend()
+    app = PerftuiApp(sample_plan(), backend=backend, out=str(tmp_path / "s.json"))
+    async with app.run_test(size=(160, 48)) as pilot:
+        screen = await dashboard(pilot, app)
+        coord = backend.coord
+        await pilot.press("s")
+        await until(pilot, lambda: coord.state == "running")
+        coord.step(5)  # halfway up the 20→60/s ramp: 40/s
+        await pilot.press("plus")
+        spec = coord.current
+        assert (spec.start_value, spec.end_value) == (pytest.approx(22.0), pytest.approx(66.0))
+        assert coord.override is None  # still a ramp, not a flat rate
+        assert coord.target_now()[0] == pytest.approx(44.0)
+        coord.step(5)
+        assert coord.session.timeline[-1].target_rps > 60  # the ramp went on climbing, scaled
+        assert any("ramp → 22→66/s" in m for m in notifications(app))
+        await redraw(pilot, screen)
+        assert "22→66/s" in text_of(screen.query_one(PhaseStrip))
+        # a flat phase still takes a flat value
+        await until(pilot, lambda: coord.phase_index == 1)
+        await pilot.press("minus")
+        assert coord.override == pytest.approx(54.0)
