@@ -220,6 +220,7 @@ def test_control_characters_in_names_are_escaped_in_validate_headless_and_ls(tmp
     assert f"perftui · plan{EVIL_SHOWN}" in r.stdout  # the header
     assert f"phase{EVIL_SHOWN}" in r.stdout  # progress lines
     assert f"step{EVIL_SHOWN}" in r.stdout and "✓ pass" in r.stdout  # summary; the threshold still matches
+    assert "MB/h" not in r.stdout and "too short for one" in r.stdout  # a 2 s run has no RSS trend
     r = run_cli("ls", env=env)
     assert r.returncode == 0 and f"plan{EVIL_SHOWN}" in r.stdout
     _no_controls(r.stdout + r.stderr)

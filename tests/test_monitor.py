@@ -616,7 +616,8 @@ def test_memory_leak_shows_as_an_rss_slope(tmp_path):
     assert trend["last_mb"] - trend["first_mb"] > 20
     rss = [row["monitor"]["sut"]["rss_mb"] for row in doc["timeline"] if row["monitor"] and row["monitor"]["sut"]]
     assert rss == sorted(rss) and len(rss) >= 4
-    assert "RSS trend +" in r.stdout
+    # 6 s is too short for a per-hour trend: the summary says what the RSS did instead
+    assert "RSS trend none: the run is too short for one" in r.stdout and "MB/h" not in r.stdout
 
 
 def test_saturated_worker_is_flagged_as_generator_limited(tmp_path):

@@ -449,7 +449,8 @@ async def test_target_panel_health_process_metrics_and_generator_warnings():
         assert "UP" in detailed and "200" in detailed and "2.30ms" in detailed and "ok" in detailed
         assert "since 0:09" in detailed  # up again since the recovery
         proc = next(ln for ln in lines if ln.strip().startswith("process"))
-        assert "4242 demo" in proc and "CPU" in proc and "RSS" in proc and "MB/h" in proc and "+1,440.0" in proc
+        assert "4242 demo" in proc and "CPU" in proc and "RSS" in proc
+        assert "measuring… (needs 1m)" in proc and "MB/h" not in proc  # 20 s: too short for a trend
         for name in ("5xx per second", "http_requests_in_flight", "server p99 (ms)"):
             assert name in target
         assert 'route="/api/users"}' in target and "/s" in target
@@ -919,3 +920,21 @@ async def test_scaling_during_a_ramp_scales_both_ends(tmp_path):
         await until(pilot, lambda: coord.phase_index == 1)
         await pilot.press("minus")
         assert coord.override == pytest.approx(54.0)
+
+
+def test_rss_trend_is_shown_once_there_is_a_minute_of_samples():
+    from perftui.monitor.model import ProcessSample
+    from perftui.monitor.state import MonitorState
+    from perftui.ui.widgets.target import process_line
+
+    mon = MonitorState()
+    mon.configure(process_spec="target")
+
+    def line(upto: int, start: int = 0) -> str:
+        for t in range(start, upto):  # 0.4 MB a second: 1,440 MB/h
+            mon.apply(ProcessSample(t=float(t), interval=1.0, sut={"cpu_percent": 5.0, "rss_mb": 60 + 0.4 * t},
+                                    sut_pid=4242, sut_name="demo"))
+        return process_line(mon).plain
+
+    assert "measuring… (needs 1m)" in line(10) and "MB/h" not in line(10, 10)
+    assert "+1,440.0 MB/h" in line(70, 20)
