@@ -344,6 +344,27 @@ def evaluate(
     return ThresholdResult(expr=th.expr, ok=ok, value=value, detail=detail)
 
 
+def settled(th: Threshold, result: ThresholdResult) -> bool:
+    """Whether a verdict taken while the run goes on can no longer change. Counts (``requests``,
+    ``errors``, ``<kind>_count``, ``ws.messages_received``...) only grow during a run: ``requests
+    > 1000`` that holds keeps holding, and ``errors < 10`` that failed stays failed; until then
+    (and for ``==`` until the count passes it) the verdict waits for the end of the run.
+    Latencies and rates can move either way, so their live verdict is shown as it stands."""
+    if metric_kind(th.metric) != "count":
+        return True
+    value = result.value if result.value is not None else 0.0
+    if th.op in (">", ">="):
+        return result.ok
+    if th.op in ("<", "<="):
+        return not result.ok
+    return value > th.value  # ==: only settled once the count has gone past it
+
+
+def pending_detail(th: Threshold, result: ThresholdResult) -> str:
+    """What a pending threshold shows: ``412 so far, needs > 1000``."""
+    return f"{format_value(th, result.value or 0.0)} so far, needs {th.op} {format_value(th, th.value)}"
+
+
 def format_value(th: Threshold, value: float | None) -> str:
     """A value in the threshold's units for people: ``183ms``, ``0.42%``, ``1234/s``, ``17``."""
     if value is None:

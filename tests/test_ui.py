@@ -938,3 +938,59 @@ def test_rss_trend_is_shown_once_there_is_a_minute_of_samples():
 
     assert "measuring… (needs 1m)" in line(10) and "MB/h" not in line(10, 10)
     assert "+1,440.0 MB/h" in line(70, 20)
+
+
+async def test_a_threshold_on_a_growing_count_waits_for_the_end_of_the_run(tmp_path):
+    backend = ScriptedBackend()
+    plan = sample_plan(thresholds=["requests > 100000", "p95 < 1ms", "errors < 1000000"],
+                       phases=[{"name": "short", "duration": "4s", "arrival_rate": 20}])
+    app = PerftuiApp(plan, backend=backend, out=str(tmp_path / "s.json"))
+    async with app.run_test(size=(160, 48)) as pilot:
+        screen = await dashboard(pilot, app)
+        coord = backend.coord
+        await pilot.press("s")
+        await until(pilot, lambda: coord.state == "running")
+        coord.step(2)
+        await redraw(pilot, screen)
+        panel = text_of(screen.query_one(ThresholdsPanel))
+        line = next(ln for ln in panel.splitlines() if "requests > 100000" in ln)
+        assert "wait" in line and "so far, needs > 100000" in line and "FAIL" not in line, panel
+        assert "FAIL" in next(ln for ln in panel.splitlines() if "p95 < 1ms" in ln)  # latency: as it stands
+        assert "wait" in next(ln for ln in panel.splitlines() if "errors < 1000000" in ln)
+        coord.step(3)  # the run ends: now the verdicts are final
+        await until(pilot, lambda: app.controller.ended)
+        screen.thresholds.show_results(list(app.controller.plan.thresholds), coord.session.threshold_results,
+                                       live=not app.controller.ended)
+        await pilot.pause()
+        panel = text_of(screen.thresholds)
+        assert "FAIL" in next(ln for ln in panel.splitlines() if "requests > 100000" in ln)
+        assert "pass" in next(ln for ln in panel.splitlines() if "errors < 1000000" in ln)
+
+
+async def test_control_characters_and_brackets_in_names_reach_the_screen_escaped(tmp_path):
+    evil = "\x1b[2J\x1b]0;pwned\x07"
+    plan = sample_plan(
+        name=f"plan{evil}",
+        phases=[{"name": f"phase{evil}", "duration": "30s", "arrival_rate": 10}],
+        scenarios=[{"steps": [{"url": "/api/users", "name": f"step{evil}[/]"}]}],
+        thresholds=[f"p95{{step{evil}[/]}} < 1s"],
+    )
+    backend = ScriptedBackend()
+    app = PerftuiApp(plan, backend=backend, out=str(tmp_path / "s.json"))
+    async with app.run_test(size=(160, 48)) as pilot:
+        screen = await dashboard(pilot, app)
+        coord = backend.coord
+        await pilot.press("s")
+        await until(pilot, lambda: coord.state == "running")
+        coord.step(3)
+        await redraw(pilot, screen)
+        shown = "\n".join(text_of(w) for w in (screen.query_one(HeaderBar), screen.query_one(PhaseStrip),
+                                               screen.query_one(ThresholdsPanel)))
+        table = screen.query_one(EndpointsTable)
+        shown += "\n" + "\n".join(table.get_row_at(i)[0].plain for i in range(table.row_count))
+        assert "plan\\x1b[2J\\x1b]0;pwned\\x07" in shown
+        assert "phase\\x1b[2J" in shown
+        assert "step\\x1b[2J\\x1b]0;pwned\\x07[/]" in shown  # the brackets are text, not markup
+        assert "✓ pass" in shown  # the threshold still names its endpoint
+        svg = app.export_screenshot()
+        assert "\x1b" not in shown + svg and "\x07" not in shown + svg

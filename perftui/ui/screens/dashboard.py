@@ -227,7 +227,7 @@ class DashboardScreen(Screen):
         window = s.window_summary() if started else None
         self.latency.show_stats(window, total)
         self.errors.show_errors(total, s.last_errors)
-        self.thresholds.show_results(list(c.plan.thresholds), s.threshold_results)
+        self.thresholds.show_results(list(c.plan.thresholds), s.threshold_results, live=not c.ended)
         ui = c.backend.process_stats()
         warning = mon.generator_warning if started and not c.ended else None
         self.generator.set_class(bool(warning), "-warning")

@@ -40,7 +40,8 @@ class EndpointRow:
 
     def cells(self, name_width: int) -> list:
         err = Text(fmt_pct(self.error_rate), style="red" if self.error_rate else "", justify="right")
-        return [ellipsize(self.name, name_width), Text(f"{self.requests:,}", justify="right"), Text(f"{self.rps:,.1f}", justify="right"),
+        return [Text(ellipsize(self.name, name_width)),  # not markup: names may hold [brackets]
+                Text(f"{self.requests:,}", justify="right"), Text(f"{self.rps:,.1f}", justify="right"),
                 Text(format_ms(self.p50), justify="right"), Text(format_ms(self.p95), justify="right"),
                 Text(format_ms(self.p99), justify="right"), err]
 
