@@ -32,6 +32,7 @@ from perftui.ui.widgets import (
 )
 from perftui.ui.widgets.charts import LIMITED_GLYPH, time_ticks
 from perftui.ui.widgets.target import axis_text, sparkline
+from perftui.units import format_ms
 from tests.conftest import ROOT, write_plan
 from tests.ui_fakes import ScriptedBackend, monitored_plan, play_monitored, sample_plan, write_sample_plans
 
@@ -994,3 +995,54 @@ async def test_control_characters_and_brackets_in_names_reach_the_screen_escaped
         assert "✓ pass" in shown  # the threshold still names its endpoint
         svg = app.export_screenshot()
         assert "\x1b" not in shown + svg and "\x07" not in shown + svg
+
+
+async def test_toasts_do_not_cover_the_errors_panel_or_the_headline(tmp_path):
+    from textual.widgets._toast import Toast
+
+    for size, monitored in (((160, 48), False), ((160, 48), True), ((120, 40), False), ((80, 24), False)):
+        backend = ScriptedBackend()
+        app = PerftuiApp(monitored_plan() if monitored else sample_plan(), backend=backend,
+                         out=str(tmp_path / "s.json"))
+        async with app.run_test(size=size, notifications=True) as pilot:
+            screen = await dashboard(pilot, app)
+            coord = backend.coord
+            await pilot.press("s")
+            await until(pilot, lambda: coord.state == "running")
+            coord.step(3, error_rate=0.2)
+            await redraw(pilot, screen)
+            for i in range(3):
+                app.notify(f"worker {i} died\nsecond line", title="worker", severity="warning")
+            await pilot.pause(0.3)
+            toasts = [t.region for t in app.screen.query(Toast)]
+            assert toasts, size
+            covered = [screen.errors.region, screen.header.region, screen.phase_strip.region]
+            for toast in toasts:
+                for region in covered:
+                    assert not toast.overlaps(region), (size, monitored, toast, region)
+
+
+async def test_at_80x24_the_headline_numbers_show_without_scrolling():
+    from textual.widget import Widget
+
+    backend = ScriptedBackend()  # more endpoints than the narrow table has rows
+    plan = sample_plan(scenarios=[{"steps": [{"url": f"/api/e{i}"} for i in range(14)]}], thresholds=["p95 < 1s"])
+    app = PerftuiApp(plan, backend=backend)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await dashboard(pilot, app)
+        coord = backend.coord
+        await pilot.press("s")
+        await until(pilot, lambda: coord.state == "running")
+        coord.step(4, latency_ms=20, error_rate=0.05)
+        await redraw(pilot, screen)
+        header = screen.query_one(HeaderBar)
+        assert header.region.bottom <= 24 and header.region.y == 0
+        text = text_of(header, width=80)
+        window = coord.session.window_summary()
+        for needle in ("phase 1/4 warm up", "req ", f"{window.rps:.1f}/s", "iter ", "p50 ", "p95 ", "p99 ", "err "):
+            assert needle in text, (needle, text)
+        assert format_ms(window.latency_ms.p95) in text and format_ms(window.latency_ms.p99) in text
+        assert all(len(line.rstrip()) <= 80 for line in text.splitlines())
+        # one scrollbar at most: the column's, none inside it
+        scrolling = [w for w in screen.query(Widget) if w.show_vertical_scrollbar and w.display]
+        assert [w.id for w in scrolling] in ([], ["body"]), [w.id for w in scrolling]
