@@ -62,7 +62,7 @@ KEY_HELP = [
     ("p / space", "pause or resume (a pause stretches the phase, it does not eat it)"),
     ("n", "skip to the next phase (in the last one: asks, then ends the run)"),
     ("b", "back: restart this phase, or go to the previous one within its first 2 s"),
-    ("+ / -", "raise / lower the target by 10 % (rate in open phases, VUs in closed ones)"),
+    ("+ / -", "raise / lower the target by 10 % (rate in open phases, VUs in closed ones; a ramp at both ends)"),
     ("a", "add an annotation: a note on the charts' time axis and in the session"),
     ("e", "export the session JSON now (to --out, or the sessions directory)"),
     ("x", "stop the run (in-flight requests finish; the session is written)"),
