@@ -199,7 +199,7 @@ class TimelineChart(PlotextPlot):
 
 
 class RateChart(TimelineChart):
-    TITLE = "load: target vs achieved (iterations/s · VUs right)"
+    TITLE = "load: target vs achieved (iterations/s · VUs)"
     MARK_LIMITED = True
 
     def key(self) -> str:
@@ -213,8 +213,10 @@ class RateChart(TimelineChart):
         # requests, and 57 requests/s beside a 20/s target read as a 3x overshoot.
         out = [(xs, ys, TARGET, "left") for xs, ys in runs(rows, lambda r: r.target_rps or None)]
         out += [(xs, ys, STARTED, "left") for xs, ys in runs(rows, lambda r: r.started_rps if r.target_rps else None)]
-        out += [(xs, ys, TARGET, "right") for xs, ys in runs(rows, lambda r: r.target_vus or None)]
-        out += [(xs, ys, STARTED, "right") for xs, ys in runs(rows, lambda r: r.vus if r.target_vus else None)]
+        # VUs take the right-hand axis beside a rate, the left one in a plan without open phases
+        side = "right" if out else "left"
+        out += [(xs, ys, TARGET, side) for xs, ys in runs(rows, lambda r: r.target_vus or None)]
+        out += [(xs, ys, STARTED, side) for xs, ys in runs(rows, lambda r: r.vus if r.target_vus else None)]
         return out
 
     def mark_events(self, events, lo, hi) -> None:
