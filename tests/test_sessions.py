@@ -39,10 +39,20 @@ def _start(args, sessions, **kw):
                             stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env, **kw)
 
 
-def _session_dir(sessions: Path) -> Path:
+def _session_dir(sessions: Path, timeout: float = 30) -> Path:
+    """The one session directory, once the run has made it (start-up is slow on a busy machine)."""
+    deadline = time.monotonic() + timeout
+    while not (sessions.is_dir() and any(d.is_dir() for d in sessions.iterdir())):
+        assert time.monotonic() < deadline, f"no session directory in {sessions}"
+        time.sleep(0.1)
     dirs = [d for d in sessions.iterdir() if d.is_dir()]
     assert len(dirs) == 1, dirs
     return dirs[0]
+
+
+def _wait_running(sessions: Path, seconds: int) -> None:
+    """Until the run has journaled ``seconds`` rows: time on the run's clock, not the test's."""
+    _wait_rows(_session_dir(sessions), seconds, timeout=60)
 
 
 def _wait_rows(directory: Path, n: int, timeout: float = 20) -> None:
@@ -58,7 +68,6 @@ def _wait_rows(directory: Path, n: int, timeout: float = 20) -> None:
 def test_kill_9_then_recover(tmp_path, demo):
     sessions = tmp_path / "sessions"
     proc = _start(["run", str(_plan(tmp_path, demo)), "--headless"], sessions)
-    time.sleep(1.0)
     directory = _session_dir(sessions)
     _wait_rows(directory, 6)
     children = psutil.Process(proc.pid).children(recursive=True)
@@ -115,7 +124,7 @@ def test_second_sigint_stops_at_once_and_still_writes(tmp_path, fresh_demo):
     out = tmp_path / "s.json"
     proc = _start(["run", str(_plan(tmp_path, d, rate=20, url="/api/users/1")), "--headless", "--out", str(out)],
                   tmp_path / "sessions")
-    time.sleep(4.5)
+    _wait_running(tmp_path / "sessions", 4)  # the first 3 s answers are in; later ones in flight
     proc.send_signal(signal.SIGINT)
     time.sleep(0.2)
     proc.send_signal(signal.SIGINT)
@@ -130,7 +139,7 @@ def test_worker_death_is_detected_and_the_run_goes_on(tmp_path, demo):
     out = tmp_path / "s.json"
     proc = _start(["run", str(_plan(tmp_path, demo, seconds=6, rate=100)), "--headless", "--workers", "2",
                    "--out", str(out)], tmp_path / "sessions")
-    time.sleep(2.5)
+    _wait_running(tmp_path / "sessions", 2)
     workers = [c for c in psutil.Process(proc.pid).children() if "perftui.engine.worker" in " ".join(c.cmdline())]
     assert len(workers) == 2
     killed = time.monotonic()
@@ -156,7 +165,7 @@ def test_last_worker_dying_stops_cleanly(tmp_path, demo):
     out = tmp_path / "s.json"
     proc = _start(["run", str(_plan(tmp_path, demo)), "--headless", "--workers", "1", "--out", str(out)],
                   tmp_path / "sessions")
-    time.sleep(2.5)
+    _wait_running(tmp_path / "sessions", 2)
     for c in psutil.Process(proc.pid).children():
         if "perftui.engine.worker" in " ".join(c.cmdline()):
             c.kill()
