@@ -262,3 +262,17 @@ def test_ls_into_a_closed_pipe_ends_quietly(tmp_path):
         os.close(write)
         assert "Traceback" not in r.stderr and "BrokenPipeError" not in r.stderr, (args, r.stderr)
         assert r.returncode in (0, 141), (args, r.returncode)
+
+
+def test_ls_escapes_what_a_hand_edited_run_json_says(tmp_path):
+    import json
+
+    d = tmp_path / "sessions" / "20260101-000000-abcd"
+    d.mkdir(parents=True)
+    (d / "run.json").write_text(json.dumps({
+        "id": "20260101-000000-abcd", "state": "finished", "plan_name": "evil\x1b[2J", "started_at": 1.0,
+        "ended_at": 2.0, "end_reason": "completed\x1b]0;owned\x07"}))
+    r = run_cli("ls", env={"PERFTUI_SESSIONS_DIR": str(tmp_path / "sessions")})
+    assert r.returncode == 0, r.stderr
+    _no_controls(r.stdout + r.stderr)
+    assert "evil\\x1b[2J" in r.stdout
