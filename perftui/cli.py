@@ -12,7 +12,7 @@ import sys
 
 from perftui import __version__
 from perftui.errors import UserError
-from perftui.units import parse_duration
+from perftui.units import parse_duration, printable, printable_lines
 
 EPILOG = "exit codes: 0 ok · 1 a threshold failed · 2 bad input · 130 interrupted (session still written)"
 
@@ -26,7 +26,15 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def _positive_float(name: str):
+# Far above what a use needs, low enough that a typo is refused instead of starting 100,000
+# worker processes or redrawing the dashboard a million times a second.
+MAX_WORKERS = 256
+MAX_REFRESH_HZ = 30.0
+# --rate and --vus: the plan loader's limits (planload.MAX_RATE, MAX_VUS), checked here too so the
+# message names the flag.
+
+
+def _positive_float(name: str, most: float = float("inf")):
     def parse(text: str) -> float:
         try:
             value = float(text)
@@ -34,12 +42,14 @@ def _positive_float(name: str):
             raise argparse.ArgumentTypeError(f"{name} must be a number, got {text!r}") from None
         if not value > 0:
             raise argparse.ArgumentTypeError(f"{name} must be greater than 0, got {text!r}")
+        if not value <= most:
+            raise argparse.ArgumentTypeError(f"{name} must be at most {most:g}, got {text!r}")
         return value
 
     return parse
 
 
-def _positive_int(name: str):
+def _positive_int(name: str, most: int = MAX_WORKERS):
     def parse(text: str) -> int:
         try:
             value = int(text)
@@ -47,6 +57,8 @@ def _positive_int(name: str):
             raise argparse.ArgumentTypeError(f"{name} must be a whole number, got {text!r}") from None
         if value < 1:
             raise argparse.ArgumentTypeError(f"{name} must be at least 1, got {text!r}")
+        if value > most:
+            raise argparse.ArgumentTypeError(f"{name} must be at most {most}, got {text!r}")
         return value
 
     return parse
@@ -73,13 +85,13 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", metavar="FILE", help="write the session JSON here (default: the sessions directory)")
     p.add_argument("--workers", type=_positive_int("--workers"), metavar="N",
                    help="worker processes (default: CPU cores minus one, at least one)")
-    p.add_argument("--rate", type=_positive_float("--rate"), metavar="N",
+    p.add_argument("--rate", type=_positive_float("--rate", 10_000_000.0), metavar="N",
                    help="replace the phases with one open-model phase of N arrivals/s")
-    p.add_argument("--vus", type=_positive_int("--vus"), metavar="N",
+    p.add_argument("--vus", type=_positive_int("--vus", 1_000_000), metavar="N",
                    help="replace the phases with one closed-model phase of N virtual users")
     p.add_argument("--duration", type=_duration, metavar="D", help="length of that phase: 30s, 5m, 1h (default 30s)")
     p.add_argument("--start", action="store_true", help="dashboard: start the run at once instead of waiting for 's'")
-    p.add_argument("--refresh", type=_positive_float("--refresh"), default=4.0, metavar="HZ",
+    p.add_argument("--refresh", type=_positive_float("--refresh", MAX_REFRESH_HZ), default=4.0, metavar="HZ",
                    help="dashboard refresh rate (default 4; 1 suits slow SSH links)")
     p.add_argument("--detach", action="store_true",
                    help="run in the background (no TTY needed); prints the session id: perftui attach ID")
@@ -100,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="perftui", description="Live load tests in the terminal: open a plan picker, or run a plan.",
                      epilog=EPILOG)
     parser.add_argument("--version", action="version", version=f"perftui {__version__}")
-    parser.add_argument("--refresh", type=_positive_float("--refresh"), default=4.0, metavar="HZ",
+    parser.add_argument("--refresh", type=_positive_float("--refresh", MAX_REFRESH_HZ), default=4.0, metavar="HZ",
                         help="dashboard refresh rate (default 4)")
     parser.add_argument("--workers", type=_positive_int("--workers"), metavar="N", help="worker processes")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -130,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     attach = sub.add_parser("attach", help="open the dashboard on a running (detached) session")
     attach.add_argument("id", nargs="?", metavar="ID", help="session id or a unique prefix (default: the newest running)")
-    attach.add_argument("--refresh", type=_positive_float("--refresh"), default=4.0, metavar="HZ")
+    attach.add_argument("--refresh", type=_positive_float("--refresh", MAX_REFRESH_HZ), default=4.0, metavar="HZ")
     attach.add_argument("--headless", action="store_true", help="print progress lines instead of the dashboard")
     _add_sessions_dir(attach)
 
@@ -221,7 +233,7 @@ def _validate(args) -> int:
     specs = phase_specs(plan.phases)
     total = sum(s.duration for s in specs)
     steps = sum(len(s.steps) for s in plan.scenarios)
-    print(f"{args.plan}: ok · '{plan.name}' → {plan.target} · {len(specs)} phase(s), {total:.0f}s · "
+    print(f"{printable(args.plan)}: ok · '{printable(plan.name)}' → {plan.target} · {len(specs)} phase(s), {total:.0f}s · "
           f"{len(plan.scenarios)} scenario(s), {steps} step(s) · {len(plan.thresholds)} threshold(s)")
     return 0
 
@@ -266,7 +278,8 @@ def main(argv: list[str] | None = None) -> int:
 
             return getattr(sessions, f"cmd_{args.command}")(args)
     except UserError as exc:
-        print(f"perftui: {exc}" if "\n" not in str(exc) else f"perftui: invalid input:\n{exc}", file=sys.stderr)
+        text = printable_lines(str(exc))  # messages quote what the user gave, control characters too
+        print(f"perftui: {text}" if "\n" not in text else f"perftui: invalid input:\n{text}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
@@ -274,4 +287,17 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def entry() -> None:
-    sys.exit(main())
+    try:
+        code = main()
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader went away (perftui ls | head): end quietly with SIGPIPE's status, as other
+        # Unix tools do; output still buffered goes to /dev/null instead of a second error at exit.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                os.dup2(devnull, stream.fileno())
+            except (OSError, ValueError):
+                pass
+        code = 128 + 13
+    sys.exit(code)

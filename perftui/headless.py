@@ -20,14 +20,14 @@ from perftui.planload import LoadedPlan
 from perftui.runtime import Target, exit_code, resolve_target, save_session, sessions_dir
 from perftui.session import SessionRecord
 from perftui.summary import StatsSummary
-from perftui.units import format_count, format_duration, format_ms
+from perftui.units import format_count, format_duration, format_ms, printable, printable_lines
 
 
 def progress_line(coord: Coordinator) -> str:
     s = coord.session
     row = s.timeline[-1] if s.timeline else None
     spec = coord.current
-    phase = spec.name if spec else "-"
+    phase = printable(spec.name) if spec else "-"
     if row is None:
         return f"{format_duration(s.elapsed()):>7}  {phase}"
     if row.target_vus:
@@ -141,7 +141,7 @@ def summary_text(session: SessionRecord) -> str:
             mark = "✓ pass" if r.ok else "✗ FAIL"
             val = r.detail or ("-" if r.value is None else f"{r.value:g}")
             w(f"  {mark}  {r.expr:<40} {val}")
-    return "\n".join(out)
+    return printable_lines("\n".join(out))
 
 
 class LineWriter:
@@ -163,7 +163,7 @@ class LineWriter:
         if self.broken:
             return
         try:
-            self._queue.put_nowait(line)
+            self._queue.put_nowait(printable_lines(line))  # no control character reaches the terminal
         except queue.Full:
             self.dropped += 1
 

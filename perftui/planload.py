@@ -16,6 +16,9 @@ import difflib
 import math
 import os
 import re
+import select
+import stat
+import time
 import tomllib
 import types
 import typing
@@ -33,7 +36,8 @@ from perftui.jsonpath import MISSING, compile_path
 from perftui.plan import Capture, Defaults, DemoOptions, Expect, Phase, Plan, Scenario, Step
 from perftui.template import TemplateError, compile_json, compile_template
 from perftui.thresholds import METRICS, parse_threshold
-from perftui.units import parse_duration
+from perftui.units import parse_duration, printable
+from perftui.demo.latency import parse_latency
 from perftui.monitor.metrics import parse_selector
 from perftui.plan import GeneratorLimits, MetricSeries, Monitor
 
@@ -65,6 +69,9 @@ CLI_FILE = "<command line>"
 MAX_RATE = 10_000_000.0
 MAX_VUS = 1_000_000
 MAX_IN_FLIGHT = 10_000_000
+MAX_REDIRECTS = 100
+MAX_WEIGHT = 1_000_000.0
+MAX_PID = 4_194_304  # Linux's pid_max ceiling
 
 Path_ = tuple[str | int, ...]
 
@@ -190,6 +197,18 @@ _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+\Z")
 _BARE_KEY_AT = re.compile(r"[A-Za-z0-9_-]+")
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
+_HOST = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?\.?\Z")
+_IPV6 = re.compile(r"[0-9A-Fa-f:.]+(?:%[A-Za-z0-9_.-]+)?\Z")
+_HEADER_VALUE_BAD = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # RFC 9110 field-value: no CTL but tab
+_CONTROL = re.compile(r"[\s\x00-\x1f\x7f-\x9f]")
+
+
+def _has_space_or_control(text: str) -> bool:
+    return _CONTROL.search(text) is not None
+
+
+def _has_control(text: str) -> bool:
+    return _CONTROL.search(text.replace(" ", "")) is not None
 
 
 def format_path(path: Path_) -> str:
@@ -522,6 +541,48 @@ def _find_error_line(text: str) -> tuple[int | None, str]:
     return (last if text.strip() else None), ""
 
 
+_READ_WAIT_S = 5.0
+"""How long a plan read from a pipe or a device may go without data before it is refused."""
+
+
+def _read_bounded(file: str, path: Path) -> bytes:
+    """The file's bytes, at most ``MAX_PLAN_BYTES`` (+1 to tell "too large"), whatever the file
+    is: the reported size of a device (``/dev/zero``: 0) is not trusted, a FIFO without a writer
+    does not block, and a pipe or terminal that stays silent is refused after ``_READ_WAIT_S``."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError
+        regular = stat.S_ISREG(mode)
+        if regular:
+            os.set_blocking(fd, True)
+        chunks: list[bytes] = []
+        total = 0
+        deadline = time.monotonic() + _READ_WAIT_S
+        while total <= MAX_PLAN_BYTES:
+            try:
+                chunk = os.read(fd, min(1 << 20, MAX_PLAN_BYTES + 1 - total))
+            except BlockingIOError:
+                left = deadline - time.monotonic()
+                if left <= 0 or not select.select([fd], [], [], left)[0]:
+                    raise PlanError([Problem(file, "", f"nothing could be read from it within {_READ_WAIT_S:g} s"
+                                             " (a pipe or device that stays silent?); give a plan file")]) from None
+                continue
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+    finally:
+        os.close(fd)
+    if total > MAX_PLAN_BYTES:
+        raise PlanError([Problem(file, "", "file is larger than 10 MB; plans that large are refused")])
+    if not regular and not total:
+        kind = "a named pipe (FIFO)" if stat.S_ISFIFO(mode) else "not a regular file"
+        raise PlanError([Problem(file, "", f"is {kind} and nothing was written to it; give a plan file")])
+    return b"".join(chunks)
+
+
 def _read_plan_file(path: Path) -> str:
     file = str(path)
     try:
@@ -532,7 +593,7 @@ def _read_plan_file(path: Path) -> str:
             raise PlanError(
                 [Problem(file, "", f"file is {size / 1048576:.1f} MB; plans larger than 10 MB are refused")]
             )
-        data = path.read_bytes()
+        data = _read_bounded(file, path)
     except FileNotFoundError:
         raise PlanError([Problem(file, "", "no such file")]) from None
     except PermissionError:
@@ -541,8 +602,6 @@ def _read_plan_file(path: Path) -> str:
         raise PlanError([Problem(file, "", "is a directory, not a plan file (expected a .toml file)")]) from None
     except OSError as e:
         raise PlanError([Problem(file, "", f"cannot read the file: {e.strerror or e}")]) from None
-    if len(data) > MAX_PLAN_BYTES:
-        raise PlanError([Problem(file, "", "file is larger than 10 MB; plans that large are refused")])
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
     try:
@@ -828,6 +887,33 @@ def _toml_scalar(text: str) -> Any:
         return text
 
 
+def _printable_names(plan: Plan) -> Plan:
+    """Names are free text, but a terminal obeys the control characters in them (``ESC[2J``
+    clears the screen, an OSC sequence retitles the window): every name, and the thresholds that
+    quote endpoint names, keep such characters only as visible escapes (``\\x1b[2J``), so that
+    no output (validate, headless, ls, the dashboard, session files) can send them raw. The same
+    escaping on both sides keeps ``p95{name}`` thresholds matching their endpoints."""
+
+    def fix(text: Any) -> Any:
+        return printable(text) if isinstance(text, str) else text
+
+    def step(st: Step) -> Step:
+        if st.name is not UNSET:
+            return msgspec.structs.replace(st, name=fix(st.name)) if fix(st.name) != st.name else st
+        name = endpoint_name(st)
+        return msgspec.structs.replace(st, name=printable(name)) if printable(name) != name else st
+
+    return msgspec.structs.replace(
+        plan,
+        name=fix(plan.name),
+        description=fix(plan.description),
+        phases=[msgspec.structs.replace(ph, name=fix(ph.name)) for ph in plan.phases],
+        scenarios=[msgspec.structs.replace(sc, name=fix(sc.name), steps=[step(st) for st in sc.steps])
+                   for sc in plan.scenarios],
+        thresholds=[fix(t) for t in plan.thresholds],
+    )
+
+
 def _is_struct(tp: Any) -> bool:
     return isinstance(tp, type) and issubclass(tp, msgspec.Struct)
 
@@ -880,6 +966,7 @@ class _Validator:
             for i, sc in enumerate(plan.scenarios)
         ]
         plan = msgspec.structs.replace(plan, phases=phases, scenarios=scenarios, **updates)
+        plan = _printable_names(plan)
         try:
             msgspec.msgpack.encode(plan)
         except (OverflowError, TypeError, ValueError) as e:
@@ -1078,8 +1165,8 @@ class _Validator:
         for name, text in headers.items():
             if not _HEADER_NAME.match(name):
                 self.problem(path + (name,), f"{_quote(name)} is not a valid HTTP header name")
-            if "\r" in text or "\n" in text:
-                self.problem(path + (name,), "header values must not contain line breaks")
+            if _HEADER_VALUE_BAD.search(text):
+                self.problem(path + (name,), "header values must not contain line breaks or control characters")
                 continue
             self.template(text, path + (name,))
 
@@ -1092,6 +1179,8 @@ class _Validator:
         self.duration(d.graceful_stop, path + ("graceful_stop",), allow_zero=True)
         if not 1 <= d.h2_streams <= 10_000:
             self.problem(path + ("h2_streams",), f"must be a number of streams from 1 to 10000, got {d.h2_streams}")
+        if not 0 <= d.max_redirects <= MAX_REDIRECTS:
+            self.problem(path + ("max_redirects",), f"must be from 0 (no redirect followed) to {MAX_REDIRECTS}, got {d.max_redirects}")
         self.headers(d.headers, path + ("headers",))
 
     def check_demooptions(self, d: DemoOptions, raw: dict[str, Any], path: Path_) -> None:
@@ -1101,6 +1190,11 @@ class _Validator:
             self.problem(path + ("port",), f"must be a TCP port from 0 to 65535 (0 = any free port), got {d.port}")
         if not d.latency.strip():
             self.problem(path + ("latency",), 'must not be empty; use "0ms" for no added latency')
+        else:
+            try:
+                parse_latency(d.latency)
+            except ValueError as e:
+                self.problem(path + ("latency",), str(e))
 
     def check_phase(self, ph: Phase, raw: dict[str, Any], path: Path_) -> None:
         self.duration(ph.duration, path + ("duration",))
@@ -1151,8 +1245,8 @@ class _Validator:
             self.problem(path + ("arrivals",), "arrivals shapes open-model phases (arrival_rate) only")
 
     def check_scenario(self, sc: Scenario, raw: dict[str, Any], path: Path_) -> None:
-        if not (math.isfinite(sc.weight) and sc.weight >= 0):
-            self.problem(path + ("weight",), f"must be 0 or more, got {sc.weight:g}")
+        if not (math.isfinite(sc.weight) and 0 <= sc.weight <= MAX_WEIGHT):
+            self.problem(path + ("weight",), f"must be from 0 to {MAX_WEIGHT:g}, got {sc.weight:g}")
         steps = raw.get("steps")
         connected = False
         for i, st in enumerate(steps if isinstance(steps, list) else ()):
@@ -1204,6 +1298,28 @@ class _Validator:
         self.endpoints.add(endpoint_name(st))
         self.check_url(st.url, path + ("url",))
 
+    def absolute_url(self, url: str, path: Path_, schemes: tuple[str, ...]) -> bool:
+        """Checks an absolute URL's parts (port, IPv6 brackets, host name); templated URLs are
+        checked as far as their text allows. False when a problem was reported."""
+        if "{{" in url:
+            return True
+        try:
+            parts = urlsplit(url)
+            parts.port  # noqa: B018 - raises ValueError on a port that is not 0..65535
+        except ValueError as e:
+            self.problem(path, f"not a valid URL ({e}): {_quote(url)}")
+            return False
+        if parts.scheme.lower() not in schemes:
+            return True  # the caller words the scheme problem
+        host = parts.hostname or ""
+        if not host:
+            self.problem(path, f"has no host name: {_quote(url)}")
+            return False
+        if not _HOST.match(host) and not (parts.netloc.rpartition("@")[2].startswith("[") and _IPV6.match(host)):
+            self.problem(path, f"{_quote(host)} is not a valid host name (letters, digits, - and . only): {_quote(url)}")
+            return False
+        return True
+
     def check_url(self, url: str, path: Path_) -> None:
         if not url.strip():
             self.problem(path, 'must not be empty; write a path like "/api/users"')
@@ -1214,8 +1330,10 @@ class _Validator:
                 self.problem(path, f"only http:// and https:// URLs are supported, got {_quote(url)}")
             else:
                 self.problem(path, f"must start with / (a path on the target) or http(s)://, got {_quote(url)}; did you mean {_quote('/' + url)}?")
-        if any(c in url for c in " \r\n\t") and "{{" not in url:
-            self.problem(path, "URLs cannot contain spaces or line breaks; encode them as %20")
+        if _has_control(url) or (_has_space_or_control(url) and "{{" not in url):
+            self.problem(path, "URLs cannot contain spaces, line breaks or control characters; encode them as %20")
+        elif url.lower().startswith(("http://", "https://")):
+            self.absolute_url(url, path, ("http", "https"))
         self.template(url, path)
 
     # -- protocol steps --
@@ -1326,8 +1444,10 @@ class _Validator:
         elif not (url.startswith(("/", "{{")) or low.startswith(("ws://", "wss://"))):
             hint = f"; did you mean {_quote('/' + url)}?" if "://" not in url else ""
             self.problem(path, f"must start with / (a path on the target) or ws:// / wss://, got {_quote(url)}{hint}")
-        if any(c in url for c in " \r\n\t") and "{{" not in url:
-            self.problem(path, "URLs cannot contain spaces or line breaks; encode them as %20")
+        if _has_control(url) or (_has_space_or_control(url) and "{{" not in url):
+            self.problem(path, "URLs cannot contain spaces, line breaks or control characters; encode them as %20")
+        elif low.startswith(("ws://", "wss://")):
+            self.absolute_url(url, path, ("ws", "wss"))
         self.template(url, path)
 
     def check_mcp(self, st: Step, raw: dict[str, Any], path: Path_) -> None:
@@ -1346,6 +1466,8 @@ class _Validator:
                 self.problem(path, 'mcp = "tools/call" needs tool = "<tool name>" (and arguments = { ... })')
             elif not st.tool.strip():
                 self.problem(path + ("tool",), "must not be empty")
+            elif _has_control(st.tool):
+                self.problem(path + ("tool",), f"a tool name cannot contain control characters: {_quote(st.tool)}")
             if st.params is not UNSET:
                 self.problem(path + ("params",), "tools/call takes tool and arguments instead of params")
         else:
@@ -1436,8 +1558,8 @@ class _Validator:
         if not url.strip():
             self.problem(path, f'must not be empty: a path on the target such as "{example}", or an http(s):// URL')
             return
-        if any(c in url for c in " \r\n\t"):
-            self.problem(path, "URLs cannot contain spaces or line breaks; encode them as %20")
+        if _has_space_or_control(url):
+            self.problem(path, "URLs cannot contain spaces, line breaks or control characters; encode them as %20")
             return
         if url.startswith("/"):
             return
@@ -1453,8 +1575,8 @@ class _Validator:
             return
         if parts.scheme not in ("http", "https"):
             self.problem(path, f"only http:// and https:// URLs can be polled, got {_quote(parts.scheme + '://')}")
-        elif not parts.hostname:
-            self.problem(path, f"has no host name: {_quote(url)}")
+        else:
+            self.absolute_url(url, path, ("http", "https"))
 
     def check_monitor(self, m: Monitor, raw: dict[str, Any], path: Path_) -> None:
         single = isinstance(m.health, str)
@@ -1474,12 +1596,12 @@ class _Validator:
         for name, text in m.headers.items():
             if not _HEADER_NAME.match(name):
                 self.problem(path + ("headers", name), f"{_quote(name)} is not a valid HTTP header name")
-            elif "\r" in text or "\n" in text:
-                self.problem(path + ("headers", name), "header values must not contain line breaks")
+            elif _HEADER_VALUE_BAD.search(text):
+                self.problem(path + ("headers", name), "header values must not contain line breaks or control characters")
         if m.process is not UNSET:
             if isinstance(m.process, int):
-                if m.process <= 0:
-                    self.problem(path + ("process",), f"a pid is a whole number above 0, got {m.process}")
+                if not 0 < m.process <= MAX_PID:
+                    self.problem(path + ("process",), f"a pid is a whole number from 1 to {MAX_PID}, got {m.process}")
             elif not m.process.strip():
                 self.problem(path + ("process",), 'must not be empty: a pid, a process name or command-line text, or "target"')
         if m.series and not m.metrics and "metrics" not in raw:
@@ -1596,6 +1718,9 @@ class _Validator:
         if not target.strip():
             self.problem(path, 'must not be empty: use "demo" or a base URL such as "http://localhost:8080"')
             return
+        if _has_space_or_control(target):
+            self.problem(path, f"a target URL cannot contain spaces, line breaks or control characters: {_quote(target)}")
+            return
         try:
             parts = urlsplit(target)
             port = parts.port
@@ -1611,6 +1736,8 @@ class _Validator:
             return
         if not parts.hostname:
             self.problem(path, f"has no host name: {_quote(target)}")
+        elif not self.absolute_url(target, path, ("http", "https")):
+            return
         if parts.query or parts.fragment:
             self.problem(path, "a target is a base URL without ?query or #fragment; put the query on the steps")
 

@@ -16,7 +16,7 @@ from perftui.journal import FINAL, RUN_INFO, SessionEntry, directory_for, list_s
 from perftui.planload import LoadedPlan
 from perftui.runtime import sessions_dir
 from perftui.session import new_session_id
-from perftui.units import format_duration
+from perftui.units import format_duration, printable
 
 
 def detach(loaded: LoadedPlan, argv: list[str]) -> int:
@@ -92,8 +92,9 @@ def cmd_ls(args) -> int:
         length = format_duration((e.ended_at or time.time()) - e.started_at) if e.started_at else "-"
         note = e.end_reason if e.state in ("finished", "recovered") else ("perftui recover " + e.id if e.state == "dead" else
                                                           ("attach: perftui attach " + e.id if e.socket else ""))
-        print(f"{e.id:<22} {e.state:<9} {_when(e.started_at):<19} {length:>8}  {e.plan_name}"
-              + (f" · {note}" if note else ""))
+        # run.json is a file anyone may have edited: its text is escaped like a plan's
+        print(printable(f"{e.id:<22} {e.state:<9} {_when(e.started_at):<19} {length:>8}  {e.plan_name}"
+                        + (f" · {note}" if note else "")))
     print(f"\n{sessions_dir()}")
     return 0
 
@@ -147,7 +148,8 @@ async def _follow(socket_path: str) -> int:
         await remote.connect()
     except (OSError, asyncio.TimeoutError) as exc:
         raise UserError(f"cannot connect to {socket_path}: {exc}") from None
-    print(f"attached to {remote.session.id} · {remote.session.plan_name} → {remote.target} (Ctrl-C detaches)", flush=True)
+    print(printable(f"attached to {remote.session.id} · {remote.session.plan_name} → {remote.target} (Ctrl-C detaches)"),
+          flush=True)
     remote.listeners.append(lambda: print(progress_line(remote), flush=True) if remote.state != "finished" else None)
     loop = asyncio.get_running_loop()
     detached = asyncio.Event()

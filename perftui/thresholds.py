@@ -98,6 +98,36 @@ for _k in ERROR_KINDS:
 METRICS["dropped"] = ("count", "open-model arrivals dropped by max_in_flight")
 METRICS["late_starts"] = ("count", "open-model arrivals started later than late_threshold")
 
+# Protocol metrics (computed by ``Session.protocol_extra``): families with latency figures, the
+# named figures of the whole run, and the figures every protocol endpoint has (``{name}``).
+PROTOCOL_LATENCY_FAMILIES = ("ws.connect", "ws.rtt", "ws.expect", "graphql", "mcp", "mcp.initialize")
+PROTOCOL_METRICS = frozenset({
+    "ws.success_rate", "ws.connections_opened", "ws.connections_failed", "ws.closed_by_server",
+    "ws.messages_sent", "ws.messages_received", "ws.operations", "ws.errors", "ws.error_rate",
+    "ws.peak_connections", "ws.messages_sent.rps", "ws.messages_received.rps",
+    "graphql.requests", "graphql.errors", "graphql.graphql_errors", "graphql.rps", "graphql.error_rate",
+    "graphql.success_rate",
+    "mcp.requests", "mcp.errors", "mcp.rps", "mcp.jsonrpc_errors", "mcp.tool_errors", "mcp.sessions",
+    "mcp.sessions_expired", "mcp.error_rate", "mcp.success_rate",
+    *(f"{fam}.{f}" for fam in PROTOCOL_LATENCY_FAMILIES for f in _LATENCY_FIELDS),
+})
+_PROTOCOL_ENDPOINT_FIELDS = (*_LATENCY_FIELDS, "requests", "errors", "rps", "error_rate", "success_rate")
+PROTOCOL_ENDPOINT_METRICS = frozenset(
+    f"{fam}.{f}" for fam in PROTOCOL_LATENCY_FAMILIES for f in _PROTOCOL_ENDPOINT_FIELDS
+)
+
+
+def _unknown_protocol_metric(raw: str, metric: str, endpoint: str | None) -> str:
+    known = sorted(PROTOCOL_METRICS if endpoint is None else PROTOCOL_ENDPOINT_METRICS)
+    close = difflib.get_close_matches(metric, known, n=3, cutoff=0.6)
+    hint = f"; did you mean {' or '.join(close)}?" if close else ""
+    family = metric.split(".", 1)[0]
+    same = [k for k in known if k.startswith(family + ".") and k.rpartition(".")[2] not in _LATENCY_FIELDS]
+    where = "per endpoint" if endpoint is not None else "for the whole run"
+    return (f"unknown protocol metric {raw!r}{hint} ({family} metrics {where}: "
+            f"{', '.join(same)}, and latencies such as {family if family != 'ws' else 'ws.rtt'}.p95)")
+
+
 _METRIC_CHARS = re.compile(r"[a-z0-9_.()]+\Z")
 _TAIL = re.compile(
     r"""\s*(?P<op><=|>=|==|<|>|=>|=<|!=|=)\s*
@@ -198,6 +228,10 @@ def parse_threshold(expr: str) -> Threshold:
         raise ValueError(f"threshold {expr!r}: {_unknown_metric(metric_raw.strip(), metric)}")
     if metric.startswith(_PROTOCOL_PREFIXES) and (metric.endswith(".") or ".." in metric):
         raise ValueError(f"threshold {expr!r}: incomplete metric name {metric!r}")
+    if metric.startswith(_PROTOCOL_PREFIXES) and metric not in (
+        PROTOCOL_METRICS if endpoint is None else PROTOCOL_ENDPOINT_METRICS
+    ):
+        raise ValueError(f"threshold {expr!r}: {_unknown_protocol_metric(metric_raw.strip(), metric, endpoint)}")
     number = float(tail.group("num"))
     if not math.isfinite(number):
         raise ValueError(f"threshold {expr!r}: the value must be a finite number")
@@ -308,6 +342,27 @@ def evaluate(
     limit = f"{th.op} {format_value(th, th.value)}"
     detail = f"{format_value(th, value)} {limit}" if ok else f"{format_value(th, value)}, expected {limit}"
     return ThresholdResult(expr=th.expr, ok=ok, value=value, detail=detail)
+
+
+def settled(th: Threshold, result: ThresholdResult) -> bool:
+    """Whether a verdict taken while the run goes on can no longer change. Counts (``requests``,
+    ``errors``, ``<kind>_count``, ``ws.messages_received``...) only grow during a run: ``requests
+    > 1000`` that holds keeps holding, and ``errors < 10`` that failed stays failed; until then
+    (and for ``==`` until the count passes it) the verdict waits for the end of the run.
+    Latencies and rates can move either way, so their live verdict is shown as it stands."""
+    if metric_kind(th.metric) != "count":
+        return True
+    value = result.value if result.value is not None else 0.0
+    if th.op in (">", ">="):
+        return result.ok
+    if th.op in ("<", "<="):
+        return not result.ok
+    return value > th.value  # ==: only settled once the count has gone past it
+
+
+def pending_detail(th: Threshold, result: ThresholdResult) -> str:
+    """What a pending threshold shows: ``412 so far, needs > 1000``."""
+    return f"{format_value(th, result.value or 0.0)} so far, needs {th.op} {format_value(th, th.value)}"
 
 
 def format_value(th: Threshold, value: float | None) -> str:

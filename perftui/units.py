@@ -8,16 +8,34 @@ import re
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|us|µs|s|m|h|d)", re.IGNORECASE)
 _UNIT_SECONDS = {"us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
+MAX_DURATION_S = 30 * 86400.0
+"""The longest duration anywhere in perftui (phases, timeouts, think times, --duration): 30 days.
+Far longer than any soak test, short enough that a typo (``1e308``, ``"999999999999999d"``) is
+refused instead of overflowing a clock or a timer."""
+
 
 def parse_duration(value: str | int | float) -> float:
     """Return seconds for ``30``, ``"30s"``, ``"1m30s"``, ``"250ms"``.
 
-    A bare number means seconds. Raises ``ValueError`` with a message meant for the user.
+    A bare number means seconds. Raises ``ValueError`` with a message meant for the user, also
+    for a value that is not finite or longer than ``MAX_DURATION_S`` (30 days).
     """
+    seconds = _parse_duration(value)
+    if seconds != seconds or abs(seconds) == float("inf"):
+        raise ValueError(f"the duration must be a finite number of seconds, got {value!r}")
+    if abs(seconds) > MAX_DURATION_S:
+        raise ValueError(f"durations are at most 30 days (30d), got {value!r}")
+    return seconds
+
+
+def _parse_duration(value: str | int | float) -> float:
     if isinstance(value, bool):
         raise ValueError("expected a duration such as 30s, 5m or 1h, got a boolean")
     if isinstance(value, (int, float)):
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:
+            return float("inf")
     text = value.strip()
     if not text:
         raise ValueError("expected a duration such as 30s, 5m or 1h, got an empty string")
@@ -83,3 +101,26 @@ def format_bytes(n: float) -> str:
         if abs(n) >= div:
             return f"{n / div:.1f}{unit}"
     return f"{n:.0f}B"
+
+
+# C0 controls, DEL, C1 controls (ESC[2J, OSC title sequences, CSI in its 8-bit form 0x9b) and the
+# bidirectional overrides that reorder text on screen. Names in a plan are free text, and a
+# terminal obeys any of these it is sent, so every output shows them as escapes instead.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape(m: re.Match[str]) -> str:
+    c = m.group()
+    return _NAMED.get(c) or (f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}")
+
+
+def printable(text: str) -> str:
+    """``text`` safe to send to a terminal: control characters become visible escapes
+    (``"\\x1b[2J"`` is shown as the six characters ``\\x1b[2J``). Idempotent on its output."""
+    return _UNPRINTABLE.sub(_escape, text)
+
+
+def printable_lines(text: str) -> str:
+    """``printable`` for a block of text: its line breaks are kept, everything else escaped."""
+    return "\n".join(printable(line) for line in text.split("\n"))

@@ -3,6 +3,10 @@ traceback) for bad flags, bad plans and bad files."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 
 from tests.conftest import ROOT, read_session, run_cli, write_plan
@@ -30,6 +34,13 @@ def test_help_lists_every_command():
     (["run", "plans/demo.toml", "--target", "localhost:1"], "needs a scheme"),
     (["run", "plans/demo.toml", "--out", "/"], "is a directory"),
     (["run", "plans/demo.toml", "--refresh", "0"], "--refresh must be greater than 0"),
+    (["run", "plans/demo.toml", "--refresh", "1e308"], "--refresh must be at most 30"),
+    (["run", "plans/demo.toml", "--workers", "100000"], "--workers must be at most 256"),
+    (["run", "plans/demo.toml", "--rate", "1e308"], "--rate must be at most"),
+    (["run", "plans/demo.toml", "--vus", "5000000"], "--vus must be at most 1000000"),
+    (["run", "plans/demo.toml", "--duration", "999999999999999d"], "durations are at most 30 days"),
+    (["run", "plans/demo.toml", "--target", "http://exa mple.com"], "cannot contain spaces"),
+    (["run", "plans/demo.toml", "--target", "http://127.0.0.1:99999"], "Port out of range"),
     (["run"], "the following arguments are required: PLAN"),
     (["run", "no/such/plan.toml"], "no such file"),
     (["run", "plans"], "is a directory"),
@@ -53,6 +64,8 @@ def test_huge_and_binary_plan_files(tmp_path):
     with open(big, "wb") as f:
         f.write(b"# padding\n" * (5 * 2**20))  # 50 MB
     r = run_cli("validate", str(big))
+    assert r.returncode == 2 and "larger than 10 MB" in r.stderr and "Traceback" not in r.stderr
+    r = run_cli("validate", "/dev/zero", timeout=30)  # reports a size of 0 and never ends
     assert r.returncode == 2 and "larger than 10 MB" in r.stderr and "Traceback" not in r.stderr
     binary = tmp_path / "bin.toml"
     binary.write_bytes(b"\xff\xfe\x00garbage\x80")
@@ -147,3 +160,119 @@ def test_secrets_never_reach_disk(demo, tmp_path):
         assert b"TestPassword123!" not in data, f
     assert "***" in out.read_text()
     assert secret not in r.stdout + r.stderr
+
+
+def test_a_fifo_as_the_plan_does_not_hang(tmp_path):
+    fifo = tmp_path / "plan.toml"
+    os.mkfifo(fifo)
+    r = run_cli("validate", str(fifo), timeout=30)  # no writer: open and read must not block
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    assert "named pipe (FIFO)" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_a_silent_pipe_as_the_plan_is_refused_after_a_wait():
+    # The writer (sleep) holds the pipe open without writing: refused after the read's wait.
+    r = subprocess.run(["bash", "-c", f"sleep 7 | {sys.executable} -m perftui validate /dev/stdin"],
+                       capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert r.returncode == 2 and "nothing could be read" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_a_plan_from_process_substitution_is_read(tmp_path):
+    r = subprocess.run(["bash", "-c", f"{sys.executable} -m perftui validate <(cat plans/demo.toml)"],
+                       capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert r.returncode == 0 and ": ok" in r.stdout, (r.stdout, r.stderr)
+
+
+# ---- terminal control characters from a plan ------------------------------------------------
+
+EVIL = "\x1b[2J\x1b]0;pwned\x07\x9b31m"
+EVIL_SHOWN = "\\x1b[2J\\x1b]0;pwned\\x07\\x9b31m"
+
+
+def _evil_plan(directory) -> str:
+    def toml(s: str) -> str:
+        return "".join(f"\\u{ord(c):04x}" if ord(c) < 32 or 0x7f <= ord(c) <= 0x9f else c for c in s)
+
+    path = directory / "evil.toml"
+    path.write_text(f'''name = "plan{toml(EVIL)}"
+target = "demo"
+thresholds = ["p95{{step{toml(EVIL)}}} < 5s"]
+
+[[phases]]
+name = "phase{toml(EVIL)}"
+duration = "2s"
+arrival_rate = 4
+
+[[scenarios]]
+steps = [{{ url = "/health", name = "step{toml(EVIL)}" }}]
+''', encoding="utf-8")
+    return str(path)
+
+
+def _no_controls(text: str) -> None:
+    bad = [c for c in text if (ord(c) < 32 and c not in "\n") or 0x7f <= ord(c) <= 0x9f]
+    assert not bad, f"raw control characters reached the terminal: {bad!r}"
+
+
+def test_control_characters_in_names_are_escaped_in_validate_headless_and_ls(tmp_path):
+    plan = _evil_plan(tmp_path)
+    env = {"PERFTUI_SESSIONS_DIR": str(tmp_path / "sessions")}
+    r = run_cli("validate", plan, env=env)
+    assert r.returncode == 0, r.stderr
+    _no_controls(r.stdout + r.stderr)
+    assert f"plan{EVIL_SHOWN}" in r.stdout
+    r = run_cli("run", plan, "--headless", "--out", str(tmp_path / "out.json"), env=env, timeout=120)
+    assert r.returncode == 0, r.stderr
+    _no_controls(r.stdout + r.stderr)
+    assert f"perftui · plan{EVIL_SHOWN}" in r.stdout  # the header
+    assert f"phase{EVIL_SHOWN}" in r.stdout  # progress lines
+    assert f"step{EVIL_SHOWN}" in r.stdout and "✓ pass" in r.stdout  # summary; the threshold still matches
+    assert "MB/h" not in r.stdout and "too short for one" in r.stdout  # a 2 s run has no RSS trend
+    r = run_cli("ls", env=env)
+    assert r.returncode == 0 and f"plan{EVIL_SHOWN}" in r.stdout
+    _no_controls(r.stdout + r.stderr)
+
+
+def test_control_characters_in_error_messages_are_escaped(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('target = "demo"\n"k\\u001b[2J" = 1\nname = 5\n', encoding="utf-8")
+    r = run_cli("validate", str(bad))
+    assert r.returncode == 2
+    _no_controls(r.stdout + r.stderr)
+    assert "unknown key" in r.stderr
+    odd = tmp_path / "x\x1b]0;t\x07.toml"  # the file name itself
+    odd.write_text(bad.read_text(), encoding="utf-8")
+    r = run_cli("validate", str(odd))
+    assert r.returncode == 2 and "x\\x1b]0;t\\x07.toml" in r.stderr
+    _no_controls(r.stdout + r.stderr)
+
+
+def test_ls_into_a_closed_pipe_ends_quietly(tmp_path):
+    sessions = tmp_path / "sessions"
+    for i in range(3):  # some finished sessions to list
+        d = sessions / f"20260101-00000{i}-abcd"
+        d.mkdir(parents=True)
+        (d / "run.json").write_text('{"id": "x", "state": "finished", "plan_name": "p", "started_at": 1.0}')
+    for args in (["ls"], ["validate", "plans/demo.toml"], ["--help"]):
+        read, write = os.pipe()
+        os.close(read)  # the reader is gone before perftui writes a byte: every write fails with EPIPE
+        env = dict(os.environ, PERFTUI_SESSIONS_DIR=str(sessions), CI="true")
+        r = subprocess.run([sys.executable, "-m", "perftui", *args], stdout=write, stderr=subprocess.PIPE,
+                           text=True, timeout=60, env=env, cwd=ROOT)
+        os.close(write)
+        assert "Traceback" not in r.stderr and "BrokenPipeError" not in r.stderr, (args, r.stderr)
+        assert r.returncode in (0, 141), (args, r.returncode)
+
+
+def test_ls_escapes_what_a_hand_edited_run_json_says(tmp_path):
+    import json
+
+    d = tmp_path / "sessions" / "20260101-000000-abcd"
+    d.mkdir(parents=True)
+    (d / "run.json").write_text(json.dumps({
+        "id": "20260101-000000-abcd", "state": "finished", "plan_name": "evil\x1b[2J", "started_at": 1.0,
+        "ended_at": 2.0, "end_reason": "completed\x1b]0;owned\x07"}))
+    r = run_cli("ls", env={"PERFTUI_SESSIONS_DIR": str(tmp_path / "sessions")})
+    assert r.returncode == 0, r.stderr
+    _no_controls(r.stdout + r.stderr)
+    assert "evil\\x1b[2J" in r.stdout

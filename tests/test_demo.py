@@ -309,9 +309,12 @@ async def test_latency_and_error_rate_from_launch(faulty):
             assert time.perf_counter() - t0 >= 0.050
             assert r.status_code == 500 and r.json() == {"error": "injected failure"}
         assert (await c.post("/graphql", json={"query": "{ users { id } }"})).status_code == 500
-        t0 = time.perf_counter()
-        assert (await c.get("/health")).status_code == 200  # never delayed or failed
-        assert time.perf_counter() - t0 < 0.050
+        took = []
+        for _ in range(5):  # never delayed or failed: the fastest of five beats the 50 ms delay
+            t0 = time.perf_counter()
+            assert (await c.get("/health")).status_code == 200
+            took.append(time.perf_counter() - t0)
+        assert min(took) < 0.050, took
         assert (await c.get("/metrics")).status_code == 200
         r = await c.get("/health/detailed")  # error_rate > 0.5 -> degraded
         assert r.status_code == 503 and r.json()["status"] == "degraded"
@@ -337,18 +340,18 @@ async def test_runtime_config(scratch):
 
 async def test_stall(scratch):
     async with httpx.AsyncClient(base_url=scratch.url, timeout=10) as c:
-        r = await c.post("/_demo/stall", json={"seconds": 0.6})
+        r = await c.post("/_demo/stall", json={"seconds": 2.0})
         assert r.status_code == 200
         t0 = time.perf_counter()
         # requests arriving during the stall all finish together, when it ends
         results = await asyncio.gather(c.get("/api/users/1"), c.get("/api/bounties/2"), c.get("/health"))
         assert [x.status_code for x in results] == [200, 200, 200]
         health_elapsed = results[2].elapsed.total_seconds()
-        assert health_elapsed < 0.3  # /health is never stalled
-        assert time.perf_counter() - t0 >= 0.5
+        assert health_elapsed < 1.5  # /health is never stalled (the others wait 2 s)
+        assert time.perf_counter() - t0 >= 1.8
         t1 = time.perf_counter()
         assert (await c.get("/api/users/2")).status_code == 200
-        assert time.perf_counter() - t1 < 0.3  # the stall is over
+        assert time.perf_counter() - t1 < 1.5  # the stall is over
         assert (await c.post("/_demo/stall", json={"seconds": "long"})).status_code == 400
 
 
@@ -360,7 +363,7 @@ async def test_stop_during_stall_releases_requests_and_exits_0():
         await asyncio.sleep(0.2)
         t0 = time.perf_counter()
         assert await asyncio.to_thread(proc.stop) == 0
-        assert time.perf_counter() - t0 < 2.0  # no waiting out the stall or the grace timeout
+        assert time.perf_counter() - t0 < 4.5  # no waiting out the stall or the 5 s grace timeout
         assert (await pending).status_code == 200
     assert "Traceback" not in proc.stderr_text()
 

@@ -61,13 +61,13 @@ def test_http2_requests_reach_nginx_as_h2c(tmp_path):
         """)
     eps = {e["name"]: e for e in s["endpoints"]}
     proto = eps["GET /proto"]
-    assert proto["requests"] >= 45 and proto["errors"] == 0  # body_contains "HTTP/2.0" held every time
+    assert proto["requests"] >= 10 and proto["errors"] == 0  # body_contains "HTTP/2.0" held every time
     assert eps["GET /status/404"]["errors"] == 0
     assert eps["503"]["error_kinds"] == {"http_5xx": eps["503"]["requests"]}
     # the 302 was followed over HTTP/2 and the final answer recorded
     assert eps["redirect"]["errors"] == 0 and eps["redirect"]["status_codes"] == {"200": eps["redirect"]["requests"]}
     # a header capture (HTTP/2 names are lower-case) guards the POST step: it ran every time
-    assert eps["captured"]["requests"] == eps["GET /headers"]["requests"] >= 45
+    assert eps["captured"]["requests"] == eps["GET /headers"]["requests"] >= 10
     assert eps["captured"]["errors"] == 0
     assert {e["protocol"] for e in s["endpoints"]} == {"h2c"}
 

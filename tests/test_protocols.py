@@ -222,7 +222,7 @@ async def test_ws_receive_timeout(ws_peer):
     elapsed = time.monotonic() - t0
     r = rec(runner, "no answer")
     assert r.error_kinds == {"ws_timeout": 1} and r.latency.count == 0
-    assert 0.3 <= elapsed < 2.0
+    assert 0.3 <= elapsed < 8.0  # the 300 ms timeout, not the 30 s default
     assert any("within 0.3s" in e for e in runner.errors_sample)
     assert "WS send" not in runner.recorders or rec(runner, "WS send").requests == 0
 

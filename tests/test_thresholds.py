@@ -290,3 +290,25 @@ def test_format_value(expr, value, text):
 def test_detail_reads_naturally():
     assert evaluate(th("p95 < 200ms"), summary(), {}).detail == "120ms < 200ms"
     assert evaluate(th("error_rate < 0.5%"), summary(), {}).detail == "1.00%, expected < 0.50%"
+
+
+def test_a_growing_count_is_pending_until_its_verdict_cannot_change():
+    from perftui.thresholds import ThresholdResult, pending_detail, settled
+
+    def judge(expr: str, value: float) -> tuple[bool, bool]:
+        th = parse_threshold(expr)
+        ok = {">": value > th.value, ">=": value >= th.value, "<": value < th.value,
+              "<=": value <= th.value, "==": value == th.value}[th.op]
+        return ok, settled(th, ThresholdResult(expr=expr, ok=ok, value=value))
+
+    assert judge("requests > 1000", 412) == (False, False)  # may still get there
+    assert judge("requests > 1000", 1001) == (True, True)  # counts never go back
+    assert judge("errors < 10", 3) == (True, False)  # may still fail
+    assert judge("errors < 10", 12) == (False, True)
+    assert judge("ws.messages_received >= 5", 2) == (False, False)
+    assert judge("dropped == 0", 0) == (True, False)
+    assert judge("dropped == 0", 4) == (False, True)
+    # latencies and rates move both ways: their live verdict stands as it is
+    assert judge("p95 < 200ms", 250)[1] and judge("error_rate < 1%", 0.5)[1]
+    th = parse_threshold("requests > 1000")
+    assert pending_detail(th, ThresholdResult(expr=th.expr, ok=False, value=412)) == "412 so far, needs > 1000"

@@ -417,9 +417,7 @@ async def test_server_that_never_answers_times_out():
         t0 = time.monotonic()
         exc = await expect_error(pool, "timeout", timeout=0.3)
         elapsed = time.monotonic() - t0
-        assert 0.3 <= elapsed < 1.0, (
-            elapsed
-        )  # one sweep interval late at most, plus a loaded machine
+        assert 0.3 <= elapsed < 5.0, elapsed  # one sweep interval late on a quiet machine; never the 30 s default
         assert str(exc) == "timeout after 0.3s"
         assert pool.open_connections == 0  # a timed-out connection is not reused
         await pool.close()
@@ -510,7 +508,7 @@ async def test_connect_timeout_on_full_backlog():
         pool = HttpPool("http", "127.0.0.1", port, connect_timeout=0.2)
         t0 = time.monotonic()
         exc = await expect_error(pool, "connect_timeout", timeout=2.0)
-        assert 0.19 <= time.monotonic() - t0 < 1.0  # uvloop rounds timers to whole ms
+        assert 0.19 <= time.monotonic() - t0 < 5.0  # uvloop rounds timers to whole ms; generous for a busy machine
         assert str(exc) == "connect timeout after 0.2s"
         # The total budget is the tighter one: then it is a plain timeout.
         pool2 = HttpPool("http", "127.0.0.1", port, connect_timeout=5.0)
@@ -620,11 +618,11 @@ async def test_max_connections_bounds_the_pool():
 async def test_waiting_for_a_connection_counts_against_the_timeout():
     async with RawPeer(lambda r: [HANG]) as peer:
         pool = HttpPool("http", "127.0.0.1", peer.port, max_connections=1)
-        first = asyncio.create_task(get(pool, timeout=1.0))
+        first = asyncio.create_task(get(pool, timeout=30.0))
         await asyncio.sleep(0.05)
         t0 = time.monotonic()
         exc = await expect_error_soon(pool, timeout=0.2)
-        assert exc.kind == "timeout" and time.monotonic() - t0 < 1.0
+        assert exc.kind == "timeout" and time.monotonic() - t0 < 5.0  # not the first one's 30 s
         assert pool.in_flight == 1  # the first one is still waiting for its answer
         first.cancel()
         with pytest.raises(asyncio.CancelledError):

@@ -15,6 +15,7 @@ Monitoring is scripted the same way: each ``step()`` applies one psutil-like ``P
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import math
 import random
 from pathlib import Path
@@ -230,6 +231,15 @@ class FakeCoordinator:
             return None
         base = self.override if self.override is not None else spec.value_at(self.phase_elapsed)
         new = base * factor
+        if self.override is None and spec.start_value != spec.end_value:  # as Coordinator.scale_ramp
+            low = 0.1 if spec.kind == "open" else 1.0
+            scaled = dataclasses.replace(
+                spec, start_value=max(low, spec.start_value * factor) if spec.start_value else 0.0,
+                end_value=max(low, spec.end_value * factor) if spec.end_value else 0.0)
+            self.specs[self.phase_index] = scaled
+            self.session.phases[self.phase_index].target = scaled.describe()
+            self.session.event("rate" if spec.kind == "open" else "vus", f"ramp scaled ×{factor:g}: {scaled.describe()}")
+            return scaled.value_at(self.phase_elapsed)
         if spec.kind == "closed":
             new = max(
                 1,

@@ -19,7 +19,7 @@ import time
 from collections import deque
 from pathlib import Path
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import msgspec
 
@@ -81,6 +81,8 @@ class LoadScaling:
             return None
         base = self.override if self.override is not None else spec.value_at(self.current_phase_elapsed())
         new = base * factor
+        if self.override is None and spec.start_value != spec.end_value and hasattr(self, "scale_ramp"):
+            return self.scale_ramp(factor)  # a ramp stays a ramp: both of its ends scale
         if spec.kind == "closed":
             new = max(1, round(new) if round(new) != round(base) else round(base) + (1 if factor > 1 else -1))
             return self.set_vus(int(new))
@@ -432,6 +434,23 @@ class Coordinator(LoadScaling):
         self.session.event("rate", f"target rate set to {self.override:g}/s")
         self._apply_load()
         return self.override
+
+    def scale_ramp(self, factor: float) -> float | None:
+        """Multiply both ends of the current phase's ramp by ``factor`` (the phase keeps its
+        shape and its clock); returns the target now."""
+        spec = self.current
+        if spec is None or spec.kind == "pause":
+            return None
+        low = 0.1 if spec.kind == "open" else 1.0
+        scaled = replace(spec, start_value=max(low, spec.start_value * factor) if spec.start_value else 0.0,
+                         end_value=max(low, spec.end_value * factor) if spec.end_value else 0.0)
+        self.specs[self.phase_index] = scaled
+        self.session.phases[self.phase_index].target = scaled.describe()
+        what = "target rate" if spec.kind == "open" else "virtual users"
+        self.session.event("rate" if spec.kind == "open" else "vus",
+                           f"{what} ramp scaled ×{factor:g}: {scaled.describe()}")
+        self._apply_load()
+        return scaled.value_at(self.current_phase_elapsed())
 
     def set_vus(self, vus: int) -> float | None:
         spec = self.current

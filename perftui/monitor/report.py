@@ -39,14 +39,25 @@ def _trend(mb_per_h: float | None) -> str:
 
 
 def _trend_over(info) -> str:
-    """A trend with the span it was fitted over; under a few minutes, start-up growth dominates."""
-    if info.mb_per_h is None:
-        return "-"
+    """A trend with the span it was fitted over; under a few minutes, start-up growth dominates,
+    and under ``MIN_TREND_S`` there is no trend to speak of: what the RSS did is shown instead."""
+    if info.span_s < MIN_TREND_S or info.mb_per_h is None:
+        return _no_trend(info)
     caveat = "; too short to mean much" if info.span_s < SHORT_TREND_S else ""
     return f"{_trend(info.mb_per_h)} (over {format_duration(info.span_s)}{caveat})"
 
 
 SHORT_TREND_S = 300.0
+MIN_TREND_S = 60.0
+"""Below this span no MB/h figure is printed: a 4 s run's start-up growth extrapolated to an hour
+reads as a leak of thousands of MB/h. The session record keeps the fit with its span."""
+
+
+def _no_trend(info) -> str:
+    if info.first_mb is None or info.last_mb is None:
+        return "-"
+    return (f"none: the run is too short for one ({format_duration(info.span_s)} of samples, a trend needs"
+            f" {format_duration(MIN_TREND_S)}); RSS {_num(info.first_mb)} → {_num(info.last_mb)} MB")
 
 
 def summary_lines(session: SessionRecord) -> list[str]:
@@ -100,9 +111,11 @@ def summary_lines(session: SessionRecord) -> list[str]:
             w(f"  process {sut['spec']!r}: not found")
     if doc.rss_trend is not None:
         t = doc.rss_trend
-        if t.mb_per_h is not None:
+        if t.mb_per_h is not None and t.span_s >= MIN_TREND_S:
             w(f"  RSS trend {_trend(t.mb_per_h)} (least squares over {format_duration(t.span_s)}, {t.samples} samples;"
               f" {t.source})")
+        elif t.samples:
+            w(f"  RSS trend {_no_trend(t)} ({t.source})")
     gen = doc.generator
     if gen["cpu_percent_max"]:
         busiest = ", ".join(f"{k} {v:.0f}%" for k, v in gen["cpu_percent_max"].items())

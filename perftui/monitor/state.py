@@ -209,6 +209,12 @@ class MonitorState:
         return trend.per_hour() if trend is not None else None
 
     @property
+    def rss_trend_span_s(self) -> float:
+        """Seconds the SUT's RSS trend is fitted over (the dashboard shows no trend under a minute)."""
+        trend, _ = self._rss_trend()
+        return trend.span if trend is not None else 0.0
+
+    @property
     def generator_rss_trend_mb_per_h(self) -> float | None:
         return self._gen_rss.per_hour()
 

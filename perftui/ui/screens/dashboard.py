@@ -60,9 +60,9 @@ DASHBOARD_BINDINGS = [
 KEY_HELP = [
     ("s", "start the run"),
     ("p / space", "pause or resume (a pause stretches the phase, it does not eat it)"),
-    ("n", "skip to the next phase (past the last one: stop)"),
+    ("n", "skip to the next phase (in the last one: asks, then ends the run)"),
     ("b", "back: restart this phase, or go to the previous one within its first 2 s"),
-    ("+ / -", "raise / lower the target by 10 % (rate in open phases, VUs in closed ones)"),
+    ("+ / -", "raise / lower the target by 10 % (rate in open phases, VUs in closed ones; a ramp at both ends)"),
     ("a", "add an annotation: a note on the charts' time axis and in the session"),
     ("e", "export the session JSON now (to --out, or the sessions directory)"),
     ("x", "stop the run (in-flight requests finish; the session is written)"),
@@ -227,7 +227,7 @@ class DashboardScreen(Screen):
         window = s.window_summary() if started else None
         self.latency.show_stats(window, total)
         self.errors.show_errors(total, s.last_errors)
-        self.thresholds.show_results(list(c.plan.thresholds), s.threshold_results)
+        self.thresholds.show_results(list(c.plan.thresholds), s.threshold_results, live=not c.ended)
         ui = c.backend.process_stats()
         warning = mon.generator_warning if started and not c.ended else None
         self.generator.set_class(bool(warning), "-warning")
@@ -353,6 +353,19 @@ class DashboardScreen(Screen):
         self.tick_numbers()
 
     def action_next_phase(self) -> None:
+        coord = self.controller.coord
+        if coord.phase_index + 1 >= len(coord.specs):  # past the last phase is the end of the run
+            from perftui.ui.screens.prompts import ConfirmEndRun
+
+            def done(yes: bool | None) -> None:
+                if yes and coord.state in ("running", "paused"):
+                    self._next_phase()
+
+            self.app.push_screen(ConfirmEndRun(), done)
+            return
+        self._next_phase()
+
+    def _next_phase(self) -> None:
         self.controller.coord.next_phase()
         self.controller.touch()
         self.tick_numbers()
@@ -365,13 +378,21 @@ class DashboardScreen(Screen):
     def action_scale(self, direction: int) -> None:
         coord = self.controller.coord
         spec = coord.current
+        ramp = coord.override is None and spec.start_value != spec.end_value
         new = coord.scale_load(1 + SCALE_STEP if direction > 0 else 1 - SCALE_STEP)
         self.controller.touch()
         if new is None:
             self.notify("nothing to scale in this phase", severity="warning")
             return
         what = "target rate" if spec.kind == "open" else "virtual users"
-        self.notify(f"{what} → {fmt_target(new, spec.kind)}", title="load changed")
+        if ramp and coord.current is not spec:  # the coordinator scaled both ends of the ramp
+            self.notify(f"{what} ramp → {coord.current.describe()} (now {fmt_target(new, spec.kind)})",
+                        title="load changed")
+        elif ramp:  # a run in another process takes a flat value: say that the ramp is gone
+            self.notify(f"{what} → {fmt_target(new, spec.kind)}, held flat: the rest of the ramp"
+                        f" ({spec.describe()}) is replaced; b restarts the phase", title="load changed")
+        else:
+            self.notify(f"{what} → {fmt_target(new, spec.kind)}", title="load changed")
         self.tick_numbers()
 
     def action_annotate(self) -> None:

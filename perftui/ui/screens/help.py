@@ -11,7 +11,10 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 READING = """\
-[b]Charts[/b]: x is time since the run started. Blue vertical lines are phase changes, yellow ones
+[b]Charts[/b]: the load chart compares like with like: iterations started per second against
+the arrival target (an iteration may send several requests), and VUs on the right in closed
+phases; the throughput chart has requests/s, and the error rate on its own axis on the right.
+x is time since the run started. Blue vertical lines are phase changes, yellow ones
 annotations; small marks along the bottom of the rate chart are other control actions
 (‖ pause, ▸ resume, ↕ rate/VU change, ⤓ export, ■ stop). A [red]red band[/] along the bottom of the
 load and latency charts marks seconds in which perftui itself was the bottleneck: suspect numbers.
@@ -21,7 +24,9 @@ and one sparkline per metric series on the charts' time axis (scaled per series,
 spent waiting behind a slow target (coordinated omission corrected). [b]Service time[/b] is
 measured from the moment the request was actually sent.
 [b]Late starts[/b]: arrivals that began later than planned (the generator fell behind).
-[b]Dropped[/b]: arrivals skipped because max_in_flight was reached."""
+[b]Dropped[/b]: arrivals skipped because max_in_flight was reached.
+[b]Thresholds[/b] on a count (requests > 1000, errors < 10) show "wait" while the run can still
+change their verdict; latencies and rates show their verdict as it stands."""
 
 
 class HelpScreen(ModalScreen[None]):

@@ -31,6 +31,29 @@ class ConfirmQuit(ModalScreen[bool]):
         self.dismiss(yes)
 
 
+class ConfirmEndRun(ModalScreen[bool]):
+    """n in the last phase ends the run: ask first, as q does while a test runs."""
+
+    BINDINGS = [
+        Binding("y,enter", "answer(True)", "end the run"),
+        Binding("n,escape,q", "answer(False)", "keep running"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="confirm-end", classes="dialog"):
+            yield Label("This is the last phase.", classes="dialog-title")
+            yield Label("Skipping it ends the run (the session is written). End the run now?")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("End the run (y)", id="yes", variant="error")
+                yield Button("Keep running (n)", id="no", variant="primary")
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "yes")
+
+    def action_answer(self, yes: bool) -> None:
+        self.dismiss(yes)
+
+
 class ConfirmStop(ModalScreen[bool]):
     """Attached to a run in another process: x stops it for good, so ask."""
 

@@ -1,7 +1,9 @@
 """Time-series charts over the session timeline (textual-plotext), with event markers.
 
-``RateChart`` (target vs achieved), ``LatencyChart`` (p50/p95/p99) and ``ErrorChart`` (error
-rate) share ``TimelineChart``: x is seconds since the run started; phase changes and annotations
+``RateChart`` (the load: iterations/s target vs started, VUs target vs active), ``LatencyChart``
+(p50/p95/p99) and ``ErrorChart`` (throughput: requests/s, and the error rate on its own right-hand
+axis) share ``TimelineChart``: each axis holds one unit, so requests/s never sit beside an arrival
+target they are not comparable with (an iteration may send several requests); x is seconds since the run started; phase changes and annotations
 are vertical lines, other control actions (pause, resume, rate, export, stop) small ticks along
 the bottom; seconds in which perftui itself was the bottleneck (``generator_limited``: their
 numbers are suspect) get a red band along the bottom of the load and latency charts. The colour
@@ -125,7 +127,7 @@ class TimelineChart(PlotextPlot):
     def y_range(self, rows: list[TimelineRow], top: float) -> tuple[float, float]:
         return 0.0, max(1.0, top * 1.1)
 
-    def y_label(self, value: float, top: float) -> str:
+    def y_label(self, value: float, top: float, side: str = "left") -> str:
         return f"{value:,.0f}" if top >= 10 else f"{value:.1f}"
 
     def draw(self, timeline: Sequence[TimelineRow], events: Sequence[Event], span_hint: float = 0.0) -> bool:
@@ -146,11 +148,13 @@ class TimelineChart(PlotextPlot):
         rows = downsample(timeline, max(2, 2 * max(10, width - 10)))
         span = max(10.0, span_hint, rows[-1].t if rows else 0.0)
         top = {"left": 0.0, "right": 0.0}
+        used = set()
         for xs, ys, colour, side in self.series(rows):
             if xs:
                 plt.plot(xs, ys, marker="braille", color=colour, yside=side)
                 top[side] = max(top[side], max(ys))
-        right = top["right"] > 0
+                used.add(side)
+        right = "right" in used
         plt.yaxes(True, right)
         plt.xlim(0, span)
         ticks, labels = time_ticks(span, width)
@@ -160,7 +164,7 @@ class TimelineChart(PlotextPlot):
             s_lo, s_hi = (lo, hi) if side == "left" else (0.0, max(1.0, top["right"] * 1.1))
             plt.ylim(s_lo, s_hi, yside=side)
             yt = [s_lo + (s_hi - s_lo) * f for f in (0.0, 0.5, 1.0)] if height >= 7 else [s_lo, s_hi]
-            plt.yticks(yt, [self.y_label(v, s_hi) for v in yt], yside=side)
+            plt.yticks(yt, [self.y_label(v, s_hi, side) for v in yt], yside=side)
         self.mark_events(events, lo, hi)
         if self.MARK_LIMITED:
             self.mark_limited(rows, lo)
@@ -195,22 +199,24 @@ class TimelineChart(PlotextPlot):
 
 
 class RateChart(TimelineChart):
-    TITLE = "load: target vs achieved"
+    TITLE = "load: target vs achieved (iterations/s · VUs)"
     MARK_LIMITED = True
 
     def key(self) -> str:
-        return key_markup(("target arrivals/s", TARGET), ("started/s", STARTED), ("requests/s", ACHIEVED),
-                          ("VUs (right)", VUS)) + \
+        return key_markup(("target", TARGET), ("achieved", STARTED)) + \
             f"  [{hex_of(PHASE_MARK)}]│[/]phase [{hex_of(NOTE_MARK)}]│[/]note"
 
     def series(self, rows):
-        # The arrival-rate target exists in open phases, the VU target (right axis) in closed ones.
-        # "started/s" is the like-for-like achieved side of the arrival target (an iteration
-        # may send several requests); it is drawn only where there is an arrival target.
+        # Like with like, one unit per axis: in open phases the arrival target and the iterations
+        # actually started (left, iterations/s); in closed phases the VU target and the VUs
+        # running (right). Requests/s are on the throughput chart: an iteration may send several
+        # requests, and 57 requests/s beside a 20/s target read as a 3x overshoot.
         out = [(xs, ys, TARGET, "left") for xs, ys in runs(rows, lambda r: r.target_rps or None)]
         out += [(xs, ys, STARTED, "left") for xs, ys in runs(rows, lambda r: r.started_rps if r.target_rps else None)]
-        out += [(xs, ys, ACHIEVED, "left") for xs, ys in runs(rows, lambda r: r.rps)]
-        out += [(xs, ys, VUS, "right") for xs, ys in runs(rows, lambda r: r.target_vus or None)]
+        # VUs take the right-hand axis beside a rate, the left one in a plan without open phases
+        side = "right" if out else "left"
+        out += [(xs, ys, TARGET, side) for xs, ys in runs(rows, lambda r: r.target_vus or None)]
+        out += [(xs, ys, STARTED, side) for xs, ys in runs(rows, lambda r: r.vus if r.target_vus else None)]
         return out
 
     def mark_events(self, events, lo, hi) -> None:
@@ -236,19 +242,19 @@ class LatencyChart(TimelineChart):
 
 
 class ErrorChart(TimelineChart):
-    TITLE = "error rate (%)"
+    TITLE = "throughput (requests/s) and errors"
 
     def key(self) -> str:
-        return key_markup(("errors", ERRORS))
+        return key_markup(("requests/s", ACHIEVED), ("errors % (right)", ERRORS))
 
     def series(self, rows):
         # no requests in a second (a pause): no error rate either
-        return [(xs, ys, ERRORS, "left") for xs, ys in runs(rows, lambda r: r.error_rate * 100 if r.requests else None)]
+        return [(xs, ys, ACHIEVED, "left") for xs, ys in runs(rows, lambda r: r.rps)] + \
+               [(xs, ys, ERRORS, "right") for xs, ys in runs(rows, lambda r: r.error_rate * 100 if r.requests else None)]
 
-    def y_range(self, rows, top):
-        return 0.0, max(1.0, top * 1.15)
-
-    def y_label(self, value: float, top: float) -> str:
+    def y_label(self, value: float, top: float, side: str = "left") -> str:
+        if side == "left":
+            return super().y_label(value, top, side)
         return f"{value:.0f}%" if top >= 10 else f"{value:.1f}%"
 
 

@@ -44,15 +44,16 @@ class EndpointRow:
 
     def cells(self, name_width: int) -> list:
         err = Text(fmt_pct(self.error_rate), style="red" if self.error_rate else "", justify="right")
-        return [endpoint_label(self.name, self.protocol, name_width), Text(f"{self.requests:,}", justify="right"), Text(f"{self.rps:,.1f}", justify="right"),
+        return [endpoint_label(self.name, self.protocol, name_width),  # Text, not markup: names may hold [brackets]
+                Text(f"{self.requests:,}", justify="right"), Text(f"{self.rps:,.1f}", justify="right"),
                 Text(format_ms(self.p50), justify="right"), Text(format_ms(self.p95), justify="right"),
                 Text(format_ms(self.p99), justify="right"), err]
 
 
-def endpoint_label(name: str, protocol: str, width: int | None = None) -> str | Text:
+def endpoint_label(name: str, protocol: str, width: int | None = None) -> Text:
     """The endpoint's name, followed by its protocol (dim) unless that is HTTP/1.1."""
     if not protocol or protocol == "http/1.1":
-        return ellipsize(name, width) if width is not None else name
+        return Text(ellipsize(name, width) if width is not None else name)
     tag = " " + protocol
     short = ellipsize(name, max(4, width - len(tag))) if width is not None else name
     return Text.assemble(short, (tag, "dim"))

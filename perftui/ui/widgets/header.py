@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
 from perftui.ui import controller as ctl
 from perftui.ui.widgets.base import LivePanel
-from perftui.units import format_duration
+from perftui.ui.format import fmt_pct, fmt_rate
+from perftui.units import format_duration, format_ms
 
 STATE_STYLES = {
     "idle": "bold black on grey70",
@@ -79,6 +81,42 @@ def elapsed_text(c: ctl.RunController) -> Text:
     return t
 
 
+def headline_text(c: ctl.RunController) -> Text:
+    """The numbers that matter, in one line for narrow terminals (the panels that hold them
+    are below the fold at 80x24): requests/s against the target, p50/p95/p99 and errors over the
+    last 10 s, and the run's error count."""
+    coord = c.coord
+    t = Text(no_wrap=True, overflow="ellipsis")
+    if coord is None or not c.started:
+        return t
+    s = coord.session
+    window = s.window_summary()
+    total = s.summary()
+    row = s.timeline[-1] if s.timeline else None
+    t.append(" req ", "dim")
+    t.append(fmt_rate(window.rps if window.requests else 0.0), "bold")
+    if row is not None and c.active and (row.target_vus or row.target_rps):
+        # like with like: iterations started against the arrival target (an iteration may send
+        # several requests), VUs against the VU target
+        if row.target_vus:
+            t.append("  VUs ", "dim")
+            t.append(f"{row.target_vus}")
+        else:
+            t.append("  iter ", "dim")
+            t.append(f"{fmt_rate(row.started_rps)} of {row.target_rps:,.4g}/s")
+    lat = window.latency_ms
+    t.append("  ", "dim")
+    for name in ("p50", "p95", "p99"):
+        t.append(f"{name} ", "dim")
+        t.append(format_ms(getattr(lat, name)) + " ", "bold")
+    t.append(" err ", "dim")
+    t.append(fmt_pct(window.error_rate if window.requests else None),
+             "bold red" if window.requests and window.error_rate else "bold")
+    if total.errors:
+        t.append(f" ({total.errors:,})", "red")
+    return t
+
+
 def alerts(c: ctl.RunController) -> tuple[bool, bool]:
     """(a health URL is down, perftui itself is the bottleneck right now): badges in the header,
     visible at any terminal size."""
@@ -88,7 +126,7 @@ def alerts(c: ctl.RunController) -> tuple[bool, bool]:
     return mon.any_down, bool(mon.generator_warning) and not c.ended
 
 
-def header_renderable(c: ctl.RunController, width: int) -> Table:
+def header_renderable(c: ctl.RunController, width: int) -> Table | Group:
     word, detail = run_state(c)
     title = Text()
     title.append(" perftui ", "bold reverse")
@@ -127,16 +165,23 @@ def header_renderable(c: ctl.RunController, width: int) -> Table:
         grid.add_column(no_wrap=True, justify="right")
         grid.add_row(title, elapsed)
         grid.add_row(status, "")
+        if width < NARROW:
+            return Group(grid, headline_text(c))
     return grid
 
 
+NARROW = 100
+"""Below this many columns the number panels are below the fold: the header adds a headline."""
+
+
 class HeaderBar(LivePanel):
-    """One line at 140+ columns, two below."""
+    """One line at 140+ columns, two below, three (with the headline numbers) below 100."""
 
     def show_run(self, c: ctl.RunController) -> None:
         width = self.size.width or 160
         word, detail = run_state(c)
         coord = c.coord
         key = (width >= 140, word, detail, c.shown_target,
-               str(phase_text(c)), str(elapsed_text(c)), coord.phase_index if coord else None, alerts(c))
+               str(phase_text(c)), str(elapsed_text(c)), coord.phase_index if coord else None, alerts(c),
+               str(headline_text(c)) if width < NARROW else "")
         self.show(key, lambda: header_renderable(c, width))

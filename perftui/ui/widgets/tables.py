@@ -7,12 +7,14 @@ built by plain functions of the data so the results view can reuse them.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
 from perftui.summary import LatencySummary, StatsSummary
+from perftui.thresholds import Threshold, parse_threshold, pending_detail, settled
 from perftui.ui.format import ellipsize, fmt_pct, fmt_rate
 from perftui.ui.widgets.base import LivePanel
 from perftui.units import format_bytes, format_count, format_ms
@@ -98,7 +100,17 @@ class ErrorsPanel(LivePanel):
         self.show(key, lambda: errors_renderable(total, list(last_errors), w, h))
 
 
-def thresholds_renderable(exprs: Sequence[str], results: Sequence) -> Table | Text:
+@lru_cache(maxsize=256)
+def _parsed(expr: str) -> Threshold | None:
+    try:
+        return parse_threshold(expr)
+    except ValueError:
+        return None
+
+
+def thresholds_renderable(exprs: Sequence[str], results: Sequence, live: bool = False) -> Table | Text:
+    """One row per threshold. ``live`` (the run goes on): a count whose verdict can still change
+    (``requests > 1000`` at 400) shows as pending instead of a FAIL it may not deserve."""
     if not exprs:
         return Text("no thresholds in this plan", style="dim")
     by_expr = {r.expr: r for r in results}
@@ -108,19 +120,23 @@ def thresholds_renderable(exprs: Sequence[str], results: Sequence) -> Table | Te
     t.add_column(no_wrap=True, overflow="ellipsis", justify="right", ratio=1)
     for expr in exprs:
         r = by_expr.get(expr)
+        th = _parsed(expr)
+        name = Text(expr)  # not markup: endpoint names may hold [brackets]
         if r is None:
-            t.add_row(Text("  ·", style="dim"), expr, Text("waiting", style="dim"))
+            t.add_row(Text("  ·", style="dim"), name, Text("waiting", style="dim"))
+        elif live and th is not None and not settled(th, r):
+            t.add_row(Text("… wait", style="bold yellow"), name, Text(pending_detail(th, r), style="yellow"))
         elif r.ok:
-            t.add_row(Text("✓ pass", style="bold green"), expr, r.detail or "")
+            t.add_row(Text("✓ pass", style="bold green"), name, Text(r.detail or ""))
         else:
-            t.add_row(Text("✗ FAIL", style="bold red"), expr, Text(r.detail or "no data", style="red"))
+            t.add_row(Text("✗ FAIL", style="bold red"), name, Text(r.detail or "no data", style="red"))
     return t
 
 
 class ThresholdsPanel(LivePanel):
-    def show_results(self, exprs: Sequence[str], results: Sequence) -> None:
-        key = (tuple(exprs), tuple((r.expr, r.ok, r.detail) for r in results))
-        self.show(key, lambda: thresholds_renderable(exprs, results))
+    def show_results(self, exprs: Sequence[str], results: Sequence, live: bool = False) -> None:
+        key = (tuple(exprs), tuple((r.expr, r.ok, r.detail) for r in results), live)
+        self.show(key, lambda: thresholds_renderable(exprs, results, live))
 
 
 def generator_warning_text(warning: str) -> Text:

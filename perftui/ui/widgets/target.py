@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from rich.console import Group
 from rich.text import Text
 
+from perftui.monitor.report import MIN_TREND_S
 from perftui.monitor.state import series
 from perftui.ui.format import ellipsize
 from perftui.ui.widgets.base import LivePanel
@@ -174,8 +175,8 @@ def process_line(mon) -> Text | None:
     else:
         return None
     t.append("  trend ", "dim")
-    if trend is None:
-        t.append("measuring…", "dim")
+    if trend is None or getattr(mon, "rss_trend_span_s", 0.0) < MIN_TREND_S:
+        t.append("measuring… (needs 1m)", "dim")
     else:
         t.append(f"{trend:+,.1f} MB/h", "bold yellow" if trend >= 100 else "")
     return t
