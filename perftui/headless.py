@@ -49,6 +49,10 @@ def progress_line(coord: Coordinator) -> str:
         parts.append(f"late {row.late_starts} dropped {row.dropped}")
     if row.in_flight:
         parts.append(f"in-flight {row.in_flight}")
+    if row.queued:
+        parts.append(f"queued {row.queued}")
+    if row.stalls:
+        parts.append(f"stalls {row.stalls} (worst {row.loop_lag_ms:.1f}ms)")
     parts.extend(progress_markers(s))  # target down, generator-limited
     return "  ".join(parts)
 

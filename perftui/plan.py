@@ -33,6 +33,9 @@ class Defaults(_Strict, kw_only=True):
     """Headers added to every request (templating allowed)."""
     keep_alive: bool = True
     """Reuse connections (HTTP/1.1 keep-alive). ``false`` sends ``Connection: close``."""
+    max_connections: int = 0
+    """Connections per origin per worker process; past it requests wait for a free one (their
+    latency keeps counting). 0: 1024 in the open model, one per virtual user in the closed one."""
     late_threshold: Duration = "10ms"
     """Open model: an arrival that starts later than this after its scheduled time is a late start."""
     tls_verify: bool = True

@@ -1089,6 +1089,8 @@ class _Validator:
         self.duration(d.timeout, path + ("timeout",))
         self.duration(d.connect_timeout, path + ("connect_timeout",))
         self.duration(d.late_threshold, path + ("late_threshold",), allow_zero=True)
+        if d.max_connections < 0:
+            self.problem(path + ("max_connections",), f"must be 0 (automatic) or more, got {d.max_connections}")
         self.headers(d.headers, path + ("headers",))
 
     def check_demooptions(self, d: DemoOptions, raw: dict[str, Any], path: Path_) -> None:

@@ -247,6 +247,9 @@ class ScenarioRunner:
         self.default_origin = Origin.from_url(target)
         self.connect_timeout = duration_s(plan.defaults.connect_timeout)
         self.pools: dict[Origin, HttpPool] = {}
+        self.max_connections: int | None = plan.defaults.max_connections or None
+        """The plan's bound on connections per origin (None: the worker picks one per model)."""
+        self.connection_limit = 0
         self.late_threshold = duration_s(plan.defaults.late_threshold)
         self.ssl_context: ssl.SSLContext | None = None
         self.scenarios = [
@@ -305,8 +308,16 @@ class ScenarioRunner:
                 ctx = self._ssl()
             pool = self.pools[origin] = HttpPool(
                 origin.scheme, origin.host, origin.port, connect_timeout=self.connect_timeout,
-                ssl_context=ctx, keep_alive=self.plan.defaults.keep_alive)
+                ssl_context=ctx, keep_alive=self.plan.defaults.keep_alive,
+                max_connections=self.connection_limit)
         return pool
+
+    def set_connection_limit(self, limit: int) -> None:
+        """Connections per origin from now on (0 = unlimited), for existing and new pools. A pool
+        above a lowered limit keeps its connections until they close."""
+        self.connection_limit = limit
+        for pool in self.pools.values():
+            pool.max_connections = limit
 
     def _bind_pool(self, step: CompiledStep) -> HttpPool:
         """A step's origin never changes: look its pool up once, not on every request."""
@@ -369,7 +380,9 @@ class ScenarioRunner:
                 await asyncio.sleep(step.think)
 
     async def _request(self, step: CompiledStep, vars: dict, intended: float | None) -> bool:
-        started = _now() if intended is None else intended
+        started = _now()
+        if intended is not None and intended < started:
+            started = intended  # an arrival that fired a moment early is timed from its send
         rec = step.recorder
         try:
             if step.http2:

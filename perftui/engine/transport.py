@@ -477,6 +477,20 @@ class HttpPool:
         return len(self._conns)
 
     @property
+    def max_connections(self) -> int:
+        return self._max
+
+    @max_connections.setter
+    def max_connections(self, value: int) -> None:
+        if value < 0:
+            raise ValueError("max_connections must be >= 0")
+        raised = value == 0 or (self._max and value > self._max)
+        self._max = value
+        if raised:  # room for requests waiting for a connection
+            for _ in range(len(self._waiters)):
+                self._wake_one()
+
+    @property
     def in_flight(self) -> int:
         return self._in_flight
 
