@@ -154,32 +154,33 @@ class Worker:
             horizon = now + EARLY
             while due <= horizon:
                 lag = now - due
-                if lag > late_threshold:
-                    self.late += 1
                 if lag > self.schedule_lag:
                     self.schedule_lag = lag
-                arrive(due)
+                if arrive(due) and lag > late_threshold:
+                    self.late += 1  # (a queued arrival is judged when it leaves the queue)
                 k += rng.expovariate(1.0) if poisson else 1.0
                 due = start + arrival_time(k, shape)
 
-    def _arrive(self, intended: float) -> None:
+    def _arrive(self, intended: float) -> bool:
         """One arrival: to a waiting lane, else a new lane (up to ``lane_limit``), else the
-        queue with its intended start (up to ``queue_limit``), else dropped."""
+        queue with its intended start (up to ``queue_limit``), else dropped. True if it started."""
         idle = self.idle_lanes
         while idle:
             fut = idle.pop()
             if not fut.done():
                 fut.set_result(intended)
-                return
+                return True
         if self.lanes < self.lane_limit:
             self.lanes += 1
             task = asyncio.ensure_future(self._lane(intended))
             self.tasks.add(task)
             task.add_done_callback(self._lane_done)
-        elif len(self.queue) < self.queue_limit:
+            return True
+        if len(self.queue) < self.queue_limit:
             self.queue.append(intended)
         else:
             self.dropped += 1
+        return False
 
     async def _lane(self, intended: float) -> None:
         """Runs open-model iterations one after another: the arrival it was started for, then
