@@ -128,3 +128,25 @@ def test_pool_connection_limit_can_change_while_running(limit):
         return pool.max_connections
 
     assert asyncio.run(main()) == limit
+
+
+def test_recorder_ships_one_histogram_until_service_differs():
+    """Equal latency and service time record once and ship service as "same"; the first
+    differing request splits the interval without losing the earlier ones."""
+    from perftui.engine.stats import EndpointRecorder, decode_histogram
+
+    r = EndpointRecorder("x")
+    for v in (100, 200, 300):
+        r.response(200, v, v, 0, None)
+    d = r.take_delta()
+    assert d.service == b"" and d.latency_sum == d.service_sum == 600
+    r.response(200, 100, 100, 0, None)
+    r.response(200, 200, 200, 0, None)
+    r.response(200, 500, 50, 0, None)
+    d = r.take_delta()
+    lat, svc = decode_histogram(d.latency), decode_histogram(d.service)
+    assert lat.total_count == svc.total_count == 3
+    assert (d.latency_sum, d.service_sum) == (800, 350)
+    assert svc.get_min_value() == 50 and svc.get_max_value() == 200
+    r.response(200, 7, 7, 0, None)  # the next interval starts unsplit again
+    assert r.take_delta().service == b""

@@ -181,6 +181,29 @@ class _HeadProbe:
         self.complete = True
 
 
+class _HeaderList:
+    """Parser callbacks that collect a response's headers (``_parse_head``)."""
+
+    __slots__ = ("headers",)
+
+    def __init__(self) -> None:
+        self.headers: list[tuple[bytes, bytes]] = []
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.headers.append((name, value))
+
+
+def _parse_head(data: bytes) -> list[tuple[bytes, bytes]]:
+    """The headers found in the start of a response (those of a final response if interim
+    ones precede it are not told apart: a redirect has none)."""
+    probe = _HeaderList()
+    try:
+        _HttpResponseParser(probe).feed_data(data)
+    except (_HttpParserError, _HttpParserUpgrade):
+        pass
+    return probe.headers
+
+
 class _Conn(asyncio.Protocol):
     """One connection of a pool. At most one request at a time (no pipelining)."""
 
@@ -306,17 +329,22 @@ class _Conn(asyncio.Protocol):
             self._close(abort=True)
             return
         self.fut = None
-        self.first = None
         self.served = True
         chunks = self.chunks
+        headers = self.headers
+        if headers is None and 300 <= status < 400 and self.first is not None:
+            # A redirect's Location without header callbacks on every response (they cost
+            # ~1 us/request): re-parse the head, which arrives in the first chunk.
+            headers = _parse_head(self.first)
         response = Response(
             status,
-            self.headers,
+            headers,
             b"".join(chunks) if chunks is not None else None,
             self.body_size,
             self.t_sent,
             _monotonic(),
         )
+        self.first = None
         pool = self.pool
         if keep and pool._keep_alive:
             if pool._waiters:
