@@ -237,6 +237,9 @@ class CompiledScenario:
         self.name = name
         self.steps = steps
         self.uses_ws = any(s.ws is not None for s in steps)
+        self.simple = (len(steps) == 1 and steps[0].kind == "http" and steps[0].if_var is None
+                       and not steps[0].think)
+        """One unconditional HTTP step without think time: the runner calls it directly."""
         """Iterations hold per-iteration state (a WebSocket), closed when they end."""
 
 
@@ -275,6 +278,7 @@ class ScenarioRunner:
         self.ws_stats = ws.WsStats()
         self.mcp_stats = rpc.McpStats()
         self.uses_ws = any(sc.uses_ws for sc in self.scenarios)
+        self.single = len(self.scenarios) == 1
         self.uses_mcp = any(st.mcp is not None for sc in self.scenarios for st in sc.steps)
 
     def take_extra(self) -> dict[str, float]:
@@ -351,9 +355,13 @@ class ScenarioRunner:
         """Run one iteration. ``intended`` is the scheduled start (open model) or None."""
         self.iterations += 1
         vars["$iteration"] += 1
-        scenario = self.pick()
+        scenario = self.scenarios[0] if self.single else self.pick()
         if not scenario.uses_ws:
-            await self._steps(scenario, vars, intended, None)
+            if scenario.simple:
+                # one plain HTTP step: no step loop, one coroutine frame less (~0.5 us/request)
+                await self._request(scenario.steps[0], vars, intended)
+            else:
+                await self._steps(scenario, vars, intended, None)
         else:
             it = ws.IterationState()
             try:
