@@ -130,6 +130,12 @@ def summary_text(session: SessionRecord) -> str:
     if s.error_kinds:
         w("error kinds    " + "  ".join(f"{k}: {format_count(v)}" for k, v in s.error_kinds.items()))
     w(f"late starts    {s.late_starts:,}    dropped arrivals {s.dropped:,}    iterations {session.iterations:,}")
+    asked = sum(r.target_rps for r in session.timeline) * session.resolution
+    if asked and not any(r.target_vus for r in session.timeline):  # open model: asked vs started, and why
+        stalls = sum(r.stalls for r in session.timeline)
+        w(f"arrivals       asked ~{asked:,.0f}    started {session.iterations:,} ({session.iterations / asked:.1%})"
+          f"    late {s.late_starts:,}    dropped {s.dropped:,}"
+          + (f"    worker loop stalls {stalls:,}" if stalls else ""))
     out.extend(protocol_lines(session))
     out.extend(summary_lines(session))  # target health/metrics, SUT process, generator-limited intervals
     warnings = [e for e in session.events if e.kind in ("worker", "warning")]
