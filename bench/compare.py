@@ -28,6 +28,9 @@ sys.path.insert(0, str(ROOT))
 from tests.nginx_peer import NginxPeer  # noqa: E402
 
 CORE = "1"
+STEADY: list[float] = []
+"""perftui's worker alone in steady state: median CPU % over median req/s of the timeline's
+seconds (no interpreter start-up, no coordinator), one figure per run."""
 
 
 def _cpu_children() -> float:
@@ -60,6 +63,10 @@ def run_perftui(url: str, seconds: int) -> tuple[float, float]:
             raise RuntimeError(f"perftui failed: {proc.stdout}{proc.stderr}")
         doc = json.loads(out.read_text())
     s = doc["summary"]
+    rows = doc["timeline"][1:-1] or doc["timeline"]
+    rps = sorted(r["rps"] for r in rows)[len(rows) // 2]
+    worker = sorted(r["cpu_percent"] for r in rows)[len(rows) // 2]
+    STEADY.append(worker / 100 / rps * 1e6 if rps else 0.0)
     return s["rps"], cpu / max(1, s["requests"]) * 1e6
 
 
@@ -109,6 +116,9 @@ def main() -> int:
         cpu = statistics.median(c for _, c in runs)
         table[name] = {"rps": rps, "ratio": rps / wrk_rps, "cpu_us_per_request": cpu, "runs": runs}
         print(f"{name:<10} {rps:>15,.0f} {rps / wrk_rps:>13.2f} {cpu:>15.1f}")
+    if STEADY:
+        print(f"perftui worker alone, steady state: {statistics.median(STEADY):.1f} µs/request "
+              f"({statistics.median(STEADY) / table['wrk']['cpu_us_per_request']:.2f}x wrk's whole-process figure)")
     if args.json:
         Path(args.json).write_text(json.dumps(table, indent=2))
     return 0

@@ -49,6 +49,10 @@ def progress_line(coord: Coordinator) -> str:
         parts.append(f"late {row.late_starts} dropped {row.dropped}")
     if row.in_flight:
         parts.append(f"in-flight {row.in_flight}")
+    if row.queued:
+        parts.append(f"queued {row.queued}")
+    if row.stalls:
+        parts.append(f"stalls {row.stalls} (worst {row.loop_lag_ms:.1f}ms)")
     parts.extend(progress_markers(s))  # target down, generator-limited
     return "  ".join(parts)
 
@@ -129,6 +133,12 @@ def summary_text(session: SessionRecord) -> str:
     if s.error_kinds.get("interrupted"):
         w(f"interrupted    {s.error_kinds['interrupted']:,} request(s) still in flight when the run ended, after its"
           " grace period (defaults.graceful_stop); counted as errors")
+    asked = sum(r.target_rps for r in session.timeline) * session.resolution
+    if asked and not any(r.target_vus for r in session.timeline):  # open model: asked vs started, and why
+        stalls = sum(r.stalls for r in session.timeline)
+        w(f"arrivals       asked ~{asked:,.0f}    started {session.iterations:,} ({session.iterations / asked:.1%})"
+          f"    late {s.late_starts:,}    dropped {s.dropped:,}"
+          + (f"    worker loop stalls {stalls:,}" if stalls else ""))
     out.extend(protocol_lines(session))
     out.extend(summary_lines(session))  # target health/metrics, SUT process, generator-limited intervals
     warnings = [e for e in session.events if e.kind in ("worker", "warning")]

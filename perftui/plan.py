@@ -37,6 +37,9 @@ class Defaults(_Strict, kw_only=True):
     """When the run ends (or a phase is skipped past the last): how long requests in flight may
     still finish. Those still going then are cancelled and counted as errors of kind
     ``interrupted`` (k6's ``gracefulStop``). A signal stops with a 1 s grace instead."""
+    max_connections: int = 0
+    """Connections per origin per worker process; past it requests wait for a free one (their
+    latency keeps counting). 0: 1024 in the open model, one per virtual user in the closed one."""
     late_threshold: Duration = "10ms"
     """Open model: an arrival that starts later than this after its scheduled time is a late start."""
     tls_verify: bool = True

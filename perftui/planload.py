@@ -1181,6 +1181,8 @@ class _Validator:
             self.problem(path + ("h2_streams",), f"must be a number of streams from 1 to 10000, got {d.h2_streams}")
         if not 0 <= d.max_redirects <= MAX_REDIRECTS:
             self.problem(path + ("max_redirects",), f"must be from 0 (no redirect followed) to {MAX_REDIRECTS}, got {d.max_redirects}")
+        if d.max_connections < 0:
+            self.problem(path + ("max_connections",), f"must be 0 (automatic) or more, got {d.max_connections}")
         self.headers(d.headers, path + ("headers",))
 
     def check_demooptions(self, d: DemoOptions, raw: dict[str, Any], path: Path_) -> None:

@@ -58,6 +58,11 @@ class TimelineRow(Struct, kw_only=True):
     rss_mb: float = 0.0
     loop_lag_ms: float = 0.0
     schedule_lag_ms: float = 0.0
+    stalls: int = 0
+    """Times the workers' event loops were held more than 2 ms: requests answered then were
+    timed late by perftui itself, so a tail that moves with this is the generator's own."""
+    queued: int = 0
+    """Open model: arrivals waiting for a free lane at the end of the span (intended start kept)."""
     extra: dict[str, float] = {}
     """Other per-second series (protocol figures, target metrics) keyed by name."""
     monitor: MonitorRow | None = None
@@ -100,6 +105,9 @@ class GeneratorState(Struct, kw_only=True):
     vus: int = 0
     loop_lag_ms: float = 0.0
     schedule_lag_ms: float = 0.0
+    stalls: int = 0
+    """Worker event-loop stalls (> 2 ms) in the last second, all workers."""
+    queued: int = 0
 
 
 # ---- protocol figures (WebSocket, GraphQL, MCP) -------------------------------------------
@@ -297,6 +305,7 @@ class SessionRecord:
         self._second_lag = 0.0
         self._second_iterations = 0
         self._second_sched_lag = 0.0
+        self._second_stalls = 0
         self.extra_now: dict[str, float] = {}
         self.extra_total: dict[str, float] = {}
         """Cumulative sums of the counter keys of ``Snapshot.extra``."""
@@ -379,6 +388,7 @@ class SessionRecord:
         self._second_iterations += snap.iterations
         self._second_lag = max(self._second_lag, snap.loop_lag_ms)
         self._second_sched_lag = max(self._second_sched_lag, snap.schedule_lag_ms)
+        self._second_stalls += snap.stalls
         for e in snap.errors_sample:
             self.last_errors.append(e)
         self.worker_state[snap.worker] = snap
@@ -423,7 +433,7 @@ class SessionRecord:
             in_flight=gen.in_flight, vus=gen.vus, open_connections=gen.open_connections,
             cpu_percent=round(gen.cpu_percent, 1), rss_mb=round(gen.rss_bytes / 2**20, 1),
             loop_lag_ms=round(self._second_lag, 2), schedule_lag_ms=round(self._second_sched_lag, 2),
-            extra=dict(self.extra_now),
+            stalls=self._second_stalls, queued=gen.queued, extra=dict(self.extra_now),
         )
         self.generator = gen
         row.monitor, row.generator_limited = self.monitor.close_second(row, self.timeline, self._pending, final=final)
@@ -441,6 +451,7 @@ class SessionRecord:
             self.endpoint_window[name].append(n)
         self.endpoint_second = {name: 0 for name in self.endpoint_second}
         self._second_lag = self._second_sched_lag = 0.0
+        self._second_stalls = 0
         self._second_iterations = 0
         self.extra_now = {}
         self.boundary = now + 1.0
@@ -464,6 +475,7 @@ class SessionRecord:
             vus=sum(s.vus for s in snaps),
             loop_lag_ms=max((s.loop_lag_ms for s in snaps), default=0.0),
             schedule_lag_ms=max((s.schedule_lag_ms for s in snaps), default=0.0),
+            stalls=self._second_stalls, queued=sum(s.queued for s in snaps),
         )
 
     def _append_row(self, row: TimelineRow) -> None:
@@ -744,6 +756,6 @@ def merge_rows(rows: list[TimelineRow]) -> TimelineRow:
         in_flight=last.in_flight, vus=last.vus, open_connections=last.open_connections,
         cpu_percent=sum(r.cpu_percent for r in rows) / n, rss_mb=last.rss_mb,
         loop_lag_ms=max(r.loop_lag_ms for r in rows), schedule_lag_ms=max(r.schedule_lag_ms for r in rows),
-        extra=extra, monitor=merge_monitor([r.monitor for r in rows]),
+        stalls=sum(r.stalls for r in rows), queued=last.queued, extra=extra, monitor=merge_monitor([r.monitor for r in rows]),
         generator_limited=any(r.generator_limited for r in rows),
     )

@@ -93,7 +93,7 @@ class Snapshot(Struct, tag="snap", array_like=True):
     vus: int = 0
     open_connections: int = 0
     loop_lag_ms: float = 0.0
-    """Max event-loop lag seen in the interval."""
+    """Worst event-loop lag seen in the interval (a 5 ms probe timer's lateness)."""
     schedule_lag_ms: float = 0.0
     """Max delay between an arrival's scheduled and actual start in the interval."""
     cpu_percent: float = 0.0
@@ -102,6 +102,11 @@ class Snapshot(Struct, tag="snap", array_like=True):
     """A few recent error messages ("kind: text")."""
     extra: dict[str, float] = {}
     """Protocol-specific counters (WebSocket messages, ...)."""
+    stalls: int = 0
+    """Times in the interval the worker's event loop was held more than 2 ms (by the worker's own
+    work, garbage collection or a busy core): responses arriving then were timed late."""
+    queued: int = 0
+    """Open model: arrivals waiting for a free lane now (they keep their intended start)."""
 
 
 class Hello(Struct, tag="hello", array_like=True):

@@ -347,7 +347,7 @@ async def run_mcp_step(runner: ScenarioRunner, step: CompiledStep, vars: dict, i
     iteration (transport failures and failed session setups)."""
     m: McpAction = step.mcp
     rec = step.recorder
-    started = _now() if intended is None else intended
+    started = _now() if intended is None else min(intended, _now())  # early by < 0.5 ms: from the send
     sessions = vars.get("$mcp")
     if sessions is None:
         sessions = vars["$mcp"] = {}

@@ -182,6 +182,29 @@ class _HeadProbe:
         self.complete = True
 
 
+class _HeaderList:
+    """Parser callbacks that collect a response's headers (``_parse_head``)."""
+
+    __slots__ = ("headers",)
+
+    def __init__(self) -> None:
+        self.headers: list[tuple[bytes, bytes]] = []
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.headers.append((name, value))
+
+
+def _parse_head(data: bytes) -> list[tuple[bytes, bytes]]:
+    """The headers found in the start of a response (those of a final response if interim
+    ones precede it are not told apart: a redirect has none)."""
+    probe = _HeaderList()
+    try:
+        _HttpResponseParser(probe).feed_data(data)
+    except (_HttpParserError, _HttpParserUpgrade):
+        pass
+    return probe.headers
+
+
 class _Conn(asyncio.Protocol):
     """One connection of a pool. At most one request at a time (no pipelining)."""
 
@@ -307,17 +330,22 @@ class _Conn(asyncio.Protocol):
             self._close(abort=True)
             return
         self.fut = None
-        self.first = None
         self.served = True
         chunks = self.chunks
+        headers = self.headers
+        if headers is None and 300 <= status < 400 and self.first is not None:
+            # A redirect's Location without header callbacks on every response (they cost
+            # ~1 us/request): re-parse the head, which arrives in the first chunk.
+            headers = _parse_head(self.first)
         response = Response(
             status,
-            self.headers,
+            headers,
             b"".join(chunks) if chunks is not None else None,
             self.body_size,
             self.t_sent,
             _monotonic(),
         )
+        self.first = None
         pool = self.pool
         if keep and pool._keep_alive:
             if pool._waiters:
@@ -476,6 +504,20 @@ class HttpPool:
     @property
     def open_connections(self) -> int:
         return len(self._conns)
+
+    @property
+    def max_connections(self) -> int:
+        return self._max
+
+    @max_connections.setter
+    def max_connections(self, value: int) -> None:
+        if value < 0:
+            raise ValueError("max_connections must be >= 0")
+        raised = value == 0 or (self._max and value > self._max)
+        self._max = value
+        if raised:  # room for requests waiting for a connection
+            for _ in range(len(self._waiters)):
+                self._wake_one()
 
     @property
     def in_flight(self) -> int:

@@ -548,7 +548,7 @@ async def run_step(runner: ScenarioRunner, step, it: IterationState, vars: dict,
     a: WsAction = step.ws
     rec = step.recorder
     kind = a.kind
-    started = _now() if intended is None else intended
+    started = _now() if intended is None else min(intended, _now())  # early by < 0.5 ms: from the send
     try:
         if kind == "ws_connect":
             if it.ws is not None:  # one connection per virtual user and iteration

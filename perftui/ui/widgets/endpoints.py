@@ -71,6 +71,19 @@ class EndpointsTable(DataTable):
         self.sort_reverse = True
         self._rows: list[EndpointRow] = []
         self._name_width = 0
+        self._bound_render_caches()
+
+    def _bound_render_caches(self) -> None:
+        """DataTable keys its render caches by an update counter that moves with every cell
+        update, so entries from earlier seconds are never read again yet stay until the LRU
+        limits (1,000 rows/lines, 10,000 cells) evict them: with a table updated every second
+        that was most of the dashboard's growth (~0.6 MB/min for ~15 min, then a plateau).
+        Only the current generation is worth keeping: a few screens' worth."""
+        for name, size in (("_row_render_cache", 128), ("_cell_render_cache", 1024),
+                           ("_row_renderable_cache", 128), ("_line_cache", 256)):
+            cache = getattr(self, name, None)
+            if cache is not None and hasattr(cache, "maxsize"):
+                cache.maxsize = size  # DataTable may grow() it to what is on screen
 
     def on_mount(self) -> None:
         self._build_columns()

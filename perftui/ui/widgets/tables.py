@@ -163,7 +163,8 @@ def generator_renderable(gen, ui: tuple[float, int], total: StatsSummary | None,
     dropped_now = last_row.dropped if last_row else 0
     t.add_row(f"workers {alive}/{workers}", f"{gen.cpu_percent:.0f}%", format_bytes(gen.rss_bytes),
               Text("connections", style="dim"), f"{gen.open_connections:,}")
-    t.add_row("dashboard", f"{ui_cpu:.0f}%", format_bytes(ui_rss), Text("in flight", style="dim"), f"{gen.in_flight:,}")
+    t.add_row("dashboard", f"{ui_cpu:.0f}%", format_bytes(ui_rss), Text("in flight", style="dim"),
+              f"{gen.in_flight:,}" + (f" +{gen.queued:,} queued" if gen.queued else ""))
     t.add_row(Text("all perftui", style="bold"), Text(f"{gen.cpu_percent + ui_cpu:.0f}%", style="bold"),
               Text(format_bytes(gen.rss_bytes + ui_rss), style="bold"), Text("VUs", style="dim"), f"{gen.vus:,}")
     if host:
@@ -185,7 +186,11 @@ def generator_renderable(gen, ui: tuple[float, int], total: StatsSummary | None,
     dropped = Text(f"{s.dropped:,}", style="red" if s.dropped else "")
     if dropped_now:
         dropped.append(f" (+{dropped_now})", style="red")
-    t.add_row(Text("loop lag", style="dim"), f"{gen.loop_lag_ms:.1f}ms", "", Text("late starts", style="dim"), late)
+    # stalls: the workers' loops held > 2 ms in the last second (a tail that is perftui's own)
+    lag = Text(f"{gen.loop_lag_ms:.1f}ms")
+    if gen.stalls:
+        lag.append(f" {gen.stalls} stall{'s' if gen.stalls != 1 else ''}", style="yellow")
+    t.add_row(Text("loop lag", style="dim"), lag, "", Text("late starts", style="dim"), late)
     t.add_row(Text("sched lag", style="dim"), f"{gen.schedule_lag_ms:.1f}ms", "", Text("dropped", style="dim"), dropped)
     if warning:
         return Group(generator_warning_text(warning), t)

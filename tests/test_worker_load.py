@@ -1,0 +1,152 @@
+"""The worker's open model under overload and its loop-stall probe, in process: a real
+``Worker`` driving real HTTP to a deliberately slow server on 127.0.0.1 that the test starts.
+No timing asserts: overload is made 10x, stalls are made 25x the thresholds."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import msgspec
+import pytest
+
+from perftui.engine import worker as W
+from perftui.engine.messages import Init, SetLoad, Snapshot
+from perftui.planload import quick_plan
+
+
+class _Pipe:
+    """Stands in for the coordinator's end of the snapshot pipe; frames are decoded by the test."""
+
+    def __init__(self) -> None:
+        self.frames: list[bytes] = []
+
+    def is_closing(self) -> bool:
+        return False
+
+    def write(self, data: bytes) -> None:
+        self.frames.append(data)
+
+
+async def _slow_server(delay: float) -> tuple[asyncio.Server, str, list[int]]:
+    """Answers every request after ``delay`` seconds; counts connections it accepted."""
+    accepted = [0]
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted[0] += 1
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                if not head:
+                    break
+                await asyncio.sleep(delay)
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    return server, f"http://127.0.0.1:{port}/", accepted
+
+
+def _worker(url: str, *, rate: float | None = None, vus: int | None = None, extra_defaults: dict | None = None) -> W.Worker:
+    plan = quick_plan(url, rate=rate, vus=vus).plan
+    if extra_defaults:
+        plan = msgspec.structs.replace(plan, defaults=msgspec.structs.replace(plan.defaults, **extra_defaults))
+    init = Init(plan=msgspec.msgpack.encode(plan), target=plan.target, worker_index=0, worker_count=1)
+    return W.Worker(init, _Pipe())
+
+
+def test_open_overload_queues_arrivals_and_bounds_connections(monkeypatch):
+    """400 arrivals/s for 1 s at a server that can do 40/s on the 4 allowed connections: the
+    connections stay at 4, arrivals past the (lowered) lane limit queue with their intended start,
+    every arrival is accounted for, and queueing shows in latency, not in service time."""
+    monkeypatch.setattr(W, "DEFAULT_LANES", 8)
+    monkeypatch.setattr(W, "DEFAULT_QUEUE", 200)
+
+    async def main():
+        server, url, accepted = await _slow_server(0.1)
+        w = _worker(url, rate=400, extra_defaults={"max_connections": 4, "timeout": "20s"})
+        now = time.monotonic()
+        w.set_load(SetLoad(phase=0, kind="open", start=now, duration=1.0, rate_from=400, rate_to=400, clock_origin=now))
+        conns, queued = [], []
+        for _ in range(10):
+            await asyncio.sleep(0.1)
+            conns.append(w.runner.open_connections)
+            queued.append(len(w.queue))
+        w.set_load(SetLoad(phase=1, kind="open", start=time.monotonic(), duration=0, rate_from=0, rate_to=0))
+        snap = w.snapshot(time.monotonic(), 1.0)
+        await w.stop(0.5)
+        server.close()
+        return w, snap, conns, queued, accepted[0]
+
+    w, snap, conns, queued, accepted = asyncio.run(main())
+    assert max(conns) <= 4 and accepted <= 4, (conns, accepted)
+    assert max(queued) > 0, queued
+    assert snap.dropped > 0  # 400 arrivals, 8 lanes + 200 queued at most; the queue is dropped at the end
+    ep = snap.endpoints[0]
+    assert 0 < ep.requests <= 8 + 200
+    assert ep.latency_sum > ep.service_sum  # time queued counts from the intended start
+    assert snap.iterations + snap.dropped + snap.queued >= 390  # nothing lost
+
+
+def test_blocked_worker_loop_is_reported_as_stalls():
+    """Three 50 ms blocks of the worker's own loop show up as stalls, the worst lag with them."""
+
+    async def main():
+        server, url, _ = await _slow_server(0.0)
+        w = _worker(url, vus=1)
+        w.start_stall_probe()
+        await asyncio.sleep(0.05)
+        w.snapshot(time.monotonic(), 0.05)  # start from a clean interval
+        for _ in range(3):
+            time.sleep(0.05)  # the deliberate block
+            await asyncio.sleep(0.02)
+        snap = w.snapshot(time.monotonic(), 0.2)
+        await w.stop(0.5)
+        server.close()
+        return snap
+
+    snap = asyncio.run(main())
+    assert isinstance(snap, Snapshot)
+    assert snap.stalls >= 1, snap
+    assert snap.loop_lag_ms >= 20, snap.loop_lag_ms
+
+
+@pytest.mark.parametrize("limit", [0, 3])
+def test_pool_connection_limit_can_change_while_running(limit):
+    """``set_connection_limit`` reaches existing pools; 0 lifts the bound."""
+
+    async def main():
+        server, url, _ = await _slow_server(0.0)
+        w = _worker(url, vus=1)
+        pool = w.runner.pool_for(w.runner.default_origin)
+        w.runner.set_connection_limit(limit)
+        server.close()
+        return pool.max_connections
+
+    assert asyncio.run(main()) == limit
+
+
+def test_recorder_ships_one_histogram_until_service_differs():
+    """Equal latency and service time record once and ship service as "same"; the first
+    differing request splits the interval without losing the earlier ones."""
+    from perftui.engine.stats import EndpointRecorder, decode_histogram
+
+    r = EndpointRecorder("x")
+    for v in (100, 200, 300):
+        r.response(200, v, v, 0, None)
+    d = r.take_delta()
+    assert d.service == b"" and d.latency_sum == d.service_sum == 600
+    r.response(200, 100, 100, 0, None)
+    r.response(200, 200, 200, 0, None)
+    r.response(200, 500, 50, 0, None)
+    d = r.take_delta()
+    lat, svc = decode_histogram(d.latency), decode_histogram(d.service)
+    assert lat.total_count == svc.total_count == 3
+    assert (d.latency_sum, d.service_sum) == (800, 350)
+    assert svc.get_min_value() == 50 and svc.get_max_value() == 200
+    r.response(200, 7, 7, 0, None)  # the next interval starts unsplit again
+    assert r.take_delta().service == b""
