@@ -266,7 +266,8 @@ def test_open_model_over_many_streams_matches_the_server(tmp_path):
 def test_endpoint_tables_mark_http2_endpoints():
     from perftui.ui.widgets.endpoints import endpoint_label
 
-    assert endpoint_label("GET /users", "http/1.1", 30) == "GET /users"  # the unmarked default
+    plain = endpoint_label("GET /users", "http/1.1", 30)
+    assert plain.plain == "GET /users" and not plain.spans  # the unmarked default
     assert endpoint_label("GET /users", "h2", 30).plain == "GET /users h2"
     short = endpoint_label("GET /a/very/long/path/name", "h2c", 16)
     assert short.plain.endswith("… h2c") and len(short.plain) == 16
