@@ -371,7 +371,12 @@ class ScenarioRunner:
         if not scenario.uses_ws:
             if scenario.simple:
                 # one plain HTTP step: no step loop, one coroutine frame less (~0.5 us/request)
-                await self._request(scenario.steps[0], vars, intended)
+                step = scenario.steps[0]
+                try:
+                    await self._request(step, vars, intended)
+                except asyncio.CancelledError:
+                    step.recorder.failure("interrupted")  # as in _steps: counted, never dropped
+                    raise
             else:
                 await self._steps(scenario, vars, intended, None)
         else:
