@@ -100,7 +100,7 @@ class CachingDecoder(CachingEncoder):
         hit = cache.get(key)
         table = self._coder.header_table
         if hit is not None:
-            headers, adds, added, biggest = hit
+            headers, adds, added, biggest, smallest = hit
             if adds:
                 if biggest <= table._maxsize:
                     # hpack's HeaderTable.add for all of them at once: newest first, then evict
@@ -115,6 +115,11 @@ class CachingDecoder(CachingEncoder):
                         name, value = entries.pop()
                         size -= 32 + len(name) + len(value)
                     table._current_size = size
+                elif smallest > table._maxsize:
+                    # each of them alone is too big, and hpack clears the table for such an entry
+                    # (nginx 1.22 announces a table of size 0: every response lands here)
+                    table.dynamic_entries.clear()
+                    table._current_size = 0
                 else:
                     for name, value in adds:
                         table.add(name, value)
@@ -130,6 +135,7 @@ class CachingDecoder(CachingEncoder):
             if len(cache) >= _CACHE_SIZE:
                 cache.clear()
             sizes = [32 + len(name) + len(value) for name, value in adds]  # hpack's entry size
-            cache[key] = (tuple(headers), tuple(adds), sum(sizes), max(sizes, default=0))
+            cache[key] = (tuple(headers), tuple(adds), sum(sizes),
+                          max(sizes, default=0), min(sizes, default=0))
         return headers
 
