@@ -81,8 +81,9 @@ class _LeanH2Connection(H2Connection):
 
     Why: the ``h2`` state machine was ~75 % of the client's CPU per request once HPACK was
     cached. Measured in-process (open a stream for a GET, feed a HEADERS + DATA answer back,
-    20,000 times, best of 5): plain ``H2Connection`` ~50 us per request, this class ~30 us; against
-    nginx h2c with 64 connections x 1 stream, perftui went from ~12 k to ~17-23 k req/s on a core.
+    20,000 times, best of 5): plain ``H2Connection`` ~50 us per request, this class ~30 us. Against
+    nginx h2c, 64 connections x 1 stream, single runs minutes apart: ~12 k -> 17-23 k req/s on a
+    core (0.20 -> 0.32 of h2load); bench/README.md has the interleaved, noisier comparison.
     """
 
     peer_max = 100  # the server's SETTINGS_MAX_CONCURRENT_STREAMS, kept by _H2Conn
