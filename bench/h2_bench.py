@@ -16,7 +16,9 @@ the requests it completed; for perftui that includes starting Python and the coo
 short runs overstate it. On a busy machine it moves less than req/s does.
 
 Needs ``h2load`` (Debian ``nghttp2-client``) and nginx; installs them when missing and run as
-root. Usage: ``flock /tmp/perftui-bench.lock python bench/h2_bench.py [--runs 3] [--seconds 5]``.
+root. Usage: ``flock /tmp/perftui-bench.lock python bench/h2_bench.py [--runs 3] [--seconds 5]
+[--baseline DIR]`` (``--baseline`` also runs another perftui checkout, e.g. the previous
+commit's ``git worktree``, interleaved, for before/after ratios from one sitting).
 """
 
 from __future__ import annotations
@@ -83,7 +85,7 @@ def run_h2load(url: str, seconds: int, streams: int) -> tuple[float, float]:
     return float(m.group(1)), cpu / int(ok.group(1)) * 1e6
 
 
-def run_perftui(url: str, seconds: int, streams: int) -> tuple[float, float, str, float]:
+def run_perftui(url: str, seconds: int, streams: int, tree: str | None = None) -> tuple[float, float, str, float]:
     with tempfile.TemporaryDirectory() as d:
         plan = Path(d) / "h2.toml"
         plan.write_text(f"""
@@ -100,6 +102,8 @@ steps = [{{ url = "{PATH}" }}]
 """)
         out = Path(d) / "s.json"
         env = dict(os.environ, CI="true")
+        if tree:  # another checkout of perftui (--baseline)
+            env["PYTHONPATH"] = tree
         cpu = _cpu_children()
         proc = subprocess.run(["taskset", "-c", CORE, sys.executable, "-m", "perftui", "run", str(plan),
                                "--workers", "1", "--headless", "--out", str(out)],
@@ -115,9 +119,9 @@ steps = [{{ url = "{PATH}" }}]
     return s["rps"], s["latency_ms"]["p99"], ep.get("protocol", ""), cpu / max(1, s["requests"]) * 1e6
 
 
-def compare(nginx: NginxPeer, runs: int, seconds: int, streams: int, label: str) -> dict:
+def compare(nginx: NginxPeer, runs: int, seconds: int, streams: int, label: str, baseline: str | None = None) -> dict:
     url = nginx.url(PATH)
-    h2l, ours, p99s, cpus, h2l_cpus = [], [], [], [], []
+    h2l, ours, p99s, cpus, h2l_cpus, base = [], [], [], [], [], []
     proto = ""
     for i in range(runs):
         rps, cpu = run_h2load(url, seconds, streams)
@@ -129,11 +133,15 @@ def compare(nginx: NginxPeer, runs: int, seconds: int, streams: int, label: str)
         p99s.append(p99)
         print(f"  {label} run {i + 1}/{runs}: h2load {h2l[-1]:,.0f}/s ({h2l_cpus[-1]:.0f} µs CPU/request), "
               f"perftui {ours[-1]:,.0f}/s ({proto}, {cpu:.0f} µs CPU/request)", flush=True)
+        if baseline:
+            base.append(run_perftui(nginx.url(""), seconds, streams, baseline)[0])
+            print(f"  {label} run {i + 1}/{runs}: baseline perftui {base[-1]:,.0f}/s", flush=True)
         time.sleep(1)
     a, b = statistics.median(h2l), statistics.median(ours)
     return {"label": label, "streams": streams, "h2load": a, "perftui": b, "ratio": b / a,
             "perftui_p99_ms": statistics.median(p99s), "perftui_cpu_us": statistics.median(cpus),
-            "h2load_cpu_us": statistics.median(h2l_cpus), "protocol": proto, "h2load_runs": h2l, "perftui_runs": ours}
+            "h2load_cpu_us": statistics.median(h2l_cpus), "protocol": proto, "h2load_runs": h2l, "perftui_runs": ours,
+            "baseline": statistics.median(base) if base else None, "baseline_runs": base}
 
 
 def main() -> int:
@@ -141,6 +149,8 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--seconds", type=int, default=5)
     ap.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    ap.add_argument("--baseline", metavar="DIR",
+                    help="also run the perftui checkout in DIR (interleaved): before/after in one sitting")
     ap.add_argument("--no-scaling", action="store_true", help="skip the streams-per-connection part")
     args = ap.parse_args()
     ensure_tools()
@@ -149,21 +159,23 @@ def main() -> int:
         tls = make_cert(Path(d))
         with NginxPeer(http2=True, cpu=0) as nginx:
             print("h2c, one stream per VU", flush=True)
-            rows.append(compare(nginx, args.runs, args.seconds, 1, "h2c, 64 conns x 1 stream"))
+            rows.append(compare(nginx, args.runs, args.seconds, 1, "h2c, 64 conns x 1 stream", args.baseline))
         with NginxPeer(http2=True, cpu=0, tls=tls) as nginx:
             print("h2 over TLS, one stream per VU", flush=True)
-            rows.append(compare(nginx, args.runs, args.seconds, 1, "h2 (TLS), 64 conns x 1 stream"))
+            rows.append(compare(nginx, args.runs, args.seconds, 1, "h2 (TLS), 64 conns x 1 stream", args.baseline))
         if not args.no_scaling:
             with NginxPeer(http2=True, cpu=0) as nginx:
                 for m in (10, 100):
                     print(f"h2c, {m} streams per connection", flush=True)
-                    rows.append(compare(nginx, args.runs, args.seconds, m, f"h2c, 64 conns x {m} streams"))
+                    rows.append(compare(nginx, args.runs, args.seconds, m, f"h2c, 64 conns x {m} streams", args.baseline))
     print()
     print(f"{'case':<32} {'h2load req/s':>13} {'perftui req/s':>14} {'ratio':>6} {'perftui p99':>12} "
           f"{'CPU µs/req h2load':>18} {'perftui':>8}")
     for r in rows:
         print(f"{r['label']:<32} {r['h2load']:>13,.0f} {r['perftui']:>14,.0f} {r['ratio']:>6.2f} "
               f"{r['perftui_p99_ms']:>10.1f}ms {r['h2load_cpu_us']:>18.1f} {r['perftui_cpu_us']:>8.0f}")
+        if r["baseline"]:
+            print(f"{'  baseline':<32} {'':>13} {r['baseline']:>14,.0f} {r['baseline'] / r['h2load']:>6.2f}")
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2))
     return 0

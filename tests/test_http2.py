@@ -298,9 +298,47 @@ def test_hpack_caches_decode_and_encode_like_hpack_itself():
         assert cached.decode(block, raw=True) == plain.decode(block, raw=True)
     assert len(_CachingDecoder._shared) >= 5  # the nginx-like blocks were served from the cache
     assert list(cached.header_table.dynamic_entries) == list(plain.header_table.dynamic_entries)
+    for size in (40, 30):  # some entries too big for the table (40), every entry too big (30)
+        plain, cached = Decoder(), _CachingDecoder(Decoder())
+        plain.header_table_size = cached.header_table_size = size
+        for i in range(60):
+            block = nginx_like(i)
+            assert cached.decode(block, raw=True) == plain.decode(block, raw=True)
+            assert list(cached.header_table.dynamic_entries) == list(plain.header_table.dynamic_entries)
+            assert cached.header_table._current_size == plain.header_table._current_size
 
     plain_enc, cached_enc = Encoder(), _CachingEncoder(Encoder())
     lists = [[(b":method", b"GET"), (b":path", f"/p{i % 3}".encode()), (b"user-agent", b"perftui")]
              for i in range(50)]
     for headers in lists:
         assert cached_enc.encode(headers) == plain_enc.encode(headers)
+
+
+def test_lean_h2_connection_sends_what_h2_sends():
+    # h2conn's _LeanH2Connection.send_request writes HEADERS (and CONTINUATION) frames itself:
+    # the bytes and h2's stream state must be what h2's own send_headers produces.
+    from h2.connection import H2Connection
+
+    from perftui.engine.h2conn import _CONFIG, _LeanH2Connection
+    from perftui.engine.h2transport import h2_headers
+
+    cases = [
+        (h2_headers("GET", "http", "a:1", "/x", [], None), True),
+        (h2_headers("HEAD", "https", "a:1", "/y?q=1", [("x-a", "b")], None), True),
+        (h2_headers("GET", "http", "a:1", "/big", [("x-big", "v" * 40000)], None), True),  # CONTINUATION
+        (h2_headers("POST", "http", "a:1", "/p", [("content-type", "text/plain")], b"hi"), False),
+    ]
+    plain, lean = H2Connection(config=_CONFIG), _LeanH2Connection(config=_CONFIG)
+    for conn in (plain, lean):
+        conn.initiate_connection()
+        conn.data_to_send()
+    for i, (headers, end_stream) in enumerate(cases * 2):  # twice: the HPACK tables are in use
+        sid = 2 * i + 1
+        plain.send_headers(sid, headers, end_stream=end_stream)
+        lean.send_request(sid, headers, end_stream)
+        assert lean.data_to_send() == plain.data_to_send()
+        a, b = plain.streams[sid], lean.streams[sid]
+        assert b.state_machine.state == a.state_machine.state
+        assert b.request_method == a.request_method
+    lean.forget(1)  # half-closed (local), not closed: h2 keeps it
+    assert 1 in lean.streams

@@ -100,9 +100,30 @@ class CachingDecoder(CachingEncoder):
         hit = cache.get(key)
         table = self._coder.header_table
         if hit is not None:
-            headers, adds = hit
-            for name, value in adds:
-                table.add(name, value)
+            headers, adds, added, biggest, smallest = hit
+            if adds:
+                if biggest <= table._maxsize:
+                    # hpack's HeaderTable.add for all of them at once: newest first, then evict
+                    # the oldest until the table fits (the same entries survive as adding one by
+                    # one, since no entry alone is too big). Adding them one by one (hpack's
+                    # add, _shrink and its logging) was ~10 % of h2's receive path in a profile.
+                    entries = table.dynamic_entries
+                    entries.extendleft(adds)
+                    size = table._current_size + added
+                    maxsize = table._maxsize
+                    while size > maxsize:
+                        name, value = entries.pop()
+                        size -= 32 + len(name) + len(value)
+                    table._current_size = size
+                elif smallest > table._maxsize:
+                    # each of them alone is too big, and hpack clears the table for such an entry
+                    # (nginx 1.22 shrinks this table to 0 in its first response, so every later
+                    # nginx response lands here)
+                    table.dynamic_entries.clear()
+                    table._current_size = 0
+                else:
+                    for name, value in adds:
+                        table.add(name, value)
             return list(headers)
         watch = self._watch
         size = table.maxsize
@@ -114,6 +135,8 @@ class CachingDecoder(CachingEncoder):
         if not watch.dynamic_ref and table.maxsize == size:
             if len(cache) >= _CACHE_SIZE:
                 cache.clear()
-            cache[key] = (tuple(headers), adds)
+            sizes = [32 + len(name) + len(value) for name, value in adds]  # hpack's entry size
+            cache[key] = (tuple(headers), tuple(adds), sum(sizes),
+                          max(sizes, default=0), min(sizes, default=0))
         return headers
 
