@@ -1,7 +1,7 @@
 """The load engine's HTTP/2 client: an ``asyncio.Protocol`` per connection around the sans-IO
 ``h2`` state machine, many concurrent streams per connection, one ``H2Pool`` per origin.
 
-Used by the scenario runner (``perftui.engine.scenario``) for HTTP and GraphQL steps of plans
+Used by the scenario runner (``perftui.worker.scenario``) for HTTP and GraphQL steps of plans
 with ``[defaults] http2 = true``; ``H2Client`` (one per worker) renders a step's request and
 picks the pool. ``https://`` origins negotiate ``h2`` with ALPN; a server that picks
 ``http/1.1`` gets HTTP/1.1 through ``transport.HttpPool`` instead, and the endpoint's protocol
@@ -48,9 +48,9 @@ from h2.events import (
 from h2.exceptions import H2Error
 from h2.settings import SettingCodes
 
-from perftui.engine import transport as _t
-from perftui.engine.h2hpack import CachingDecoder, CachingEncoder
-from perftui.engine.transport import HttpPool, Response, TransportError, build_request
+from perftui.worker import transport as _t
+from perftui.worker.h2hpack import CachingDecoder, CachingEncoder
+from perftui.worker.transport import HttpPool, Response, TransportError, build_request
 
 __all__ = ["H2Client", "H2Pool", "H2_ERROR_KINDS"]
 
