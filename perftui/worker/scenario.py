@@ -142,8 +142,11 @@ class CompiledStep:
         self._compile_checks(step)
         self.http2 = d.http2 and self.kind in ("http", "graphql")
         self.max_redirects = d.max_redirects if d.follow_redirects and self.kind == "http" else 0
-        # A redirect's headers (Location) come with any 3xx answer: the transport re-parses
-        # them only then, so following redirects costs nothing per ordinary request.
+        # A redirect's headers (Location) come with any 3xx answer: the HTTP/1.1 transport
+        # re-parses them only then, so following redirects costs nothing per ordinary request.
+        # HTTP/2 hands over a response's headers only when asked for them.
+        if self.max_redirects and self.http2:
+            self.want_headers = True
         if self.graphql:
             self.want_body = True  # to see "errors"
         if self.kind == "mcp":
