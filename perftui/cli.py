@@ -226,7 +226,7 @@ def _has_dashboard() -> bool:
 
 
 def _validate(args) -> int:
-    from perftui.engine.coordinator import phase_specs
+    from perftui.run.clock import phase_specs
 
     loaded = _load_plan(args.plan)
     plan = loaded.plan

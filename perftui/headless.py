@@ -14,7 +14,7 @@ import sys
 import threading
 from typing import TextIO
 
-from perftui.engine.coordinator import Coordinator
+from perftui.run.coordinator import Coordinator
 from perftui.monitor.report import progress_markers, summary_lines
 from perftui.planload import LoadedPlan
 from perftui.runtime import Target, exit_code, resolve_target, save_session, sessions_dir
@@ -269,7 +269,7 @@ class HeadlessRun:
                 await coord.stop(f"interrupted ({self.last_signal}) before the run started")
             server = None
             if self.serve:
-                from perftui.attach import ControlServer, socket_dir
+                from perftui.run.attach import ControlServer, socket_dir
 
                 server = ControlServer(coord, socket_dir() / f"{coord.session.id}.sock")
                 await server.start()

@@ -12,7 +12,7 @@ Each run has a directory in the sessions directory, ``<id>-<plan>/``:
 After a ``kill -9`` or a crash, ``recover()`` rebuilds the session document from the newest
 checkpoint plus the journal: at most the last few seconds are lost, and the document says
 ``partial: true`` with an ``end_reason`` stating what is known. The same ``Checkpoint`` is what
-an attaching dashboard receives first (``perftui.attach``), so recovery and attach share one path.
+an attaching dashboard receives first (``perftui.run.attach``), so recovery and attach share one path.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from typing import Any
 import msgspec
 from msgspec import Struct
 
-from perftui.engine.stats import Aggregate
+from perftui.aggregate import Aggregate
 from perftui.session import Event, GeneratorState, PhaseRecord, SessionRecord, TimelineRow
 
 CHECKPOINT_EVERY = 2.0

@@ -33,7 +33,10 @@ from msgspec import UNSET, UnsetType
 
 from perftui.errors import PlanError, Problem
 from perftui.jsonpath import MISSING, compile_path
-from perftui.plan import Capture, Defaults, DemoOptions, Expect, Phase, Plan, Scenario, Step
+from perftui.plan import (
+    PROTOCOL_ACTIONS, Capture, Defaults, DemoOptions, Expect, Phase, Plan, Scenario, Step, endpoint_name,
+    step_endpoints,
+)
 from perftui.template import TemplateError, compile_json, compile_template
 from perftui.thresholds import METRICS, parse_threshold
 from perftui.units import parse_duration, printable
@@ -46,13 +49,7 @@ __all__ = [
     "MAX_PLAN_BYTES",
     "LoadedPlan",
     "apply_overrides",
-    "duration_s",
-    "endpoint_name",
     "format_path",
-    "graphql_operation",
-    "protocol_endpoints",
-    "step_endpoints",
-    "step_kind",
     "load_plan",
     "plan_from_dict",
     "quick_plan",
@@ -88,109 +85,6 @@ class LoadedPlan:
     """The plan's TOML text as written (before substitution)."""
     secrets: frozenset[str] = field(default=frozenset())
     """Every value that came from ``${ENV}`` substitution; ``redacted_plan`` masks them."""
-
-
-# ---- small helpers -------------------------------------------------------------------------
-
-
-def duration_s(value: str | int | float) -> float:
-    """Seconds for a plan duration (``"30s"``, ``"1m30s"``, ``250ms``, ``45``)."""
-    return parse_duration(value)
-
-
-def endpoint_name(step: Step) -> str:
-    """The metric name a step's requests are grouped under: ``step.name``, or ``"METHOD url"``
-    with the URL as written (templates kept) and without its query string. Protocol steps:
-    ``GraphQL <operation>``, ``MCP <method>`` / ``MCP tools/call:<tool>``, ``WS connect <url>``,
-    ``WS <type>`` (ws_request), ``WS send <type>``, ``WS expect <type>``, ``WS hold``."""
-    if step.name is not UNSET and step.name:
-        return step.name
-    kind = step_kind(step)
-    if kind == "http":
-        url = step.url.split("#", 1)[0].split("?", 1)[0]
-        return f"{step.method.upper()} {url}"
-    if kind == "think":
-        return "think"
-    if kind == "graphql":
-        return f"GraphQL {graphql_operation(step)}"
-    if kind == "mcp":
-        if step.mcp == "tools/call" and isinstance(step.tool, str):
-            return f"MCP tools/call:{step.tool}"
-        return f"MCP {step.mcp}"
-    if kind == "ws_connect":
-        return f"WS connect {step.ws_connect.split('#', 1)[0].split('?', 1)[0]}"
-    if kind == "ws_hold":
-        return "WS hold"
-    if kind == "ws_close":
-        return "WS close"
-    body = step.ws_request if kind == "ws_request" else step.ws_send if kind == "ws_send" else step.ws_expect
-    mtype = body.get("type") if isinstance(body, dict) else None
-    label = mtype if isinstance(mtype, str) and mtype and "{{" not in mtype else ""
-    if kind == "ws_request":
-        return f"WS {label or 'request'}"
-    verb = "send" if kind == "ws_send" else "expect"
-    return f"WS {verb} {label}" if label else f"WS {verb}"
-
-
-PROTOCOL_ACTIONS = ("graphql", "mcp", "ws_connect", "ws_send", "ws_request", "ws_expect", "ws_hold", "ws_close")
-"""Step keys that make a step a protocol step (at most one per step)."""
-
-
-def step_kind(step: Step) -> str:
-    """``"http"``, ``"think"``, or the protocol action (one of ``PROTOCOL_ACTIONS``)."""
-    for action in PROTOCOL_ACTIONS:
-        if getattr(step, action) is not UNSET:
-            return action
-    return "http" if step.url is not UNSET else "think"
-
-
-_GQL_OPERATION = re.compile(r"(?:^|[\s}])(query|mutation|subscription)\b\s*([A-Za-z_][A-Za-z0-9_]*)?")
-_GQL_COMMENT = re.compile(r"#[^\n]*")
-
-
-def graphql_operation(step: Step) -> str:
-    """The operation a GraphQL step names: ``operation``, else the name in the document
-    (``query GetUsers ...`` -> ``GetUsers``), else ``query``/``mutation``/``subscription``."""
-    if isinstance(step.operation, str) and step.operation:
-        return step.operation
-    doc = _GQL_COMMENT.sub("", step.graphql if isinstance(step.graphql, str) else "")
-    m = _GQL_OPERATION.search(doc)
-    if m is None:
-        return "query"  # the "{ ... }" shorthand
-    return m.group(2) or m.group(1)
-
-
-def step_endpoints(step: Step) -> list[tuple[str, str]]:
-    """``(endpoint name, role)`` for every endpoint a step records into. Roles: ``http``,
-    ``graphql``, ``mcp``, ``mcp.initialize``, ``mcp.terminate``, ``ws.connect``, ``ws.send``, ``ws.request``,
-    ``ws.expect``, ``ws.hold``, ``ws.close``. Pauses record nothing."""
-    kind = step_kind(step)
-    if kind == "think":
-        return []
-    name = endpoint_name(step)
-    if kind == "mcp":
-        return [(name, "mcp"), (MCP_INITIALIZE, "mcp.initialize"), (MCP_TERMINATE, "mcp.terminate")]
-    if kind.startswith("ws_"):
-        return [(name, "ws." + kind[3:])]
-    return [(name, kind)]
-
-
-MCP_INITIALIZE = "MCP initialize"
-"""Endpoint of every MCP session handshake (``initialize`` + ``notifications/initialized``)."""
-MCP_TERMINATE = "MCP terminate"
-"""Endpoint of the ``DELETE`` that ends an open-model virtual user's MCP session."""
-
-
-def protocol_endpoints(plan: Plan) -> dict[str, str]:
-    """Endpoint name -> role for every protocol endpoint of a plan (see ``step_endpoints``);
-    plain HTTP endpoints are left out. The first role wins if two steps share a name."""
-    roles: dict[str, str] = {}
-    for sc in plan.scenarios:
-        for st in sc.steps:
-            for name, role in step_endpoints(st):
-                if role != "http":
-                    roles.setdefault(name, role)
-    return roles
 
 
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+\Z")

@@ -20,8 +20,8 @@ import msgspec
 from msgspec import Struct
 
 from perftui import __version__
-from perftui.engine.messages import Snapshot
-from perftui.engine.stats import Aggregate, decode_histogram, summarize_histogram
+from perftui.worker.messages import Snapshot
+from perftui.aggregate import Aggregate, decode_histogram, summarize_histogram
 from perftui.monitor.model import GeneratorWarning, MonitorDocument, MonitorRow, merge_monitor
 from perftui.monitor.state import MonitorState
 from perftui.summary import EndpointSummary, LatencySummary, StatsSummary
@@ -196,7 +196,7 @@ class ProtocolSummary(Struct, kw_only=True, omit_defaults=True):
 
 def _roles_of(plan_dict: dict) -> dict[str, str]:
     from perftui.plan import Plan
-    from perftui.planload import protocol_endpoints
+    from perftui.plan import protocol_endpoints
 
     try:
         return protocol_endpoints(msgspec.convert(plan_dict, Plan))
@@ -544,7 +544,7 @@ class SessionRecord:
 
     def protocol_roles(self) -> dict[str, str]:
         """Endpoint name -> role (``ws.connect``, ``ws.request``, ``graphql``, ``mcp``, ...) for the
-        protocol endpoints of the plan (``perftui.planload.step_endpoints``)."""
+        protocol endpoints of the plan (``perftui.plan.step_endpoints``)."""
         if self._roles is None:
             self._roles = _roles_of(self.plan_dict)
         return self._roles

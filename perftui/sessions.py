@@ -21,7 +21,7 @@ from perftui.units import format_duration, printable
 
 def detach(loaded: LoadedPlan, argv: list[str]) -> int:
     """Start the same command in the background as a headless run serving a control socket."""
-    from perftui.attach import socket_dir
+    from perftui.run.attach import socket_dir
 
     socket_dir()  # a directory another user owns: say so here (exit 2), not from the background
     sid = new_session_id()
@@ -140,7 +140,7 @@ async def _follow(socket_path: str) -> int:
     """Attach without a dashboard: print progress lines until the run ends (Ctrl-C detaches)."""
     import signal
 
-    from perftui.attach import RemoteCoordinator
+    from perftui.run.attach import RemoteCoordinator
     from perftui.headless import progress_line, summary_text
 
     remote = RemoteCoordinator(socket_path)

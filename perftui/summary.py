@@ -21,10 +21,10 @@ ERROR_KINDS = (
     "http_5xx",
     "expect_failed",
     "redirect_loop",
-    # HTTP/2 (perftui.engine.h2transport)
+    # HTTP/2 (perftui.worker.h2transport)
     "h2_stream_reset",
     "h2_goaway",
-    # protocol steps (perftui.engine.ws, perftui.engine.rpc)
+    # protocol steps (perftui.worker.ws, perftui.worker.rpc)
     "ws_handshake",
     "ws_closed",
     "ws_timeout",

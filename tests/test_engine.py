@@ -11,7 +11,7 @@ import time
 
 import httpx
 
-from perftui.engine.coordinator import Coordinator
+from perftui.run.coordinator import Coordinator
 from perftui.planload import load_plan
 from tests.conftest import ROOT, free_port, read_session, run_cli, write_plan
 
@@ -124,8 +124,8 @@ def test_stall_shows_in_tail_latency(tmp_path, fresh_demo):
 def test_latency_counts_from_the_intended_start(demo):
     """An iteration that starts 300 ms after its slot records >= 300 ms of latency while its
     service time stays small: queueing delay is not omitted."""
-    from perftui.engine.scenario import ScenarioRunner
-    from perftui.engine.stats import Aggregate, decode_histogram
+    from perftui.worker.scenario import ScenarioRunner
+    from perftui.aggregate import Aggregate, decode_histogram
     from perftui.planload import plan_from_dict
 
     loaded = plan_from_dict({"target": demo.url, "phases": [{"duration": 1, "arrival_rate": 1}],
@@ -308,7 +308,7 @@ def test_session_document_shape(tmp_path, demo):
 
 
 def test_engine_never_imports_textual():
-    code = ("import sys; import perftui.engine.worker, perftui.engine.coordinator, perftui.engine.transport, "
+    code = ("import sys; import perftui.worker, perftui.run.coordinator, perftui.worker.transport, "
             "perftui.headless, perftui.session; "
             "bad = [m for m in sys.modules if m.split('.')[0] in ('textual', 'rich', 'textual_plotext', 'plotext')]; "
             "assert not bad, bad")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 
 
-from perftui.engine.coordinator import Coordinator
+from perftui.run.coordinator import Coordinator
 from perftui.planload import plan_from_dict
 from tests.http_peers import CLOSE, HANG, RESET, RawPeer, Sleep, response, tls_contexts
 

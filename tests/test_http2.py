@@ -1,5 +1,5 @@
 """HTTP/2 when a plan asks for it (``[defaults] http2 = true``), through perftui's own HTTP/2
-engine (``perftui.engine.h2transport``): against a real nginx over h2c and over TLS with ALPN
+engine (``perftui.worker.h2transport``): against a real nginx over h2c and over TLS with ALPN
 (and one that only offers HTTP/1.1), and against a small h2 server (tests/h2_peer.py) that
 resets streams and sends GOAWAY. Requests really arrive as HTTP/2; failures keep perftui's error
 kinds plus ``h2_stream_reset`` and ``h2_goaway``; the session says which protocol each endpoint
@@ -147,8 +147,8 @@ def test_h2c_to_a_server_without_http2_says_so(tmp_path):
 
 
 async def _h2c_error(port: int) -> str:
-    from perftui.engine.h2transport import H2Pool
-    from perftui.engine.transport import TransportError
+    from perftui.worker.h2transport import H2Pool
+    from perftui.worker.transport import TransportError
 
     pool = H2Pool("http", "127.0.0.1", port)
     try:
@@ -278,7 +278,7 @@ def test_hpack_caches_decode_and_encode_like_hpack_itself():
     # blocks that index, reference the dynamic table, repeat, and evict.
     from hpack import Decoder, Encoder
 
-    from perftui.engine.h2hpack import CachingDecoder as _CachingDecoder, CachingEncoder as _CachingEncoder
+    from perftui.worker.h2hpack import CachingDecoder as _CachingDecoder, CachingEncoder as _CachingEncoder
 
     _CachingDecoder._shared.clear()
 
@@ -319,8 +319,8 @@ def test_lean_h2_connection_sends_what_h2_sends():
     # the bytes and h2's stream state must be what h2's own send_headers produces.
     from h2.connection import H2Connection
 
-    from perftui.engine.h2conn import _CONFIG, _LeanH2Connection
-    from perftui.engine.h2transport import h2_headers
+    from perftui.worker.h2conn import _CONFIG, _LeanH2Connection
+    from perftui.worker.h2transport import h2_headers
 
     cases = [
         (h2_headers("GET", "http", "a:1", "/x", [], None), True),

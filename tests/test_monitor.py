@@ -19,7 +19,7 @@ import httpx
 import msgspec
 import pytest
 
-from perftui.engine.coordinator import Coordinator
+from perftui.run.coordinator import Coordinator
 from perftui.errors import PlanError
 from perftui.monitor import series
 from perftui.monitor.health import Limits

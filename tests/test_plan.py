@@ -17,12 +17,10 @@ from hypothesis import strategies as st
 from msgspec import UNSET
 
 from perftui.errors import PlanError, Problem, UserError
-from perftui.plan import Plan, Step, phase_model
+from perftui.plan import Plan, Step, duration_s, endpoint_name, phase_model
 from perftui.planload import (
     LoadedPlan,
     apply_overrides,
-    duration_s,
-    endpoint_name,
     format_path,
     load_plan,
     plan_from_dict,

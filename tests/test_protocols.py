@@ -15,12 +15,13 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from perftui.engine.messages import Snapshot
-from perftui.engine.rpc import find_response, graphql_errors, sse_data
-from perftui.engine.scenario import ScenarioRunner
-from perftui.engine.ws import ws_url
+from perftui.worker.messages import Snapshot
+from perftui.worker.rpc import find_response, graphql_errors, sse_data
+from perftui.worker.scenario import ScenarioRunner
+from perftui.worker.ws import ws_url
 from perftui.errors import PlanError
-from perftui.planload import endpoint_name, load_plan, plan_from_dict, redacted_plan
+from perftui.plan import endpoint_name
+from perftui.planload import load_plan, plan_from_dict, redacted_plan
 from perftui.session import PhaseRecord, SessionRecord
 from perftui.thresholds import evaluate, parse_threshold
 from tests.conftest import ROOT, read_session, run_cli, write_plan
@@ -141,7 +142,7 @@ async def test_ws_send_expect_and_hold_count_pushes(ws_peer):
 
 
 async def test_ws_text_messages_take_the_shortcut(ws_peer):
-    from perftui.engine import ws
+    from perftui.worker import ws
 
     runner = ScenarioRunner(plan_of([{"ws_connect": "/echo"}], ws_peer.http_url), ws_peer.http_url)
     it = ws.IterationState()

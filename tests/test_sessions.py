@@ -139,7 +139,7 @@ def test_worker_death_is_detected_and_the_run_goes_on(tmp_path, demo):
     proc = _start(["run", str(_plan(tmp_path, demo, seconds=6, rate=100)), "--headless", "--workers", "2",
                    "--out", str(out)], tmp_path / "sessions")
     _wait_running(tmp_path / "sessions", 2)
-    workers = [c for c in psutil.Process(proc.pid).children() if "perftui.engine.worker" in " ".join(c.cmdline())]
+    workers = [c for c in psutil.Process(proc.pid).children() if "perftui.worker" in " ".join(c.cmdline())]
     assert len(workers) == 2
     killed = time.monotonic()
     workers[1].kill()
@@ -166,7 +166,7 @@ def test_last_worker_dying_stops_cleanly(tmp_path, demo):
                   tmp_path / "sessions")
     _wait_running(tmp_path / "sessions", 2)
     for c in psutil.Process(proc.pid).children():
-        if "perftui.engine.worker" in " ".join(c.cmdline()):
+        if "perftui.worker" in " ".join(c.cmdline()):
             c.kill()
     stdout, stderr = proc.communicate(timeout=10)
     assert proc.returncode == 1, stdout + stderr
@@ -176,7 +176,7 @@ def test_last_worker_dying_stops_cleanly(tmp_path, demo):
 
 
 async def test_detach_attach_control_and_ls(tmp_path, demo):
-    from perftui.attach import RemoteCoordinator
+    from perftui.run.attach import RemoteCoordinator
 
     sessions = tmp_path / "sessions"
     env = {"PERFTUI_SESSIONS_DIR": str(sessions)}
@@ -237,7 +237,7 @@ def test_attach_without_a_tty_follows_until_the_end(tmp_path, demo):
 
 
 async def test_attached_viewer_sees_target_monitoring(tmp_path, demo):
-    from perftui.attach import RemoteCoordinator
+    from perftui.run.attach import RemoteCoordinator
 
     sessions = tmp_path / "sessions"
     env = {"PERFTUI_SESSIONS_DIR": str(sessions)}

@@ -1,4 +1,4 @@
-"""perftui.engine.transport against real peers on 127.0.0.1, with httpx as the reference client.
+"""perftui.worker.transport against real peers on 127.0.0.1, with httpx as the reference client.
 
 Every test runs on the standard asyncio loop and on uvloop (the engine uses uvloop when it can).
 Peers: ``RawPeer`` (exact bytes, server-side counts) from tests/http_peers.py and a real nginx
@@ -29,7 +29,7 @@ from http_peers import (
 from nginx_peer import MB_BODY, SMALL_BODY, NginxPeer, nginx_binary
 
 from perftui import __version__
-from perftui.engine.transport import HttpPool, Response, TransportError, build_request
+from perftui.worker.transport import HttpPool, Response, TransportError, build_request
 
 LOOPS = {"asyncio": asyncio.new_event_loop, "uvloop": uvloop.new_event_loop}
 

@@ -133,7 +133,7 @@ def test_dashboard_run_is_journaled_and_recoverable_after_kill_9(tmp_path):
             assert stat.S_IMODE((directory / name).stat().st_mode) == 0o600, name
         children = psutil.Process(term.proc.pid).children(recursive=True)
         names = [" ".join(c.cmdline()) for c in children]
-        assert any("perftui.demo" in n for n in names) and any("perftui.engine.worker" in n for n in names), names
+        assert any("perftui.demo" in n for n in names) and any("perftui.worker" in n for n in names), names
         listed = run_cli("ls", env={"PERFTUI_SESSIONS_DIR": str(sessions)})
         assert "running" in listed.stdout and "trusty" in listed.stdout
         term.proc.send_signal(signal.SIGKILL)
@@ -235,7 +235,7 @@ def test_sigterm_while_workers_start_exits_130_with_a_partial_session(tmp_path, 
 
     def a_worker_started() -> bool:
         try:
-            return any("perftui.engine.worker" in " ".join(c.cmdline())
+            return any("perftui.worker" in " ".join(c.cmdline())
                        for c in psutil.Process(proc.pid).children())
         except psutil.Error:
             return False
@@ -255,7 +255,7 @@ def test_a_plan_with_20000_steps_starts_its_workers_quickly(tmp_path):
     ~6 GB and take 25-30 s before the first request."""
     import asyncio
 
-    from perftui.engine.coordinator import Coordinator
+    from perftui.run.coordinator import Coordinator
     from perftui.planload import load_plan
 
     steps = "\n".join(f'[[scenarios.steps]]\nurl = "/p{i}"' for i in range(20000))
@@ -554,7 +554,7 @@ def test_sigterm_while_the_dashboard_starts_its_workers(tmp_path, demo):
     try:
         def a_worker_started() -> bool:
             try:
-                return any("perftui.engine.worker" in " ".join(c.cmdline())
+                return any("perftui.worker" in " ".join(c.cmdline())
                            for c in psutil.Process(term.proc.pid).children())
             except psutil.Error:
                 return False

@@ -579,7 +579,7 @@ def _run_info(sessions: Path) -> dict:
 async def test_attached_dashboard_pauses_detaches_and_stops_the_background_run(tmp_path, demo, monkeypatch):
     """perftui run --detach, then the attached dashboard: p pauses the background run, q detaches
     (the run goes on), a second viewer's x (confirmed) stops it and shows its results."""
-    from perftui.attach import RemoteCoordinator
+    from perftui.run.attach import RemoteCoordinator
     from perftui.ui.app import attached_app
     from perftui.ui.screens.prompts import ConfirmStop
     from tests.conftest import run_cli

@@ -10,8 +10,8 @@ import time
 import msgspec
 import pytest
 
-from perftui.engine import worker as W
-from perftui.engine.messages import Init, SetLoad, Snapshot
+from perftui.worker import worker as W
+from perftui.worker.messages import Init, SetLoad, Snapshot
 from perftui.planload import quick_plan
 
 
@@ -133,7 +133,8 @@ def test_pool_connection_limit_can_change_while_running(limit):
 def test_recorder_ships_one_histogram_until_service_differs():
     """Equal latency and service time record once and ship service as "same"; the first
     differing request splits the interval without losing the earlier ones."""
-    from perftui.engine.stats import EndpointRecorder, decode_histogram
+    from perftui.aggregate import decode_histogram
+    from perftui.worker.stats import EndpointRecorder
 
     r = EndpointRecorder("x")
     for v in (100, 200, 300):

@@ -1,6 +1,6 @@
 """A scripted snapshot source for UI tests: no worker processes, no timers, a frozen clock.
 
-``FakeCoordinator`` has the surface of ``perftui.engine.coordinator.Coordinator`` that the
+``FakeCoordinator`` has the surface of ``perftui.run.coordinator.Coordinator`` that the
 dashboard uses, over a REAL ``SessionRecord``. A test drives time by hand: ``step()`` makes one
 worker ``Snapshot`` per second (real HDR histograms from ``EndpointRecorder``), ingests it, closes
 the second with ``session.tick`` and advances the phase clock. Control calls are recorded in
@@ -22,12 +22,13 @@ from pathlib import Path
 
 from msgspec import UNSET
 
-from perftui.engine.coordinator import PhaseSpec, phase_specs
-from perftui.engine.messages import Snapshot
-from perftui.engine.stats import EndpointRecorder
+from perftui.run.clock import PhaseSpec, phase_specs
+from perftui.worker.messages import Snapshot
+from perftui.worker.stats import EndpointRecorder
 from perftui.monitor import limits_from
 from perftui.monitor.model import HealthSample, MetricsSample, ProcessSample, SeriesInfo
-from perftui.planload import LoadedPlan, endpoint_name, plan_from_dict, redacted_plan
+from perftui.plan import endpoint_name
+from perftui.planload import LoadedPlan, plan_from_dict, redacted_plan
 from perftui.runtime import Target
 from perftui.session import PhaseRecord, SessionRecord
 from perftui.thresholds import evaluate, parse_threshold

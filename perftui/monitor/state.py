@@ -159,7 +159,7 @@ class MonitorState:
         self.samples = 0
 
     def __getstate__(self) -> dict[str, Any]:
-        """For an attaching viewer (``perftui.attach``): everything but the callbacks."""
+        """For an attaching viewer (``perftui.run.attach``): everything but the callbacks."""
         state = dict(self.__dict__)
         state["_emit_to"] = None
         state["observers"] = []

@@ -42,7 +42,7 @@ class PerftuiApp(App[int]):
                  remote=None) -> None:
         super().__init__()
         self.remote = remote
-        """A connected ``perftui.attach.RemoteCoordinator``: the dashboard on that run instead."""
+        """A connected ``perftui.run.attach.RemoteCoordinator``: the dashboard on that run instead."""
         self.loaded = loaded
         self.worker_count = workers
         self.out = out
@@ -216,7 +216,7 @@ def _report_attached(app: PerftuiApp) -> None:
 def run_attached(socket_path: str, *, refresh: float) -> int:
     """The dashboard on a detached run (``perftui attach``): 0 when it detaches, 2 when the
     session cannot be reached, else the finished run's verdict."""
-    from perftui.attach import RemoteCoordinator
+    from perftui.run.attach import RemoteCoordinator
 
     async def main() -> tuple[int, PerftuiApp | None]:
         remote = RemoteCoordinator(socket_path)

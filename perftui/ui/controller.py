@@ -7,7 +7,7 @@ only through a ``Backend``, so tests can swap in a scripted coordinator (``tests
 The coordinator calls ``_on_second`` once per closed timeline second (and at finish): it only bumps
 ``version``; the screen redraws on its own timers when it sees a new version.
 
-``AttachedController`` is the same surface over a ``perftui.attach.RemoteCoordinator``: a run
+``AttachedController`` is the same surface over a ``perftui.run.attach.RemoteCoordinator``: a run
 going on in another process (``perftui attach``). Nothing to resolve or start; leaving detaches.
 
 What the screens show from the plan comes from ``shown``: the plan with its secrets masked
@@ -63,7 +63,7 @@ class EngineBackend:
         return resolve_target(loaded)
 
     def coordinator(self, loaded: LoadedPlan, url: str, *, workers: int | None, reveal_secrets: bool):
-        from perftui.engine.coordinator import Coordinator
+        from perftui.run.coordinator import Coordinator
 
         from perftui.runtime import sessions_dir
 

@@ -14,7 +14,8 @@ from msgspec import UNSET
 
 from perftui.errors import PlanError, Problem, UserError
 from perftui.plan import Plan
-from perftui.planload import LoadedPlan, load_plan, protocol_endpoints, redacted_plan
+from perftui.plan import protocol_endpoints
+from perftui.planload import LoadedPlan, load_plan, redacted_plan
 
 
 def shown_plan(loaded: LoadedPlan, *, reveal: bool = False) -> Plan:

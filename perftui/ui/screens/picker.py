@@ -19,8 +19,8 @@ from textual.screen import Screen
 from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
-from perftui.engine.coordinator import phase_specs
-from perftui.planload import endpoint_name
+from perftui.run.clock import phase_specs
+from perftui.plan import endpoint_name
 from perftui.ui.messages import PlanChosen
 from perftui.ui.plans import PlanEntry, discover, is_monitored
 from perftui.ui.widgets import PlanSketch

@@ -1,8 +1,8 @@
 """The coordinator: owns the plan, the phase clock and live control, and the worker processes.
 
 It runs in the ``perftui`` process (inside the dashboard's event loop, or the headless
-reporter's). Workers are ``python -m perftui.engine.worker`` subprocesses speaking the frame
-protocol of ``perftui.engine.messages``; each gets an equal share of the rate or of the VUs. The
+reporter's). Workers are ``python -m perftui.worker`` subprocesses speaking the frame
+protocol of ``perftui.worker.messages``; each gets an equal share of the rate or of the VUs. The
 phase clock only advances while running, so a pause stretches the run instead of eating the phase.
 
 Control API (what the dashboard calls): ``start``, ``pause``, ``resume``, ``toggle_pause``,
@@ -19,19 +19,20 @@ import time
 from collections import deque
 from pathlib import Path
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import msgspec
 
-from perftui.engine.messages import (
+from perftui.worker.messages import (
     Bye, Fatal, FrameReader, Hello, Init, SetLoad, Snapshot, Stop, encode_frame, report_decoder,
 )
 from perftui.errors import UserError
 from perftui.journal import JournalWriter, session_directory
 from perftui.lifeline import child_options
 from perftui.monitor import Monitor
-from perftui.plan import Phase, phase_model
-from perftui.planload import LoadedPlan, duration_s, redacted_plan
+from perftui.plan import duration_s
+from perftui.run.clock import PhaseSpec, phase_specs
+from perftui.planload import LoadedPlan, redacted_plan
 from perftui.redact import masker
 from perftui.session import PhaseRecord, SessionRecord
 from perftui.thresholds import METRICS, evaluate, parse_threshold
@@ -41,32 +42,6 @@ _now = time.monotonic
 
 def default_workers() -> int:
     return max(1, (os.cpu_count() or 2) - 1)
-
-
-@dataclass
-class PhaseSpec:
-    name: str
-    kind: str  # open | closed | pause
-    duration: float
-    start_value: float  # rate (open) or VUs (closed)
-    end_value: float
-    arrivals: str = "uniform"
-    max_in_flight: int = 0
-
-    def value_at(self, elapsed: float) -> float:
-        if self.duration <= 0:
-            return self.end_value
-        frac = min(1.0, max(0.0, elapsed / self.duration))
-        return self.start_value + (self.end_value - self.start_value) * frac
-
-    def describe(self) -> str:
-        if self.kind == "pause":
-            return "pause"
-        unit = "/s" if self.kind == "open" else " VUs"
-        fmt = (lambda v: f"{v:g}")
-        if self.start_value == self.end_value:
-            return f"{fmt(self.start_value)}{unit}"
-        return f"{fmt(self.start_value)}→{fmt(self.end_value)}{unit}"
 
 
 class LoadScaling:
@@ -87,22 +62,6 @@ class LoadScaling:
             new = max(1, round(new) if round(new) != round(base) else round(base) + (1 if factor > 1 else -1))
             return self.set_vus(int(new))
         return self.set_rate(new)
-
-
-def phase_specs(phases: list[Phase]) -> list[PhaseSpec]:
-    specs = []
-    for i, p in enumerate(phases):
-        kind = phase_model(p)
-        name = p.name or f"phase {i + 1}"
-        d = duration_s(p.duration)
-        if kind == "pause":
-            specs.append(PhaseSpec(name, kind, d, 0, 0))
-            continue
-        start = float(p.arrival_rate if kind == "open" else p.vus)
-        end = float(p.ramp_to) if p.ramp_to is not msgspec.UNSET else start
-        specs.append(PhaseSpec(name, kind, d, start, end, p.arrivals,
-                               p.max_in_flight if p.max_in_flight is not msgspec.UNSET else 0))
-    return specs
 
 
 class WorkerHandle:
@@ -178,7 +137,7 @@ class Coordinator(LoadScaling):
             if self._stopping:  # stopped while starting: start no more
                 break
             proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "perftui.engine.worker",
+                sys.executable, "-m", "perftui.worker",
                 stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
                 start_new_session=True,  # a Ctrl-C on the terminal is ours to handle, not theirs
                 **child_options(),  # and they die with us, whatever kills us

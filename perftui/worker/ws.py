@@ -48,11 +48,11 @@ from websockets.frames import DATA_OPCODES, Frame, Opcode
 
 from perftui import __version__
 from perftui.jsonpath import MISSING, compile_path
-from perftui.planload import duration_s
+from perftui.plan import duration_s
 from perftui.template import compile_json, compile_template
 
 if TYPE_CHECKING:  # pragma: no cover
-    from perftui.engine.scenario import ScenarioRunner
+    from perftui.worker.scenario import ScenarioRunner
 
 __all__ = ["BUFFERED_MESSAGES", "WsConnection", "WsError", "WsStats", "ws_url"]
 
@@ -338,7 +338,7 @@ class WsAction:
             self.url = compile_template(step.ws_connect)
             self.scheme = default_origin.scheme
             self.host_header = default_origin.host_header
-            from perftui.engine.scenario import compile_query, merged_headers
+            from perftui.worker.scenario import compile_query, merged_headers
 
             self.query = compile_query(step)
             merged = merged_headers(d, step)

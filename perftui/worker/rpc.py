@@ -34,11 +34,11 @@ from urllib.parse import quote
 import msgspec
 
 from perftui import __version__
-from perftui.engine.transport import TransportError, build_request
+from perftui.worker.transport import TransportError, build_request
 from perftui.template import compile_json
 
 if TYPE_CHECKING:  # pragma: no cover
-    from perftui.engine.scenario import CompiledStep, ScenarioRunner
+    from perftui.worker.scenario import CompiledStep, ScenarioRunner
 
 __all__ = [
     "MCP_PROTOCOL_VERSION",

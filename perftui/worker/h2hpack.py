@@ -1,4 +1,4 @@
-"""HPACK caches for the HTTP/2 engine (``perftui.engine.h2transport``), which installs them on
+"""HPACK caches for the HTTP/2 engine (``perftui.worker.h2transport``), which installs them on
 each ``h2`` connection in place of its ``hpack`` encoder and decoder.
 
 A load test sends the same few requests and gets the same few answers over and over; HPACK in

@@ -33,7 +33,7 @@ _HttpParserUpgrade = httptools.HttpParserUpgrade
 
 ERROR_KINDS = frozenset(
     {"connect_refused", "connect_timeout", "timeout", "reset", "dns", "tls", "protocol"}
-    | {"h2_stream_reset", "h2_goaway"}  # HTTP/2 only (perftui.engine.h2transport)
+    | {"h2_stream_reset", "h2_goaway"}  # HTTP/2 only (perftui.worker.h2transport)
 )
 
 # Deadlines are enforced by one periodic sweep per pool instead of one TimerHandle per request.

@@ -1,7 +1,7 @@
 """One HTTP/2 connection of the load engine: the ``asyncio.Protocol`` around the sans-IO ``h2``
 state machine, and the request streams it carries.
 
-``perftui.engine.h2transport.H2Pool`` opens these connections and hands them streams; this module
+``perftui.worker.h2transport.H2Pool`` opens these connections and hands them streams; this module
 knows nothing about pools beyond the few callbacks ``_H2Conn`` makes into its pool
 (``_has_room``, ``_forget``, ``goaways``). See h2transport's docstring for the error kinds.
 """
@@ -33,12 +33,12 @@ from h2.settings import SettingCodes
 from h2.stream import StreamInputs
 from hyperframe.frame import RstStreamFrame
 
-from perftui.engine import transport as _t
-from perftui.engine.h2hpack import CachingDecoder, CachingEncoder
-from perftui.engine.transport import Response, TransportError
+from perftui.worker import transport as _t
+from perftui.worker.h2hpack import CachingDecoder, CachingEncoder
+from perftui.worker.transport import Response, TransportError
 
 if TYPE_CHECKING:
-    from perftui.engine.h2transport import H2Pool
+    from perftui.worker.h2transport import H2Pool
 
 _monotonic = time.monotonic
 _CONFIG = H2Configuration(

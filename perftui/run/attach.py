@@ -21,8 +21,9 @@ from typing import Any
 import msgspec
 from msgspec import Struct
 
-from perftui.engine.coordinator import Coordinator, LoadScaling, PhaseSpec, phase_specs
-from perftui.engine.messages import FrameReader, Snapshot
+from perftui.run.clock import PhaseSpec, phase_specs
+from perftui.run.coordinator import Coordinator, LoadScaling
+from perftui.worker.messages import FrameReader, Snapshot
 from perftui.journal import Checkpoint, capture, restore
 from perftui.monitor.model import Sample
 from perftui.plan import Plan

@@ -1,8 +1,8 @@
 """The load engine's HTTP/2 client: an ``asyncio.Protocol`` per connection around the sans-IO
 ``h2`` state machine, many concurrent streams per connection, one ``H2Pool`` per origin.
 
-The connections themselves (the protocol around ``h2``) are in ``perftui.engine.h2conn``.
-Used by the scenario runner (``perftui.engine.scenario``) for HTTP and GraphQL steps of plans
+The connections themselves (the protocol around ``h2``) are in ``perftui.worker.h2conn``.
+Used by the scenario runner (``perftui.worker.scenario``) for HTTP and GraphQL steps of plans
 with ``[defaults] http2 = true``; ``H2Client`` (one per worker) renders a step's request and
 picks the pool. ``https://`` origins negotiate ``h2`` with ALPN; a server that picks
 ``http/1.1`` gets HTTP/1.1 through ``transport.HttpPool`` instead, and the endpoint's protocol
@@ -33,9 +33,9 @@ import ssl
 import time
 from collections import deque
 
-from perftui.engine import transport as _t
-from perftui.engine.h2conn import _H2Conn, _Stream, _Unprocessed
-from perftui.engine.transport import HttpPool, Response, TransportError, build_request
+from perftui.worker import transport as _t
+from perftui.worker.h2conn import _H2Conn, _Stream, _Unprocessed
+from perftui.worker.transport import HttpPool, Response, TransportError, build_request
 
 __all__ = ["H2Client", "H2Pool", "H2_ERROR_KINDS"]
 

@@ -13,8 +13,8 @@ Failure rules: a transport failure (refused, timeout, reset, ...) ends the itera
 steps usually depend on it; an HTTP error status or a failed expectation is counted and the flow
 goes on (the step's ``if`` guards handle missing captures).
 
-Protocol steps: ``graphql`` steps are HTTP requests with a GraphQL body (``perftui.engine.rpc``);
-``mcp`` steps and WebSocket steps run in ``perftui.engine.rpc`` / ``perftui.engine.ws`` and
+Protocol steps: ``graphql`` steps are HTTP requests with a GraphQL body (``perftui.worker.rpc``);
+``mcp`` steps and WebSocket steps run in ``perftui.worker.rpc`` / ``perftui.worker.ws`` and
 follow the same rules (the first operation of an open-model iteration is timed from the intended
 start; a WebSocket failure, a failed MCP session setup or an MCP transport failure ends the
 iteration; a JSON-RPC or GraphQL error is counted and the flow goes on). An iteration of a
@@ -35,12 +35,11 @@ from urllib.parse import quote, urljoin, urlsplit
 
 import msgspec
 
-from perftui.engine import h2transport, rpc, ws
-from perftui.engine.stats import EndpointRecorder
-from perftui.engine.transport import HttpPool, TransportError, build_request
+from perftui.worker import h2transport, rpc, ws
+from perftui.worker.stats import EndpointRecorder
+from perftui.worker.transport import HttpPool, TransportError, build_request
 from perftui.jsonpath import MISSING, compile_path
-from perftui.plan import Plan, Step
-from perftui.planload import MCP_INITIALIZE, MCP_TERMINATE, duration_s, endpoint_name, step_kind
+from perftui.plan import MCP_INITIALIZE, MCP_TERMINATE, Plan, Step, duration_s, endpoint_name, step_kind
 from perftui.template import compile_json, compile_template
 
 _json_decode = msgspec.json.decode

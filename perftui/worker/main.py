@@ -1,4 +1,4 @@
-"""Worker process: ``python -m perftui.engine.worker``.
+"""Worker process: ``python -m perftui.worker``.
 
 Reads commands (``Init``, ``SetLoad``, ``Stop``) as length-prefixed msgpack frames on stdin and
 writes ``Snapshot`` frames on stdout every ``snapshot_interval`` seconds. It runs the load shape it
@@ -32,10 +32,10 @@ from collections import deque
 import msgspec
 import psutil
 
-from perftui.engine.messages import (
+from perftui.worker.messages import (
     Bye, Fatal, FrameReader, Hello, Init, SetLoad, Snapshot, Stop, command_decoder, encode_frame,
 )
-from perftui.engine.scenario import ScenarioRunner
+from perftui.worker.scenario import ScenarioRunner
 from perftui.plan import Plan
 
 _now = time.monotonic
@@ -404,6 +404,3 @@ def run() -> None:
         code = asyncio.run(main())
     sys.exit(code)
 
-
-if __name__ == "__main__":
-    run()
