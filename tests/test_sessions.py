@@ -224,6 +224,56 @@ async def test_detach_attach_control_and_ls(tmp_path, demo):
     assert not sock.exists()
 
 
+async def test_attached_viewer_scales_a_ramp_like_the_local_dashboard(tmp_path, demo):
+    """+ on an attached viewer during a ramp scales both of its ends in the run (not a flat rate),
+    and the viewer's replica clock shows the scaled ramp at once and after the run's next state."""
+    import tempfile
+
+    from perftui.planload import load_plan
+    from perftui.run.attach import ControlServer, RemoteCoordinator
+    from perftui.run.coordinator import Coordinator
+
+    plan = write_plan(tmp_path, f"""
+        target = "{demo.url}"
+        [[phases]]
+        name = "ramp"
+        duration = "60s"
+        arrival_rate = 4
+        ramp_to = 40
+        [[scenarios]]
+        steps = [{{ url = "/health" }}]
+    """)
+    coord = Coordinator(load_plan(plan), demo.url, workers=1)
+    sock_dir = Path(tempfile.mkdtemp(prefix="perftui-test-"))  # AF_UNIX paths are short
+    server = ControlServer(coord, sock_dir / "run.sock")
+    await server.start()
+    viewer = RemoteCoordinator(str(server.path))
+    try:
+        await coord.start()
+        await viewer.connect()
+        await asyncio.sleep(1.0)
+        planned = viewer.current
+        now = viewer.scale_load(2.0)
+        assert viewer.current is not planned and viewer.current.describe() == "8→80/s"  # what the notice reads
+        assert viewer.override is None and now is not None and 8.0 < now < 20.0
+        for _ in range(50):
+            if coord.current.end_value == 80.0:
+                break
+            await asyncio.sleep(0.1)
+        assert (coord.current.start_value, coord.current.end_value) == (8.0, 80.0) and coord.override is None
+        assert coord.session.phases[0].target == "8→80/s"
+        assert "ramp scaled ×2: 8→80/s" in coord.session.events[-1].message
+        await asyncio.sleep(1.2)  # a tick carries the run's clock: the replica agrees with it
+        assert viewer.current.describe() == "8→80/s" and viewer.override is None
+        assert abs(viewer.current_phase_elapsed() - coord.current_phase_elapsed()) < 0.5
+        assert any("ramp scaled ×2" in e.message for e in viewer.session.events)
+    finally:
+        await viewer.detach()
+        await coord.stop("stopped by test")
+        await server.close()
+        sock_dir.rmdir()
+
+
 def test_attach_without_a_tty_follows_until_the_end(tmp_path, demo):
     sessions = tmp_path / "sessions"
     env = {"PERFTUI_SESSIONS_DIR": str(sessions)}

@@ -3,8 +3,10 @@
 ``FakeCoordinator`` has the surface of ``perftui.run.coordinator.Coordinator`` that the
 dashboard uses, over a REAL ``SessionRecord``. A test drives time by hand: ``step()`` makes one
 worker ``Snapshot`` per second (real HDR histograms from ``EndpointRecorder``), ingests it, closes
-the second with ``session.tick`` and advances the phase clock. Control calls are recorded in
-``calls`` and become session events exactly as the coordinator's do.
+the second with ``session.tick`` and advances the fake clock. Phases, pause, skip, back and live
+load changes are the run's own ``PhaseClock`` reading that fake clock; control calls are recorded
+in ``calls`` and leave in the session what the coordinator's do (its ``record_transition`` and
+``record_load_change``).
 
 Monitoring is scripted the same way: each ``step()`` applies one psutil-like ``ProcessSample``
 (always, as the real monitor samples perftui and the machine) and, when the plan has a
@@ -15,14 +17,14 @@ Monitoring is scripted the same way: each ``step()`` applies one psutil-like ``P
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import math
 import random
 from pathlib import Path
 
 from msgspec import UNSET
 
-from perftui.run.clock import PhaseSpec, phase_specs
+from perftui.run.clock import ClockView, PhaseClock, phase_specs
+from perftui.run.coordinator import close_phase_record, record_load_change, record_transition
 from perftui.worker.messages import Snapshot
 from perftui.worker.stats import EndpointRecorder
 from perftui.monitor import limits_from
@@ -57,7 +59,7 @@ class ScriptedSession(SessionRecord):
         return super().elapsed(self.clock.now if now is None else now)
 
 
-class FakeCoordinator:
+class FakeCoordinator(ClockView):
     def __init__(
         self, loaded: LoadedPlan, target: str, *, workers: int | None = None, seed: int = 7
     ) -> None:
@@ -66,7 +68,7 @@ class FakeCoordinator:
         self.target = target
         self.worker_count = workers or 2
         self.clock = FakeClock()
-        self.specs: list[PhaseSpec] = phase_specs(self.plan.phases)
+        self.phase_clock = PhaseClock(phase_specs(self.plan.phases), now=lambda: self.clock.now)
         self.session = ScriptedSession(
             self.clock,
             plan_name=self.plan.name,
@@ -83,10 +85,6 @@ class FakeCoordinator:
         )
         self.session.generator.workers_alive = self.worker_count
         self.thresholds = [parse_threshold(t) for t in self.plan.thresholds]
-        self.state = "idle"
-        self.phase_index = 0
-        self.phase_elapsed = 0.0
-        self.override: float | None = None
         self.listeners: list = []
         self.finished = asyncio.Event()
         self.calls: list[tuple] = []
@@ -167,41 +165,25 @@ class FakeCoordinator:
 
     # ---- the coordinator surface --------------------------------------------------------
 
-    @property
-    def current(self) -> PhaseSpec | None:
-        return self.specs[self.phase_index] if 0 <= self.phase_index < len(self.specs) else None
-
-    def current_phase_elapsed(self) -> float:
-        return self.phase_elapsed
-
-    def target_now(self) -> tuple[float, int]:
-        spec = self.current
-        if spec is None or self.state != "running" or spec.kind == "pause":
-            return 0.0, 0
-        value = self.override if self.override is not None else spec.value_at(self.phase_elapsed)
-        return (value, 0) if spec.kind == "open" else (0.0, int(round(value)))
-
     async def start(self) -> None:
         self.calls.append(("start",))
         if self.state != "idle":
             return
         self.session.mark_started()
-        self.state = "running"
+        t = self.phase_clock.start()
         self.session.event(
             "start", f"run started with {self.worker_count} worker(s) against {self.target}"
         )
-        self._enter_phase(0, reason="clock")
+        record_transition(self.session, self.specs, t)
 
     def pause(self) -> None:
         self.calls.append(("pause",))
-        if self.state == "running":
-            self.state = "paused"
+        if self.phase_clock.pause():
             self.session.event("pause", "paused")
 
     def resume(self) -> None:
         self.calls.append(("resume",))
-        if self.state == "paused":
-            self.state = "running"
+        if self.phase_clock.resume():
             self.session.event("resume", "resumed")
 
     def toggle_pause(self) -> None:
@@ -209,51 +191,19 @@ class FakeCoordinator:
 
     def next_phase(self) -> None:
         self.calls.append(("next_phase",))
-        if self.state not in ("running", "paused"):
-            return
-        if self.phase_index + 1 >= len(self.specs):
-            asyncio.ensure_future(self.stop("skipped past the last phase"))
-            return
-        self._enter_phase(self.phase_index + 1, reason="skip")
+        self._transition(self.phase_clock.skip(), "skipped past the last phase")
 
     def prev_phase(self) -> None:
         self.calls.append(("prev_phase",))
-        if self.state not in ("running", "paused"):
-            return
-        self._enter_phase(
-            max(0, self.phase_index - 1) if self.phase_elapsed < 2 else self.phase_index,
-            reason="back",
-        )
+        self._transition(self.phase_clock.back(), "")
 
     def scale_load(self, factor: float) -> float | None:
         self.calls.append(("scale_load", factor))
-        spec = self.current
-        if spec is None or spec.kind == "pause" or self.state not in ("running", "paused"):
+        change = self.phase_clock.scale_by(factor)
+        if change is None:
             return None
-        base = self.override if self.override is not None else spec.value_at(self.phase_elapsed)
-        new = base * factor
-        if self.override is None and spec.start_value != spec.end_value:  # as Coordinator.scale_ramp
-            low = 0.1 if spec.kind == "open" else 1.0
-            scaled = dataclasses.replace(
-                spec, start_value=max(low, spec.start_value * factor) if spec.start_value else 0.0,
-                end_value=max(low, spec.end_value * factor) if spec.end_value else 0.0)
-            self.specs[self.phase_index] = scaled
-            self.session.phases[self.phase_index].target = scaled.describe()
-            self.session.event("rate" if spec.kind == "open" else "vus", f"ramp scaled ×{factor:g}: {scaled.describe()}")
-            return scaled.value_at(self.phase_elapsed)
-        if spec.kind == "closed":
-            new = max(
-                1,
-                round(new)
-                if round(new) != round(base)
-                else round(base) + (1 if factor > 1 else -1),
-            )
-            self.override = float(new)
-            self.session.event("vus", f"virtual users set to {int(new)}")
-        else:
-            self.override = max(0.1, float(new))
-            self.session.event("rate", f"target rate set to {self.override:g}/s")
-        return self.override
+        record_load_change(self.session, self.phase_index, change)
+        return change.value
 
     def annotate(self, text: str) -> None:
         self.calls.append(("annotate", text))
@@ -264,12 +214,10 @@ class FakeCoordinator:
         if self.state == "finished":
             await self.finished.wait()
             return
-        if self.state in ("running", "paused"):
-            rec = self.session.phases[self.phase_index] if self.current else None
-            if rec is not None and rec.start is not None and rec.end is None:
-                rec.end = round(self.session.elapsed(), 3)
+        if self.phase_clock.active:
+            close_phase_record(self.session, self.phase_index if self.current else None)
             self.session.event("stop", reason)
-        self.state = "finished"
+        self.phase_clock.finish()
         await asyncio.sleep(0)
         self.session.ended_wall = FROZEN_WALL + self.session.elapsed()
         self.session.end_reason = reason
@@ -284,28 +232,15 @@ class FakeCoordinator:
 
     # ---- scripting ----------------------------------------------------------------------
 
-    def _enter_phase(self, index: int, *, reason: str) -> None:
-        rec = self.session.phases
-        t = round(self.session.elapsed(), 3)
-        if (
-            self.current is not None
-            and rec[self.phase_index].start is not None
-            and rec[self.phase_index].end is None
-        ):
-            rec[self.phase_index].end = t
-            if reason in ("skip", "back"):
-                rec[self.phase_index].skipped = reason == "skip"
-        self.phase_index = index
-        self.phase_elapsed = 0.0
-        self.override = None
-        rec[index].start = t
-        rec[index].end = None
-        spec = self.current
-        self.session.event(
-            "phase",
-            f"phase {index + 1}/{len(self.specs)} '{spec.name}' ({spec.describe()})"
-            + ("" if reason == "clock" else f" [{reason}]"),
-        )
+    def _transition(self, t, end_reason: str) -> bool:
+        """Record a phase change; past the last phase, end the run. True when it ends."""
+        if t is None:
+            return False
+        if t.entered is None:
+            asyncio.ensure_future(self.stop(end_reason))
+            return True
+        record_transition(self.session, self.specs, t)
+        return False
 
     def _evaluate(self) -> None:
         if self.thresholds:
@@ -389,22 +324,15 @@ class FakeCoordinator:
                         iterations=iterations, latency_ms=latency_ms, error_rate=error_rate
                     )
                 )
-            self.clock.now += 1.0
-            if self.state == "running":
-                self.phase_elapsed += 1.0
+            self.clock.now += 1.0  # the phase clock reads it: a running phase is a second further
             self._monitor_samples(round(self.session.elapsed() - 0.05, 3), iterations, latency_ms, error_rate)
             spec = self.current
             self.session.tick(self.clock.now, spec.name if spec else "", rps, vus)
             self._evaluate()
             for cb in self.listeners:
                 cb()
-            spec = self.current
-            if self.state == "running" and spec is not None and self.phase_elapsed >= spec.duration:
-                if self.phase_index + 1 < len(self.specs):
-                    self._enter_phase(self.phase_index + 1, reason="clock")
-                else:
-                    asyncio.ensure_future(self.stop("completed"))
-                    return
+            if self._transition(self.phase_clock.due(), "completed"):
+                return
 
 
 class ScriptedBackend:

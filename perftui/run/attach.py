@@ -5,8 +5,13 @@ serves a Unix socket (user-only permissions, in a user-only directory). An attac
 gets, in order: a ``Welcome`` carrying a full ``journal.Checkpoint`` (with the timeline), then the
 very same worker snapshots, second ticks and events the background coordinator applies to its own
 session. The viewer applies them to a replica ``SessionRecord`` (``RemoteCoordinator.session``),
-so it shows exactly what a local dashboard would. Control actions travel back as ``Control``
-frames. Any number of viewers may attach; closing a viewer (or losing its SSH link) only detaches.
+so it shows exactly what a local dashboard would. The run's phase clock travels as its
+``ClockState`` (in every tick and after every control action); the viewer's
+``RemoteCoordinator.phase_clock`` is a ``perftui.run.clock.PhaseClock`` replica loaded from it,
+so phase, elapsed time and targets are computed by the same code as the run's. Control actions
+travel back as ``Control`` frames, ``+``/``-`` as ``scale_load`` (a ramp scales both its ends, as
+on a local dashboard). Any number of viewers may attach; closing a viewer (or losing its SSH link)
+only detaches.
 """
 
 from __future__ import annotations
@@ -21,8 +26,8 @@ from typing import Any
 import msgspec
 from msgspec import Struct
 
-from perftui.run.clock import PhaseSpec, phase_specs
-from perftui.run.coordinator import Coordinator, LoadScaling
+from perftui.run.clock import ClockState, ClockView, PhaseClock, phase_specs
+from perftui.run.coordinator import Coordinator
 from perftui.worker.messages import FrameReader, Snapshot
 from perftui.journal import Checkpoint, capture, restore
 from perftui.monitor.model import Sample
@@ -31,13 +36,10 @@ from perftui.session import Event
 
 
 class CoordState(Struct, kw_only=True):
-    state: str
-    phase_index: int
-    phase_elapsed: float
-    resumed_at: float | None
-    override: float | None
-    target_rps: float
-    target_vus: int
+    """The run's state as a viewer needs it: the phase clock's whole state (the viewer's replica
+    clock answers from it), the workers alive, the threshold results."""
+
+    clock: ClockState
     workers_alive: int
     thresholds: list[Any] = []
 
@@ -83,6 +85,9 @@ class Done(Struct, tag="done", kw_only=True):
 
 
 class Control(Struct, tag="control", kw_only=True):
+    """A viewer's control action: a coordinator method (``pause``, ``next_phase``, ...) and its
+    argument (``set_rate``/``set_vus`` a value, ``scale_load`` a factor, ``annotate`` a text)."""
+
     action: str
     value: float | str | None = None
 
@@ -132,10 +137,7 @@ def socket_dir() -> Path:
 
 
 def coord_state(c: Coordinator) -> CoordState:
-    rps, vus = c.target_now()
-    return CoordState(state=c.state, phase_index=c.phase_index, phase_elapsed=c.phase_elapsed,
-                      resumed_at=c._phase_resumed_at, override=c.override, target_rps=rps, target_vus=vus,
-                      workers_alive=sum(1 for w in c.workers if w.alive),
+    return CoordState(clock=c.phase_clock.s, workers_alive=sum(1 for w in c.workers if w.alive),
                       thresholds=[msgspec.to_builtins(r) for r in c.session.threshold_results])
 
 
@@ -244,6 +246,8 @@ class ControlServer:
             c.set_rate(float(v))
         elif a == "set_vus" and isinstance(v, (int, float)):
             c.set_vus(int(v))
+        elif a == "scale_load" and isinstance(v, (int, float)) and 0 < v < 100:
+            c.scale_load(float(v))
         elif a == "annotate" and isinstance(v, str):
             c.annotate(v[:200])
         elif a == "stop":
@@ -252,8 +256,10 @@ class ControlServer:
             await c.start()
 
 
-class RemoteCoordinator(LoadScaling):
-    """The Coordinator surface the dashboard uses, for a session running elsewhere."""
+class RemoteCoordinator(ClockView):
+    """The Coordinator surface the dashboard uses, for a session running elsewhere. Its
+    ``phase_clock`` is a replica of the run's, kept in step by the state every tick and control
+    answer carries; control calls go to the run as ``Control`` frames."""
 
     remote = True
 
@@ -263,7 +269,7 @@ class RemoteCoordinator(LoadScaling):
         self.finished = asyncio.Event()
         self.session = None
         self.plan: Plan | None = None
-        self.specs: list[PhaseSpec] = []
+        self.phase_clock = PhaseClock([])
         self._state: CoordState | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._task: asyncio.Task | None = None
@@ -291,7 +297,7 @@ class RemoteCoordinator(LoadScaling):
 
     def _accept_welcome(self, w: Welcome) -> None:
         self.plan = msgspec.msgpack.decode(w.plan, type=Plan)
-        self.specs = phase_specs(self.plan.phases)
+        self.phase_clock = PhaseClock(phase_specs(self.plan.phases))
         self.session = restore(msgspec.msgpack.decode(w.checkpoint, type=Checkpoint))
         if w.monitor:
             self.session.monitor = pickle.loads(w.monitor)
@@ -301,6 +307,7 @@ class RemoteCoordinator(LoadScaling):
         from perftui.thresholds import ThresholdResult
 
         self._state = st
+        self.phase_clock.load(st.clock)
         if self.session is not None:
             self.session.threshold_results = [msgspec.convert(r, ThresholdResult) for r in st.thresholds]
             self.session.generator.workers_alive = st.workers_alive
@@ -316,7 +323,7 @@ class RemoteCoordinator(LoadScaling):
         except ConnectionError:
             pass
         finally:
-            if self._state is not None and self._state.state != "finished" and not self.detached:
+            if self._state is not None and self.state != "finished" and not self.detached:
                 self.session.end_reason = self.session.end_reason or "connection to the session lost"
             self.finished.set()
             for cb in list(self.listeners):
@@ -338,29 +345,12 @@ class RemoteCoordinator(LoadScaling):
         elif isinstance(msg, StateMsg):
             self._set_state(msg.state)
         elif isinstance(msg, Done):
-            self._state.state = "finished"
+            self.phase_clock.finish()
             s.end_reason, s.partial = msg.end_reason, msg.partial
             s.ended_wall = time.time()
             self.session_file = msg.session_file
 
     # ---- the Coordinator surface --------------------------------------------------------
-
-    @property
-    def state(self) -> str:
-        return self._state.state if self._state else "idle"
-
-    @property
-    def phase_index(self) -> int:
-        return self._state.phase_index if self._state else 0
-
-    @property
-    def current(self) -> PhaseSpec | None:
-        i = self.phase_index
-        return self.specs[i] if 0 <= i < len(self.specs) else None
-
-    @property
-    def override(self) -> float | None:
-        return self._state.override if self._state else None
 
     @property
     def worker_count(self) -> int:
@@ -369,19 +359,6 @@ class RemoteCoordinator(LoadScaling):
     @property
     def target(self) -> str:
         return self.session.target if self.session else ""
-
-    def current_phase_elapsed(self) -> float:
-        st = self._state
-        if st is None:
-            return 0.0
-        e = st.phase_elapsed
-        if st.resumed_at is not None:
-            e += time.monotonic() - st.resumed_at
-        return e
-
-    def target_now(self) -> tuple[float, int]:
-        st = self._state
-        return (st.target_rps, st.target_vus) if st else (0.0, 0)
 
     def _send(self, action: str, value=None) -> None:
         if self._writer is not None and not self._writer.is_closing():
@@ -418,6 +395,15 @@ class RemoteCoordinator(LoadScaling):
             return None
         self._send("set_vus", max(1, int(vus)))
         return float(max(1, int(vus)))
+
+    def scale_load(self, factor: float) -> float | None:
+        """As the run's own ``scale_load`` (a ramp keeps its shape, both ends scaled): the
+        replica applies it at once, the run does the same and its next state confirms it."""
+        change = self.phase_clock.scale_by(factor)
+        if change is None:
+            return None
+        self._send("scale_load", float(factor))
+        return change.value
 
     def annotate(self, text: str) -> None:
         self._send("annotate", text)

@@ -1,20 +1,29 @@
 """The run's control state machine: phases, pause, skip, back, live rate/VU changes.
 
-One pure object, used by every place that needs to know "which phase, how far in, what load":
-the local coordinator (which turns its answers into worker load shapes and session events), the
-attached viewer's replica of a remote run (rebuilt from the wire state), and the tests' scripted
-coordinator. It does no I/O and reads time only through the ``now`` callable it is given, so
-tests drive it with a fake clock.
+One pure object, ``PhaseClock``, answers "which phase, how far in, what load" for every place
+that needs it: the local coordinator (``perftui.run.coordinator``, which turns its answers into
+worker load shapes, session events and phase records), the attached viewer's replica of a run in
+another process (``perftui.run.attach.RemoteCoordinator``, rebuilt from the ``ClockState`` the
+wire carries), and the tests' scripted coordinator (``tests/ui_fakes.py``). It does no I/O and
+reads time only through the ``now`` callable it is given, so tests drive it with a fake clock.
+``ClockView`` is the read surface the viewers use (``state``, ``phase_index``, ``current``,
+``specs``, ``override``, ``current_phase_elapsed``, ``target_now``), for any owner of a clock.
 
 States: ``idle`` → ``running`` ⇄ ``paused`` → ``finished``. The phase clock only advances while
-running, so a pause stretches the run instead of eating the phase.
+running, so a pause stretches the run instead of eating the phase. Control calls that change the
+phase return a ``Transition``; the caller records it (and ends the run when nothing is entered).
+
+Live load changes: ``set_value`` holds the current phase flat at a value until the phase changes
+(a phase change drops it); ``scale_by`` (the dashboard's ``+``/``-``) sets such a value on a flat
+phase, but multiplies both ends of a ramp, which then stays scaled for the rest of the run (back
+into the phase keeps it), as the ``ramps`` of the state record.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import msgspec
 
@@ -69,21 +78,25 @@ def phase_specs(phases: list[Phase]) -> list[PhaseSpec]:
 
 
 class ClockState(msgspec.Struct, kw_only=True):
-    """Everything the clock knows besides its phases: what the attach wire carries so a viewer's
-    replica answers exactly as the run's own clock does. ``resumed_at`` is on the run's
-    monotonic clock (same machine)."""
+    """Everything the clock knows besides its planned phases: what the attach wire carries so a
+    viewer's replica answers exactly as the run's own clock does. ``resumed_at`` is on the run's
+    monotonic clock (same machine); ``ramps`` maps a phase index to the (start, end) its ramp was
+    scaled to."""
 
     state: str = "idle"
     phase_index: int = 0
     phase_elapsed: float = 0.0
+    """Run time spent in the current phase up to ``resumed_at`` (pauses excluded)."""
     resumed_at: float | None = None
+    """When the clock last started counting (None unless running)."""
     override: float | None = None
-    scale: float = 1.0
+    """A flat live target (rate or VUs) for the current phase."""
+    ramps: dict[int, tuple[float, float]] = {}
 
 
 @dataclass(frozen=True)
 class Shape:
-    """The current phase's load from now on, across all workers."""
+    """The current phase's load from now on, across all workers (the owner splits it)."""
 
     kind: str  # open | closed | idle
     remaining: float = 0.0
@@ -94,11 +107,29 @@ class Shape:
 @dataclass(frozen=True)
 class Transition:
     """A change of phase: ``left`` is the index of the phase left (None at the start), ``entered``
-    the new one (None when the run has no phase left), ``reason`` clock | skip | back."""
+    the new one (None when the run has no phase left: the owner ends the run), ``reason``
+    clock | skip | back."""
 
     left: int | None
     entered: int | None
     reason: str
+
+
+@dataclass(frozen=True)
+class LoadChange:
+    """What ``set_value`` or ``scale_by`` did: ``how`` is ``"value"`` (the phase held flat at
+    ``value``) or ``"ramp"`` (both ends scaled by ``factor``: ``spec`` is the phase now, ``value``
+    its target now)."""
+
+    how: str
+    kind: str  # open | closed
+    value: float
+    spec: PhaseSpec
+    factor: float = 1.0
+
+
+BACK_RESTARTS_AFTER = 2.0
+"""Seconds into a phase after which back restarts it instead of going to the previous one."""
 
 
 class PhaseClock:
@@ -106,9 +137,24 @@ class PhaseClock:
 
     def __init__(self, specs: list[PhaseSpec], now: Callable[[], float] = time.monotonic,
                  state: ClockState | None = None):
-        self.specs = specs
+        self.planned = list(specs)
+        """The phases as planned; ``specs`` are them with the scaled ramps."""
+        self.specs = list(specs)
         self.now = now
-        self.s = state if state is not None else ClockState()
+        self.s = ClockState()
+        if state is not None:
+            self.load(state)
+
+    def load(self, state: ClockState) -> None:
+        """Take ``state`` (a replica's update from the wire). A phase whose ramp did not change
+        keeps its ``PhaseSpec`` object."""
+        self.s = state
+        for i, planned in enumerate(self.planned):
+            ends = state.ramps.get(i)
+            want = planned if ends is None else replace(planned, start_value=ends[0], end_value=ends[1])
+            have = self.specs[i]
+            if (have.start_value, have.end_value) != (want.start_value, want.end_value):
+                self.specs[i] = want
 
     # ---- reading -----------------------------------------------------------------------
 
@@ -133,6 +179,10 @@ class PhaseClock:
     def active(self) -> bool:
         return self.s.state in ("running", "paused")
 
+    @property
+    def in_last_phase(self) -> bool:
+        return self.s.phase_index + 1 >= len(self.specs)
+
     def phase_elapsed(self) -> float:
         """Run time spent in the current phase (pauses excluded)."""
         e = self.s.phase_elapsed
@@ -147,10 +197,11 @@ class PhaseClock:
             return 0.0
         if self.s.override is not None:
             return self.s.override
-        return spec.value_at(elapsed) * self.s.scale
+        return spec.value_at(elapsed)
 
     def target(self, back: float = 0.0) -> tuple[float, int]:
-        """(target rps, target VUs) now, or ``back`` seconds ago within the current phase."""
+        """(target rps, target VUs) now, or ``back`` seconds ago within the current phase; zero
+        unless running a load phase."""
         spec = self.current
         if spec is None or self.s.state != "running" or spec.kind == "pause":
             return 0.0, 0
@@ -167,12 +218,13 @@ class PhaseClock:
         if self.s.override is not None:
             v0 = v1 = self.s.override
         else:
-            v0, v1 = spec.value_at(elapsed) * self.s.scale, spec.end_value * self.s.scale
+            v0, v1 = spec.value_at(elapsed), spec.end_value
         return Shape(spec.kind, remaining, v0, v1)
 
     def due(self) -> Transition | None:
         """The transition the clock owes now (the current phase ran its length), or None.
-        Applies it: the caller records it (and stops the run when ``entered`` is None)."""
+        Entering the next phase is applied here; past the last one (``entered`` None) the
+        owner ends the run."""
         spec = self.current
         if self.s.state != "running" or spec is None or self.phase_elapsed() < spec.duration:
             return None
@@ -207,13 +259,9 @@ class PhaseClock:
         """Next phase; past the last one the transition has ``entered`` None (end the run)."""
         if not self.active:
             return None
-        if self.s.phase_index + 1 >= len(self.specs):
+        if self.in_last_phase:
             return Transition(self.s.phase_index, None, "skip")
         return self._enter(self.s.phase_index + 1, "skip")
-
-    @property
-    def in_last_phase(self) -> bool:
-        return self.s.phase_index + 1 >= len(self.specs)
 
     def back(self) -> Transition | None:
         """Within a phase's first 2 s: the previous phase; later: the start of this one (like a
@@ -221,38 +269,44 @@ class PhaseClock:
         if not self.active:
             return None
         i = self.s.phase_index
-        return self._enter(max(0, i - 1) if self.phase_elapsed() < 2 else i, "back")
+        return self._enter(max(0, i - 1) if self.phase_elapsed() < BACK_RESTARTS_AFTER else i, "back")
 
-    def set_value(self, kind: str, value: float) -> float | None:
-        """A flat live target for the current phase (``kind`` must match it); returns it, or None
-        when the current phase is not of that kind."""
+    def set_value(self, kind: str, value: float) -> LoadChange | None:
+        """Hold the current phase flat at ``value`` (a rate of at least 0.1/s, or a whole number
+        of at least one VU) until the phase changes; None when the current phase is not of
+        ``kind``."""
         spec = self.current
         if spec is None or spec.kind != kind:
             return None
         self.s.override = max(0.1, float(value)) if kind == "open" else float(max(1, int(value)))
-        self.s.scale = 1.0
-        return self.s.override
+        return LoadChange("value", kind, self.s.override, spec)
 
-    def scale_by(self, factor: float) -> tuple[str, float] | None:
+    def scale_by(self, factor: float) -> LoadChange | None:
         """``+``/``-``: multiply the current phase's target by ``factor``. A flat phase (or one
-        already overridden) gets a flat new value — for VUs a whole number that moves by at least
-        one; a ramp keeps its shape with both ends scaled. Returns (``"value"`` or ``"ramp"``, the
-        new value now) or None when there is nothing to scale."""
+        already held flat) gets a flat new value — for VUs a whole number that moves by at least
+        one; a ramp keeps its shape and its clock with both ends scaled (an end at zero stays
+        there; others stay at least 0.1/s or 1 VU). None when there is nothing to scale."""
         spec = self.current
         if spec is None or spec.kind == "pause" or not self.active:
             return None
-        base = self.value_at(self.phase_elapsed())
         if spec.ramps and self.s.override is None:
-            self.s.scale *= factor
-            return "ramp", self.value_at(self.phase_elapsed())
+            low = 0.1 if spec.kind == "open" else 1.0
+            start = max(low, spec.start_value * factor) if spec.start_value else 0.0
+            end = max(low, spec.end_value * factor) if spec.end_value else 0.0
+            scaled = replace(spec, start_value=start, end_value=end)
+            self.specs[self.s.phase_index] = scaled
+            self.s.ramps = {**self.s.ramps, self.s.phase_index: (start, end)}
+            return LoadChange("ramp", spec.kind, scaled.value_at(self.phase_elapsed()), scaled, factor)
+        base = self.value_at(self.phase_elapsed())
         new = base * factor
         if spec.kind == "closed":
             whole = round(new)
             new = max(1, whole if whole != round(base) else round(base) + (1 if factor > 1 else -1))
-        return "value", self.set_value(spec.kind, new)
+        return self.set_value(spec.kind, new)
 
     def finish(self) -> None:
-        self.s.phase_elapsed = self.phase_elapsed() if self.s.state == "running" else self.s.phase_elapsed
+        """The run ended: the clock stops where it is."""
+        self.s.phase_elapsed = self.phase_elapsed()
         self.s.resumed_at = None
         self.s.state = "finished"
 
@@ -262,5 +316,40 @@ class PhaseClock:
         self.s.phase_elapsed = 0.0
         self.s.resumed_at = self.now() if self.s.state == "running" else None
         self.s.override = None
-        self.s.scale = 1.0
         return Transition(prev, index, reason)
+
+
+class ClockView:
+    """The run's state as the viewers read it (dashboard, headless reporter), for anything
+    that owns a ``phase_clock``: the coordinator, the attached viewer's replica, the tests' fake."""
+
+    phase_clock: PhaseClock
+
+    @property
+    def state(self) -> str:
+        return self.phase_clock.state
+
+    @property
+    def phase_index(self) -> int:
+        return self.phase_clock.phase_index
+
+    @property
+    def specs(self) -> list[PhaseSpec]:
+        return self.phase_clock.specs
+
+    @property
+    def current(self) -> PhaseSpec | None:
+        return self.phase_clock.current
+
+    @property
+    def override(self) -> float | None:
+        """The flat live rate/VU target of the current phase, if one was set."""
+        return self.phase_clock.override
+
+    def current_phase_elapsed(self) -> float:
+        return self.phase_clock.phase_elapsed()
+
+    def target_now(self, back: float = 0.0) -> tuple[float, int]:
+        """(target rps, target VUs) across all workers, right now or ``back`` seconds ago within
+        the current phase (a second's row reports the target at its middle: the average of a ramp)."""
+        return self.phase_clock.target(back)

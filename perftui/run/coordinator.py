@@ -1,12 +1,17 @@
-"""The coordinator: owns the plan, the phase clock and live control, and the worker processes.
+"""The coordinator: runs one plan's worker processes under the run's phase clock.
 
 It runs in the ``perftui`` process (inside the dashboard's event loop, or the headless
 reporter's). Workers are ``python -m perftui.worker`` subprocesses speaking the frame
-protocol of ``perftui.worker.messages``; each gets an equal share of the rate or of the VUs. The
-phase clock only advances while running, so a pause stretches the run instead of eating the phase.
+protocol of ``perftui.worker.messages``; each gets an equal share of the rate or of the VUs.
+Which phase runs, how far in, pause, skip, back and live rate/VU changes are decided by a
+``perftui.run.clock.PhaseClock`` (``phase_clock``); the coordinator turns its answers into
+``SetLoad`` messages for the workers, session events, phase records and threshold results.
+``record_transition`` and ``record_load_change`` say what a phase or load change leaves in the
+session; the tests' scripted coordinator uses them too.
 
 Control API (what the dashboard calls): ``start``, ``pause``, ``resume``, ``toggle_pause``,
-``next_phase``, ``prev_phase``, ``scale_load``, ``set_rate``, ``set_vus``, ``annotate``, ``stop``.
+``next_phase``, ``prev_phase``, ``scale_load``, ``set_rate``, ``set_vus``, ``annotate``, ``stop``;
+the run's state is read through ``ClockView`` (``state``, ``phase_index``, ``current``, ...).
 Every control action becomes an ``Event`` in the session.
 """
 
@@ -19,7 +24,6 @@ import time
 from collections import deque
 from pathlib import Path
 from collections.abc import Callable
-from dataclasses import replace
 
 import msgspec
 
@@ -31,7 +35,7 @@ from perftui.journal import JournalWriter, session_directory
 from perftui.lifeline import child_options
 from perftui.monitor import Monitor
 from perftui.plan import duration_s
-from perftui.run.clock import PhaseSpec, phase_specs
+from perftui.run.clock import ClockView, LoadChange, PhaseClock, PhaseSpec, Transition, phase_specs
 from perftui.planload import LoadedPlan, redacted_plan
 from perftui.redact import masker
 from perftui.session import PhaseRecord, SessionRecord
@@ -42,26 +46,6 @@ _now = time.monotonic
 
 def default_workers() -> int:
     return max(1, (os.cpu_count() or 2) - 1)
-
-
-class LoadScaling:
-    """``scale_load`` for anything with the coordinator's surface (``current``, ``state``,
-    ``override``, ``current_phase_elapsed``, ``set_rate``, ``set_vus``): local or attached."""
-
-    def scale_load(self, factor: float) -> float | None:
-        """Multiply the current phase's target (rate or VUs) by ``factor``; returns the new value
-        (for VUs a whole number that moves by at least one)."""
-        spec = self.current
-        if spec is None or spec.kind == "pause" or self.state not in ("running", "paused"):
-            return None
-        base = self.override if self.override is not None else spec.value_at(self.current_phase_elapsed())
-        new = base * factor
-        if self.override is None and spec.start_value != spec.end_value and hasattr(self, "scale_ramp"):
-            return self.scale_ramp(factor)  # a ramp stays a ramp: both of its ends scale
-        if spec.kind == "closed":
-            new = max(1, round(new) if round(new) != round(base) else round(base) + (1 if factor > 1 else -1))
-            return self.set_vus(int(new))
-        return self.set_rate(new)
 
 
 class WorkerHandle:
@@ -82,8 +66,8 @@ class WorkerHandle:
                 self.alive = False
 
 
-class Coordinator(LoadScaling):
-    """Runs one plan. States: idle → running ⇄ paused → finished."""
+class Coordinator(ClockView):
+    """Runs one plan. States (its ``phase_clock``'s): idle → running ⇄ paused → finished."""
 
     def __init__(self, loaded: LoadedPlan, target: str, *, workers: int | None = None,
                  snapshot_interval: float = 0.25, seed: int = 0, reveal_secrets: bool = False,
@@ -94,7 +78,7 @@ class Coordinator(LoadScaling):
         self.worker_count = workers or default_workers()
         self.snapshot_interval = snapshot_interval
         self.seed = seed
-        self.specs = phase_specs(self.plan.phases)
+        self.phase_clock = PhaseClock(phase_specs(self.plan.phases), now=_now)
         self.mask = masker(() if reveal_secrets else loaded.secrets)
         """Hides ${ENV} values in what the session records (endpoint names, errors, target)."""
         self.session = SessionRecord(
@@ -107,11 +91,6 @@ class Coordinator(LoadScaling):
         self.session.mask = self.mask
         self.thresholds = [parse_threshold(t) for t in self.plan.thresholds]
         self._protocol_thresholds = any(t.metric not in METRICS for t in self.thresholds)
-        self.state = "idle"
-        self.phase_index = 0
-        self.phase_elapsed = 0.0  # run time spent in the current phase (excludes pauses)
-        self._phase_resumed_at: float | None = None
-        self.override: float | None = None  # live rate/VU override for the current phase
         self.workers: list[WorkerHandle] = []
         self.listeners: list[Callable[[], None]] = []
         self.finished = asyncio.Event()
@@ -214,88 +193,51 @@ class Coordinator(LoadScaling):
 
     # ---- phase clock ------------------------------------------------------------------
 
-    @property
-    def current(self) -> PhaseSpec | None:
-        return self.specs[self.phase_index] if 0 <= self.phase_index < len(self.specs) else None
-
-    def current_phase_elapsed(self) -> float:
-        e = self.phase_elapsed
-        if self._phase_resumed_at is not None:
-            e += _now() - self._phase_resumed_at
-        return e
-
-    def target_now(self, back: float = 0.0) -> tuple[float, int]:
-        """(target rps, target VUs) across all workers, right now or ``back`` seconds ago within
-        the current phase (a second's row reports the target at its middle: the average of a ramp)."""
-        spec = self.current
-        if spec is None or self.state != "running" or spec.kind == "pause":
-            return 0.0, 0
-        elapsed = max(0.0, self.current_phase_elapsed() - back)
-        value = self.override if self.override is not None else spec.value_at(elapsed)
-        return (value, 0) if spec.kind == "open" else (0.0, int(round(value)))
-
     def _apply_load(self) -> None:
-        """Tell every live worker its share of the current phase from now on."""
+        """Tell every live worker its share of the clock's load shape from now on."""
         alive = self._alive()
-        spec = self.current
-        now = _now()
-        origin = self.session.started_mono or 0.0
         if not alive:
             return
-        if spec is None or self.state != "running" or spec.kind == "pause":
+        spec = self.current
+        shape = self.phase_clock.shape()
+        now = _now()
+        origin = self.session.started_mono or 0.0
+        index = self.phase_index
+        if shape.kind == "idle":
             for w in alive:
-                w.send(SetLoad(phase=self.phase_index, kind="idle", start=now, duration=0, clock_origin=origin))
+                w.send(SetLoad(phase=index, kind="idle", start=now, duration=0, clock_origin=origin))
             return
-        elapsed = self.current_phase_elapsed()
-        remaining = max(0.0, spec.duration - elapsed)
-        if self.override is not None:
-            v0 = v1 = self.override
-        else:
-            v0, v1 = spec.value_at(elapsed), spec.end_value
         n = len(alive)
+        v0, v1 = shape.value_from, shape.value_to
         for i, w in enumerate(alive):
-            if spec.kind == "open":
-                w.send(SetLoad(phase=self.phase_index, kind="open", start=now, duration=remaining,
+            if shape.kind == "open":
+                w.send(SetLoad(phase=index, kind="open", start=now, duration=shape.remaining,
                                rate_from=v0 / n, rate_to=v1 / n, arrivals=spec.arrivals,
                                max_in_flight=-(-spec.max_in_flight // n) if spec.max_in_flight else 0,
                                clock_origin=origin))
             else:
-                w.send(SetLoad(phase=self.phase_index, kind="closed", start=now, duration=remaining,
+                w.send(SetLoad(phase=index, kind="closed", start=now, duration=shape.remaining,
                                vus_from=_share(round(v0), n, i), vus_to=_share(round(v1), n, i), clock_origin=origin))
 
-    def _enter_phase(self, index: int, *, reason: str) -> None:
-        rec = self.session.phases
-        t = round(self.session.elapsed(), 3)
-        if self.current is not None and rec[self.phase_index].start is not None and rec[self.phase_index].end is None:
-            rec[self.phase_index].end = t
-            if reason in ("skip", "back"):
-                rec[self.phase_index].skipped = reason == "skip"
-        self.phase_index = index
-        self.phase_elapsed = 0.0
-        self._phase_resumed_at = _now() if self.state == "running" else None
-        self.override = None
-        if self.current is None:
+    def _transition(self, t: Transition | None) -> None:
+        """Record a phase change the clock made and give the workers the new phase."""
+        if t is None or t.entered is None:
             return
-        rec[index].start = t
-        rec[index].end = None
-        self.session.event("phase", f"phase {index + 1}/{len(self.specs)} '{self.current.name}' ({self.current.describe()})"
-                           + ("" if reason == "clock" else f" [{reason}]"))
+        record_transition(self.session, self.specs, t)
         self._apply_load()
 
     async def _clock(self) -> None:
         """Advance phases, close timeline seconds, evaluate thresholds."""
         next_second = self.session.started_mono + 1.0
         grace = 0.06  # snapshots stamped on the boundary arrive within a millisecond or so
-        while self.state in ("running", "paused"):
+        while self.phase_clock.active:
             await asyncio.sleep(0.05)
             now = _now()
-            spec = self.current
-            if self.state == "running" and spec is not None and self.current_phase_elapsed() >= spec.duration:
-                if self.phase_index + 1 < len(self.specs):
-                    self._enter_phase(self.phase_index + 1, reason="clock")
-                else:
-                    await self.stop("completed")
-                    return
+            t = self.phase_clock.due()
+            if t is not None and t.entered is None:
+                await self.stop("completed")
+                return
+            self._transition(t)
             if now >= next_second + grace:
                 self._second(next_second)
                 next_second += 1.0
@@ -345,80 +287,54 @@ class Coordinator(LoadScaling):
                 await self.finished.wait()
                 return
         self.session.mark_started()
-        self.state = "running"
+        t = self.phase_clock.start()
         self.session.event("start", f"run started with {len(self._alive())} worker(s) against {self.session.target}")
-        self._enter_phase(0, reason="clock")
+        if self.current is not None:
+            self._transition(t)
         self._clock_task = asyncio.ensure_future(self._clock())
         self.monitor.start()
 
     def pause(self) -> None:
-        if self.state != "running":
-            return
-        self.phase_elapsed = self.current_phase_elapsed()
-        self._phase_resumed_at = None
-        self.state = "paused"
-        self.session.event("pause", "paused")
-        self._apply_load()
+        if self.phase_clock.pause():
+            self.session.event("pause", "paused")
+            self._apply_load()
 
     def resume(self) -> None:
-        if self.state != "paused":
-            return
-        self.state = "running"
-        self._phase_resumed_at = _now()
-        self.session.event("resume", "resumed")
-        self._apply_load()
+        if self.phase_clock.resume():
+            self.session.event("resume", "resumed")
+            self._apply_load()
 
     def toggle_pause(self) -> None:
         self.resume() if self.state == "paused" else self.pause()
 
     def next_phase(self) -> None:
-        if self.state not in ("running", "paused"):
-            return
-        if self.phase_index + 1 >= len(self.specs):
+        t = self.phase_clock.skip()
+        if t is not None and t.entered is None:
             asyncio.ensure_future(self.stop("skipped past the last phase"))
             return
-        self._enter_phase(self.phase_index + 1, reason="skip")
+        self._transition(t)
 
     def prev_phase(self) -> None:
-        if self.state not in ("running", "paused"):
-            return
-        self._enter_phase(max(0, self.phase_index - 1) if self.current_phase_elapsed() < 2 else self.phase_index,
-                          reason="back")
+        self._transition(self.phase_clock.back())
 
     def set_rate(self, rate: float) -> float | None:
-        spec = self.current
-        if spec is None or spec.kind != "open":
-            return None
-        self.override = max(0.1, float(rate))
-        self.session.event("rate", f"target rate set to {self.override:g}/s")
-        self._apply_load()
-        return self.override
-
-    def scale_ramp(self, factor: float) -> float | None:
-        """Multiply both ends of the current phase's ramp by ``factor`` (the phase keeps its
-        shape and its clock); returns the target now."""
-        spec = self.current
-        if spec is None or spec.kind == "pause":
-            return None
-        low = 0.1 if spec.kind == "open" else 1.0
-        scaled = replace(spec, start_value=max(low, spec.start_value * factor) if spec.start_value else 0.0,
-                         end_value=max(low, spec.end_value * factor) if spec.end_value else 0.0)
-        self.specs[self.phase_index] = scaled
-        self.session.phases[self.phase_index].target = scaled.describe()
-        what = "target rate" if spec.kind == "open" else "virtual users"
-        self.session.event("rate" if spec.kind == "open" else "vus",
-                           f"{what} ramp scaled ×{factor:g}: {scaled.describe()}")
-        self._apply_load()
-        return scaled.value_at(self.current_phase_elapsed())
+        return self._load_change(self.phase_clock.set_value("open", rate))
 
     def set_vus(self, vus: int) -> float | None:
-        spec = self.current
-        if spec is None or spec.kind != "closed":
+        return self._load_change(self.phase_clock.set_value("closed", vus))
+
+    def scale_load(self, factor: float) -> float | None:
+        """Multiply the current phase's target (rate or VUs) by ``factor`` (the dashboard's
+        ``+``/``-``): a flat value for a flat phase, both ends of a ramp (see
+        ``PhaseClock.scale_by``); returns the target now."""
+        return self._load_change(self.phase_clock.scale_by(factor))
+
+    def _load_change(self, change: LoadChange | None) -> float | None:
+        if change is None:
             return None
-        self.override = float(max(1, int(vus)))
-        self.session.event("vus", f"virtual users set to {int(self.override)}")
+        record_load_change(self.session, self.phase_index, change)
         self._apply_load()
-        return self.override
+        return change.value
 
     def annotate(self, text: str) -> None:
         self.session.event("annotation", text)
@@ -436,13 +352,11 @@ class Coordinator(LoadScaling):
             return
         self._stopping = True
         self._stop_reason = reason
-        was_running = self.state in ("running", "paused")
+        was_running = self.phase_clock.active
         if was_running:
-            rec = self.session.phases[self.phase_index] if self.current else None
-            if rec is not None and rec.start is not None and rec.end is None:
-                rec.end = round(self.session.elapsed(), 3)
+            close_phase_record(self.session, self.phase_index if self.current else None)
             self.session.event("stop", reason)
-        self.state = "finished"
+        self.phase_clock.finish()
         if self._clock_task and self._clock_task is not asyncio.current_task():
             self._clock_task.cancel()
         for w in self._alive():
@@ -480,6 +394,47 @@ class Coordinator(LoadScaling):
         for w in self.workers:
             if w.proc.returncode is None:
                 w.proc.kill()
+
+
+# ---- what a phase change and a load change leave in the session (the tests' fake uses them too)
+
+
+def close_phase_record(session: SessionRecord, index: int | None, *, skipped: bool | None = None) -> None:
+    """End the record of phase ``index`` now, if it is open (``skipped``: left by skip or back)."""
+    if index is None:
+        return
+    rec = session.phases[index]
+    if rec.start is not None and rec.end is None:
+        rec.end = round(session.elapsed(), 3)
+        if skipped is not None:
+            rec.skipped = skipped
+
+
+def record_transition(session: SessionRecord, specs: list[PhaseSpec], t: Transition) -> None:
+    """Close the phase left, open the one entered, say so in the events."""
+    manual = t.reason in ("skip", "back")
+    close_phase_record(session, t.left, skipped=(t.reason == "skip") if manual else None)
+    if t.entered is None:
+        return
+    rec = session.phases[t.entered]
+    rec.start = round(session.elapsed(), 3)
+    rec.end = None
+    spec = specs[t.entered]
+    session.event("phase", f"phase {t.entered + 1}/{len(specs)} '{spec.name}' ({spec.describe()})"
+                  + ("" if t.reason == "clock" else f" [{t.reason}]"))
+
+
+def record_load_change(session: SessionRecord, index: int, change: LoadChange) -> None:
+    """The event of a live rate/VU change (and a scaled ramp's new target in the phase record)."""
+    kind = "rate" if change.kind == "open" else "vus"
+    if change.how == "ramp":
+        session.phases[index].target = change.spec.describe()
+        what = "target rate" if change.kind == "open" else "virtual users"
+        session.event(kind, f"{what} ramp scaled ×{change.factor:g}: {change.spec.describe()}")
+    elif change.kind == "open":
+        session.event(kind, f"target rate set to {change.value:g}/s")
+    else:
+        session.event(kind, f"virtual users set to {int(change.value)}")
 
 
 def _share(total: int, n: int, i: int) -> int:
