@@ -9,6 +9,7 @@ import fcntl
 import json
 import os
 import pty
+import re
 import signal
 import stat
 import struct
@@ -600,3 +601,34 @@ def test_the_dashboard_shows_no_value_from_the_environment(tmp_path, demo):
     assert "GET /api/users/***" in shown  # the summary printed after the dashboard closed
     assert secret not in shown
     assert secret not in (directory / "session.json").read_text()
+
+
+def test_a_disk_that_fills_under_the_dashboard_costs_no_results(tmp_path, demo, small_fs):
+    """The dashboard's own run on a TTY: the sessions disk fills mid-run, the journal's failure is
+    a warning, the run goes on in memory, and on the way out (SIGTERM, as a dropped SSH link's
+    HUP would be) the document goes to the printed fallback path — no hang."""
+    d = small_fs()
+    plan = _plan(tmp_path, demo.url, seconds=60, rate=20)
+    term = Pty(["run", str(plan), "--start", "--workers", "1"], {"PERFTUI_SESSIONS_DIR": str(d)})
+    try:
+        directory = _wait_for(lambda: _one_dir(d), what="the session directory")
+        _wait_for(lambda: _rows(directory) >= 2, what="two journaled seconds")
+        _fill(d)
+        time.sleep(3)  # a few seconds run on in memory after the journal failed
+        term.proc.send_signal(signal.SIGTERM)
+        code = term.proc.wait(30)
+        time.sleep(0.5)  # let the drain thread read the last screen
+    finally:
+        term.close()
+    assert code == 130
+    screen = bytes(term.output).decode("utf-8", "replace")
+    assert "Traceback" not in screen
+    m = re.search(r"session written to (\S+\.json)", screen)
+    assert m, screen[-2000:]
+    path = Path(m.group(1))
+    assert not str(path).startswith(str(d))
+    doc = read_session(path)
+    path.unlink()
+    assert "SIGTERM" in doc["end_reason"]
+    assert doc["summary"]["requests"] >= 20 * 2
+    assert any(e["kind"] == "warning" and "journal stopped" in e["message"] for e in doc["events"])
