@@ -28,14 +28,23 @@ from tests.nginx_peer import NginxPeer  # noqa: E402
 
 WORKERS = 1
 CORES = "1"
+MAX_CONNECTIONS = 0  # 0: perftui's default (1,024 per worker in the open model)
 
 
 def perftui(url: str, seconds: int, *, rate: float | None = None, vus: int | None = None) -> dict:
     with tempfile.TemporaryDirectory() as d:
         out = Path(d) / "s.json"
         load = ["--rate", f"{rate:g}"] if rate is not None else ["--vus", str(vus)]
-        proc = subprocess.run(["taskset", "-c", CORES, sys.executable, "-m", "perftui", "quick", url, *load,
-                               "--duration", f"{seconds}s", "--workers", str(WORKERS), "--headless", "--out", str(out)],
+        cmd = ["quick", url, *load, "--duration", f"{seconds}s"]
+        if MAX_CONNECTIONS and rate is not None:  # quick has no flag for it: the same run as a plan
+            plan = Path(d) / "plan.toml"
+            base, _, path = url.partition("://")[2].partition("/")
+            plan.write_text(f'target = "http://{base}"\n[defaults]\nmax_connections = {MAX_CONNECTIONS}\n'
+                            f'[[phases]]\nduration = "{seconds}s"\narrival_rate = {rate:g}\n'
+                            f'[[scenarios]]\n  [[scenarios.steps]]\n  url = "/{path}"\n')
+            cmd = ["run", str(plan)]
+        proc = subprocess.run(["taskset", "-c", CORES, sys.executable, "-m", "perftui", *cmd,
+                               "--workers", str(WORKERS), "--headless", "--out", str(out)],
                               capture_output=True, text=True, env=dict(os.environ, CI="true"))
         if not out.exists():
             raise RuntimeError(f"perftui failed: {proc.stdout[-2000:]}{proc.stderr[-2000:]}")
@@ -60,10 +69,12 @@ def main() -> int:
     ap.add_argument("--json", metavar="FILE")
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--cores", default="1", help="taskset core list for perftui (nginx is on core 0)")
+    ap.add_argument("--max-connections", type=int, default=0,
+                    help="defaults.max_connections per worker for the open-model rows (0: perftui's default)")
     ap.add_argument("--no-closed", action="store_true", help="skip the closed-model and 2x overload rows")
     args = ap.parse_args()
-    global WORKERS, CORES
-    WORKERS, CORES = args.workers, args.cores
+    global WORKERS, CORES, MAX_CONNECTIONS
+    WORKERS, CORES, MAX_CONNECTIONS = args.workers, args.cores, args.max_connections
     results = []
     with NginxPeer(cpu=0) as nginx:
         url = nginx.url("/small.txt")
