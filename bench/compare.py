@@ -85,6 +85,11 @@ def run_perftui(url: str, seconds: int) -> tuple[float, float]:
     with tempfile.TemporaryDirectory() as d:
         out = Path(d) / "s.json"
         env = dict(os.environ, CI="true")
+        # An installed perftui has its bytecode compiled (pip does it); with PYTHONDONTWRITEBYTECODE
+        # set, as on the development machine, each of its processes compiled its ~35 modules anew
+        # at every start (0.15 s of CPU in the coordinator alone).
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = str(Path(tempfile.gettempdir()) / "perftui-bench-pycache")
         before = _cpu_children()
         t0 = time.monotonic()
         # taskset execs perftui, so the pid is the coordinator's
