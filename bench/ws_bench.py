@@ -19,6 +19,7 @@ Two modes, each a real perftui plan run end to end, numbers read from the sessio
 
     python bench/ws_bench.py                          # push 1000/2000/4000 x 10 msg/s, rtt 100
     python bench/ws_bench.py --push 1000:20,5000:4 --rtt 50,200 --seconds 20
+    python bench/ws_bench.py --peer fast --push 10000:100 --rtt ''   # bench/ws_peer.py as the peer
 
 The machine is shared and noisy: run twice before believing a number.
 """
