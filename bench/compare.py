@@ -53,15 +53,66 @@ def run_wrk(url: str, seconds: int) -> tuple[float, float]:
     return float(m.group(1)), cpu / int(total.group(1)) * 1e6
 
 
+SPLIT: list[dict] = []
+"""perftui's CPU seconds per process (coordinator, worker), sampled with psutil until just before
+each exits, and the run's wall time: where the whole-tree figure goes."""
+
+
+def _tree_sampler(pid: int, last: dict[int, tuple[str, float]], stop) -> None:
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+    except psutil.Error:
+        return
+    while not stop.is_set():
+        try:
+            procs = [root, *root.children(recursive=True)]
+        except psutil.Error:
+            return
+        for p in procs:
+            try:
+                t = p.cpu_times()
+                last[p.pid] = ("coordinator" if p.pid == pid else "worker", t.user + t.system)
+            except psutil.Error:
+                pass
+        stop.wait(0.05)
+
+
 def run_perftui(url: str, seconds: int) -> tuple[float, float]:
+    import threading
+
     with tempfile.TemporaryDirectory() as d:
         out = Path(d) / "s.json"
         env = dict(os.environ, CI="true")
-        proc, cpu = timed([sys.executable, "-m", "perftui", "quick", url, "--vus", "64", "--duration", f"{seconds}s",
-                           "--workers", "1", "--headless", "--out", str(out)], env=env)
-        if proc.returncode != 0:
-            raise RuntimeError(f"perftui failed: {proc.stdout}{proc.stderr}")
+        # An installed perftui has its bytecode compiled (pip does it); with PYTHONDONTWRITEBYTECODE
+        # set, as on the development machine, each of its processes compiled its ~35 modules anew
+        # at every start (0.15 s of CPU in the coordinator alone).
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = str(Path(tempfile.gettempdir()) / "perftui-bench-pycache")
+        before = _cpu_children()
+        t0 = time.monotonic()
+        # taskset execs perftui, so the pid is the coordinator's
+        popen = subprocess.Popen(["taskset", "-c", CORE, sys.executable, "-m", "perftui", "quick", url, "--vus", "64",
+                                  "--duration", f"{seconds}s", "--workers", "1", "--headless", "--out", str(out)],
+                                 env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        last: dict[int, tuple[str, float]] = {}
+        stop = threading.Event()
+        sampler = threading.Thread(target=_tree_sampler, args=(popen.pid, last, stop), daemon=True)
+        sampler.start()
+        stdout, stderr = popen.communicate()
+        wall = time.monotonic() - t0
+        stop.set()
+        sampler.join()
+        cpu = _cpu_children() - before
+        if popen.returncode != 0:
+            raise RuntimeError(f"perftui failed: {stdout}{stderr}")
         doc = json.loads(out.read_text())
+        split = {"wall_s": wall, "tree_cpu_s": cpu, "coordinator_cpu_s": 0.0, "worker_cpu_s": 0.0}
+        for role, c in last.values():
+            split[f"{role}_cpu_s"] += c
+        split["requests"] = doc["summary"]["requests"]
+        SPLIT.append(split)
     s = doc["summary"]
     rows = doc["timeline"][1:-1] or doc["timeline"]
     rps = sorted(r["rps"] for r in rows)[len(rows) // 2]
@@ -119,6 +170,13 @@ def main() -> int:
     if STEADY:
         print(f"perftui worker alone, steady state: {statistics.median(STEADY):.1f} µs/request "
               f"({statistics.median(STEADY) / table['wrk']['cpu_us_per_request']:.2f}x wrk's whole-process figure)")
+    if SPLIT:
+        co = statistics.median(x["coordinator_cpu_s"] / x["wall_s"] for x in SPLIT)
+        co_req = statistics.median(x["coordinator_cpu_s"] / x["requests"] * 1e6 for x in SPLIT)
+        wk_req = statistics.median(x["worker_cpu_s"] / x["requests"] * 1e6 for x in SPLIT)
+        print(f"perftui split (sampled to within 50 ms of exit): coordinator {co * 100:.1f} % of a core over the run "
+              f"= {co_req:.1f} µs/request; worker whole run {wk_req:.1f} µs/request")
+        table["perftui_split"] = SPLIT
     if args.json:
         Path(args.json).write_text(json.dumps(table, indent=2))
     return 0

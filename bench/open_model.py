@@ -26,12 +26,25 @@ sys.path.insert(0, str(ROOT))
 from tests.nginx_peer import NginxPeer  # noqa: E402
 
 
+WORKERS = 1
+CORES = "1"
+MAX_CONNECTIONS = 0  # 0: perftui's default (1,024 per worker in the open model)
+
+
 def perftui(url: str, seconds: int, *, rate: float | None = None, vus: int | None = None) -> dict:
     with tempfile.TemporaryDirectory() as d:
         out = Path(d) / "s.json"
         load = ["--rate", f"{rate:g}"] if rate is not None else ["--vus", str(vus)]
-        proc = subprocess.run(["taskset", "-c", "1", sys.executable, "-m", "perftui", "quick", url, *load,
-                               "--duration", f"{seconds}s", "--workers", "1", "--headless", "--out", str(out)],
+        cmd = ["quick", url, *load, "--duration", f"{seconds}s"]
+        if MAX_CONNECTIONS and rate is not None:  # quick has no flag for it: the same run as a plan
+            plan = Path(d) / "plan.toml"
+            base, _, path = url.partition("://")[2].partition("/")
+            plan.write_text(f'target = "http://{base}"\n[defaults]\nmax_connections = {MAX_CONNECTIONS}\n'
+                            f'[[phases]]\nduration = "{seconds}s"\narrival_rate = {rate:g}\n'
+                            f'[[scenarios]]\n  [[scenarios.steps]]\n  url = "/{path}"\n')
+            cmd = ["run", str(plan)]
+        proc = subprocess.run(["taskset", "-c", CORES, sys.executable, "-m", "perftui", *cmd,
+                               "--workers", str(WORKERS), "--headless", "--out", str(out)],
                               capture_output=True, text=True, env=dict(os.environ, CI="true"))
         if not out.exists():
             raise RuntimeError(f"perftui failed: {proc.stdout[-2000:]}{proc.stderr[-2000:]}")
@@ -54,13 +67,22 @@ def main() -> int:
     ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--rates", default="200,1000,2000,5000,20000")
     ap.add_argument("--json", metavar="FILE")
+    ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--cores", default="1", help="taskset core list for perftui (nginx is on core 0)")
+    ap.add_argument("--max-connections", type=int, default=0,
+                    help="defaults.max_connections per worker for the open-model rows (0: perftui's default)")
+    ap.add_argument("--no-closed", action="store_true", help="skip the closed-model and 2x overload rows")
     args = ap.parse_args()
+    global WORKERS, CORES, MAX_CONNECTIONS
+    WORKERS, CORES, MAX_CONNECTIONS = args.workers, args.cores, args.max_connections
     results = []
     with NginxPeer(cpu=0) as nginx:
         url = nginx.url("/small.txt")
         for rate in [float(r) for r in args.rates.split(",")]:
             results.append(perftui(url, args.seconds, rate=rate))
             print(json.dumps(results[-1]), flush=True)
+        if args.no_closed:
+            return _table(results, args)
         closed = perftui(url, args.seconds, vus=64)
         print(json.dumps(closed), flush=True)
         cap = closed["achieved"]
@@ -68,6 +90,10 @@ def main() -> int:
         over["closed_capacity"] = cap
         print(json.dumps(over), flush=True)
         results += [closed, over]
+    return _table(results, args)
+
+
+def _table(results: list[dict], args) -> int:
     print()
     print(f"{'asked':>10} {'worker CPU':>10} {'achieved':>10} {'late':>8} {'dropped':>9} {'queued':>8} {'conns':>6} "
           f"{'p50 ms':>8} {'p99 ms':>8} {'svc p99':>8}")

@@ -19,6 +19,7 @@ Two modes, each a real perftui plan run end to end, numbers read from the sessio
 
     python bench/ws_bench.py                          # push 1000/2000/4000 x 10 msg/s, rtt 100
     python bench/ws_bench.py --push 1000:20,5000:4 --rtt 50,200 --seconds 20
+    python bench/ws_bench.py --peer fast --push 10000:100 --rtt ''   # bench/ws_peer.py as the peer
 
 The machine is shared and noisy: run twice before believing a number.
 """
@@ -35,6 +36,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import psutil
+
 ROOT = Path(__file__).resolve().parent.parent
 SERVER_CORE = "0"
 KEEP: Path | None = None
@@ -47,10 +50,22 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_peer(port: int, tick_ms: float) -> subprocess.Popen:
-    proc = subprocess.Popen(
-        ["taskset", "-c", SERVER_CORE, sys.executable, "-m", "tests.protocol_peers", "ws", "--port", str(port),
-         "--tick-ms", str(tick_ms)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+PEER = "tests"
+PEER_PROCS = 1
+
+
+def start_peer(port: int, tick_ms: float) -> list[subprocess.Popen]:
+    """The tests' ``websockets`` peer, or ``--peer fast``: bench/ws_peer.py (``--peer-procs`` of them
+    sharing the port with SO_REUSEPORT), all pinned to the server core."""
+    if PEER == "fast":
+        return [_start_one(["bench/ws_peer.py", "--port", str(port), "--tick-ms", str(tick_ms)]
+                           + (["--reuse-port"] if PEER_PROCS > 1 else []), port) for _ in range(PEER_PROCS)]
+    return [_start_one(["-m", "tests.protocol_peers", "ws", "--port", str(port), "--tick-ms", str(tick_ms)], port)]
+
+
+def _start_one(args: list[str], port: int) -> subprocess.Popen:
+    proc = subprocess.Popen(["taskset", "-c", SERVER_CORE, sys.executable, *args], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
         try:
@@ -62,8 +77,23 @@ def start_peer(port: int, tick_ms: float) -> subprocess.Popen:
     raise RuntimeError("the WebSocket peer did not start: " + proc.stderr.read().decode())
 
 
-def stop_peer(proc: subprocess.Popen) -> dict:
-    """Stop the peer; its counters (ticks_sent, connections, messages_in)."""
+def stop_peer(procs: list[subprocess.Popen]) -> dict:
+    """Stop the peer processes; their summed counters (ticks_sent, connections, messages_in) and CPU seconds."""
+    total: dict = {}
+    cpu = 0.0
+    for proc in procs:
+        try:  # taskset execs the server, so the pid is the server's
+            t = psutil.Process(proc.pid).cpu_times()
+            cpu += t.user + t.system
+        except psutil.Error:
+            pass
+        for k, v in _stop_one(proc).items():
+            total[k] = total.get(k, 0) + v
+    total["cpu_s"] = cpu
+    return total
+
+
+def _stop_one(proc: subprocess.Popen) -> dict:
     proc.terminate()
     try:
         out, _ = proc.communicate(timeout=10)
@@ -138,7 +168,7 @@ vus = {connections}
     ws = doc["protocols"]["ws"]
     received = [r["extra"].get("ws.messages_received", 0) for r in rows]
     held = [r["extra"].get("ws.open_connections", 0) for r in rows]
-    return {
+    res = {
         "mode": "push", "connections": connections, "tick_ms": tick_ms,
         "offered_msgs_s": connections * 1000 / tick_ms,
         "held_min": int(min(held)) if held else 0, "held_mean": statistics.mean(held) if held else 0.0,
@@ -151,7 +181,12 @@ vus = {connections}
         # whole run: pushes the server sent vs pushes perftui received (replies to subscribe excluded)
         "server_pushes": server.get("ticks_sent"),
         "pushes_received": ws["messages_received"] - ws["messages_sent"],
+        "peer": PEER, "peer_procs": PEER_PROCS, "peer_cpu_s": round(server.get("cpu_s", 0.0), 1),
+        "run_s": round(ramp + seconds, 1),
     }
+    res["worker_us_per_msg"] = (res["worker_cpu_pct"] / 100 / res["received_msgs_s"] * 1e6
+                                if res["received_msgs_s"] else 0.0)
+    return res
 
 
 def rtt(connections: int, seconds: float, per_iteration: int = 50) -> dict:
@@ -196,9 +231,13 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=15)
     ap.add_argument("--json", action="store_true", help="print raw results as JSON lines")
     ap.add_argument("--keep", type=Path, help="copy every session file into this directory")
+    ap.add_argument("--peer", choices=["tests", "fast"], default="tests",
+                    help="tests: the tests' websockets server; fast: bench/ws_peer.py (asyncio.Protocol on uvloop)")
+    ap.add_argument("--peer-procs", type=int, default=1, help="fast peer processes sharing the port (SO_REUSEPORT)")
     args = ap.parse_args()
-    global KEEP
+    global KEEP, PEER, PEER_PROCS
     KEEP = args.keep
+    PEER, PEER_PROCS = args.peer, args.peer_procs
     results = []
     for spec in filter(None, args.push.split(",")):
         n, tick = spec.split(":")
@@ -212,7 +251,9 @@ def main() -> None:
                   f" {res['offered_msgs_s']:,.0f} offered, worker CPU {res['worker_cpu_pct']:.0f}%,"
                   f" loop lag max {res['loop_lag_ms_max']:.0f} ms, connect p95 {res['connect_p95_ms']} ms,"
                   f" failed {res['failed']}, errors {res['error_kinds'] or 0};"
-                  f" whole run: server pushed {res['server_pushes']:,}, perftui received {res['pushes_received']:,}",
+                  f" whole run: server pushed {res['server_pushes']:,}, perftui received {res['pushes_received']:,};"
+                  f" worker {res['worker_us_per_msg']:.1f} µs/msg; peer ({PEER} x{PEER_PROCS}) CPU"
+                  f" {res['peer_cpu_s']} s in {res['run_s']} s",
                   flush=True)
     for n in filter(None, args.rtt.split(",")):
         res = rtt(int(n), args.seconds)
