@@ -385,6 +385,8 @@ class Driver:
         return _FAIL if quiet else result
 
     def value(self, value: Any, tp: Any, path: Path_) -> Any:
+        if tp is Step:
+            return self.step(value, path)
         tp = _strip_unset(tp)
         if tp is Any:
             return value
@@ -394,7 +396,7 @@ class Driver:
         args = typing.get_args(tp)
         if origin is list:
             if not isinstance(value, list):
-                if _is_struct(args[0]):
+                if _is_struct(args[0]) or args[0] is Step:
                     self.problem(path, f"expected an array of tables (write [[{format_path(path)}]] or [ {{ ... }} ]), got {_describe(value)}")
                 else:
                     self.problem(path, f"expected {_expected(tp)}, got {_describe(value)}")
@@ -427,8 +429,6 @@ class Driver:
             return _FAIL
         if origin is Annotated:
             return self.leaf(value, tp, tp, path)
-        if tp is Step:
-            return self.step(value, path)
         if isinstance(tp, types.UnionType) or origin is typing.Union:
             lists = [a for a in args if typing.get_origin(a) is list]
             structs = [a for a in args if _is_struct(a)]

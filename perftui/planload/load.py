@@ -7,10 +7,9 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
 
 from perftui.errors import PlanError, Problem
 from perftui.planload.validate import Validator
@@ -18,6 +17,8 @@ from perftui.plan import Plan
 from perftui.planload.env import _Substituter
 from perftui.planload.source import _Locator, _describe, _read_plan_file, _toml_problem
 
+
+@dataclass(frozen=True)
 class LoadedPlan:
     """A validated plan and where it came from."""
 
