@@ -40,7 +40,11 @@ class StepBase(_Strict, kw_only=True):
     kind: ClassVar[str] = ""
     role: ClassVar[str] = ""
     headers: ClassVar[dict[str, str]] = {}
-    """Kinds without request headers read as having none (the picker lists every step's)."""
+    capture: ClassVar[list[Capture]] = []
+    expect: ClassVar[Expect | UnsetType] = UNSET
+    timeout: ClassVar[Duration | UnsetType] = UNSET
+    """Kinds that do not take ``headers``, ``capture``, ``expect`` or ``timeout`` read as having
+    none (class attributes, not keys: a table that sets them is still rejected)."""
 
     name: str | UnsetType = UNSET
     """Metric name the request is grouped under; defaults to ``"METHOD url"`` with templates kept
