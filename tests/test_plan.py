@@ -1081,3 +1081,22 @@ def test_ramps_may_start_from_zero():
         plan_from_dict({"target": "http://x", "phases": [{"duration": "5s", "arrival_rate": 0}],
                         "scenarios": [{"steps": [{"url": "/"}]}]})
     assert "must be greater than 0" in str(e.value)
+
+
+def test_each_step_kind_is_its_own_type():
+    from perftui.plan import ACTION_STEPS, GraphQLStep, McpStep, WsSendStep, step_type
+
+    plan = plan_from_dict(minimal(scenarios=[{"steps": [
+        {"url": "/a"}, {"think": "1s"}, {"graphql": "query Q { a }"}, {"mcp": "tools/call", "tool": "t"},
+        {"ws_connect": "/ws"}, {"ws_send": {"type": "hi"}},
+    ]}])).plan
+    steps = plan.scenarios[0].steps
+    assert [type(s) for s in steps] == [HttpStep, ThinkStep, GraphQLStep, McpStep, ACTION_STEPS["ws_connect"], WsSendStep]
+    assert [s.endpoint for s in steps] == ["GET /a", "think", "GraphQL Q", "MCP tools/call:t", "WS connect /ws", "WS send hi"]
+    # the kinds survive the worker's wire and a session file's plain data
+    assert msgspec.msgpack.decode(msgspec.msgpack.encode(plan), type=Plan) == plan
+    assert msgspec.convert(msgspec.to_builtins(plan), Plan) == plan
+    # a key that does not apply is rejected by the kind's Struct itself
+    assert step_type({"ws_send": "x", "match": "id"}) is WsSendStep
+    with pytest.raises(msgspec.ValidationError, match="unknown field `match`"):
+        msgspec.convert({"ws_send": "x", "match": "id"}, WsSendStep)
