@@ -457,8 +457,10 @@ class Driver:
                 pass
         out_of_range = _range_message(value, tp)
         if out_of_range is not None:
+            # The right type, outside its range: reported, and the value kept so that the
+            # checks of the table around it still run (the plan is refused all the same).
             self.problem(path, out_of_range)
-            return _FAIL
+            return value
         hint = ""
         if isinstance(value, str) and tp in (int, float, bool):
             try:
