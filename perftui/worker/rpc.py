@@ -23,6 +23,8 @@ latency then covers the whole recovery, and ``mcp.sessions_expired`` counts it. 
 open-model virtual user (one iteration) is done, its sessions are ended with ``DELETE``
 (``MCP terminate``), so a long run does not pile up sessions on the server; closed-model virtual
 users keep theirs until the run ends.
+
+This module sees the scenario runner only as a ``perftui.worker.compiled.StepRunner``.
 """
 
 from __future__ import annotations

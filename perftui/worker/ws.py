@@ -20,6 +20,10 @@ What each step records (endpoint, latency, error kinds):
   connection was closed under them (the close code is in the error message).
 
 A failure ends the iteration (later steps need the connection), like an HTTP transport failure.
+
+Compiled once per plan into a ``WsAction`` (by ``perftui.worker.scenario.compile_step``, from the
+step's type); run by ``run_step``, which sees the scenario runner only as a
+``perftui.worker.compiled.StepRunner`` (pools, TLS context, checks and captures, counters).
 """
 
 from __future__ import annotations
