@@ -93,7 +93,7 @@ class FakeCoordinator(ClockView):
             endpoint_name(st)
             for sc in self.plan.scenarios
             for st in sc.steps
-            if st.url is not None and endpoint_name(st) != "think"
+            if endpoint_name(st) != "think"
         ] or ["GET /"]
         self.seq = 0
         self.killed = False

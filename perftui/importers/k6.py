@@ -8,7 +8,7 @@ default function: ``http.get/post/put/patch/del/request``, ``check`` on the stat
 text, JSON fields), ``sleep``, ``res.json(...)`` captures, ``group`` bodies, and ``ws.connect``
 with ``socket.send`` / ``setTimeout(close)``. Everything else is a ``Todo`` with its line and
 source text. The mapping follows docs/import.md; ``options`` are read in
-``perftui.importers.k6_options``.
+``perftui.importers.k6_options``, ``ws.connect`` callbacks in ``perftui.importers.k6_ws``.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from typing import Any
 from perftui.errors import PlanError, Problem
 from perftui.importers.common import Conversion, Problems, seconds_text
 from perftui.importers.k6_options import JsonBody, OptionsMixin, Undef, Untranslatable
+from perftui.importers.k6_ws import WsMixin
 
 HTTP_METHODS = {"get": "GET", "post": "POST", "put": "PUT", "patch": "PATCH", "del": "DELETE",
                 "head": "HEAD", "options": "OPTIONS"}
@@ -44,7 +45,7 @@ def convert_file(path: Path, text: str) -> Conversion:
     return _K6(file, path, text).run(tree)
 
 
-class _K6(OptionsMixin):
+class _K6(WsMixin, OptionsMixin):
     def __init__(self, file: str, path: Path, text: str):
         self.file, self.path, self.text = file, path, text
         self.conv = Conversion(file, "k6")
@@ -162,19 +163,6 @@ class _K6(OptionsMixin):
                 self.conv.plan["thresholds"] = kept
             else:
                 self.conv.plan.pop("thresholds")
-
-    def ws_url(self, url: str) -> str:
-        """ws://host:port/path on the target's host:port -> /path (so --target moves it too)."""
-        m = re.match(r"wss?://([^/?#]+)(.*)\Z", url)
-        if not m or not self.targets:
-            return url
-        t = self.targets[0]
-        d = re.fullmatch(r"\$\{[A-Za-z_]\w*:?-(.*)\}", t)
-        t = d.group(1) if d else t
-        host = re.match(r"https?://([^/?#]+)", t)
-        if host and host.group(1) == m.group(1):
-            return m.group(2) or "/"
-        return url
 
     def top_const(self, d) -> None:
         if d.id.type != "Identifier" or d.init is None:
@@ -663,70 +651,6 @@ class _K6(OptionsMixin):
                 step["timeout"] = self.dur(v)
             else:
                 self.conv.todo(sw, "", f"params.{k}: not translated", self.line(node))
-
-    # -- WebSocket --
-    def ws_connect(self, e, where: tuple, steps: list[dict], local: dict) -> None:
-        sw = self.swhere(where, steps)
-        args = e.arguments
-        if not args:
-            self.todo(sw, e)
-            return
-        try:
-            url = self.ev(args[0], local, sw)
-        except Untranslatable:
-            url = None
-        if isinstance(url, Undef):
-            url = "${" + url.name + "}"
-        if not isinstance(url, str):
-            self.todo(sw, e, "a WebSocket URL perftui cannot build before the run")
-            return
-        step: dict[str, Any] = {"ws_connect": self.ws_url(url)}
-        fn = args[-1] if args[-1].type in ("FunctionExpression", "ArrowFunctionExpression") else None
-        if len(args) >= 2 and args[1] is not fn:
-            self.params(args[1], step, sw, local)
-            step.pop("name", None)
-            step.pop("timeout", None)
-        self.conv.locate(sw, self.line(e))
-        steps.append(step)
-        if fn is None or not fn.params or fn.params[0].type != "Identifier":
-            self.conv.todo(sw, "", "ws.connect without a callback: nothing is sent", self.line(e))
-            return
-        self.block(fn.body, where, steps, dict(local), ws=fn.params[0].name)
-
-    def socket_call(self, method: str, e, where: tuple, steps: list[dict], local: dict, ws: str) -> bool:
-        sw = self.swhere(where, steps)
-        args = e.arguments
-        if method == "send" and len(args) == 1:
-            try:
-                msg = self.ev(args[0], local, sw)
-            except Untranslatable:
-                return False
-            msg = msg.value if isinstance(msg, JsonBody) else msg
-            if isinstance(msg, Undef) or msg is None:
-                return False
-            self.conv.locate(sw, self.line(e))
-            steps.append({"ws_send": msg})
-            return True
-        if method == "close" and not args:
-            steps.append({"ws_close": True})
-            return True
-        if method == "on" and len(args) == 2 and args[0].type == "Literal" and args[0].value == "open" and \
-                args[1].type in ("FunctionExpression", "ArrowFunctionExpression"):
-            self.block(args[1].body, where, steps, local, ws)
-            return True
-        if method == "setTimeout" and len(args) == 2:
-            fn, ms = args[0], args[1]
-            try:
-                delay = self.ev(ms, local, sw)
-            except Untranslatable:
-                return False
-            if fn.type in ("FunctionExpression", "ArrowFunctionExpression") and isinstance(delay, (int, float)):
-                steps.append({"ws_hold": seconds_text(delay / 1000.0)})
-                self.conv.note(sw, f"socket.setTimeout(..., {delay}): the connection is held {delay / 1000:g} s")
-                self.block(fn.body, where, steps, local, ws)
-                return True
-        return False
-
 
 class _Response:
     """A variable holding a response: its step, so later captures and checks attach to it."""

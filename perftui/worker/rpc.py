@@ -23,12 +23,14 @@ latency then covers the whole recovery, and ``mcp.sessions_expired`` counts it. 
 open-model virtual user (one iteration) is done, its sessions are ended with ``DELETE``
 (``MCP terminate``), so a long run does not pile up sessions on the server; closed-model virtual
 users keep theirs until the run ends.
+
+This module sees the scenario runner only as a ``perftui.worker.compiled.StepRunner``.
 """
 
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote
 
 import msgspec
@@ -36,9 +38,10 @@ import msgspec
 from perftui import __version__
 from perftui.worker.transport import TransportError, build_request
 from perftui.template import compile_json
+from perftui.worker.compiled import CompiledStep, StepRunner
+from perftui.plan import McpStep
+from perftui.worker.stats import EndpointRecorder, McpStats
 
-if TYPE_CHECKING:  # pragma: no cover
-    from perftui.worker.scenario import CompiledStep, ScenarioRunner
 
 __all__ = [
     "MCP_PROTOCOL_VERSION",
@@ -169,21 +172,6 @@ def rpc_error_text(err: Any) -> str:
 # ---- MCP -----------------------------------------------------------------------------------------
 
 
-class McpStats:
-    """Counters of one worker, shipped in ``Snapshot.extra``."""
-
-    __slots__ = ("expired", "sessions")
-
-    def __init__(self) -> None:
-        self.sessions = 0
-        self.expired = 0
-
-    def take(self) -> dict[str, float]:
-        out = {"mcp.sessions_initialized": float(self.sessions), "mcp.sessions_expired": float(self.expired)}
-        self.sessions = self.expired = 0
-        return out
-
-
 class McpSession:
     __slots__ = ("next_id", "session_id", "step", "version")
 
@@ -198,7 +186,7 @@ class McpSession:
 class McpAction:
     """The JSON-RPC part of an ``mcp`` step: method, params, its session key."""
 
-    def __init__(self, step, init_recorder, terminate_recorder) -> None:
+    def __init__(self, step: McpStep, init_recorder: EndpointRecorder, terminate_recorder: EndpointRecorder) -> None:
         self.method: str = step.mcp
         self.notification = self.method.startswith("notifications/")
         self.tool_call = self.method == "tools/call"
@@ -261,7 +249,7 @@ def _status_kind(status: int) -> str | None:
     return None
 
 
-async def _initialize(runner: ScenarioRunner, step: CompiledStep, vars: dict, started: float) -> McpSession | None:
+async def _initialize(runner: StepRunner, step: CompiledStep, vars: dict, started: float) -> McpSession | None:
     """Open a session (initialize + notifications/initialized), recorded on ``MCP initialize``."""
     rec = step.mcp.init_recorder
     pool = runner.pool_for(step.origin)
@@ -307,7 +295,7 @@ async def _initialize(runner: ScenarioRunner, step: CompiledStep, vars: dict, st
     return session
 
 
-async def end_sessions(runner: ScenarioRunner, vars: dict) -> None:
+async def end_sessions(runner: StepRunner, vars: dict) -> None:
     """An open-model virtual user is done: end its MCP sessions with ``DELETE`` (as MCP clients
     do), recorded on ``MCP terminate``. 404 (already gone) and 405 (the server does not let
     clients end sessions) are fine."""
@@ -342,7 +330,7 @@ class _Answer:
         self.headers = headers
 
 
-async def run_mcp_step(runner: ScenarioRunner, step: CompiledStep, vars: dict, intended: float | None) -> bool:
+async def run_mcp_step(runner: StepRunner, step: CompiledStep, vars: dict, intended: float | None) -> bool:
     """Run one MCP step (opening the virtual user's session first if needed); False ends the
     iteration (transport failures and failed session setups)."""
     m: McpAction = step.mcp
@@ -409,7 +397,7 @@ async def run_mcp_step(runner: ScenarioRunner, step: CompiledStep, vars: dict, i
                 if isinstance(result, dict) and result.get("isError") is True:
                     kind, detail = "mcp_tool_error", _tool_error_text(result)
     if (step.want_body or step.want_headers) and (answer is not None or step.captures):
-        failed = runner._checks_and_captures(step, answer or _Answer(body, resp.headers), vars)
+        failed = runner.check_and_capture(step, answer or _Answer(body, resp.headers), vars)
         if failed and kind is None:
             kind, detail = "expect_failed", failed
     if kind is not None:

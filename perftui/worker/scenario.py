@@ -13,6 +13,9 @@ Failure rules: a transport failure (refused, timeout, reset, ...) ends the itera
 steps usually depend on it; an HTTP error status or a failed expectation is counted and the flow
 goes on (the step's ``if`` guards handle missing captures).
 
+Steps are compiled once (``compile_step``, which dispatches on the step's type to
+``perftui.worker.compiled.CompiledStep`` and the protocol modules' actions).
+
 Protocol steps: ``graphql`` steps are HTTP requests with a GraphQL body (``perftui.worker.rpc``);
 ``mcp`` steps and WebSocket steps run in ``perftui.worker.rpc`` / ``perftui.worker.ws`` and
 follow the same rules (the first operation of an open-model iteration is timed from the intended
@@ -26,21 +29,24 @@ from __future__ import annotations
 
 import asyncio
 import random
-import re
 import ssl
 import time
 from collections import deque
 from typing import Any
-from urllib.parse import quote, urljoin, urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import msgspec
 
+from perftui.jsonpath import MISSING
+from perftui.plan import (
+    MCP_INITIALIZE, MCP_TERMINATE, GraphQLStep, HttpStep, McpStep, Plan, Step, ThinkStep, WsCloseStep, WsConnectStep,
+    WsExpectStep, WsHoldStep, WsRequestStep, WsSendStep, duration_s,
+)
+from perftui.template import compile_json
 from perftui.worker import h2transport, rpc, ws
-from perftui.worker.stats import EndpointRecorder
-from perftui.worker.transport import HttpPool, TransportError, build_request
-from perftui.jsonpath import MISSING, compile_path
-from perftui.plan import MCP_INITIALIZE, MCP_TERMINATE, Plan, Step, duration_s, endpoint_name, step_kind
-from perftui.template import compile_json, compile_template
+from perftui.worker.compiled import CompiledStep, Origin
+from perftui.worker.stats import EndpointRecorder, McpStats, WsStats
+from perftui.worker.transport import HttpPool, TransportError
 
 _json_decode = msgspec.json.decode
 _REDIRECTS = frozenset((301, 302, 303, 307, 308))
@@ -51,192 +57,44 @@ connect) has latency = service time: the gap is the client's own serialization, 
 not count either, and recording one value lets the statistics keep one histogram per request."""
 
 
-class Origin(msgspec.Struct, frozen=True):
-    scheme: str
-    host: str
-    port: int
-
-    @classmethod
-    def from_url(cls, url: str) -> "Origin":
-        parts = urlsplit(url)
-        scheme = parts.scheme or "http"
-        port = parts.port or (443 if scheme == "https" else 80)
-        return cls(scheme, parts.hostname or "127.0.0.1", port)
-
-    @property
-    def host_header(self) -> str:
-        default = 443 if self.scheme == "https" else 80
-        return self.host if self.port == default else f"{self.host}:{self.port}"
-
-
-def compile_query(step: Step) -> list[tuple[str, Any]]:
-    """A step's ``query`` as (name, template) pairs; booleans as ``true``/``false``."""
-    return [(k, compile_template(str(v).lower() if isinstance(v, bool) else str(v))) for k, v in step.query.items()]
-
-
-def merged_headers(defaults, step: Step) -> dict[str, tuple[str, str]]:
-    """``[defaults].headers`` overlaid with the step's, case-insensitively: lower name -> (name, value)."""
-    merged: dict[str, tuple[str, str]] = {}
-    for k, v in defaults.headers.items():
-        merged[k.lower()] = (k, v)
-    for k, v in step.headers.items():
-        merged[k.lower()] = (k, v)
-    return merged
-
-
-class CompiledStep:
-    """One step, pre-compiled; a fully static request is serialized once and reused."""
-
-    def __init__(self, step: Step, plan: Plan, recorder_for, default_origin: Origin, base_path: str = ""):
-        d = plan.defaults
-        self.name = endpoint_name(step)
-        self.if_var = step.if_ if isinstance(step.if_, str) else None
-        self.think = duration_s(step.think) if step.think is not msgspec.UNSET else 0.0
-        self.kind = step_kind(step)
-        # HTTP and GraphQL steps run through _request; MCP and WebSocket steps through their
-        # modules (self.mcp / self.ws); pure pauses (kind "think") have neither.
-        self.graphql = self.kind == "graphql"
-        self.mcp: rpc.McpAction | None = None
-        self.ws: ws.WsAction | None = None
-        if self.kind == "think":
-            return
-        self.recorder: EndpointRecorder = recorder_for(self.name)
-        self.timeout = duration_s(step.timeout if step.timeout is not msgspec.UNSET else d.timeout)
-        self.keep_alive = d.keep_alive
-        if self.kind.startswith("ws_"):
-            self._compile_checks(step)
-            self.ws = ws.WsAction(self.kind, step, plan, default_origin)
-            return
-        self.method = "POST" if self.kind in ("graphql", "mcp") else step.method.upper()
-        self.head = self.method == "HEAD"
-        url = step.url if step.url is not msgspec.UNSET else ("/graphql" if self.graphql else "/mcp")
-        if url.startswith(("http://", "https://")) and "{{" not in url.split("/", 3)[2]:
-            self.origin = Origin.from_url(url)
-            parts = urlsplit(url)
-            path = parts.path or "/"
-            if parts.query:
-                path += "?" + parts.query
-        else:
-            self.origin = default_origin
-            # relative to the target, base path included: "http://h/base" + "/p" -> GET /base/p
-            path = base_path + (url if url.startswith("/") else "/" + url)
-        self.path = compile_template(path)
-        self.pool: HttpPool | None = None
-        """Bound by the runner on first use (``ScenarioRunner._bind_pool``)."""
-        self.query = compile_query(step)
-        merged = merged_headers(d, step)
-        self.body = None
-        self.body_json = None
-        if self.kind in ("graphql", "mcp"):
-            merged.setdefault("content-type", ("Content-Type", "application/json"))
-        if self.graphql:
+def compile_step(step: Step, plan: Plan, recorder_for, default_origin: Origin, base_path: str = "") -> CompiledStep:
+    """Compile one step for the engine: the step's type decides, here and once, which parts it
+    gets and which module runs it (``ScenarioRunner._request``, ``rpc.run_mcp_step``,
+    ``ws.run_step``); nothing per request looks at the kind again but the runner's branch."""
+    cs = CompiledStep(step, plan, recorder_for)
+    d = plan.defaults
+    match step:
+        case ThinkStep():
+            pass
+        case HttpStep():
+            body_json = compile_json(step.json) if step.json is not msgspec.UNSET else None
+            body = step.body if body_json is None and step.body is not msgspec.UNSET else None
+            cs.compile_request(step, plan, default_origin, base_path, url=step.url, method=step.method.upper(),
+                               content_type_json=body_json is not None, body_json=body_json, body=body)
+        case GraphQLStep():
+            cs.graphql = True
             variables = step.variables if step.variables is not msgspec.UNSET else None
             operation = step.operation if step.operation is not msgspec.UNSET else None
-            self.body_json = rpc.GraphQLBody(step.graphql, variables, operation)
-        elif step.json is not msgspec.UNSET:
-            self.body_json = compile_json(step.json)
-            merged.setdefault("content-type", ("Content-Type", "application/json"))
-        elif step.body is not msgspec.UNSET:
-            self.body = compile_template(step.body)
-        self.headers = [(k, compile_template(v)) for k, v in merged.values()]
-        self._compile_checks(step)
-        self.http2 = d.http2 and self.kind in ("http", "graphql")
-        self.max_redirects = d.max_redirects if d.follow_redirects and self.kind == "http" else 0
-        # A redirect's headers (Location) come with any 3xx answer: the HTTP/1.1 transport
-        # re-parses them only then, so following redirects costs nothing per ordinary request.
-        # HTTP/2 hands over a response's headers only when asked for them.
-        if self.max_redirects and self.http2:
-            self.want_headers = True
-        if self.graphql:
-            self.want_body = True  # to see "errors"
-        if self.kind == "mcp":
-            self.mcp = rpc.McpAction(step, recorder_for(MCP_INITIALIZE), recorder_for(MCP_TERMINATE))
-            self.mcp_key = (self.origin, step.url if step.url is not msgspec.UNSET else "/mcp")
-            self.static_request = None
-            return
-        self.static_request = None
-        if (self.path.static and all(t.static for _, t in self.query) and all(t.static for _, t in self.headers)
-                and (self.body is None or self.body.static) and (self.body_json is None or self.body_json.static)):
-            self.static_request = self._serialize({})
-        if self.http2:
-            h2transport.prepare_step(self)
+            cs.compile_request(step, plan, default_origin, base_path,
+                               url=step.url if step.url is not msgspec.UNSET else "/graphql", method="POST",
+                               content_type_json=True, body_json=rpc.GraphQLBody(step.graphql, variables, operation))
+            cs.want_body = True  # to see "errors"
+        case McpStep():
+            url = step.url if step.url is not msgspec.UNSET else "/mcp"
+            cs.compile_request(step, plan, default_origin, base_path, url=url, method="POST", content_type_json=True)
+            cs.mcp = rpc.McpAction(step, recorder_for(MCP_INITIALIZE), recorder_for(MCP_TERMINATE))
+            cs.mcp_key = (cs.origin, url)
+            return cs
+        case WsConnectStep() | WsSendStep() | WsRequestStep() | WsExpectStep() | WsHoldStep() | WsCloseStep():
+            cs.compile_checks(step)
+            cs.ws = ws.WsAction(step, d, default_origin)
+            return cs
+    if cs.kind != "think":
+        if cs.http2:
+            h2transport.prepare_step(cs)
         else:
-            self.recorder.protocol = "http/1.1"
-
-    def _compile_checks(self, step: Step) -> None:
-        """Captures and expectations (on an HTTP response, a WebSocket message, a JSON-RPC answer)."""
-        self.captures = []
-        want_body = want_headers = False
-        for c in step.capture:
-            if c.json is not msgspec.UNSET:
-                self.captures.append((c.as_, "json", compile_path(c.json)))
-                want_body = True
-            elif c.header is not msgspec.UNSET:
-                self.captures.append((c.as_, "header", c.header.lower().encode()))
-                want_headers = True
-            else:
-                self.captures.append((c.as_, "regex", re.compile(c.regex)))
-                want_body = True
-        exp = step.expect if step.expect is not msgspec.UNSET else None
-        self.expect_status: frozenset[int] | None = None
-        self.json_equals: list = []
-        self.json_exists: list = []
-        self.body_contains: bytes | None = None
-        if exp is not None:
-            if exp.status is not msgspec.UNSET:
-                self.expect_status = frozenset(exp.status if isinstance(exp.status, list) else [exp.status])
-            self.json_equals = [(compile_path(p), v) for p, v in exp.json_equals.items()]
-            self.json_exists = [compile_path(p) for p in exp.json_exists]
-            if exp.body_contains is not msgspec.UNSET:
-                self.body_contains = exp.body_contains.encode()
-            want_body = want_body or bool(self.json_equals or self.json_exists or self.body_contains)
-        self.want_body = want_body
-        self.want_headers = want_headers
-        self.has_checks = want_body or want_headers
-        """Captures or expectations to apply to each response (not: headers wanted for redirects)."""
-
-    def target(self, vars: dict) -> str:
-        """Path and query of the request, rendered."""
-        target = self.path.render(vars)
-        if self.query:
-            qs = "&".join(f"{quote(k, safe='')}={quote(t.render(vars), safe='')}" for k, t in self.query)
-            target += ("&" if "?" in target else "?") + qs
-        return target
-
-    def redirect_bytes(self, vars: dict, status: int, origin: "Origin", target: str) -> bytes:
-        """The request to send after a redirect: 303 (and 301/302 after a POST) become a GET
-        without a body, as browsers and curl do; credentials are not sent to another origin."""
-        keep_method = status in (307, 308) or self.method in ("GET", "HEAD")
-        method = self.method if keep_method else "GET"
-        drop = {"content-type", "content-length"} if not keep_method else set()
-        if origin != self.origin:
-            drop |= {"authorization", "cookie", "proxy-authorization"}
-        headers = [(k, t.render(vars)) for k, t in self.headers if k.lower() not in drop]
-        body = None
-        if keep_method:
-            if self.body_json is not None:
-                body = self.body_json.render(vars)
-            elif self.body is not None:
-                body = self.body.render(vars).encode()
-        return build_request(method, target, origin.host_header, headers, body, keep_alive=self.keep_alive)
-
-    def render(self, vars: dict) -> tuple[str, list[tuple[str, str]], bytes | None]:
-        """(target, headers, body) of the request, rendered."""
-        headers = [(k, t.render(vars)) for k, t in self.headers]
-        if self.body_json is not None:
-            body = self.body_json.render(vars)
-        elif self.body is not None:
-            body = self.body.render(vars).encode()
-        else:
-            body = None
-        return self.target(vars), headers, body
-
-    def _serialize(self, vars: dict) -> bytes:
-        target, headers, body = self.render(vars)
-        return build_request(self.method, target, self.origin.host_header, headers, body, keep_alive=self.keep_alive)
-
-    def request_bytes(self, vars: dict) -> bytes:
-        return self.static_request if self.static_request is not None else self._serialize(vars)
+            cs.recorder.protocol = "http/1.1"
+    return cs
 
 
 class CompiledScenario:
@@ -251,7 +109,8 @@ class CompiledScenario:
 
 
 class ScenarioRunner:
-    """Runs iterations for one worker; owns the connection pools and endpoint recorders."""
+    """Runs iterations for one worker; owns the connection pools and endpoint recorders. The
+    protocol modules see it as a ``perftui.worker.compiled.StepRunner``."""
 
     def __init__(self, plan: Plan, target: str, *, worker_index: int = 0, seed: int = 0):
         self.plan = plan
@@ -269,7 +128,7 @@ class ScenarioRunner:
         self.late_threshold = duration_s(plan.defaults.late_threshold)
         self.ssl_context: ssl.SSLContext | None = None
         self.scenarios = [
-            CompiledScenario(s.name, [CompiledStep(st, plan, self.recorder_for, self.default_origin, self.base_path)
+            CompiledScenario(s.name, [compile_step(st, plan, self.recorder_for, self.default_origin, self.base_path)
                                 for st in s.steps])
             for s in plan.scenarios
         ]
@@ -285,8 +144,8 @@ class ScenarioRunner:
         self.h2: h2transport.H2Client | None = None  # made on first use
         self.iterations = 0
         self.vu_counter = 0
-        self.ws_stats = ws.WsStats()
-        self.mcp_stats = rpc.McpStats()
+        self.ws_stats = WsStats()
+        self.mcp_stats = McpStats()
         self.uses_ws = any(sc.uses_ws for sc in self.scenarios)
         self.single = len(self.scenarios) == 1
         self.uses_mcp = any(st.mcp is not None for sc in self.scenarios for st in sc.steps)
@@ -323,7 +182,7 @@ class ScenarioRunner:
         if pool is None:
             ctx = None
             if origin.scheme == "https":
-                ctx = self._ssl()
+                ctx = self.tls_context()
             pool = self.pools[origin] = HttpPool(
                 origin.scheme, origin.host, origin.port, connect_timeout=self.connect_timeout,
                 ssl_context=ctx, keep_alive=self.plan.defaults.keep_alive,
@@ -342,7 +201,7 @@ class ScenarioRunner:
         step.pool = self.pool_for(step.origin)
         return step.pool
 
-    def _ssl(self) -> ssl.SSLContext:
+    def tls_context(self) -> ssl.SSLContext:
         if self.ssl_context is None:
             ctx = ssl.create_default_context()
             if not self.plan.defaults.tls_verify:
@@ -443,7 +302,7 @@ class ScenarioRunner:
         if kind is None and (status not in step.expect_status if step.expect_status is not None else status >= 400):
             kind = "http_5xx" if status >= 500 else "http_4xx" if status >= 400 else "expect_failed"
         if step.has_checks:
-            failed = self._checks_and_captures(step, resp, vars)
+            failed = self.check_and_capture(step, resp, vars)
             if failed and kind is None:
                 kind = "expect_failed"
                 self.errors_sample.append(f"expect_failed: {step.name}: {failed}")
@@ -493,7 +352,7 @@ class ScenarioRunner:
         resp.t_sent = first_sent
         return resp, "redirect_loop"
 
-    def _checks_and_captures(self, step: CompiledStep, resp, vars: dict) -> str | None:
+    def check_and_capture(self, step: CompiledStep, resp, vars: dict) -> str | None:
         """Apply captures and expectations; return a description of the first failed check."""
         doc: Any = MISSING
         body = resp.body or b""

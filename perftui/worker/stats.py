@@ -226,3 +226,47 @@ class EndpointRecorder:
         self.error_kinds = {}
         self.bytes_received = 0
         return delta
+
+
+# ---- protocol counters (WebSocket, MCP), shipped in Snapshot.extra ----------------------
+
+
+class WsStats:
+    """Counters of one worker, shipped in ``Snapshot.extra`` (``ws.*``; see ``ScenarioRunner.take_extra``)."""
+
+    __slots__ = ("closed_by_server", "failed", "open", "opened", "received", "sent")
+
+    def __init__(self) -> None:
+        self.sent = 0
+        self.received = 0
+        self.opened = 0
+        self.failed = 0
+        self.closed_by_server = 0
+        self.open = 0
+
+    def take(self) -> dict[str, float]:
+        out = {
+            "ws.messages_sent": float(self.sent),
+            "ws.messages_received": float(self.received),
+            "ws.connections_opened": float(self.opened),
+            "ws.connections_failed": float(self.failed),
+            "ws.closed_by_server": float(self.closed_by_server),
+            "ws.open_connections": float(self.open),
+        }
+        self.sent = self.received = self.opened = self.failed = self.closed_by_server = 0
+        return out
+
+
+class McpStats:
+    """MCP counters of one worker (``mcp.*``), shipped in ``Snapshot.extra``."""
+
+    __slots__ = ("expired", "sessions")
+
+    def __init__(self) -> None:
+        self.sessions = 0
+        self.expired = 0
+
+    def take(self) -> dict[str, float]:
+        out = {"mcp.sessions_initialized": float(self.sessions), "mcp.sessions_expired": float(self.expired)}
+        self.sessions = self.expired = 0
+        return out

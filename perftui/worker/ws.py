@@ -20,6 +20,10 @@ What each step records (endpoint, latency, error kinds):
   connection was closed under them (the close code is in the error message).
 
 A failure ends the iteration (later steps need the connection), like an HTTP transport failure.
+
+Compiled once per plan into a ``WsAction`` (by ``perftui.worker.scenario.compile_step``, from the
+step's type); run by ``run_step``, which sees the scenario runner only as a
+``perftui.worker.compiled.StepRunner`` (pools, TLS context, checks and captures, counters).
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ import socket
 import ssl
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote, urlsplit
 
 import msgspec
@@ -48,11 +52,13 @@ from websockets.frames import DATA_OPCODES, Frame, Opcode
 
 from perftui import __version__
 from perftui.jsonpath import MISSING, compile_path
-from perftui.plan import duration_s
+from perftui.plan import (
+    Defaults, WsCloseStep, WsConnectStep, WsExpectStep, WsHoldStep, WsRequestStep, WsSendStep, duration_s,
+)
 from perftui.template import compile_json, compile_template
+from perftui.worker.compiled import CompiledStep, Origin, StepRunner, compile_query, merged_headers
+from perftui.worker.stats import WsStats
 
-if TYPE_CHECKING:  # pragma: no cover
-    from perftui.worker.scenario import ScenarioRunner
 
 __all__ = ["BUFFERED_MESSAGES", "WsConnection", "WsError", "WsStats", "ws_url"]
 
@@ -78,32 +84,6 @@ class WsError(Exception):
 
     def __str__(self) -> str:
         return self.message
-
-
-class WsStats:
-    """Counters of one worker, shipped in ``Snapshot.extra`` (see ``ScenarioRunner.take_extra``)."""
-
-    __slots__ = ("closed_by_server", "failed", "open", "opened", "received", "sent")
-
-    def __init__(self) -> None:
-        self.sent = 0
-        self.received = 0
-        self.opened = 0
-        self.failed = 0
-        self.closed_by_server = 0
-        self.open = 0
-
-    def take(self) -> dict[str, float]:
-        out = {
-            "ws.messages_sent": float(self.sent),
-            "ws.messages_received": float(self.received),
-            "ws.connections_opened": float(self.opened),
-            "ws.connections_failed": float(self.failed),
-            "ws.closed_by_server": float(self.closed_by_server),
-            "ws.open_connections": float(self.open),
-        }
-        self.sent = self.received = self.opened = self.failed = self.closed_by_server = 0
-        return out
 
 
 def ws_url(url: str, target_scheme: str, host_header: str) -> str:
@@ -330,51 +310,54 @@ def _needle(value: Any) -> str | None:
 class WsAction:
     """The run-time part of a WebSocket step (compiled once per plan)."""
 
-    def __init__(self, kind: str, step, plan, default_origin) -> None:
-        d = plan.defaults
-        self.kind = kind
+    def __init__(self, step: WsConnectStep | WsSendStep | WsRequestStep | WsExpectStep | WsHoldStep | WsCloseStep,
+                 defaults: Defaults, default_origin: Origin) -> None:
+        d = defaults
+        self.kind = step.kind
+        """Decided here, once: ``run_step`` branches on it per message."""
         self.timeout = duration_s(step.timeout) if step.timeout is not msgspec.UNSET else duration_s(d.timeout)
-        if kind == "ws_connect":
-            self.url = compile_template(step.ws_connect)
-            self.scheme = default_origin.scheme
-            self.host_header = default_origin.host_header
-            from perftui.worker.scenario import compile_query, merged_headers
-
-            self.query = compile_query(step)
-            merged = merged_headers(d, step)
-            for skip in ("content-type", "content-length", "connection", "upgrade", "host"):
-                merged.pop(skip, None)
-            self.headers = [(k, compile_template(v)) for k, v in merged.values()]
-            self.subprotocols = list(step.subprotocols) if step.subprotocols is not msgspec.UNSET else None
-            self.open_timeout = (duration_s(step.timeout) if step.timeout is not msgspec.UNSET
-                                 else duration_s(d.connect_timeout))
-            self.tls_verify = d.tls_verify
-        elif kind in ("ws_send", "ws_request"):
-            body = step.ws_send if kind == "ws_send" else step.ws_request
-            if isinstance(body, str):
-                self.text = compile_template(body)
-                self.json = None
-            else:
-                self.text = None
-                self.json = compile_json(body)
-            self.static = (self.json.static if self.json is not None else self.text.static)
-            if kind == "ws_request":
-                match = step.match if step.match is not msgspec.UNSET else "id"
-                self.match_path = compile_path(match) if match.startswith("$") else None
-                self.match_key = None if match.startswith("$") else match
-        elif kind == "ws_expect":
-            want = step.ws_expect
-            if isinstance(want, str):
-                self.contains = compile_template(want)
-                self.fields = None
-            else:
-                self.contains = None
-                self.fields = [
-                    (compile_path(k) if k.startswith("$") else k, compile_json(v))
-                    for k, v in want.items()
-                ]
-        elif kind == "ws_hold":
-            self.hold = duration_s(step.ws_hold)
+        match step:
+            case WsConnectStep():
+                self.url = compile_template(step.ws_connect)
+                self.scheme = default_origin.scheme
+                self.host_header = default_origin.host_header
+                self.query = compile_query(step)
+                merged = merged_headers(d, step)
+                for skip in ("content-type", "content-length", "connection", "upgrade", "host"):
+                    merged.pop(skip, None)
+                self.headers = [(k, compile_template(v)) for k, v in merged.values()]
+                self.subprotocols = list(step.subprotocols) if step.subprotocols is not msgspec.UNSET else None
+                self.open_timeout = (duration_s(step.timeout) if step.timeout is not msgspec.UNSET
+                                     else duration_s(d.connect_timeout))
+                self.tls_verify = d.tls_verify
+            case WsSendStep() | WsRequestStep():
+                body = step.ws_send if isinstance(step, WsSendStep) else step.ws_request
+                if isinstance(body, str):
+                    self.text = compile_template(body)
+                    self.json = None
+                else:
+                    self.text = None
+                    self.json = compile_json(body)
+                self.static = (self.json.static if self.json is not None else self.text.static)
+                if isinstance(step, WsRequestStep):
+                    match = step.match if step.match is not msgspec.UNSET else "id"
+                    self.match_path = compile_path(match) if match.startswith("$") else None
+                    self.match_key = None if match.startswith("$") else match
+            case WsExpectStep():
+                want = step.ws_expect
+                if isinstance(want, str):
+                    self.contains = compile_template(want)
+                    self.fields = None
+                else:
+                    self.contains = None
+                    self.fields = [
+                        (compile_path(k) if k.startswith("$") else k, compile_json(v))
+                        for k, v in want.items()
+                    ]
+            case WsHoldStep():
+                self.hold = duration_s(step.ws_hold)
+            case WsCloseStep():
+                pass
 
     # -- message bodies --
 
@@ -465,7 +448,7 @@ def classify_connect_error(exc: BaseException, timeout: float) -> WsError:
     return WsError("ws_protocol", f"{type(exc).__name__}: {exc}")
 
 
-async def open_connection(action: WsAction, runner: ScenarioRunner, vars: dict) -> WsConnection:
+async def open_connection(action: WsAction, runner: StepRunner, vars: dict) -> WsConnection:
     url = action.connect_url(vars)
     headers = [(k, t.render(vars)) for k, t in action.headers]
     user_agent = USER_AGENT
@@ -477,7 +460,7 @@ async def open_connection(action: WsAction, runner: ScenarioRunner, vars: dict) 
             extra.append((k, v))
     kwargs: dict[str, Any] = {}
     if url.startswith("wss://"):
-        kwargs["ssl"] = runner._ssl()
+        kwargs["ssl"] = runner.tls_context()
     try:
         ws = await _ws_open(
             url,
@@ -543,7 +526,7 @@ def _us(seconds: float) -> int:
     return int(seconds * 1e6)
 
 
-async def run_step(runner: ScenarioRunner, step, it: IterationState, vars: dict, intended: float | None) -> bool:
+async def run_step(runner: StepRunner, step: CompiledStep, it: IterationState, vars: dict, intended: float | None) -> bool:
     """Run one WebSocket step; False ends the iteration."""
     a: WsAction = step.ws
     rec = step.recorder
@@ -636,10 +619,10 @@ async def run_step(runner: ScenarioRunner, step, it: IterationState, vars: dict,
         return False
 
 
-def _finish(runner: ScenarioRunner, step, rec, msg, vars: dict, latency_us: int, service_us: int) -> bool:
+def _finish(runner: StepRunner, step: CompiledStep, rec, msg, vars: dict, latency_us: int, service_us: int) -> bool:
     kind = None
     if step.captures or step.json_equals or step.json_exists or step.body_contains is not None:
-        failed = runner._checks_and_captures(step, _Message(msg), vars)
+        failed = runner.check_and_capture(step, _Message(msg), vars)
         if failed:
             kind = "expect_failed"
             runner.errors_sample.append(f"expect_failed: {step.name}: {failed}")
