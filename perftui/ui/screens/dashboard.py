@@ -1,9 +1,12 @@
 """The live dashboard: one screen with header, phase strip, charts and number panels.
 
 Drawing runs on two timers of its own: numbers at ``refresh`` Hz, charts at most once a second
-(and never faster than numbers). Both only redraw when the controller's ``version`` moved (a
-closed second or a control action), except the clocks in the header and phase strip. Nothing
-here runs inside the coordinator's callbacks.
+(and never faster than numbers). Each numbers tick builds one ``RunView`` of the run
+(``perftui.ui.view.build_view``) and hands every widget its part; the widgets title themselves
+and never read the controller. The numbers and charts only redraw when the controller's
+``version`` moved (a closed second or a control action), except the clocks in the header and
+phase strip. The key actions drive the coordinator through the controller (its ``RunControl``).
+Nothing here runs inside the coordinator's callbacks. The keys and their help: ``ui/keys.py``.
 
 Layout (wide): charts on the left; latency, thresholds and the load generator on the right, then
 one flexible panel; the endpoints table and a 72-column corner panel at the bottom. Which panel
@@ -110,8 +113,9 @@ class DashboardScreen(Screen):
         c = self.controller
         self.cores = c.backend.cpu_count()
         if c.remote and c.coord is not None:  # what happened before we attached is not news
-            self._events_seen = len(c.coord.session.events)
-            self._warnings_seen = len(c.coord.session.monitor.generator_warnings)
+            seen = self.current_view().numbers
+            self._events_seen = len(seen.events)
+            self._warnings_seen = len(seen.generator_warnings)
         numbers = 1.0 / self.refresh_hz
         charts = max(1.0, numbers)
         self._draw_timers = [self.set_interval(numbers, self.tick_numbers), self.set_interval(charts, self.tick_charts)]
@@ -325,7 +329,7 @@ class DashboardScreen(Screen):
                 coord = self.controller.coord
                 coord.annotate(text)
                 self.controller.touch()
-                at = format_duration(max(0.0, coord.session.elapsed()))
+                at = format_duration(max(0.0, self.controller.elapsed()))
                 self.notify(f"note at {at}: {text}", title="annotation")
 
         self.app.push_screen(AnnotatePrompt(), done)
