@@ -1,8 +1,10 @@
 """One plan's run inside the dashboard: the target, the coordinator, the session file.
 
-The dashboard screen reads and drives a ``RunController``; ``app.run_dashboard`` makes sure it is
-stopped and written however the app ends (quit, Ctrl-C, SIGHUP, a crash). The engine is reached
-only through a ``Backend``, so tests can swap in a scripted coordinator (``tests/ui_fakes.py``).
+The dashboard screen drives a ``RunController`` and reads it through one view per tick
+(``perftui.ui.view.build_view``); ``app.run_dashboard`` makes sure it is stopped and written
+however the app ends (quit, Ctrl-C, SIGHUP, a crash). The engine is reached only through a
+``Backend``, whose ``coordinator()`` returns a ``RunControl`` (typed Protocols), so tests can swap
+in a scripted coordinator (``tests/ui_fakes.py``).
 
 The coordinator calls ``_on_second`` once per closed timeline second (and at finish): it only bumps
 ``version``; the screen redraws on its own timers when it sees a new version.
@@ -20,14 +22,20 @@ import asyncio
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Protocol
 
 import msgspec
 
 from perftui.planload import LoadedPlan
 from perftui.redact import masker
+from perftui.run.clock import PhaseSpec
 from perftui.runtime import Target, exit_code, resolve_target, save_session, write_session
+from perftui.session import SessionRecord
 from perftui.ui.plans import is_monitored, shown_plan, uses_protocols
+
+if TYPE_CHECKING:  # the attach client is loaded only by ``perftui attach``
+    from perftui.run.attach import RemoteCoordinator
 
 # What the controller is doing besides the coordinator's own state.
 PREPARING = "preparing"  # resolving the target (starting the demo server)
@@ -37,12 +45,73 @@ STOPPING = "stopping"  # stop requested, waiting for the final snapshots
 FAILED = "failed"  # the target or the workers could not be started
 
 
+class RunControl(Protocol):
+    """The run as the dashboard reads and drives it: ``perftui.run.coordinator.Coordinator``,
+    ``perftui.run.attach.RemoteCoordinator`` (a run in another process) or the tests' scripted
+    ``FakeCoordinator``. Read-only members are properties here so that a plain attribute and a
+    computed one both satisfy it."""
+
+    @property
+    def state(self) -> str:
+        """idle | running | paused | finished."""
+        ...
+
+    @property
+    def phase_index(self) -> int: ...
+
+    @property
+    def current(self) -> PhaseSpec | None: ...
+
+    @property
+    def override(self) -> float | None:
+        """The live rate/VU value set with +/- for the current phase (None: the plan's)."""
+        ...
+
+    @property
+    def worker_count(self) -> int: ...
+
+    specs: list[PhaseSpec]
+    session: SessionRecord
+    listeners: list[Callable[[], None]]
+    """Called once per closed timeline second (and at the end)."""
+    finished: asyncio.Event
+
+    def current_phase_elapsed(self) -> float: ...
+
+    def target_now(self) -> tuple[float, int]: ...
+
+    async def stop(self, reason: str, *, grace: float | None = None) -> None: ...
+
+    def toggle_pause(self) -> None: ...
+
+    def pause(self) -> None: ...
+
+    def resume(self) -> None: ...
+
+    def next_phase(self) -> None: ...
+
+    def prev_phase(self) -> None: ...
+
+    def scale_load(self, factor: float) -> float | None: ...
+
+    def annotate(self, text: str) -> None: ...
+
+    def kill_workers(self) -> None: ...
+
+
+class LocalRunControl(RunControl, Protocol):
+    """A run this process starts (not an attached one)."""
+
+    async def start(self) -> None: ...
+
+
 class Backend(Protocol):
     """How the dashboard reaches the engine (real, or scripted in tests)."""
 
     def resolve_target(self, loaded: LoadedPlan) -> Target: ...
 
-    def coordinator(self, loaded: LoadedPlan, url: str, *, workers: int | None, reveal_secrets: bool) -> Any: ...
+    def coordinator(self, loaded: LoadedPlan, url: str, *, workers: int | None,
+                    reveal_secrets: bool) -> LocalRunControl: ...
 
     def process_stats(self) -> tuple[float, int]:
         """CPU % (of one core) and RSS bytes of this (the UI) process."""
@@ -62,7 +131,8 @@ class EngineBackend:
     def resolve_target(self, loaded: LoadedPlan) -> Target:
         return resolve_target(loaded)
 
-    def coordinator(self, loaded: LoadedPlan, url: str, *, workers: int | None, reveal_secrets: bool):
+    def coordinator(self, loaded: LoadedPlan, url: str, *, workers: int | None,
+                    reveal_secrets: bool) -> LocalRunControl:
         from perftui.run.coordinator import Coordinator
 
         from perftui.runtime import sessions_dir
@@ -107,7 +177,9 @@ class RunController:
         self._mask = masker(() if reveal_secrets else loaded.secrets)
         self.backend: Backend = backend or EngineBackend()
         self.target: Target | None = None
-        self.coord: Any = None
+        self.coord: RunControl | None = None
+        self._launch: Callable[[], Awaitable[None]] | None = None
+        """Starts the workers: the local coordinator's ``start`` (an attached run started itself)."""
         self.status = PREPARING
         self.error = ""
         self.version = 0
@@ -148,6 +220,10 @@ class RunController:
         """The coordinator has finished stopping (final snapshots folded in)."""
         return self.coord is not None and self.coord.finished.is_set()
 
+    def elapsed(self) -> float:
+        """Seconds since the run started (0 before the coordinator exists)."""
+        return self.coord.session.elapsed() if self.coord is not None else 0.0
+
     def touch(self) -> None:
         self.version += 1
 
@@ -164,8 +240,9 @@ class RunController:
             # shielded: if the app quits meanwhile, close_target still gets the demo server to stop it
             self._resolving = loop.run_in_executor(None, self.backend.resolve_target, self.loaded)
             self.target = await asyncio.shield(self._resolving)
-            self.coord = self.backend.coordinator(self.loaded, self.target.url, workers=self.workers,
-                                                  reveal_secrets=self.reveal_secrets)
+            coord = self.backend.coordinator(self.loaded, self.target.url, workers=self.workers,
+                                             reveal_secrets=self.reveal_secrets)
+            self.coord, self._launch = coord, coord.start
         except Exception as exc:  # noqa: BLE001 - shown to the user, the app stays up
             self.status = FAILED
             self.error = f"cannot start the target: {exc}"
@@ -176,7 +253,7 @@ class RunController:
         self.touch()
 
     async def start(self) -> bool:
-        if self.coord is None:
+        if self.coord is None or self._launch is None:
             self.start_wanted = self.status == PREPARING
             return False
         if self.state != "idle" or self.status != READY:
@@ -184,7 +261,7 @@ class RunController:
         self.status = LAUNCHING
         self.touch()
         try:
-            await self.coord.start()
+            await self._launch()
         except Exception as exc:  # noqa: BLE001
             self.status = FAILED
             self.error = f"cannot start the workers: {exc}"
@@ -312,7 +389,7 @@ class AttachedController(RunController):
 
     remote = True
 
-    def __init__(self, remote: Any, *, backend: Backend | None = None):
+    def __init__(self, remote: RemoteCoordinator, *, backend: Backend | None = None):
         session = remote.session
         loaded = LoadedPlan(plan=remote.plan, path=Path(session.plan_file) if session.plan_file else None)
         super().__init__(loaded, backend=backend)

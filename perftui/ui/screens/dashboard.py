@@ -1,9 +1,12 @@
 """The live dashboard: one screen with header, phase strip, charts and number panels.
 
 Drawing runs on two timers of its own: numbers at ``refresh`` Hz, charts at most once a second
-(and never faster than numbers). Both only redraw when the controller's ``version`` moved (a
-closed second or a control action), except the clocks in the header and phase strip. Nothing
-here runs inside the coordinator's callbacks.
+(and never faster than numbers). Each numbers tick builds one ``RunView`` of the run
+(``perftui.ui.view.build_view``) and hands every widget its part; the widgets title themselves
+and never read the controller. The numbers and charts only redraw when the controller's
+``version`` moved (a closed second or a control action), except the clocks in the header and
+phase strip. The key actions drive the coordinator through the controller (its ``RunControl``).
+Nothing here runs inside the coordinator's callbacks. The keys and their help: ``ui/keys.py``.
 
 Layout (wide): charts on the left; latency, thresholds and the load generator on the right, then
 one flexible panel; the endpoints table and a 72-column corner panel at the bottom. Which panel
@@ -19,7 +22,6 @@ from __future__ import annotations
 
 from textual import work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.reactive import var
 from textual.screen import Screen
@@ -32,61 +34,12 @@ from perftui.ui.widgets import (
     EndpointsTable, ErrorChart, ErrorsPanel, GeneratorPanel, HeaderBar, LatencyChart, LatencyTable, PhaseStrip,
     ProtocolsPanel, RateChart, TargetPanel, ThresholdsPanel,
 )
-from perftui.ui.widgets.endpoints import endpoint_rows
 from perftui.ui.format import fmt_target
+from perftui.ui.keys import DASHBOARD_BINDINGS, key_help
+from perftui.ui.view import NumbersView, RunView, build_view
 from perftui.units import format_duration
 
 SCALE_STEP = 0.10
-
-DASHBOARD_BINDINGS = [
-    Binding("s", "start", "start"),
-    Binding("p", "pause", "pause"),
-    Binding("space", "pause", "pause/resume", show=False),
-    Binding("n", "next_phase", "next"),
-    Binding("b", "prev_phase", "back"),
-    Binding("plus,equals_sign", "scale(1)", "±10%", key_display="+/-"),
-    Binding("minus", "scale(-1)", "-10%", show=False),
-    Binding("a", "annotate", "note"),
-    Binding("e", "export", "export"),
-    Binding("x", "stop", "stop"),
-    Binding("o", "sort", "sort", show=False),
-    Binding("r", "results", "results"),
-    Binding("q", "quit", "quit"),
-    Binding("q", "detach", "detach"),  # instead of quit when attached (check_action picks one)
-    Binding("question_mark", "help", "help", key_display="?"),
-]
-
-# What each key does, in words, for the help screen (the footer is terse).
-KEY_HELP = [
-    ("s", "start the run"),
-    ("p / space", "pause or resume (a pause stretches the phase, it does not eat it)"),
-    ("n", "skip to the next phase (in the last one: asks, then ends the run)"),
-    ("b", "back: restart this phase, or go to the previous one within its first 2 s"),
-    ("+ / -", "raise / lower the target by 10 % (rate in open phases, VUs in closed ones; a ramp at both ends)"),
-    ("a", "add an annotation: a note on the charts' time axis and in the session"),
-    ("e", "export the session JSON now (to --out, or the sessions directory)"),
-    ("x", "stop the run (in-flight requests finish; the session is written)"),
-    ("o", "sort the endpoints table by the next column (or click a header)"),
-    ("r", "show the results again once the run has ended"),
-    ("q", "quit (asks first while a test runs; the session is written on the way out)"),
-    ("ctrl+c", "stop gracefully, write the session and quit (twice: stop at once)"),
-    ("?", "this help"),
-]
-
-# Attached to a run in another process: leaving never stops it.
-ATTACHED_KEY_HELP = [
-    (k, what) for k, what in KEY_HELP if k not in ("s", "e", "x", "q", "ctrl+c", "?")
-] + [
-    ("e", "export the session JSON as this viewer has it (next to the run's own files)"),
-    ("x", "stop the background run (asks first; it writes its session file)"),
-    ("q", "detach: the run goes on (perftui attach ID to come back)"),
-    ("ctrl+c", "detach too"),
-    ("?", "this help"),
-]
-
-def key_help(remote: bool) -> list[tuple[str, str]]:
-    return ATTACHED_KEY_HELP if remote else KEY_HELP
-
 
 class DashboardScreen(Screen):
     AUTO_FOCUS = "#body"
@@ -106,6 +59,9 @@ class DashboardScreen(Screen):
         self._events_seen = 0
         self._warnings_seen = 0
         self._draw_timers: list[Timer] = []
+        self.view: RunView | None = None
+        """The last tick's view (``perftui.ui.view.build_view``)."""
+        self.cores: int | None = None
 
     def compose(self) -> ComposeResult:
         monitored, protocols = self.controller.monitored, self.controller.protocols
@@ -126,15 +82,15 @@ class DashboardScreen(Screen):
                     if monitored or protocols:
                         yield ErrorsPanel(id="errors", classes="fill")
                         if monitored and protocols:
-                            yield ProtocolsPanel(id="protocols", classes="fill")
+                            yield ProtocolsPanel(id="protocols", classes="fill", monitored=monitored)
                     else:
-                        yield TargetPanel(id="target", classes="fill")
+                        yield TargetPanel(id="target", classes="fill", monitored=monitored)
             with Horizontal(id="bottom"):
                 yield EndpointsTable(id="endpoints")
                 if monitored:
-                    yield TargetPanel(id="target", classes="corner")
+                    yield TargetPanel(id="target", classes="corner", monitored=monitored)
                 elif protocols:
-                    yield ProtocolsPanel(id="protocols", classes="corner")
+                    yield ProtocolsPanel(id="protocols", classes="corner", monitored=monitored)
                 else:
                     yield ErrorsPanel(id="errors", classes="corner")
         yield Footer(compact=True)
@@ -154,28 +110,12 @@ class DashboardScreen(Screen):
         self.protocols = protocols.first() if protocols else None
         self.endpoints = self.query_one(EndpointsTable)
         self.errors = self.query_one(ErrorsPanel)
-        self.phase_strip.border_title = "phases"
-        self.latency.border_title = "latency · last 10 s and whole run"
-        self.latency.border_subtitle = "latency: from intended start · service: from send"
-        self.thresholds.border_title = "thresholds"
-        self.generator.border_title = "load generator (perftui's processes)"
-        self.endpoints.border_title = "endpoints"
-        self.endpoints.border_subtitle = "o: sort"
-        self.errors.border_title = "errors"
         c = self.controller
-        if self.target is not None:
-            self.target.border_title = "target (system under test)"
-            if c.monitored:
-                self.target.border_subtitle = "health · process · metrics (x: seconds since start)"
-        if self.protocols is not None:
-            self.protocols.border_title = "protocols"
-            if not c.monitored:
-                self.protocols.border_subtitle = 'target not monitored: add \\[monitor] health = "/health" to the plan'
-        count = getattr(c.backend, "cpu_count", None)
-        self.cores = count() if count is not None else None
+        self.cores = c.backend.cpu_count()
         if c.remote and c.coord is not None:  # what happened before we attached is not news
-            self._events_seen = len(c.coord.session.events)
-            self._warnings_seen = len(c.coord.session.monitor.generator_warnings)
+            seen = self.current_view().numbers
+            self._events_seen = len(seen.events)
+            self._warnings_seen = len(seen.generator_warnings)
         numbers = 1.0 / self.refresh_hz
         charts = max(1.0, numbers)
         self._draw_timers = [self.set_interval(numbers, self.tick_numbers), self.set_interval(charts, self.tick_charts)]
@@ -188,53 +128,38 @@ class DashboardScreen(Screen):
             t.stop()
         self._draw_timers = []
 
-    # ---- data -> widgets --------------------------------------------------------------
+    # ---- view -> widgets --------------------------------------------------------------
+
+    def current_view(self) -> RunView:
+        """This tick's view of the run (its numbers reused while the data version stands)."""
+        self.view = build_view(self.controller, self.view, cores=self.cores)
+        return self.view
 
     def tick_numbers(self) -> None:
         c = self.controller
-        self.header.show_run(c)
-        self.phase_strip.show_run(c)
-        self.run_state = (c.status, c.state)
-        if c.version != self._numbers_version:
-            self._numbers_version = c.version
-            self.update_numbers()
+        view = self.current_view()
+        self.header.show_view(view.header)
+        self.phase_strip.show_view(view.phases)
+        self.run_state = (view.status, view.state)
+        if view.numbers.version != self._numbers_version:
+            self._numbers_version = view.numbers.version
+            self.update_numbers(view.numbers)
         if c.ended and not self._end_handled:
             self._end_handled = True
             self.run_ended()
 
-    def update_numbers(self) -> None:
-        c = self.controller
-        coord = c.coord
-        url = c.shown_target if c.target else None
-        if coord is None:
-            if self.target is not None and c.monitored:
-                self.target.show_waiting(url)
-            elif self.target is not None:
-                self.target.show_hint(url, c.plan.target == "demo")
-            self.thresholds.show_results(list(c.plan.thresholds), [])
+    def update_numbers(self, n: NumbersView) -> None:
+        if self.target is not None:
+            self.target.show_view(n.target)
+        self.thresholds.show_view(n.thresholds)
+        if not n.has_run:
             return
-        s = coord.session
-        mon = s.monitor
-        self.announce(s.events)
-        self.announce_monitor(mon)
-        if self.target is not None and c.monitored:
-            span = max(10.0, s.timeline[-1].t if s.timeline else 0.0)
-            self.target.show_monitor(mon, s.timeline, span)
-        elif self.target is not None:
-            self.target.show_hint(url, c.plan.target == "demo")
-        started = c.started
-        total = s.summary() if started else None
-        window = s.window_summary() if started else None
-        self.latency.show_stats(window, total)
-        self.errors.show_errors(total, s.last_errors)
-        self.thresholds.show_results(list(c.plan.thresholds), s.threshold_results, live=not c.ended)
-        ui = c.backend.process_stats()
-        warning = mon.generator_warning if started and not c.ended else None
-        self.generator.set_class(bool(warning), "-warning")
-        self.generator.show_generator(s.generator, ui, total, s.timeline[-1] if s.timeline else None,
-                                      coord.worker_count, mon.host_now, warning, self.cores)
-        if started:
-            self.endpoints.show_rows(endpoint_rows(s.endpoint_summaries(), s.endpoint_recent_rps))
+        self.announce(n.events)
+        self.announce_monitor(n)
+        self.latency.show_view(n)
+        self.errors.show_view(n)
+        self.generator.show_view(n.generator)
+        self.endpoints.show_rows(n.endpoints)
 
     def announce(self, events) -> None:
         """Engine trouble (a worker died, a warning) pops up once; the event log keeps it."""
@@ -243,14 +168,14 @@ class DashboardScreen(Screen):
                 self.notify(ev.message, title=ev.kind, severity="warning", timeout=10)
         self._events_seen = len(events)
 
-    def announce_monitor(self, mon) -> None:
+    def announce_monitor(self, n: NumbersView) -> None:
         """A new generator-limited interval pops up. (A health URL going down does not: the
         header's TARGET DOWN badge and the target panel say it, and a toast would cover that panel.)"""
-        warnings = mon.generator_warnings
+        warnings = n.generator_warnings
         if len(warnings) > self._warnings_seen:
             latest = warnings[-1]
             if latest.end is None:
-                what = (mon.generator_warning or latest.reason or "").removeprefix("generator-limited: ")
+                what = (n.generator_warning or latest.reason or "").removeprefix("generator-limited: ")
                 self.notify(f"{what}\nload and latency numbers from {format_duration(latest.start)} are suspect",
                             title="perftui is the bottleneck", severity="warning", timeout=8)
             self._warnings_seen = len(warnings)
@@ -259,13 +184,14 @@ class DashboardScreen(Screen):
         c = self.controller
         if c.coord is None or (c.version == self._charts_version and not force):
             return
-        self._charts_version = c.version
-        s = c.coord.session
+        n = self.view.numbers if self.view is not None and self.view.numbers.version == c.version \
+            else self.current_view().numbers
+        self._charts_version = n.version
         for chart in self.charts:
-            chart.draw(s.timeline, s.events)
-        if self.protocols is not None:
-            # protocol_summary() merges histograms: at the charts' pace (at most once a second)
-            self.protocols.show_summary(s.protocol_summary())
+            chart.draw(n.timeline, n.events)
+        if self.protocols is not None and n.protocols is not None:
+            # merged histograms: drawn at the charts' pace (at most once a second)
+            self.protocols.show_summary(n.protocols)
 
     def watch_run_state(self) -> None:
         self.refresh_bindings()
@@ -403,7 +329,7 @@ class DashboardScreen(Screen):
                 coord = self.controller.coord
                 coord.annotate(text)
                 self.controller.touch()
-                at = format_duration(max(0.0, coord.session.elapsed()))
+                at = format_duration(max(0.0, self.controller.elapsed()))
                 self.notify(f"note at {at}: {text}", title="annotation")
 
         self.app.push_screen(AnnotatePrompt(), done)

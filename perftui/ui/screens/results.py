@@ -14,6 +14,7 @@ from textual.widgets import Footer, Static
 
 from perftui.runtime import EXIT_THRESHOLDS
 from perftui.ui.format import fmt_pct, fmt_rate
+from perftui.ui.keys import key_help
 from perftui.ui.widgets.tables import status_style, counts_line, latency_table, summary_line, thresholds_renderable
 from perftui.ui.widgets.protocols import protocols_renderable
 from perftui.ui.widgets.endpoints import endpoint_label
@@ -181,7 +182,6 @@ class ResultsScreen(Screen):
         self.app.exit()
 
     def action_help(self) -> None:
-        from perftui.ui.screens.dashboard import key_help
         from perftui.ui.screens.help import HelpScreen
 
         self.app.push_screen(HelpScreen(key_help(self.controller.remote)))

@@ -1,4 +1,6 @@
-"""Dashboard widgets, named for what they show."""
+"""Dashboard widgets, named for what they show. Each titles itself and draws its part of the
+dashboard's per-tick view (``perftui.ui.view.RunView``); none reads the controller or the session.
+The results view reuses their renderable-building functions."""
 
 from perftui.ui.widgets.charts import ErrorChart, LatencyChart, PlanSketch, RateChart
 from perftui.ui.widgets.endpoints import EndpointsTable

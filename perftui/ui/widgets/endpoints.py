@@ -1,4 +1,5 @@
-"""EndpointsTable: per endpoint requests, recent rps, p50/p95/p99, error %; sortable.
+"""EndpointsTable: per endpoint requests, recent rps, p50/p95/p99, error %; sortable; titled
+"endpoints". Fed ``RunView.numbers.endpoints`` (``perftui.ui.view.EndpointRow``) by the dashboard.
 
 An endpoint whose requests went over HTTP/2 carries its protocol (``h2``, ``h2c``) after its name;
 HTTP/1.1 is the unmarked default.
@@ -9,12 +10,13 @@ Rows are updated cell by cell; they are re-added only when the order or the set 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
 
 from rich.text import Text
 from textual.widgets import DataTable
 
 from perftui.ui.format import ellipsize, fmt_pct
+from perftui.ui.view import EndpointRow
 from perftui.units import format_ms
 
 # (column key, label, width, sort value of an EndpointRow, default descending); width 0: the rest
@@ -31,23 +33,12 @@ FIXED_WIDTH = sum(c[2] for c in COLUMNS) + 2 * len(COLUMNS)
 SORT_KEYS = [c[0] for c in COLUMNS]
 
 
-@dataclass(frozen=True)
-class EndpointRow:
-    name: str
-    requests: int
-    rps: float
-    p50: float | None
-    p95: float | None
-    p99: float | None
-    error_rate: float
-    protocol: str = ""
-
-    def cells(self, name_width: int) -> list:
-        err = Text(fmt_pct(self.error_rate), style="red" if self.error_rate else "", justify="right")
-        return [endpoint_label(self.name, self.protocol, name_width),  # Text, not markup: names may hold [brackets]
-                Text(f"{self.requests:,}", justify="right"), Text(f"{self.rps:,.1f}", justify="right"),
-                Text(format_ms(self.p50), justify="right"), Text(format_ms(self.p95), justify="right"),
-                Text(format_ms(self.p99), justify="right"), err]
+def row_cells(r: EndpointRow, name_width: int) -> list:
+    err = Text(fmt_pct(r.error_rate), style="red" if r.error_rate else "", justify="right")
+    return [endpoint_label(r.name, r.protocol, name_width),  # Text, not markup: names may hold [brackets]
+            Text(f"{r.requests:,}", justify="right"), Text(f"{r.rps:,.1f}", justify="right"),
+            Text(format_ms(r.p50), justify="right"), Text(format_ms(r.p95), justify="right"),
+            Text(format_ms(r.p99), justify="right"), err]
 
 
 def endpoint_label(name: str, protocol: str, width: int | None = None) -> Text:
@@ -59,14 +50,11 @@ def endpoint_label(name: str, protocol: str, width: int | None = None) -> Text:
     return Text.assemble(short, (tag, "dim"))
 
 
-def endpoint_rows(summaries, recent_rps) -> list[EndpointRow]:
-    return [EndpointRow(e.name, e.requests, recent_rps(e.name), e.latency_ms.p50, e.latency_ms.p95,
-                        e.latency_ms.p99, e.error_rate, e.protocol) for e in summaries]
-
-
 class EndpointsTable(DataTable):
     def __init__(self, **kwargs) -> None:
         super().__init__(cursor_type="row", zebra_stripes=False, **kwargs)
+        self.border_title = "endpoints"
+        self.border_subtitle = "o: sort"
         self.sort_key = "requests"
         self.sort_reverse = True
         self._rows: list[EndpointRow] = []
@@ -140,7 +128,11 @@ class EndpointsTable(DataTable):
 
     # ---- data -------------------------------------------------------------------------
 
-    def show_rows(self, rows: list[EndpointRow], *, force: bool = False) -> None:
+    def show_rows(self, rows: Sequence[EndpointRow] | None, *, force: bool = False) -> None:
+        """The rows of ``NumbersView.endpoints`` (None before the run: keep what is shown)."""
+        if rows is None:
+            return
+        rows = list(rows)
         if rows == self._rows and not force:
             return
         old = {r.name: r for r in self._rows}
@@ -151,7 +143,7 @@ class EndpointsTable(DataTable):
             cursor_key = current_order[self.cursor_row] if 0 <= self.cursor_row < len(current_order) else None
             self.clear()
             for r in ordered:
-                self.add_row(*r.cells(self._name_width), key=r.name)
+                self.add_row(*row_cells(r, self._name_width), key=r.name)
             if cursor_key is not None and cursor_key in [r.name for r in ordered]:
                 self.move_cursor(row=[r.name for r in ordered].index(cursor_key), animate=False)
             return
@@ -159,5 +151,5 @@ class EndpointsTable(DataTable):
             prev = old.get(r.name)
             if prev == r:
                 continue
-            for (key, *_), cell in zip(COLUMNS, r.cells(self._name_width)):
+            for (key, *_), cell in zip(COLUMNS, row_cells(r, self._name_width)):
                 self.update_cell(r.name, key, cell)

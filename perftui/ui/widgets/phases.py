@@ -1,4 +1,6 @@
-"""PhaseStrip: every phase in order, the current one highlighted, planned vs actual timing."""
+"""PhaseStrip: every phase in order, the current one highlighted, planned vs actual timing.
+
+Drawn from ``RunView.phases`` (``perftui.ui.view.PhasesView``) every refresh tick."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from perftui.ui.format import ellipsize
+from perftui.ui.view import PhasesView
 from perftui.ui.widgets.base import LivePanel
 from perftui.units import format_duration
 
@@ -76,15 +79,16 @@ def strip_renderable(cells, index: int, width: int, rows: int):
 
 
 class PhaseStrip(LivePanel):
-    def show_run(self, c) -> None:
-        coord = c.coord
-        if coord is None:
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.border_title = "phases"
+
+    def show_view(self, p: PhasesView | None) -> None:
+        if p is None:
             self.show(("none",), lambda: Text("loading phases…", style="dim"))
             return
         width = self.content_size.width or 150
         rows = max(1, self.content_size.height or 3)
-        started, finished = c.started, c.ended
-        el = coord.current_phase_elapsed() if started else 0.0
-        cells = phase_cells(coord.specs, coord.session.phases, coord.phase_index, el, started, finished)
-        key = (width, rows, coord.phase_index, tuple((t, g, round(f, 2), r) for _, t, g, f, r in cells))
-        self.show(key, lambda: strip_renderable(cells, coord.phase_index, width, rows))
+        cells = phase_cells(p.specs, p.records, p.index, p.current_elapsed, p.started, p.ended)
+        key = (width, rows, p.index, tuple((t, g, round(f, 2), r) for _, t, g, f, r in cells))
+        self.show(key, lambda: strip_renderable(cells, p.index, width, rows))

@@ -1,7 +1,9 @@
 """ProtocolsPanel: WebSocket, GraphQL and MCP figures of the run so far.
 
-Fed once a second with ``SessionRecord.protocol_summary()`` (``perftui.session.ProtocolSummary``);
-the dashboard shows the panel only when the plan has protocol steps.
+Fed at the charts' pace (at most once a second) with ``RunView.numbers.protocols``
+(``SessionRecord.protocol_summary()``, a ``perftui.session.ProtocolSummary``); the dashboard shows
+the panel only when the plan has protocol steps. It titles itself; not monitored, its subtitle
+says how to monitor the target (the target panel has no room then).
 """
 
 from __future__ import annotations
@@ -120,6 +122,12 @@ def protocols_renderable(p, height: int) -> Group:
 
 class ProtocolsPanel(LivePanel):
     FIXED_SIZE = True
+
+    def __init__(self, *args, monitored: bool = False, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.border_title = "protocols"
+        if not monitored:
+            self.border_subtitle = 'target not monitored: add \\[monitor] health = "/health" to the plan'
 
     def show_summary(self, summary) -> None:
         w, h = self.content_size

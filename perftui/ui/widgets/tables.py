@@ -1,6 +1,7 @@
 """Number panels: LatencyTable, ErrorsPanel, ThresholdsPanel, GeneratorPanel.
 
-Each is a ``LivePanel`` fed by the dashboard once per new data version; the renderables are
+Each is a ``LivePanel`` that titles itself and takes its part of the dashboard's
+``perftui.ui.view.NumbersView`` (``show_view``) once per new data version; the renderables are
 built by plain functions of the data so the results view can reuse them.
 """
 
@@ -16,6 +17,7 @@ from rich.text import Text
 from perftui.summary import LatencySummary, StatsSummary
 from perftui.thresholds import Threshold, parse_threshold, pending_detail, settled
 from perftui.ui.format import ellipsize, fmt_pct, fmt_rate
+from perftui.ui.view import GeneratorView, NumbersView, ThresholdsView
 from perftui.ui.widgets.base import LivePanel
 from perftui.units import format_bytes, format_count, format_ms
 
@@ -44,6 +46,15 @@ def latency_table(window: StatsSummary | None, total: StatsSummary | None, *, li
 
 class LatencyTable(LivePanel):
     FIXED_SIZE = True
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.border_title = "latency · last 10 s and whole run"
+        self.border_subtitle = "latency: from intended start · service: from send"
+
+    def show_view(self, n: NumbersView) -> None:
+        if n.has_run:
+            self.show_stats(*n.latency)
 
     def show_stats(self, window: StatsSummary | None, total: StatsSummary | None) -> None:
         key = (window.latency_ms if window else None, window.service_time_ms if window else None,
@@ -93,6 +104,14 @@ def errors_renderable(total: StatsSummary | None, last_errors: Sequence[str], wi
 class ErrorsPanel(LivePanel):
     FIXED_SIZE = True
 
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.border_title = "errors"
+
+    def show_view(self, n: NumbersView) -> None:
+        if n.has_run:
+            self.show_errors(n.total, n.last_errors)
+
     def show_errors(self, total: StatsSummary | None, last_errors: Sequence[str]) -> None:
         w, h = self.content_size
         key = (w, h, total.status_codes if total else None, total.error_kinds if total else None,
@@ -134,6 +153,13 @@ def thresholds_renderable(exprs: Sequence[str], results: Sequence, live: bool = 
 
 
 class ThresholdsPanel(LivePanel):
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.border_title = "thresholds"
+
+    def show_view(self, v: ThresholdsView) -> None:
+        self.show_results(v.exprs, v.results, live=v.live)
+
     def show_results(self, exprs: Sequence[str], results: Sequence, live: bool = False) -> None:
         key = (tuple(exprs), tuple((r.expr, r.ok, r.detail) for r in results), live)
         self.show(key, lambda: thresholds_renderable(exprs, results, live))
@@ -199,6 +225,16 @@ def generator_renderable(gen, ui: tuple[float, int], total: StatsSummary | None,
 
 class GeneratorPanel(LivePanel):
     FIXED_SIZE = True
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.border_title = "load generator (perftui's processes)"
+
+    def show_view(self, g: GeneratorView | None) -> None:
+        if g is None:
+            return
+        self.set_class(bool(g.warning), "-warning")
+        self.show_generator(g.gen, g.ui, g.total, g.last_row, g.workers, g.host, g.warning, g.cores)
 
     def show_generator(self, gen, ui: tuple[float, int], total: StatsSummary | None, last_row, workers: int,
                        host: dict | None = None, warning: str | None = None, cores: int | None = None) -> None:

@@ -1,6 +1,8 @@
 """TargetPanel: what the system under test says about itself while the load runs.
 
-Reads ``session.monitor`` (``perftui.monitor.state.MonitorState``): one line per health URL
+Titles itself and draws ``RunView.numbers.target`` (``perftui.ui.view.TargetView``): its
+``monitor`` is a frozen copy of ``session.monitor`` with ``MonitorState``'s attribute names, so the
+drawing functions below take either. One line per health URL
 (UP/DOWN, HTTP status, probe latency, since when, the body's ``status`` field), the SUT process
 (CPU, RSS and its trend in MB/h), metrics errors, then one sparkline per metric series. The
 sparklines share the load charts' time axis: x is seconds since the run started, from 0 to the
@@ -18,6 +20,7 @@ from rich.text import Text
 from perftui.monitor.report import MIN_TREND_S
 from perftui.monitor.state import series
 from perftui.ui.format import ellipsize
+from perftui.ui.view import TargetView
 from perftui.ui.widgets.base import LivePanel
 from perftui.ui.widgets.charts import downsample, time_ticks
 from perftui.units import format_ms
@@ -256,6 +259,20 @@ def hint_renderable(url: str | None, demo: bool) -> Text:
 
 class TargetPanel(LivePanel):
     FIXED_SIZE = True
+
+    def __init__(self, *args, monitored: bool = False, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.border_title = "target (system under test)"
+        if monitored:
+            self.border_subtitle = "health · process · metrics (x: seconds since start)"
+
+    def show_view(self, v: TargetView) -> None:
+        if v.mode == "monitor" and v.monitor is not None:
+            self.show_monitor(v.monitor, v.timeline, v.span)
+        elif v.mode == "waiting":
+            self.show_waiting(v.url)
+        else:
+            self.show_hint(v.url, v.demo)
 
     def show_hint(self, url: str | None, demo: bool) -> None:
         self.show(("hint", url, demo), lambda: hint_renderable(url, demo))
