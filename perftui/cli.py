@@ -98,6 +98,10 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--session-id", help=argparse.SUPPRESS)
     _add_sessions_dir(p)
+    p.add_argument("--baseline", metavar="NAME",
+                   help="when the run ends, compare it with this saved baseline (perftui baseline save); "
+                        "exit 1 when a regression reaches --fail-on")
+    _add_compare_options(p)
     p.add_argument("--reveal-secrets", action="store_true",
                    help="do not redact ${ENV} values and Authorization/Cookie headers in the session file")
 
@@ -106,6 +110,65 @@ def _add_sessions_dir(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sessions-dir", metavar="DIR",
                    help="where sessions are journaled and written (default $PERFTUI_SESSIONS_DIR or "
                         "~/.local/share/perftui/sessions)")
+
+
+def _levels(text: str):
+    from perftui.compare import parse_levels
+
+    try:
+        return parse_levels(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _alpha(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"--alpha must be a number between 0 and 1, got {text!r}")
+    return value
+
+
+def _non_negative_ms(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"--min-change-ms must be a number ≥ 0, got {text!r}")
+    return value
+
+
+def _add_compare_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--fail-on", choices=("minor", "major", "critical", "never"), default="major",
+                   help="exit 1 when a regression reaches this level (default major)")
+    p.add_argument("--levels", type=_levels, default=(10.0, 20.0, 50.0), metavar="MINOR,MAJOR,CRITICAL",
+                   help="change sizes in %% of the levels (default 10,20,50)")
+    p.add_argument("--alpha", type=_alpha, default=0.05, metavar="P",
+                   help="significance level: a change with a larger p-value is noise, shown ~ (default 0.05)")
+    p.add_argument("--min-change-ms", type=_non_negative_ms, default=1.0, metavar="MS",
+                   help="latency changes smaller than this are never classified (default 1)")
+
+
+def _add_compare_commands(sub) -> None:
+    cmp = sub.add_parser("compare", help="compare two sessions: changes, their significance, a verdict",
+                         epilog="exit codes: 0 no regression at --fail-on · 1 a regression at --fail-on or worse · 2 bad input")
+    cmp.add_argument("baseline", metavar="BASELINE", help="session file, directory or id")
+    cmp.add_argument("current", metavar="CURRENT", help="session file, directory or id")
+    cmp.add_argument("--json", action="store_true", help="print the comparison as a JSON document")
+    _add_compare_options(cmp)
+    _add_sessions_dir(cmp)
+
+    base = sub.add_parser("baseline", help="named baselines: save a session as one, list them")
+    bsub = base.add_subparsers(dest="baseline_command", metavar="ACTION", parser_class=_Parser, required=True)
+    save = bsub.add_parser("save", help="keep a session as the baseline NAME (replaces an older one)")
+    save.add_argument("name", metavar="NAME")
+    save.add_argument("session", metavar="SESSION", help="session file, directory or id")
+    _add_sessions_dir(save)
+    bls = bsub.add_parser("ls", help="list the saved baselines")
+    _add_sessions_dir(bls)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -150,6 +213,8 @@ def build_parser() -> argparse.ArgumentParser:
     recover.add_argument("path", metavar="PATH", help="session directory, or a session id")
     recover.add_argument("--out", metavar="FILE", help="also write the document here")
     _add_sessions_dir(recover)
+
+    _add_compare_commands(sub)
 
     demo = sub.add_parser("demo", help="run the embedded demo target in the foreground")
     demo.add_argument("--host", default="127.0.0.1")
@@ -202,6 +267,11 @@ def _run(args) -> int:
     loaded = _load(args)
     check_out_path(args.out)
     check_sessions_dir()
+    after = None
+    if args.baseline:
+        from perftui.baselines import end_of_run_comparison
+
+        after = end_of_run_comparison(args.baseline, args)
     if args.detach:
         from perftui.sessions import detach
 
@@ -210,11 +280,17 @@ def _run(args) -> int:
         from perftui.headless import run_headless
 
         return run_headless(loaded, workers=args.workers, out=args.out, reveal_secrets=args.reveal_secrets,
-                            serve=args.serve, session_id=args.session_id)
+                            serve=args.serve, session_id=args.session_id, after=after)
     from perftui.ui.app import run_dashboard
 
-    return run_dashboard(loaded, workers=args.workers, out=args.out, reveal_secrets=args.reveal_secrets,
-                         start=args.start, refresh=args.refresh)
+    if after is None:
+        return run_dashboard(loaded, workers=args.workers, out=args.out, reveal_secrets=args.reveal_secrets,
+                             start=args.start, refresh=args.refresh)
+    from perftui.sessions import after_dashboard
+
+    return after_dashboard(lambda: run_dashboard(loaded, workers=args.workers, out=args.out,
+                                                 reveal_secrets=args.reveal_secrets, start=args.start,
+                                                 refresh=args.refresh), args.out, after)
 
 
 def _has_dashboard() -> bool:
@@ -273,7 +349,11 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_import(args)
         if args.command == "demo":
             return _demo(args)
-        if args.command in ("ls", "attach", "recover"):
+        if args.command == "baseline":
+            from perftui.baselines import cmd_baseline
+
+            return cmd_baseline(args)
+        if args.command in ("ls", "attach", "recover", "compare"):
             from perftui import sessions
 
             return getattr(sessions, f"cmd_{args.command}")(args)

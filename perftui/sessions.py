@@ -165,3 +165,48 @@ async def _follow(socket_path: str) -> int:
     if remote.session_file:
         print(f"\nsession written to {remote.session_file}")
     return 0
+
+
+def resolve_document(ref: str) -> Path:
+    """A session document named by a file, a session directory, or a session id (or unique
+    prefix) in the sessions directory: ``perftui compare`` and ``perftui report`` take all three."""
+    path = Path(ref)
+    if path.exists():
+        return path / FINAL if path.is_dir() else path
+    if os.sep in ref or ref.endswith(".json"):
+        raise UserError(f"{ref}: no such file")
+    entry = _find(ref, want_running=False)
+    final = Path(entry.directory) / FINAL
+    if not final.exists():
+        hint = f"perftui recover {entry.id}" if entry.state == "dead" else "it is still running"
+        raise UserError(f"session {entry.id} has no {FINAL} yet ({hint})")
+    return final
+
+
+def cmd_compare(args) -> int:
+    from perftui.compare import compare, format_text, load_document
+
+    baseline = load_document(resolve_document(args.baseline))
+    current = load_document(resolve_document(args.current))
+    result = compare(baseline, current, levels=args.levels, fail_on=args.fail_on, alpha=args.alpha,
+                     min_change_ms=args.min_change_ms)
+    if args.json:
+        print(json.dumps(result.as_dict(), indent=2))
+    else:
+        print(format_text(result))
+    return 1 if result.failed else 0
+
+
+def after_dashboard(run, out: str | None, after) -> int:
+    """Run the dashboard, then hand the document it wrote to ``after`` (end-of-run outputs): the
+    dashboard writes it to ``out``, else into the one new session directory."""
+    before = {e.id for e in list_sessions(sessions_dir())}
+    code = run()
+    path = Path(out) if out else None
+    if path is None:
+        new = [e for e in list_sessions(sessions_dir()) if e.id not in before]
+        path = Path(new[-1].directory) / FINAL if new else None
+    if path is None or not path.exists():
+        print("perftui: the session document was not found; no end-of-run comparison", file=sys.stderr)
+        return code
+    return code or after(json.loads(path.read_text()), path)
