@@ -1,5 +1,5 @@
 """Named baselines: ``perftui baseline save NAME SESSION``, ``perftui baseline ls`` and the end-of-run
-comparison of ``perftui run PLAN --baseline NAME``.
+comparison of ``perftui run PLAN --baseline NAME`` (``perftui.report.end_of_run_hook``).
 
 A baseline is a copy of a session document kept as ``<sessions dir>/baselines/NAME.json`` (0600,
 the directory 0700 like the sessions), so it survives the session's own directory being cleaned.
@@ -11,10 +11,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-import sys
 from pathlib import Path
 
-from perftui.compare import compare, format_text, load_document
+from perftui.compare import load_document
 from perftui.errors import UserError
 from perftui.journal import _atomic_write
 from perftui.runtime import sessions_dir
@@ -83,20 +82,3 @@ def cmd_baseline(args) -> int:
                         f"{s.get('rps', 0.0):>8.1f} {'-' if p95 is None else f'{p95:.1f}':>8}  {doc.get('plan_name')}"))
     print(f"\n{directory}")
     return 0
-
-
-def end_of_run_comparison(name: str, args, stream=sys.stdout):
-    """The hook ``perftui run --baseline NAME`` passes to the run: the baseline is loaded now (a bad
-    name stops the command before any load is sent), the comparison printed when the run ends.
-    Returns ``after(document) -> exit code`` (1 when a regression reaches ``--fail-on``)."""
-    baseline = load_baseline(name)
-
-    def after(document: dict, path: Path | None) -> int:
-        document["_path"] = str(path) if path else "(not written)"
-        result = compare(baseline, document, levels=args.levels, fail_on=args.fail_on, alpha=args.alpha,
-                         min_change_ms=args.min_change_ms)
-        print(f"\ncompared with baseline {name}:", file=stream)
-        print(format_text(result), file=stream, flush=True)
-        return 1 if result.failed else 0
-
-    return after

@@ -102,6 +102,7 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
                    help="when the run ends, compare it with this saved baseline (perftui baseline save); "
                         "exit 1 when a regression reaches --fail-on")
     _add_compare_options(p)
+    _add_report_outputs(p)
     p.add_argument("--reveal-secrets", action="store_true",
                    help="do not redact ${ENV} values and Authorization/Cookie headers in the session file")
 
@@ -152,6 +153,12 @@ def _add_compare_options(p: argparse.ArgumentParser) -> None:
                    help="latency changes smaller than this are never classified (default 1)")
 
 
+def _add_report_outputs(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--html", metavar="FILE", help="write a self-contained HTML report (charts, tables)")
+    p.add_argument("--junit", metavar="FILE", help="write the thresholds as JUnit XML (one testcase each)")
+    p.add_argument("--csv", metavar="DIR", help="write stats.csv, history.csv and errors.csv into DIR")
+
+
 def _add_compare_commands(sub) -> None:
     cmp = sub.add_parser("compare", help="compare two sessions: changes, their significance, a verdict",
                          epilog="exit codes: 0 no regression at --fail-on · 1 a regression at --fail-on or worse · 2 bad input")
@@ -160,6 +167,15 @@ def _add_compare_commands(sub) -> None:
     cmp.add_argument("--json", action="store_true", help="print the comparison as a JSON document")
     _add_compare_options(cmp)
     _add_sessions_dir(cmp)
+
+    rep = sub.add_parser("report", help="write reports of a session: HTML, JUnit XML, CSV",
+                         epilog="exit codes: 0 written · 2 bad input (session, paths)")
+    rep.add_argument("session", metavar="SESSION", help="session file, directory or id")
+    _add_report_outputs(rep)
+    rep.add_argument("--baseline", metavar="NAME|SESSION",
+                     help="add the comparison with a saved baseline (or a session file, directory or id)")
+    _add_compare_options(rep)
+    _add_sessions_dir(rep)
 
     base = sub.add_parser("baseline", help="named baselines: save a session as one, list them")
     bsub = base.add_subparsers(dest="baseline_command", metavar="ACTION", parser_class=_Parser, required=True)
@@ -267,11 +283,9 @@ def _run(args) -> int:
     loaded = _load(args)
     check_out_path(args.out)
     check_sessions_dir()
-    after = None
-    if args.baseline:
-        from perftui.baselines import end_of_run_comparison
+    from perftui.report import end_of_run_hook
 
-        after = end_of_run_comparison(args.baseline, args)
+    after = end_of_run_hook(args)
     if args.detach:
         from perftui.sessions import detach
 
@@ -349,6 +363,10 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_import(args)
         if args.command == "demo":
             return _demo(args)
+        if args.command == "report":
+            from perftui.report import cmd_report
+
+            return cmd_report(args)
         if args.command == "baseline":
             from perftui.baselines import cmd_baseline
 
