@@ -74,8 +74,9 @@ def line_chart(title: str, series: list[tuple[str, list[tuple[float, float | Non
     legend_x = LEFT + w
     for i, (name, pts) in enumerate(reversed(series)):
         color = colors[(len(series) - 1 - i) % len(colors)]
-        legend_x -= 12 + 7 * len(name[:30])
-        out.append(f'<text x="{legend_x:.0f}" y="16" class="legend" fill="{color}">■ {escape(name[:30])}</text>')
+        legend_x -= 22 + 7 * len(name[:30])
+        # inline style: a stylesheet's text fill would win over a fill attribute
+        out.append(f'<text x="{legend_x:.0f}" y="16" class="legend" style="fill:{color}">■ {escape(name[:30])}</text>')
     for i, (name, pts) in enumerate(series):
         color = colors[i % len(colors)]
         run: list[str] = []
