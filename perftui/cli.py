@@ -103,6 +103,8 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
                         "exit 1 when a regression reaches --fail-on")
     _add_compare_options(p)
     _add_report_outputs(p)
+    p.add_argument("--metrics-port", type=_port, metavar="PORT",
+                   help="serve perftui's live metrics for Prometheus on 127.0.0.1:PORT/metrics while the run goes")
     p.add_argument("--reveal-secrets", action="store_true",
                    help="do not redact ${ENV} values and Authorization/Cookie headers in the session file")
 
@@ -151,6 +153,16 @@ def _add_compare_options(p: argparse.ArgumentParser) -> None:
                    help="significance level: a change with a larger p-value is noise, shown ~ (default 0.05)")
     p.add_argument("--min-change-ms", type=_non_negative_ms, default=1.0, metavar="MS",
                    help="latency changes smaller than this are never classified (default 1)")
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be a whole number from 1 to 65535, got {text!r}")
+    return value
 
 
 def _add_report_outputs(p: argparse.ArgumentParser) -> None:
@@ -290,6 +302,31 @@ def _run(args) -> int:
         from perftui.sessions import detach
 
         return detach(loaded, args.argv)
+    port = args.metrics_port or _plan_metrics_port(loaded)
+    if port:
+        from perftui.export.prometheus import MetricsExporter
+        from perftui.run.coordinator import Coordinator
+
+        exporter = MetricsExporter(port)
+        exporter.start()
+        Coordinator.on_create.append(exporter.attach)
+        try:
+            return _run_viewer(args, loaded, after)
+        finally:
+            Coordinator.on_create.remove(exporter.attach)
+            exporter.stop()
+    return _run_viewer(args, loaded, after)
+
+
+def _plan_metrics_port(loaded) -> int | None:
+    output = getattr(loaded.plan, "output", None)
+    port = getattr(output, "metrics_port", None) if output is not None else None
+    if port is not None and not 1 <= port <= 65535:
+        raise UserError(f"{loaded.path or 'plan'}: [output] metrics_port: expected a port from 1 to 65535, got {port}")
+    return port
+
+
+def _run_viewer(args, loaded, after) -> int:
     if args.headless or args.serve or not _interactive() or not _has_dashboard():
         from perftui.headless import run_headless
 
