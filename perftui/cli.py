@@ -17,6 +17,52 @@ from perftui.units import parse_duration, printable, printable_lines
 EPILOG = "exit codes: 0 ok · 1 a threshold failed · 2 bad input · 130 interrupted (session still written)"
 
 
+ENV_EPILOG = ("every option can also be set in the environment as PERFTUI_<OPTION> (--rate: PERFTUI_RATE, "
+              "--out: PERFTUI_OUT, --headless: PERFTUI_HEADLESS=1, --header: PERFTUI_HEADER, one per line); "
+              "a flag on the command line wins · " + EPILOG)
+TRUE_WORDS, FALSE_WORDS = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
+
+
+def _env_help(p: argparse.ArgumentParser) -> None:
+    """Say each option's variable in ``--help`` (the values are read by ``_env_defaults``)."""
+    for action in p._actions:
+        if action.option_strings and action.help != argparse.SUPPRESS and action.dest != "help":
+            action.help = (action.help or "") + f" [env PERFTUI_{action.dest.upper()}]"
+
+
+def _env_defaults(p: argparse.ArgumentParser) -> set[str]:
+    """Options from ``PERFTUI_<DEST>`` variables (k6's K6_*, Locust's LOCUST_*): the variable becomes
+    the option's default, so a flag given on the command line wins. A bad value is exit 2 naming
+    the variable. Returns the options set from the environment."""
+    found = set()
+    for action in p._actions:
+        if not action.option_strings or action.help == argparse.SUPPRESS or action.dest == "help":
+            continue
+        var = "PERFTUI_" + action.dest.upper()
+        raw = os.environ.get(var)
+        if raw is None:
+            continue
+        found.add(action.dest)
+        if isinstance(action, argparse._StoreTrueAction):
+            word = raw.strip().lower()
+            if word not in TRUE_WORDS + FALSE_WORDS:
+                p.error(f"{var}={raw!r}: expected 1/true/yes/on or 0/false/no/off")
+            action.default = word in TRUE_WORDS
+            continue
+        values = [v for v in raw.splitlines() if v.strip()] if isinstance(action, argparse._AppendAction) else [raw]
+        parsed = []
+        for v in values:
+            try:
+                value = action.type(v) if action.type else v
+            except (argparse.ArgumentTypeError, ValueError) as exc:
+                p.error(f"{var}={v!r}: {exc}")
+            if action.choices is not None and value not in action.choices:
+                p.error(f"{var}={v!r}: expected one of {', '.join(map(str, action.choices))}")
+            parsed.append(value)
+        action.default = parsed if isinstance(action, argparse._AppendAction) else parsed[0]
+    return found
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, but usage errors exit 2 with one clear line (and the usage) — argparse's default,
     kept explicit because the exit code is part of perftui's contract."""
@@ -208,18 +254,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--workers", type=_positive_int("--workers"), metavar="N", help="worker processes")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
-    run = sub.add_parser("run", help="run a plan (dashboard with a TTY, headless without)", epilog=EPILOG)
+    run = sub.add_parser("run", help="run a plan (dashboard with a TTY, headless without)", epilog=ENV_EPILOG)
     run.add_argument("plan", metavar="PLAN", help="plan file (TOML)")
     run.add_argument("--target", metavar="URL", help="override the plan's target (a URL, or 'demo')")
     _add_run_options(run)
+    _env_help(run)
 
-    quick = sub.add_parser("quick", help="load one URL, no plan file needed", epilog=EPILOG)
+    quick = sub.add_parser("quick", help="load one URL, no plan file needed", epilog=ENV_EPILOG)
     quick.add_argument("url", metavar="URL")
     quick.add_argument("--method", default="GET", metavar="M", help="HTTP method (default GET)")
     quick.add_argument("--header", "-H", action="append", default=[], type=_header, metavar="K:V",
                        help="request header, repeatable")
     quick.add_argument("--body", metavar="TEXT", help="request body (use @file to read a file)")
     _add_run_options(quick)
+    _env_help(quick)
+    parser.set_defaults(_run_parsers={"run": run, "quick": quick})
 
     val = sub.add_parser("validate", help="check a plan; exit 0 with a summary or 2 with every problem")
     val.add_argument("plan", metavar="PLAN")
@@ -376,6 +425,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
+    if args.command in ("run", "quick"):
+        from_env = _env_defaults(args._run_parsers[args.command])
+        if from_env:
+            args = parser.parse_args(argv)  # again, now with the environment's defaults
+            # a flag wins over the environment: --vus on the command line beats PERFTUI_RATE
+            for mine, other in (("rate", "vus"), ("vus", "rate")):
+                if mine in from_env and other not in from_env and getattr(args, other) is not None:
+                    setattr(args, mine, None)
     args.argv = argv
     if getattr(args, "sessions_dir", None):
         os.environ["PERFTUI_SESSIONS_DIR"] = os.path.abspath(args.sessions_dir)

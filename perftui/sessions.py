@@ -82,18 +82,35 @@ def _when(ts: float | None) -> str:
     return dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S") if ts else "-"
 
 
+def _outcome(e: SessionEntry) -> tuple[str, str]:
+    """Requests and threshold verdict of a finished run, from its document ("-" when unknown):
+    ``pass``, ``FAIL n/m`` (n of m thresholds failed) or ``none`` (the plan had no thresholds)."""
+    if e.state not in ("finished", "recovered"):
+        return "-", "-"
+    try:
+        doc = json.loads((Path(e.directory) / FINAL).read_bytes())
+        requests = str(int(doc["summary"]["requests"]))
+        results = [t for t in doc.get("thresholds") or [] if isinstance(t, dict)]
+    except (OSError, ValueError, KeyError, TypeError):
+        return "-", "-"
+    failed = sum(1 for t in results if not t.get("ok"))
+    return requests, ("none" if not results else f"FAIL {failed}/{len(results)}" if failed else "pass")
+
+
 def cmd_ls(args) -> int:
     entries = list_sessions(sessions_dir())
     if not entries:
         print(f"no sessions in {sessions_dir()}")
         return 0
-    print(f"{'ID':<22} {'STATE':<9} {'STARTED':<19} {'LENGTH':>8}  PLAN / NOTE")
+    print(f"{'ID':<22} {'STATE':<9} {'STARTED':<19} {'LENGTH':>8} {'REQUESTS':>9} {'VERDICT':<9}  PLAN / NOTE")
     for e in entries:
         length = format_duration((e.ended_at or time.time()) - e.started_at) if e.started_at else "-"
+        requests, verdict = _outcome(e)
         note = e.end_reason if e.state in ("finished", "recovered") else ("perftui recover " + e.id if e.state == "dead" else
                                                           ("attach: perftui attach " + e.id if e.socket else ""))
         # run.json is a file anyone may have edited: its text is escaped like a plan's
-        print(printable(f"{e.id:<22} {e.state:<9} {_when(e.started_at):<19} {length:>8}  {e.plan_name}"
+        print(printable(f"{e.id:<22} {e.state:<9} {_when(e.started_at):<19} {length:>8} {requests:>9} {verdict:<9}  "
+                        f"{e.plan_name}"
                         + (f" · {note}" if note else "")))
     print(f"\n{sessions_dir()}")
     return 0
