@@ -293,6 +293,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_compare_commands(sub)
 
+    schema = sub.add_parser("schema", help="print the JSON schema of the plan format (for editors)")
+    schema.add_argument("-o", "--output", metavar="FILE", help="write here (default: standard output)")
+
     demo = sub.add_parser("demo", help="run the embedded demo target in the foreground")
     demo.add_argument("--host", default="127.0.0.1")
     demo.add_argument("--port", type=int, default=8088, help="port (default 8088; 0 picks a free one)")
@@ -457,6 +460,10 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_import(args)
         if args.command == "demo":
             return _demo(args)
+        if args.command == "schema":
+            from perftui.schema import cmd_schema
+
+            return cmd_schema(args)
         if args.command == "report":
             from perftui.report import cmd_report
 
