@@ -149,8 +149,10 @@ def _value(stats: dict, metric: str) -> float | None:
 def _series(doc: dict, key: str) -> list[float]:
     out = []
     for row in doc.get("timeline") or []:
-        if not isinstance(row, dict) or not row.get("requests"):
-            continue  # a second with nothing completed says nothing about latency or errors
+        if not isinstance(row, dict):
+            continue
+        if key != "rps" and not row.get("requests"):
+            continue  # a second with nothing completed says nothing about latency or errors (its rps, 0, counts)
         v = row.get(key)
         if isinstance(v, (int, float)):
             out.append(float(v))
