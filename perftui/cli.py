@@ -17,6 +17,52 @@ from perftui.units import parse_duration, printable, printable_lines
 EPILOG = "exit codes: 0 ok · 1 a threshold failed · 2 bad input · 130 interrupted (session still written)"
 
 
+ENV_EPILOG = ("every option can also be set in the environment as PERFTUI_<OPTION> (--rate: PERFTUI_RATE, "
+              "--out: PERFTUI_OUT, --headless: PERFTUI_HEADLESS=1, --header: PERFTUI_HEADER, one per line); "
+              "a flag on the command line wins · " + EPILOG)
+TRUE_WORDS, FALSE_WORDS = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
+
+
+def _env_help(p: argparse.ArgumentParser) -> None:
+    """Say each option's variable in ``--help`` (the values are read by ``_env_defaults``)."""
+    for action in p._actions:
+        if action.option_strings and action.help != argparse.SUPPRESS and action.dest != "help":
+            action.help = (action.help or "") + f" [env PERFTUI_{action.dest.upper()}]"
+
+
+def _env_defaults(p: argparse.ArgumentParser) -> set[str]:
+    """Options from ``PERFTUI_<DEST>`` variables (k6's K6_*, Locust's LOCUST_*): the variable becomes
+    the option's default, so a flag given on the command line wins. A bad value is exit 2 naming
+    the variable. Returns the options set from the environment."""
+    found = set()
+    for action in p._actions:
+        if not action.option_strings or action.help == argparse.SUPPRESS or action.dest == "help":
+            continue
+        var = "PERFTUI_" + action.dest.upper()
+        raw = os.environ.get(var)
+        if raw is None:
+            continue
+        found.add(action.dest)
+        if isinstance(action, argparse._StoreTrueAction):
+            word = raw.strip().lower()
+            if word not in TRUE_WORDS + FALSE_WORDS:
+                p.error(f"{var}={raw!r}: expected 1/true/yes/on or 0/false/no/off")
+            action.default = word in TRUE_WORDS
+            continue
+        values = [v for v in raw.splitlines() if v.strip()] if isinstance(action, argparse._AppendAction) else [raw]
+        parsed = []
+        for v in values:
+            try:
+                value = action.type(v) if action.type else v
+            except (argparse.ArgumentTypeError, ValueError) as exc:
+                p.error(f"{var}={v!r}: {exc}")
+            if action.choices is not None and value not in action.choices:
+                p.error(f"{var}={v!r}: expected one of {', '.join(map(str, action.choices))}")
+            parsed.append(value)
+        action.default = parsed if isinstance(action, argparse._AppendAction) else parsed[0]
+    return found
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, but usage errors exit 2 with one clear line (and the usage) — argparse's default,
     kept explicit because the exit code is part of perftui's contract."""
@@ -98,6 +144,13 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--session-id", help=argparse.SUPPRESS)
     _add_sessions_dir(p)
+    p.add_argument("--baseline", metavar="NAME",
+                   help="when the run ends, compare it with this saved baseline (perftui baseline save); "
+                        "exit 1 when a regression reaches --fail-on")
+    _add_compare_options(p)
+    _add_report_outputs(p)
+    p.add_argument("--metrics-port", type=_port, metavar="PORT",
+                   help="serve perftui's live metrics for Prometheus on 127.0.0.1:PORT/metrics while the run goes")
     p.add_argument("--reveal-secrets", action="store_true",
                    help="do not redact ${ENV} values and Authorization/Cookie headers in the session file")
 
@@ -106,6 +159,90 @@ def _add_sessions_dir(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sessions-dir", metavar="DIR",
                    help="where sessions are journaled and written (default $PERFTUI_SESSIONS_DIR or "
                         "~/.local/share/perftui/sessions)")
+
+
+def _levels(text: str):
+    from perftui.compare import parse_levels
+
+    try:
+        return parse_levels(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _alpha(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"--alpha must be a number between 0 and 1, got {text!r}")
+    return value
+
+
+def _non_negative_ms(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"--min-change-ms must be a number ≥ 0, got {text!r}")
+    return value
+
+
+def _add_compare_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--fail-on", choices=("minor", "major", "critical", "never"), default="major",
+                   help="exit 1 when a regression reaches this level (default major)")
+    p.add_argument("--levels", type=_levels, default=(10.0, 20.0, 50.0), metavar="MINOR,MAJOR,CRITICAL",
+                   help="change sizes in %% of the levels (default 10,20,50)")
+    p.add_argument("--alpha", type=_alpha, default=0.05, metavar="P",
+                   help="significance level: a change with a larger p-value is noise, shown ~ (default 0.05)")
+    p.add_argument("--min-change-ms", type=_non_negative_ms, default=1.0, metavar="MS",
+                   help="latency changes smaller than this are never classified (default 1)")
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be a whole number from 1 to 65535, got {text!r}")
+    return value
+
+
+def _add_report_outputs(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--html", metavar="FILE", help="write a self-contained HTML report (charts, tables)")
+    p.add_argument("--junit", metavar="FILE", help="write the thresholds as JUnit XML (one testcase each)")
+    p.add_argument("--csv", metavar="DIR", help="write stats.csv, history.csv and errors.csv into DIR")
+
+
+def _add_compare_commands(sub) -> None:
+    cmp = sub.add_parser("compare", help="compare two sessions: changes, their significance, a verdict",
+                         epilog="exit codes: 0 no regression at --fail-on · 1 a regression at --fail-on or worse · 2 bad input")
+    cmp.add_argument("baseline", metavar="BASELINE", help="session file, directory or id")
+    cmp.add_argument("current", metavar="CURRENT", help="session file, directory or id")
+    cmp.add_argument("--json", action="store_true", help="print the comparison as a JSON document")
+    _add_compare_options(cmp)
+    _add_sessions_dir(cmp)
+
+    rep = sub.add_parser("report", help="write reports of a session: HTML, JUnit XML, CSV",
+                         epilog="exit codes: 0 written · 2 bad input (session, paths)")
+    rep.add_argument("session", metavar="SESSION", help="session file, directory or id")
+    _add_report_outputs(rep)
+    rep.add_argument("--baseline", metavar="NAME|SESSION",
+                     help="add the comparison with a saved baseline (or a session file, directory or id)")
+    _add_compare_options(rep)
+    _add_sessions_dir(rep)
+
+    base = sub.add_parser("baseline", help="named baselines: save a session as one, list them")
+    bsub = base.add_subparsers(dest="baseline_command", metavar="ACTION", parser_class=_Parser, required=True)
+    save = bsub.add_parser("save", help="keep a session as the baseline NAME (replaces an older one)")
+    save.add_argument("name", metavar="NAME")
+    save.add_argument("session", metavar="SESSION", help="session file, directory or id")
+    _add_sessions_dir(save)
+    bls = bsub.add_parser("ls", help="list the saved baselines")
+    _add_sessions_dir(bls)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -117,18 +254,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--workers", type=_positive_int("--workers"), metavar="N", help="worker processes")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
-    run = sub.add_parser("run", help="run a plan (dashboard with a TTY, headless without)", epilog=EPILOG)
+    run = sub.add_parser("run", help="run a plan (dashboard with a TTY, headless without)", epilog=ENV_EPILOG)
     run.add_argument("plan", metavar="PLAN", help="plan file (TOML)")
     run.add_argument("--target", metavar="URL", help="override the plan's target (a URL, or 'demo')")
     _add_run_options(run)
+    _env_help(run)
 
-    quick = sub.add_parser("quick", help="load one URL, no plan file needed", epilog=EPILOG)
+    quick = sub.add_parser("quick", help="load one URL, no plan file needed", epilog=ENV_EPILOG)
     quick.add_argument("url", metavar="URL")
     quick.add_argument("--method", default="GET", metavar="M", help="HTTP method (default GET)")
     quick.add_argument("--header", "-H", action="append", default=[], type=_header, metavar="K:V",
                        help="request header, repeatable")
     quick.add_argument("--body", metavar="TEXT", help="request body (use @file to read a file)")
     _add_run_options(quick)
+    _env_help(quick)
+    parser.set_defaults(_run_parsers={"run": run, "quick": quick})
 
     val = sub.add_parser("validate", help="check a plan; exit 0 with a summary or 2 with every problem")
     val.add_argument("plan", metavar="PLAN")
@@ -150,6 +290,11 @@ def build_parser() -> argparse.ArgumentParser:
     recover.add_argument("path", metavar="PATH", help="session directory, or a session id")
     recover.add_argument("--out", metavar="FILE", help="also write the document here")
     _add_sessions_dir(recover)
+
+    _add_compare_commands(sub)
+
+    schema = sub.add_parser("schema", help="print the JSON schema of the plan format (for editors)")
+    schema.add_argument("-o", "--output", metavar="FILE", help="write here (default: standard output)")
 
     demo = sub.add_parser("demo", help="run the embedded demo target in the foreground")
     demo.add_argument("--host", default="127.0.0.1")
@@ -202,19 +347,53 @@ def _run(args) -> int:
     loaded = _load(args)
     check_out_path(args.out)
     check_sessions_dir()
+    from perftui.report import end_of_run_hook
+
+    after = end_of_run_hook(args)
     if args.detach:
         from perftui.sessions import detach
 
         return detach(loaded, args.argv)
+    port = args.metrics_port or _plan_metrics_port(loaded)
+    if port:
+        from perftui.export.prometheus import MetricsExporter
+        from perftui.run.coordinator import Coordinator
+
+        exporter = MetricsExporter(port)
+        exporter.start()
+        Coordinator.on_create.append(exporter.attach)
+        try:
+            return _run_viewer(args, loaded, after)
+        finally:
+            Coordinator.on_create.remove(exporter.attach)
+            exporter.stop()
+    return _run_viewer(args, loaded, after)
+
+
+def _plan_metrics_port(loaded) -> int | None:
+    output = getattr(loaded.plan, "output", None)
+    port = getattr(output, "metrics_port", None) if output is not None else None
+    if port is not None and not 1 <= port <= 65535:
+        raise UserError(f"{loaded.path or 'plan'}: [output] metrics_port: expected a port from 1 to 65535, got {port}")
+    return port
+
+
+def _run_viewer(args, loaded, after) -> int:
     if args.headless or args.serve or not _interactive() or not _has_dashboard():
         from perftui.headless import run_headless
 
         return run_headless(loaded, workers=args.workers, out=args.out, reveal_secrets=args.reveal_secrets,
-                            serve=args.serve, session_id=args.session_id)
+                            serve=args.serve, session_id=args.session_id, after=after)
     from perftui.ui.app import run_dashboard
 
-    return run_dashboard(loaded, workers=args.workers, out=args.out, reveal_secrets=args.reveal_secrets,
-                         start=args.start, refresh=args.refresh)
+    if after is None:
+        return run_dashboard(loaded, workers=args.workers, out=args.out, reveal_secrets=args.reveal_secrets,
+                             start=args.start, refresh=args.refresh)
+    from perftui.sessions import after_dashboard
+
+    return after_dashboard(lambda: run_dashboard(loaded, workers=args.workers, out=args.out,
+                                                 reveal_secrets=args.reveal_secrets, start=args.start,
+                                                 refresh=args.refresh), args.out, after)
 
 
 def _has_dashboard() -> bool:
@@ -249,6 +428,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
+    if args.command in ("run", "quick"):
+        from_env = _env_defaults(args._run_parsers[args.command])
+        if from_env:
+            args = parser.parse_args(argv)  # again, now with the environment's defaults
+            # a flag wins over the environment: --vus on the command line beats PERFTUI_RATE
+            for mine, other in (("rate", "vus"), ("vus", "rate")):
+                if mine in from_env and other not in from_env and getattr(args, other) is not None:
+                    setattr(args, mine, None)
     args.argv = argv
     if getattr(args, "sessions_dir", None):
         os.environ["PERFTUI_SESSIONS_DIR"] = os.path.abspath(args.sessions_dir)
@@ -273,7 +460,19 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_import(args)
         if args.command == "demo":
             return _demo(args)
-        if args.command in ("ls", "attach", "recover"):
+        if args.command == "schema":
+            from perftui.schema import cmd_schema
+
+            return cmd_schema(args)
+        if args.command == "report":
+            from perftui.report import cmd_report
+
+            return cmd_report(args)
+        if args.command == "baseline":
+            from perftui.baselines import cmd_baseline
+
+            return cmd_baseline(args)
+        if args.command in ("ls", "attach", "recover", "compare"):
             from perftui import sessions
 
             return getattr(sessions, f"cmd_{args.command}")(args)

@@ -206,8 +206,11 @@ class LineWriter:
 class HeadlessRun:
     def __init__(self, loaded: LoadedPlan, *, workers: int | None, out: str | None,
                  stream: TextIO = sys.stdout, quiet: bool = False, reveal_secrets: bool = False,
-                 serve: bool = False, session_id: str | None = None):
+                 serve: bool = False, session_id: str | None = None, after=None):
         self.loaded = loaded
+        # after(document: dict, path) -> exit code: end-of-run outputs (baseline comparison,
+        # reports) that the command line asked for; see perftui.cli
+        self.after = after
         self.workers = workers
         self.out = out
         self.stream = stream
@@ -297,7 +300,13 @@ class HeadlessRun:
         else:
             self._print("\nperftui: the session could not be written anywhere (see above)")
         self.output.close()
-        return exit_code(session, self.interrupted)
+        code = exit_code(session, self.interrupted)
+        if self.after is not None:
+            import json
+
+            extra = self.after(json.loads(session.to_json()), path)
+            code = code or extra
+        return code
 
 
 def run_headless(loaded: LoadedPlan, **kwargs) -> int:

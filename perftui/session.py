@@ -204,6 +204,10 @@ def _roles_of(plan_dict: dict) -> dict[str, str]:
         return {}
 
 
+def _encoded(agg: Aggregate | None) -> str:
+    return agg.latency.encode().decode() if agg is not None and agg.latency.total_count else ""
+
+
 def _merged(aggs: list[Aggregate]) -> Aggregate:
     out = Aggregate()
     for a in aggs:
@@ -712,7 +716,8 @@ class SessionRecord:
             end_reason=self.end_reason,
             phases=self.phases,
             summary=self.summary(),
-            endpoints=self.endpoint_summaries(),
+            endpoints=[msgspec.structs.replace(e, histogram=_encoded(self.endpoints.get(e.name)))
+                       for e in self.endpoint_summaries()],
             timeline_resolution_s=self.resolution,
             timeline=self.timeline + ([merge_rows(self._pending)] if self._pending else []),
             thresholds=self.threshold_results,

@@ -82,18 +82,35 @@ def _when(ts: float | None) -> str:
     return dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S") if ts else "-"
 
 
+def _outcome(e: SessionEntry) -> tuple[str, str]:
+    """Requests and threshold verdict of a finished run, from its document ("-" when unknown):
+    ``pass``, ``FAIL n/m`` (n of m thresholds failed) or ``none`` (the plan had no thresholds)."""
+    if e.state not in ("finished", "recovered"):
+        return "-", "-"
+    try:
+        doc = json.loads((Path(e.directory) / FINAL).read_bytes())
+        requests = str(int(doc["summary"]["requests"]))
+        results = [t for t in doc.get("thresholds") or [] if isinstance(t, dict)]
+    except (OSError, ValueError, KeyError, TypeError):
+        return "-", "-"
+    failed = sum(1 for t in results if not t.get("ok"))
+    return requests, ("none" if not results else f"FAIL {failed}/{len(results)}" if failed else "pass")
+
+
 def cmd_ls(args) -> int:
     entries = list_sessions(sessions_dir())
     if not entries:
         print(f"no sessions in {sessions_dir()}")
         return 0
-    print(f"{'ID':<22} {'STATE':<9} {'STARTED':<19} {'LENGTH':>8}  PLAN / NOTE")
+    print(f"{'ID':<22} {'STATE':<9} {'STARTED':<19} {'LENGTH':>8} {'REQUESTS':>9} {'VERDICT':<9}  PLAN / NOTE")
     for e in entries:
         length = format_duration((e.ended_at or time.time()) - e.started_at) if e.started_at else "-"
+        requests, verdict = _outcome(e)
         note = e.end_reason if e.state in ("finished", "recovered") else ("perftui recover " + e.id if e.state == "dead" else
                                                           ("attach: perftui attach " + e.id if e.socket else ""))
         # run.json is a file anyone may have edited: its text is escaped like a plan's
-        print(printable(f"{e.id:<22} {e.state:<9} {_when(e.started_at):<19} {length:>8}  {e.plan_name}"
+        print(printable(f"{e.id:<22} {e.state:<9} {_when(e.started_at):<19} {length:>8} {requests:>9} {verdict:<9}  "
+                        f"{e.plan_name}"
                         + (f" · {note}" if note else "")))
     print(f"\n{sessions_dir()}")
     return 0
@@ -165,3 +182,48 @@ async def _follow(socket_path: str) -> int:
     if remote.session_file:
         print(f"\nsession written to {remote.session_file}")
     return 0
+
+
+def resolve_document(ref: str) -> Path:
+    """A session document named by a file, a session directory, or a session id (or unique
+    prefix) in the sessions directory: ``perftui compare`` and ``perftui report`` take all three."""
+    path = Path(ref)
+    if path.exists():
+        return path / FINAL if path.is_dir() else path
+    if os.sep in ref or ref.endswith(".json"):
+        raise UserError(f"{ref}: no such file")
+    entry = _find(ref, want_running=False)
+    final = Path(entry.directory) / FINAL
+    if not final.exists():
+        hint = f"perftui recover {entry.id}" if entry.state == "dead" else "it is still running"
+        raise UserError(f"session {entry.id} has no {FINAL} yet ({hint})")
+    return final
+
+
+def cmd_compare(args) -> int:
+    from perftui.compare import compare, format_text, load_document
+
+    baseline = load_document(resolve_document(args.baseline))
+    current = load_document(resolve_document(args.current))
+    result = compare(baseline, current, levels=args.levels, fail_on=args.fail_on, alpha=args.alpha,
+                     min_change_ms=args.min_change_ms)
+    if args.json:
+        print(json.dumps(result.as_dict(), indent=2))
+    else:
+        print(format_text(result))
+    return 1 if result.failed else 0
+
+
+def after_dashboard(run, out: str | None, after) -> int:
+    """Run the dashboard, then hand the document it wrote to ``after`` (end-of-run outputs): the
+    dashboard writes it to ``out``, else into the one new session directory."""
+    before = {e.id for e in list_sessions(sessions_dir())}
+    code = run()
+    path = Path(out) if out else None
+    if path is None:
+        new = [e for e in list_sessions(sessions_dir()) if e.id not in before]
+        path = Path(new[-1].directory) / FINAL if new else None
+    if path is None or not path.exists():
+        print("perftui: the session document was not found; no end-of-run comparison", file=sys.stderr)
+        return code
+    return code or after(json.loads(path.read_text()), path)

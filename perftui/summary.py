@@ -73,3 +73,6 @@ class EndpointSummary(StatsSummary, kw_only=True):
     protocol: str = ""
     """What the endpoint's requests went over: "http/1.1", "h2" (HTTP/2 over TLS), "h2c"
     (cleartext HTTP/2); "" for WebSocket and MCP endpoints."""
+    histogram: str = ""
+    """Latency histogram (µs, corrected), HdrHistogram V2 compressed base64; set in the session
+    document only (``perftui compare`` tests endpoints with it), "" elsewhere and in older files."""

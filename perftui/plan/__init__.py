@@ -197,6 +197,13 @@ class Monitor(_Strict, kw_only=True):
     generator: GeneratorLimits = msgspec.field(default_factory=GeneratorLimits)
 
 
+class Output(_Strict, kw_only=True):
+    """``[output]``: what a run serves or writes besides its session (``perftui.export``)."""
+
+    metrics_port: Annotated[int, _range(ge=1, le=65535, message="must be a TCP port from 1 to 65535, got {value}")] | None = None
+    """Serve perftui's live metrics for Prometheus on 127.0.0.1:PORT (as ``--metrics-port``)."""
+
+
 class Plan(_Strict, kw_only=True):
     """A whole test plan (one TOML file)."""
 
@@ -215,6 +222,8 @@ class Plan(_Strict, kw_only=True):
     """Pass/fail rules, e.g. ``"p95 < 200ms"``, ``"error_rate < 1%"``, ``"p99{GET /api/users} < 500ms"``."""
     monitor: Monitor = msgspec.field(default_factory=Monitor)
     """Target health and metrics, a local server process, generator-bottleneck limits."""
+    output: Output = msgspec.field(default_factory=Output)
+    """Live metrics and other outputs of a run."""
 
 
 def phase_model(phase: Phase) -> Literal["open", "closed", "pause"]:

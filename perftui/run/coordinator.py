@@ -69,6 +69,10 @@ class WorkerHandle:
 class Coordinator(ClockView):
     """Runs one plan. States (its ``phase_clock``'s): idle → running ⇄ paused → finished."""
 
+    on_create: list[Callable[[Coordinator], None]] = []
+    """Called with each new coordinator of this process: live outputs the command line asked for
+    (``--metrics-port``) follow the run whichever viewer (dashboard, headless) created it."""
+
     def __init__(self, loaded: LoadedPlan, target: str, *, workers: int | None = None,
                  snapshot_interval: float = 0.25, seed: int = 0, reveal_secrets: bool = False,
                  sessions_dir: Path | None = None, session_id: str | None = None):
@@ -105,6 +109,8 @@ class Coordinator(ClockView):
         self.journal: JournalWriter | None = None
         self.session_file: Path | None = None
         """The final session document in the session directory, once written."""
+        for hook in Coordinator.on_create:
+            hook(self)
 
     # ---- workers ----------------------------------------------------------------------
 

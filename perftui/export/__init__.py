@@ -1,0 +1,1 @@
+"""Live outputs of a running test (``perftui.export.prometheus``: ``--metrics-port``)."""

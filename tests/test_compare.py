@@ -1,0 +1,156 @@
+"""``perftui compare``, ``perftui baseline`` and ``run --baseline`` on sessions of real runs against
+the demo target (two targets: 20 ms and 45 ms of added latency)."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from perftui.demo import launch
+from perftui.stats_compare import histogram_counts
+from tests.conftest import read_session, run_cli
+
+RUN = ("--rate", "25", "--duration", "5s", "--workers", "1", "--headless")
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    d = tmp_path_factory.mktemp("compare")
+    env = {"PERFTUI_SESSIONS_DIR": str(d / "sessions")}
+    with launch(latency="normal:20ms:3ms") as fast, launch(latency="normal:45ms:3ms") as slow:
+        out = {"dir": d, "env": env, "fast_url": fast.url + "/api/users", "slow_url": slow.url + "/api/users"}
+        for name, url, extra in (("base", out["fast_url"], ("--out", str(d / "base.json"))),
+                                 ("again", out["fast_url"], ()),
+                                 ("slow", out["slow_url"], ("--out", str(d / "slow.json")))):
+            r = run_cli("quick", url, *RUN, *extra, env=env)
+            assert r.returncode == 0, r.stderr
+            out[name] = r
+        written = [line.split("session written to ", 1)[1].split("  (")[0]
+                   for line in out["again"].stdout.splitlines() if "session written to " in line]
+        out["again_id"] = read_session(written[0])["id"]
+        yield out
+
+
+def _cli(runs, *args, env=None):
+    return run_cli(*args, env={**runs["env"], **(env or {})})
+
+
+def test_endpoint_histograms_are_in_the_document(runs):
+    doc = read_session(runs["dir"] / "base.json")
+    (ep,) = doc["endpoints"]
+    counts = histogram_counts(ep["histogram"])
+    assert sum(counts.values()) == ep["requests"] - sum(ep["error_kinds"].get(k, 0) for k in ("connect_refused", "timeout"))
+    assert ep["requests"] > 50
+
+
+def test_same_target_twice_is_no_regression(runs):
+    r = _cli(runs, "compare", str(runs["dir"] / "base.json"), runs["again_id"][:15], "--json")
+    assert r.returncode == 0, r.stdout + r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["failed"] is False
+    assert doc["current"]["id"] == runs["again_id"]
+    assert not [row for row in doc["rows"] if row["level"] in ("major", "critical")]
+
+
+def test_slower_target_is_a_critical_regression(runs):
+    r = _cli(runs, "compare", str(runs["dir"] / "base.json"), str(runs["dir"] / "slow.json"))
+    assert r.returncode == 1, r.stdout + r.stderr
+    p95 = next(line for line in r.stdout.splitlines() if line.strip().startswith("p95 ms"))
+    assert "worse, critical" in p95 and ("p<0.001" in p95 or float(p95.split("p=")[1].split()[0]) < 0.05)
+    assert "verdict: FAIL" in r.stdout
+    js = json.loads(_cli(runs, "compare", str(runs["dir"] / "base.json"), str(runs["dir"] / "slow.json"),
+                         "--json").stdout)
+    rows = {(row["scope"], row["metric"]): row for row in js["rows"]}
+    assert rows[("run", "p95")]["change_pct"] > 50 and rows[("run", "p95")]["p"] < 0.05
+    ep = rows[("GET /api/users", "p50")]
+    assert ep["test"] == "histogram" and ep["direction"] == "worse" and ep["level"] == "critical"
+
+
+def test_the_other_way_round_is_better_and_passes(runs):
+    r = _cli(runs, "compare", str(runs["dir"] / "slow.json"), str(runs["dir"] / "base.json"), "--json")
+    assert r.returncode == 0
+    rows = {(row["scope"], row["metric"]): row for row in json.loads(r.stdout)["rows"]}
+    assert rows[("run", "p50")]["direction"] == "better"
+
+
+def test_fail_on_and_levels(runs):
+    base, slow = str(runs["dir"] / "base.json"), str(runs["dir"] / "slow.json")
+    assert _cli(runs, "compare", base, slow, "--fail-on", "never").returncode == 0
+    assert _cli(runs, "compare", base, slow, "--levels", "100,200,300", "--fail-on", "minor").returncode == 1
+    assert _cli(runs, "compare", base, slow, "--levels", "200,300,400", "--fail-on", "minor").returncode == 0
+    bad = _cli(runs, "compare", base, slow, "--levels", "50,20")
+    assert bad.returncode == 2 and "--levels" in bad.stderr
+
+
+def test_older_documents_without_endpoint_histograms_compare(runs, tmp_path):
+    doc = read_session(runs["dir"] / "slow.json")
+    for ep in doc["endpoints"]:
+        del ep["histogram"]
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps(doc))
+    r = _cli(runs, "compare", str(runs["dir"] / "base.json"), str(old), "--json")
+    assert r.returncode == 1
+    rows = {(row["scope"], row["metric"]): row for row in json.loads(r.stdout)["rows"]}
+    assert rows[("GET /api/users", "p95")]["p"] is None  # shown, not tested
+    assert rows[("run", "p95")]["p"] < 0.05
+
+
+@pytest.mark.parametrize("content, message", [
+    ("{not json", "not JSON"),
+    ('{"hello": 1}', "not a perftui session document"),
+    ('{"schema_version": 99, "summary": {}}', "newer perftui"),
+    (None, "cannot read"),
+])
+def test_bad_input_exits_2_naming_the_file(runs, tmp_path, content, message):
+    bad = tmp_path / "bad-doc.json"
+    if content is not None:
+        bad.write_text(content)
+    r = _cli(runs, "compare", str(runs["dir"] / "base.json"), str(bad) if content is not None else str(tmp_path / "x" / "none.json"))
+    assert r.returncode == 2
+    assert message in r.stderr or "no such file" in r.stderr
+    assert "Traceback" not in r.stderr
+    assert (str(bad) if content is not None else "none.json") in r.stderr
+
+
+def test_bad_histogram_exits_2(runs, tmp_path):
+    doc = read_session(runs["dir"] / "base.json")
+    doc["histogram"] = "bm90IGEgaGlzdG9ncmFt"
+    bad = tmp_path / "badhist.json"
+    bad.write_text(json.dumps(doc))
+    r = _cli(runs, "compare", str(bad), str(runs["dir"] / "slow.json"))
+    assert r.returncode == 2 and "badhist.json" in r.stderr and "histogram" in r.stderr
+
+
+def test_unknown_session_id_exits_2(runs):
+    r = _cli(runs, "compare", "19990101", str(runs["dir"] / "base.json"))
+    assert r.returncode == 2 and "no session '19990101'" in r.stderr
+
+
+def test_baselines_save_ls_and_run_against_one(runs, tmp_path):
+    env = {"PERFTUI_SESSIONS_DIR": str(tmp_path / "sessions")}
+    empty = _cli(runs, "baseline", "ls", env=env)
+    assert empty.returncode == 0 and "no baselines" in empty.stdout
+    saved = _cli(runs, "baseline", "save", "main", str(runs["dir"] / "base.json"), env=env)
+    assert saved.returncode == 0, saved.stderr
+    stored = tmp_path / "sessions" / "baselines" / "main.json"
+    assert stored.exists() and oct(stored.stat().st_mode & 0o777) == "0o600"
+    listed = _cli(runs, "baseline", "ls", env=env)
+    assert "main" in listed.stdout and read_session(runs["dir"] / "base.json")["id"] in listed.stdout
+    assert _cli(runs, "baseline", "save", "../x", str(runs["dir"] / "base.json"), env=env).returncode == 2
+    # unknown baseline: refused before any load is sent
+    r = _cli(runs, "quick", runs["slow_url"], *RUN, "--baseline", "nosuch", env=env)
+    assert r.returncode == 2 and "no baseline 'nosuch'" in r.stderr and "main" in r.stderr
+    # a run against the slow target, compared with the fast baseline at its end
+    r = _cli(runs, "quick", runs["slow_url"], *RUN, "--baseline", "main", env=env)
+    assert r.returncode == 1, r.stdout[-2000:] + r.stderr
+    assert "compared with baseline main" in r.stdout and "critical" in r.stdout
+    r = _cli(runs, "quick", runs["slow_url"], *RUN, "--baseline", "main", "--fail-on", "never", env=env)
+    assert r.returncode == 0 and "compared with baseline main" in r.stdout
+
+
+def test_sessions_dir_untouched_by_compare(runs):
+    assert len(list((runs["dir"] / "sessions").glob("*/session.json"))) == 3
+    assert not (runs["dir"] / "sessions" / "baselines").exists()
+    assert os.access(runs["dir"] / "base.json", os.R_OK)
