@@ -28,7 +28,9 @@ import msgspec
 from msgspec import Struct
 
 from perftui.aggregate import Aggregate
-from perftui.session import WINDOW_SECONDS, Event, GeneratorState, PhaseRecord, SessionObserver, SessionRecord, TimelineRow
+from perftui.session import (
+    WINDOW_SECONDS, Event, GeneratorState, PhaseRecord, SessionObserver, SessionRecord, TimelineRow,
+)
 
 CHECKPOINT_EVERY = 2.0
 JOURNAL = "journal.ndjson"

@@ -31,8 +31,8 @@ from perftui.units import parse_duration
 if TYPE_CHECKING:  # pragma: no cover
     from perftui.plan import Monitor as MonitorConfig
 
-__all__ = ["GeneratorWarning", "HealthState", "HealthTransition", "Monitor", "MonitorRow", "MonitoredRun", "MonitorState",
-           "limits_from", "series", "series_specs"]
+__all__ = ["GeneratorWarning", "HealthState", "HealthTransition", "Monitor", "MonitorRow", "MonitoredRun",
+           "MonitorState", "limits_from", "series", "series_specs"]
 
 PROCESS_INTERVAL_S = 1.0
 
