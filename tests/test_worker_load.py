@@ -10,7 +10,7 @@ import time
 import msgspec
 import pytest
 
-from perftui.worker import worker as W
+from perftui.worker import main as W
 from perftui.worker.messages import Init, SetLoad, Snapshot
 from perftui.planload import quick_plan
 
