@@ -28,7 +28,9 @@ import msgspec
 from msgspec import Struct
 
 from perftui.aggregate import Aggregate
-from perftui.session import Event, GeneratorState, PhaseRecord, SessionRecord, TimelineRow
+from perftui.session import (
+    WINDOW_SECONDS, Event, GeneratorState, PhaseRecord, SessionObserver, SessionRecord, TimelineRow,
+)
 
 CHECKPOINT_EVERY = 2.0
 JOURNAL = "journal.ndjson"
@@ -111,6 +113,9 @@ class Checkpoint(Struct, kw_only=True):
     ended_wall: float | None = None
     extensions: dict[str, Any] = {}
     endpoint_protocol: dict[str, str] = {}
+    roles: dict[str, str] | None = None
+    """The record's protocol roles (``SessionRecord.roles``); None in checkpoints written before
+    they were recorded."""
 
 
 def capture(session: SessionRecord, *, with_timeline: bool) -> Checkpoint:
@@ -130,7 +135,7 @@ def capture(session: SessionRecord, *, with_timeline: bool) -> Checkpoint:
         timeline=list(session.timeline) if with_timeline else [],
         resolution=session.resolution, pending=list(session._pending) if with_timeline else [],
         boundary=session.boundary, end_reason=session.end_reason, partial=session.partial,
-        ended_wall=session.ended_wall,
+        ended_wall=session.ended_wall, roles=dict(session.roles),
     )
 
 
@@ -138,7 +143,8 @@ def restore(cp: Checkpoint) -> SessionRecord:
     from perftui.thresholds import ThresholdResult
 
     s = SessionRecord(plan_name=cp.plan_name, plan_file=cp.plan_file, plan_dict=cp.plan, target=cp.target,
-                      workers=cp.workers, phases=cp.phases, session_id=cp.id)
+                      workers=cp.workers, phases=cp.phases, session_id=cp.id,
+                      roles=cp.roles if cp.roles is not None else _older_roles(cp.plan))
     s.started_wall, s.started_mono = cp.started_wall, cp.started_mono
     load_aggregate(cp.total, s.total)
     load_aggregate(cp.second, s.second)
@@ -147,8 +153,6 @@ def restore(cp: Checkpoint) -> SessionRecord:
     for name, st in cp.endpoints.items():
         s.endpoints[name] = load_aggregate(st)
     from collections import deque
-
-    from perftui.session import WINDOW_SECONDS
 
     for name in cp.endpoints:
         s.endpoint_window[name] = deque(cp.endpoint_window.get(name, []), maxlen=WINDOW_SECONDS)
@@ -164,6 +168,17 @@ def restore(cp: Checkpoint) -> SessionRecord:
     s.boundary = cp.boundary
     s.end_reason, s.partial, s.ended_wall = cp.end_reason, cp.partial, cp.ended_wall
     return s
+
+
+def _older_roles(plan: dict[str, Any]) -> dict[str, str]:
+    """Protocol roles for a session journaled before checkpoints and headers carried them: derived
+    from the recorded (redacted) plan, as perftui then did."""
+    from perftui.plan import Plan, protocol_endpoints
+
+    try:
+        return protocol_endpoints(msgspec.convert(plan, Plan))
+    except (msgspec.ValidationError, TypeError, ValueError):
+        return {}
 
 
 _encoder = msgspec.msgpack.Encoder()
@@ -197,7 +212,7 @@ def _atomic_write(path: Path, data: bytes) -> None:
         raise
 
 
-class JournalWriter:
+class JournalWriter(SessionObserver):
     """Session observer that keeps the on-disk journal and checkpoint current.
 
     Creating it fails (``OSError``) when the directory cannot be written. Once the run goes, a
@@ -225,12 +240,13 @@ class JournalWriter:
         except OSError:
             self._file.close()
             raise
-        session.observers.append(self)
+        session.add_observer(self)
 
     def _header(self) -> dict:
         s = self.session
         return {"k": "header", "id": s.id, "plan_name": s.plan_name, "plan_file": s.plan_file, "plan": s.plan_dict,
-                "target": s.target, "workers": s.workers, "phases": msgspec.to_builtins(s.phases)}
+                "target": s.target, "workers": s.workers, "phases": msgspec.to_builtins(s.phases),
+                "roles": s.roles}
 
     def _failed(self, exc: OSError) -> None:
         """The first write that fails ends journaling, not the run."""
@@ -289,8 +305,7 @@ class JournalWriter:
     def finish(self, final_json: bytes | None = None) -> Path | None:
         """The run ended: final document, closed journal, state 'finished'. Returns where the
         document went, or None when the disk failed (the caller writes it elsewhere)."""
-        if self in self.session.observers:
-            self.session.observers.remove(self)
+        self.session.remove_observer(self)
         self.checkpoint()
         path: Path | None = self.dir / FINAL
         if self.error:
@@ -366,7 +381,8 @@ def recover(directory: Path) -> SessionRecord:
                                 plan_dict=header.get("plan", {}), target=header.get("target", ""),
                                 workers=header.get("workers", 0),
                                 phases=[msgspec.convert(p, PhaseRecord) for p in header.get("phases", [])],
-                                session_id=header.get("id"))
+                                session_id=header.get("id"),
+                                roles=header["roles"] if "roles" in header else _older_roles(header.get("plan", {})))
         session.started_wall = (header or {}).get("started_wall")
         checkpoint_at = None
         rows = []  # no totals to agree with: an empty record rather than a timeline that lies

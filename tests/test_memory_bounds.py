@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 
-import perftui.session as session_mod
+import perftui.session.record as session_mod
 from tests.ui_fakes import FakeCoordinator, monitored_plan, scripted_app, wait_for
 
 SOAK = [{"name": "soak", "duration": "24h", "arrival_rate": 5}]

@@ -274,15 +274,15 @@ def test_trend_is_a_least_squares_slope():
 
 
 def test_replica_fed_the_same_samples_builds_the_same_rows():
-    """What an attached viewer does: start from a pickled copy of the original, apply forwarded samples."""
-    import pickle
+    """What an attached viewer does: start from the original's wire form (msgpack), apply forwarded samples."""
+    from perftui.monitor.state import MonitorWire
 
     forwarded = []
-    live = MonitorState()
+    live = MonitorState(forward=lambda s: forwarded.append(msgspec.msgpack.encode(s)))
     live.configure(health=[("/h", "http://x/h")], metrics_url="http://x/m", process_spec="target")
-    live.observers.append(type("Fwd", (), {"on_monitor": lambda self, s: forwarded.append(msgspec.msgpack.encode(s))})())
-    replica = pickle.loads(pickle.dumps(live))
-    assert replica.live is False and replica.observers == []
+    replica = MonitorState()
+    replica.load_wire(msgspec.msgpack.decode(msgspec.msgpack.encode(live.wire()), type=MonitorWire))
+    assert replica.live is False and replica.health == live.health and replica.process_spec == "target"
     samples = [HealthSample(url="/h", t=0.3, up=True, status=200, latency_ms=1.0),
                MetricsSample(t=0.4, ok=True, values={"x": 1.0}),
                ProcessSample(t=0.9, interval=1.0, busy={"worker 0": 99.0}, sut={"rss_mb": 10.0}, sut_pid=7)]
@@ -294,6 +294,85 @@ def test_replica_fed_the_same_samples_builds_the_same_rows():
     a, _ = live.close_second(_row(1.0), [])
     b, _ = replica.close_second(_row(1.0), [])
     assert a == b and a.sut == {"rss_mb": 10.0}
+
+
+def test_wire_form_carries_the_whole_state():
+    """The attach handshake's ``MonitorWire`` (msgpack) rebuilds every attribute of the state, the
+    open generator interval included, and the replica goes on exactly as the original."""
+    from perftui.monitor.state import MonitorWire
+
+    live = MonitorState()
+    live.configure(health=[("/h", "http://x/h")], metrics_url="http://x/m", process_spec="target",
+                   limits=Limits(cpu_percent=50.0, cpu_for_s=1.0))
+    samples = [HealthSample(url="/h", t=0.2, up=False, error="connect refused"),
+               MetricsSample(t=0.4, ok=True, values={"x": 1.0}, missing=["y"]),
+               ProcessSample(t=0.9, interval=1.0, busy={"worker 0": 99.0}, host={"cpu_percent": 60.0},
+                             generator={"rss_mb": 40.0}, sut={"rss_mb": 10.0, "cpu_percent": 5.0}, sut_pid=7),
+               HealthSample(url="/h", t=1.2, up=True, status=200, latency_ms=2.0, fields={"status": "ok"}),
+               ProcessSample(t=1.9, interval=1.0, busy={"worker 0": 98.0}, sut={"rss_mb": 11.0}, sut_pid=7)]
+    rows = []
+    for i, sample in enumerate(samples):
+        live.apply(sample)
+        if i in (2, 4):
+            row = _row(float(len(rows) + 1))
+            row.monitor, row.generator_limited = live.close_second(row, rows)
+            rows.append(row)
+    assert live.gen.open is not None and live.transitions and live._series_stats
+    replica = MonitorState()
+    replica.load_wire(msgspec.msgpack.decode(msgspec.msgpack.encode(live.wire()), type=MonitorWire))
+    skip = {"_emit_to", "_forward", "live", "gen"}
+    mine = {k: v for k, v in vars(replica).items() if k not in skip}
+    assert mine == {k: v for k, v in vars(live).items() if k not in skip}
+    assert vars(replica.gen) == vars(live.gen) and replica.gen.open is replica.gen.warnings[-1]
+    assert replica.live is False
+    more = ProcessSample(t=2.9, interval=1.0, busy={"worker 0": 10.0}, sut={"rss_mb": 12.0}, sut_pid=7)
+    for state in (live, replica):
+        state.apply(more)
+    a, b = live.close_second(_row(3.0), list(rows)), replica.close_second(_row(3.0), list(rows))
+    assert a == b
+    assert replica.document() == live.document()
+
+
+def test_observers_hear_everything_the_record_takes_in():
+    """Registered observers get every snapshot, tick, event and monitoring sample, in order; a
+    ``SessionObserver`` subclass needs only the hooks it uses; a removed one hears nothing more."""
+    from perftui.session import SessionObserver
+    from perftui.worker.messages import Snapshot
+
+    heard: list[tuple[str, str]] = []
+
+    class EventsOnly(SessionObserver):
+        def on_event(self, event):
+            heard.append(("events-only", event.kind))
+
+    class Everything:
+        def on_ingest(self, snap):
+            heard.append(("ingest", str(snap.seq)))
+
+        def on_tick(self, now, phase, target_rps, target_vus, final, row):
+            heard.append(("tick", phase))
+
+        def on_event(self, event):
+            heard.append(("event", event.kind))
+
+        def on_monitor(self, sample):
+            heard.append(("monitor", type(sample).__name__))
+
+    s = SessionRecord(plan_name="p", plan_file=None, plan_dict={}, target="http://x", workers=1, phases=[])
+    s.monitor.configure(health=[("/h", "http://x/h")])
+    first, every = EventsOnly(), Everything()
+    s.add_observer(first)
+    s.add_observer(every)
+    s.mark_started()
+    s.ingest(Snapshot(worker=0, seq=3, t=s.started_mono + 0.5, interval=0.5, endpoints=[]))
+    s.monitor.apply(HealthSample(url="/h", t=0.6, up=False, error="timeout"))
+    s.tick(s.started_mono + 1.0, "warm-up", 0.0, 0)
+    assert heard == [("ingest", "3"), ("events-only", "health"), ("event", "health"),
+                     ("monitor", "HealthSample"), ("tick", "warm-up")]
+    s.remove_observer(first)
+    s.remove_observer(every)
+    s.event("annotation", "quiet now")
+    assert len(heard) == 5
 
 
 def test_merged_rows_keep_monitoring_and_the_limited_flag():

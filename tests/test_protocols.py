@@ -20,7 +20,7 @@ from perftui.worker.rpc import find_response, graphql_errors, sse_data
 from perftui.worker.scenario import ScenarioRunner
 from perftui.worker.ws import ws_url
 from perftui.errors import PlanError
-from perftui.plan import endpoint_name
+from perftui.plan import endpoint_name, protocol_endpoints
 from perftui.planload import load_plan, plan_from_dict, redacted_plan
 from perftui.session import PhaseRecord, SessionRecord
 from perftui.thresholds import evaluate, parse_threshold
@@ -446,7 +446,8 @@ def _session_for(plan, runner: ScenarioRunner, seconds: int = 1, gauges: list[fl
     """A session record fed with the runner's recorded deltas, as the coordinator would."""
     loaded_dict = msgspec.to_builtins(plan)
     s = SessionRecord(plan_name="t", plan_file=None, plan_dict=loaded_dict, target="x", workers=1,
-                      phases=[PhaseRecord(index=0, name="p", kind="closed", target="1 VUs", planned_s=1.0)])
+                      phases=[PhaseRecord(index=0, name="p", kind="closed", target="1 VUs", planned_s=1.0)],
+                      roles=protocol_endpoints(plan))
     s.mark_started()
     t0 = s.started_mono
     deltas = [d for d in (r.take_delta() for r in runner.recorders.values()) if d is not None]
@@ -496,7 +497,7 @@ def test_open_connections_is_a_gauge_not_a_sum():
     connections, not the sum of eight samples; the peak is kept."""
     plan = plan_of([{"ws_connect": "/ws"}])
     s = SessionRecord(plan_name="t", plan_file=None, plan_dict=msgspec.to_builtins(plan), target="x", workers=2,
-                      phases=[])
+                      phases=[], roles=protocol_endpoints(plan))
     s.mark_started()
     t0 = s.started_mono
     for k in range(4):
@@ -516,10 +517,26 @@ def test_open_connections_is_a_gauge_not_a_sum():
 def test_http_only_sessions_have_no_protocol_figures():
     plan = plan_of([{"url": "/"}])
     s = SessionRecord(plan_name="t", plan_file=None, plan_dict=msgspec.to_builtins(plan), target="x", workers=1,
-                      phases=[])
+                      phases=[], roles=protocol_endpoints(plan))
     assert not s.protocol_summary()
     assert s.protocol_extra() == {}
     assert msgspec.json.decode(msgspec.json.encode(s.protocol_summary())) == {}
+
+
+def test_checkpoints_carry_the_protocol_roles():
+    """The record is given its protocol roles; checkpoints (recovery, attach) carry them, and a
+    checkpoint written before they did gets them from its recorded plan."""
+    from perftui.journal import Checkpoint, capture, restore
+
+    plan = plan_of([{"ws_connect": "/ws"}, {"ws_request": {"id": 1}, "name": "rt"}])
+    roles = protocol_endpoints(plan)
+    assert set(roles.values()) >= {"ws.connect", "ws.request"}
+    s = SessionRecord(plan_name="t", plan_file=None, plan_dict=msgspec.to_builtins(plan), target="x", workers=1,
+                      phases=[], roles=roles)
+    cp = msgspec.msgpack.decode(msgspec.msgpack.encode(capture(s, with_timeline=True)), type=Checkpoint)
+    assert restore(cp).protocol_roles() == roles
+    assert restore(msgspec.structs.replace(cp, roles=None)).protocol_roles() == roles
+    assert restore(cp).protocol_summary().ws is not None
 
 
 # ---- whole runs through the CLI ------------------------------------------------------------------

@@ -29,7 +29,7 @@ from perftui.worker.messages import Snapshot
 from perftui.worker.stats import EndpointRecorder
 from perftui.monitor import limits_from
 from perftui.monitor.model import HealthSample, MetricsSample, ProcessSample, SeriesInfo
-from perftui.plan import endpoint_name
+from perftui.plan import endpoint_name, protocol_endpoints
 from perftui.planload import LoadedPlan, plan_from_dict, redacted_plan
 from perftui.runtime import Target
 from perftui.session import PhaseRecord, SessionRecord
@@ -82,6 +82,7 @@ class FakeCoordinator(ClockView):
                 )
                 for i, s in enumerate(self.specs)
             ],
+            roles=protocol_endpoints(self.plan),
         )
         self.session.generator.workers_alive = self.worker_count
         self.thresholds = [parse_threshold(t) for t in self.plan.thresholds]

@@ -6,7 +6,8 @@ perftui's own health (is the generator the bottleneck?).
 - ``perftui.monitor.process``: psutil sampling of perftui's processes, the machine, the SUT.
 - ``perftui.monitor.health``: generator-bottleneck detection.
 - ``perftui.monitor.state``: ``MonitorState``, kept on the session (``SessionRecord.monitor``);
-  the dashboard reads it.
+  the dashboard reads it. ``MonitoredRun`` is what monitoring needs of the session (a Protocol:
+  this package never imports ``perftui.session``, which builds on it).
 - ``perftui.monitor.report``: lines for the headless progress output and summary.
 
 ``Monitor`` wires them up for one run: the coordinator creates it, starts it with the run and
@@ -24,15 +25,14 @@ from msgspec import UNSET
 
 from perftui.monitor.health import Limits
 from perftui.monitor.model import GeneratorWarning, HealthState, HealthTransition, MonitorRow
-from perftui.monitor.state import MonitorState, series
+from perftui.monitor.state import MonitoredRun, MonitorState, series
 from perftui.units import parse_duration
 
 if TYPE_CHECKING:  # pragma: no cover
     from perftui.plan import Monitor as MonitorConfig
-    from perftui.session import SessionRecord
 
-__all__ = ["GeneratorWarning", "HealthState", "HealthTransition", "Monitor", "MonitorRow", "MonitorState",
-           "limits_from", "series", "series_specs"]
+__all__ = ["GeneratorWarning", "HealthState", "HealthTransition", "Monitor", "MonitorRow", "MonitoredRun",
+           "MonitorState", "limits_from", "series", "series_specs"]
 
 PROCESS_INTERVAL_S = 1.0
 
@@ -73,7 +73,7 @@ def series_specs(config: MonitorConfig) -> list:
 class Monitor:
     """One run's monitoring. ``own_pids`` returns perftui's processes as (label, pid) pairs."""
 
-    def __init__(self, config: MonitorConfig, *, target: str, session: SessionRecord,
+    def __init__(self, config: MonitorConfig, *, target: str, session: MonitoredRun,
                  own_pids: Callable[[], list[tuple[str, int]]], tls_verify: bool = True):
         from perftui.monitor.target import resolve_url
 

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from msgspec import Struct
+
 from perftui.monitor.model import GeneratorWarning, ProcessSample
 from perftui.units import format_duration, format_ms
 
@@ -33,6 +35,20 @@ class Limits:
                 "loop_lag_ms": self.loop_lag_ms, "schedule_lag_ms": self.schedule_lag_ms}
 
 
+class GeneratorHealthWire(Struct, kw_only=True):
+    """A ``GeneratorHealth`` in full, for an attaching viewer (part of ``MonitorWire``)."""
+
+    limits: Limits
+    busy_since: dict[str, float]
+    busy_now: dict[str, float]
+    cpu_t: float | None
+    warnings: list[GeneratorWarning]
+    open: bool
+    """The last of ``warnings`` is still open."""
+    worst: dict[str, float]
+    current: str | None
+
+
 class GeneratorHealth:
     def __init__(self, limits: Limits | None = None):
         self.limits = limits or Limits()
@@ -46,6 +62,18 @@ class GeneratorHealth:
         """Reason key -> worst value seen in the open interval."""
         self.current: str | None = None
         """The warning for the latest second, or None."""
+
+    def wire(self) -> GeneratorHealthWire:
+        return GeneratorHealthWire(limits=self.limits, busy_since=self.busy_since, busy_now=self.busy_now,
+                                   cpu_t=self.cpu_t, warnings=self.warnings, open=self.open is not None,
+                                   worst=self._worst, current=self.current)
+
+    def load_wire(self, w: GeneratorHealthWire) -> None:
+        self.limits = w.limits
+        self.busy_since, self.busy_now, self.cpu_t = w.busy_since, w.busy_now, w.cpu_t
+        self.warnings = w.warnings
+        self.open = w.warnings[-1] if w.open and w.warnings else None  # the same object, as live
+        self._worst, self.current = w.worst, w.current
 
     def observe(self, sample: ProcessSample) -> None:
         limit = self.limits.cpu_percent

@@ -1,19 +1,16 @@
 """Monitoring in the headless output: markers for the per-second progress line and the
-``monitor`` block of the final summary. Pure functions of the session record."""
+``monitor`` block of the final summary. Pure functions of the session record (typed as
+``MonitoredRun``). Called by ``perftui.headless`` and the dashboard's results screen."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from perftui.monitor.state import MonitoredRun
 from perftui.units import format_duration, format_ms
-
-if TYPE_CHECKING:  # pragma: no cover
-    from perftui.session import SessionRecord
 
 __all__ = ["progress_markers", "summary_lines"]
 
 
-def progress_markers(session: SessionRecord) -> list[str]:
+def progress_markers(session: MonitoredRun) -> list[str]:
     """What to append to the progress line for the latest second."""
     mon = session.monitor
     row = session.timeline[-1] if session.timeline else None
@@ -60,7 +57,7 @@ def _no_trend(info) -> str:
             f" {format_duration(MIN_TREND_S)}); RSS {_num(info.first_mb)} → {_num(info.last_mb)} MB")
 
 
-def summary_lines(session: SessionRecord) -> list[str]:
+def summary_lines(session: MonitoredRun) -> list[str]:
     mon = session.monitor
     doc = mon.document()
     out: list[str] = []

@@ -3,8 +3,9 @@
 The probes (``perftui.monitor.Monitor``) hand it samples through ``apply``; the session calls
 ``close_second`` once per timeline row, which returns the row's ``monitor`` entry and whether the
 generator limited that second. Everything here is deterministic in the samples and rows it is
-given, so a replica fed the same samples (``observers`` get each one via ``on_monitor``) ends in
-the same state. It is also the dashboard's read API:
+given, so a replica fed the same samples (each is handed to the ``forward`` callback: the
+session's observers' ``on_monitor``) ends in the same state; ``wire()`` / ``load_wire`` carry the
+whole state to a replica (an attached viewer) as a msgspec Struct. It is also the dashboard's read API:
 
 - ``health``: list of ``HealthState`` (url, up, status, latency_ms, since, fields, error, ...)
 - ``transitions``: list of ``HealthTransition``
@@ -18,34 +19,45 @@ the same state. It is also the dashboard's read API:
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
-from perftui.monitor.health import GeneratorHealth, Limits
+from msgspec import Struct
+
+from perftui.monitor.health import GeneratorHealth, GeneratorHealthWire, Limits
 from perftui.monitor.model import (
     GeneratorWarning, HealthPoint, HealthSample, HealthState, HealthTransition, MetricsSample, MonitorDocument,
     MonitorRow, ProcessSample, Sample, SeriesInfo, SeriesStats, TrendInfo,
 )
 from perftui.units import format_duration, format_ms
 
-__all__ = ["MonitorState", "Trend", "series"]
+__all__ = ["MonitoredRun", "MonitorState", "MonitorWire", "Trend", "series"]
 
 
-class Trend:
-    """Least-squares slope of y over t, in O(1) memory (running sums)."""
+class Trend(Struct):
+    """Least-squares slope of y over t, in O(1) memory (running sums). A Struct so that an
+    attaching viewer gets it as is (``MonitorWire``)."""
 
     MIN_SAMPLES = 4
     MIN_SPAN_S = 4.0
 
-    def __init__(self) -> None:
-        self.reset()
+    n: int = 0
+    t0: float | None = None
+    st: float = 0.0
+    sy: float = 0.0
+    stt: float = 0.0
+    sty: float = 0.0
+    first: float | None = None
+    last: float | None = None
+    max: float | None = None
+    t_last: float = 0.0
 
     def reset(self) -> None:
         self.n = 0
-        self.t0: float | None = None
+        self.t0 = None
         self.st = self.sy = self.stt = self.sty = 0.0
-        self.first: float | None = None
-        self.last: float | None = None
-        self.max: float | None = None
+        self.first = None
+        self.last = None
+        self.max = None
         self.t_last = 0.0
 
     def add(self, t: float, y: float) -> None:
@@ -84,15 +96,12 @@ class Trend:
                          first_mb=r(self.first), last_mb=r(self.last), max_mb=r(self.max), source=source)
 
 
-class _Running:
-    __slots__ = ("n", "sum", "min", "max", "last")
-
-    def __init__(self) -> None:
-        self.n = 0
-        self.sum = 0.0
-        self.min: float | None = None
-        self.max: float | None = None
-        self.last: float | None = None
+class _Running(Struct, array_like=True):
+    n: int = 0
+    sum: float = 0.0
+    min: float | None = None
+    max: float | None = None
+    last: float | None = None
 
     def add(self, v: float) -> None:
         self.n += 1
@@ -118,16 +127,72 @@ def _text_fields(fields: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in fields.items() if isinstance(v, (str, bool)) or v is None}
 
 
+class MonitorWire(Struct, kw_only=True):
+    """A ``MonitorState`` in full (health since when, series seen, trends so far, generator
+    intervals), without its callbacks: what an attaching viewer receives (``perftui.run.attach``)
+    to build a replica, which the forwarded samples then keep in step."""
+
+    interval_s: float
+    metrics_url: str | None
+    process_spec: str | None
+    health: list[HealthState]
+    span_down: list[str]
+    transitions: list[HealthTransition]
+    series_info: list[SeriesInfo]
+    metrics_now: dict[str, float]
+    metrics_ok: bool | None
+    metrics_error: str | None
+    missing: list[str]
+    reported_missing: list[str]
+    series_stats: dict[str, _Running]
+    sut_now: dict[str, float] | None
+    sut_pid: int | None
+    sut_name: str
+    sut_cpu: _Running
+    sut_missing_reported: bool
+    generator_now: dict[str, float]
+    host_now: dict[str, float]
+    host_stats: dict[str, _Running]
+    busy_max: dict[str, float]
+    gen: GeneratorHealthWire
+    sut_rss: Trend
+    metric_rss: Trend
+    gen_rss: Trend
+    last_row_t: float
+    samples: int
+
+
+class MonitoredRun(Protocol):
+    """What monitoring needs of the run it watches (``perftui.session.SessionRecord`` is one):
+    ``Monitor`` reads its clock, ``perftui.monitor.report`` its timeline and length. Declared
+    here so that monitoring never imports the session package that builds on it."""
+
+    @property
+    def monitor(self) -> MonitorState: ...
+
+    @property
+    def started_mono(self) -> float | None: ...
+
+    @property
+    def timeline(self) -> Sequence[Any]: ...
+
+    def elapsed(self, now: float | None = None) -> float: ...
+
+    def run_seconds(self) -> float: ...
+
+
 class MonitorState:
-    def __init__(self, emit: Callable[[str, str], Any] | None = None):
+    def __init__(self, emit: Callable[[str, str], Any] | None = None,
+                 forward: Callable[[Sample], Any] | None = None):
         self._emit_to: Callable[[str, str], Any] = emit or (lambda kind, message: None)
         """Adds a session event (``SessionRecord.event``)."""
+        self._forward: Callable[[Sample], Any] = forward or (lambda sample: None)
+        """Told about every sample applied (``SessionRecord`` hands it to its observers' ``on_monitor``,
+        e.g. to forward it to a replica)."""
         self.live = False
         """True in the process that runs the probes (``configure`` was called): only there do
         state changes become session events. A replica (an attached viewer) gets the events
         from the original instead, so it must not add its own."""
-        self.observers: list[Any] = []
-        """Told about every sample (``on_monitor(sample)``), e.g. to forward it to a replica."""
         self.interval_s = 1.0
         self.metrics_url: str | None = None
         self.process_spec: str | None = None
@@ -158,17 +223,41 @@ class MonitorState:
         self._last_row_t = 0.0
         self.samples = 0
 
-    def __getstate__(self) -> dict[str, Any]:
-        """For an attaching viewer (``perftui.run.attach``): everything but the callbacks."""
-        state = dict(self.__dict__)
-        state["_emit_to"] = None
-        state["observers"] = []
-        return state
+    def wire(self) -> MonitorWire:
+        """Everything but the callbacks, for an attaching viewer (``perftui.run.attach``). The
+        result shares this state's objects: encode it before the next sample."""
+        return MonitorWire(
+            interval_s=self.interval_s, metrics_url=self.metrics_url, process_spec=self.process_spec,
+            health=self.health, span_down=sorted(self._span_down), transitions=self.transitions,
+            series_info=self.series_info, metrics_now=self.metrics_now, metrics_ok=self.metrics_ok,
+            metrics_error=self.metrics_error, missing=self.missing, reported_missing=sorted(self._reported_missing),
+            series_stats=self._series_stats, sut_now=self.sut_now, sut_pid=self.sut_pid, sut_name=self.sut_name,
+            sut_cpu=self._sut_cpu, sut_missing_reported=self._sut_missing_reported,
+            generator_now=self.generator_now, host_now=self.host_now, host_stats=self._host_stats,
+            busy_max=self._busy_max, gen=self.gen.wire(), sut_rss=self._sut_rss, metric_rss=self._metric_rss,
+            gen_rss=self._gen_rss, last_row_t=self._last_row_t, samples=self.samples,
+        )
 
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._emit_to = lambda kind, message: None
-        self.live = False  # a copy never turns its state changes into events (the original does)
+    def load_wire(self, w: MonitorWire) -> None:
+        """Become a replica of the state ``w`` was taken from; the callbacks stay this object's.
+        A replica never turns its state changes into events (the original does, and they come
+        with the samples), so ``live`` is False whatever the original's."""
+        self.live = False
+        self.interval_s, self.metrics_url, self.process_spec = w.interval_s, w.metrics_url, w.process_spec
+        self.health = w.health
+        self._health_index = {h.url: h for h in self.health}
+        self._span_down = set(w.span_down)
+        self.transitions, self.series_info = w.transitions, w.series_info
+        self.metrics_now, self.metrics_ok, self.metrics_error = w.metrics_now, w.metrics_ok, w.metrics_error
+        self.missing, self._reported_missing = w.missing, set(w.reported_missing)
+        self._series_stats = w.series_stats
+        self.sut_now, self.sut_pid, self.sut_name = w.sut_now, w.sut_pid, w.sut_name
+        self._sut_cpu, self._sut_missing_reported = w.sut_cpu, w.sut_missing_reported
+        self.generator_now, self.host_now = w.generator_now, w.host_now
+        self._host_stats, self._busy_max = w.host_stats, w.busy_max
+        self.gen.load_wire(w.gen)
+        self._sut_rss, self._metric_rss, self._gen_rss = w.sut_rss, w.metric_rss, w.gen_rss
+        self._last_row_t, self.samples = w.last_row_t, w.samples
 
     def emit(self, kind: str, message: str) -> None:
         if self.live:
@@ -180,7 +269,7 @@ class MonitorState:
                   interval_s: float = 1.0, limits: Limits | None = None, process_spec: str | None = None,
                   live: bool = True) -> None:
         """``health``: (url as written, resolved url) pairs. A replica (an attached viewer) is not
-        configured: it is a pickled copy of the original (``__getstate__``), fed its samples."""
+        configured: it loads the original's ``wire()`` (``load_wire``) and is fed its samples."""
         self.live = live
         self.health = [HealthState(url=u, resolved=r) for u, r in health]
         self._health_index = {h.url: h for h in self.health}
@@ -254,9 +343,7 @@ class MonitorState:
             self._apply_metrics(sample)
         elif isinstance(sample, ProcessSample):
             self._apply_process(sample)
-        for ob in self.observers:
-            if hasattr(ob, "on_monitor"):
-                ob.on_monitor(sample)
+        self._forward(sample)
 
     def _apply_health(self, s: HealthSample) -> None:
         st = self._health_index.get(s.url)

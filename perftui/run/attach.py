@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import pickle
 import time
 from pathlib import Path
 from typing import Any
@@ -31,8 +30,9 @@ from perftui.run.coordinator import Coordinator
 from perftui.worker.messages import FrameReader, Snapshot
 from perftui.journal import Checkpoint, capture, restore
 from perftui.monitor.model import Sample
+from perftui.monitor.state import MonitorWire
 from perftui.plan import Plan
-from perftui.session import Event
+from perftui.session import Event, SessionObserver, TimelineRow
 
 
 class CoordState(Struct, kw_only=True):
@@ -48,9 +48,9 @@ class Welcome(Struct, tag="welcome", kw_only=True):
     checkpoint: bytes
     plan: bytes
     state: CoordState
-    monitor: bytes = b""
-    """The session's ``MonitorState`` (health since when, series seen, trends so far), pickled:
-    both ends are the same perftui of the same user, over a user-only socket."""
+    monitor: MonitorWire | None = None
+    """The session's ``MonitorState`` in full (health since when, series seen, trends so far);
+    None when the run is not monitored."""
 
 
 class MonitorMsg(Struct, tag="monitor"):
@@ -141,7 +141,7 @@ def coord_state(c: Coordinator) -> CoordState:
                       thresholds=[msgspec.to_builtins(r) for r in c.session.threshold_results])
 
 
-class ControlServer:
+class ControlServer(SessionObserver):
     """Serves one coordinator's session to attached viewers (a session observer)."""
 
     def __init__(self, coord: Coordinator, path: Path):
@@ -159,8 +159,7 @@ class ControlServer:
         finally:
             os.umask(old)
         os.chmod(self.path, 0o600)
-        self.coord.session.observers.append(self)
-        self.coord.session.monitor.observers.append(self)
+        self.coord.session.add_observer(self)
 
     async def close(self) -> None:
         done = Done(end_reason=self.coord.session.end_reason, partial=self.coord.session.partial,
@@ -174,10 +173,7 @@ class ControlServer:
             w.close()
         if self.server is not None:
             self.server.close()
-        if self in self.coord.session.observers:
-            self.coord.session.observers.remove(self)
-        if self in self.coord.session.monitor.observers:
-            self.coord.session.monitor.observers.remove(self)
+        self.coord.session.remove_observer(self)
         try:
             self.path.unlink()
         except FileNotFoundError:
@@ -202,14 +198,15 @@ class ControlServer:
     def on_ingest(self, snap: Snapshot) -> None:
         self._broadcast(SnapMsg(snap))
 
-    def on_tick(self, now, phase, target_rps, target_vus, final, row) -> None:
+    def on_tick(self, now: float, phase: str, target_rps: float, target_vus: int, final: bool,
+                row: TimelineRow) -> None:
         self._broadcast(TickMsg(now=now, phase=phase, target_rps=target_rps, target_vus=target_vus, final=final,
                                 state=coord_state(self.coord)))
 
     def on_event(self, ev: Event) -> None:
         self._broadcast(EventMsg(ev))
 
-    def on_monitor(self, sample) -> None:
+    def on_monitor(self, sample: Sample) -> None:
         self._broadcast(MonitorMsg(sample))
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -217,7 +214,7 @@ class ControlServer:
         cp = capture(c.session, with_timeline=True)
         mon = c.session.monitor
         writer.write(_frame(Welcome(checkpoint=_enc.encode(cp), plan=_enc.encode(c.plan), state=coord_state(c),
-                                    monitor=pickle.dumps(mon) if mon.enabled else b"")))
+                                    monitor=mon.wire() if mon.enabled else None)))
         self.clients.add(writer)
         frames = FrameReader()
         try:
@@ -299,8 +296,8 @@ class RemoteCoordinator(ClockView):
         self.plan = msgspec.msgpack.decode(w.plan, type=Plan)
         self.phase_clock = PhaseClock(phase_specs(self.plan.phases))
         self.session = restore(msgspec.msgpack.decode(w.checkpoint, type=Checkpoint))
-        if w.monitor:
-            self.session.monitor = pickle.loads(w.monitor)
+        if w.monitor is not None:
+            self.session.monitor.load_wire(w.monitor)
         self._set_state(w.state)
 
     def _set_state(self, st: CoordState) -> None:

@@ -34,7 +34,7 @@ from perftui.errors import UserError
 from perftui.journal import JournalWriter, session_directory
 from perftui.lifeline import child_options
 from perftui.monitor import Monitor
-from perftui.plan import duration_s
+from perftui.plan import duration_s, protocol_endpoints
 from perftui.run.clock import ClockView, LoadChange, PhaseClock, PhaseSpec, Transition, phase_specs
 from perftui.planload import LoadedPlan, redacted_plan
 from perftui.redact import masker
@@ -91,6 +91,7 @@ class Coordinator(ClockView):
             phases=[PhaseRecord(index=i, name=s.name, kind=s.kind, target=s.describe(), planned_s=s.duration)
                     for i, s in enumerate(self.specs)],
             session_id=session_id,
+            roles={self.mask(name): role for name, role in protocol_endpoints(self.plan).items()},
         )
         self.session.mask = self.mask
         self.thresholds = [parse_threshold(t) for t in self.plan.thresholds]
