@@ -13,7 +13,7 @@ import socket
 import ssl
 import struct
 import time
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from h2.config import H2Configuration
 from h2.connection import AllowedStreamIDs, ConnectionInputs, H2Connection
@@ -37,8 +37,19 @@ from perftui.worker import transport as _t
 from perftui.worker.h2hpack import CachingDecoder, CachingEncoder
 from perftui.worker.transport import Response, TransportError
 
-if TYPE_CHECKING:
-    from perftui.worker.h2transport import H2Pool
+
+class H2Pool(Protocol):
+    """What a connection needs of the pool that owns it (``h2transport.H2Pool``): declared here so
+    that this module does not import the pool's (no import circle)."""
+
+    max_streams: int
+    goaways: int
+    _conns: set
+    _loop: asyncio.AbstractEventLoop
+
+    def _has_room(self, conn: "_H2Conn") -> None: ...
+
+    def _forget(self, conn: "_H2Conn") -> None: ...
 
 _monotonic = time.monotonic
 _CONFIG = H2Configuration(
