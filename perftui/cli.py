@@ -293,6 +293,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_compare_commands(sub)
 
+    opn = sub.add_parser("open", help="open a saved session in the results view (a cursor over its timeline)")
+    opn.add_argument("session", metavar="ID|FILE", help="session id (or unique prefix), directory or file")
+    _add_sessions_dir(opn)
+
     schema = sub.add_parser("schema", help="print the JSON schema of the plan format (for editors)")
     schema.add_argument("-o", "--output", metavar="FILE", help="write here (default: standard output)")
 
@@ -472,7 +476,7 @@ def main(argv: list[str] | None = None) -> int:
             from perftui.baselines import cmd_baseline
 
             return cmd_baseline(args)
-        if args.command in ("ls", "attach", "recover", "compare"):
+        if args.command in ("ls", "attach", "recover", "compare", "open"):
             from perftui import sessions
 
             return getattr(sessions, f"cmd_{args.command}")(args)
