@@ -390,14 +390,19 @@ def _run_viewer(args, loaded, after) -> int:
                             serve=args.serve, session_id=args.session_id, after=after)
     from perftui.ui.app import run_dashboard
 
+    extra = {}
+    if args.baseline:  # already checked by end_of_run_hook: an unknown name stopped the command
+        from perftui.baselines import load_baseline, p95_series
+
+        extra = {"baseline_p95": p95_series(load_baseline(args.baseline)), "baseline_name": args.baseline}
     if after is None:
         return run_dashboard(loaded, workers=args.workers, out=args.out, reveal_secrets=args.reveal_secrets,
-                             start=args.start, refresh=args.refresh)
+                             start=args.start, refresh=args.refresh, **extra)
     from perftui.sessions import after_dashboard
 
     return after_dashboard(lambda: run_dashboard(loaded, workers=args.workers, out=args.out,
                                                  reveal_secrets=args.reveal_secrets, start=args.start,
-                                                 refresh=args.refresh), args.out, after)
+                                                 refresh=args.refresh, **extra), args.out, after)
 
 
 def _has_dashboard() -> bool:

@@ -34,6 +34,8 @@ PHASE_MARK = 111
 NOTE_MARK = 220
 CONTROL_MARK = 244
 LIMITED = 160
+BASELINE = 248
+"""The baseline's p95 (``perftui run --baseline NAME``): grey, so it reads as a reference line."""
 LIMITED_GLYPH = "▁"
 
 CONTROL_GLYPHS = {"pause": "‖", "resume": "▸", "rate": "↕", "vus": "↕", "export": "⤓", "stop": "■"}
@@ -230,11 +232,51 @@ class LatencyChart(TimelineChart):
     TITLE = "latency (ms, from intended start)"
     MARK_LIMITED = True
 
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.baseline: list[tuple[float, float | None]] | None = None
+        """(t, p95 ms) of the baseline run, drawn as a reference line: ``PerftuiApp.baseline_p95``."""
+        self.baseline_name = ""
+
+    def on_mount(self) -> None:
+        app_baseline = getattr(self.app, "baseline_p95", None)
+        if app_baseline:
+            self.baseline = app_baseline
+            self.baseline_name = getattr(self.app, "baseline_name", "") or "baseline"
+        super().on_mount()
+
     def key(self) -> str:
-        return key_markup(("p50", P50), ("p95", P95), ("p99", P99))
+        items = [("p50", P50), ("p95", P95), ("p99", P99)]
+        if self.baseline:
+            items.append((f"{self.baseline_name} p95", BASELINE))
+        return key_markup(*items)
+
+    def baseline_series(self, rows) -> list[tuple[list[float], list[float], int, str]]:
+        """The baseline's p95 over the part of the time axis shown (the run so far, or the plan's
+        length when the dashboard gives it), in stretches where the baseline had latencies."""
+        if not self.baseline:
+            return []
+        span_hint = self._data[2] if self._data else 0.0
+        limit = max(10.0, span_hint, rows[-1].t if rows else 0.0)
+        out = []
+        xs: list[float] = []
+        ys: list[float] = []
+        for t, v in self.baseline:
+            if t > limit:
+                break
+            if v is None:
+                if xs:
+                    out.append((xs, ys, BASELINE, "left"))
+                xs, ys = [], []
+                continue
+            xs.append(t)
+            ys.append(v)
+        if xs:
+            out.append((xs, ys, BASELINE, "left"))
+        return out
 
     def series(self, rows):
-        out = []
+        out = self.baseline_series(rows)  # first, so the run's own lines draw over it
         for attr, colour in (("p99_ms", P99), ("p95_ms", P95), ("p50_ms", P50)):
             out += [(xs, ys, colour, "left") for xs, ys in runs(rows, lambda r, a=attr: getattr(r, a))]
         return out
