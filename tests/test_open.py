@@ -82,6 +82,9 @@ def test_open_moves_a_cursor_over_the_timeline(tmp_path):
             from perftui.ui.widgets.charts import LatencyChart
             chart = screen.query_one(LatencyChart)
             assert chart._data is not None and len(chart._data[0]) == len(rows)
+            assert chart.cursor == rows[0].t  # the cursor line follows the cursor
+            await pilot.press("end")
+            assert chart.cursor == rows[-1].t and screen.cursor == len(rows) - 1
             await pilot.press("q")
         return app.return_code
 
@@ -106,3 +109,17 @@ def test_open_missing_file_and_unknown_id_exit_2(tmp_path, capsys):
     assert "nope.json" in capsys.readouterr().err
     assert main(["open", "19990101", "--sessions-dir", str(tmp_path)]) == 2
     assert str(tmp_path) in capsys.readouterr().err  # "no sessions in DIR"
+
+
+def test_open_resolves_a_session_id(tmp_path, capsys, monkeypatch):
+    """By id (prefix) in the sessions directory, as perftui ls shows it; without a terminal the
+    command says it needs one, naming the document it resolved."""
+    path = scripted_document(tmp_path)
+    sessions = tmp_path / "sessions"
+    run_dir = sessions / "20260101-120000-checkout"
+    run_dir.mkdir(parents=True)
+    (run_dir / "session.json").write_bytes(path.read_bytes())
+    (run_dir / "run.json").write_text(json.dumps({"id": "20260101-120000", "state": "finished"}))
+    code = main(["open", "20260101-12", "--sessions-dir", str(sessions)])
+    err = capsys.readouterr().err
+    assert code == 2 and str(run_dir / "session.json") in err and "needs a terminal" in err

@@ -2,8 +2,8 @@
 dashboard's results view, called by ``perftui.sessions.cmd_open``.
 
 The screen reads the decoded ``SessionDocument`` only (no run, no controller): the run's summary
-and full-run charts, and a cursor over the timeline (left/right one row, home/end) whose panel
-shows that row: rate against the target, percentiles, errors, late/dropped, in flight, and the
+and full-run charts, and a cursor over the timeline (left/right one row, home/end), drawn as a
+vertical line on the charts, whose panels show that row: rate against the target, percentiles, errors, late/dropped, in flight, and the
 target's health, metrics and SUT process from the row's monitor data. Timeline rows have no
 per-endpoint figures, so the endpoints table is the whole run's.
 """
@@ -164,13 +164,22 @@ class SessionScreen(Screen):
         rows = self.doc.timeline
         return health_panel(rows[self.cursor]) if rows else Text("")
 
+    def _cursor_t(self) -> float | None:
+        rows = self.doc.timeline
+        return rows[self.cursor].t if rows else None
+
     def on_mount(self) -> None:
         for chart in self.query(TimelineChart):
+            chart.cursor = self._cursor_t()
             chart.call_after_refresh(chart.draw, self.doc.timeline, self.doc.events)
 
     def _show(self) -> None:
         self.query_one("#opened-row", Static).update(self._row())
         self.query_one("#opened-health", Static).update(self._health())
+        for chart in self.query(TimelineChart):  # the cursor as a vertical line on every chart
+            chart.cursor = self._cursor_t()
+            if chart._data is not None:
+                chart.draw(*chart._data)
 
     def action_move(self, step: int) -> None:
         if self.doc.timeline:

@@ -35,6 +35,8 @@ NOTE_MARK = 220
 CONTROL_MARK = 244
 LIMITED = 160
 BASELINE = 248
+CURSOR = 15
+"""``perftui open``'s cursor line: white."""
 """The baseline's p95 (``perftui run --baseline NAME``): grey, so it reads as a reference line."""
 LIMITED_GLYPH = "▁"
 
@@ -109,6 +111,8 @@ class TimelineChart(PlotextPlot):
         self._drawn_key: object = None
         self._data: tuple | None = None
         self._limited_shown = False
+        self.cursor: float | None = None
+        """A time to mark with a vertical line (``perftui open``'s cursor); None: no line."""
 
     def on_resize(self) -> None:
         # ticks and downsampling depend on the size: redraw (the key includes the size)
@@ -136,7 +140,8 @@ class TimelineChart(PlotextPlot):
         """Redraw from the whole timeline; returns False (and does nothing) if nothing changed."""
         self._data = (timeline, events, span_hint)
         width, height = self.size
-        key = (len(timeline), timeline[-1].t if timeline else None, len(events), width, height, span_hint)
+        key = (len(timeline), timeline[-1].t if timeline else None, len(events), width, height, span_hint,
+               self.cursor)
         if key == self._drawn_key:
             return False
         self._drawn_key = key
@@ -168,6 +173,8 @@ class TimelineChart(PlotextPlot):
             yt = [s_lo + (s_hi - s_lo) * f for f in (0.0, 0.5, 1.0)] if height >= 7 else [s_lo, s_hi]
             plt.yticks(yt, [self.y_label(v, s_hi, side) for v in yt], yside=side)
         self.mark_events(events, lo, hi)
+        if self.cursor is not None:
+            plt.vline(self.cursor, CURSOR)
         if self.MARK_LIMITED:
             self.mark_limited(rows, lo)
         if not timeline:
