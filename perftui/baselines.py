@@ -47,6 +47,18 @@ def load_baseline(name: str) -> dict:
     return load_document(path)
 
 
+def p95_series(doc: dict) -> list[tuple[float, float | None]]:
+    """The baseline run's p95 per timeline row, (t, ms or None), for the dashboard's latency
+    chart; rows that are not objects or have no numeric ``t`` are left out."""
+    out: list[tuple[float, float | None]] = []
+    for row in doc.get("timeline") or []:
+        if not isinstance(row, dict) or not isinstance(row.get("t"), (int, float)):
+            continue
+        v = row.get("p95_ms")
+        out.append((float(row["t"]), float(v) if isinstance(v, (int, float)) else None))
+    return out
+
+
 def cmd_baseline(args) -> int:
     if args.baseline_command == "save":
         from perftui.sessions import resolve_document

@@ -293,6 +293,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_compare_commands(sub)
 
+    opn = sub.add_parser("open", help="open a saved session in the results view (a cursor over its timeline)")
+    opn.add_argument("session", metavar="ID|FILE", help="session id (or unique prefix), directory or file")
+    _add_sessions_dir(opn)
+
     schema = sub.add_parser("schema", help="print the JSON schema of the plan format (for editors)")
     schema.add_argument("-o", "--output", metavar="FILE", help="write here (default: standard output)")
 
@@ -386,14 +390,19 @@ def _run_viewer(args, loaded, after) -> int:
                             serve=args.serve, session_id=args.session_id, after=after)
     from perftui.ui.app import run_dashboard
 
+    extra = {}
+    if args.baseline:  # already checked by end_of_run_hook: an unknown name stopped the command
+        from perftui.baselines import load_baseline, p95_series
+
+        extra = {"baseline_p95": p95_series(load_baseline(args.baseline)), "baseline_name": args.baseline}
     if after is None:
         return run_dashboard(loaded, workers=args.workers, out=args.out, reveal_secrets=args.reveal_secrets,
-                             start=args.start, refresh=args.refresh)
+                             start=args.start, refresh=args.refresh, **extra)
     from perftui.sessions import after_dashboard
 
     return after_dashboard(lambda: run_dashboard(loaded, workers=args.workers, out=args.out,
                                                  reveal_secrets=args.reveal_secrets, start=args.start,
-                                                 refresh=args.refresh), args.out, after)
+                                                 refresh=args.refresh, **extra), args.out, after)
 
 
 def _has_dashboard() -> bool:
@@ -472,7 +481,7 @@ def main(argv: list[str] | None = None) -> int:
             from perftui.baselines import cmd_baseline
 
             return cmd_baseline(args)
-        if args.command in ("ls", "attach", "recover", "compare"):
+        if args.command in ("ls", "attach", "recover", "compare", "open"):
             from perftui import sessions
 
             return getattr(sessions, f"cmd_{args.command}")(args)

@@ -16,11 +16,22 @@ DRAFT = "https://json-schema.org/draft/2020-12/schema"
 
 
 def plan_schema() -> dict:
+    """The plan's schema, with ``scenarios[].steps`` described: ``Scenario.steps`` is declared
+    ``list[Any]`` (plans carry no tag field; the loader picks a step's kind from its keys), so
+    msgspec alone says nothing of the steps. Each step kind's Struct (``perftui.plan.steps``) is
+    added to ``$defs`` and ``steps.items`` becomes an ``anyOf`` of them; each kind forbids the keys
+    it does not take, so a table that mixes two kinds' keys matches none."""
     from perftui.plan import Plan
+    from perftui.plan.steps import STEP_TYPES
 
-    schema = msgspec.json.schema(Plan)
+    refs, defs = msgspec.json.schema_components((Plan, *STEP_TYPES), ref_template="#/$defs/{name}")
+    steps = defs["Scenario"]["properties"]["steps"]
+    steps["items"] = {"anyOf": list(refs[1:])}
+    steps["description"] = ("A step: an HTTP request (url), a pause (think only), or a protocol step "
+                            "named by its action key (graphql, mcp, ws_connect, ws_send, ws_request, "
+                            "ws_expect, ws_hold, ws_close). See docs/plans.md.")
     return {"$schema": DRAFT, "title": "perftui plan",
-            "description": "A perftui test plan (TOML). See docs/plans.md.", **schema}
+            "description": "A perftui test plan (TOML). See docs/plans.md.", **refs[0], "$defs": defs}
 
 
 def cmd_schema(args) -> int:

@@ -214,6 +214,19 @@ def cmd_compare(args) -> int:
     return 1 if result.failed else 0
 
 
+def cmd_open(args) -> int:
+    """``perftui open ID|FILE``: a saved session in the results view; exit 2 naming the file when
+    it is not a session document."""
+    from perftui.compare import load_document
+    from perftui.ui.screens.opened import decode_document, run_open
+
+    path = resolve_document(args.session)
+    doc = decode_document(load_document(path))
+    if not sys.stdout.isatty():
+        raise UserError(f"{path}: perftui open needs a terminal (perftui report {args.session} --html FILE does not)")
+    return run_open(doc, path)
+
+
 def after_dashboard(run, out: str | None, after) -> int:
     """Run the dashboard, then hand the document it wrote to ``after`` (end-of-run outputs): the
     dashboard writes it to ``out``, else into the one new session directory."""

@@ -39,8 +39,12 @@ class PerftuiApp(App[int]):
     def __init__(self, loaded: LoadedPlan | None = None, *, workers: int | None = None, out: str | None = None,
                  reveal_secrets: bool = False, start: bool = False, refresh: float = 4.0,
                  plan_dirs: list[tuple[Path, str]] | None = None, backend: Backend | None = None,
-                 remote=None) -> None:
+                 remote=None, baseline_p95: list[tuple[float, float | None]] | None = None,
+                 baseline_name: str = "") -> None:
         super().__init__()
+        self.baseline_p95 = baseline_p95
+        """``perftui run --baseline NAME``: the baseline's (t, p95 ms), a line on the latency chart."""
+        self.baseline_name = baseline_name
         self.remote = remote
         """A connected ``perftui.run.attach.RemoteCoordinator``: the dashboard on that run instead."""
         self.loaded = loaded
@@ -237,10 +241,11 @@ def run_attached(socket_path: str, *, refresh: float) -> int:
 
 
 def run_dashboard(loaded: LoadedPlan, *, workers: int | None, out: str | None, reveal_secrets: bool,
-                  start: bool, refresh: float) -> int:
+                  start: bool, refresh: float, baseline_p95: list[tuple[float, float | None]] | None = None,
+                  baseline_name: str = "") -> int:
     """The dashboard on one plan; returns the exit code (0, 1 thresholds failed, 130 signal)."""
     return _run(PerftuiApp(loaded, workers=workers, out=out, reveal_secrets=reveal_secrets, start=start,
-                           refresh=refresh))
+                           refresh=refresh, baseline_p95=baseline_p95, baseline_name=baseline_name))
 
 
 def run_picker(*, workers: int | None, refresh: float) -> int:

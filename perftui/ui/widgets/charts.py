@@ -34,6 +34,10 @@ PHASE_MARK = 111
 NOTE_MARK = 220
 CONTROL_MARK = 244
 LIMITED = 160
+BASELINE = 248
+CURSOR = 15
+"""``perftui open``'s cursor line: white."""
+"""The baseline's p95 (``perftui run --baseline NAME``): grey, so it reads as a reference line."""
 LIMITED_GLYPH = "▁"
 
 CONTROL_GLYPHS = {"pause": "‖", "resume": "▸", "rate": "↕", "vus": "↕", "export": "⤓", "stop": "■"}
@@ -107,6 +111,8 @@ class TimelineChart(PlotextPlot):
         self._drawn_key: object = None
         self._data: tuple | None = None
         self._limited_shown = False
+        self.cursor: float | None = None
+        """A time to mark with a vertical line (``perftui open``'s cursor); None: no line."""
 
     def on_resize(self) -> None:
         # ticks and downsampling depend on the size: redraw (the key includes the size)
@@ -134,7 +140,8 @@ class TimelineChart(PlotextPlot):
         """Redraw from the whole timeline; returns False (and does nothing) if nothing changed."""
         self._data = (timeline, events, span_hint)
         width, height = self.size
-        key = (len(timeline), timeline[-1].t if timeline else None, len(events), width, height, span_hint)
+        key = (len(timeline), timeline[-1].t if timeline else None, len(events), width, height, span_hint,
+               self.cursor)
         if key == self._drawn_key:
             return False
         self._drawn_key = key
@@ -166,6 +173,8 @@ class TimelineChart(PlotextPlot):
             yt = [s_lo + (s_hi - s_lo) * f for f in (0.0, 0.5, 1.0)] if height >= 7 else [s_lo, s_hi]
             plt.yticks(yt, [self.y_label(v, s_hi, side) for v in yt], yside=side)
         self.mark_events(events, lo, hi)
+        if self.cursor is not None:
+            plt.vline(self.cursor, CURSOR)
         if self.MARK_LIMITED:
             self.mark_limited(rows, lo)
         if not timeline:
@@ -230,11 +239,51 @@ class LatencyChart(TimelineChart):
     TITLE = "latency (ms, from intended start)"
     MARK_LIMITED = True
 
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.baseline: list[tuple[float, float | None]] | None = None
+        """(t, p95 ms) of the baseline run, drawn as a reference line: ``PerftuiApp.baseline_p95``."""
+        self.baseline_name = ""
+
+    def on_mount(self) -> None:
+        app_baseline = getattr(self.app, "baseline_p95", None)
+        if app_baseline:
+            self.baseline = app_baseline
+            self.baseline_name = getattr(self.app, "baseline_name", "") or "baseline"
+        super().on_mount()
+
     def key(self) -> str:
-        return key_markup(("p50", P50), ("p95", P95), ("p99", P99))
+        items = [("p50", P50), ("p95", P95), ("p99", P99)]
+        if self.baseline:
+            items.append((f"{self.baseline_name} p95", BASELINE))
+        return key_markup(*items)
+
+    def baseline_series(self, rows) -> list[tuple[list[float], list[float], int, str]]:
+        """The baseline's p95 over the part of the time axis shown (the run so far, or the plan's
+        length when the dashboard gives it), in stretches where the baseline had latencies."""
+        if not self.baseline:
+            return []
+        span_hint = self._data[2] if self._data else 0.0
+        limit = max(10.0, span_hint, rows[-1].t if rows else 0.0)
+        out = []
+        xs: list[float] = []
+        ys: list[float] = []
+        for t, v in self.baseline:
+            if t > limit:
+                break
+            if v is None:
+                if xs:
+                    out.append((xs, ys, BASELINE, "left"))
+                xs, ys = [], []
+                continue
+            xs.append(t)
+            ys.append(v)
+        if xs:
+            out.append((xs, ys, BASELINE, "left"))
+        return out
 
     def series(self, rows):
-        out = []
+        out = self.baseline_series(rows)  # first, so the run's own lines draw over it
         for attr, colour in (("p99_ms", P99), ("p95_ms", P95), ("p50_ms", P50)):
             out += [(xs, ys, colour, "left") for xs, ys in runs(rows, lambda r, a=attr: getattr(r, a))]
         return out

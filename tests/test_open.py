@@ -1,0 +1,125 @@
+"""``perftui open ID|FILE``: a saved session document in the results view, driven with Pilot.
+
+The document is the scripted session's own (``tests/ui_fakes.py``: a real ``SessionRecord`` fed
+scripted seconds, with target monitoring and a health URL that goes down), written to a file
+exactly as a run writes it, then opened through the same loading path as the command.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import msgspec
+import pytest
+
+from perftui.cli import main
+from perftui.compare import load_document
+from perftui.ui.screens.opened import OpenApp, SessionScreen, decode_document
+from tests.test_ui import text_of
+from tests.ui_fakes import FakeCoordinator, monitored_plan
+
+
+def scripted_document(tmp_path):
+    """Five seconds at 12 ms, one at 80 ms with 20 % errors and /health down, then 2 at 12 ms."""
+    async def play():
+        coord = FakeCoordinator(monitored_plan(), "http://127.0.0.1:8088")
+        await coord.start()
+        coord.step(5, latency_ms=12.0)
+        coord.down["/health"] = (503, None, "degraded")
+        coord.step(1, latency_ms=80.0, error_rate=0.2)
+        coord.down.clear()
+        coord.step(2, latency_ms=12.0)
+        await coord.stop("stopped by user")
+        return coord.session.document()
+
+    doc = asyncio.run(play())
+    path = tmp_path / "session.json"
+    path.write_bytes(msgspec.json.encode(doc))
+    return path
+
+
+def test_open_moves_a_cursor_over_the_timeline(tmp_path):
+    path = scripted_document(tmp_path)
+    doc = decode_document(load_document(path))
+    rows = doc.timeline
+    assert len(rows) == 8
+    slow = max(range(len(rows)), key=lambda i: rows[i].p95_ms or 0)
+    assert rows[slow].errors > 0 and rows[slow - 1].errors == 0
+
+    async def drive():
+        app = OpenApp(doc, path)
+        async with app.run_test(size=(160, 60)) as pilot:
+            await pilot.pause()
+            screen = app.screen
+            assert isinstance(screen, SessionScreen)
+            assert screen.cursor == len(rows) - 1
+            last = text_of(screen.query_one("#opened-row"))
+            assert f"row {len(rows)} of {len(rows)}" in last
+            for _ in range(len(rows) - 1 - slow):
+                await pilot.press("left")
+            assert screen.cursor == slow
+            here = text_of(screen.query_one("#opened-row"))
+            health = text_of(screen.query_one("#opened-health"))
+            row = rows[slow]
+            assert f"row {slow + 1} of" in here
+            assert f"{row.errors:,} of {row.requests:,} requests" in here
+            from perftui.units import format_ms
+            assert f"p95 {format_ms(row.p95_ms)}" in here
+            assert "DOWN" in health and "503" in health
+            await pilot.press("left")
+            before = text_of(screen.query_one("#opened-row"))
+            assert f"row {slow} of" in before and f"p95 {format_ms(rows[slow - 1].p95_ms)}" in before
+            assert f"p95 {format_ms(rows[slow - 1].p95_ms)}" != f"p95 {format_ms(row.p95_ms)}"
+            assert "DOWN" not in text_of(screen.query_one("#opened-health"))
+            await pilot.press("right")
+            assert text_of(screen.query_one("#opened-row")) == here
+            await pilot.press("home")
+            assert screen.cursor == 0
+            await pilot.press("left")  # stays on the first row
+            assert screen.cursor == 0
+            # the full-run charts drew the whole timeline
+            from perftui.ui.widgets.charts import LatencyChart
+            chart = screen.query_one(LatencyChart)
+            assert chart._data is not None and len(chart._data[0]) == len(rows)
+            assert chart.cursor == rows[0].t  # the cursor line follows the cursor
+            await pilot.press("end")
+            assert chart.cursor == rows[-1].t and screen.cursor == len(rows) - 1
+            await pilot.press("q")
+        return app.return_code
+
+    assert asyncio.run(drive()) in (0, None)
+
+
+@pytest.mark.parametrize("content, expected", [
+    (b"{not json", "not JSON"),
+    (b'{"schema_version": 1, "summary": {}}', "not a readable perftui session document"),
+    (json.dumps({"schema_version": 99, "summary": {}}).encode(), "newer perftui"),
+])
+def test_open_bad_file_exits_2_naming_it(tmp_path, capsys, content, expected):
+    bad = tmp_path / "bad.json"
+    bad.write_bytes(content)
+    assert main(["open", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert str(bad) in err and expected in err
+
+
+def test_open_missing_file_and_unknown_id_exit_2(tmp_path, capsys):
+    assert main(["open", str(tmp_path / "nope.json")]) == 2
+    assert "nope.json" in capsys.readouterr().err
+    assert main(["open", "19990101", "--sessions-dir", str(tmp_path)]) == 2
+    assert str(tmp_path) in capsys.readouterr().err  # "no sessions in DIR"
+
+
+def test_open_resolves_a_session_id(tmp_path, capsys, monkeypatch):
+    """By id (prefix) in the sessions directory, as perftui ls shows it; without a terminal the
+    command says it needs one, naming the document it resolved."""
+    path = scripted_document(tmp_path)
+    sessions = tmp_path / "sessions"
+    run_dir = sessions / "20260101-120000-checkout"
+    run_dir.mkdir(parents=True)
+    (run_dir / "session.json").write_bytes(path.read_bytes())
+    (run_dir / "run.json").write_text(json.dumps({"id": "20260101-120000", "state": "finished"}))
+    code = main(["open", "20260101-12", "--sessions-dir", str(sessions)])
+    err = capsys.readouterr().err
+    assert code == 2 and str(run_dir / "session.json") in err and "needs a terminal" in err
