@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs: the package with its test extras, and the real peer servers
-# some tests talk to (nginx and prometheus-node-exporter, from Debian). Safe to run again.
+# some tests talk to (nginx, prometheus-node-exporter, Prometheus, and Chromium to render reports;
+# all from Debian). Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 need_apt=()
