@@ -53,8 +53,8 @@ def row_panel(row: TimelineRow, index: int, count: int, resolution: float) -> Ta
     t.add_column()
     span = f"{clock(max(0.0, row.t - resolution))}–{clock(row.t)}"
     t.add_row("second", Text(f"{span}  (row {index + 1} of {count}, phase {row.phase})", style="bold"))
-    target = f"target {fmt_rate(row.target_rps)}/s" if row.target_rps else f"target {row.target_vus} VUs"
-    t.add_row("rate", f"{fmt_rate(row.rps)} req/s · started {fmt_rate(row.started_rps)}/s · {target}")
+    target = f"target {fmt_rate(row.target_rps)}" if row.target_rps else f"target {row.target_vus} VUs"
+    t.add_row("rate", f"requests {fmt_rate(row.rps)} · started {fmt_rate(row.started_rps)} · {target}")
     t.add_row("latency", f"p50 {_ms(row.p50_ms)} · p95 {_ms(row.p95_ms)} · p99 {_ms(row.p99_ms)}")
     t.add_row("errors", Text(f"{row.errors:,} of {row.requests:,} requests ({fmt_pct(row.error_rate)})",
                              style="red" if row.errors else ""))
@@ -107,7 +107,8 @@ def header_text(doc: SessionDocument, path: Path) -> Text:
     t = Text()
     state = "recovered" if doc.recovered else "partial" if doc.partial else "completed"
     t.append(f" {doc.plan_name} ", "bold black on grey70")
-    t.append(f"  {doc.id} · {state} · {doc.end_reason} · {format_duration(doc.duration_s)}  ")
+    ended = "" if doc.end_reason == state else f" · {doc.end_reason}"  # not "completed · completed"
+    t.append(f"  {doc.id} · {state}{ended} · {format_duration(doc.duration_s)}  ")
     t.append(str(path), "dim")
     t.append("\n")
     t.append("requests  ", "dim")
