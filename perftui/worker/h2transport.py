@@ -35,7 +35,7 @@ from collections import deque
 
 from perftui.worker import transport as _t
 from perftui.worker.h2conn import _H2Conn, _Stream, _Unprocessed
-from perftui.worker.transport import HttpPool, Response, TransportError, build_request
+from perftui.worker.transport import HttpPool, PoolWaiters, Response, TransportError, build_request
 
 __all__ = ["H2Client", "H2Pool", "H2_ERROR_KINDS"]
 
@@ -44,7 +44,6 @@ _monotonic = time.monotonic
 H2_ERROR_KINDS = frozenset({"h2_stream_reset", "h2_goaway"})
 assert H2_ERROR_KINDS <= _t.ERROR_KINDS
 
-_SWEEP_INTERVAL = _t._SWEEP_INTERVAL  # deadlines: one periodic sweep per pool (see transport.py)
 _CONNECTION_HEADERS = frozenset(
     {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "host", "te"}
 )
@@ -87,7 +86,7 @@ class _UseHttp1(Exception):
     """ALPN chose HTTP/1.1: the pool now sends through its HTTP/1.1 pool."""
 
 
-class H2Pool:
+class H2Pool(PoolWaiters):
     """HTTP/2 connections to one origin. Not thread-safe; one event loop."""
 
     def __init__(
@@ -367,20 +366,7 @@ class H2Pool:
             except ValueError:
                 pass
 
-    def _wake_one(self) -> None:
-        waiters = self._waiters
-        while waiters:
-            _, _, fut = waiters.popleft()
-            if not fut.done():
-                fut.set_result(None)
-                return
-
     # ---- deadlines ----------------------------------------------------------------------
-
-    def _start_sweeper(self) -> None:
-        if self._loop is None:
-            self._loop = asyncio.get_running_loop()
-        self._sweeper = self._loop.call_later(_SWEEP_INTERVAL, self._sweep)
 
     def _sweep(self) -> None:
         now = _monotonic()
@@ -392,21 +378,7 @@ class H2Pool:
                     # be dead. No new streams on it; it closes when its last stream ends.
                     conn.draining = True
                 conn.cancel(st, TransportError("timeout", f"timeout after {st.timeout:.3g}s"))
-        waiters = self._waiters
-        if waiters:
-            keep: deque[tuple[float, float, asyncio.Future]] = deque()
-            for deadline, timeout, fut in waiters:
-                if fut.done():
-                    continue
-                if deadline <= now:
-                    fut.set_exception(TransportError("timeout", f"timeout after {timeout:.3g}s (no free stream)"))
-                else:
-                    keep.append((deadline, timeout, fut))
-            self._waiters = keep
-        if self._in_flight or self._waiters:
-            self._sweeper = self._loop.call_later(_SWEEP_INTERVAL, self._sweep)
-        else:
-            self._sweeper = None
+        self._expire_waiters(now, "no free stream")
 
 
 class H2Client:

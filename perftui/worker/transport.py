@@ -463,7 +463,46 @@ def _parser_error(exc: httptools.HttpParserError) -> str:
     return _short(exc)
 
 
-class HttpPool:
+class PoolWaiters:
+    """What a connection pool (``HttpPool``, ``h2transport.H2Pool``) does for requests waiting
+    for room: a FIFO of ``(deadline, timeout, future)``, each freed place handed to exactly one
+    waiter, and one periodic deadline sweep per pool instead of a timer per request. A subclass
+    provides ``_waiters``, ``_loop``, ``_sweeper``, ``_in_flight`` and a ``_sweep`` that expires
+    its own requests, then calls ``_expire_waiters``."""
+
+    def _wake_one(self) -> None:
+        waiters = self._waiters
+        while waiters:
+            _, _, fut = waiters.popleft()
+            if not fut.done():
+                fut.set_result(None)
+                return
+
+    def _start_sweeper(self) -> None:
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+        self._sweeper = self._loop.call_later(_SWEEP_INTERVAL, self._sweep)
+
+    def _expire_waiters(self, now: float, waiting_for: str) -> None:
+        """Fail the waiters whose deadline passed, then re-arm the sweep while work remains."""
+        waiters = self._waiters
+        if waiters:
+            keep: deque[tuple[float, float, asyncio.Future]] = deque()
+            for deadline, timeout, fut in waiters:
+                if fut.done():
+                    continue
+                if deadline <= now:
+                    fut.set_exception(TransportError("timeout", f"timeout after {timeout:.3g}s ({waiting_for})"))
+                else:
+                    keep.append((deadline, timeout, fut))
+            self._waiters = keep
+        if self._in_flight or self._waiters:
+            self._sweeper = self._loop.call_later(_SWEEP_INTERVAL, self._sweep)
+        else:
+            self._sweeper = None
+
+
+class HttpPool(PoolWaiters):
     """Keep-alive pool for one origin. Idle connections are reused LIFO; new ones are opened on
     demand up to ``max_connections`` (0 = unlimited); past that, requests queue FIFO and each
     freed connection goes to exactly one of them. Not thread-safe; one event loop."""
@@ -699,42 +738,11 @@ class HttpPool:
                 pass
             self._wake_one()
 
-    def _wake_one(self) -> None:
-        waiters = self._waiters
-        while waiters:
-            _, _, fut = waiters.popleft()
-            if not fut.done():
-                fut.set_result(None)
-                return
-
     # ---- deadlines ----------------------------------------------------------------------
-
-    def _start_sweeper(self) -> None:
-        if self._loop is None:
-            self._loop = asyncio.get_running_loop()
-        self._sweeper = self._loop.call_later(_SWEEP_INTERVAL, self._sweep)
 
     def _sweep(self) -> None:
         now = _monotonic()
         expired = [c for c in self._conns if c.fut is not None and c.deadline <= now]
         for conn in expired:
             conn._fail(TransportError("timeout", f"timeout after {conn.timeout:.3g}s"))
-        waiters = self._waiters
-        if waiters:
-            keep: deque[tuple[float, float, asyncio.Future]] = deque()
-            for deadline, timeout, fut in waiters:
-                if fut.done():
-                    continue
-                if deadline <= now:
-                    fut.set_exception(
-                        TransportError(
-                            "timeout", f"timeout after {timeout:.3g}s (no free connection)"
-                        )
-                    )
-                else:
-                    keep.append((deadline, timeout, fut))
-            self._waiters = keep
-        if self._in_flight or self._waiters:
-            self._sweeper = self._loop.call_later(_SWEEP_INTERVAL, self._sweep)
-        else:
-            self._sweeper = None
+        self._expire_waiters(now, "no free connection")
