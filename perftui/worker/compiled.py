@@ -196,9 +196,10 @@ class CompiledStep:
             target += ("&" if "?" in target else "?") + qs
         return target
 
-    def redirect_bytes(self, vars: dict, status: int, origin: "Origin", target: str) -> bytes:
-        """The request to send after a redirect: 303 (and 301/302 after a POST) become a GET
-        without a body, as browsers and curl do; credentials are not sent to another origin."""
+    def redirected(self, vars: dict, status: int, origin: "Origin") -> tuple[str, list[tuple[str, str]], bytes | None]:
+        """Method, headers and body of the request after a redirect: 303 (and 301/302 after a
+        POST) become a GET without a body, as browsers and curl do; credentials are not sent to
+        another origin. Used by HTTP/1.1 (``redirect_bytes``) and HTTP/2 alike."""
         keep_method = status in (307, 308) or self.method in ("GET", "HEAD")
         method = self.method if keep_method else "GET"
         drop = {"content-type", "content-length"} if not keep_method else set()
@@ -211,6 +212,11 @@ class CompiledStep:
                 body = self.body_json.render(vars)
             elif self.body is not None:
                 body = self.body.render(vars).encode()
+        return method, headers, body
+
+    def redirect_bytes(self, vars: dict, status: int, origin: "Origin", target: str) -> bytes:
+        """The HTTP/1.1 request to send after a redirect (see ``redirected``)."""
+        method, headers, body = self.redirected(vars, status, origin)
         return build_request(method, target, origin.host_header, headers, body, keep_alive=self.keep_alive)
 
     def render(self, vars: dict) -> tuple[str, list[tuple[str, str]], bytes | None]:

@@ -438,19 +438,8 @@ class H2Client:
         return resp
 
     async def redirect(self, step, vars: dict, status: int, origin, target: str) -> Response:
-        """The request after a redirect, as ``CompiledStep.redirect_bytes`` builds it for HTTP/1.1."""
-        keep_method = status in (307, 308) or step.method in ("GET", "HEAD")
-        method = step.method if keep_method else "GET"
-        drop = {"content-type", "content-length"} if not keep_method else set()
-        if origin != step.origin:
-            drop |= {"authorization", "cookie", "proxy-authorization"}
-        plain = [(k, t.render(vars)) for k, t in step.headers if k.lower() not in drop]
-        body = None
-        if keep_method:
-            if step.body_json is not None:
-                body = step.body_json.render(vars)
-            elif step.body is not None:
-                body = step.body.render(vars).encode()
+        """The request after a redirect, by the same rule as HTTP/1.1 (``CompiledStep.redirected``)."""
+        method, plain, body = step.redirected(vars, status, origin)
         pool = self.pool_for(origin)
         headers = h2_headers(method, origin.scheme, origin.host_header, target, plain, body)
         return await pool.request(method, target, origin.host_header, headers, body, timeout=step.timeout,
