@@ -19,6 +19,7 @@ from perftui.monitor.report import progress_markers, summary_lines
 from perftui.planload import LoadedPlan
 from perftui.runtime import Target, exit_code, resolve_target, save_session, sessions_dir
 from perftui.session import SessionRecord
+from perftui.slo import slo_summary_lines
 from perftui.summary import StatsSummary
 from perftui.units import format_count, format_duration, format_ms, printable, printable_lines
 
@@ -144,6 +145,7 @@ def summary_text(session: SessionRecord) -> str:
     warnings = [e for e in session.events if e.kind in ("worker", "warning")]
     for e in warnings[-5:]:
         w(f"! {format_duration(max(0.0, e.t))}: {e.message}")
+    out.extend(slo_summary_lines(session.slo_results))
     if session.threshold_results:
         w("")
         w("thresholds")
@@ -233,8 +235,9 @@ class HeadlessRun:
         coord = self.coord
         events = coord.session.events
         for ev in events[self._events_shown:]:
-            if ev.kind in ("worker", "warning", "phase", "pause", "resume", "rate", "vus", "annotation", "health", "generator"):
-                self._print(f"{'!' if ev.kind in ('worker', 'warning', 'health', 'generator') else '·'} {format_duration(max(0.0, ev.t)):>6}  {ev.message}")
+            if ev.kind in ("worker", "warning", "phase", "pause", "resume", "rate", "vus", "annotation", "health", "generator",
+                           "slo", "threshold"):
+                self._print(f"{'!' if ev.kind in ('worker', 'warning', 'health', 'generator', 'slo', 'threshold') else '·'} {format_duration(max(0.0, ev.t)):>6}  {ev.message}")
         self._events_shown = len(events)
         if coord.state != "finished":
             self._print(progress_line(coord))

@@ -78,7 +78,7 @@ _LATENCY_ALIASES = {
 }
 _PROTOCOL_PREFIXES = ("ws.", "mcp.", "graphql.")
 
-MetricKind = Literal["latency", "rate", "rps", "count"]
+MetricKind = Literal["latency", "rate", "rps", "count", "gauge", "factor"]
 
 METRICS: dict[str, tuple[MetricKind, str]] = {}
 """Every built-in metric name -> (kind, description). Protocol metrics (``ws.*``, ``mcp.*``,
@@ -117,6 +117,70 @@ PROTOCOL_ENDPOINT_METRICS = frozenset(
 )
 
 
+# The system under test (``perftui.run.judge`` reads them from the monitor's timeline): the SUT
+# process, the machine, named metric series and health checks; and the plan's SLOs.
+TARGET_FIELDS = {"cpu": "cpu_percent", "memory": "rss_mb", "rss_mb": "rss_mb", "threads": "threads",
+                 "connections": "connections", "open_fds": "open_fds"}
+"""``target.<name>`` -> the SUT process figure (``timeline[].monitor.sut``)."""
+HOST_FIELDS = {"cpu": "cpu_percent", "memory": "memory_percent", "load1": "load1"}
+"""``host.<name>`` -> the machine's figure (``timeline[].monitor.host``)."""
+GAUGE_STATS = ("avg", "max", "min", "last")
+"""How a monitored series is summed up over the run or the window; ``avg`` when not said."""
+SLO_FIELDS = ("burn_rate", "budget_consumed", "budget_left", "sli")
+_SLO_NAME = re.compile(r"[a-z0-9_-]+\Z")
+SYSTEM_PREFIXES = ("target.", "host.", "series", "health.")
+
+
+def system_metric(metric: str) -> tuple[str, str, str] | None:
+    """``(family, field, stat)`` of a system-under-test metric (``target.cpu.max`` ->
+    ``("target", "cpu", "max")``, ``series{NAME}`` -> ``("series", "", "avg")``,
+    ``health.uptime`` -> ``("health", "uptime", "")``), or None when it is not one."""
+    parts = metric.split(".")
+    if parts[0] == "series" and len(parts) <= 2:
+        stat = parts[1] if len(parts) == 2 else "avg"
+        return ("series", "", stat) if stat in GAUGE_STATS else None
+    if parts[0] == "health" and parts[1:] == ["uptime"]:
+        return ("health", "uptime", "")
+    fields = {"target": TARGET_FIELDS, "host": HOST_FIELDS}.get(parts[0])
+    if fields is None or len(parts) not in (2, 3) or parts[1] not in fields:
+        return None
+    stat = parts[2] if len(parts) == 3 else "avg"
+    return (parts[0], parts[1], stat) if stat in GAUGE_STATS else None
+
+
+def slo_metric(metric: str) -> tuple[str, str] | None:
+    """``(slo name, field)`` of ``slo.<name>.<field>``, or None."""
+    if not metric.startswith("slo."):
+        return None
+    name, _, fld = metric[4:].rpartition(".")
+    if not name or fld not in SLO_FIELDS or not _SLO_NAME.match(name):
+        return None
+    return name, fld
+
+
+def _system_problem(raw: str, metric: str, endpoint: str | None) -> str | None:
+    """What is wrong with a ``target.*``/``host.*``/``series``/``health.*``/``slo.*`` metric
+    name, or None when it is fine."""
+    if metric.startswith("slo."):
+        if slo_metric(metric) is None:
+            return (f"unknown SLO metric {raw!r}: write slo.<name>.<field> with a field among "
+                    f"{', '.join(SLO_FIELDS)} (e.g. slo.checkout.burn_rate < 2)")
+        if endpoint is not None:
+            return f"{raw}: an SLO metric takes no {{...}}; the SLO names its endpoint itself"
+        return None
+    found = system_metric(metric)
+    if found is None:
+        stats = "/".join(GAUGE_STATS)
+        return (f"unknown metric {raw!r} (system under test: target.<{'|'.join(TARGET_FIELDS)}>[.{stats}], "
+                f"host.<{'|'.join(HOST_FIELDS)}>[.{stats}], series[.{stats}]{{SERIES NAME}}, "
+                "health.uptime or health.uptime{HEALTH URL})")
+    if found[0] == "series" and endpoint is None:
+        return f"{raw}: name the monitor series in braces: series{{db connections}} < 80"
+    if found[0] in ("target", "host") and endpoint is not None:
+        return f"{raw}: {found[0]}.* metrics take no {{...}}"
+    return None
+
+
 def _unknown_protocol_metric(raw: str, metric: str, endpoint: str | None) -> str:
     known = sorted(PROTOCOL_METRICS if endpoint is None else PROTOCOL_ENDPOINT_METRICS)
     close = difflib.get_close_matches(metric, known, n=3, cutoff=0.6)
@@ -128,7 +192,7 @@ def _unknown_protocol_metric(raw: str, metric: str, endpoint: str | None) -> str
             f"{', '.join(same)}, and latencies such as {family if family != 'ws' else 'ws.rtt'}.p95)")
 
 
-_METRIC_CHARS = re.compile(r"[a-z0-9_.()]+\Z")
+_METRIC_CHARS = re.compile(r"[a-z0-9_.()-]+\Z")
 _TAIL = re.compile(
     r"""\s*(?P<op><=|>=|==|<|>|=>|=<|!=|=)\s*
         (?P<num>[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)
@@ -157,6 +221,10 @@ def metric_kind(metric: str) -> MetricKind:
     known = METRICS.get(metric)
     if known is not None:
         return known[0]
+    if (slo := slo_metric(metric)) is not None:
+        return "factor" if slo[1] == "burn_rate" else "rate"
+    if (system := system_metric(metric)) is not None:
+        return "rate" if system[0] == "health" else "gauge"
     last = metric.rpartition(".")[2]
     if last in _LATENCY_FIELDS:
         return "latency"
@@ -224,7 +292,10 @@ def parse_threshold(expr: str) -> Threshold:
         raise ValueError(
             f"threshold {expr!r}: metric name {metric_raw.strip()!r} may only contain a-z 0-9 _ . ( ){hint}"
         )
-    if metric not in METRICS and not metric.startswith(_PROTOCOL_PREFIXES):
+    if metric.startswith(("slo.", *SYSTEM_PREFIXES)) and metric not in METRICS:
+        if (problem := _system_problem(metric_raw.strip(), metric, endpoint)) is not None:
+            raise ValueError(f"threshold {expr!r}: {problem}")
+    elif metric not in METRICS and not metric.startswith(_PROTOCOL_PREFIXES):
         raise ValueError(f"threshold {expr!r}: {_unknown_metric(metric_raw.strip(), metric)}")
     if metric.startswith(_PROTOCOL_PREFIXES) and (metric.endswith(".") or ".." in metric):
         raise ValueError(f"threshold {expr!r}: incomplete metric name {metric!r}")
@@ -271,6 +342,15 @@ def _to_canonical(expr: str, metric: str, number: float, unit: str) -> float:
         if u in ("", "/s", "rps"):
             return number
         raise ValueError(f"threshold {expr!r}: {metric} is requests per second; write a number, optionally with /s")
+    if kind == "gauge":
+        if u in ("", "%", "mb", "/s", "ms"):
+            return number  # in the series' own units, as charted
+        raise ValueError(f"threshold {expr!r}: {metric} is compared in its own units (CPU in % of a core,"
+                         " memory in MB, a series as charted); write a plain number or one with %")
+    if kind == "factor":
+        if u in ("", "x"):
+            return number
+        raise ValueError(f"threshold {expr!r}: {metric} is a multiple of the budget's even pace; write a number such as 2 (or 2x)")
     if u:
         raise ValueError(f"threshold {expr!r}: {metric} is a count; write a plain number without a unit")
     return number
@@ -379,4 +459,8 @@ def format_value(th: Threshold, value: float | None) -> str:
         return f"{pct:.2f}%"
     if kind == "rps":
         return f"{value:.0f}/s" if abs(value) >= 100 else f"{value:.1f}/s"
+    if kind == "factor":
+        return f"{value:.2f}×"
+    if kind == "gauge":
+        return f"{value:.1f}" if abs(value) < 1000 else f"{value:,.0f}"
     return f"{value:.0f}" if value == int(value) else f"{value:g}"

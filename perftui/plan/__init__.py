@@ -16,6 +16,7 @@ import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
 from perftui.plan.common import Capture, Duration, Expect, Scalar, StatusCode, _Strict, duration_s
+from perftui.plan.rules import Slo, SloAlert, ThresholdSpec, threshold_expr
 from perftui.plan.steps import (
     ACTION_STEPS, MCP_INITIALIZE, MCP_TERMINATE, PROTOCOL_ACTIONS, STEP_TYPES, GraphQLStep, HttpStep, McpStep, Step,
     StepBase, ThinkStep, WsCloseStep, WsConnectStep, WsExpectStep, WsHoldStep, WsRequestStep, WsSendStep,
@@ -25,7 +26,7 @@ from perftui.plan.steps import (
 __all__ = [
     "ACTION_STEPS", "MCP_INITIALIZE", "MCP_TERMINATE", "PROTOCOL_ACTIONS", "STEP_TYPES", "Capture", "Defaults",
     "DemoOptions", "Duration", "Expect", "GeneratorLimits", "GraphQLStep", "HttpStep", "McpStep", "MetricSeries",
-    "Monitor", "Phase", "Plan", "Scalar", "Scenario", "StatusCode", "Step", "StepBase", "ThinkStep", "WsCloseStep",
+    "Monitor", "Phase", "Plan", "Scalar", "Slo", "SloAlert", "ThresholdSpec", "threshold_expr", "Scenario", "StatusCode", "Step", "StepBase", "ThinkStep", "WsCloseStep",
     "WsConnectStep", "WsExpectStep", "WsHoldStep", "WsRequestStep", "WsSendStep", "duration_s", "endpoint_name",
     "graphql_operation", "phase_model", "protocol_endpoints", "step_endpoints", "step_from_dict", "step_kind",
     "step_type",
@@ -218,8 +219,11 @@ class Plan(_Strict, kw_only=True):
     """Constants, or lists (one value picked at random per virtual user)."""
     phases: list[Phase] = []
     scenarios: list[Scenario] = []
-    thresholds: list[str] = []
-    """Pass/fail rules, e.g. ``"p95 < 200ms"``, ``"error_rate < 1%"``, ``"p99{GET /api/users} < 500ms"``."""
+    thresholds: list[str | ThresholdSpec] = []
+    """Pass/fail rules, e.g. ``"p95 < 200ms"``, ``"error_rate < 1%"``, ``"p99{GET /api/users} < 500ms"``,
+    or tables with a window and abort on fail (``perftui.plan.rules.ThresholdSpec``)."""
+    slos: list[Slo] = []
+    """Service level objectives with error budgets and burn-rate alerts (``perftui.plan.rules.Slo``)."""
     monitor: Monitor = msgspec.field(default_factory=Monitor)
     """Target health and metrics, a local server process, generator-bottleneck limits."""
     output: Output = msgspec.field(default_factory=Output)

@@ -5,7 +5,6 @@ whole-plan checks (target, thresholds naming endpoints, variables). Mixed into t
 
 from __future__ import annotations
 
-import difflib
 import math
 import re
 from typing import Any
@@ -14,16 +13,16 @@ from urllib.parse import urlsplit
 from msgspec import UNSET
 
 from perftui.plan import MAX_RATE, MAX_VUS, Capture, Defaults, DemoOptions, Expect, GeneratorLimits, MetricSeries, Monitor, Phase, Plan, Scenario
-from perftui.planload.driver import Driver, _fields, _finite
+from perftui.planload.driver import _fields, _finite
+from perftui.planload.rules import RuleChecks
 from perftui.planload.source import Path_, _HEADER_NAME, _HEADER_VALUE_BAD, _HOST, _IDENT, _IPV6, _has_control, _has_space_or_control, _quote
 from perftui.jsonpath import compile_path
 from perftui.template import TemplateError, compile_json
-from perftui.thresholds import METRICS, parse_threshold
 from perftui.demo.latency import parse_latency
 from perftui.monitor.metrics import parse_selector
 
 
-class PlanChecks(Driver):
+class PlanChecks(RuleChecks):
     """The checks of meaning run on each table that converted (``check_<struct name>``, called by
     ``Driver.struct``), and on the whole plan. Ranges declared with ``msgspec.Meta`` on the plan
     types are enforced by the driver before these run."""
@@ -326,21 +325,7 @@ class PlanChecks(Driver):
             weights = [s.get("weight", 1) for s in scenarios]
             if all(_finite(w) and w >= 0 for w in weights) and sum(weights) <= 0:
                 self.problem(("scenarios",), "the scenario weights add up to 0: give at least one scenario a weight above 0")
-        thresholds = raw.get("thresholds")
-        if isinstance(thresholds, list):
-            for i, expr in enumerate(thresholds):
-                if not isinstance(expr, str):
-                    continue  # reported as a type error
-                try:
-                    th = parse_threshold(expr)
-                except ValueError as e:
-                    self.problem(("thresholds", i), str(e))
-                    continue
-                if th.endpoint is not None and th.metric in METRICS and plan is not None and th.endpoint not in self.endpoints:
-                    known = sorted(self.endpoints)
-                    close = difflib.get_close_matches(th.endpoint, known, n=1, cutoff=0.6)
-                    hint = f"; did you mean {{{close[0]}}}?" if close else f"; endpoints: {', '.join(known)}"
-                    self.problem(("thresholds", i), f"no step has the endpoint name {_quote(th.endpoint)}{hint}")
+        self._rule_checks(raw, plan)  # thresholds and [[slos]]: perftui.planload.rules
         variables = raw.get("variables")
         if isinstance(variables, dict):
             for name, val in variables.items():

@@ -178,7 +178,8 @@ def _printable_names(plan: Plan) -> Plan:
         phases=[msgspec.structs.replace(ph, name=fix(ph.name)) for ph in plan.phases],
         scenarios=[msgspec.structs.replace(sc, name=fix(sc.name), steps=[step(st) for st in sc.steps])
                    for sc in plan.scenarios],
-        thresholds=[fix(t) for t in plan.thresholds],
+        thresholds=[fix(t) if isinstance(t, str) else msgspec.structs.replace(t, threshold=fix(t.threshold))
+                    for t in plan.thresholds],
     )
 
 

@@ -39,7 +39,7 @@ from perftui.run.clock import ClockView, LoadChange, PhaseClock, PhaseSpec, Tran
 from perftui.planload import LoadedPlan, redacted_plan
 from perftui.redact import masker
 from perftui.session import PhaseRecord, SessionRecord
-from perftui.thresholds import METRICS, evaluate, parse_threshold
+from perftui.run.judge import Judge
 
 _now = time.monotonic
 
@@ -94,8 +94,10 @@ class Coordinator(ClockView):
             roles={self.mask(name): role for name, role in protocol_endpoints(self.plan).items()},
         )
         self.session.mask = self.mask
-        self.thresholds = [parse_threshold(t) for t in self.plan.thresholds]
-        self._protocol_thresholds = any(t.metric not in METRICS for t in self.thresholds)
+        self.judge = Judge(self.plan, self.session, planned_s=sum(s.duration for s in self.specs), stop=self._abort)
+        """Thresholds (windows, the system under test, abort on fail) and SLOs, once per second."""
+        if self.judge.active:
+            self.session.add_observer(self.judge)
         self.workers: list[WorkerHandle] = []
         self.listeners: list[Callable[[], None]] = []
         self.finished = asyncio.Event()
@@ -261,14 +263,21 @@ class Coordinator(ClockView):
 
     def evaluate_thresholds(self) -> list:
         s = self.session
-        if not self.thresholds:
+        if not self.judge.rules:
             return []
         overall = s.summary()
         eps = {e.name: e for e in s.endpoint_summaries()}
         # protocol figures (ws.*, mcp.*, graphql.*) cost a merge of histograms: only when asked for
-        extra = s.protocol_extra() if self._protocol_thresholds else {}
-        s.threshold_results = [evaluate(t, overall, eps, extra) for t in self.thresholds]
+        extra = s.protocol_extra() if self.judge.protocol else {}
+        s.threshold_results = self.judge.evaluate(overall, eps, extra)
         return s.threshold_results
+
+    def _abort(self, reason: str) -> bool:
+        """A threshold with ``abort_on_fail`` failed: stop the run the normal way."""
+        if self._stopping or not self.phase_clock.active:
+            return False
+        asyncio.ensure_future(self.stop(reason))
+        return True
 
     # ---- control API ------------------------------------------------------------------
 

@@ -112,6 +112,8 @@ class SessionRecord:
         self.generator = GeneratorState(workers=workers)
         self.last_errors: deque[str] = deque(maxlen=50)
         self.threshold_results: list[Any] = []
+        self.slo_results: list[Any] = []
+        """``perftui.slo.SloResult`` per ``[[slos]]`` entry, updated every second."""
         self.iterations = 0
         self._second_late = 0
         self._second_dropped = 0
@@ -420,6 +422,7 @@ class SessionRecord:
             histogram=total.latency.encode().decode() if total.latency.total_count else "",
             service_histogram=total.service.encode().decode() if total.service.total_count else "",
             protocols=self.protocol_summary(),
+            slos=self.slo_results,
         )
 
     def to_json(self) -> bytes:

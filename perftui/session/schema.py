@@ -216,6 +216,8 @@ class SessionDocument(Struct, kw_only=True):
     """WebSocket / GraphQL / MCP figures, for plans with such steps."""
     recovered: bool = False
     """Rebuilt by ``perftui recover`` from the journal and one checkpoint after the run died."""
+    slos: list[Any] = []
+    """The plan's ``[[slos]]``: error budget, burn rates and alerts (``perftui.slo.SloResult``)."""
 
 
 def merge_rows(rows: list[TimelineRow]) -> TimelineRow:
