@@ -112,6 +112,8 @@ class Checkpoint(Struct, kw_only=True):
     partial: bool = True
     ended_wall: float | None = None
     extensions: dict[str, Any] = {}
+    slo_results: list[Any] = []
+    """``perftui.slo.SloResult`` per ``[[slos]]`` entry, as of the checkpoint."""
     endpoint_protocol: dict[str, str] = {}
     roles: dict[str, str] | None = None
     """The record's protocol roles (``SessionRecord.roles``); None in checkpoints written before
@@ -131,6 +133,7 @@ def capture(session: SessionRecord, *, with_timeline: bool) -> Checkpoint:
         phases=session.phases, generator=session.generator, iterations=session.iterations,
         last_errors=list(session.last_errors),
         threshold_results=[msgspec.to_builtins(r) for r in session.threshold_results],
+        slo_results=[msgspec.to_builtins(r) for r in session.slo_results],
         events=list(session.events) if with_timeline else [],
         timeline=list(session.timeline) if with_timeline else [],
         resolution=session.resolution, pending=list(session._pending) if with_timeline else [],
@@ -161,6 +164,9 @@ def restore(cp: Checkpoint) -> SessionRecord:
     s.iterations = cp.iterations
     s.last_errors.extend(cp.last_errors)
     s.threshold_results = [msgspec.convert(r, ThresholdResult) for r in cp.threshold_results]
+    from perftui.slo import SloResult
+
+    s.slo_results = [msgspec.convert(r, SloResult) for r in cp.slo_results]
     s.events = list(cp.events)
     s.timeline = list(cp.timeline)
     s.resolution = cp.resolution
@@ -427,10 +433,14 @@ def _evaluate_thresholds(session: SessionRecord) -> None:
     from perftui.thresholds import METRICS, evaluate, parse_threshold
 
     exprs = session.plan_dict.get("thresholds") or []
+    if not all(isinstance(t, str) for t in exprs):
+        return  # windows and aborts were judged second by second: keep the checkpoint's verdicts
     try:
         parsed = [parse_threshold(t) for t in exprs]
     except Exception:  # noqa: BLE001 - keep the checkpoint's verdicts
         return
+    if any(t.metric.startswith(("slo.", "target.", "host.", "series", "health.")) for t in parsed):
+        return  # judged from per-second data the journal does not keep
     if not parsed:
         return
     overall = session.summary()

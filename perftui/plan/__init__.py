@@ -16,7 +16,7 @@ import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
 from perftui.plan.common import Capture, Duration, Expect, Scalar, StatusCode, _Strict, duration_s
-from perftui.plan.rules import Slo, SloAlert, ThresholdSpec, threshold_expr
+from perftui.plan.rules import Slo, SloAlert, ThresholdSpec, threshold_expr, threshold_label
 from perftui.plan.steps import (
     ACTION_STEPS, MCP_INITIALIZE, MCP_TERMINATE, PROTOCOL_ACTIONS, STEP_TYPES, GraphQLStep, HttpStep, McpStep, Step,
     StepBase, ThinkStep, WsCloseStep, WsConnectStep, WsExpectStep, WsHoldStep, WsRequestStep, WsSendStep,
@@ -26,7 +26,7 @@ from perftui.plan.steps import (
 __all__ = [
     "ACTION_STEPS", "MCP_INITIALIZE", "MCP_TERMINATE", "PROTOCOL_ACTIONS", "STEP_TYPES", "Capture", "Defaults",
     "DemoOptions", "Duration", "Expect", "GeneratorLimits", "GraphQLStep", "HttpStep", "McpStep", "MetricSeries",
-    "Monitor", "Phase", "Plan", "Scalar", "Slo", "SloAlert", "ThresholdSpec", "threshold_expr", "Scenario", "StatusCode", "Step", "StepBase", "ThinkStep", "WsCloseStep",
+    "Monitor", "Phase", "Plan", "Scalar", "Slo", "SloAlert", "ThresholdSpec", "threshold_expr", "threshold_label", "Scenario", "StatusCode", "Step", "StepBase", "ThinkStep", "WsCloseStep",
     "WsConnectStep", "WsExpectStep", "WsHoldStep", "WsRequestStep", "WsSendStep", "duration_s", "endpoint_name",
     "graphql_operation", "phase_model", "protocol_endpoints", "step_endpoints", "step_from_dict", "step_kind",
     "step_type",

@@ -12,9 +12,10 @@ from typing import Annotated, Literal
 
 from msgspec import UNSET, Meta, UnsetType, field
 
-from perftui.plan.common import Duration, _Strict
+from perftui.plan.common import Duration, _Strict, duration_s
+from perftui.units import format_duration
 
-__all__ = ["Slo", "SloAlert", "ThresholdSpec", "threshold_expr"]
+__all__ = ["Slo", "SloAlert", "ThresholdSpec", "threshold_expr", "threshold_label"]
 
 
 class ThresholdSpec(_Strict, kw_only=True):
@@ -35,6 +36,20 @@ class ThresholdSpec(_Strict, kw_only=True):
 def threshold_expr(entry: str | ThresholdSpec) -> str:
     """The expression of a ``thresholds`` entry, either form."""
     return entry if isinstance(entry, str) else entry.threshold
+
+
+def threshold_label(entry: str | ThresholdSpec) -> str:
+    """How a threshold is named in results, panels and reports: the expression, plus its window
+    and abort setting for a table (``p95 < 300ms [1m window, abort after 10s]``)."""
+    if isinstance(entry, str):
+        return entry
+    notes = []
+    if entry.window is not UNSET:
+        notes.append(f"{format_duration(duration_s(entry.window))} window")
+    if entry.abort_on_fail:
+        delay = duration_s(entry.delay_abort_eval)
+        notes.append("abort" + (f" after {format_duration(delay)}" if delay else ""))
+    return entry.threshold + (f" [{', '.join(notes)}]" if notes else "")
 
 
 _Factor = Annotated[float, Meta(gt=0, le=1_000_000, extra={"range": "must be a burn rate above 0 (1 = spending the budget exactly over its window), got {value:g}"})]

@@ -57,11 +57,6 @@ class RuleChecks(Driver):
                 self.duration(s.latency, path + ("latency",))
         elif s.latency is not UNSET:
             self.problem(path + ("latency",), f'only a latency SLO has a bound; this one is sli = "{s.sli}"')
-        if s.endpoint and s.endpoint not in self.endpoints:
-            known = sorted(self.endpoints)
-            close = difflib.get_close_matches(s.endpoint, known, n=1, cutoff=0.6)
-            hint = f"; did you mean {_quote(close[0])}?" if close else f"; endpoints: {', '.join(known)}"
-            self.problem(path + ("endpoint",), f"no step has the endpoint name {_quote(s.endpoint)}{hint}")
 
     def _rule_checks(self, raw: dict[str, Any], plan: Plan | None) -> None:
         slos = raw.get("slos")
@@ -74,6 +69,12 @@ class RuleChecks(Driver):
                         self.problem(("slos", i, "name"), f"another SLO is named {_quote(name)} already (names are "
                                                           "compared without case)")
                     slo_names.add(name.lower())
+                endpoint = s.get("endpoint") if isinstance(s, dict) else None
+                if isinstance(endpoint, str) and endpoint and plan is not None and endpoint not in self.endpoints:
+                    known = sorted(self.endpoints)
+                    close = difflib.get_close_matches(endpoint, known, n=1, cutoff=0.6)
+                    hint = f"; did you mean {_quote(close[0])}?" if close else f"; endpoints: {', '.join(known)}"
+                    self.problem(("slos", i, "endpoint"), f"no step has the endpoint name {_quote(endpoint)}{hint}")
         monitor = raw.get("monitor") if isinstance(raw.get("monitor"), dict) else {}
         thresholds = raw.get("thresholds")
         if not isinstance(thresholds, list):

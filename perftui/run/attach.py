@@ -42,6 +42,7 @@ class CoordState(Struct, kw_only=True):
     clock: ClockState
     workers_alive: int
     thresholds: list[Any] = []
+    slos: list[Any] = []
 
 
 class Welcome(Struct, tag="welcome", kw_only=True):
@@ -138,7 +139,8 @@ def socket_dir() -> Path:
 
 def coord_state(c: Coordinator) -> CoordState:
     return CoordState(clock=c.phase_clock.s, workers_alive=sum(1 for w in c.workers if w.alive),
-                      thresholds=[msgspec.to_builtins(r) for r in c.session.threshold_results])
+                      thresholds=[msgspec.to_builtins(r) for r in c.session.threshold_results],
+                      slos=[msgspec.to_builtins(r) for r in c.session.slo_results])
 
 
 class ControlServer(SessionObserver):
@@ -307,6 +309,9 @@ class RemoteCoordinator(ClockView):
         self.phase_clock.load(st.clock)
         if self.session is not None:
             self.session.threshold_results = [msgspec.convert(r, ThresholdResult) for r in st.thresholds]
+            from perftui.slo import SloResult
+
+            self.session.slo_results = [msgspec.convert(r, SloResult) for r in st.slos]
             self.session.generator.workers_alive = st.workers_alive
 
     async def _pump(self, reader: asyncio.StreamReader) -> None:

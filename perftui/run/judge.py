@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 from msgspec import UNSET
 
 from perftui.aggregate import Aggregate, decode_histogram
-from perftui.plan import ThresholdSpec, duration_s
+from perftui.plan import ThresholdSpec, duration_s, threshold_label
 from perftui.slo import AVAILABILITY_KINDS, SloTracker, slo_specs
 from perftui.summary import StatsSummary
 from perftui.thresholds import (
@@ -45,24 +45,10 @@ if TYPE_CHECKING:  # pragma: no cover
     from perftui.session.schema import TimelineRow
     from perftui.worker.messages import Snapshot
 
-__all__ = ["Judge", "threshold_label"]
+__all__ = ["Judge"]
 
 BLOCKS = 30
 """A window is kept as at most this many blocks."""
-
-
-def threshold_label(entry: str | ThresholdSpec) -> str:
-    """How a threshold is named in results, panels and reports: the expression, plus its window
-    and abort setting for a table (``p95 < 300ms [1m window, abort after 10s]``)."""
-    if isinstance(entry, str):
-        return entry
-    notes = []
-    if entry.window is not UNSET:
-        notes.append(f"{format_duration(duration_s(entry.window))} window")
-    if entry.abort_on_fail:
-        delay = duration_s(entry.delay_abort_eval)
-        notes.append("abort" + (f" after {format_duration(delay)}" if delay else ""))
-    return entry.threshold + (f" [{', '.join(notes)}]" if notes else "")
 
 
 class _Block:

@@ -24,7 +24,7 @@ def shown_plan(loaded: LoadedPlan, *, reveal: bool = False) -> Plan:
         return msgspec.convert(redacted_plan(loaded, reveal=reveal), Plan)
     except (msgspec.ValidationError, TypeError, ValueError):
         # a masked value no longer validates (it cannot be shown as written): show only the shape
-        return Plan(name=loaded.plan.name, phases=loaded.plan.phases, thresholds=loaded.plan.thresholds,
+        return Plan(name=loaded.plan.name, phases=loaded.plan.phases, thresholds=loaded.plan.thresholds, slos=loaded.plan.slos,
                     target="demo" if loaded.plan.target == "demo" else "***")
 
 

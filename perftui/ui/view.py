@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from perftui.plan import threshold_label
 from perftui.run.clock import PhaseSpec
 from perftui.session import Event, TimelineRow
 from perftui.summary import StatsSummary
@@ -109,6 +110,8 @@ class ThresholdsView:
     results: tuple[Any, ...]
     live: bool
     """The run goes on: a count that can still change shows as pending."""
+    slos: tuple[Any, ...] = ()
+    """``perftui.slo.SloResult`` per ``[[slos]]`` entry: budget, burn rate, alert level."""
 
 
 @dataclass(frozen=True)
@@ -284,7 +287,7 @@ def numbers_view(c: ctl.RunController, cores: int | None) -> NumbersView:
     coord = c.coord
     url = c.shown_target if c.target else None
     demo = c.plan.target == "demo"
-    exprs = tuple(c.plan.thresholds)
+    exprs = tuple(threshold_label(t) for t in c.plan.thresholds)
     if coord is None:
         target = TargetView("waiting" if c.monitored else "hint", url, demo)
         return NumbersView(c.version, ThresholdsView(exprs, (), False), target, has_run=False)
@@ -304,7 +307,7 @@ def numbers_view(c: ctl.RunController, cores: int | None) -> NumbersView:
                               coord.worker_count, mon.host_now, warning, cores)
     return NumbersView(
         version=c.version,
-        thresholds=ThresholdsView(exprs, tuple(s.threshold_results), not ended),
+        thresholds=ThresholdsView(exprs, tuple(s.threshold_results), not ended, tuple(s.slo_results)),
         target=target, has_run=True, latency=(window, total), total=total,
         last_errors=tuple(s.last_errors), generator=generator,
         endpoints=tuple(endpoint_rows(s.endpoint_summaries(), s.endpoint_recent_rps)) if started else None,

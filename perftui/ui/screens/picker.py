@@ -20,7 +20,7 @@ from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
 from perftui.run.clock import phase_specs
-from perftui.plan import endpoint_name
+from perftui.plan import endpoint_name, threshold_label
 from perftui.ui.messages import PlanChosen
 from perftui.ui.plans import PlanEntry, discover, is_monitored
 from perftui.ui.widgets import PlanSketch
@@ -148,10 +148,12 @@ def preview_body(entry: PlanEntry) -> Group:
         parts.append(headers)
     parts.append(monitor_text(plan))
     th = Text("thresholds\n", style="bold")
+    for slo in plan.slos:
+        th.append(f"  SLO {slo.name}: {slo.objective:g}% {slo.sli}" + (f" on {slo.endpoint}" if slo.endpoint else "") + "\n")
     if plan.thresholds:
         for expr in plan.thresholds:
-            th.append(f"  {expr}\n", style="")
-    else:
+            th.append(f"  {threshold_label(expr)}\n", style="")
+    elif not plan.slos:
         th.append("  none\n", style="dim")
     parts.append(th)
     return Group(*parts)

@@ -12,6 +12,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
+from perftui.plan import threshold_label
 from perftui.runtime import EXIT_THRESHOLDS
 from perftui.ui.format import fmt_pct, fmt_rate
 from perftui.ui.keys import key_help
@@ -144,7 +145,8 @@ class ResultsScreen(Screen):
             yield Static(written_text(c), id="written")
             with Horizontal(id="results-top"):
                 yield panel(overview(s, c.shown_target), "overview", "summary")
-                yield panel(thresholds_renderable(list(c.plan.thresholds), s.threshold_results),
+                yield panel(thresholds_renderable([threshold_label(t) for t in c.plan.thresholds], s.threshold_results,
+                                                  slos=s.slo_results),
                             "results-thresholds", "thresholds")
             yield panel(latency_table(None, total, live=False), "results-latency", "latency, whole run")
             yield panel(endpoints_table(s), "results-endpoints", "endpoints")

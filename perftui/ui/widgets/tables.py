@@ -127,10 +127,12 @@ def _parsed(expr: str) -> Threshold | None:
         return None
 
 
-def thresholds_renderable(exprs: Sequence[str], results: Sequence, live: bool = False) -> Table | Text:
-    """One row per threshold. ``live`` (the run goes on): a count whose verdict can still change
-    (``requests > 1000`` at 400) shows as pending instead of a FAIL it may not deserve."""
-    if not exprs:
+def thresholds_renderable(exprs: Sequence[str], results: Sequence, live: bool = False,
+                          slos: Sequence = ()) -> Table | Text:
+    """One row per threshold, then one per SLO (its alert level, burn rate and budget left).
+    ``live`` (the run goes on): a count whose verdict can still change (``requests > 1000`` at
+    400) and a window not yet full show as pending instead of a FAIL they may not deserve."""
+    if not exprs and not slos:
         return Text("no thresholds in this plan", style="dim")
     by_expr = {r.expr: r for r in results}
     t = Table(box=None, padding=(0, 1), show_header=False, expand=True, show_edge=False)
@@ -143,13 +145,31 @@ def thresholds_renderable(exprs: Sequence[str], results: Sequence, live: bool = 
         name = Text(expr)  # not markup: endpoint names may hold [brackets]
         if r is None:
             t.add_row(Text("  ·", style="dim"), name, Text("waiting", style="dim"))
+        elif live and r.value is None and r.detail == "waiting for a full window":
+            t.add_row(Text("… wait", style="bold yellow"), name, Text(r.detail, style="yellow"))
         elif live and th is not None and not settled(th, r):
             t.add_row(Text("… wait", style="bold yellow"), name, Text(pending_detail(th, r), style="yellow"))
         elif r.ok:
             t.add_row(Text("✓ pass", style="bold green"), name, Text(r.detail or ""))
         else:
             t.add_row(Text("✗ FAIL", style="bold red"), name, Text(r.detail or "no data", style="red"))
+    for slo in slos:
+        t.add_row(*slo_row(slo))
     return t
+
+
+_SLO_STYLES = {"ok": ("✓ SLO", "bold green"), "warning": ("⚠ warn", "bold yellow"), "critical": ("✗ CRIT", "bold red")}
+
+
+def slo_row(r) -> tuple[Text, Text, Text]:
+    """An SLO in the thresholds panel: level, name and objective, burn rate and budget left."""
+    mark, style = _SLO_STYLES.get(r.level, ("  ·", "dim"))
+    burn = "-" if r.burn_rate is None else f"{r.burn_rate:.1f}×"
+    crit = r.burn_short.get("critical") if r.burn_short else None
+    now = "" if crit is None else f" (now {crit:.1f}×)"
+    left = f"{max(0.0, r.budget_left) * 100:.0f}% left" if r.budget_left > 0 else "budget spent"
+    return (Text(mark, style=style), Text(f"{r.name} {r.objective * 100:g}% {r.sli}"),
+            Text(f"burn {burn}{now} · {left}", style="" if r.level == "ok" else style.replace("bold ", "")))
 
 
 class ThresholdsPanel(LivePanel):
@@ -158,11 +178,12 @@ class ThresholdsPanel(LivePanel):
         self.border_title = "thresholds"
 
     def show_view(self, v: ThresholdsView) -> None:
-        self.show_results(v.exprs, v.results, live=v.live)
+        self.show_results(v.exprs, v.results, live=v.live, slos=v.slos)
 
-    def show_results(self, exprs: Sequence[str], results: Sequence, live: bool = False) -> None:
-        key = (tuple(exprs), tuple((r.expr, r.ok, r.detail) for r in results), live)
-        self.show(key, lambda: thresholds_renderable(exprs, results, live))
+    def show_results(self, exprs: Sequence[str], results: Sequence, live: bool = False, slos: Sequence = ()) -> None:
+        key = (tuple(exprs), tuple((r.expr, r.ok, r.detail) for r in results), live,
+               tuple((r.level, r.burn_rate, r.budget_left, tuple(r.burn_short.items())) for r in slos))
+        self.show(key, lambda: thresholds_renderable(exprs, results, live, slos))
 
 
 def generator_warning_text(warning: str) -> Text:
