@@ -192,7 +192,7 @@ def _unknown_protocol_metric(raw: str, metric: str, endpoint: str | None) -> str
             f"{', '.join(same)}, and latencies such as {family if family != 'ws' else 'ws.rtt'}.p95)")
 
 
-_METRIC_CHARS = re.compile(r"[a-z0-9_.()-]+\Z")
+_METRIC_CHARS = re.compile(r"[a-z0-9_.()]+\Z")
 _TAIL = re.compile(
     r"""\s*(?P<op><=|>=|==|<|>|=>|=<|!=|=)\s*
         (?P<num>[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)
@@ -286,7 +286,7 @@ def parse_threshold(expr: str) -> Threshold:
     if any(c in metric_raw for c in "<>=!"):
         raise ValueError(f"threshold {expr!r}: malformed operator; use exactly one of < <= > >= ==")
     metric = _normalise_metric(metric_raw)
-    if not _METRIC_CHARS.match(metric):
+    if not _METRIC_CHARS.match(metric) and slo_metric(metric) is None:  # SLO names may hold '-'
         guess = _normalise_metric(re.sub(r"[\s-]+", "_", metric_raw.strip()))
         hint = f"; did you mean {guess!r}?" if guess in METRICS else ""
         raise ValueError(
