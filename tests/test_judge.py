@@ -375,7 +375,7 @@ def test_the_thresholds_panel_shows_windows_and_slos():
     console.print(table)
     text = console.export_text()
     assert "… wait" in text and "waiting for a full window" in text
-    assert "checkout 99.5% availability" in text and "burn 3.2× (now 4.1×) · 60% left" in text
+    assert "SLO checkout 99.5%" in text and "3.2× now 4.1× · 60% left" in text
     assert "⚠ warn" in text
 
 

@@ -158,18 +158,19 @@ def thresholds_renderable(exprs: Sequence[str], results: Sequence, live: bool = 
     return t
 
 
-_SLO_STYLES = {"ok": ("✓ SLO", "bold green"), "warning": ("⚠ warn", "bold yellow"), "critical": ("✗ CRIT", "bold red")}
+_SLO_STYLES = {"ok": ("✓ ok", "bold green"), "warning": ("⚠ warn", "bold yellow"), "critical": ("✗ CRIT", "bold red")}
 
 
 def slo_row(r) -> tuple[Text, Text, Text]:
-    """An SLO in the thresholds panel: level, name and objective, burn rate and budget left."""
+    """An SLO in the thresholds panel: level, name and objective, burn rate (over the budget
+    window, and now: the critical level's short window) and budget left."""
     mark, style = _SLO_STYLES.get(r.level, ("  ·", "dim"))
     burn = "-" if r.burn_rate is None else f"{r.burn_rate:.1f}×"
     crit = r.burn_short.get("critical") if r.burn_short else None
-    now = "" if crit is None else f" (now {crit:.1f}×)"
-    left = f"{max(0.0, r.budget_left) * 100:.0f}% left" if r.budget_left > 0 else "budget spent"
-    return (Text(mark, style=style), Text(f"{r.name} {r.objective * 100:g}% {r.sli}"),
-            Text(f"burn {burn}{now} · {left}", style="" if r.level == "ok" else style.replace("bold ", "")))
+    now = "" if crit is None else f" now {crit:.1f}×"
+    left = f"{r.budget_left * 100:.0f}% left" if r.budget_left > 0 else "spent"
+    return (Text(mark, style=style), Text(f"SLO {r.name} {r.objective * 100:g}%"),
+            Text(f"{burn}{now} · {left}", style="" if r.level == "ok" else style.replace("bold ", "")))
 
 
 class ThresholdsPanel(LivePanel):
