@@ -384,3 +384,25 @@ def test_the_example_plan_loads():
     assert [s.name for s in loaded.plan.slos] == ["availability", "latency"]
     assert any(not isinstance(t, str) and t.abort_on_fail for t in loaded.plan.thresholds)
     json.dumps([str(t) for t in loaded.plan.thresholds])
+
+
+def test_k6_abort_on_fail_imports_as_a_table_threshold(tmp_path):
+    script = tmp_path / "load.js"
+    script.write_text("""
+import http from 'k6/http';
+export const options = {
+  vus: 2, duration: '10s',
+  thresholds: {
+    http_req_failed: [{ threshold: 'rate<0.01', abortOnFail: true, delayAbortEval: '10s' }],
+    http_req_duration: ['p(95)<500'],
+  },
+};
+export default function () { http.get('http://127.0.0.1:9/api'); }
+""")
+    out = tmp_path / "load.toml"
+    r = run_cli("import", str(script), "-o", str(out))
+    assert r.returncode == 0, r.stderr
+    plan = load_plan(out).plan
+    first, second = plan.thresholds
+    assert (first.threshold, first.abort_on_fail, first.delay_abort_eval) == ("error_rate < 0.01", True, "10s")
+    assert second == "p(95) < 500"

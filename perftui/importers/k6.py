@@ -152,7 +152,7 @@ class _K6(WsMixin, OptionsMixin):
         names = {st.get("name") for sc in self.conv.plan.get("scenarios", []) for st in sc["steps"]}
         kept = []
         for t in self.conv.plan.get("thresholds", []):
-            m = re.search(r"\{(.*)\}", t)
+            m = re.search(r"\{(.*)\}", t if isinstance(t, str) else t["threshold"])
             if m and m.group(1) not in names:
                 self.conv.todo(("thresholds",), "", f"threshold {t!r}: no translated request is named "
                                f"{m.group(1)!r}; left out", self.oline("options.thresholds"))

@@ -285,11 +285,13 @@ class OptionsMixin:
                     continue
             for r in rules:
                 text = r.get("threshold") if isinstance(r, dict) else r
-                if isinstance(r, dict) and r.get("abortOnFail"):
-                    self.otodo(("thresholds",), f"options.thresholds.{metric}", "abortOnFail: perftui "
-                               "evaluates thresholds at the end")
                 got = self.threshold(base, endpoint, text) if isinstance(text, str) else None
-                if got:
+                if got and isinstance(r, dict) and r.get("abortOnFail"):
+                    table = {"threshold": got, "abort_on_fail": True}
+                    if isinstance(r.get("delayAbortEval"), (str, int, float)):
+                        table["delay_abort_eval"] = r["delayAbortEval"]
+                    out.append(table)
+                elif got:
                     out.append(got)
                 else:
                     self.otodo(("thresholds",), f"options.thresholds.{metric}", f"{text!r}: not translated")

@@ -162,9 +162,10 @@ class DashboardScreen(Screen):
         self.endpoints.show_rows(n.endpoints)
 
     def announce(self, events) -> None:
-        """Engine trouble (a worker died, a warning) pops up once; the event log keeps it."""
+        """Engine trouble (a worker died, a warning), an SLO alert and an abort pop up once; the
+        event log keeps them."""
         for ev in events[self._events_seen:]:
-            if ev.kind in ("worker", "warning"):
+            if ev.kind in ("worker", "warning", "slo", "threshold"):
                 self.notify(ev.message, title=ev.kind, severity="warning", timeout=10)
         self._events_seen = len(events)
 
