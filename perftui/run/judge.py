@@ -35,7 +35,7 @@ from perftui.slo import AVAILABILITY_KINDS, SloTracker, slo_specs
 from perftui.summary import StatsSummary
 from perftui.thresholds import (
     HOST_FIELDS, METRICS, TARGET_FIELDS, Threshold, ThresholdResult, evaluate, format_value, parse_threshold,
-    slo_metric, system_metric,
+    settled, slo_metric, system_metric,
 )
 from perftui.units import format_duration
 
@@ -354,14 +354,25 @@ class Judge:
             if r.aborted_at is not None:
                 res.ok = False
                 res.detail = f"{res.detail}; stopped the run at {format_duration(r.aborted_at)}"
-            elif r.abort and not res.ok and res.detail != "waiting for a full window" \
-                    and elapsed >= r.delay_s and self.aborted is None and self.stop is not None \
-                    and self.session.ended_wall is None and _final_enough(r, res):
+            elif r.abort and self._failing_now(r, res) and elapsed >= r.delay_s and self.aborted is None \
+                    and self.stop is not None and self.session.ended_wall is None:
                 self._abort(r, res, elapsed)
                 if r.aborted_at is not None:
                     res.detail = f"{res.detail}; stopped the run at {format_duration(r.aborted_at)}"
             results.append(res)
         return results
+
+    @staticmethod
+    def _failing_now(r: _Rule, res: ThresholdResult) -> bool:
+        """Whether an abort may trigger: a windowed threshold by its latest window (a window
+        that failed during ``delay_abort_eval`` does not abort the run once the delay is over),
+        a count only once its verdict can no longer change (``requests > 1000`` at 400 may
+        still pass)."""
+        if r.window_s is not None:
+            return r.now is not None and not r.now.ok
+        if res.ok or res.value is None and res.detail == "waiting for a full window":
+            return False
+        return r.gauge is not None or settled(r.th, res)
 
     def _windowed_result(self, r: _Rule) -> ThresholdResult:
         if r.worst is None:
@@ -382,13 +393,6 @@ class Judge:
         self.aborted = r
         r.aborted_at = round(elapsed, 3)
         self.session.event("threshold", f"aborting the run at {format_duration(elapsed)}: {reason}")
-
-
-def _final_enough(r: _Rule, res: ThresholdResult) -> bool:
-    """A count below its limit (``requests > 1000``) can still pass: no abort on it mid-run."""
-    from perftui.thresholds import settled
-
-    return r.requests is not None or r.gauge is not None or settled(r.th, res)
 
 
 def _worse(th: Threshold, a: float | None, b: float | None) -> bool:
