@@ -295,6 +295,11 @@ def test_slo_burn_rate_alert_fires_against_a_known_error_rate(tmp_path, fresh_de
     assert any("slo.api.burn_rate" in row["extra"] for row in doc["timeline"])
     assert "SLOs" in r.stdout and "CRITICAL burn" in r.stdout
     assert "! " in r.stdout and "SLO api: CRITICAL" in r.stdout
+    html = tmp_path / "report.html"
+    rep = run_cli("report", str(out), "--html", str(html))
+    assert rep.returncode == 0, rep.stderr
+    page = html.read_text()
+    assert "<h2>SLOs</h2>" in page and "<td>99% availability</td>" in page and "critical at" in page
 
 
 def test_thresholds_on_a_real_metrics_endpoint_and_health_check(tmp_path):

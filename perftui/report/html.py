@@ -132,6 +132,18 @@ def render(doc: dict, comparison: dict | None = None) -> str:
             [_e(t.get("expr")), '<span class=pass>pass</span>' if t.get("ok") else '<span class=fail>FAIL</span>',
              _e("-" if t.get("value") is None else f"{t['value']:g}"), _e(t.get("detail") or "")]
             for t in thresholds if isinstance(t, dict)]))
+    slos = [x for x in doc.get("slos") or [] if isinstance(x, dict)]
+    if slos:
+        parts.append("<h2>SLOs</h2>")
+        parts.append(_table(["SLO", "objective", "level", "SLI", "burn rate", "budget used", "alerts"], [
+            [_e(x.get("name")), _e(f"{(x.get('objective') or 0) * 100:g}% {x.get('sli')}"
+                                   + (f" on {x['endpoint']}" if x.get("endpoint") else "")),
+             '<span class=pass>ok</span>' if x.get("level") == "ok" else f'<span class=fail>{_e(x.get("level"))}</span>',
+             _e("-" if x.get("sli_value") is None else f"{x['sli_value'] * 100:.3f}%"),
+             _e("-" if x.get("burn_rate") is None else f"{x['burn_rate']:.2f}×"),
+             _e(f"{(x.get('budget_consumed') or 0) * 100:.0f}%"),
+             _e(", ".join(f"{a.get('level')} at {a.get('at'):g}s" for a in x.get("alerts") or []))]
+            for x in slos]))
     if comparison is not None:
         parts.append(_comparison(comparison))
     parts.append("<h2>Over time</h2>")
