@@ -422,7 +422,8 @@ def _validate(args) -> int:
     total = sum(s.duration for s in specs)
     steps = sum(len(s.steps) for s in plan.scenarios)
     print(f"{printable(args.plan)}: ok · '{printable(plan.name)}' → {plan.target} · {len(specs)} phase(s), {total:.0f}s · "
-          f"{len(plan.scenarios)} scenario(s), {steps} step(s) · {len(plan.thresholds)} threshold(s)")
+          f"{len(plan.scenarios)} scenario(s), {steps} step(s) · {len(plan.thresholds)} threshold(s)"
+          + (f" · {len(plan.slos)} SLO(s)" if plan.slos else ""))
     return 0
 
 
