@@ -118,13 +118,32 @@ class Checkpoint(Struct, kw_only=True):
     they were recorded."""
 
 
-def capture(session: SessionRecord, *, with_timeline: bool) -> Checkpoint:
+def _window_states(session: SessionRecord, cache: dict[int, tuple[object, AggState]] | None) -> list[AggState]:
+    """The 10 s window's seconds, encoded. A second in the window is closed and never changes, so
+    with a ``cache`` (kept by the caller between checkpoints) each is encoded once, not once per
+    checkpoint; entries are keyed by the window's own (time, aggregate) tuple, held in the cache so
+    its id cannot be reused while the entry lives."""
+    if cache is None:
+        return [dump_aggregate(a) for _, a in session.window]
+    out, live = [], {}
+    for entry in session.window:
+        hit = cache.get(id(entry))
+        state = hit[1] if hit is not None and hit[0] is entry else dump_aggregate(entry[1])
+        live[id(entry)] = (entry, state)
+        out.append(state)
+    cache.clear()
+    cache.update(live)
+    return out
+
+
+def capture(session: SessionRecord, *, with_timeline: bool,
+            window_cache: dict[int, tuple[object, AggState]] | None = None) -> Checkpoint:
     return Checkpoint(
         id=session.id, plan_name=session.plan_name, plan_file=session.plan_file, plan=session.plan_dict,
         target=session.target, workers=session.workers, started_wall=session.started_wall,
         started_mono=session.started_mono, elapsed=session.elapsed(),
         total=dump_aggregate(session.total), second=dump_aggregate(session.second),
-        window=[dump_aggregate(a) for _, a in session.window],
+        window=_window_states(session, window_cache),
         endpoints={k: dump_aggregate(a) for k, a in session.endpoints.items()},
         endpoint_window={k: list(v) for k, v in session.endpoint_window.items()},
         endpoint_protocol=dict(session.endpoint_protocol),
@@ -231,6 +250,7 @@ class JournalWriter(SessionObserver):
         self._file = open(os.open(self.dir / JOURNAL, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab",
                           buffering=0)
         self._last_checkpoint = 0.0
+        self._window_cache: dict[int, tuple[object, AggState]] = {}
         self.info: dict[str, Any] = {"id": session.id, "plan_name": session.plan_name, "plan_file": session.plan_file,
                                      "target": session.target, "pid": pid or os.getpid(), "socket": socket_path,
                                      "state": "starting", "started_at": None, "ended_at": None}
@@ -297,7 +317,7 @@ class JournalWriter(SessionObserver):
         if self.error:
             return
         try:
-            cp = capture(self.session, with_timeline=False)
+            cp = capture(self.session, with_timeline=False, window_cache=self._window_cache)
             _atomic_write(self.dir / CHECKPOINT, _encoder.encode(cp))
         except OSError as exc:
             self._failed(exc)
