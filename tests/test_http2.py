@@ -1,9 +1,10 @@
 """HTTP/2 when a plan asks for it (``[defaults] http2 = true``), through perftui's own HTTP/2
 engine (``perftui.worker.h2transport``): against a real nginx over h2c and over TLS with ALPN
 (and one that only offers HTTP/1.1), and against a small h2 server (tests/h2_peer.py) that
-resets streams and sends GOAWAY. Requests really arrive as HTTP/2; failures keep perftui's error
-kinds plus ``h2_stream_reset`` and ``h2_goaway``; the session says which protocol each endpoint
-used; the client's counts match the server's."""
+resets streams, sends GOAWAY and the framing edges perftui's own frame parser must handle.
+Requests really arrive as HTTP/2; failures keep perftui's error kinds plus ``h2_stream_reset``
+and ``h2_goaway``; the session says which protocol each endpoint used; the client's counts match
+the server's."""
 
 from __future__ import annotations
 
@@ -393,9 +394,9 @@ def test_a_frame_too_large_is_a_protocol_error_with_goaway():
     assert peer.goaway_codes == {6: 1}  # FRAME_SIZE_ERROR
 
 
-def test_resets_and_goaway_mid_flight_over_many_streams():
-    # RST_STREAM and an error GOAWAY among streams in flight on one connection: each request gets
-    # its own kind; the streams the GOAWAY left out fail as h2_goaway, the rest complete.
+def test_resets_among_streams_in_flight_and_an_error_goaway():
+    # RST_STREAM for some of the streams in flight on one connection: those requests get their own
+    # kind and the others complete; then a GOAWAY with an error code is h2_goaway and names it.
     with H2Peer(goaway_every=1000) as peer:
         results, goaways = asyncio.run(_pool_requests(
             peer.port, [("GET", "/slow", None)] * 4 + [("GET", "/reset", None)] * 2 + [("GET", "/ok", None)] * 4,
