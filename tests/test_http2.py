@@ -232,6 +232,7 @@ def test_stream_resets_goaway_and_timeouts_are_counted_and_the_run_goes_on(tmp_p
     assert reset["error_kinds"] == {"h2_stream_reset": counts["reset"]} and counts["reset"] >= 1
     assert goaway["error_kinds"] == {"h2_goaway": counts["goaway_error"]} and counts["goaway_error"] >= 1
     assert hang["error_kinds"] == {"timeout": counts["hang"]} and counts["hang"] >= 1
+    assert counts["reset_by_client"] == counts["hang"]  # a timed-out stream is reset (CANCEL)
     # graceful GOAWAYs every 7 answers: perftui reconnected and carried on
     assert counts["goaway_graceful"] >= 5 and counts["connections"] > counts["goaway_graceful"]
     assert counts["ignored_after_goaway"] == 0  # one stream per connection: nothing was in flight
