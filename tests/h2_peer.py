@@ -13,6 +13,8 @@ Paths:
   /padded  a 103 Early Hints first; then HEADERS with PADDED and PRIORITY flags, DATA frames
            with padding, the body "padded body"
   /cont    200 with a 40,000-byte header x-big: its block goes as HEADERS + CONTINUATION
+  /hdr     200 with the length of the request's x-big header (send one over 16 KiB to have the
+           client split its header block into HEADERS + CONTINUATION)
   /ping    a PING before the answer (200 "ok"); ``counts["ping_acks"]`` counts the client's ACKs
   /slow    200 "ok" after 50 ms; ``counts["max_open"]`` is the most streams open at once
   /oversize  a frame larger than the client's SETTINGS_MAX_FRAME_SIZE (a protocol error)
@@ -146,6 +148,9 @@ class _Server(asyncio.Protocol):
                 counts["cont"] += 1
                 self.h2.send_headers(sid, [(b":status", b"200"), (b"x-big", b"v" * 40000)], end_stream=True)
                 self.open.discard(sid)
+            elif path == b"/hdr":
+                counts["hdr"] += 1
+                self._answer(sid, str(len(dict(ev.headers).get(b"x-big", b""))).encode())
             elif path == b"/ping":
                 counts["ping"] += 1
                 self.h2.ping(b"perftui!")

@@ -317,9 +317,9 @@ def test_hpack_caches_decode_and_encode_like_hpack_itself():
         assert cached_enc.encode(headers) == plain_enc.encode(headers)
 
 
-async def _pool_requests(port: int, requests: list[tuple[str, str, bytes | None]], *, max_streams: int = 100,
+async def _pool_requests(port: int, requests: list[tuple], *, max_streams: int = 100,
                          timeout: float = 10) -> tuple[list, int]:
-    """Send ``requests`` (method, path, body) at once through one H2Pool; the responses or
+    """Send ``requests`` (method, path, body[, headers]) at once through one H2Pool; the responses or
     TransportErrors in order, and the pool's GOAWAY count."""
     from perftui.worker.h2transport import H2Pool
     from perftui.worker.transport import TransportError
@@ -327,10 +327,10 @@ async def _pool_requests(port: int, requests: list[tuple[str, str, bytes | None]
     pool = H2Pool("http", "127.0.0.1", port, max_streams=max_streams)
     authority = f"127.0.0.1:{port}"
 
-    async def one(method, path, body):
+    async def one(method, path, body, headers=()):
         try:
             return await pool.request(method, path, authority, None, body, timeout=timeout, want_body=True,
-                                      want_headers=True, plain_headers=[])
+                                      want_headers=True, plain_headers=list(headers))
         except TransportError as exc:
             return exc
 
@@ -344,7 +344,8 @@ def test_framing_edges_against_an_h2_server():
     # perftui's own HTTP/2 framing (h2conn) against the h2 library's server side: response headers
     # split over CONTINUATION, padded and prioritized HEADERS after a 103, padded DATA, many
     # small DATA frames with trailers, a PING to answer, a download larger than the stream's
-    # 16 MiB receive window, request bodies through a 7-byte send window.
+    # 16 MiB receive window, request bodies through a 7-byte send window, and a request header
+    # block larger than the server's 16 KiB frames.
     body = bytes(range(256)) * 40  # 10,240 bytes: ~1,500 DATA frames through the tiny window
     with H2Peer(initial_window=7) as peer:
         results, goaways = asyncio.run(_pool_requests(peer.port, [
@@ -356,11 +357,12 @@ def test_framing_edges_against_an_h2_server():
             ("POST", "/echo", body),
             ("POST", "/echo", b"abc"),
             ("POST", "/echo", b""),
+            ("GET", "/hdr", None, [("X-Big", "w" * 40000)]),  # our block goes as HEADERS + CONTINUATION
         ], max_streams=4, timeout=30))
     counts = peer.counts
     for r in results:
         assert not isinstance(r, Exception), r
-    cont, padded, frames, ping, big, echo, echo_small, echo_empty = results
+    cont, padded, frames, ping, big, echo, echo_small, echo_empty, hdr = results
     headers = dict(cont.headers)
     assert cont.status == 200 and headers[b"x-big"] == b"v" * 40000 and cont.body == b""
     assert padded.status == 200 and padded.body == b"padded body" and dict(padded.headers)[b"x-padded"] == b"yes"
@@ -370,8 +372,9 @@ def test_framing_edges_against_an_h2_server():
     assert ping.body == b"ok" and counts["ping_acks"] == 1
     assert big.body_size == 17 * 1024 * 1024 and big.body == b"x" * big.body_size
     assert echo.body == str(len(body)).encode() and echo_small.body == b"3" and echo_empty.body == b"0"
+    assert hdr.body == b"40000"
     assert counts["server_protocol_errors"] == 0 and goaways == 0
-    assert counts["connections"] == 2  # 8 requests, 4 streams per connection
+    assert counts["connections"] == 3  # 9 requests, 4 streams per connection
 
 
 def test_the_servers_stream_limit_is_respected():
