@@ -266,9 +266,9 @@ class _H2Conn(asyncio.Protocol):
                 if flags & _PADDED:
                     if not length or data[p] >= length:
                         raise _ConnectionError(_PROTOCOL_ERROR, "DATA padding longer than the frame")
-                    body = data[p + 1:stop - data[p]]
+                    b0, b1 = p + 1, stop - data[p]
                 else:
-                    body = data[p:stop]
+                    b0, b1 = p, stop
                 # the whole frame, padding included, counts against both windows
                 self.recv_window -= length
                 if self.recv_window < 0:
@@ -284,10 +284,10 @@ class _H2Conn(asyncio.Protocol):
                     continue  # a stream already finished or cancelled
                 if not st.status:
                     raise _ConnectionError(_PROTOCOL_ERROR, f"DATA before response headers on stream {sid}")
-                if body:
-                    st.body_size += len(body)
-                    if st.chunks is not None:
-                        st.chunks.append(body)
+                if b1 > b0:
+                    st.body_size += b1 - b0
+                    if st.chunks is not None:  # copied only when the step keeps the body
+                        st.chunks.append(data[b0:b1])
                 if flags & _END_STREAM:
                     self._finish(sid)
                 else:
