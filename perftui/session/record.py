@@ -43,7 +43,8 @@ WINDOW_SECONDS = 10
 
 GAUGE_EXTRA = frozenset({"ws.open_connections"})
 """``Snapshot.extra`` keys that are gauges (the worker's value now), not per-interval counts: the
-timeline shows their sum over workers at the end of each second instead of a sum over snapshots."""
+timeline shows their sum over workers at the end of each second instead of a sum over snapshots.
+Keys starting with ``pool.`` (SQL connection pools) are gauges too."""
 
 
 def new_session_id() -> str:
@@ -218,7 +219,7 @@ class SessionRecord:
             self.last_errors.append(e)
         self.worker_state[snap.worker] = snap
         for k, v in snap.extra.items():
-            if k in GAUGE_EXTRA:
+            if k in GAUGE_EXTRA or k.startswith("pool."):  # SQL pools' gauges (perftui.worker.sql)
                 self._worker_gauges.setdefault(snap.worker, {})[k] = v
                 continue
             self.extra_now[k] = self.extra_now.get(k, 0.0) + v
