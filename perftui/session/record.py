@@ -30,6 +30,7 @@ from perftui.monitor.model import Sample
 from perftui.monitor.state import MonitorState
 from perftui.session.observer import SessionObserver
 from perftui.session.protocols import protocol_extra, protocol_summary
+from perftui.session.sqlfigures import sql_extra
 from perftui.session.schema import (
     SCHEMA_VERSION, Event, GeneratorState, PhaseRecord, ProtocolSummary, SessionDocument, TimelineRow, merge_rows,
 )
@@ -386,7 +387,10 @@ class SessionRecord:
     def protocol_extra(self, summary: ProtocolSummary | None = None) -> dict[str, float]:
         """The protocol metrics thresholds can name (``perftui.session.protocols.protocol_extra``)."""
         p = summary if summary is not None else self.protocol_summary()
-        return protocol_extra(p, self.roles, self.endpoints, span=self._span())
+        out = protocol_extra(p, self.roles, self.endpoints, span=self._span())
+        out.update(sql_extra(self.roles, self.endpoints, extra_total=self.extra_total, gauges=self.gauges,
+                             gauge_peaks=self.gauge_peaks, span=self._span()))
+        return out
 
     # ---- export -----------------------------------------------------------------------
 
