@@ -234,7 +234,7 @@ async def test_pool_limit_holds_and_waits_are_seen(pg):
             " AND application_name <> 'perftui monitor' AND pid <> pg_backend_pid() AND query LIKE '%pg_sleep(0.05)%'")))
     session = coord.session
     assert 1 <= peak_server <= 3
-    in_use = [r.extra.get("pool.main.in_use", 0) for r in session.timeline]
+    in_use = [r.extra.get("pool.main.in_use_peak", 0) for r in session.timeline]
     assert max(in_use) == 3
     assert sum(r.extra.get("sql.main.waits", 0) for r in session.timeline) > 0
     assert max(r.extra.get("pool.main.waiting", 0) for r in session.timeline) >= 1

@@ -128,6 +128,8 @@ class SessionRecord:
         """Gauge keys of ``Snapshot.extra`` (``GAUGE_EXTRA``): the sum over workers at the last tick."""
         self.gauge_peaks: dict[str, float] = {}
         self._worker_gauges: dict[int, dict[str, float]] = {}
+        self._peak_open: dict[int, bool] = {}
+        """Per worker: a ``*_peak`` gauge has had a value in the current second already."""
         self.monitor = MonitorState(emit=self.event, forward=self._on_monitor_sample)
         """Target health/metrics, SUT process and generator self-health (``perftui.monitor.state``)."""
         self._last_tick: float | None = None
@@ -221,7 +223,11 @@ class SessionRecord:
         self.worker_state[snap.worker] = snap
         for k, v in snap.extra.items():
             if k in GAUGE_EXTRA or k.startswith("pool."):  # SQL pools' gauges (perftui.worker.sql)
-                self._worker_gauges.setdefault(snap.worker, {})[k] = v
+                g = self._worker_gauges.setdefault(snap.worker, {})
+                # "<name>_peak": the most at once in the snapshot's interval; the row keeps the
+                # second's most, not its last quarter's
+                g[k] = max(v, g.get(k, 0.0)) if k.endswith("_peak") and self._peak_open.get(snap.worker) else v
+                self._peak_open[snap.worker] = True
                 continue
             self.extra_now[k] = self.extra_now.get(k, 0.0) + v
             self.extra_total[k] = self.extra_total.get(k, 0.0) + v
@@ -250,6 +256,7 @@ class SessionRecord:
                 if v > self.gauge_peaks.get(k, 0.0):
                     self.gauge_peaks[k] = v
             self.extra_now.update(gauges)
+            self._peak_open = {}
         row = TimelineRow(
             t=round(self.elapsed(now), 3), phase=phase, target_rps=round(target_rps, 3), target_vus=target_vus,
             rps=round(sec.requests / span, 3), started_rps=round(self._second_iterations / span, 3),

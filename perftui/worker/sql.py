@@ -12,7 +12,7 @@ The pool is perftui's own, not ``asyncpg.Pool``: asyncpg's pool resets every con
 release (a ``RESET ALL``/``UNLISTEN`` round trip per statement, doubling the work of a short
 INSERT), and it cannot tell how long a virtual user waited for a connection. Here a released
 connection goes straight to the longest waiter; the pool counts connections in use (the most at
-once in each interval), virtual users waiting, and the time they waited, shipped in
+once in each interval: ``in_use_peak``), virtual users waiting, and the time they waited, shipped in
 ``Snapshot.extra`` as ``pool.NAME.*`` gauges and ``sql.NAME.*`` counters (``SqlStats``).
 
 Timing follows the HTTP steps: the latency of an open-model iteration's first statement counts
@@ -262,7 +262,11 @@ class _Conn:
 
 
 class SqlPool:
-    """At most ``size`` connections to one database, made on demand; waiters served in order."""
+    """At most ``size`` connections to one database; a statement that finds none idle waits in
+    line, and a new connection is opened in the background while the pool is below ``size``.
+    Whichever comes first serves the longest waiter: a connection released by another virtual
+    user or the new one (which otherwise goes idle). A burst at the start of a run thus opens only
+    as many connections as it really needs at once, and connecting does not count as in use."""
 
     def __init__(self, name: str, db: Database, size: int, notes: deque[str]):
         self.name = name
@@ -275,39 +279,31 @@ class SqlPool:
         """Connections open or being opened."""
         self.in_use = 0
         self.waiters: deque[asyncio.Future] = deque()
+        self._connecting: set[asyncio.Task] = set()
         # per interval (SqlStats.take)
         self.peak_in_use = 0
         self.acquires = 0
         self.waits = 0
         self.wait_s = 0.0
-        self.wait_max_s = 0.0
         self.connects = 0
         self.connect_failures = 0
         self.closing = False
 
     async def acquire(self, deadline: float) -> _Conn:
-        t0 = _now()
         self.acquires += 1
         if self.idle:
-            return self._take(self.idle.pop())
-        if self.open < self.size:
-            self.open += 1
-            self._use()
-            try:
-                return await self._connect(deadline)
-            except BaseException:
-                self.open -= 1
-                self._unuse()
-                self._wake()
-                raise
+            return self._hand(self.idle.pop())
+        t0 = _now()
         fut = asyncio.get_running_loop().create_future()
         self.waiters.append(fut)
+        if self.open < self.size:
+            self._spawn_connect()
         try:
             async with asyncio.timeout_at(_loop_time(deadline)):
                 conn = await fut
         except BaseException as exc:
-            if fut.done() and not fut.cancelled():
-                self._give_back(fut.result())  # handed over just as we gave up: pass it on
+            if fut.done() and not fut.cancelled() and fut.exception() is None:
+                self.release(fut.result())  # handed over just as we gave up: pass it on
             else:
                 fut.cancel()
                 try:
@@ -320,97 +316,87 @@ class SqlPool:
                                                   f" ({self.size} in this worker's pool)") from None
             raise
         self._waited(t0)
-        if conn is None:  # a place freed up (a connection broke): open a new one
-            try:
-                return await self._connect(deadline)
-            except BaseException:
-                self.open -= 1
-                self._unuse()
-                self._wake()
-                raise
         return conn
 
     def _waited(self, t0: float) -> None:
-        waited = _now() - t0
         self.waits += 1
-        self.wait_s += waited
-        self.wait_max_s = max(self.wait_max_s, waited)
+        self.wait_s += _now() - t0
 
-    def _give_back(self, c: _Conn | None) -> None:
-        if c is not None:
-            self.release(c)
-            return
-        self.open -= 1  # a place to open a connection in, unused
-        self._unuse()
-        self._wake()
-
-    def _use(self) -> None:
+    def _hand(self, c: _Conn) -> _Conn:
         self.in_use += 1
         if self.in_use > self.peak_in_use:
             self.peak_in_use = self.in_use
-
-    def _unuse(self) -> None:
-        self.in_use -= 1
-
-    def _take(self, c: _Conn) -> _Conn:
-        self._use()
         return c
 
-    async def _connect(self, deadline: float) -> _Conn:
-        asyncpg = _asyncpg()
-        timeout = max(0.001, min(self.connect_timeout, deadline - _now()))
-        try:
-            conn = await asyncpg.connect(self.dsn, timeout=timeout, statement_cache_size=0)
-        except BaseException as exc:
-            if isinstance(exc, asyncio.CancelledError):
-                raise
-            self.connect_failures += 1
-            err = classify(exc)
-            if err.kind == "db_timeout":
-                err = SqlError("db_connection", f"connect timeout after {timeout:g}s")
-            raise err from None
-        self.connects += 1
-        return _Conn(conn)
+    def _spawn_connect(self) -> None:
+        self.open += 1
+        task = asyncio.ensure_future(self._connect())
+        self._connecting.add(task)
+        task.add_done_callback(self._connected)
 
-    def release(self, c: _Conn, broken: bool = False) -> None:
-        """Give a connection back; a broken one is closed and its place offered to a waiter."""
-        if broken or c.conn.is_closed() or self.closing:
+    def _connected(self, task: asyncio.Task) -> None:
+        self._connecting.discard(task)
+        if task.cancelled():
             self.open -= 1
-            self._unuse()
-            if not c.conn.is_closed():
-                c.conn.terminate()
+            return
+        exc = task.exception()
+        if exc is not None:
+            self.open -= 1
+            # the failure is the answer of the longest waiter; the others keep waiting for a
+            # connection someone releases, or try again themselves
             while self.waiters:
                 fut = self.waiters.popleft()
                 if not fut.done():
-                    self.open += 1
-                    self._use()
-                    fut.set_result(None)
-                    return
+                    fut.set_exception(exc)
+                    break
+            if self.waiters and self.open < self.size:
+                self._spawn_connect()
+            return
+        self.release(task.result(), fresh=True)
+
+    async def _connect(self) -> _Conn:
+        asyncpg = _asyncpg()
+        try:
+            conn = await asyncpg.connect(self.dsn, timeout=self.connect_timeout, statement_cache_size=0)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:  # noqa: BLE001 - classified for the waiter
+            self.connect_failures += 1
+            err = classify(exc)
+            if err.kind == "db_timeout":
+                err = SqlError("db_connection", f"connect timeout after {self.connect_timeout:g}s")
+            raise err from None
+        self.connects += 1
+        if self.closing:
+            conn.terminate()
+            raise SqlError("db_connection", "the run is ending")
+        return _Conn(conn)
+
+    def release(self, c: _Conn, broken: bool = False, fresh: bool = False) -> None:
+        """Give a connection back (``fresh``: a new one, not in use yet); a broken one is
+        closed, and a replacement opened when virtual users are waiting."""
+        if not fresh:
+            self.in_use -= 1
+        if broken or c.conn.is_closed() or self.closing:
+            self.open -= 1
+            if not c.conn.is_closed():
+                c.conn.terminate()
+            if self.waiters and self.open < self.size and not self.closing:
+                self._spawn_connect()
             return
         while self.waiters:
             fut = self.waiters.popleft()
             if not fut.done():
-                fut.set_result(c)  # stays in use: handed straight to the waiter
+                fut.set_result(self._hand(c))
                 return
-        self._unuse()
         self.idle.append(c)
-
-    def _wake(self) -> None:
-        """A place freed up without a connection: let the first waiter open one."""
-        while self.waiters and self.open < self.size:
-            fut = self.waiters.popleft()
-            if not fut.done():
-                self.open += 1
-                self._use()
-                fut.set_result(None)
-                return
 
     def take(self) -> dict[str, float]:
         """This interval's figures (``pool.NAME.*`` gauges, ``sql.NAME.*`` counts)."""
         p = f"pool.{self.name}."
         s = f"sql.{self.name}."
         out = {
-            p + "size": float(self.size), p + "open": float(self.open), p + "in_use": float(self.peak_in_use),
+            p + "size": float(self.size), p + "open": float(self.open), p + "in_use_peak": float(self.peak_in_use),
             p + "waiting": float(len(self.waiters)),
             s + "acquires": float(self.acquires), s + "waits": float(self.waits),
             s + "wait_ms": round(self.wait_s * 1000, 3), s + "connects": float(self.connects),
@@ -418,11 +404,13 @@ class SqlPool:
         }
         self.peak_in_use = self.in_use
         self.acquires = self.waits = self.connects = self.connect_failures = 0
-        self.wait_s = self.wait_max_s = 0.0
+        self.wait_s = 0.0
         return out
 
     async def close(self) -> None:
         self.closing = True
+        for task in list(self._connecting):
+            task.cancel()
         idle, self.idle = self.idle, []
         for c in idle:
             self.open -= 1
