@@ -11,7 +11,10 @@ with ``--connections`` concurrent connections, closed loop, for ``--seconds``:
 - asyncpg on uvloop, and psycopg 3 (async, binary build, server-side prepared) on uvloop: each
   a bare loop of ``execute`` calls, no statistics — the driver's own cost;
 - ``perftui run`` of the same statement as a SQL step (``--workers 1``, closed model, full
-  statistics): inserts/s from the table, CPU from the worker's own accounting in the session.
+  statistics): inserts/s (median second of the timeline; rows counted in the table), CPU from
+  the worker's own accounting in the session;
+- then perftui alone in the open model at ``--open`` rates (1,000 and 5,000 inserts/s): the
+  worker's CPU at that rate, which is what a fixed-rate test costs.
 
 CPU per statement is the process's user + system time over the statements it completed.
 """
@@ -106,7 +109,7 @@ def _pgbench(pg: PgPeer, seconds: float, conns: int) -> dict:
     return {"rate": n / seconds, "cpu_us": cpu / n * 1e6}
 
 
-def _perftui(pg: PgPeer, seconds: float, conns: int) -> dict:
+def _perftui(pg: PgPeer, seconds: float, conns: int, rate: float | None = None) -> dict:
     before = int(pg.psql("SELECT count(*) FROM events"))
     plan = Path(tempfile.mkdtemp()) / "sql.toml"
     plan.write_text(f"""
@@ -116,7 +119,7 @@ dsn = "${{BENCH_DSN}}"
 pool = {conns}
 [[phases]]
 duration = "{int(seconds)}s"
-vus = {conns}
+{f"arrival_rate = {rate}" if rate else f"vus = {conns}"}
 [[scenarios]]
 [[scenarios.steps]]
 database = "bench"
@@ -131,11 +134,12 @@ params = ["{{{{ $worker }}}}{{{{ $vu }}}}{{{{ $iteration }}}}9", "x"]
     doc = json.loads(out.read_text())
     rows = [r for r in doc["timeline"] if r["requests"]]
     steady = rows[1:-1] or rows
-    rate = sorted(r["rps"] for r in steady)[len(steady) // 2]
+    achieved = sorted(r["rps"] for r in steady)[len(steady) // 2]
     cpu = sorted(r["cpu_percent"] for r in steady)[len(steady) // 2]
     inserted = int(pg.psql("SELECT count(*) FROM events")) - before
-    return {"rate": rate, "cpu_us": cpu / 100 / rate * 1e6 if rate else 0.0, "rows": inserted,
-            "errors": doc["summary"]["errors"]}
+    p99 = doc["summary"]["latency_ms"]["p99"]
+    return {"rate": achieved, "cpu_us": cpu / 100 / achieved * 1e6 if achieved else 0.0, "rows": inserted,
+            "errors": doc["summary"]["errors"], "cpu_percent": cpu, "p99": p99}
 
 
 def main() -> None:
@@ -147,6 +151,7 @@ def main() -> None:
     ap.add_argument("--connections", type=int, default=8)
     ap.add_argument("--runs", type=int, default=1)
     ap.add_argument("--skip-perftui", action="store_true")
+    ap.add_argument("--open", default="1000,5000", help="open-model rates for perftui alone ('' for none)")
     a = ap.parse_args()
     with PgPeer(cpu=0) as pg:
         pg.psql("CREATE TABLE events (id bigint, v text)")
@@ -158,12 +163,16 @@ def main() -> None:
             if not a.skip_perftui:
                 results.setdefault("perftui", []).append(_perftui(pg, a.seconds, a.connections))
             pg.psql("TRUNCATE events")
+        opened = [(float(r), _perftui(pg, a.seconds, a.connections, float(r))) for r in a.open.split(",") if r]
     base = sorted(r["rate"] for r in results["pgbench"])[len(results["pgbench"]) // 2]
     print(f"{'client':10} {'inserts/s':>10} {'÷ pgbench':>9} {'CPU µs/stmt':>12}")
     for name, rs in results.items():
         r = sorted(rs, key=lambda x: x["rate"])[len(rs) // 2]
         extra = f"  rows {r['rows']}, errors {r['errors']}" if "rows" in r else ""
         print(f"{name:10} {r['rate']:10,.0f} {r['rate'] / base:9.2f} {r['cpu_us']:12.1f}{extra}")
+    for asked, r in opened:
+        print(f"perftui open model {asked:,.0f}/s: {r['rate']:,.0f}/s done, worker CPU {r['cpu_percent']:.0f}% of a core,"
+              f" p99 {r['p99']:.2f}ms, rows {r['rows']:,}, errors {r['errors']}")
 
 
 if __name__ == "__main__":
