@@ -116,16 +116,18 @@ def protocol_lines(p) -> list[Text]:
         _pair(t, "errors", fmt_pct(sql.error_rate), "red" if sql.errors else "")
         _pair(t, "rows", _count(sql.rows))
         lines.append(t)
-        for kind, n in list(sql.error_kinds.items())[:3]:
-            t = _sub(kind)
-            t.append(_count(n), "red")
+        if sql.error_kinds:
+            t = _sub("errors")
+            for kind, n in list(sql.error_kinds.items())[:3]:
+                _pair(t, kind, _count(n), "red")
             lines.append(t)
         t = _sub("latency")
         _latency(t, sql.latency_ms)
         lines.append(t)
         for name, pool in sql.databases.items():
-            t = _sub(f"pool {name}")
+            t = _sub("pool")
             busy = pool.utilization is not None and pool.utilization >= 0.8
+            t.append(f"{name}  ", "bold")
             _pair(t, "in use", f"{pool.in_use}/{pool.size}", "bold")
             _pair(t, "peak", f"{pool.peak_in_use}", "bold yellow" if busy else "")
             _pair(t, "waiting", f"{pool.waiting}", "yellow" if pool.waiting else "")
