@@ -155,6 +155,25 @@ async def test_errors_are_classified_and_the_flow_goes_on(pg):
     assert pg.psql("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(5)%' AND state = 'active'") == "0"
 
 
+async def test_min_connections_are_opened_before_the_load(pg):
+    plan = sql_plan(pg, [{"sql": "SELECT 1"}], pool=6)
+    plan["databases"]["main"]["min_connections"] = 4
+    runner = ScenarioRunner(plan_from_dict(plan).plan, "", worker_index=1, worker_count=2)
+    try:
+        runner.warm_sql()
+        pool = runner.sql_stats.pools["main"]
+        assert pool.size == 3 and pool.min_connections == 2  # this worker's share of 6 and 4
+        for _ in range(100):
+            if len(pool.idle) == 2:
+                break
+            await asyncio.sleep(0.05)
+        assert len(pool.idle) == 2 and pool.open == 2 and pool.in_use == 0
+    finally:
+        await runner.close()
+    assert "min_connections" in _problems(sql_plan(pg, [{"sql": "SELECT 1"}], pool=2) | {
+        "databases": {"main": {"dsn": pg.dsn(), "pool": 2, "min_connections": 3}}})
+
+
 def test_classify_by_sqlstate_class():
     class E(Exception):
         def __init__(self, code):

@@ -222,6 +222,10 @@ class Database(_Strict, kw_only=True):
     each). Past it, virtual users wait for a free connection; the wait counts in their latency."""
     connect_timeout: Duration = "10s"
     """Time allowed to open one connection."""
+    min_connections: Annotated[int, _range(ge=0, le=10_000, message="must be a number of connections from 0 to 10000, got {value}")] = 0
+    """Connections opened as the workers start, before the first phase (shared out like
+    ``pool``); the others are opened on demand. Set it to ``pool`` for a pool that is full from
+    the start, as an application's usually is, so a cold start does not open them all at once."""
 
 
 class Plan(_Strict, kw_only=True):

@@ -76,6 +76,8 @@ class SqlChecks(Driver):
 
     def check_database(self, db: Database, raw: dict[str, Any], path: Path_) -> None:
         self.duration(db.connect_timeout, path + ("connect_timeout",))
+        if db.min_connections > db.pool:
+            self.problem(path + ("min_connections",), f"must be at most pool ({db.pool}), got {db.min_connections}")
         dsn = db.dsn
         at = path + ("dsn",)
         if not dsn.strip():

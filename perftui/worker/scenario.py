@@ -178,7 +178,14 @@ class ScenarioRunner:
             size = sql.pool_share(db.pool, self.worker_count, self.worker_index)
             pool = self.sql_stats.pools[name] = sql.SqlPool(name, db, size, self.errors_sample)
             pool.stats = self.sql_stats
+            pool.min_connections = (min(size, sql.pool_share(db.min_connections, self.worker_count, self.worker_index))
+                                    if db.min_connections else 0)
         return pool
+
+    def warm_sql(self) -> None:
+        """Open each SQL pool's ``min_connections`` in the background (call on the running loop)."""
+        for pool in self.sql_stats.pools.values():
+            pool.warm(pool.min_connections)
 
     def recorder_for(self, name: str) -> EndpointRecorder:
         rec = self.recorders.get(name)

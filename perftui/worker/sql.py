@@ -280,6 +280,8 @@ class SqlPool:
         self.in_use = 0
         self.waiters: deque[asyncio.Future] = deque()
         self._connecting: set[asyncio.Task] = set()
+        self.min_connections = 0
+        """Opened at start (``warm``): this worker's share of ``[databases.NAME].min_connections``."""
         # per interval (SqlStats.take)
         self.peak_in_use = 0
         self.acquires = 0
@@ -328,6 +330,11 @@ class SqlPool:
             self.peak_in_use = self.in_use
         return c
 
+    def warm(self, n: int) -> None:
+        """Open ``n`` connections in the background now (``min_connections``)."""
+        for _ in range(max(0, min(n, self.size - self.open))):
+            self._spawn_connect()
+
     def _spawn_connect(self) -> None:
         self.open += 1
         task = asyncio.ensure_future(self._connect())
@@ -344,11 +351,13 @@ class SqlPool:
             self.open -= 1
             # the failure is the answer of the longest waiter; the others keep waiting for a
             # connection someone releases, or try again themselves
-            while self.waiters:
-                fut = self.waiters.popleft()
+            for fut in list(self.waiters):
                 if not fut.done():
+                    self.waiters.remove(fut)
                     fut.set_exception(exc)
                     break
+            else:  # nobody waited for it (min_connections): say so once it is shipped
+                self.notes.append(f"{getattr(exc, 'kind', 'db_connection')}: {self.name}: {exc}")
             if self.waiters and self.open < self.size:
                 self._spawn_connect()
             return
