@@ -16,6 +16,7 @@ from typing import TextIO
 
 from perftui.run.coordinator import Coordinator
 from perftui.monitor.report import progress_markers, summary_lines
+from perftui.plan import shown_target
 from perftui.planload import LoadedPlan
 from perftui.runtime import Target, exit_code, resolve_target, save_session, sessions_dir
 from perftui.session import SessionRecord
@@ -274,7 +275,7 @@ class HeadlessRun:
                                             session_id=self.session_id)
             if not self.quiet:
                 plan = self.loaded.plan
-                self._print(f"perftui · {plan.name} → {coord.session.target} · {len(coord.specs)} phase(s), "
+                self._print(f"perftui · {plan.name} → {shown_target(plan, coord.session.target)} · {len(coord.specs)} phase(s), "
                             f"{sum(s.duration for s in coord.specs):.0f}s planned · {coord.worker_count} worker(s)")
                 coord.listeners.append(self._progress)
             if self.interrupted:  # a signal arrived while the target was starting: no load sent

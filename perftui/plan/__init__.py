@@ -27,7 +27,7 @@ __all__ = [
     "DemoOptions", "Duration", "Expect", "GeneratorLimits", "GraphQLStep", "HttpStep", "McpStep", "MetricSeries",
     "Monitor", "Phase", "Plan", "Scalar", "Scenario", "StatusCode", "Step", "Database", "SqlCapture", "SqlExpect", "SqlStatement", "SqlStep", "StepBase", "ThinkStep", "WsCloseStep",
     "WsConnectStep", "WsExpectStep", "WsHoldStep", "WsRequestStep", "WsSendStep", "duration_s", "endpoint_name",
-    "graphql_operation", "phase_model", "protocol_endpoints", "step_endpoints", "step_from_dict", "step_kind",
+    "graphql_operation", "phase_model", "shown_target", "protocol_endpoints", "step_endpoints", "step_from_dict", "step_kind",
     "step_type",
 ]
 
@@ -250,6 +250,15 @@ class Plan(_Strict, kw_only=True):
     """Live metrics and other outputs of a run."""
     databases: dict[str, Database] = {}
     """PostgreSQL databases for SQL steps, by name (``[databases.NAME]``)."""
+
+
+def shown_target(plan: Plan, target: str | None = None) -> str:
+    """What to call a run's target in one line: its URL, else (a plan of SQL steps alone) its
+    databases, as ``postgres: metrics``."""
+    target = plan.target if target is None else target
+    if target or not plan.databases:
+        return target
+    return "postgres: " + ", ".join(plan.databases)
 
 
 def phase_model(phase: Phase) -> Literal["open", "closed", "pause"]:

@@ -203,8 +203,9 @@ class _Statement:
         self.min_rows = e.min_rows if e is not None and e.min_rows is not msgspec.UNSET else None
         self.max_rows = e.max_rows if e is not None and e.max_rows is not msgspec.UNSET else None
 
-    def args(self, vars: dict, types: list) -> list[Any]:
+    def args(self, vars: dict, stmt) -> list[Any]:
         if self.converters is None:
+            types = stmt.get_parameters()
             self.converters = [(_converter(t.name), _TYPE_WORDS.get(t.name, t.name)) for t in types]
         out = []
         for i, (tpl, (conv, word)) in enumerate(zip(self.params, self.converters)):
@@ -280,6 +281,7 @@ class SqlPool:
         self.in_use = 0
         self.waiters: deque[asyncio.Future] = deque()
         self._connecting: set[asyncio.Task] = set()
+        self.stats: SqlStats | None = None
         self.min_connections = 0
         """Opened at start (``warm``): this worker's share of ``[databases.NAME].min_connections``."""
         # per interval (SqlStats.take)
@@ -484,7 +486,7 @@ async def _run_statement(c: _Conn, st: _Statement, vars: dict, deadline: float) 
     if stmt is None:
         stmt = c.prepared[st.sql] = await c.conn.prepare(st.sql, timeout=remaining)
         remaining = deadline - _now()
-    args = st.args(vars, stmt.get_parameters())
+    args = st.args(vars, stmt)
     if st.fetch == "one":
         row = await stmt.fetchrow(*args, timeout=max(0.001, remaining))
         records = [row] if row is not None else []
