@@ -563,7 +563,11 @@ async def run_sql_step(runner, step, vars: dict, intended: float | None) -> bool
     if kind is None and failed is not None:
         kind = "expect_failed"
         runner.errors_sample.append(f"expect_failed: {step.name}: {failed}")
-    rec.op(int((done - started) * 1e6), int((done - sent) * 1e6), kind)
+    service_us = int((done - sent) * 1e6)
+    # a connection in hand at once (closed model): one value, so the recorder keeps one
+    # histogram, as for HTTP (perftui.worker.scenario._SAME_START)
+    latency_us = service_us if intended is None and sent - started < 0.00005 else int((done - started) * 1e6)
+    rec.op(latency_us, service_us, kind)
     if rows:
         action.stats.rows[action.endpoint] = action.stats.rows.get(action.endpoint, 0) + rows
     return True
