@@ -414,6 +414,7 @@ def _has_dashboard() -> bool:
 
 
 def _validate(args) -> int:
+    from perftui.plan import shown_target
     from perftui.run.clock import phase_specs
 
     loaded = _load_plan(args.plan)
@@ -421,7 +422,7 @@ def _validate(args) -> int:
     specs = phase_specs(plan.phases)
     total = sum(s.duration for s in specs)
     steps = sum(len(s.steps) for s in plan.scenarios)
-    print(f"{printable(args.plan)}: ok · '{printable(plan.name)}' → {plan.target} · {len(specs)} phase(s), {total:.0f}s · "
+    print(f"{printable(args.plan)}: ok · '{printable(plan.name)}' → {printable(shown_target(plan))} · {len(specs)} phase(s), {total:.0f}s · "
           f"{len(plan.scenarios)} scenario(s), {steps} step(s) · {len(plan.thresholds)} threshold(s)")
     return 0
 

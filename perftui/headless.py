@@ -16,6 +16,7 @@ from typing import TextIO
 
 from perftui.run.coordinator import Coordinator
 from perftui.monitor.report import progress_markers, summary_lines
+from perftui.plan import shown_target
 from perftui.planload import LoadedPlan
 from perftui.runtime import Target, exit_code, resolve_target, save_session, sessions_dir
 from perftui.session import SessionRecord
@@ -98,6 +99,15 @@ def protocol_lines(session: SessionRecord) -> list[str]:
                    f" {m.sessions_expired:,} expired  initialize {_pcts(m.initialize_ms, ('p50', 'p95', 'max'))}")
         out.append(f"               calls {m.requests:,} ({m.rps:,.1f}/s), errors {m.errors:,}{_kinds(m.error_kinds)}"
                    f"  {_pcts(m.latency_ms)}")
+    if p.sql is not None:
+        q = p.sql
+        out.append(f"sql            statements {q.statements:,} ({q.rps:,.1f}/s), rows {q.rows:,} ({q.rows_per_s:,.1f}/s),"
+                   f" errors {q.errors:,}{_kinds(q.error_kinds)}  {_pcts(q.latency_ms)}")
+        for name, pool in q.databases.items():
+            use = "-" if pool.utilization is None else f"{pool.utilization * 100:.0f}%"
+            wait = "-" if pool.wait_ms_mean is None else f"{pool.wait_ms_mean:.2f}ms"
+            out.append(f"               pool {name}: {pool.size} connections, peak {pool.peak_in_use} in use ({use}),"
+                       f" {pool.waits:,} waits, mean wait {wait}, {pool.connect_failures:,} failed connects")
     return out
 
 
@@ -265,7 +275,7 @@ class HeadlessRun:
                                             session_id=self.session_id)
             if not self.quiet:
                 plan = self.loaded.plan
-                self._print(f"perftui · {plan.name} → {coord.session.target} · {len(coord.specs)} phase(s), "
+                self._print(f"perftui · {plan.name} → {shown_target(plan, coord.session.target)} · {len(coord.specs)} phase(s), "
                             f"{sum(s.duration for s in coord.specs):.0f}s planned · {coord.worker_count} worker(s)")
                 coord.listeners.append(self._progress)
             if self.interrupted:  # a signal arrived while the target was starting: no load sent

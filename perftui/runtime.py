@@ -129,6 +129,7 @@ class Target:
 
 def resolve_target(loaded: LoadedPlan) -> Target:
     plan = loaded.plan
+    require_extras(loaded)
     if plan.target != "demo":
         return Target(plan.target.rstrip("/"))
     from perftui.demo import launch, parse_latency
@@ -139,6 +140,15 @@ def resolve_target(loaded: LoadedPlan) -> Target:
         raise UserError(f"{loaded.path or '<plan>'}: demo.latency: {exc}") from None
     demo = launch(latency=plan.demo.latency, error_rate=plan.demo.error_rate, port=plan.demo.port)
     return Target(demo.url, demo)
+
+
+def require_extras(loaded: LoadedPlan) -> None:
+    """Exit 2 naming the extra when the plan needs an optional dependency that is missing."""
+    if loaded.plan.databases:
+        from perftui.worker.sql import DRIVER_MISSING, driver_available
+
+        if not driver_available():
+            raise UserError(f"{loaded.path or '<plan>'}: {DRIVER_MISSING}")
 
 
 def exit_code(session: SessionRecord, interrupted: bool) -> int:

@@ -19,15 +19,15 @@ from perftui.plan.common import Capture, Duration, Expect, Scalar, StatusCode, _
 from perftui.plan.steps import (
     ACTION_STEPS, MCP_INITIALIZE, MCP_TERMINATE, PROTOCOL_ACTIONS, STEP_TYPES, GraphQLStep, HttpStep, McpStep, Step,
     StepBase, ThinkStep, WsCloseStep, WsConnectStep, WsExpectStep, WsHoldStep, WsRequestStep, WsSendStep,
-    endpoint_name, graphql_operation, step_endpoints, step_from_dict, step_kind, step_type,
+    SqlCapture, SqlExpect, SqlStatement, SqlStep, endpoint_name, graphql_operation, step_endpoints, step_from_dict, step_kind, step_type,
 )
 
 __all__ = [
     "ACTION_STEPS", "MCP_INITIALIZE", "MCP_TERMINATE", "PROTOCOL_ACTIONS", "STEP_TYPES", "Capture", "Defaults",
     "DemoOptions", "Duration", "Expect", "GeneratorLimits", "GraphQLStep", "HttpStep", "McpStep", "MetricSeries",
-    "Monitor", "Phase", "Plan", "Scalar", "Scenario", "StatusCode", "Step", "StepBase", "ThinkStep", "WsCloseStep",
+    "Monitor", "Phase", "Plan", "Scalar", "Scenario", "StatusCode", "Step", "Database", "SqlCapture", "SqlExpect", "SqlStatement", "SqlStep", "StepBase", "ThinkStep", "WsCloseStep",
     "WsConnectStep", "WsExpectStep", "WsHoldStep", "WsRequestStep", "WsSendStep", "duration_s", "endpoint_name",
-    "graphql_operation", "phase_model", "protocol_endpoints", "step_endpoints", "step_from_dict", "step_kind",
+    "graphql_operation", "phase_model", "shown_target", "protocol_endpoints", "step_endpoints", "step_from_dict", "step_kind",
     "step_type",
 ]
 
@@ -195,6 +195,11 @@ class Monitor(_Strict, kw_only=True):
     threads, connections; children included): a pid, a process name or command-line substring,
     or ``"target"`` for the process listening on the target's port."""
     generator: GeneratorLimits = msgspec.field(default_factory=GeneratorLimits)
+    postgres: str | list[str] = []
+    """PostgreSQL servers to watch (``perftui.monitor.pg``): names of ``[databases.NAME]``
+    entries. Every ``interval`` perftui reads ``pg_stat_activity`` (connections by state, against
+    ``max_connections``) and ``pg_stat_database`` (commits, rollbacks, deadlocks, blocks read and
+    hit) over its own connection, as monitor series named ``db.NAME.*``."""
 
 
 class Output(_Strict, kw_only=True):
@@ -202,6 +207,25 @@ class Output(_Strict, kw_only=True):
 
     metrics_port: Annotated[int, _range(ge=1, le=65535, message="must be a TCP port from 1 to 65535, got {value}")] | None = None
     """Serve perftui's live metrics for Prometheus on 127.0.0.1:PORT (as ``--metrics-port``)."""
+
+
+class Database(_Strict, kw_only=True):
+    """``[databases.NAME]``: a PostgreSQL database that SQL steps (``sql``, ``transaction``) run
+    against through a pool of connections (``perftui.worker.sql``; ``pip install 'perftui[sql]'``)."""
+
+    dsn: str
+    """``postgresql://user:${PGPASSWORD}@host:5432/dbname`` (libpq URI; ``?sslmode=...`` and the
+    other asyncpg query options apply). The password, and any ``${ENV}`` value, is masked in
+    sessions and messages."""
+    pool: Annotated[int, _range(ge=1, le=10_000, message="must be a number of connections from 1 to 10000, got {value}")] = 10
+    """Connections for the whole run, shared out between the worker processes (at least one
+    each). Past it, virtual users wait for a free connection; the wait counts in their latency."""
+    connect_timeout: Duration = "10s"
+    """Time allowed to open one connection."""
+    min_connections: Annotated[int, _range(ge=0, le=10_000, message="must be a number of connections from 0 to 10000, got {value}")] = 0
+    """Connections opened as the workers start, before the first phase (shared out like
+    ``pool``); the others are opened on demand. Set it to ``pool`` for a pool that is full from
+    the start, as an application's usually is, so a cold start does not open them all at once."""
 
 
 class Plan(_Strict, kw_only=True):
@@ -224,6 +248,17 @@ class Plan(_Strict, kw_only=True):
     """Target health and metrics, a local server process, generator-bottleneck limits."""
     output: Output = msgspec.field(default_factory=Output)
     """Live metrics and other outputs of a run."""
+    databases: dict[str, Database] = {}
+    """PostgreSQL databases for SQL steps, by name (``[databases.NAME]``)."""
+
+
+def shown_target(plan: Plan, target: str | None = None) -> str:
+    """What to call a run's target in one line: its URL, else (a plan of SQL steps alone) its
+    databases, as ``postgres: metrics``."""
+    target = plan.target if target is None else target
+    if target or not plan.databases:
+        return target
+    return "postgres: " + ", ".join(plan.databases)
 
 
 def phase_model(phase: Phase) -> Literal["open", "closed", "pause"]:

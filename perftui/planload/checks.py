@@ -308,7 +308,7 @@ class PlanChecks(Driver):
         target = raw.get("target")
         if isinstance(target, str):
             self.check_target(target, ("target",))
-        elif "target" not in raw:
+        elif "target" not in raw and not raw.get("databases"):  # a plan of SQL steps alone needs none
             self.problem(("target",), 'missing: set target = "demo" (the embedded demo server) or a base URL such as "http://localhost:8080"')
         phases = raw.get("phases")
         if "phases" not in raw or (isinstance(phases, list) and not phases):
@@ -341,6 +341,7 @@ class PlanChecks(Driver):
                     close = difflib.get_close_matches(th.endpoint, known, n=1, cutoff=0.6)
                     hint = f"; did you mean {{{close[0]}}}?" if close else f"; endpoints: {', '.join(known)}"
                     self.problem(("thresholds", i), f"no step has the endpoint name {_quote(th.endpoint)}{hint}")
+        self.sql_plan_checks(raw)  # type: ignore[attr-defined] - perftui.planload.sqlchecks
         variables = raw.get("variables")
         if isinstance(variables, dict):
             for name, val in variables.items():

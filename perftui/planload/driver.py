@@ -275,10 +275,12 @@ class Driver:
         for sc in scenarios if isinstance(scenarios, list) else ():
             steps = sc.get("steps") if isinstance(sc, dict) else None
             for st in steps if isinstance(steps, list) else ():
-                caps = st.get("capture") if isinstance(st, dict) else None
-                for cap in caps if isinstance(caps, list) else ():
-                    if isinstance(cap, dict) and isinstance(cap.get("as"), str):
-                        names.add(cap["as"])
+                tx = st.get("transaction") if isinstance(st, dict) else None
+                for part in [st, *(tx if isinstance(tx, list) else ())]:  # a SQL transaction's statements capture too
+                    caps = part.get("capture") if isinstance(part, dict) else None
+                    for cap in caps if isinstance(caps, list) else ():
+                        if isinstance(cap, dict) and isinstance(cap.get("as"), str):
+                            names.add(cap["as"])
         return names
 
     # -- structure --

@@ -15,6 +15,7 @@ from perftui.errors import PlanError, Problem
 from perftui.planload.validate import Validator
 from perftui.plan import Plan
 from perftui.planload.env import _Substituter
+from perftui.planload.sqlchecks import dsn_password
 from perftui.planload.source import _Locator, _describe, _read_plan_file, _toml_problem
 
 
@@ -88,6 +89,8 @@ def _load(
         raise PlanError(v.problems or [Problem(file, "", "the plan could not be validated")])
     # Values that became numbers or booleans ("${VUS}" -> 10) are settings, not credentials.
     secrets = {value for p, values in subst.secret_at.items() if p not in v.coerced for value in values}
+    # a password written into a database DSN is as secret as one from the environment
+    secrets |= {pw for db in plan.databases.values() if (pw := dsn_password(db.dsn))}
     return LoadedPlan(plan=plan, path=path, source=source, secrets=frozenset(secrets))
 
 

@@ -9,6 +9,7 @@ from typing import Any
 import msgspec
 
 from perftui.planload.load import LoadedPlan
+from perftui.planload.sqlchecks import dsn_without_password
 from perftui.planload.source import SENSITIVE_HEADERS
 from perftui.template import TemplateError, compile_template
 
@@ -62,6 +63,9 @@ def redacted_plan(loaded: LoadedPlan, *, reveal: bool = False) -> dict[str, Any]
             if name.lower() in SENSITIVE_HEADERS and isinstance(value, str) and not _pure_template(value):
                 h[name] = "***"
 
+    for db in (data.get("databases") or {}).values():
+        if isinstance(db, dict) and isinstance(db.get("dsn"), str):
+            db["dsn"] = dsn_without_password(db["dsn"])
     headers(data.get("defaults", {}).get("headers"))
     headers(data.get("monitor", {}).get("headers"))
     for sc in data.get("scenarios", []):

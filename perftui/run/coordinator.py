@@ -103,7 +103,7 @@ class Coordinator(ClockView):
         self._stopping = False
         self._killed = False
         self.monitor = Monitor(self.plan.monitor, target=target, session=self.session, own_pids=self._own_pids,
-                               tls_verify=self.plan.defaults.tls_verify)
+                               tls_verify=self.plan.defaults.tls_verify, databases=self.plan.databases)
         """Target health/metrics and generator self-health; its state is ``session.monitor``."""
         self.sessions_dir = sessions_dir
         """Where the journal, checkpoints and final document go (None: keep nothing on disk)."""

@@ -30,6 +30,7 @@ from perftui.monitor.model import Sample
 from perftui.monitor.state import MonitorState
 from perftui.session.observer import SessionObserver
 from perftui.session.protocols import protocol_extra, protocol_summary
+from perftui.session.sqlfigures import sql_extra
 from perftui.session.schema import (
     SCHEMA_VERSION, Event, GeneratorState, PhaseRecord, ProtocolSummary, SessionDocument, TimelineRow, merge_rows,
 )
@@ -43,7 +44,8 @@ WINDOW_SECONDS = 10
 
 GAUGE_EXTRA = frozenset({"ws.open_connections"})
 """``Snapshot.extra`` keys that are gauges (the worker's value now), not per-interval counts: the
-timeline shows their sum over workers at the end of each second instead of a sum over snapshots."""
+timeline shows their sum over workers at the end of each second instead of a sum over snapshots.
+Keys starting with ``pool.`` (SQL connection pools) are gauges too."""
 
 
 def new_session_id() -> str:
@@ -126,6 +128,8 @@ class SessionRecord:
         """Gauge keys of ``Snapshot.extra`` (``GAUGE_EXTRA``): the sum over workers at the last tick."""
         self.gauge_peaks: dict[str, float] = {}
         self._worker_gauges: dict[int, dict[str, float]] = {}
+        self._peak_open: dict[int, bool] = {}
+        """Per worker: a ``*_peak`` gauge has had a value in the current second already."""
         self.monitor = MonitorState(emit=self.event, forward=self._on_monitor_sample)
         """Target health/metrics, SUT process and generator self-health (``perftui.monitor.state``)."""
         self._last_tick: float | None = None
@@ -218,8 +222,12 @@ class SessionRecord:
             self.last_errors.append(e)
         self.worker_state[snap.worker] = snap
         for k, v in snap.extra.items():
-            if k in GAUGE_EXTRA:
-                self._worker_gauges.setdefault(snap.worker, {})[k] = v
+            if k in GAUGE_EXTRA or k.startswith("pool."):  # SQL pools' gauges (perftui.worker.sql)
+                g = self._worker_gauges.setdefault(snap.worker, {})
+                # "<name>_peak": the most at once in the snapshot's interval; the row keeps the
+                # second's most, not its last quarter's
+                g[k] = max(v, g.get(k, 0.0)) if k.endswith("_peak") and self._peak_open.get(snap.worker) else v
+                self._peak_open[snap.worker] = True
                 continue
             self.extra_now[k] = self.extra_now.get(k, 0.0) + v
             self.extra_total[k] = self.extra_total.get(k, 0.0) + v
@@ -248,6 +256,7 @@ class SessionRecord:
                 if v > self.gauge_peaks.get(k, 0.0):
                     self.gauge_peaks[k] = v
             self.extra_now.update(gauges)
+            self._peak_open = {}
         row = TimelineRow(
             t=round(self.elapsed(now), 3), phase=phase, target_rps=round(target_rps, 3), target_vus=target_vus,
             rps=round(sec.requests / span, 3), started_rps=round(self._second_iterations / span, 3),
@@ -385,7 +394,10 @@ class SessionRecord:
     def protocol_extra(self, summary: ProtocolSummary | None = None) -> dict[str, float]:
         """The protocol metrics thresholds can name (``perftui.session.protocols.protocol_extra``)."""
         p = summary if summary is not None else self.protocol_summary()
-        return protocol_extra(p, self.roles, self.endpoints, span=self._span())
+        out = protocol_extra(p, self.roles, self.endpoints, span=self._span())
+        out.update(sql_extra(self.roles, self.endpoints, extra_total=self.extra_total, gauges=self.gauges,
+                             gauge_peaks=self.gauge_peaks, span=self._span()))
+        return out
 
     # ---- export -----------------------------------------------------------------------
 

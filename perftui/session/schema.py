@@ -15,6 +15,7 @@ import msgspec
 from msgspec import Struct
 
 from perftui.monitor.model import GeneratorWarning, MonitorDocument, MonitorRow, merge_monitor
+from perftui.session.sqlfigures import SqlSummary
 from perftui.summary import EndpointSummary, LatencySummary, StatsSummary
 
 __all__ = [
@@ -179,9 +180,11 @@ class ProtocolSummary(Struct, kw_only=True, omit_defaults=True):
     ws: WsSummary | None = None
     graphql: GraphQLSummary | None = None
     mcp: McpSummary | None = None
+    sql: SqlSummary | None = None
+    """SQL steps and their connection pools (``perftui.session.sqlfigures``)."""
 
     def __bool__(self) -> bool:
-        return self.ws is not None or self.graphql is not None or self.mcp is not None
+        return self.ws is not None or self.graphql is not None or self.mcp is not None or self.sql is not None
 
 
 class SessionDocument(Struct, kw_only=True):

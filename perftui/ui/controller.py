@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import msgspec
 
+from perftui.plan import shown_target
 from perftui.planload import LoadedPlan
 from perftui.redact import masker
 from perftui.run.clock import PhaseSpec
@@ -198,8 +199,8 @@ class RunController:
     def shown_target(self) -> str:
         """The target URL as the screens show it: any ${ENV} value in it masked."""
         if self.target is None:
-            return self.plan.target
-        return self._mask(self.target.url)
+            return shown_target(self.plan)
+        return shown_target(self.plan, self._mask(self.target.url))
 
     @property
     def state(self) -> str:

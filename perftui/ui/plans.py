@@ -29,9 +29,9 @@ def shown_plan(loaded: LoadedPlan, *, reveal: bool = False) -> Plan:
 
 
 def is_monitored(plan: Plan) -> bool:
-    """The plan watches its target: health URLs, a metrics URL or a local process."""
+    """The plan watches its target: health URLs, a metrics URL, a local process or a database."""
     m = plan.monitor
-    return bool(m.health or m.metrics or m.process is not UNSET)
+    return bool(m.health or m.metrics or m.process is not UNSET or m.postgres)
 
 
 def uses_protocols(plan: Plan) -> bool:

@@ -39,11 +39,11 @@ import msgspec
 
 from perftui.jsonpath import MISSING
 from perftui.plan import (
-    MCP_INITIALIZE, MCP_TERMINATE, GraphQLStep, HttpStep, McpStep, Plan, Step, ThinkStep, WsCloseStep, WsConnectStep,
-    WsExpectStep, WsHoldStep, WsRequestStep, WsSendStep, duration_s,
+    MCP_INITIALIZE, MCP_TERMINATE, GraphQLStep, HttpStep, McpStep, Plan, SqlStep, Step, ThinkStep, WsCloseStep,
+    WsConnectStep, WsExpectStep, WsHoldStep, WsRequestStep, WsSendStep, duration_s,
 )
 from perftui.template import compile_json
-from perftui.worker import h2transport, rpc, ws
+from perftui.worker import h2transport, rpc, sql, ws
 from perftui.worker.compiled import CompiledStep, Origin
 from perftui.worker.stats import EndpointRecorder, McpStats, WsStats
 from perftui.worker.transport import HttpPool, TransportError
@@ -57,7 +57,8 @@ connect) has latency = service time: the gap is the client's own serialization, 
 not count either, and recording one value lets the statistics keep one histogram per request."""
 
 
-def compile_step(step: Step, plan: Plan, recorder_for, default_origin: Origin, base_path: str = "") -> CompiledStep:
+def compile_step(step: Step, plan: Plan, recorder_for, default_origin: Origin, base_path: str = "",
+                 sql_pool_for=None) -> CompiledStep:
     """Compile one step for the engine: the step's type decides, here and once, which parts it
     gets and which module runs it (``ScenarioRunner._request``, ``rpc.run_mcp_step``,
     ``ws.run_step``); nothing per request looks at the kind again but the runner's branch."""
@@ -89,6 +90,10 @@ def compile_step(step: Step, plan: Plan, recorder_for, default_origin: Origin, b
             cs.compile_checks(step)
             cs.ws = ws.WsAction(step, d, default_origin)
             return cs
+        case SqlStep():
+            pool = sql_pool_for(step.database if isinstance(step.database, str) else next(iter(plan.databases)))
+            cs.sql = sql.SqlAction(step, pool, pool.stats, cs.name)
+            return cs
     if cs.kind != "think":
         if cs.http2:
             h2transport.prepare_step(cs)
@@ -112,9 +117,12 @@ class ScenarioRunner:
     """Runs iterations for one worker; owns the connection pools and endpoint recorders. The
     protocol modules see it as a ``perftui.worker.compiled.StepRunner``."""
 
-    def __init__(self, plan: Plan, target: str, *, worker_index: int = 0, seed: int = 0):
+    def __init__(self, plan: Plan, target: str, *, worker_index: int = 0, seed: int = 0, worker_count: int = 1):
         self.plan = plan
         self.worker_index = worker_index
+        self.worker_count = worker_count
+        self.sql_stats = sql.SqlStats()
+        self.errors_sample: deque[str] = deque(maxlen=5)
         self.rng = random.Random(seed * 1000 + worker_index)
         self.recorders: dict[str, EndpointRecorder] = {}
         self.default_origin = Origin.from_url(target)
@@ -128,8 +136,9 @@ class ScenarioRunner:
         self.late_threshold = duration_s(plan.defaults.late_threshold)
         self.ssl_context: ssl.SSLContext | None = None
         self.scenarios = [
-            CompiledScenario(s.name, [compile_step(st, plan, self.recorder_for, self.default_origin, self.base_path)
-                                for st in s.steps])
+            CompiledScenario(s.name, [compile_step(st, plan, self.recorder_for, self.default_origin, self.base_path,
+                                                   self.sql_pool_for)
+                                      for st in s.steps])
             for s in plan.scenarios
         ]
         weights = [max(0.0, float(s.weight)) for s in plan.scenarios]
@@ -140,7 +149,6 @@ class ScenarioRunner:
             self.cum_weights.append(acc)
         self.constants = {k: v for k, v in plan.variables.items() if not isinstance(v, list)}
         self.lists = {k: v for k, v in plan.variables.items() if isinstance(v, list) and v}
-        self.errors_sample: deque[str] = deque(maxlen=5)
         self.h2: h2transport.H2Client | None = None  # made on first use
         self.iterations = 0
         self.vu_counter = 0
@@ -158,7 +166,26 @@ class ScenarioRunner:
             out.update(self.ws_stats.take())
         if self.uses_mcp:
             out.update(self.mcp_stats.take())
+        if self.sql_stats.pools:
+            out.update(self.sql_stats.take())
         return out
+
+    def sql_pool_for(self, name: str) -> sql.SqlPool:
+        """The pool of a ``[databases.NAME]`` entry in this worker (this worker's share of ``pool``)."""
+        pool = self.sql_stats.pools.get(name)
+        if pool is None:
+            db = self.plan.databases[name]
+            size = sql.pool_share(db.pool, self.worker_count, self.worker_index)
+            pool = self.sql_stats.pools[name] = sql.SqlPool(name, db, size, self.errors_sample)
+            pool.stats = self.sql_stats
+            pool.min_connections = (min(size, sql.pool_share(db.min_connections, self.worker_count, self.worker_index))
+                                    if db.min_connections else 0)
+        return pool
+
+    def warm_sql(self) -> None:
+        """Open each SQL pool's ``min_connections`` in the background (call on the running loop)."""
+        for pool in self.sql_stats.pools.values():
+            pool.warm(pool.min_connections)
 
     def recorder_for(self, name: str) -> EndpointRecorder:
         rec = self.recorders.get(name)
@@ -213,7 +240,8 @@ class ScenarioRunner:
     @property
     def open_connections(self) -> int:
         h2 = self.h2.open_connections if self.h2 is not None else 0
-        return sum(p.open_connections for p in self.pools.values()) + self.ws_stats.open + h2
+        db = sum(p.open for p in self.sql_stats.pools.values())
+        return sum(p.open_connections for p in self.pools.values()) + self.ws_stats.open + h2 + db
 
     def pick(self) -> CompiledScenario:
         cw = self.cum_weights
@@ -259,6 +287,8 @@ class ScenarioRunner:
                         ok = await ws.run_step(self, step, it, vars, intended)
                     elif step.mcp is not None:
                         ok = await rpc.run_mcp_step(self, step, vars, intended)
+                    elif step.sql is not None:
+                        ok = await sql.run_sql_step(self, step, vars, intended)
                     else:
                         ok = await self._request(step, vars, intended)
                 except asyncio.CancelledError:
@@ -398,5 +428,7 @@ class ScenarioRunner:
     async def close(self) -> None:
         for pool in self.pools.values():
             await pool.close()
+        for db in self.sql_stats.pools.values():
+            await db.close()
         if self.h2 is not None:
             await self.h2.close()
