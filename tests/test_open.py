@@ -123,3 +123,39 @@ def test_open_resolves_a_session_id(tmp_path, capsys, monkeypatch):
     code = main(["open", "20260101-12", "--sessions-dir", str(sessions)])
     err = capsys.readouterr().err
     assert code == 2 and str(run_dir / "session.json") in err and "needs a terminal" in err
+
+
+@pytest.mark.parametrize("form", ["id", "prefix", "directory name", "directory name/", "directory path",
+                                  "session.json path"])
+def test_open_takes_an_id_a_directory_name_or_a_path(tmp_path, capsys, monkeypatch, form):
+    """Every way of naming a saved session resolves to its ``session.json``; without a terminal
+    the command says it needs one, naming the document it resolved."""
+    path = scripted_document(tmp_path)
+    sessions = tmp_path / "sessions"
+    run_dir = sessions / "20260101-120000-a3f9-checkout"
+    run_dir.mkdir(parents=True)
+    (run_dir / "session.json").write_bytes(path.read_bytes())
+    (run_dir / "run.json").write_text(json.dumps({"id": "20260101-120000-a3f9", "state": "finished"}))
+    other = sessions / "20260101-130000-b7c1-checkout"  # another run of the same plan: a prefix must be unique
+    other.mkdir()
+    (other / "run.json").write_text(json.dumps({"id": "20260101-130000-b7c1", "state": "finished"}))
+    monkeypatch.chdir(tmp_path)
+    ref = {"id": "20260101-120000-a3f9", "prefix": "20260101-12", "directory name": run_dir.name,
+           "directory name/": run_dir.name + "/", "directory path": str(run_dir),
+           "session.json path": str(run_dir / "session.json")}[form]
+    code = main(["open", ref, "--sessions-dir", str(sessions)])
+    err = capsys.readouterr().err
+    assert code == 2 and "needs a terminal" in err, err
+    assert str(run_dir / "session.json") in err or (form == "session.json path" and ref in err), err
+
+
+def test_open_a_directory_without_its_document_says_why(tmp_path, capsys):
+    sessions = tmp_path / "sessions"
+    run_dir = sessions / "20260101-120000-a3f9-checkout"
+    run_dir.mkdir(parents=True)
+    (run_dir / "run.json").write_text(json.dumps({"id": "20260101-120000-a3f9", "state": "running", "pid": 1}))
+    assert main(["open", str(run_dir), "--sessions-dir", str(sessions)]) == 2
+    err = capsys.readouterr().err
+    assert "no session.json yet" in err and "perftui recover" in err
+    assert main(["open", run_dir.name, "--sessions-dir", str(sessions)]) == 2
+    assert "has no session.json yet" in capsys.readouterr().err
