@@ -294,7 +294,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_compare_commands(sub)
 
     opn = sub.add_parser("open", help="open a saved session in the results view (a cursor over its timeline)")
-    opn.add_argument("session", metavar="ID|FILE", help="session id (or unique prefix), directory or file")
+    opn.add_argument("session", metavar="ID|DIR|FILE", help="session id (or unique prefix), session directory (its name or path), or document")
     _add_sessions_dir(opn)
 
     schema = sub.add_parser("schema", help="print the JSON schema of the plan format (for editors)")

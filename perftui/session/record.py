@@ -28,6 +28,7 @@ from perftui import __version__
 from perftui.aggregate import Aggregate, decode_histogram
 from perftui.monitor.model import Sample
 from perftui.monitor.state import MonitorState
+from perftui.session.endpoint_points import EndpointSeconds
 from perftui.session.observer import SessionObserver
 from perftui.session.protocols import protocol_extra, protocol_summary
 from perftui.session.schema import (
@@ -101,6 +102,8 @@ class SessionRecord:
         self.endpoint_window: dict[str, deque[int]] = {}
         self.endpoint_second: dict[str, int] = {}
         self.endpoint_protocol: dict[str, str] = {}
+        self.endpoint_points = EndpointSeconds()
+        """The second being filled, per endpoint: each timeline row's ``endpoints``."""
         """Endpoint name -> the protocol its requests last went over ("http/1.1", "h2", "h2c")."""
         self.timeline: list[TimelineRow] = []
         self.observers: list[SessionObserver] = []
@@ -205,6 +208,7 @@ class SessionRecord:
             agg.add_delta(d, lat, svc)
             self.second.add_delta(d, lat, svc)
             self.endpoint_second[d.name] = self.endpoint_second.get(d.name, 0) + d.requests
+            self.endpoint_points.add(d.name, d.requests, d.errors, lat)
             if d.protocol:
                 self.endpoint_protocol[d.name] = d.protocol
         self.second.late_starts += snap.late_starts
@@ -259,6 +263,7 @@ class SessionRecord:
             cpu_percent=round(gen.cpu_percent, 1), rss_mb=round(gen.rss_bytes / 2**20, 1),
             loop_lag_ms=round(self._second_lag, 2), schedule_lag_ms=round(self._second_sched_lag, 2),
             stalls=self._second_stalls, queued=gen.queued, extra=dict(self.extra_now),
+            endpoints=self.endpoint_points.close(),
         )
         self.generator = gen
         row.monitor, row.generator_limited = self.monitor.close_second(row, self.timeline, self._pending, final=final)
