@@ -161,6 +161,7 @@ async def _follow(socket_path: str) -> int:
 
     from perftui.run.attach import RemoteCoordinator
     from perftui.headless import progress_line, summary_text
+    from perftui.session.observer import OnInterval
 
     remote = RemoteCoordinator(socket_path)
     try:
@@ -169,7 +170,8 @@ async def _follow(socket_path: str) -> int:
         raise UserError(f"cannot connect to {socket_path}: {exc}") from None
     print(printable(f"attached to {remote.session.id} · {remote.session.plan_name} → {remote.target} (Ctrl-C detaches)"),
           flush=True)
-    remote.listeners.append(lambda: print(progress_line(remote), flush=True) if remote.state != "finished" else None)
+    remote.session.add_observer(OnInterval(
+        lambda _s, state: print(progress_line(remote), flush=True) if state != "finished" else None))
     loop = asyncio.get_running_loop()
     detached = asyncio.Event()
     loop.add_signal_handler(signal.SIGINT, detached.set)

@@ -168,9 +168,18 @@ class SessionRecord:
 
     # ---- observers --------------------------------------------------------------------
 
-    def add_observer(self, observer: SessionObserver) -> None:
-        """From now on, tell ``observer`` about every ingest, tick, event and monitoring sample."""
+    def add_observer(self, observer: SessionObserver, *, state: str | None = None) -> None:
+        """From now on, tell ``observer`` about every ingest, tick, event, monitoring sample and
+        interval. With the run's ``state``, it gets the record as it is now at once (``on_interval``)."""
         self.observers.append(observer)
+        if state is not None:
+            observer.on_interval(self, state)
+
+    def interval_closed(self, state: str) -> None:
+        """The run has drawn its conclusions from the last closed second, or (``finished``) has
+        ended: every observer's ``on_interval``. Called by the coordinator (or a viewer's replica)."""
+        for ob in list(self.observers):
+            ob.on_interval(self, state)
 
     def remove_observer(self, observer: SessionObserver) -> None:
         """Stop telling ``observer`` (no error when it was not registered)."""
