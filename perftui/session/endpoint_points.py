@@ -7,6 +7,11 @@ its span; the rest of the row's requests are the difference between ``requests``
 sum), the timeline itself at most ``TIMELINE_MAX_ROWS`` rows (coarsened on long runs, when points
 merge like the rows: counts add, percentiles take the maximum). While a second fills, each
 endpoint active in it holds one latency histogram, taken from a pool and returned at the close.
+
+Cost (``bench/endpoint_points.py``, 2-core development machine, one worker sending 4 snapshots a
+second, the session record alone): with 20 endpoints active every second the record takes 13.7 ms
+of CPU per second instead of 9.0 (one more histogram add per endpoint delta, 20 percentile walks);
+with 3 endpoints, 2.5 ms instead of 2.0.
 """
 
 from __future__ import annotations
