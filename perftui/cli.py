@@ -294,7 +294,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_compare_commands(sub)
 
     opn = sub.add_parser("open", help="open a saved session in the results view (a cursor over its timeline)")
-    opn.add_argument("session", metavar="ID|FILE", help="session id (or unique prefix), directory or file")
+    opn.add_argument("session", metavar="ID|DIR|FILE", help="session id (or unique prefix), session directory (its name or path), or document")
     _add_sessions_dir(opn)
 
     schema = sub.add_parser("schema", help="print the JSON schema of the plan format (for editors)")
@@ -361,15 +361,12 @@ def _run(args) -> int:
     port = args.metrics_port or _plan_metrics_port(loaded)
     if port:
         from perftui.export.prometheus import MetricsExporter
-        from perftui.run.coordinator import Coordinator
 
-        exporter = MetricsExporter(port)
+        exporter = MetricsExporter(port)  # a session observer: it follows the run the viewer makes
         exporter.start()
-        Coordinator.on_create.append(exporter.attach)
         try:
-            return _run_viewer(args, loaded, after)
+            return _run_viewer(args, loaded, after, (exporter,))
         finally:
-            Coordinator.on_create.remove(exporter.attach)
             exporter.stop()
     return _run_viewer(args, loaded, after)
 
@@ -382,19 +379,19 @@ def _plan_metrics_port(loaded) -> int | None:
     return port
 
 
-def _run_viewer(args, loaded, after) -> int:
+def _run_viewer(args, loaded, after, observers: tuple = ()) -> int:
     if args.headless or args.serve or not _interactive() or not _has_dashboard():
         from perftui.headless import run_headless
 
         return run_headless(loaded, workers=args.workers, out=args.out, reveal_secrets=args.reveal_secrets,
-                            serve=args.serve, session_id=args.session_id, after=after)
+                            serve=args.serve, session_id=args.session_id, after=after, observers=observers)
     from perftui.ui.app import run_dashboard
 
-    extra = {}
+    extra: dict = {"observers": observers}
     if args.baseline:  # already checked by end_of_run_hook: an unknown name stopped the command
         from perftui.baselines import load_baseline, p95_series
 
-        extra = {"baseline_p95": p95_series(load_baseline(args.baseline)), "baseline_name": args.baseline}
+        extra.update(baseline_p95=p95_series(load_baseline(args.baseline)), baseline_name=args.baseline)
     if after is None:
         return run_dashboard(loaded, workers=args.workers, out=args.out, reveal_secrets=args.reveal_secrets,
                              start=args.start, refresh=args.refresh, **extra)

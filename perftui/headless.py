@@ -20,6 +20,7 @@ from perftui.plan import shown_target
 from perftui.planload import LoadedPlan
 from perftui.runtime import Target, exit_code, resolve_target, save_session, sessions_dir
 from perftui.session import SessionRecord
+from perftui.session.observer import OnInterval
 from perftui.summary import StatsSummary
 from perftui.units import format_count, format_duration, format_ms, printable, printable_lines
 
@@ -216,8 +217,10 @@ class LineWriter:
 class HeadlessRun:
     def __init__(self, loaded: LoadedPlan, *, workers: int | None, out: str | None,
                  stream: TextIO = sys.stdout, quiet: bool = False, reveal_secrets: bool = False,
-                 serve: bool = False, session_id: str | None = None, after=None):
+                 serve: bool = False, session_id: str | None = None, after=None, observers=()):
         self.loaded = loaded
+        self.observers = tuple(observers)
+        """``SessionObserver``s to follow the run's session (``--metrics-port``'s exporter)."""
         # after(document: dict, path) -> exit code: end-of-run outputs (baseline comparison,
         # reports) that the command line asked for; see perftui.cli
         self.after = after
@@ -239,7 +242,7 @@ class HeadlessRun:
     def _print(self, text: str) -> None:
         self.output.write(text)
 
-    def _progress(self) -> None:
+    def _progress(self, session=None, state: str = "") -> None:
         coord = self.coord
         events = coord.session.events
         for ev in events[self._events_shown:]:
@@ -277,7 +280,9 @@ class HeadlessRun:
                 plan = self.loaded.plan
                 self._print(f"perftui · {plan.name} → {shown_target(plan, coord.session.target)} · {len(coord.specs)} phase(s), "
                             f"{sum(s.duration for s in coord.specs):.0f}s planned · {coord.worker_count} worker(s)")
-                coord.listeners.append(self._progress)
+                coord.session.add_observer(OnInterval(self._progress))
+            for ob in self.observers:
+                coord.session.add_observer(ob, state=coord.state)
             if self.interrupted:  # a signal arrived while the target was starting: no load sent
                 await coord.stop(f"interrupted ({self.last_signal}) before the run started")
             server = None

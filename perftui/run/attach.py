@@ -262,7 +262,6 @@ class RemoteCoordinator(ClockView):
 
     def __init__(self, socket_path: str):
         self.socket_path = socket_path
-        self.listeners: list = []
         self.finished = asyncio.Event()
         self.session = None
         self.plan: Plan | None = None
@@ -323,8 +322,8 @@ class RemoteCoordinator(ClockView):
             if self._state is not None and self.state != "finished" and not self.detached:
                 self.session.end_reason = self.session.end_reason or "connection to the session lost"
             self.finished.set()
-            for cb in list(self.listeners):
-                cb()
+            if self.session is not None:
+                self.session.interval_closed(self.state)
 
     def _apply(self, msg) -> None:
         s = self.session
@@ -333,8 +332,7 @@ class RemoteCoordinator(ClockView):
         elif isinstance(msg, TickMsg):
             self._set_state(msg.state)
             s.tick(msg.now, msg.phase, msg.target_rps, msg.target_vus, final=msg.final)
-            for cb in list(self.listeners):
-                cb()
+            s.interval_closed(self.state)  # the run's verdicts came with the tick (_set_state)
         elif isinstance(msg, EventMsg):
             s.add_event(msg.event)
         elif isinstance(msg, MonitorMsg):

@@ -23,7 +23,6 @@ import sys
 import time
 from collections import deque
 from pathlib import Path
-from collections.abc import Callable
 
 import msgspec
 
@@ -69,10 +68,6 @@ class WorkerHandle:
 class Coordinator(ClockView):
     """Runs one plan. States (its ``phase_clock``'s): idle → running ⇄ paused → finished."""
 
-    on_create: list[Callable[[Coordinator], None]] = []
-    """Called with each new coordinator of this process: live outputs the command line asked for
-    (``--metrics-port``) follow the run whichever viewer (dashboard, headless) created it."""
-
     def __init__(self, loaded: LoadedPlan, target: str, *, workers: int | None = None,
                  snapshot_interval: float = 0.25, seed: int = 0, reveal_secrets: bool = False,
                  sessions_dir: Path | None = None, session_id: str | None = None):
@@ -97,7 +92,6 @@ class Coordinator(ClockView):
         self.thresholds = [parse_threshold(t) for t in self.plan.thresholds]
         self._protocol_thresholds = any(t.metric not in METRICS for t in self.thresholds)
         self.workers: list[WorkerHandle] = []
-        self.listeners: list[Callable[[], None]] = []
         self.finished = asyncio.Event()
         self._clock_task: asyncio.Task | None = None
         self._stopping = False
@@ -110,8 +104,6 @@ class Coordinator(ClockView):
         self.journal: JournalWriter | None = None
         self.session_file: Path | None = None
         """The final session document in the session directory, once written."""
-        for hook in Coordinator.on_create:
-            hook(self)
 
     # ---- workers ----------------------------------------------------------------------
 
@@ -256,8 +248,7 @@ class Coordinator(ClockView):
         rps, vus = self.target_now(back=max(0.0, _now() - boundary) + 0.5)
         self.session.tick(boundary, spec.name if spec else "", rps, vus, final=final)
         self.evaluate_thresholds()
-        for cb in self.listeners:
-            cb()
+        self.session.interval_closed(self.state)  # the viewers' one path (SessionObserver.on_interval)
 
     def evaluate_thresholds(self) -> list:
         s = self.session
@@ -391,8 +382,7 @@ class Coordinator(ClockView):
                 except Exception as exc:  # noqa: BLE001 - whatever the disk does, the run must end
                     self.session.event("warning", f"session directory: {exc}")
             self.finished.set()  # always: the reporter waits on it, a signal handler too
-        for cb in self.listeners:
-            cb()
+        self.session.interval_closed(self.state)
 
     def kill_workers(self) -> None:
         """Kill every worker at once. Their deaths are then ours, never "all workers died"

@@ -28,6 +28,7 @@ from perftui import __version__
 from perftui.aggregate import Aggregate, decode_histogram
 from perftui.monitor.model import Sample
 from perftui.monitor.state import MonitorState
+from perftui.session.endpoint_points import EndpointSeconds, percentiles_ms
 from perftui.session.observer import SessionObserver
 from perftui.session.protocols import protocol_extra, protocol_summary
 from perftui.session.sqlfigures import sql_extra
@@ -103,6 +104,8 @@ class SessionRecord:
         self.endpoint_window: dict[str, deque[int]] = {}
         self.endpoint_second: dict[str, int] = {}
         self.endpoint_protocol: dict[str, str] = {}
+        self.endpoint_points = EndpointSeconds()
+        """The second being filled, per endpoint: each timeline row's ``endpoints``."""
         """Endpoint name -> the protocol its requests last went over ("http/1.1", "h2", "h2c")."""
         self.timeline: list[TimelineRow] = []
         self.observers: list[SessionObserver] = []
@@ -169,9 +172,18 @@ class SessionRecord:
 
     # ---- observers --------------------------------------------------------------------
 
-    def add_observer(self, observer: SessionObserver) -> None:
-        """From now on, tell ``observer`` about every ingest, tick, event and monitoring sample."""
+    def add_observer(self, observer: SessionObserver, *, state: str | None = None) -> None:
+        """From now on, tell ``observer`` about every ingest, tick, event, monitoring sample and
+        interval. With the run's ``state``, it gets the record as it is now at once (``on_interval``)."""
         self.observers.append(observer)
+        if state is not None:
+            observer.on_interval(self, state)
+
+    def interval_closed(self, state: str) -> None:
+        """The run has drawn its conclusions from the last closed second, or (``finished``) has
+        ended: every observer's ``on_interval``. Called by the coordinator (or a viewer's replica)."""
+        for ob in list(self.observers):
+            ob.on_interval(self, state)
 
     def remove_observer(self, observer: SessionObserver) -> None:
         """Stop telling ``observer`` (no error when it was not registered)."""
@@ -209,6 +221,7 @@ class SessionRecord:
             agg.add_delta(d, lat, svc)
             self.second.add_delta(d, lat, svc)
             self.endpoint_second[d.name] = self.endpoint_second.get(d.name, 0) + d.requests
+            self.endpoint_points.add(d.name, d.requests, d.errors, lat)
             if d.protocol:
                 self.endpoint_protocol[d.name] = d.protocol
         self.second.late_starts += snap.late_starts
@@ -244,7 +257,8 @@ class SessionRecord:
         self._last_tick = now
         self._ticks += 1
         summary_lat = sec.latency
-        pct = summary_lat.get_percentile_to_value_dict([50.0, 95.0, 99.0]) if summary_lat.total_count else {}
+        # the same values as hdrh's get_percentile_to_value_dict, without its walk over every counter
+        p50, p95, p99 = percentiles_ms(summary_lat) if summary_lat.total_count else (None, None, None)
         gen = self._generator_now()
         if self._worker_gauges:
             gauges: dict[str, float] = {}
@@ -262,12 +276,12 @@ class SessionRecord:
             rps=round(sec.requests / span, 3), started_rps=round(self._second_iterations / span, 3),
             requests=sec.requests, errors=sec.errors,
             error_rate=sec.errors / sec.requests if sec.requests else 0.0,
-            p50_ms=pct[50.0] / 1000 if pct else None, p95_ms=pct[95.0] / 1000 if pct else None,
-            p99_ms=pct[99.0] / 1000 if pct else None, late_starts=sec.late_starts, dropped=sec.dropped,
+            p50_ms=p50, p95_ms=p95, p99_ms=p99, late_starts=sec.late_starts, dropped=sec.dropped,
             in_flight=gen.in_flight, vus=gen.vus, open_connections=gen.open_connections,
             cpu_percent=round(gen.cpu_percent, 1), rss_mb=round(gen.rss_bytes / 2**20, 1),
             loop_lag_ms=round(self._second_lag, 2), schedule_lag_ms=round(self._second_sched_lag, 2),
             stalls=self._second_stalls, queued=gen.queued, extra=dict(self.extra_now),
+            endpoints=self.endpoint_points.close(),
         )
         self.generator = gen
         row.monitor, row.generator_limited = self.monitor.close_second(row, self.timeline, self._pending, final=final)

@@ -15,6 +15,7 @@ import msgspec
 from msgspec import Struct
 
 from perftui.monitor.model import GeneratorWarning, MonitorDocument, MonitorRow, merge_monitor
+from perftui.session.endpoint_points import EndpointPoint, merge_points
 from perftui.session.sqlfigures import SqlSummary
 from perftui.summary import EndpointSummary, LatencySummary, StatsSummary
 
@@ -23,7 +24,9 @@ __all__ = [
     "SessionDocument", "TimelineRow", "WsSummary", "merge_rows",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""2: timeline rows carry per-endpoint figures (``TimelineRow.endpoints``). Version 1 documents
+read as before, their rows without endpoints."""
 
 
 class TimelineRow(Struct, kw_only=True):
@@ -65,6 +68,9 @@ class TimelineRow(Struct, kw_only=True):
     processes, the machine (``perftui.monitor``)."""
     generator_limited: bool = False
     """perftui itself was the bottleneck during this span: its load and latency numbers are suspect."""
+    endpoints: dict[str, EndpointPoint] = {}
+    """Endpoint name -> its requests, errors and p50/p95/p99 in the span, for the span's busiest
+    ``ENDPOINTS_PER_ROW`` endpoints (``perftui.session.endpoint_points``); empty in version 1."""
 
 
 class PhaseRecord(Struct, kw_only=True):
@@ -250,4 +256,5 @@ def merge_rows(rows: list[TimelineRow]) -> TimelineRow:
         loop_lag_ms=max(r.loop_lag_ms for r in rows), schedule_lag_ms=max(r.schedule_lag_ms for r in rows),
         stalls=sum(r.stalls for r in rows), queued=last.queued, extra=extra, monitor=merge_monitor([r.monitor for r in rows]),
         generator_limited=any(r.generator_limited for r in rows),
+        endpoints=merge_points([r.endpoints for r in rows]),
     )
