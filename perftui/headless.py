@@ -19,6 +19,7 @@ from perftui.monitor.report import progress_markers, summary_lines
 from perftui.planload import LoadedPlan
 from perftui.runtime import Target, exit_code, resolve_target, save_session, sessions_dir
 from perftui.session import SessionRecord
+from perftui.stages_text import benchmark_lines, stage_lines
 from perftui.summary import StatsSummary
 from perftui.units import format_count, format_duration, format_ms, printable, printable_lines
 
@@ -140,6 +141,8 @@ def summary_text(session: SessionRecord) -> str:
           f"    late {s.late_starts:,}    dropped {s.dropped:,}"
           + (f"    worker loop stalls {stalls:,}" if stalls else ""))
     out.extend(protocol_lines(session))
+    out.extend(benchmark_lines(session.benchmark, session.endpoint_summaries()))
+    out.extend(stage_lines(session.setup, session.teardown))
     out.extend(summary_lines(session))  # target health/metrics, SUT process, generator-limited intervals
     warnings = [e for e in session.events if e.kind in ("worker", "warning")]
     for e in warnings[-5:]:
@@ -233,7 +236,8 @@ class HeadlessRun:
         coord = self.coord
         events = coord.session.events
         for ev in events[self._events_shown:]:
-            if ev.kind in ("worker", "warning", "phase", "pause", "resume", "rate", "vus", "annotation", "health", "generator"):
+            if ev.kind in ("worker", "warning", "phase", "pause", "resume", "rate", "vus", "annotation", "health", "generator",
+                           "setup", "teardown", "benchmark"):
                 self._print(f"{'!' if ev.kind in ('worker', 'warning', 'health', 'generator') else '·'} {format_duration(max(0.0, ev.t)):>6}  {ev.message}")
         self._events_shown = len(events)
         if coord.state != "finished":
