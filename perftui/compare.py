@@ -10,7 +10,9 @@ compare too. Which differences are changes and which are noise is decided by the
 * mean and max, and every latency figure of an endpoint: the rank effect over the two runs'
   HDR histograms (bucket counts, ties averaged), judged with the runs' second counts as sample
   sizes (``rank_test_clustered``);
-* an endpoint's requests/s and error rate have no per-second series: they are shown, not tested.
+* an endpoint's requests/s and error rate have no per-second series: they are shown, not tested;
+* two benchmark sessions (``benchmark`` in both): an endpoint's samples are its measured
+  requests, so they, not the seconds, are the sample sizes.
 
 A change with p > alpha (0.05) is printed ``~`` and classified ``none``, whatever its size:
 benchstat's convention.
@@ -163,6 +165,11 @@ def _seconds(doc: dict) -> int:
     return sum(1 for row in doc.get("timeline") or [] if isinstance(row, dict) and row.get("requests"))
 
 
+def _samples(endpoint: dict) -> int:
+    n = endpoint.get("requests")
+    return int(n) if isinstance(n, int) else 0
+
+
 def _histogram(doc: dict, holder: dict, what: str) -> dict[float, int]:
     try:
         return histogram_counts(holder.get("histogram"))
@@ -201,6 +208,9 @@ def compare(baseline: dict, current: dict, *, levels: tuple[float, float, float]
             fail_on: str = "major", alpha: float = ALPHA, min_change_ms: float = MIN_CHANGE_MS) -> Comparison:
     out = Comparison(baseline, current, levels, fail_on, alpha, min_change_ms)
     sec_b, sec_c = _seconds(baseline), _seconds(current)
+    # Two benchmark runs: an operation's samples were taken one after another (or at a set
+    # concurrency), not by an open stream of seconds, so they are the independent samples.
+    bench = bool(baseline.get("benchmark")) and bool(current.get("benchmark"))
     hist_b, hist_c = _histogram(baseline, baseline, "overall"), _histogram(current, current, "overall")
     series_key = {"p50": "p50_ms", "p95": "p95_ms", "p99": "p99_ms", "rps": "rps", "error_rate": "error_rate"}
     for metric, _, higher_worse in METRICS:
@@ -222,7 +232,8 @@ def compare(baseline: dict, current: dict, *, levels: tuple[float, float, float]
     for name in [n for n in ec if n in eb]:
         hb = _histogram(baseline, eb[name], f"endpoint {name!r}")
         hc = _histogram(current, ec[name], f"endpoint {name!r}")
-        test = rank_test_clustered(hb, hc, sec_b, sec_c) if hb and hc else None
+        n_b, n_c = (_samples(eb[name]), _samples(ec[name])) if bench else (sec_b, sec_c)
+        test = rank_test_clustered(hb, hc, n_b, n_c) if hb and hc else None
         for metric, _, higher_worse in METRICS:
             row = Row(name, metric, _value(eb[name], metric), _value(ec[name], metric))
             if metric not in ("rps", "error_rate"):
