@@ -14,7 +14,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+from typing import Any
 
 from perftui.aggregate import Aggregate, decode_histogram
 from perftui.plan import duration_s, is_benchmark, step_endpoints
@@ -22,9 +22,6 @@ from perftui.plan.stages import share
 from perftui.session.stages import BenchmarkRecord, StageRecord
 from perftui.summary import EndpointSummary
 from perftui.worker.messages import Bench, BenchDone, RunSetup, SetLoad, Shared, StageDone
-
-if TYPE_CHECKING:
-    from perftui.run.coordinator import Coordinator
 
 
 def stage_record(done: StageDone | None, message: str, mask) -> StageRecord:
@@ -43,8 +40,9 @@ def stage_record(done: StageDone | None, message: str, mask) -> StageRecord:
 class Stages:
     """Setup, teardown and the benchmark phases of one coordinator's run."""
 
-    def __init__(self, coord: Coordinator):
+    def __init__(self, coord: Any):
         self.coord = coord
+        """The ``perftui.run.coordinator.Coordinator`` (not imported: it imports this module)."""
         self.plan = coord.plan
         self.shared: dict = {}
         self.setup_ok = True
