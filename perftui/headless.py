@@ -269,8 +269,9 @@ class HeadlessRun:
                                             session_id=self.session_id)
             if not self.quiet:
                 plan = self.loaded.plan
-                self._print(f"perftui · {plan.name} → {coord.session.target} · {len(coord.specs)} phase(s), "
-                            f"{sum(s.duration for s in coord.specs):.0f}s planned · {coord.worker_count} worker(s)")
+                load = (f"benchmark of {len(coord.specs)} operation(s)" if coord.session.benchmark else
+                        f"{len(coord.specs)} phase(s), {sum(s.duration for s in coord.specs):.0f}s planned")
+                self._print(f"perftui · {plan.name} → {coord.session.target} · {load} · {coord.worker_count} worker(s)")
                 coord.listeners.append(self._progress)
             if self.interrupted:  # a signal arrived while the target was starting: no load sent
                 await coord.stop(f"interrupted ({self.last_signal}) before the run started")

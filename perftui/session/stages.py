@@ -4,6 +4,9 @@ own requests, measured apart from the load's) and the benchmarks of a benchmark 
 
 from __future__ import annotations
 
+from typing import Any
+
+import msgspec
 from msgspec import Struct
 
 from perftui.summary import EndpointSummary
@@ -39,3 +42,24 @@ class BenchmarkRecord(Struct, kw_only=True):
     warmed: int = 0
     endpoints: list[str] = []
     """The scenario's operations (endpoint names), one table row each."""
+
+
+def stage_extensions(session: Any) -> dict[str, Any]:
+    """A checkpoint's ``extensions`` for the stage records (``perftui.journal``), so a recovered
+    session keeps its setup, teardown and benchmark records."""
+    out: dict[str, Any] = {}
+    for key in ("setup", "teardown"):
+        record = getattr(session, key)
+        if record is not None:
+            out[key] = msgspec.to_builtins(record)
+    if session.benchmark:
+        out["benchmark"] = msgspec.to_builtins(session.benchmark)
+    return out
+
+
+def restore_stages(session: Any, extensions: dict[str, Any]) -> None:
+    for key in ("setup", "teardown"):
+        if isinstance(extensions.get(key), dict):
+            setattr(session, key, msgspec.convert(extensions[key], StageRecord))
+    if isinstance(extensions.get("benchmark"), list):
+        session.benchmark = msgspec.convert(extensions["benchmark"], list[BenchmarkRecord])

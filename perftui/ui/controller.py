@@ -32,6 +32,7 @@ from perftui.redact import masker
 from perftui.run.clock import PhaseSpec
 from perftui.runtime import Target, exit_code, resolve_target, save_session, write_session
 from perftui.session import SessionRecord
+from perftui.plan import is_benchmark
 from perftui.ui.plans import is_monitored, shown_plan, uses_protocols
 
 if TYPE_CHECKING:  # the attach client is loaded only by ``perftui attach``
@@ -171,6 +172,8 @@ class RunController:
         """What the screens show of the plan (secrets masked); the coordinator runs ``loaded``."""
         self.monitored = is_monitored(loaded.plan)
         self.protocols = uses_protocols(loaded.plan)
+        self.benchmark = is_benchmark(loaded.plan)
+        """A benchmark plan: the dashboard shows its table instead of the endpoints."""
         self.workers = workers
         self.out = out
         self.reveal_secrets = reveal_secrets
