@@ -184,11 +184,14 @@ def test_teardown_runs_after_ctrl_c(tmp_path, fresh_demo):
 
 
 def test_compare_flags_a_slowdown_between_two_benchmark_runs(tmp_path, fresh_demo):
+    """The same benchmark against the demo with 5 ms and then 25 ms of added latency: the
+    threshold passes, then fails (it applies to the samples); compare calls it a regression."""
     docs = []
-    for latency in ("5ms", "25ms"):
+    for latency, code in (("5ms", 0), ("25ms", 1)):
         demo = fresh_demo(latency=latency)
         path = write_plan(tmp_path, f'''
             target = "{demo.url}"
+            thresholds = ["p50{{GET /api/users}} < 15ms"]
             [[scenarios]]
             name = "users"
             benchmark = {{ iterations = 40, warmup_iterations = 5 }}
@@ -197,7 +200,8 @@ def test_compare_flags_a_slowdown_between_two_benchmark_runs(tmp_path, fresh_dem
         ''', name=f"{latency}.toml")
         out = tmp_path / f"{latency}.json"
         r = run_cli("run", str(path), "--headless", "--workers", "2", "--out", str(out), timeout=120)
-        assert r.returncode == 0, r.stdout + r.stderr
+        assert r.returncode == code, r.stdout + r.stderr
+        assert read_session(out)["endpoints"][0]["requests"] == 40
         docs.append(out)
         demo.stop()
     r = run_cli("compare", str(docs[0]), str(docs[1]), "--json", timeout=60)
@@ -232,3 +236,39 @@ def test_bad_benchmark_values(tmp_path):
     assert f"{path}:3: scenarios[1].benchmark.iterations: must be a number of samples from 1" in r.stderr
     assert f"{path}:3: scenarios[1].benchmark.warmup_iterations: must be from 0 (no warm-up)" in r.stderr
     assert f"{path}:3: scenarios[1].benchmark.concurrency: expected an integer, got a number (2.5)" in r.stderr
+
+
+def test_a_benchmark_cut_by_max_duration_says_so_and_the_next_one_runs(tmp_path, fresh_demo):
+    demo = fresh_demo(latency="40ms")
+    path = write_plan(tmp_path, f'''
+        target = "{demo.url}"
+        [[scenarios]]
+        name = "slow"
+        benchmark = {{ iterations = 1000, max_duration = "1500ms" }}
+        [[scenarios.steps]]
+        url = "/api/users"
+        [[scenarios]]
+        name = "quick"
+        benchmark = {{ iterations = 12, warmup_iterations = 3, concurrency = 2 }}
+        [[scenarios.steps]]
+        url = "/api/bounties"
+    ''')
+    out = tmp_path / "s.json"
+    r = run_cli("run", str(path), "--headless", "--workers", "2", "--out", str(out), timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    doc = read_session(out)
+    slow, quick = doc["benchmark"]
+    assert 0 < slow["measured"] < 1000
+    assert quick["measured"] == 12 and quick["warmed"] == 3
+    eps = {e["name"]: e for e in doc["endpoints"]}
+    assert eps["GET /api/bounties"]["requests"] == 12
+    # what was cut off in flight is an interrupted sample, never a silent one
+    assert eps["GET /api/users"]["requests"] - eps["GET /api/users"]["errors"] == slow["measured"]
+    assert f"slow: {slow['measured']:,} measured iteration(s), 1 at a time — {1000 - slow['measured']:,} short of 1,000" in r.stdout
+
+
+def test_rate_and_vus_do_not_apply_to_a_benchmark_plan(tmp_path):
+    path = bench_plan(tmp_path, "http://127.0.0.1:9")
+    r = run_cli("run", str(path), "--headless", "--vus", "3")
+    assert r.returncode == 2
+    assert "--vus: --vus replaces the phases, and a benchmark plan has none" in r.stderr

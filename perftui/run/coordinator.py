@@ -180,6 +180,7 @@ class Coordinator(ClockView):
             if alive == 0:
                 asyncio.ensure_future(self.stop("all workers died"))
             else:
+                self.stages.worker_lost(handle.index)
                 self._apply_load()  # re-share the load among the survivors
 
     def _masked(self, snap: Snapshot) -> Snapshot:

@@ -152,6 +152,15 @@ class Stages:
         for w in alive[len(active):]:
             w.send(SetLoad(phase=index, kind="idle", start=0.0, duration=0, clock_origin=origin))
 
+    def worker_lost(self, index: int) -> None:
+        """A worker died: the current benchmark no longer waits for it (its samples are lost,
+        and the table says the benchmark fell short)."""
+        if index in self._bench_waiting:
+            self._bench_waiting.discard(index)
+            coord = self.coord
+            if not self._bench_waiting and coord.phase_clock.active and coord.phase_index == self._bench_sent:
+                coord.phase_done()
+
     def left_phase(self) -> None:
         """A benchmark phase was left (skipped, or its ``max_duration`` ran out)."""
         self._bench_sent = None

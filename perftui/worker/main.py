@@ -296,8 +296,11 @@ class Worker:
         self.bench_task = asyncio.ensure_future(self._bench(self.bench))
 
     async def _bench(self, bench: BenchRun) -> None:
-        measured, warmed = await bench.run()
-        self.send(BenchDone(worker=self.init.worker_index, phase=bench.bench.phase, measured=measured, warmup=warmed))
+        try:
+            await bench.run()
+        finally:  # also when cut short (skipped, out of time): the counts done so far
+            self.send(BenchDone(worker=self.init.worker_index, phase=bench.bench.phase, measured=bench.measured,
+                                warmup=bench.warmed))
 
     # ---- reporting ---------------------------------------------------------------------
 
