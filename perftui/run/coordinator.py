@@ -28,7 +28,8 @@ from collections.abc import Callable
 import msgspec
 
 from perftui.worker.messages import (
-    BenchDone, Bye, Fatal, FrameReader, Hello, Init, SetLoad, Snapshot, StageDone, Stop, encode_frame, report_decoder,
+    BenchDone, BenchWarm, Bye, Fatal, FrameReader, Hello, Init, SetLoad, Snapshot, StageDone, Stop, encode_frame,
+    report_decoder,
 )
 from perftui.errors import UserError
 from perftui.journal import JournalWriter, session_directory
@@ -159,7 +160,7 @@ class Coordinator(ClockView):
                         hello.set_result(msg.pid)
                 elif isinstance(msg, Bye):
                     handle.said_bye = True
-                elif isinstance(msg, (StageDone, BenchDone)):
+                elif isinstance(msg, (StageDone, BenchWarm, BenchDone)):
                     self.stages.on_report(msg)
                 elif isinstance(msg, Fatal):
                     self.session.event("worker", f"worker {msg.worker} failed: {self.mask(msg.message)}")

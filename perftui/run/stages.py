@@ -21,7 +21,7 @@ from perftui.plan import duration_s, is_benchmark, step_endpoints
 from perftui.plan.stages import share
 from perftui.session.stages import BenchmarkRecord, StageRecord
 from perftui.summary import EndpointSummary
-from perftui.worker.messages import Bench, BenchDone, RunSetup, SetLoad, Shared, StageDone
+from perftui.worker.messages import Bench, BenchDone, BenchGo, BenchWarm, RunSetup, SetLoad, Shared, StageDone
 
 
 def stage_record(done: StageDone | None, message: str, mask) -> StageRecord:
@@ -50,6 +50,9 @@ class Stages:
         self._bench_sent: int | None = None
         """Index of the benchmark phase whose work the workers were given."""
         self._bench_waiting: set[int] = set()
+        self._warming: set[int] = set()
+        """Workers of the current benchmark still in their warm-up (the others wait for them)."""
+        self._held = False
         if is_benchmark(self.plan):
             coord.session.benchmark = [
                 BenchmarkRecord(scenario=coord.mask(spec.name), phase=i, iterations=spec.iterations,
@@ -107,8 +110,13 @@ class Stages:
 
     # ---- reports -------------------------------------------------------------------------
 
-    def on_report(self, msg: StageDone | BenchDone) -> None:
+    def on_report(self, msg: StageDone | BenchWarm | BenchDone) -> None:
         coord = self.coord
+        if isinstance(msg, BenchWarm):
+            if msg.phase == self._bench_sent:
+                self._warming.discard(msg.worker)
+                self._release()
+            return
         if isinstance(msg, StageDone):
             if msg.stage == "setup":
                 if self._setup is not None and not self._setup.done():
@@ -145,16 +153,31 @@ class Stages:
         active = alive[: max(1, min(len(alive), int(spec.start_value)))]
         origin = coord.session.started_mono or 0.0
         self._bench_waiting = {w.index for w in active}
+        self._held = bool(spec.warmup)
+        """With a warm-up, every worker waits for ``BenchGo`` after its share (even a share of 0)."""
+        self._warming = {w.index for w in active} if self._held else set()
         for i, w in enumerate(active):
             w.send(Bench(phase=index, scenario=spec.scenario, warmup=share(spec.warmup, len(active), i),
                          iterations=share(spec.iterations, len(active), i),
-                         concurrency=max(1, share(int(spec.start_value), len(active), i)), clock_origin=origin))
+                         concurrency=max(1, share(int(spec.start_value), len(active), i)), clock_origin=origin,
+                         hold=self._held))
         for w in alive[len(active):]:
             w.send(SetLoad(phase=index, kind="idle", start=0.0, duration=0, clock_origin=origin))
+
+    def _release(self) -> None:
+        """Every worker has warmed up: all take their measured samples now."""
+        if self._bench_sent is not None and not self._warming and self._held:
+            self._held = False
+            for w in self.coord._alive():
+                if w.index in self._bench_waiting:
+                    w.send(BenchGo(phase=self._bench_sent))
 
     def worker_lost(self, index: int) -> None:
         """A worker died: the current benchmark no longer waits for it (its samples are lost,
         and the table says the benchmark fell short)."""
+        if index in self._warming:
+            self._warming.discard(index)
+            self._release()
         if index in self._bench_waiting:
             self._bench_waiting.discard(index)
             coord = self.coord
@@ -165,4 +188,6 @@ class Stages:
         """A benchmark phase was left (skipped, or its ``max_duration`` ran out)."""
         self._bench_sent = None
         self._bench_waiting = set()
+        self._warming = set()
+        self._held = False
 

@@ -33,7 +33,7 @@ import msgspec
 import psutil
 
 from perftui.worker.messages import (
-    Bench, BenchDone, Bye, Fatal, FrameReader, Hello, Init, RunSetup, SetLoad, Shared, Snapshot, Stop, command_decoder,
+    Bench, BenchDone, BenchGo, BenchWarm, Bye, Fatal, FrameReader, Hello, Init, RunSetup, SetLoad, Shared, Snapshot, Stop, command_decoder,
     encode_frame,
 )
 from perftui.worker.scenario import ScenarioRunner
@@ -292,7 +292,8 @@ class Worker:
             # what ran before (the previous benchmark) leaves now, before this warm-up's
             # snapshots, which carry no requests
             self.send(self.snapshot(_now(), 0.0))
-        self.bench = BenchRun(runner, cmd)
+        index = self.init.worker_index
+        self.bench = BenchRun(runner, cmd, lambda: self.send(BenchWarm(worker=index, phase=cmd.phase)))
         self.bench_task = asyncio.ensure_future(self._bench(self.bench))
 
     async def _bench(self, bench: BenchRun) -> None:
@@ -371,6 +372,7 @@ class Worker:
         self.stopping = True
         if self.bench is not None:
             self.bench.stopping = True  # lanes finish the iteration they are in, take no other
+            self.bench.go.set()
         self.set_load(SetLoad(phase=-1, kind="idle", start=_now(), duration=0))
         pending = list(self.tasks) + [t for t in self.vus if not t.done()]
         if self.bench_task is not None and not self.bench_task.done():
@@ -418,6 +420,9 @@ async def main() -> int:
                     worker.share(cmd)
                 elif isinstance(cmd, Bench) and worker is not None:
                     worker.start_bench(cmd)
+                elif isinstance(cmd, BenchGo) and worker is not None:
+                    if worker.bench is not None and worker.bench.bench.phase == cmd.phase:
+                        worker.bench.go.set()
                 elif isinstance(cmd, Stop) and worker is not None:
                     await worker.stop(cmd.grace)
                     if cmd.teardown > 0:

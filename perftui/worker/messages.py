@@ -81,9 +81,17 @@ class Bench(Struct, tag="bench", array_like=True):
     iterations: int
     concurrency: int
     clock_origin: float = 0.0
+    hold: bool = False
+    """After the warm-up (if any share of it is this worker's), say ``BenchWarm`` and wait for ``BenchGo``."""
 
 
-Command = Init | SetLoad | Stop | RunSetup | Shared | Bench
+class BenchGo(Struct, tag="benchgo", array_like=True):
+    """Every worker of benchmark phase ``phase`` has warmed up: take the measured samples now."""
+
+    phase: int
+
+
+Command = Init | SetLoad | Stop | RunSetup | Shared | Bench | BenchGo
 
 # ---- worker -> coordinator -------------------------------------------------------------
 
@@ -165,6 +173,13 @@ class StageDone(Struct, tag="stage", array_like=True):
     captured: dict[str, Any] = {}
 
 
+class BenchWarm(Struct, tag="benchwarm", array_like=True):
+    """This worker's warm-up of benchmark phase ``phase`` is over; it waits for ``BenchGo``."""
+
+    worker: int
+    phase: int
+
+
 class BenchDone(Struct, tag="benchdone", array_like=True):
     worker: int
     phase: int
@@ -172,7 +187,7 @@ class BenchDone(Struct, tag="benchdone", array_like=True):
     warmup: int
 
 
-Report = Snapshot | Hello | Fatal | Bye | StageDone | BenchDone
+Report = Snapshot | Hello | Fatal | Bye | StageDone | BenchWarm | BenchDone
 
 _HEADER = struct.Struct(">I")
 _command_encoder = msgspec.msgpack.Encoder()

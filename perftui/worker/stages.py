@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -68,9 +69,11 @@ async def _steps_until_failure(runner: ScenarioRunner, scenario: CompiledScenari
 class BenchRun:
     """One benchmark in one worker: ``warmup`` iterations whose requests are thrown away, then
     exactly ``iterations`` measured ones, over ``concurrency`` lanes that take the next iteration
-    from a shared count (so the total is exact whatever each lane's speed)."""
+    from a shared count (so the total is exact whatever each lane's speed). After its warm-up a
+    worker says so (``warmed``) and waits until every worker has (``go``): no measured sample
+    overlaps another worker's warm-up, and the measured samples run at the set concurrency."""
 
-    def __init__(self, runner: ScenarioRunner, bench: Bench):
+    def __init__(self, runner: ScenarioRunner, bench: Bench, warmed: Callable[[], None]):
         self.runner = runner
         self.bench = bench
         self.scenario = runner.scenarios[bench.scenario]
@@ -80,6 +83,8 @@ class BenchRun:
         self.measured = 0
         self.in_flight = 0
         self.stopping = False
+        self.warmed_up = warmed
+        self.go = asyncio.Event()
 
     async def run(self) -> tuple[int, int]:
         b = self.bench
@@ -87,6 +92,9 @@ class BenchRun:
         if b.warmup:
             await self._pass(lanes, b.warmup, warm=True)
             self.discard()
+        if b.hold:
+            self.warmed_up()
+            await self.go.wait()
         self.warming = False
         await self._pass(lanes, b.iterations, warm=False)
         return self.measured, self.warmed
