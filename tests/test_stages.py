@@ -272,3 +272,13 @@ def test_rate_and_vus_do_not_apply_to_a_benchmark_plan(tmp_path):
     r = run_cli("run", str(path), "--headless", "--vus", "3")
     assert r.returncode == 2
     assert "--vus: --vus replaces the phases, and a benchmark plan has none" in r.stderr
+
+
+def test_a_benchmark_phase_has_nothing_to_scale():
+    from perftui.run.clock import PhaseClock, PhaseSpec
+
+    clock = PhaseClock([PhaseSpec("b", "benchmark", 600.0, 2, 2, scenario=0, iterations=10, warmup=0)], now=lambda: 0.0)
+    clock.start()
+    assert clock.scale_by(1.1) is None and clock.current.start_value == 2
+    t = clock.skip("done")
+    assert t is not None and t.entered is None and t.reason == "done"

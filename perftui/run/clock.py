@@ -315,8 +315,8 @@ class PhaseClock:
         one; a ramp keeps its shape and its clock with both ends scaled (an end at zero stays
         there; others stay at least 0.1/s or 1 VU). None when there is nothing to scale."""
         spec = self.current
-        if spec is None or spec.kind == "pause" or not self.active:
-            return None
+        if spec is None or spec.kind in ("pause", "benchmark") or not self.active:
+            return None  # a benchmark's concurrency is part of what it measures
         if spec.ramps and self.s.override is None:
             low = 0.1 if spec.kind == "open" else 1.0
             start = max(low, spec.start_value * factor) if spec.start_value else 0.0
