@@ -11,8 +11,11 @@ compare too. Which differences are changes and which are noise is decided by the
   HDR histograms (bucket counts, ties averaged), judged with the runs' second counts as sample
   sizes (``rank_test_clustered``);
 * an endpoint's requests/s and error rate have no per-second series: they are shown, not tested;
-* two benchmark sessions (``benchmark`` in both): an endpoint's samples are its measured
-  requests, so they, not the seconds, are the sample sizes.
+* two benchmark sessions (``benchmark`` in both): the run's and each endpoint's latency figures
+  are tested over their histograms with the measured requests, not the seconds, as the sample
+  sizes (the samples were taken one after another, not as an open stream); their requests/s
+  depend on the order the samples were taken in and are not tested, and a max is one sample of
+  each run: shown, never judged.
 
 A change with p > alpha (0.05) is printed ``~`` and classified ``none``, whatever its size:
 benchstat's convention.
@@ -199,6 +202,13 @@ def _classify(row: Row, higher_worse: bool, levels: tuple[float, float, float], 
             row.level = name
 
 
+def _shown_only(row: Row) -> None:
+    """A figure shown with its change but neither tested nor classified."""
+    row.p, row.test = None, ""
+    if row.baseline and row.current is not None:
+        row.change_pct = (row.current - row.baseline) / row.baseline * 100.0
+
+
 def _tested(row: Row, result: RankResult | None, test: str) -> None:
     if result is not None and result.p is not None:
         row.p, row.test = result.p, test
@@ -215,12 +225,19 @@ def compare(baseline: dict, current: dict, *, levels: tuple[float, float, float]
     series_key = {"p50": "p50_ms", "p95": "p95_ms", "p99": "p99_ms", "rps": "rps", "error_rate": "error_rate"}
     for metric, _, higher_worse in METRICS:
         row = Row("run", metric, _value(baseline["summary"], metric), _value(current["summary"], metric))
-        if metric in series_key:
+        if bench and metric not in ("rps", "error_rate"):
+            if hist_b and hist_c:  # every sample against every other
+                _tested(row, rank_test_clustered(hist_b, hist_c, _samples(baseline["summary"]),
+                                                 _samples(current["summary"])), "histogram")
+        elif metric in series_key:
             _tested(row, mann_whitney(_series(baseline, series_key[metric]), _series(current, series_key[metric])),
                     "seconds")
-        if row.test == "" and metric not in ("rps", "error_rate") and hist_b and hist_c:
+        if row.test == "" and metric not in ("rps", "error_rate") and hist_b and hist_c and not bench:
             _tested(row, rank_test_clustered(hist_b, hist_c, sec_b, sec_c), "histogram")
-        _classify(row, higher_worse, levels, alpha, min_change_ms)
+        if bench and metric == "max":
+            _shown_only(row)  # one sample of each run: shown, never judged
+        else:
+            _classify(row, higher_worse, levels, alpha, min_change_ms)
         out.rows.append(row)
 
     def by_name(doc: dict) -> dict[str, dict]:
@@ -238,7 +255,10 @@ def compare(baseline: dict, current: dict, *, levels: tuple[float, float, float]
             row = Row(name, metric, _value(eb[name], metric), _value(ec[name], metric))
             if metric not in ("rps", "error_rate"):
                 _tested(row, test, "histogram")
-            _classify(row, higher_worse, levels, alpha, min_change_ms)
+            if bench and metric == "max":
+                _shown_only(row)  # one sample of each run: shown, never judged
+            else:
+                _classify(row, higher_worse, levels, alpha, min_change_ms)
             out.rows.append(row)
     return out
 

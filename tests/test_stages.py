@@ -209,6 +209,10 @@ def test_compare_flags_a_slowdown_between_two_benchmark_runs(tmp_path, fresh_dem
     rows = [row for row in json.loads(r.stdout)["rows"] if row["scope"] == "GET /api/users" and row["metric"] == "p50"]
     assert rows and rows[0]["direction"] == "worse" and rows[0]["level"] in ("major", "critical")
     assert rows[0]["p"] is not None and rows[0]["p"] < 0.001  # 40 samples each: a real test, not a guess
+    every = json.loads(r.stdout)["rows"]
+    run_p50 = next(row for row in every if row["scope"] == "run" and row["metric"] == "p50")
+    assert run_p50["test"] == "histogram" and run_p50["p"] < 0.001 and run_p50["direction"] == "worse"
+    assert all(row["level"] == "none" and row["p"] is None for row in every if row["metric"] == "max")
 
 
 @pytest.mark.parametrize("text, offset, where, message", [
