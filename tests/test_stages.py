@@ -109,7 +109,7 @@ def test_setup_failure_stops_before_any_load(tmp_path, fresh_demo):
     out = tmp_path / "s.json"
     r = run_cli("run", str(path), "--headless", "--workers", "2", "--out", str(out), timeout=120)
     assert r.returncode == 1, r.stdout + r.stderr
-    assert "setup failed: step 'POST /auth/login': http_4xx: POST /auth/login: HTTP 401" in r.stdout
+    assert "setup failed: step 'POST /auth/login': HTTP 401 (http_4xx)" in r.stdout
     counts = served(demo.url)
     assert counts == {("POST", "/auth/login"): 1}  # no on_start, no load, no teardown
     doc = read_session(out)

@@ -59,11 +59,20 @@ async def _steps_until_failure(runner: ScenarioRunner, scenario: CompiledScenari
             runner.errors_sample.clear()
             await runner.run_step(step, vars)
             if step.recorder.errors != errors:
-                why = runner.errors_sample[-1] if runner.errors_sample else "failed"
-                return f"step {step.name!r}: {why}"
+                return f"step {step.name!r}: " + _why(step.name, runner.errors_sample[-1] if runner.errors_sample else "")
         if step.think:
             await asyncio.sleep(step.think)
     return ""
+
+
+def _why(name: str, sample: str) -> str:
+    """An error sample (``kind: endpoint: detail``) as ``detail (kind)``."""
+    kind, _, rest = sample.partition(": ")
+    if not rest:
+        return sample or "failed"
+    if rest.startswith(name + ": "):
+        rest = rest[len(name) + 2:]
+    return f"{rest} ({kind})"
 
 
 class BenchRun:
