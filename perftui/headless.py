@@ -19,7 +19,7 @@ from perftui.monitor.report import progress_markers, summary_lines
 from perftui.planload import LoadedPlan
 from perftui.runtime import Target, exit_code, resolve_target, save_session, sessions_dir
 from perftui.session import SessionRecord
-from perftui.stages_text import benchmark_lines, stage_lines
+from perftui.stages_text import bench_progress, benchmark_lines, stage_lines
 from perftui.summary import StatsSummary
 from perftui.units import format_count, format_duration, format_ms, printable, printable_lines
 
@@ -54,6 +54,8 @@ def progress_line(coord: Coordinator) -> str:
         parts.append(f"queued {row.queued}")
     if row.stalls:
         parts.append(f"stalls {row.stalls} (worst {row.loop_lag_ms:.1f}ms)")
+    if s.benchmark and spec is not None:
+        parts.insert(3, bench_progress(s.benchmark, s.endpoints, coord.phase_index))
     parts.extend(progress_markers(s))  # target down, generator-limited
     return "  ".join(parts)
 

@@ -54,3 +54,14 @@ def stage_line(name: str, record: StageRecord | None) -> list[str]:
 
 def stage_lines(setup: StageRecord | None, teardown: StageRecord | None) -> list[str]:
     return stage_line("setup", setup) + stage_line("teardown", teardown)
+
+
+def bench_progress(benchmark: list[BenchmarkRecord], endpoints: dict, phase: int) -> str:
+    """``samples 37/50`` for the headless line of benchmark phase ``phase`` (its first operation's
+    samples so far; ``endpoints``: name -> Aggregate), "" when it is no benchmark phase."""
+    rec = next((b for b in benchmark if b.phase == phase), None)
+    if rec is None or not rec.endpoints:
+        return ""
+    agg = endpoints.get(rec.endpoints[0])
+    done = agg.requests if agg is not None else 0
+    return f"samples {done:,}/{rec.iterations:,}"
