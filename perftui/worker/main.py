@@ -33,8 +33,8 @@ import msgspec
 import psutil
 
 from perftui.worker.messages import (
-    Bench, BenchDone, BenchGo, BenchWarm, Bye, Fatal, FrameReader, Hello, Init, RunSetup, SetLoad, Shared, Snapshot, Stop, command_decoder,
-    encode_frame,
+    Bench, BenchDone, BenchGo, BenchWarm, Bye, Fatal, FrameReader, Hello, Init, RunSetup, SetLoad, Shared, Snapshot,
+    Stop, command_decoder, encode_frame,
 )
 from perftui.worker.scenario import ScenarioRunner
 from perftui.worker.stages import BenchRun, run_stage
