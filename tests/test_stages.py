@@ -286,3 +286,20 @@ def test_a_benchmark_phase_has_nothing_to_scale():
     assert clock.scale_by(1.1) is None and clock.current.start_value == 2
     t = clock.skip("done")
     assert t is not None and t.entered is None and t.reason == "done"
+
+
+def test_checkpoints_keep_the_setup_and_benchmark_records():
+    """What ``perftui recover`` and an attached viewer rebuild a session from."""
+    import msgspec
+
+    from perftui.journal import Checkpoint, capture, restore
+    from perftui.session import SessionRecord
+    from perftui.session.stages import BenchmarkRecord, StageRecord
+
+    s = SessionRecord(plan_name="p", plan_file=None, plan_dict={}, target="t", workers=1, phases=[])
+    s.setup = StageRecord(ok=True, duration_s=0.1, captured=["token"])
+    s.benchmark = [BenchmarkRecord(scenario="a", phase=0, iterations=5, warmup_iterations=1, concurrency=1,
+                                   measured=5, endpoints=["GET /x"])]
+    cp = msgspec.msgpack.decode(msgspec.msgpack.encode(capture(s, with_timeline=True)), type=Checkpoint)
+    back = restore(cp)
+    assert back.setup == s.setup and back.benchmark == s.benchmark and back.teardown is None
