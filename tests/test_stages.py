@@ -303,3 +303,51 @@ def test_checkpoints_keep_the_setup_and_benchmark_records():
     cp = msgspec.msgpack.decode(msgspec.msgpack.encode(capture(s, with_timeline=True)), type=Checkpoint)
     back = restore(cp)
     assert back.setup == s.setup and back.benchmark == s.benchmark and back.teardown is None
+
+
+async def test_dashboard_shows_the_benchmark_table_live_and_in_the_results(tmp_path):
+    """The real coordinator, two workers and the embedded demo target: the endpoints table is the
+    benchmark table, its samples count up to what was asked, and the results show it."""
+    from textual.widgets import Static
+
+    from perftui.ui.app import PerftuiApp
+    from perftui.ui.screens.dashboard import DashboardScreen
+    from perftui.ui.screens.results import ResultsScreen
+    from perftui.ui.widgets.benchmark import BenchmarkTable
+    from tests.test_ui import text_of, until
+
+    plan = write_plan(tmp_path, f'''
+        name = "ui bench"
+        target = "demo"
+        [demo]
+        latency = "20ms"
+        {LOGIN.format(password="loadtestpassword")}
+        [[scenarios]]
+        name = "users"
+        benchmark = {{ iterations = 60, warmup_iterations = 4, concurrency = 2 }}
+        [[scenarios.steps]]
+        name = "list users"
+        url = "/api/users"
+    ''')
+    app = PerftuiApp(load_plan(plan), workers=2, out=str(tmp_path / "s.json"), start=True)
+    try:
+        async with app.run_test(size=(160, 48)) as pilot:
+            await until(pilot, lambda: app.controller is not None and app.controller.coord is not None, timeout=15)
+            await until(pilot, lambda: isinstance(app.screen, DashboardScreen))
+            screen = app.screen
+            table = screen.query_one(BenchmarkTable)
+            await until(pilot, lambda: app.controller.coord.session.endpoints.get("list users") is not None, timeout=20)
+            screen.tick_numbers()
+            await pilot.pause()
+            assert [str(k.value) for k in table.rows] == ["list users"]
+            assert table.get_cell("list users", "requests").plain.endswith("/60")
+            await until(pilot, lambda: isinstance(app.screen, ResultsScreen), timeout=30)
+            shown = text_of(app.screen.query_one("#results-endpoints", Static))
+            assert "median" in shown and "60/60" in shown
+            assert "captured token" in text_of(app.screen.query_one("#results-stages", Static))
+    finally:
+        if app.controller is not None:
+            await app.controller.shutdown("test over")
+            app.controller.close_target()
+    doc = read_session(tmp_path / "s.json")
+    assert doc["benchmark"][0]["measured"] == 60 and doc["endpoints"][0]["requests"] == 60
