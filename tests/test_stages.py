@@ -341,7 +341,8 @@ async def test_dashboard_shows_the_benchmark_table_live_and_in_the_results(tmp_p
             await pilot.pause()
             assert [str(k.value) for k in table.rows] == ["list users"]
             assert table.get_cell("list users", "requests").plain.endswith("/60")
-            await until(pilot, lambda: isinstance(app.screen, ResultsScreen), timeout=30)
+            await until(pilot, lambda: isinstance(app.screen, ResultsScreen) and app.screen.query("#results-stages"),
+                        timeout=30)
             shown = text_of(app.screen.query_one("#results-endpoints", Static))
             assert "median" in shown and "60/60" in shown
             assert "captured token" in text_of(app.screen.query_one("#results-stages", Static))
