@@ -16,15 +16,16 @@ from perftui.units import format_ms
 
 COLUMNS = (
     ("name", "operation", 0, lambda r: r.order, False),
-    ("requests", "samples", 13, lambda r: r.requests, True),
-    ("errors", "err %", 6, lambda r: r.error_rate, True),
-    ("min", "min", 7, lambda r: r.min or 0.0, True),
-    ("max", "max", 7, lambda r: r.max or 0.0, True),
-    ("mean", "mean", 7, lambda r: r.mean or 0.0, True),
-    ("p50", "median", 7, lambda r: r.p50 or 0.0, True),
-    ("p95", "p95", 7, lambda r: r.p95 or 0.0, True),
-    ("p99", "p99", 7, lambda r: r.p99 or 0.0, True),
+    ("requests", "samples", 11, lambda r: r.requests, True),
+    ("min", "min", 6, lambda r: r.min or 0.0, True),
+    ("max", "max", 6, lambda r: r.max or 0.0, True),
+    ("mean", "mean", 6, lambda r: r.mean or 0.0, True),
+    ("p50", "median", 6, lambda r: r.p50 or 0.0, True),
+    ("p95", "p95", 6, lambda r: r.p95 or 0.0, True),
+    ("p99", "p99", 6, lambda r: r.p99 or 0.0, True),
+    ("errors", "err %", 5, lambda r: r.error_rate, True),
 )
+"""Sized so that every figure still shows at 80 columns (errors last: the errors panel has them too)."""
 
 
 def bench_cells(r: BenchRow, name_width: int) -> list:
@@ -32,13 +33,14 @@ def bench_cells(r: BenchRow, name_width: int) -> list:
     done = r.asked and r.requests >= r.asked
     return [endpoint_label(r.name, r.protocol, name_width or None),
             Text(samples, style="green" if done else "", justify="right"),
-            Text(fmt_pct(r.error_rate), style="red" if r.error_rate else "", justify="right"),
-            *(Text(format_ms(v), justify="right") for v in (r.min, r.max, r.mean, r.p50, r.p95, r.p99))]
+            *(Text(format_ms(v), justify="right") for v in (r.min, r.max, r.mean, r.p50, r.p95, r.p99)),
+            Text(fmt_pct(r.error_rate), style="red" if r.error_rate else "", justify="right")]
 
 
 class BenchmarkTable(EndpointsTable):
     COLUMNS = COLUMNS
     TITLE = "benchmark"
+    MIN_NAME = 10
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -52,7 +54,7 @@ def benchmark_renderable(session) -> Table:
     """The benchmark table of a finished run (the results screen): one row per operation."""
     t = Table(box=None, padding=(0, 1), header_style="bold", expand=True)
     t.add_column("operation", ratio=1, overflow="ellipsis", no_wrap=True)
-    for col in ("samples", "err %", "min", "max", "mean", "median", "p95", "p99"):
+    for col in ("samples", "min", "max", "mean", "median", "p95", "p99", "err %"):
         t.add_column(col, justify="right", no_wrap=True)
     for r in bench_rows(session.benchmark, session.endpoint_summaries()):
         t.add_row(*bench_cells(r, 0))

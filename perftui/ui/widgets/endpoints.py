@@ -53,6 +53,7 @@ class EndpointsTable(DataTable):
     """(column key, label, width, sort value of a row, default descending); a subclass may show
     other rows (``perftui.ui.widgets.benchmark``)."""
     TITLE = "endpoints"
+    MIN_NAME = 12
 
     def row_cells(self, r, name_width: int) -> list:
         return row_cells(r, name_width)
@@ -91,7 +92,7 @@ class EndpointsTable(DataTable):
         return sum(c[2] for c in self.COLUMNS) + 2 * len(self.COLUMNS)
 
     def _wanted_name_width(self) -> int:
-        return max(12, (self.size.width or 100) - self.fixed_width() - 2)
+        return max(self.MIN_NAME, (self.size.width or 100) - self.fixed_width() - 2)
 
     def _build_columns(self) -> None:
         self.clear(columns=True)
