@@ -413,13 +413,16 @@ def _has_dashboard() -> bool:
 def _validate(args) -> int:
     from perftui.plan import shown_target
     from perftui.run.clock import phase_specs
+    from perftui.plan import is_benchmark
 
     loaded = _load_plan(args.plan)
     plan = loaded.plan
     specs = phase_specs(plan.phases)
     total = sum(s.duration for s in specs)
     steps = sum(len(s.steps) for s in plan.scenarios)
-    print(f"{printable(args.plan)}: ok · '{printable(plan.name)}' → {printable(shown_target(plan))} · {len(specs)} phase(s), {total:.0f}s · "
+    load = (f"benchmark of {len(plan.scenarios)} operation(s)" if is_benchmark(plan)
+            else f"{len(specs)} phase(s), {total:.0f}s")
+    print(f"{printable(args.plan)}: ok · '{printable(plan.name)}' → {printable(shown_target(plan))} · {load} · "
           f"{len(plan.scenarios)} scenario(s), {steps} step(s) · {len(plan.thresholds)} threshold(s)")
     return 0
 

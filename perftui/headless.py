@@ -21,6 +21,7 @@ from perftui.planload import LoadedPlan
 from perftui.runtime import Target, exit_code, resolve_target, save_session, sessions_dir
 from perftui.session import SessionRecord
 from perftui.session.observer import OnInterval
+from perftui.stages_text import bench_progress, benchmark_lines, stage_lines
 from perftui.summary import StatsSummary
 from perftui.units import format_count, format_duration, format_ms, printable, printable_lines
 
@@ -55,6 +56,8 @@ def progress_line(coord: Coordinator) -> str:
         parts.append(f"queued {row.queued}")
     if row.stalls:
         parts.append(f"stalls {row.stalls} (worst {row.loop_lag_ms:.1f}ms)")
+    if s.benchmark and spec is not None:
+        parts.insert(3, bench_progress(s.benchmark, s.endpoints, coord.phase_index))
     parts.extend(progress_markers(s))  # target down, generator-limited
     return "  ".join(parts)
 
@@ -151,6 +154,8 @@ def summary_text(session: SessionRecord) -> str:
           f"    late {s.late_starts:,}    dropped {s.dropped:,}"
           + (f"    worker loop stalls {stalls:,}" if stalls else ""))
     out.extend(protocol_lines(session))
+    out.extend(benchmark_lines(session.benchmark, session.endpoint_summaries()))
+    out.extend(stage_lines(session.setup, session.teardown))
     out.extend(summary_lines(session))  # target health/metrics, SUT process, generator-limited intervals
     warnings = [e for e in session.events if e.kind in ("worker", "warning")]
     for e in warnings[-5:]:
@@ -246,7 +251,8 @@ class HeadlessRun:
         coord = self.coord
         events = coord.session.events
         for ev in events[self._events_shown:]:
-            if ev.kind in ("worker", "warning", "phase", "pause", "resume", "rate", "vus", "annotation", "health", "generator"):
+            if ev.kind in ("worker", "warning", "phase", "pause", "resume", "rate", "vus", "annotation", "health", "generator",
+                           "setup", "teardown", "benchmark"):
                 self._print(f"{'!' if ev.kind in ('worker', 'warning', 'health', 'generator') else '·'} {format_duration(max(0.0, ev.t)):>6}  {ev.message}")
         self._events_shown = len(events)
         if coord.state != "finished":
@@ -278,8 +284,10 @@ class HeadlessRun:
                                             session_id=self.session_id)
             if not self.quiet:
                 plan = self.loaded.plan
-                self._print(f"perftui · {plan.name} → {shown_target(plan, coord.session.target)} · {len(coord.specs)} phase(s), "
-                            f"{sum(s.duration for s in coord.specs):.0f}s planned · {coord.worker_count} worker(s)")
+                load = (f"benchmark of {len(coord.specs)} operation(s)" if coord.session.benchmark else
+                        f"{len(coord.specs)} phase(s), {sum(s.duration for s in coord.specs):.0f}s planned")
+                self._print(f"perftui · {plan.name} → {shown_target(plan, coord.session.target)} · {load} · "
+                            f"{coord.worker_count} worker(s)")
                 coord.session.add_observer(OnInterval(self._progress))
             for ob in self.observers:
                 coord.session.add_observer(ob, state=coord.state)

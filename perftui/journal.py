@@ -28,6 +28,7 @@ import msgspec
 from msgspec import Struct
 
 from perftui.aggregate import Aggregate
+from perftui.session.stages import restore_stages, stage_extensions
 from perftui.session import (
     WINDOW_SECONDS, Event, GeneratorState, PhaseRecord, SessionObserver, SessionRecord, TimelineRow,
 )
@@ -155,6 +156,7 @@ def capture(session: SessionRecord, *, with_timeline: bool,
         resolution=session.resolution, pending=list(session._pending) if with_timeline else [],
         boundary=session.boundary, end_reason=session.end_reason, partial=session.partial,
         ended_wall=session.ended_wall, roles=dict(session.roles),
+        extensions=stage_extensions(session),
     )
 
 
@@ -186,6 +188,7 @@ def restore(cp: Checkpoint) -> SessionRecord:
     s._pending = list(cp.pending)
     s.boundary = cp.boundary
     s.end_reason, s.partial, s.ended_wall = cp.end_reason, cp.partial, cp.ended_wall
+    restore_stages(s, cp.extensions)
     return s
 
 

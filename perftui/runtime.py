@@ -153,10 +153,10 @@ def require_extras(loaded: LoadedPlan) -> None:
 
 def exit_code(session: SessionRecord, interrupted: bool) -> int:
     """130 interrupted by a signal; 1 a threshold failed or the run could not go on (every
-    worker died); 0 otherwise."""
+    worker died, the ``[[setup]]`` failed); 0 otherwise."""
     if interrupted:
         return EXIT_INTERRUPTED
-    if session.end_reason == "all workers died":
+    if session.end_reason == "all workers died" or session.end_reason.startswith("setup failed"):
         return EXIT_THRESHOLDS
     if any(not r.ok for r in session.threshold_results):
         return EXIT_THRESHOLDS

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from msgspec import UNSET
 
 from perftui.errors import PlanError, Problem, UserError
-from perftui.plan import HttpStep, Plan, ThinkStep, duration_s, endpoint_name, phase_model
+from perftui.plan import HttpStep, Plan, ThinkStep, duration_s, endpoint_name, is_benchmark, phase_model
 from perftui.planload import (
     LoadedPlan,
     apply_overrides,
@@ -68,6 +68,8 @@ def test_there_are_shipped_plans():
         "core-api-flow.toml",
         "stress-ramp.toml",
         "soak.toml",
+        "benchmark.toml",
+        "setup-teardown.toml",
     }
 
 
@@ -78,7 +80,8 @@ def test_shipped_plan_loads(path: Path):
     assert isinstance(loaded, LoadedPlan) and isinstance(plan, Plan)
     assert loaded.path == path and loaded.source == path.read_text(encoding="utf-8")
     assert plan.target == "demo" or (plan.databases and not plan.target)  # a database plan has no HTTP target
-    assert plan.name and plan.phases and plan.scenarios and plan.thresholds
+    # a benchmark plan runs its scenarios' benchmarks instead of phases
+    assert plan.name and (plan.phases or is_benchmark(plan)) and plan.scenarios and plan.thresholds
     assert path.read_text(encoding="utf-8").startswith("#"), (
         "each plan starts with a comment header"
     )

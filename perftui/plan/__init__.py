@@ -16,6 +16,7 @@ import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
 from perftui.plan.common import Capture, Duration, Expect, Scalar, StatusCode, _Strict, duration_s
+from perftui.plan.stages import Benchmark, is_benchmark
 from perftui.plan.steps import (
     ACTION_STEPS, MCP_INITIALIZE, MCP_TERMINATE, PROTOCOL_ACTIONS, STEP_TYPES, GraphQLStep, HttpStep, McpStep, Step,
     StepBase, ThinkStep, WsCloseStep, WsConnectStep, WsExpectStep, WsHoldStep, WsRequestStep, WsSendStep,
@@ -23,12 +24,12 @@ from perftui.plan.steps import (
 )
 
 __all__ = [
-    "ACTION_STEPS", "MCP_INITIALIZE", "MCP_TERMINATE", "PROTOCOL_ACTIONS", "STEP_TYPES", "Capture", "Defaults",
+    "ACTION_STEPS", "MCP_INITIALIZE", "MCP_TERMINATE", "PROTOCOL_ACTIONS", "STEP_TYPES", "Benchmark", "Capture", "Defaults",
     "DemoOptions", "Duration", "Expect", "GeneratorLimits", "GraphQLStep", "HttpStep", "McpStep", "MetricSeries",
     "Monitor", "Phase", "Plan", "Scalar", "Scenario", "StatusCode", "Step", "Database", "SqlCapture", "SqlExpect", "SqlStatement", "SqlStep", "StepBase", "ThinkStep", "WsCloseStep",
     "WsConnectStep", "WsExpectStep", "WsHoldStep", "WsRequestStep", "WsSendStep", "duration_s", "endpoint_name",
-    "graphql_operation", "phase_model", "shown_target", "protocol_endpoints", "step_endpoints", "step_from_dict", "step_kind",
-    "step_type",
+    "graphql_operation", "is_benchmark", "phase_model", "shown_target", "protocol_endpoints", "step_endpoints",
+    "step_from_dict", "step_kind", "step_type",
 ]
 
 # Sanity limits: far above anything one machine can drive, low enough to catch a typo (and to
@@ -80,6 +81,10 @@ class Defaults(_Strict, kw_only=True):
     h2_streams: Annotated[int, _range(ge=1, le=10_000, message="must be a number of streams from 1 to 10000, got {value}")] = 100
     """HTTP/2: most concurrent streams per connection (lowered to the server's
     SETTINGS_MAX_CONCURRENT_STREAMS); a request that finds every connection full opens another."""
+    setup_timeout: Duration = "60s"
+    """The most ``[[setup]]`` may take; past it the run stops before any load (k6's ``setupTimeout``)."""
+    teardown_timeout: Duration = "10s"
+    """The most ``[[teardown]]`` may take after the load, also after Ctrl-C (k6's ``teardownTimeout``)."""
 
 
 class DemoOptions(_Strict, kw_only=True):
@@ -124,6 +129,8 @@ class Scenario(_Strict, kw_only=True):
     steps: list[Any] = []
     """The steps, each a step kind (``perftui.plan.steps``). Declared ``Any`` because plans carry
     no tag field for msgspec to pick a kind by: plain tables are turned into kinds here."""
+    benchmark: Benchmark | UnsetType = UNSET
+    """Run this scenario as a benchmark: exact sample counts instead of phases (``Benchmark``)."""
 
     def __post_init__(self) -> None:
         if any(not isinstance(st, STEP_TYPES) for st in self.steps):
@@ -251,6 +258,22 @@ class Plan(_Strict, kw_only=True):
     databases: dict[str, Database] = {}
     """PostgreSQL databases for SQL steps, by name (``[databases.NAME]``)."""
 
+    setup: list[Any] = []
+    """``[[setup]]``: steps run once before the load (k6's ``setup()``); what they capture is
+    given, read-only, to every virtual user (one login token for all). A failure stops the run."""
+    on_start: list[Any] = []
+    """``[[on_start]]``: steps each virtual user runs once before its first iteration (Locust's
+    ``on_start``); their captures stay with that user."""
+    teardown: list[Any] = []
+    """``[[teardown]]``: steps run once after the load (also after Ctrl-C, within
+    ``defaults.teardown_timeout``), with the setup's captures."""
+
+    def __post_init__(self) -> None:
+        for key in ("setup", "on_start", "teardown"):
+            steps = getattr(self, key)
+            if any(not isinstance(st, STEP_TYPES) for st in steps):
+                setattr(self, key, [step_from_dict(st) for st in steps])
+
 
 def shown_target(plan: Plan, target: str | None = None) -> str:
     """What to call a run's target in one line: its URL, else (a plan of SQL steps alone) its
@@ -273,8 +296,8 @@ def protocol_endpoints(plan: Plan) -> dict[str, str]:
     """Endpoint name -> role for every protocol endpoint of a plan (see ``step_endpoints``);
     plain HTTP endpoints are left out. The first role wins if two steps share a name."""
     roles: dict[str, str] = {}
-    for sc in plan.scenarios:
-        for st in sc.steps:
+    for steps in [plan.on_start, *(sc.steps for sc in plan.scenarios)]:
+        for st in steps:
             for name, role in step_endpoints(st):
                 if role != "http":
                     roles.setdefault(name, role)

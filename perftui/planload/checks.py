@@ -15,6 +15,7 @@ from msgspec import UNSET
 
 from perftui.plan import MAX_RATE, MAX_VUS, Capture, Defaults, DemoOptions, Expect, GeneratorLimits, MetricSeries, Monitor, Phase, Plan, Scenario
 from perftui.planload.driver import Driver, _fields, _finite
+from perftui.planload.stages import StageChecks, benchmark_checks
 from perftui.planload.source import Path_, _HEADER_NAME, _HEADER_VALUE_BAD, _HOST, _IDENT, _IPV6, _has_control, _has_space_or_control, _quote
 from perftui.jsonpath import compile_path
 from perftui.template import TemplateError, compile_json
@@ -23,7 +24,7 @@ from perftui.demo.latency import parse_latency
 from perftui.monitor.metrics import parse_selector
 
 
-class PlanChecks(Driver):
+class PlanChecks(StageChecks, Driver):
     """The checks of meaning run on each table that converted (``check_<struct name>``, called by
     ``Driver.struct``), and on the whole plan. Ranges declared with ``msgspec.Meta`` on the plan
     types are enforced by the driver before these run."""
@@ -311,7 +312,9 @@ class PlanChecks(Driver):
         elif "target" not in raw and not raw.get("databases"):  # a plan of SQL steps alone needs none
             self.problem(("target",), 'missing: set target = "demo" (the embedded demo server) or a base URL such as "http://localhost:8080"')
         phases = raw.get("phases")
-        if "phases" not in raw or (isinstance(phases, list) and not phases):
+        if benchmark_checks(self, raw):
+            pass  # a benchmark plan has no phases (checked there)
+        elif "phases" not in raw or (isinstance(phases, list) and not phases):
             self.problem(
                 ("phases",),
                 "a plan needs at least one phase, e.g. [[phases]] duration = \"1m\" arrival_rate = 10",

@@ -182,7 +182,8 @@ def _printable_names(plan: Plan) -> Plan:
     )
 
 
-_FIELD_TYPES: dict[tuple[type, str], Any] = {(Scenario, "steps"): list[Step]}
+_FIELD_TYPES: dict[tuple[type, str], Any] = {(Scenario, "steps"): list[Step], (Plan, "setup"): list[Step],
+                                             (Plan, "on_start"): list[Step], (Plan, "teardown"): list[Step]}
 """Fields whose declared type is looser than what the driver converts them to (steps: see
 ``Scenario.steps``)."""
 
@@ -272,7 +273,9 @@ class Driver:
         if isinstance(variables, dict):
             names.update(k for k in variables if isinstance(k, str))
         scenarios = data.get("scenarios")
-        for sc in scenarios if isinstance(scenarios, list) else ():
+        # captures of [[setup]] and [[on_start]] are there for every iteration's templates
+        stages = [{"steps": data.get(k)} for k in ("setup", "on_start")]
+        for sc in [*(scenarios if isinstance(scenarios, list) else ()), *stages]:
             steps = sc.get("steps") if isinstance(sc, dict) else None
             for st in steps if isinstance(steps, list) else ():
                 tx = st.get("transaction") if isinstance(st, dict) else None

@@ -11,6 +11,7 @@ import msgspec
 
 from perftui.errors import PlanError, Problem
 from perftui.planload.validate import Validator
+from perftui.plan import is_benchmark
 from perftui.planload.load import LoadedPlan, plan_from_dict
 from perftui.planload.source import CLI_FILE, _HEADER_NAME, _Locator, _quote
 from perftui.units import parse_duration
@@ -62,6 +63,11 @@ def apply_overrides(
                 raise ValueError(f"the duration must be greater than 0, got {duration!r}")
         except ValueError as e:
             problems.append(Problem(CLI_FILE, "--duration", str(e)))
+    if is_benchmark(loaded.plan):
+        for flag, value in (("--rate", rate), ("--vus", vus), ("--duration", duration)):
+            if value is not None:
+                problems.append(Problem(CLI_FILE, flag, f"{flag} replaces the phases, and a benchmark plan has none: "
+                                                        "its sample counts are in each [scenarios.benchmark]"))
     if target is not None:
         v = Validator(CLI_FILE, _Locator(None), set(), set())
         v.check_target(target, ())

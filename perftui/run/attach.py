@@ -25,7 +25,7 @@ from typing import Any
 import msgspec
 from msgspec import Struct
 
-from perftui.run.clock import ClockState, ClockView, PhaseClock, phase_specs
+from perftui.run.clock import ClockState, ClockView, PhaseClock, plan_specs
 from perftui.run.coordinator import Coordinator
 from perftui.worker.messages import FrameReader, Snapshot
 from perftui.journal import Checkpoint, capture, restore
@@ -293,7 +293,7 @@ class RemoteCoordinator(ClockView):
 
     def _accept_welcome(self, w: Welcome) -> None:
         self.plan = msgspec.msgpack.decode(w.plan, type=Plan)
-        self.phase_clock = PhaseClock(phase_specs(self.plan.phases))
+        self.phase_clock = PhaseClock(plan_specs(self.plan))
         self.session = restore(msgspec.msgpack.decode(w.checkpoint, type=Checkpoint))
         if w.monitor is not None:
             self.session.monitor.load_wire(w.monitor)

@@ -27,14 +27,16 @@ from pathlib import Path
 import msgspec
 
 from perftui.worker.messages import (
-    Bye, Fatal, FrameReader, Hello, Init, SetLoad, Snapshot, Stop, encode_frame, report_decoder,
+    BenchDone, BenchWarm, Bye, Fatal, FrameReader, Hello, Init, SetLoad, Snapshot, StageDone, Stop, encode_frame,
+    report_decoder,
 )
 from perftui.errors import UserError
 from perftui.journal import JournalWriter, session_directory
 from perftui.lifeline import child_options
 from perftui.monitor import Monitor
 from perftui.plan import duration_s, protocol_endpoints
-from perftui.run.clock import ClockView, LoadChange, PhaseClock, PhaseSpec, Transition, phase_specs
+from perftui.run.stages import Stages
+from perftui.run.clock import ClockView, LoadChange, PhaseClock, PhaseSpec, Transition, plan_specs
 from perftui.planload import LoadedPlan, redacted_plan
 from perftui.redact import masker
 from perftui.session import PhaseRecord, SessionRecord
@@ -77,7 +79,7 @@ class Coordinator(ClockView):
         self.worker_count = workers or default_workers()
         self.snapshot_interval = snapshot_interval
         self.seed = seed
-        self.phase_clock = PhaseClock(phase_specs(self.plan.phases), now=_now)
+        self.phase_clock = PhaseClock(plan_specs(self.plan), now=_now)
         self.mask = masker(() if reveal_secrets else loaded.secrets)
         """Hides ${ENV} values in what the session records (endpoint names, errors, target)."""
         self.session = SessionRecord(
@@ -90,6 +92,8 @@ class Coordinator(ClockView):
         )
         self.session.mask = self.mask
         self.thresholds = [parse_threshold(t) for t in self.plan.thresholds]
+        self.stages = Stages(self)
+        """``[[setup]]``, ``[[teardown]]`` and benchmark phases (``perftui.run.stages``)."""
         self._protocol_thresholds = any(t.metric not in METRICS for t in self.thresholds)
         self.workers: list[WorkerHandle] = []
         self.finished = asyncio.Event()
@@ -148,6 +152,8 @@ class Coordinator(ClockView):
                         hello.set_result(msg.pid)
                 elif isinstance(msg, Bye):
                     handle.said_bye = True
+                elif isinstance(msg, (StageDone, BenchWarm, BenchDone)):
+                    self.stages.on_report(msg)
                 elif isinstance(msg, Fatal):
                     self.session.event("worker", f"worker {msg.worker} failed: {self.mask(msg.message)}")
         handle.alive = False
@@ -158,6 +164,7 @@ class Coordinator(ClockView):
             hello.set_exception(RuntimeError(f"worker {handle.index} exited with code {handle.proc.returncode} before starting: "
                                              + "\n".join(map(self.mask, handle.stderr_tail))))
         if not handle.said_bye and not self._stopping and not self._killed:
+            self.stages.setup_lost(f"worker {handle.index} exited with code {handle.proc.returncode}")
             alive = sum(1 for w in self.workers if w.alive)
             self.session.generator.workers_alive = alive
             last = self.mask(handle.stderr_tail[-1]) if handle.stderr_tail else ""
@@ -166,6 +173,7 @@ class Coordinator(ClockView):
             if alive == 0:
                 asyncio.ensure_future(self.stop("all workers died"))
             else:
+                self.stages.worker_lost(handle.index)
                 self._apply_load()  # re-share the load among the survivors
 
     def _masked(self, snap: Snapshot) -> Snapshot:
@@ -198,6 +206,10 @@ class Coordinator(ClockView):
         if not alive:
             return
         spec = self.current
+        if spec is not None and spec.kind == "benchmark":
+            if self.state == "running":
+                self.stages.apply_bench()
+            return
         shape = self.phase_clock.shape()
         now = _now()
         origin = self.session.started_mono or 0.0
@@ -223,6 +235,7 @@ class Coordinator(ClockView):
         if t is None or t.entered is None:
             return
         record_transition(self.session, self.specs, t)
+        self.stages.left_phase()
         self._apply_load()
 
     async def _clock(self) -> None:
@@ -284,6 +297,12 @@ class Coordinator(ClockView):
             if self._stopping:  # a signal while the workers were starting: stop() finishes the record
                 await self.finished.wait()
                 return
+        if not await self.stages.setup():
+            if not self._stopping:
+                why = self.session.setup.message if self.session.setup else "no worker left"
+                await self.stop(f"setup failed: {why}")
+            await self.finished.wait()
+            return
         self.session.mark_started()
         t = self.phase_clock.start()
         self.session.event("start", f"run started with {len(self._alive())} worker(s) against {self.session.target}")
@@ -309,6 +328,14 @@ class Coordinator(ClockView):
         t = self.phase_clock.skip()
         if t is not None and t.entered is None:
             asyncio.ensure_future(self.stop("skipped past the last phase"))
+            return
+        self._transition(t)
+
+    def phase_done(self) -> None:
+        """The current phase's work is done before its time (a benchmark took its samples)."""
+        t = self.phase_clock.skip("done")
+        if t is not None and t.entered is None:
+            asyncio.ensure_future(self.stop("completed"))
             return
         self._transition(t)
 
@@ -350,6 +377,7 @@ class Coordinator(ClockView):
             return
         self._stopping = True
         self._stop_reason = reason
+        self.stages.setup_lost(reason)  # a setup still going ends with the run
         was_running = self.phase_clock.active
         if was_running:
             close_phase_record(self.session, self.phase_index if self.current else None)
@@ -357,11 +385,12 @@ class Coordinator(ClockView):
         self.phase_clock.finish()
         if self._clock_task and self._clock_task is not asyncio.current_task():
             self._clock_task.cancel()
+        teardown = self.stages.teardown_limit(0) if grace > 0 else 0.0
         for w in self._alive():
-            w.send(Stop(grace=grace))
+            w.send(Stop(grace=grace, teardown=self.stages.teardown_limit(w.index) if grace > 0 else 0.0))
         readers = [w.reader_task for w in self.workers if w.reader_task]
         if readers:
-            done, pending = await asyncio.wait(readers, timeout=grace + 0.7)
+            done, pending = await asyncio.wait(readers, timeout=grace + 0.7 + (teardown + 1.0 if teardown else 0.0))
             for w in self.workers:
                 if w.proc.returncode is None:
                     w.proc.kill()

@@ -35,6 +35,7 @@ from perftui.session.sqlfigures import sql_extra
 from perftui.session.schema import (
     SCHEMA_VERSION, Event, GeneratorState, PhaseRecord, ProtocolSummary, SessionDocument, TimelineRow, merge_rows,
 )
+from perftui.session.stages import BenchmarkRecord, StageRecord
 from perftui.summary import EndpointSummary, StatsSummary
 from perftui.worker.messages import Snapshot
 
@@ -147,6 +148,10 @@ class SessionRecord:
         self.boundary = 0.0
         """End of the second being filled; snapshots stamped after it wait in ``_next``."""
         self._next: list[Snapshot] = []
+        self.setup: StageRecord | None = None
+        self.teardown: StageRecord | None = None
+        self.benchmark: list[BenchmarkRecord] = []
+        """Setup, teardown and benchmark records (``perftui.run.stages`` fills them)."""
 
     # ---- time -------------------------------------------------------------------------
 
@@ -446,6 +451,9 @@ class SessionRecord:
             histogram=total.latency.encode().decode() if total.latency.total_count else "",
             service_histogram=total.service.encode().decode() if total.service.total_count else "",
             protocols=self.protocol_summary(),
+            setup=self.setup,
+            teardown=self.teardown,
+            benchmark=self.benchmark,
         )
 
     def to_json(self) -> bytes:

@@ -14,6 +14,7 @@ from typing import Any
 import msgspec
 from msgspec import Struct
 
+from perftui.session.stages import BenchmarkRecord, StageRecord
 from perftui.monitor.model import GeneratorWarning, MonitorDocument, MonitorRow, merge_monitor
 from perftui.session.endpoint_points import EndpointPoint, merge_points
 from perftui.session.sqlfigures import SqlSummary
@@ -225,6 +226,11 @@ class SessionDocument(Struct, kw_only=True):
     """WebSocket / GraphQL / MCP figures, for plans with such steps."""
     recovered: bool = False
     """Rebuilt by ``perftui recover`` from the journal and one checkpoint after the run died."""
+    setup: StageRecord | None = None
+    """``[[setup]]``: its outcome and its own requests (``perftui.session.stages``)."""
+    teardown: StageRecord | None = None
+    benchmark: list[BenchmarkRecord] = []
+    """A benchmark plan's scenarios: asked and measured sample counts, and their endpoints."""
 
 
 def merge_rows(rows: list[TimelineRow]) -> TimelineRow:

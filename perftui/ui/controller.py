@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import msgspec
 
-from perftui.plan import shown_target
+from perftui.plan import is_benchmark, shown_target
 from perftui.planload import LoadedPlan
 from perftui.redact import masker
 from perftui.run.clock import PhaseSpec
@@ -175,6 +175,8 @@ class RunController:
         """What the screens show of the plan (secrets masked); the coordinator runs ``loaded``."""
         self.monitored = is_monitored(loaded.plan)
         self.protocols = uses_protocols(loaded.plan)
+        self.benchmark = is_benchmark(loaded.plan)
+        """A benchmark plan: the dashboard shows its table instead of the endpoints."""
         self.workers = workers
         self.out = out
         self.reveal_secrets = reveal_secrets

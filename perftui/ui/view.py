@@ -48,6 +48,43 @@ def endpoint_rows(summaries, recent_rps) -> list[EndpointRow]:
 
 
 @dataclass(frozen=True)
+class BenchRow:
+    """One operation of a benchmark plan: its samples so far (of ``asked``) and their latency."""
+
+    name: str
+    order: int
+    """Its place in the plan."""
+    requests: int
+    asked: int
+    error_rate: float
+    min: float | None
+    max: float | None
+    mean: float | None
+    p50: float | None
+    p95: float | None
+    p99: float | None
+    protocol: str = ""
+
+
+def bench_rows(benchmark, summaries) -> list[BenchRow]:
+    """``session.benchmark`` with the endpoints' summaries: one row per operation, in plan order."""
+    by_name = {e.name: e for e in summaries}
+    rows: list[BenchRow] = []
+    seen: set[str] = set()
+    for b in benchmark:
+        for name in b.endpoints:
+            if name in seen:
+                continue
+            seen.add(name)
+            e = by_name.get(name)
+            lat = e.latency_ms if e is not None else None
+            rows.append(BenchRow(name, len(rows), e.requests if e else 0, b.iterations, e.error_rate if e else 0.0,
+                                 *(getattr(lat, k) if lat else None for k in ("min", "max", "mean", "p50", "p95", "p99")),
+                                 e.protocol if e else ""))
+    return rows
+
+
+@dataclass(frozen=True)
 class PhaseRecordView:
     """Where a phase started and ended on the run's clock (None: not yet)."""
 
@@ -197,6 +234,8 @@ class NumbersView:
     timeline: tuple[TimelineRow, ...] = ()
     protocols: Any = None
     """``ProtocolSummary`` when the plan has protocol steps (else None)."""
+    benchmark: tuple[BenchRow, ...] | None = None
+    """A benchmark plan's operations (``bench_rows``); None otherwise and before the start."""
 
 
 @dataclass(frozen=True)
@@ -310,7 +349,8 @@ def numbers_view(c: ctl.RunController, cores: int | None) -> NumbersView:
         endpoints=tuple(endpoint_rows(s.endpoint_summaries(), s.endpoint_recent_rps)) if started else None,
         events=tuple(s.events), generator_warnings=tuple(mon.generator_warnings),
         generator_warning=mon.generator_warning, timeline=timeline,
-        protocols=s.protocol_summary() if c.protocols else None)
+        protocols=s.protocol_summary() if c.protocols else None,
+        benchmark=tuple(bench_rows(s.benchmark, s.endpoint_summaries())) if started and s.benchmark else None)
 
 
 def build_view(c: ctl.RunController, previous: RunView | None = None, *, cores: int | None = None) -> RunView:

@@ -141,6 +141,10 @@ class ScenarioRunner:
                                       for st in s.steps])
             for s in plan.scenarios
         ]
+        self.on_start = (CompiledScenario("on_start", [compile_step(st, plan, self.recorder_for, self.default_origin,
+                                                                     self.base_path) for st in plan.on_start])
+                         if plan.on_start else None)
+        """``[[on_start]]``: run once per virtual user before its first iteration."""
         weights = [max(0.0, float(s.weight)) for s in plan.scenarios]
         self.cum_weights = []
         acc = 0.0
@@ -249,11 +253,18 @@ class ScenarioRunner:
             return self.scenarios[0]
         return self.rng.choices(self.scenarios, cum_weights=cw)[0]
 
-    async def iteration(self, vars: dict[str, Any], intended: float | None) -> None:
-        """Run one iteration. ``intended`` is the scheduled start (open model) or None."""
+    async def iteration(self, vars: dict[str, Any], intended: float | None,
+                        scenario: CompiledScenario | None = None) -> None:
+        """Run one iteration. ``intended`` is the scheduled start (open model) or None;
+        ``scenario`` a given one (a benchmark's) instead of one picked by weight."""
+        if self.on_start is not None and "$started" not in vars:
+            if not await self._on_start(vars, intended):
+                return
+            intended = None
         self.iterations += 1
         vars["$iteration"] += 1
-        scenario = self.scenarios[0] if self.single else self.pick()
+        if scenario is None:
+            scenario = self.scenarios[0] if self.single else self.pick()
         if not scenario.uses_ws:
             if scenario.simple:
                 # one plain HTTP step: no step loop, one coroutine frame less (~0.5 us/request)
@@ -276,8 +287,28 @@ class ScenarioRunner:
         if intended is not None and self.uses_mcp and "$mcp" in vars:
             await rpc.end_sessions(self, vars)  # an open-model virtual user ends with its iteration
 
+    async def _on_start(self, vars: dict[str, Any], intended: float | None) -> bool:
+        """A virtual user's ``[[on_start]]``: True when every step went through (its captures are
+        then the user's for good). After a failure the user's iteration is not run and it tries
+        again before the next one, a closed-model user after a second's pause (not in a loop
+        against a target that refuses it)."""
+        vars.pop("$failed", None)
+        if await self._steps(self.on_start, vars, intended, None) and "$failed" not in vars:
+            vars["$started"] = True
+            return True
+        if intended is None:
+            await asyncio.sleep(1.0)
+        return False
+
+    async def run_step(self, step: CompiledStep, vars: dict[str, Any], intended: float | None = None) -> bool:
+        """One HTTP, GraphQL or MCP step (a setup's or teardown's, one at a time)."""
+        if step.mcp is not None:
+            return await rpc.run_mcp_step(self, step, vars, intended)
+        return await self._request(step, vars, intended)
+
     async def _steps(self, scenario: CompiledScenario, vars: dict[str, Any], intended: float | None,
-                     it: ws.IterationState | None) -> None:
+                     it: ws.IterationState | None) -> bool:
+        """The flow's steps; False when one ended it (a transport failure)."""
         for step in scenario.steps:
             if step.if_var is not None and not vars.get(step.if_var):
                 continue
@@ -299,9 +330,10 @@ class ScenarioRunner:
                     raise
                 intended = None  # only an iteration's first action is timed from its schedule slot
                 if not ok:
-                    return
+                    return False
             if step.think:
                 await asyncio.sleep(step.think)
+        return True
 
     async def _request(self, step: CompiledStep, vars: dict, intended: float | None) -> bool:
         started = _now()
@@ -349,6 +381,8 @@ class ScenarioRunner:
         else:
             latency_us = int((resp.t_done - started) * 1e6)
         rec.response(status, latency_us, service_us, resp.body_size, kind)
+        if kind is not None:
+            vars["$failed"] = kind  # what an on_start reads (perftui.worker.stages for setup)
         return True
 
     async def _follow(self, step: CompiledStep, vars: dict, resp) -> tuple[Any, str | None]:

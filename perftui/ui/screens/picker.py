@@ -19,7 +19,8 @@ from textual.screen import Screen
 from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
-from perftui.run.clock import phase_specs
+from perftui.plan import is_benchmark
+from perftui.run.clock import phase_specs, plan_specs
 from perftui.plan import endpoint_name
 from perftui.ui.messages import PlanChosen
 from perftui.ui.plans import PlanEntry, discover, is_monitored
@@ -32,8 +33,11 @@ def entry_prompt(entry: PlanEntry) -> Text:
     if entry.ok:
         t.append("✓ ", "green")
         t.append(entry.name, "bold")
-        total = sum(s.duration for s in phase_specs(entry.shown.phases))
-        t.append(f"  {format_duration(total)}", "dim")
+        if is_benchmark(entry.shown):
+            t.append("  benchmark", "dim")
+        else:
+            total = sum(s.duration for s in phase_specs(entry.shown.phases))
+            t.append(f"  {format_duration(total)}", "dim")
     else:
         t.append("✗ ", "red")
         t.append(entry.name, "bold red")
@@ -79,6 +83,11 @@ def preview_head(entry: PlanEntry) -> Group:
     lines.append(Text.assemble(("target  ", "dim"), target_text(plan)))
     specs = phase_specs(plan.phases)
     total = sum(s.duration for s in specs)
+    if is_benchmark(plan):
+        n = len(plan.scenarios)
+        lines.append(Text.assemble(("load    ", "dim"), f"benchmark of {n} operation{'s' if n != 1 else ''}: exact "
+                                   "samples after a warm-up, one scenario after another"))
+        return Group(*lines)
     lines.append(Text.assemble(("load    ", "dim"), f"{len(specs)} phase{'s' if len(specs) != 1 else ''}, ",
                                (format_duration(total), "bold"), " planned   ",
                                ("━", "color(39)"), " rate/s  ", ("━", "color(141)"), " VUs"))
@@ -124,7 +133,7 @@ def monitor_text(plan) -> Text:
 
 def preview_body(entry: PlanEntry) -> Group:
     plan = entry.shown
-    specs = phase_specs(plan.phases)
+    specs = plan_specs(plan)
     phases = Table(box=None, padding=(0, 1), header_style="dim", title="phases", title_justify="left",
                    title_style="bold")
     phases.add_column("#", justify="right")
@@ -133,7 +142,8 @@ def preview_body(entry: PlanEntry) -> Group:
     phases.add_column("load")
     phases.add_column("duration", justify="right")
     for i, s in enumerate(specs):
-        phases.add_row(str(i + 1), s.name, s.kind, s.describe(), format_duration(s.duration))
+        phases.add_row(str(i + 1), s.name, s.kind, s.describe(),
+                       ("≤ " if s.kind == "benchmark" else "") + format_duration(s.duration))
     scen = Table(box=None, padding=(0, 1), header_style="dim", title="scenarios", title_justify="left",
                  title_style="bold")
     scen.add_column("name", no_wrap=True)

@@ -17,6 +17,7 @@ from perftui.ui.format import fmt_pct, fmt_rate
 from perftui.ui.keys import key_help
 from perftui.ui.widgets.tables import status_style, counts_line, latency_table, summary_line, thresholds_renderable
 from perftui.ui.widgets.protocols import protocols_renderable
+from perftui.ui.widgets.benchmark import benchmark_renderable, stages_renderable
 from perftui.ui.widgets.endpoints import endpoint_label
 from perftui.ui.widgets.charts import ErrorChart, LatencyChart, RateChart, TimelineChart
 from perftui.units import format_duration, format_ms
@@ -147,7 +148,13 @@ class ResultsScreen(Screen):
                 yield panel(thresholds_renderable(list(c.plan.thresholds), s.threshold_results),
                             "results-thresholds", "thresholds")
             yield panel(latency_table(None, total, live=False), "results-latency", "latency, whole run")
-            yield panel(endpoints_table(s), "results-endpoints", "endpoints")
+            if s.benchmark:
+                yield panel(benchmark_renderable(s), "results-endpoints", "benchmark")
+            else:
+                yield panel(endpoints_table(s), "results-endpoints", "endpoints")
+            stages = stages_renderable(s)
+            if stages is not None:
+                yield panel(stages, "results-stages", "setup and teardown")
             if c.protocols:
                 yield panel(protocols_renderable(s.protocol_summary(), 30), "results-protocols", "protocols")
             monitor = monitor_renderable(s)

@@ -32,8 +32,10 @@ def phase_text(p: PhasesView | None) -> Text:
     if p is None:
         return t
     specs = p.specs
+    bench = bool(specs) and specs[0].kind == "benchmark"  # a benchmark plan: its phases end with their samples
     if p.state == "idle" or not p.started:
-        t.append(f"{len(specs)} phase{'s' if len(specs) != 1 else ''} · {format_duration(planned_total(specs))} planned",
+        t.append(f"{len(specs)} benchmark{'s' if len(specs) != 1 else ''}" if bench else
+                 f"{len(specs)} phase{'s' if len(specs) != 1 else ''} · {format_duration(planned_total(specs))} planned",
                  "dim")
         return t
     spec = p.current
@@ -43,6 +45,9 @@ def phase_text(p: PhasesView | None) -> Text:
     left = max(0.0, spec.duration - el)
     t.append(f"phase {p.index + 1}/{len(specs)} ", "dim")
     t.append(spec.name, "bold")
+    if bench:
+        t.append(f"  {format_duration(el)}  {spec.describe()}")
+        return t
     t.append(f"  {format_duration(el)} / {format_duration(spec.duration)}")
     t.append(f"  {format_duration(left)} left", "dim")
     return t
@@ -54,7 +59,7 @@ def elapsed_text(h: HeaderView) -> Text:
     t = Text("elapsed ", "dim")
     t.append(format_duration(h.run_elapsed), "bold")
     p = h.phases
-    if p is not None and p.active and p.current is not None:
+    if p is not None and p.active and p.current is not None and p.current.kind != "benchmark":
         t.append(f"  ~{format_duration(phase_rest(p))} to go", "dim")
     return t
 
