@@ -16,6 +16,7 @@ import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
 from perftui.plan.common import Capture, Duration, Expect, Scalar, StatusCode, _Strict, duration_s
+from perftui.plan.data import DataFile
 from perftui.plan.steps import (
     ACTION_STEPS, MCP_INITIALIZE, MCP_TERMINATE, PROTOCOL_ACTIONS, STEP_TYPES, GraphQLStep, HttpStep, McpStep, Step,
     StepBase, ThinkStep, WsCloseStep, WsConnectStep, WsExpectStep, WsHoldStep, WsRequestStep, WsSendStep,
@@ -23,9 +24,9 @@ from perftui.plan.steps import (
 )
 
 __all__ = [
-    "ACTION_STEPS", "MCP_INITIALIZE", "MCP_TERMINATE", "PROTOCOL_ACTIONS", "STEP_TYPES", "Capture", "Defaults",
+    "ACTION_STEPS", "MCP_INITIALIZE", "MCP_TERMINATE", "PROTOCOL_ACTIONS", "STEP_TYPES", "Capture", "DataFile", "Defaults",
     "DemoOptions", "Duration", "Expect", "GeneratorLimits", "GraphQLStep", "HttpStep", "McpStep", "MetricSeries",
-    "Monitor", "Phase", "Plan", "Scalar", "Scenario", "StatusCode", "Step", "StepBase", "ThinkStep", "WsCloseStep",
+    "Monitor", "Phase", "Plan", "Profile", "Scalar", "Scenario", "StatusCode", "Step", "StepBase", "ThinkStep", "WsCloseStep",
     "WsConnectStep", "WsExpectStep", "WsHoldStep", "WsRequestStep", "WsSendStep", "duration_s", "endpoint_name",
     "graphql_operation", "phase_model", "protocol_endpoints", "step_endpoints", "step_from_dict", "step_kind",
     "step_type",
@@ -214,8 +215,9 @@ class Plan(_Strict, kw_only=True):
     """Base URL of the system under test, or ``"demo"`` to start the embedded demo target."""
     defaults: Defaults = msgspec.field(default_factory=Defaults)
     demo: DemoOptions = msgspec.field(default_factory=DemoOptions)
-    variables: dict[str, Scalar | list[Scalar]] = {}
-    """Constants, or lists (one value picked at random per virtual user)."""
+    variables: dict[str, Scalar | list[Scalar] | DataFile] = {}
+    """Constants, lists (one value picked at random per virtual user), or tables reading a CSV or
+    JSON file (``perftui.plan.data.DataFile``)."""
     phases: list[Phase] = []
     scenarios: list[Scenario] = []
     thresholds: list[str] = []
@@ -224,7 +226,14 @@ class Plan(_Strict, kw_only=True):
     """Target health and metrics, a local server process, generator-bottleneck limits."""
     output: Output = msgspec.field(default_factory=Output)
     """Live metrics and other outputs of a run."""
+    profiles: dict[str, Profile] = {}
+    """``[profiles.NAME]``: named variants of the plan (``perftui run PLAN --profile NAME``), see
+    ``perftui.plan.profile``."""
+    profile: str = ""
+    """The profile this plan runs with, set by the loader (``--profile``); not written in plans."""
 
+
+from perftui.plan.profile import Profile  # noqa: E402 - it is made of the tables above
 
 def phase_model(phase: Phase) -> Literal["open", "closed", "pause"]:
     if phase.pause:

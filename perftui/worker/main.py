@@ -82,7 +82,8 @@ class Worker:
         self.init = init
         self.out = out
         plan = msgspec.msgpack.decode(init.plan, type=Plan)
-        self.runner = ScenarioRunner(plan, init.target, worker_index=init.worker_index, seed=init.seed)
+        self.runner = ScenarioRunner(plan, init.target, worker_index=init.worker_index, seed=init.seed,
+                                     worker_count=init.worker_count)
         self.shape_task: asyncio.Task | None = None
         self.shape: SetLoad | None = None
         self.in_flight = 0

@@ -39,12 +39,13 @@ import msgspec
 
 from perftui.jsonpath import MISSING
 from perftui.plan import (
-    MCP_INITIALIZE, MCP_TERMINATE, GraphQLStep, HttpStep, McpStep, Plan, Step, ThinkStep, WsCloseStep, WsConnectStep,
+    MCP_INITIALIZE, MCP_TERMINATE, DataFile, GraphQLStep, HttpStep, McpStep, Plan, Step, ThinkStep, WsCloseStep, WsConnectStep,
     WsExpectStep, WsHoldStep, WsRequestStep, WsSendStep, duration_s,
 )
 from perftui.template import compile_json
 from perftui.worker import h2transport, rpc, ws
 from perftui.worker.compiled import CompiledStep, Origin
+from perftui.worker.datafeed import data_feeds
 from perftui.worker.stats import EndpointRecorder, McpStats, WsStats
 from perftui.worker.transport import HttpPool, TransportError
 
@@ -112,7 +113,7 @@ class ScenarioRunner:
     """Runs iterations for one worker; owns the connection pools and endpoint recorders. The
     protocol modules see it as a ``perftui.worker.compiled.StepRunner``."""
 
-    def __init__(self, plan: Plan, target: str, *, worker_index: int = 0, seed: int = 0):
+    def __init__(self, plan: Plan, target: str, *, worker_index: int = 0, seed: int = 0, worker_count: int = 1):
         self.plan = plan
         self.worker_index = worker_index
         self.rng = random.Random(seed * 1000 + worker_index)
@@ -138,8 +139,9 @@ class ScenarioRunner:
         for w in weights:
             acc += w
             self.cum_weights.append(acc)
-        self.constants = {k: v for k, v in plan.variables.items() if not isinstance(v, list)}
+        self.constants = {k: v for k, v in plan.variables.items() if not isinstance(v, (list, DataFile))}
         self.lists = {k: v for k, v in plan.variables.items() if isinstance(v, list) and v}
+        self.vu_feeds, self.iteration_feeds = data_feeds(plan.variables, worker_index, worker_count, self.rng)
         self.errors_sample: deque[str] = deque(maxlen=5)
         self.h2: h2transport.H2Client | None = None  # made on first use
         self.iterations = 0
@@ -172,6 +174,8 @@ class ScenarioRunner:
         vars = dict(self.constants)
         for k, values in self.lists.items():
             vars[k] = values[self.rng.randrange(len(values))]
+        for k, feed in self.vu_feeds:
+            vars[k] = feed.next()
         vars["$vu"] = self.vu_counter
         vars["$worker"] = self.worker_index
         vars["$iteration"] = 0
@@ -225,6 +229,9 @@ class ScenarioRunner:
         """Run one iteration. ``intended`` is the scheduled start (open model) or None."""
         self.iterations += 1
         vars["$iteration"] += 1
+        if self.iteration_feeds:
+            for k, feed in self.iteration_feeds:
+                vars[k] = feed.next()
         scenario = self.scenarios[0] if self.single else self.pick()
         if not scenario.uses_ws:
             if scenario.simple:
