@@ -106,7 +106,8 @@ def summary_text(session: SessionRecord) -> str:
     out: list[str] = []
     w = out.append
     w("")
-    w(f"perftui · {session.plan_name} · {session.target} · {format_duration(session.run_seconds())}"
+    profile = session.plan_dict.get("profile") if isinstance(session.plan_dict, dict) else None
+    w(f"perftui · {session.plan_name}{f' [profile {profile}]' if profile else ''} · {session.target} · {format_duration(session.run_seconds())}"
       f" · {session.end_reason or 'running'}")
     w("")
     head = f"{'endpoint':<36} {'requests':>9} {'rps':>9} {'err %':>7} {'p50':>8} {'p95':>8} {'p99':>8} {'max':>8}"
@@ -265,7 +266,8 @@ class HeadlessRun:
                                             session_id=self.session_id)
             if not self.quiet:
                 plan = self.loaded.plan
-                self._print(f"perftui · {plan.name} → {coord.session.target} · {len(coord.specs)} phase(s), "
+                shown = f"{plan.name} [profile {plan.profile}]" if plan.profile else plan.name
+                self._print(f"perftui · {shown} → {coord.session.target} · {len(coord.specs)} phase(s), "
                             f"{sum(s.duration for s in coord.specs):.0f}s planned · {coord.worker_count} worker(s)")
                 coord.listeners.append(self._progress)
             if self.interrupted:  # a signal arrived while the target was starting: no load sent

@@ -119,7 +119,7 @@ def _shortcut_phase(out: dict[str, Any], prof: dict[str, Any], name: str, at: Pa
     remap[("phases", 0, "duration")] = at + ("duration",)
 
 
-def profile_summary(plan: Plan, name: str) -> str:
+def profile_summary(plan: Plan, name: str, *, target: bool = True) -> str:
     """One line about a profile for the picker and ``validate``: its load and length."""
     prof: Profile | None = plan.profiles.get(name)
     if prof is None:
@@ -149,7 +149,7 @@ def profile_summary(plan: Plan, name: str) -> str:
             parts.append("30s")
     except ValueError:
         pass
-    if prof.target is not UNSET:
+    if target and prof.target is not UNSET:
         parts.append(f"→ {prof.target}")
     if prof.thresholds is not UNSET:
         parts.append(f"{len(prof.thresholds)} threshold(s)")

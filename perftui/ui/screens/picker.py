@@ -32,8 +32,12 @@ def entry_prompt(entry: PlanEntry) -> Text:
     if entry.ok:
         t.append("✓ ", "green")
         t.append(entry.name, "bold")
+        if entry.profile:
+            t.append(f" [{entry.profile}]", "bold cyan")
         total = sum(s.duration for s in phase_specs(entry.shown.phases))
         t.append(f"  {format_duration(total)}", "dim")
+        if entry.profile_names and not entry.profile:
+            t.append(f"  {len(entry.profile_names)} profile{'s' if len(entry.profile_names) != 1 else ''}", "dim")
     else:
         t.append("✗ ", "red")
         t.append(entry.name, "bold red")
@@ -57,8 +61,34 @@ def target_text(plan) -> Text:
     return t
 
 
+def profiles_text(entry: PlanEntry) -> Text | None:
+    """The plan's profiles, the chosen one highlighted, with its load and description."""
+    if not entry.profile_names or entry.base is None:
+        return None
+    from perftui.planload.profiles import profile_summary
+
+    t = Text()
+    t.append("profile ", "dim")
+    for name in ["", *entry.profile_names]:
+        t.append(" ")
+        t.append(f" {name or 'none'} ", "bold black on cyan" if name == entry.profile else "")
+    t.append("   p: next", "dim")
+    if entry.profile:
+        prof = entry.base.plan.profiles.get(entry.profile)
+        bits = [profile_summary(entry.base.plan, entry.profile, target=False)]
+        if prof is not None and prof.description:
+            bits.append(prof.description.strip())
+        text = " · ".join(b for b in bits if b)
+        if text:
+            t.append(f"\n        {text}", "italic")
+    return t
+
+
 def preview_head(entry: PlanEntry) -> Group:
     lines: list = [Text(entry.name, style="bold"), Text(str(entry.path), style="dim")]
+    profiles = profiles_text(entry)
+    if profiles is not None:
+        lines.append(profiles)
     if not entry.ok:
         lines.append(Text(""))
         n = len(entry.problems)
@@ -160,6 +190,7 @@ def preview_body(entry: PlanEntry) -> Group:
 class PickerScreen(Screen):
     BINDINGS = [
         Binding("enter", "open", "open plan", priority=True),
+        Binding("p", "profile", "profile"),
         Binding("r", "reload", "reload"),
         Binding("q,escape", "quit", "quit"),
     ]
@@ -171,7 +202,7 @@ class PickerScreen(Screen):
         self.entries: list[PlanEntry] = []
 
     def compose(self) -> ComposeResult:
-        yield Static(Text.assemble((" perftui ", "bold reverse"), "  choose a plan", ("  ↑↓ move · enter open", "dim")),
+        yield Static(Text.assemble((" perftui ", "bold reverse"), "  choose a plan", ("  ↑↓ move · enter open · p profile", "dim")),
                      id="picker-title")
         with Horizontal(id="picker"):
             yield OptionList(id="plan-list")
@@ -234,6 +265,20 @@ class PickerScreen(Screen):
                         severity="error")
             return
         self.post_message(PlanChosen(entry.loaded))
+
+    def action_profile(self) -> None:
+        """The highlighted plan's next profile (none, then each ``[profiles.NAME]`` in turn)."""
+        entry = self.selected()
+        if entry is None:
+            return
+        if not entry.profile_names:
+            self.notify(f"{entry.path.name} has no profiles ([profiles.NAME] sections)", timeout=3)
+            return
+        entry.next_profile()
+        i = self.plan_list.highlighted
+        if i is not None:
+            self.plan_list.replace_option_prompt_at_index(i, entry_prompt(entry))
+        self.show_preview(entry)
 
     def action_reload(self) -> None:
         current = self.plan_list.highlighted or 0
