@@ -15,10 +15,9 @@ into a ``{column: value}`` dict only when picked: 100,000 rows of three short co
 from __future__ import annotations
 
 import csv
-import io
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TextIO
 
 import msgspec
 
@@ -98,26 +97,32 @@ def read_data(spec: DataFile, path: Path) -> DataSet:
         if size > MAX_DATA_BYTES:
             raise DataError(f"is {size / 1048576:.0f} MB; data files above {MAX_DATA_BYTES // 1048576} MB are refused"
                             " (every worker process holds the whole file)")
-        raw = path.read_bytes()
+        if data_format(spec) == "json":
+            raw = path.read_bytes()
+            if raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]
+            if not raw.strip():
+                raise DataError("the file is empty: give at least one row")
+            return _read_json(raw)
+        delimiter = spec.delimiter or ("\t" if spec.file.lower().endswith(".tsv") else ",")
+        # read as a stream: the whole text and the rows would both be in memory otherwise
+        with path.open(encoding="utf-8-sig", newline="") as f:
+            try:
+                return _read_csv(f, delimiter, list(spec.columns))
+            except UnicodeDecodeError:
+                raw = path.read_bytes()  # only to say where: the stream decodes in chunks
+                try:
+                    raw.decode("utf-8")
+                except UnicodeDecodeError as e:
+                    raise DataError(f"not valid UTF-8 text (byte 0x{raw[e.start]:02x}); save the file as UTF-8",
+                                    raw.count(b"\n", 0, e.start) + 1) from None
+                raise
     except FileNotFoundError:
         raise DataError("no such file") from None
     except PermissionError:
         raise DataError("permission denied: cannot read the file") from None
     except OSError as e:
         raise DataError(f"cannot read the file: {e.strerror or e}") from None
-    if raw.startswith(b"\xef\xbb\xbf"):
-        raw = raw[3:]
-    if not raw.strip():
-        raise DataError("the file is empty: give at least one row")
-    if data_format(spec) == "json":
-        return _read_json(raw)
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise DataError(f"not valid UTF-8 text (byte 0x{raw[e.start]:02x}); save the file as UTF-8",
-                        raw.count(b"\n", 0, e.start) + 1) from None
-    delimiter = spec.delimiter or ("\t" if spec.file.lower().endswith(".tsv") else ",")
-    return _read_csv(text, delimiter, list(spec.columns))
 
 
 def _read_json(raw: bytes) -> DataSet:
@@ -148,8 +153,8 @@ def _read_json(raw: bytes) -> DataSet:
     return DataSet(value, None)
 
 
-def _read_csv(text: str, delimiter: str, columns: list[str]) -> DataSet:
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+def _read_csv(f: TextIO, delimiter: str, columns: list[str]) -> DataSet:
+    reader = csv.reader(f, delimiter=delimiter, strict=True)
     rows: list[tuple[str, ...]] = []
     header_line = 0
     try:
@@ -178,6 +183,8 @@ def _read_csv(text: str, delimiter: str, columns: list[str]) -> DataSet:
             append(tuple(fields))
     except csv.Error as e:
         raise DataError(f"invalid CSV: {e}", reader.line_num) from None
+    if not columns and not header_line:
+        raise DataError("the file is empty: give a header line and at least one row")
     if not rows:
         raise DataError("no data rows" + (" after the header line" if header_line else ""), header_line or None)
     return DataSet(rows, tuple(columns))

@@ -86,6 +86,7 @@ _FOREIGN_NOTES = {
     "beforeRequest": "JavaScript hooks are not supported; use templates, capture and if",
     "afterResponse": "JavaScript hooks are not supported; use templates, capture and if",
     "payload": 'read CSV or JSON data with [variables.NAME] file = "data.csv" (see docs/plans.md, "Data from files")',
+    "environments": "Artillery's environments are [profiles.NAME] sections here, chosen with --profile NAME",
     "plugins": "plugins are not used; per-endpoint metrics and expect checks are built in",
     "get": 'write method = "GET" and url = "..." (Artillery\'s "- get:" step)',
     "post": 'write method = "POST" and url = "..." (Artillery\'s "- post:" step)',
