@@ -17,6 +17,7 @@ from perftui.errors import PlanError, Problem
 from perftui.plan import Plan, Profile, duration_s
 from perftui.plan.profile import MERGED, REPLACED, SHORTCUTS
 from perftui.planload.source import Path_, _quote
+from perftui.units import format_duration
 
 
 def profile_names(data: Any) -> list[str]:
@@ -142,11 +143,11 @@ def profile_summary(plan: Plan, name: str, *, target: bool = True) -> str:
         parts.append(f"{len(phases)} phase(s)")
     try:
         if phases:
-            parts.append(f"{sum(duration_s(p.duration) for p in phases):.0f}s")
+            parts.append(format_duration(sum(duration_s(p.duration) for p in phases)))
         elif prof.duration is not UNSET:
-            parts.append(f"{duration_s(prof.duration):.0f}s")
+            parts.append(format_duration(duration_s(prof.duration)))
         elif prof.vus is not UNSET or prof.arrival_rate is not UNSET:
-            parts.append("30s")
+            parts.append(format_duration(30))
     except ValueError:
         pass
     if target and prof.target is not UNSET:

@@ -73,14 +73,10 @@ def profiles_text(entry: PlanEntry) -> Text | None:
         t.append(" ")
         t.append(f" {name or 'none'} ", "bold black on cyan" if name == entry.profile else "")
     t.append("   p: next", "dim")
-    if entry.profile:
-        prof = entry.base.plan.profiles.get(entry.profile)
-        bits = [profile_summary(entry.base.plan, entry.profile, target=False)]
-        if prof is not None and prof.description:
-            bits.append(prof.description.strip())
-        text = " · ".join(b for b in bits if b)
+    if entry.profile:  # its description replaces the plan's, on the next line
+        text = profile_summary(entry.base.plan, entry.profile, target=False)
         if text:
-            t.append(f"\n        {text}", "italic")
+            t.append(f"\n         {text}", "italic")
     return t
 
 
