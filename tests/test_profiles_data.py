@@ -544,3 +544,39 @@ def test_a_detached_run_keeps_its_profile(tmp_path):
     assert {q["p"] for q in rec.queries} == {"light"}
     r = run_cli("ls", env=env)
     assert "envs [light]" in r.stdout
+
+
+def test_a_template_reading_a_field_the_data_file_lacks_is_refused(tmp_path):
+    (tmp_path / "users.csv").write_text("email,password\na,b\n")
+    (tmp_path / "ids.json").write_text("[1, 2]")
+    (tmp_path / "pairs.json").write_text("[[1, 2], [3, 4]]")
+    plan = write_plan(tmp_path, """
+        target = "http://127.0.0.1:9"
+        [variables]
+        users = { file = "users.csv" }
+        ids = { file = "ids.json" }
+        pairs = { file = "pairs.json" }
+        [[phases]]
+        duration = "1s"
+        vus = 1
+        [[scenarios]]
+        [[scenarios.steps]]
+        url = "/?e={{ users.emial }}&i={{ ids.n }}&p={{ pairs.0 }}&ok={{ users.email }}"
+        json = { p = "{{ users.pasword }}" }
+    """)
+    with pytest.raises(PlanError) as e:
+        load_plan(plan)
+    msgs = [(p.path, p.line, p.message) for p in e.value.problems]
+    assert msgs == [
+        ("scenarios[1].steps[1].url", 11, '{{ users.emial }}: no row of users.csv has a field "emial" (email, password);'
+                                          " did you mean {{ users.email }}?"),
+        ("scenarios[1].steps[1].url", 11, "{{ ids.n }}: the elements of ids.json are plain values, not objects;"
+                                          " write {{ ids }}"),
+        ("scenarios[1].steps[1].json.p", 12, '{{ users.pasword }}: no row of users.csv has a field "pasword"'
+                                             " (email, password); did you mean {{ users.password }}?"),
+    ]
+    # a step that captures into the name replaces the rows: its fields are whatever was captured
+    plan.write_text(plan.read_text().replace('json = { p = "{{ users.pasword }}" }',
+                                             'capture = [{ json = "$", as = "users" }]')
+                    .replace("{{ ids.n }}", "{{ ids }}"))
+    load_plan(plan)

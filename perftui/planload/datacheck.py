@@ -6,7 +6,9 @@ validator by ``perftui.planload.validate``."""
 
 from __future__ import annotations
 
+import difflib
 import os
+import re
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
@@ -15,14 +17,21 @@ from perftui.plan.data import DataError, DataFile, read_data, resolve_path
 from perftui.planload.driver import Driver
 from perftui.planload.source import _IDENT, Path_, _quote
 
-_CHECKED: OrderedDict[tuple, str | None] = OrderedDict()
+_CHECKED: OrderedDict[tuple, tuple[str | None, frozenset[str] | None]] = OrderedDict()
 """Data files already read by this process, by (path, size, mtime, options) -> the problem found
-(None: fine): a plan is validated more than once (profiles, command-line overrides), and a data
-file of 100,000 rows is worth reading once."""
+(None: fine) and the fields a row has (None: rows are plain values): a plan is validated more
+than once (profiles, command-line overrides), and a data file of 100,000 rows is worth reading
+once."""
 _CHECKED_MAX = 32
+ANY_FIELD = frozenset({"*"})
+_FIELD_USE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\.([A-Za-z0-9_]+)")
+"""``{{ users.email`` in a template: a data variable and the field it reads."""
 
 
 class DataChecks(Driver):
+    data_fields: dict[str, frozenset[str] | None]
+    """Data variables whose file read, by name -> the fields of a row (None: plain values)."""
+
     def data_dir(self) -> Path | None:
         """The plan's folder: relative data paths are read from there (from the working
         directory for plans built in memory)."""
@@ -53,13 +62,62 @@ class DataChecks(Driver):
             self.problem(path + ("columns",), "a column is named twice")
             return
         full = resolve_path(d.file, self.data_dir()).absolute()
-        problem = _check_file(d, full)
+        problem, fields = _check_file(d, full)
         if problem is not None:
             self.problem(path + ("file",), problem)
+        elif path[:1] == ("variables",) and len(path) == 2 and isinstance(path[1], str):
+            if not hasattr(self, "data_fields"):
+                self.data_fields = {}
+            self.data_fields[path[1]] = fields
+            self.data_files = getattr(self, "data_files", {})
+            self.data_files[path[1]] = d.file
         d.file = str(full)  # workers read it from here, whatever their working directory
 
+    def _plan_checks(self, raw: dict[str, Any], plan: Any) -> None:
+        super()._plan_checks(raw, plan)
+        fields = getattr(self, "data_fields", None)
+        if not fields:
+            return
+        captured = set()
+        for sc in raw.get("scenarios") if isinstance(raw.get("scenarios"), list) else ():
+            for st in (sc.get("steps") if isinstance(sc, dict) and isinstance(sc.get("steps"), list) else ()):
+                for cap in (st.get("capture") if isinstance(st, dict) and isinstance(st.get("capture"), list) else ()):
+                    if isinstance(cap, dict):
+                        captured.add(cap.get("as"))
+        known = {k: v for k, v in fields.items() if k not in captured and v is not ANY_FIELD}
+        if known and isinstance(raw.get("scenarios"), list):
+            self._field_uses(raw["scenarios"], ("scenarios",), known)
 
-def _check_file(d: DataFile, full: Path) -> str | None:
+    def _field_uses(self, value: Any, path: Path_, known: dict[str, frozenset[str] | None]) -> None:
+        """A template reading a field no row of the data file has is a typo found now, not an
+        empty value sent for the whole run."""
+        if isinstance(value, str):
+            if "{{" not in value:
+                return
+            for m in _FIELD_USE.finditer(value):
+                name, field = m.group(1), m.group(2)
+                if name not in known:
+                    continue
+                have = known[name]
+                file = self.data_files.get(name, "the data file")
+                if have is None:
+                    self.problem(path, f"{{{{ {name}.{field} }}}}: the elements of {file} are plain values, not"
+                                       f" objects; write {{{{ {name} }}}}")
+                elif field not in have:
+                    close = difflib.get_close_matches(field, sorted(have), n=1)
+                    hint = f"; did you mean {{{{ {name}.{close[0]} }}}}?" if close else ""
+                    shown = ", ".join(sorted(have)) if len(have) <= 12 else f"{len(have)} fields"
+                    self.problem(path, f"{{{{ {name}.{field} }}}}: no row of {file} has a field {_quote(field)}"
+                                       f" ({shown}){hint}")
+        elif isinstance(value, dict):
+            for k, v in value.items():
+                self._field_uses(v, path + (k,), known)
+        elif isinstance(value, list):
+            for i, v in enumerate(value):
+                self._field_uses(v, path + (i,), known)
+
+
+def _check_file(d: DataFile, full: Path) -> tuple[str | None, frozenset[str] | None]:
     try:
         st = full.stat()
         key: tuple = (str(full), st.st_size, st.st_mtime_ns, d.format, d.delimiter, tuple(d.columns))
@@ -69,6 +127,7 @@ def _check_file(d: DataFile, full: Path) -> str | None:
         _CHECKED.move_to_end(key)
         return _CHECKED[key]
     shown = d.file if not os.path.isabs(d.file) else str(full)
+    fields: frozenset[str] | None = None
     try:
         data = read_data(d, full)
     except DataError as e:
@@ -76,13 +135,19 @@ def _check_file(d: DataFile, full: Path) -> str | None:
         problem: str | None = f"{where}: {e}"
     else:
         problem = None
-        if data.columns is not None:
+        if data.columns is None:
+            if isinstance(data.rows[0], dict):
+                fields = frozenset(k for row in data.rows for k in row)
+            elif any(isinstance(row, list) for row in data.rows):
+                fields = ANY_FIELD  # arrays: {{ x.0 }} reads an element
+        else:
+            fields = frozenset(data.columns)
             bad = next((c for c in data.columns if not _IDENT.match(c)), None)
             if bad is not None:
                 problem = (f"{shown} line 1: column {_quote(bad)} cannot be used in a template ({{{{ row.column }}}});"
                            " name columns with letters, digits and _ (or give columns = [...] and no header line)")
     if key[1] is not None:
-        _CHECKED[key] = problem
+        _CHECKED[key] = (problem, fields)
         while len(_CHECKED) > _CHECKED_MAX:
             _CHECKED.popitem(last=False)
-    return problem
+    return problem, fields
