@@ -430,6 +430,10 @@ def _validate(args) -> int:
     steps = sum(len(s.steps) for s in plan.scenarios)
     print(f"{printable(args.plan)}: ok · '{printable(plan.name)}' → {plan.target} · {len(specs)} phase(s), {total:.0f}s · "
           f"{len(plan.scenarios)} scenario(s), {steps} step(s) · {len(plan.thresholds)} threshold(s)")
+    from perftui.planload.datacheck import data_summary
+
+    for line in data_summary(plan):
+        print(printable(f"  data {line}"))
     if plan.profiles:
         from perftui.planload.profilelist import check_profiles
 

@@ -580,3 +580,10 @@ def test_a_template_reading_a_field_the_data_file_lacks_is_refused(tmp_path):
                                              'capture = [{ json = "$", as = "users" }]')
                     .replace("{{ ids.n }}", "{{ ids }}"))
     load_plan(plan)
+
+
+def test_validate_describes_the_data_files(tmp_path):
+    r = run_cli("validate", "plans/test-data.toml")
+    assert r.returncode == 0, r.stderr
+    assert "  data users ← plans/data/users.csv · 200 rows (email, password, name) · per virtual user, in order" in r.stdout
+    assert "  data bounty ← plans/data/bounties.json · 15 rows (id, status) · per iteration, at random" in r.stdout

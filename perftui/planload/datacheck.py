@@ -17,19 +17,19 @@ from perftui.plan.data import DataError, DataFile, read_data, resolve_path
 from perftui.planload.driver import Driver
 from perftui.planload.source import _IDENT, Path_, _quote
 
-_CHECKED: OrderedDict[tuple, tuple[str | None, frozenset[str] | None]] = OrderedDict()
+_CHECKED: OrderedDict[tuple, tuple[str | None, tuple[str, ...] | None, int]] = OrderedDict()
 """Data files already read by this process, by (path, size, mtime, options) -> the problem found
-(None: fine) and the fields a row has (None: rows are plain values): a plan is validated more
+(None: fine), the fields a row has (None: rows are plain values) and the number of rows: a plan is validated more
 than once (profiles, command-line overrides), and a data file of 100,000 rows is worth reading
 once."""
 _CHECKED_MAX = 32
-ANY_FIELD = frozenset({"*"})
+ANY_FIELD = ("*",)
 _FIELD_USE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\.([A-Za-z0-9_]+)")
 """``{{ users.email`` in a template: a data variable and the field it reads."""
 
 
 class DataChecks(Driver):
-    data_fields: dict[str, frozenset[str] | None]
+    data_fields: dict[str, tuple[str, ...] | None]
     """Data variables whose file read, by name -> the fields of a row (None: plain values)."""
 
     def data_dir(self) -> Path | None:
@@ -62,7 +62,7 @@ class DataChecks(Driver):
             self.problem(path + ("columns",), "a column is named twice")
             return
         full = resolve_path(d.file, self.data_dir()).absolute()
-        problem, fields = _check_file(d, full)
+        problem, fields, _ = _check_file(d, full)
         if problem is not None:
             self.problem(path + ("file",), problem)
         elif path[:1] == ("variables",) and len(path) == 2 and isinstance(path[1], str):
@@ -88,7 +88,7 @@ class DataChecks(Driver):
         if known and isinstance(raw.get("scenarios"), list):
             self._field_uses(raw["scenarios"], ("scenarios",), known)
 
-    def _field_uses(self, value: Any, path: Path_, known: dict[str, frozenset[str] | None]) -> None:
+    def _field_uses(self, value: Any, path: Path_, known: dict[str, tuple[str, ...] | None]) -> None:
         """A template reading a field no row of the data file has is a typo found now, not an
         empty value sent for the whole run."""
         if isinstance(value, str):
@@ -106,7 +106,7 @@ class DataChecks(Driver):
                 elif field not in have:
                     close = difflib.get_close_matches(field, sorted(have), n=1)
                     hint = f"; did you mean {{{{ {name}.{close[0]} }}}}?" if close else ""
-                    shown = ", ".join(sorted(have)) if len(have) <= 12 else f"{len(have)} fields"
+                    shown = ", ".join(have) if len(have) <= 12 else f"{len(have)} fields"
                     self.problem(path, f"{{{{ {name}.{field} }}}}: no row of {file} has a field {_quote(field)}"
                                        f" ({shown}){hint}")
         elif isinstance(value, dict):
@@ -117,7 +117,7 @@ class DataChecks(Driver):
                 self._field_uses(v, path + (i,), known)
 
 
-def _check_file(d: DataFile, full: Path) -> tuple[str | None, frozenset[str] | None]:
+def _check_file(d: DataFile, full: Path) -> tuple[str | None, tuple[str, ...] | None, int]:
     try:
         st = full.stat()
         key: tuple = (str(full), st.st_size, st.st_mtime_ns, d.format, d.delimiter, tuple(d.columns))
@@ -127,7 +127,8 @@ def _check_file(d: DataFile, full: Path) -> tuple[str | None, frozenset[str] | N
         _CHECKED.move_to_end(key)
         return _CHECKED[key]
     shown = d.file if not os.path.isabs(d.file) else str(full)
-    fields: frozenset[str] | None = None
+    fields: tuple[str, ...] | None = None
+    rows = 0
     try:
         data = read_data(d, full)
     except DataError as e:
@@ -135,19 +136,41 @@ def _check_file(d: DataFile, full: Path) -> tuple[str | None, frozenset[str] | N
         problem: str | None = f"{where}: {e}"
     else:
         problem = None
+        rows = len(data)
         if data.columns is None:
             if isinstance(data.rows[0], dict):
-                fields = frozenset(k for row in data.rows for k in row)
+                fields = tuple(dict.fromkeys(k for row in data.rows for k in row))
             elif any(isinstance(row, list) for row in data.rows):
                 fields = ANY_FIELD  # arrays: {{ x.0 }} reads an element
         else:
-            fields = frozenset(data.columns)
+            fields = tuple(data.columns)
             bad = next((c for c in data.columns if not _IDENT.match(c)), None)
             if bad is not None:
                 problem = (f"{shown} line 1: column {_quote(bad)} cannot be used in a template ({{{{ row.column }}}});"
                            " name columns with letters, digits and _ (or give columns = [...] and no header line)")
     if key[1] is not None:
-        _CHECKED[key] = (problem, fields)
+        _CHECKED[key] = (problem, fields, rows)
         while len(_CHECKED) > _CHECKED_MAX:
             _CHECKED.popitem(last=False)
-    return problem, fields
+    return problem, fields, rows
+
+
+def data_summary(plan: Any) -> list[str]:
+    """One line per data-file variable of a validated plan, for ``perftui validate`` and the
+    picker: ``users ← data/users.csv · 200 rows (email, password) · per virtual user, in order``."""
+    out = []
+    for name, d in plan.variables.items():
+        if not isinstance(d, DataFile):
+            continue
+        full = Path(d.file)
+        _, fields, rows = _check_file(d, full)
+        try:
+            shown = str(full.relative_to(Path.cwd()))
+        except ValueError:
+            shown = str(full)
+        what = f"{rows:,} rows" + (f" ({', '.join(fields)})" if fields and fields is not ANY_FIELD
+                                   and len(fields) <= 8 else "")
+        pick = "per virtual user" if d.pick == "vu" else "per iteration"
+        order = "in order" if d.order == "sequential" else "at random"
+        out.append(f"{name} ← {shown} · {what} · {pick}, {order}")
+    return out

@@ -148,6 +148,22 @@ def monitor_text(plan) -> Text:
     return t
 
 
+def data_text(entry: PlanEntry) -> Text | None:
+    """The plan's data files: rows, columns and how they are handed out."""
+    from perftui.planload.datacheck import data_summary
+
+    try:
+        lines = data_summary(entry.loaded.plan)
+    except Exception:  # noqa: BLE001 - a display nicety; the file was read when the plan loaded
+        return None
+    if not lines:
+        return None
+    t = Text("data files\n", style="bold")
+    for line in lines:
+        t.append(f"  {line}\n")
+    return t
+
+
 def preview_body(entry: PlanEntry) -> Group:
     plan = entry.shown
     specs = phase_specs(plan.phases)
@@ -173,6 +189,9 @@ def preview_body(entry: PlanEntry) -> Group:
     if headers is not None:
         parts.append(headers)
     parts.append(monitor_text(plan))
+    data = data_text(entry)
+    if data is not None:
+        parts.append(data)
     th = Text("thresholds\n", style="bold")
     if plan.thresholds:
         for expr in plan.thresholds:
