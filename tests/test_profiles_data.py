@@ -473,6 +473,19 @@ def test_a_run_with_a_profile_from_the_environment_records_it(tmp_path):
     assert [t["expr"] for t in doc["thresholds"]] == ["error_rate < 1%", "requests > 1"]
     r = run_cli("ls")
     assert r.returncode == 0 and "envs [light]" in r.stdout
+    # compare says when the runs had different profiles; the HTML report names the profile
+    light = tmp_path / "session.json"
+    plain = tmp_path / "plain.json"
+    other = json.loads(light.read_text())
+    del other["plan"]["profile"]
+    plain.write_text(json.dumps(other))
+    r = run_cli("compare", str(plain), str(light), "--fail-on", "never")
+    assert r.returncode == 0, r.stderr
+    assert "note: the runs used different profiles (none and light); their load was not the same" in r.stdout
+    assert "(envs [light], " in r.stdout
+    r = run_cli("report", str(light), "--html", str(tmp_path / "r.html"))
+    assert r.returncode == 0, r.stderr
+    assert '<h1>envs <span class="meta">[profile light]</span></h1>' in (tmp_path / "r.html").read_text()
 
 
 def test_the_command_line_beats_the_environment_and_overrides_apply_after_the_profile(tmp_path):
