@@ -600,3 +600,19 @@ def test_validate_describes_the_data_files(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "  data users ← plans/data/users.csv · 200 rows (email, password, name) · per virtual user, in order" in r.stdout
     assert "  data bounty ← plans/data/bounties.json · 15 rows (id, status) · per iteration, at random" in r.stdout
+
+
+def test_environment_values_in_a_profile_take_the_type_of_their_key(tmp_path):
+    plan = write_plan(tmp_path, _PROFILES.format(target="http://127.0.0.1:9") + """
+[profiles.env]
+vus = "${VUS:-4}"
+duration = "${LENGTH}"
+[profiles.env.defaults]
+max_connections = "${CONNS:-7}"
+""")
+    loaded = load_plan(plan, profile="env", env={"VUS": "6", "LENGTH": "2m"})
+    assert [(p.vus, p.duration) for p in loaded.plan.phases] == [(6, "2m")]
+    assert loaded.plan.defaults.max_connections == 7
+    with pytest.raises(PlanError) as e:
+        load_plan(plan, profile="env", env={"VUS": "lots", "LENGTH": "2m"})
+    assert [p.path for p in e.value.problems] == ["profiles.env.vus"]
