@@ -616,3 +616,6 @@ max_connections = "${CONNS:-7}"
     with pytest.raises(PlanError) as e:
         load_plan(plan, profile="env", env={"VUS": "lots", "LENGTH": "2m"})
     assert [p.path for p in e.value.problems] == ["profiles.env.vus"]
+    with pytest.raises(PlanError) as e:
+        load_plan(plan, profile="env", env={})
+    assert [(p.path, "LENGTH is not set" in p.message) for p in e.value.problems] == [("profiles.env.duration", True)]

@@ -235,6 +235,7 @@ class Plan(_Strict, kw_only=True):
 
 from perftui.plan.profile import Profile  # noqa: E402 - it is made of the tables above
 
+
 def phase_model(phase: Phase) -> Literal["open", "closed", "pause"]:
     if phase.pause:
         return "pause"

@@ -92,9 +92,11 @@ def _load(
                                 " plan picker), not written in the plan", force=True)
     if profile:
         data, v.remap, profile_problems = apply_profile(data, profile, file)
-        # "${VUS}" written in the profile takes the type its key needs where the profile puts it too
+        # "${VUS}" written in the profile takes the type its key needs where the profile puts it too,
+        # and a missing variable there is reported once, where it is written
         for to, src in v.remap.items():
-            subst.full_refs.update(to + ref[len(src):] for ref in list(subst.full_refs) if ref[: len(src)] == src)
+            for refs in (subst.full_refs, subst.failed):
+                refs.update(to + ref[len(src):] for ref in list(refs) if ref[: len(src)] == src)
         for p, msg in profile_problems:
             v.problem(p, msg, force=True)
     plan = v.run(data, default_name)
