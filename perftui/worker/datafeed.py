@@ -37,7 +37,7 @@ class DataFeed:
 
     def index(self) -> int:
         if self.random:
-            return self.rng.randrange(self.n)
+            return int(self.rng.random() * self.n)  # randrange: ~1 us a call, this ~0.1 us
         c = self.count
         self.count = c + 1
         if self.share:
