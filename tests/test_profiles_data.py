@@ -619,3 +619,18 @@ max_connections = "${CONNS:-7}"
     with pytest.raises(PlanError) as e:
         load_plan(plan, profile="env", env={})
     assert [(p.path, "LENGTH is not set" in p.message) for p in e.value.problems] == [("profiles.env.duration", True)]
+    _users_csv(tmp_path, 50)
+    plan = write_plan(tmp_path, """
+        target = "http://127.0.0.1:9"
+        [variables.users]
+        file = "users.csv"
+        [[phases]]
+        duration = "10s"
+        arrival_rate = 5
+        ramp_to = 15
+        [[scenarios]]
+        steps = [{ url = "/?e={{ users.email }}" }]
+    """)
+    r = run_cli("validate", str(plan))
+    assert r.returncode == 0, r.stderr
+    assert "50 rows (id, email) · per virtual user, in order (up to 100 virtual users: rows will be shared)" in r.stdout

@@ -13,6 +13,9 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
+from msgspec import UNSET
+
+from perftui.plan import duration_s
 from perftui.plan.data import DataError, DataFile, read_data, resolve_path
 from perftui.planload.driver import Driver
 from perftui.planload.source import _IDENT, Path_, _quote
@@ -172,5 +175,26 @@ def data_summary(plan: Any) -> list[str]:
                                    and len(fields) <= 8 else "")
         pick = "per virtual user" if d.pick == "vu" else "per iteration"
         order = "in order" if d.order == "sequential" else "at random"
-        out.append(f"{name} ← {shown} · {what} · {pick}, {order}")
+        line = f"{name} ← {shown} · {what} · {pick}, {order}"
+        users = _planned_users(plan)
+        if d.pick == "vu" and d.order == "sequential" and rows and users > rows:
+            line += f" (up to {users:,} virtual users: rows will be shared)"
+        out.append(line)
     return out
+
+
+def _planned_users(plan: Any) -> int:
+    """Virtual users the phases start at most: the peak of the closed-model phases, and every
+    arrival of the open-model ones (each is a virtual user)."""
+    peak = arrivals = 0.0
+    for ph in plan.phases:
+        end = ph.ramp_to if ph.ramp_to is not UNSET else None
+        if ph.vus is not UNSET:
+            peak = max(peak, ph.vus, end or 0)
+        elif ph.arrival_rate is not UNSET:
+            try:
+                seconds = duration_s(ph.duration)
+            except ValueError:
+                continue
+            arrivals += (ph.arrival_rate + (ph.arrival_rate if end is None else end)) / 2 * seconds
+    return int(peak + arrivals)
