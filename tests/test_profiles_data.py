@@ -162,40 +162,24 @@ def test_open_model_rows_in_order_per_arrival_and_at_random_per_iteration(tmp_pa
     assert any((b - a) % 6 != 1 for a, b in zip(seq, seq[1:]))
 
 
-def test_feed_split_between_workers_without_a_shared_counter():
-    data = read_data(DataFile(file="x.json"), _tmp_json([{"i": i} for i in range(10)]))
+def test_feed_split_between_workers_without_a_shared_counter(tmp_path):
     import random
 
+    spec = DataFile(file="x.json")
+    (tmp_path / "x.json").write_text(json.dumps([{"i": i} for i in range(10)]))
+    data = read_data(spec, tmp_path / "x.json")
     taken = []
     for w in range(3):
-        feed = DataFeed(data, DataFile(file="x.json"), w, 3, random.Random(0))
+        feed = DataFeed(data, spec, w, 3, random.Random(0))
         taken.append([feed.next()["i"] for _ in range(5)])
     assert taken[0] == [0, 3, 6, 9, 0] and taken[1] == [1, 4, 7, 1, 4] and taken[2] == [2, 5, 8, 2, 5]
     first_rounds = taken[0][:4] + taken[1][:3] + taken[2][:3]
     assert sorted(first_rounds) == list(range(10))  # every row once before any repeats
-    # more workers than rows: the extra workers still get rows
-    few = read_data(DataFile(file="x.json"), _tmp_json(["a", "b"]))
-    assert [DataFeed(few, DataFile(file="x.json"), 4, 5, random.Random(0)).next() for _ in range(1)] == ["a"]
-
-
-_TMP: list[Path] = []
-
-
-def _tmp_json(value) -> Path:
-    import tempfile
-
-    f = tempfile.NamedTemporaryFile("w", suffix=".json", delete=False)
-    json.dump(value, f)
-    f.close()
-    _TMP.append(Path(f.name))
-    return Path(f.name)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _cleanup_tmp():
-    yield
-    for p in _TMP:
-        p.unlink(missing_ok=True)
+    # more workers than rows: a worker without a share of its own walks the file from its offset
+    (tmp_path / "y.json").write_text('["a", "b"]')
+    few = read_data(spec, tmp_path / "y.json")
+    feed = DataFeed(few, spec, 3, 5, random.Random(0))
+    assert [feed.next() for _ in range(4)] == ["b", "a", "b", "a"]
 
 
 def test_csv_options_tsv_header_less_and_quoted_fields(tmp_path):
