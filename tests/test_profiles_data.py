@@ -618,3 +618,23 @@ max_connections = "${CONNS:-7}"
     r = run_cli("validate", str(plan))
     assert r.returncode == 0, r.stderr
     assert "50 rows (id, email) · per virtual user, in order (up to 100 virtual users: rows will be shared)" in r.stdout
+
+
+def test_a_profile_that_does_not_run_needs_none_of_its_environment_variables(tmp_path):
+    plan = write_plan(tmp_path, _PROFILES.format(target="http://127.0.0.1:9") + """
+[profiles.production]
+target = "${PROD_URL}"
+[profiles.production.defaults]
+headers = { Authorization = "Bearer ${PROD_TOKEN}" }
+""")
+    assert load_plan(plan, profile="light", env={}).plan.target == "http://127.0.0.1:9"
+    assert load_plan(plan, env={}).plan.profile == ""
+    with pytest.raises(PlanError) as e:
+        load_plan(plan, profile="production", env={"PROD_URL": "http://prod.example"})
+    assert [p.path for p in e.value.problems] == ["profiles.production.defaults.headers.Authorization"]
+    prod = load_plan(plan, profile="production", env={"PROD_URL": "http://prod.example", "PROD_TOKEN": "s3cret"})
+    assert prod.plan.target == "http://prod.example"
+    assert redacted_plan(prod)["defaults"]["headers"]["Authorization"] == "***"
+    # validate applies every profile: it names what production needs
+    r = run_cli("validate", str(plan), env={"PROD_URL": "", "PROD_TOKEN": ""})
+    assert r.returncode == 2 and "profiles.production.target" in r.stderr
