@@ -624,6 +624,8 @@ def test_a_profile_that_does_not_run_needs_none_of_its_environment_variables(tmp
     plan = write_plan(tmp_path, _PROFILES.format(target="http://127.0.0.1:9") + """
 [profiles.production]
 target = "${PROD_URL}"
+vus = "${PROD_VUS:-50}"
+duration = "${PROD_LENGTH}"
 [profiles.production.defaults]
 headers = { Authorization = "Bearer ${PROD_TOKEN}" }
 """)
@@ -631,8 +633,11 @@ headers = { Authorization = "Bearer ${PROD_TOKEN}" }
     assert load_plan(plan, env={}).plan.profile == ""
     with pytest.raises(PlanError) as e:
         load_plan(plan, profile="production", env={"PROD_URL": "http://prod.example"})
-    assert [p.path for p in e.value.problems] == ["profiles.production.defaults.headers.Authorization"]
+    assert [p.path for p in e.value.problems] == ["profiles.production.duration",
+                                                   "profiles.production.defaults.headers.Authorization"]
+    plan.write_text(plan.read_text().replace('duration = "${PROD_LENGTH}"\n', ""))
     prod = load_plan(plan, profile="production", env={"PROD_URL": "http://prod.example", "PROD_TOKEN": "s3cret"})
+    assert prod.plan.phases[0].vus == 50
     assert prod.plan.target == "http://prod.example"
     assert redacted_plan(prod)["defaults"]["headers"]["Authorization"] == "***"
     # validate applies every profile: it names what production needs
