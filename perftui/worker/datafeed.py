@@ -3,8 +3,9 @@
 the rows.
 
 ``order = "sequential"`` has to hold across worker processes without talking to them: worker *w*
-of *W* hands out rows *w*, *w + W*, *w + 2W*, ... in turn (k6 splits a ``SharedArray`` between
-instances by segments the same way), so no two virtual users get the same row, on any worker,
+of *W* hands out rows *w*, *w + W*, *w + 2W*, ... in turn (much as k6's execution segments give
+each instance its own share of ``exec.scenario.iterationInTest``, the number scripts index a
+``SharedArray`` with), so no two virtual users get the same row, on any worker,
 until a worker has handed out all of its rows; then it starts its share over. With more workers
 than rows, a worker without a share of its own walks the whole file from its offset.
 """
