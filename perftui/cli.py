@@ -257,6 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run a plan (dashboard with a TTY, headless without)", epilog=ENV_EPILOG)
     run.add_argument("plan", metavar="PLAN", help="plan file (TOML)")
     run.add_argument("--target", metavar="URL", help="override the plan's target (a URL, or 'demo')")
+    run.add_argument("--profile", metavar="NAME", help="apply the plan's [profiles.NAME] (light, stress, ...)")
     _add_run_options(run)
     _env_help(run)
 
@@ -313,12 +314,18 @@ def _interactive() -> bool:
     return sys.stdin.isatty() and sys.stdout.isatty() and os.environ.get("CI") is None
 
 
-def _load_plan(path):
-    """A TOML plan, or an Artillery/k6 script converted in memory (``perftui.importers``)."""
+def _load_plan(path, profile: str | None = None):
+    """A TOML plan (with ``[profiles.<profile>]`` applied), or an Artillery/k6 script converted
+    in memory (``perftui.importers``)."""
     from perftui.importers import is_foreign, load_foreign
     from perftui.planload import load_plan
 
-    return load_foreign(path) if is_foreign(path) else load_plan(path)
+    if is_foreign(path):
+        if profile:
+            raise UserError(f"{path}: --profile {profile}: profiles are [profiles.NAME] sections of a TOML plan;"
+                            " convert the script with perftui import first")
+        return load_foreign(path)
+    return load_plan(path, profile=profile)
 
 
 def _load(args):
@@ -337,7 +344,7 @@ def _load(args):
             rate = 10.0
         return quick_plan(args.url, rate=rate, vus=args.vus, duration=args.duration or "30s",
                           method=args.method, headers=args.header, body=body)
-    loaded = _load_plan(args.plan)
+    loaded = _load_plan(args.plan, getattr(args, "profile", None))
     if args.target or args.rate or args.vus or args.duration:
         loaded = apply_overrides(loaded, target=args.target, rate=args.rate, vus=args.vus, duration=args.duration)
     return loaded
@@ -424,6 +431,14 @@ def _validate(args) -> int:
             else f"{len(specs)} phase(s), {total:.0f}s")
     print(f"{printable(args.plan)}: ok · '{printable(plan.name)}' → {printable(shown_target(plan))} · {load} · "
           f"{len(plan.scenarios)} scenario(s), {steps} step(s) · {len(plan.thresholds)} threshold(s)")
+    from perftui.planload.datacheck import data_summary
+
+    for line in data_summary(plan):
+        print(printable(f"  data {line}"))
+    if plan.profiles:
+        from perftui.planload.profilelist import check_profiles
+
+        print(printable_lines(check_profiles(args.plan, plan)))
     return 0
 
 

@@ -290,10 +290,18 @@ def _p(r: Row) -> str:
 def format_text(cmp: Comparison) -> str:
     b, c = cmp.baseline, cmp.current
 
+    def profile(doc: dict) -> str:
+        plan = doc.get("plan")
+        return str(plan.get("profile") or "") if isinstance(plan, dict) else ""
+
     def who(doc: dict) -> str:
-        return f"{doc.get('id') or '?'} ({doc.get('plan_name') or '?'}, {doc.get('duration_s') or 0:.0f}s)"
+        shown = f" [{profile(doc)}]" if profile(doc) else ""
+        return f"{doc.get('id') or '?'} ({doc.get('plan_name') or '?'}{shown}, {doc.get('duration_s') or 0:.0f}s)"
 
     lines = [printable(f"baseline  {who(b)}  {b['_path']}"), printable(f"current   {who(c)}  {c['_path']}"), ""]
+    if profile(b) != profile(c):  # a light run against a stress run: the numbers differ by design
+        lines.insert(2, printable(f"note: the runs used different profiles ({profile(b) or 'none'} and"
+                                  f" {profile(c) or 'none'}); their load was not the same"))
     labels = {m: label for m, label, _ in METRICS}
     header = f"  {'':<12} {'baseline':>10} {'current':>10} {'change':>9} {'':>8}  verdict"
     scope = None

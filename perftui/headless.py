@@ -120,7 +120,8 @@ def summary_text(session: SessionRecord) -> str:
     out: list[str] = []
     w = out.append
     w("")
-    w(f"perftui · {session.plan_name} · {session.target} · {format_duration(session.run_seconds())}"
+    profile = session.plan_dict.get("profile") if isinstance(session.plan_dict, dict) else None
+    w(f"perftui · {session.plan_name}{f' [profile {profile}]' if profile else ''} · {session.target} · {format_duration(session.run_seconds())}"
       f" · {session.end_reason or 'running'}")
     w("")
     head = f"{'endpoint':<36} {'requests':>9} {'rps':>9} {'err %':>7} {'p50':>8} {'p95':>8} {'p99':>8} {'max':>8}"
@@ -286,7 +287,8 @@ class HeadlessRun:
                 plan = self.loaded.plan
                 load = (f"benchmark of {len(coord.specs)} operation(s)" if coord.session.benchmark else
                         f"{len(coord.specs)} phase(s), {sum(s.duration for s in coord.specs):.0f}s planned")
-                self._print(f"perftui · {plan.name} → {shown_target(plan, coord.session.target)} · {load} · "
+                shown = f"{plan.name} [profile {plan.profile}]" if plan.profile else plan.name
+                self._print(f"perftui · {shown} → {shown_target(plan, coord.session.target)} · {load} · "
                             f"{coord.worker_count} worker(s)")
                 coord.session.add_observer(OnInterval(self._progress))
             for ob in self.observers:

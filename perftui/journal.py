@@ -255,7 +255,7 @@ class JournalWriter(SessionObserver):
         self._last_checkpoint = 0.0
         self._window_cache: dict[int, tuple[object, AggState]] = {}
         self.info: dict[str, Any] = {"id": session.id, "plan_name": session.plan_name, "plan_file": session.plan_file,
-                                     "target": session.target, "pid": pid or os.getpid(), "socket": socket_path,
+                                     "profile": session.plan_dict.get("profile", ""), "target": session.target, "pid": pid or os.getpid(), "socket": socket_path,
                                      "state": "starting", "started_at": None, "ended_at": None}
         try:
             self._write_info()
@@ -491,6 +491,8 @@ class SessionEntry(Struct, kw_only=True):
     pid: int | None
     socket: str | None
     end_reason: str = ""
+    profile: str = ""
+    """The plan's profile that ran (``--profile``), "" for none."""
 
 
 def list_sessions(sessions_dir: Path) -> list[SessionEntry]:
@@ -509,5 +511,5 @@ def list_sessions(sessions_dir: Path) -> list[SessionEntry]:
         out.append(SessionEntry(id=info.get("id", d.name), plan_name=info.get("plan_name", ""), state=state,
                                 directory=str(d), started_at=info.get("started_at"), ended_at=info.get("ended_at"),
                                 pid=info.get("pid"), socket=info.get("socket") if state == "running" else None,
-                                end_reason=info.get("end_reason", "")))
+                                end_reason=info.get("end_reason", ""), profile=str(info.get("profile") or "")))
     return out

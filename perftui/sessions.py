@@ -112,7 +112,7 @@ def cmd_ls(args) -> int:
                                                           ("attach: perftui attach " + e.id if e.socket else ""))
         # run.json is a file anyone may have edited: its text is escaped like a plan's
         print(printable(f"{e.id:<22} {e.state:<9} {_when(e.started_at):<19} {length:>8} {requests:>9} {verdict:<9}  "
-                        f"{e.plan_name}"
+                        f"{e.plan_name}" + (f" [{e.profile}]" if e.profile else "")
                         + (f" · {note}" if note else "")))
     print(f"\n{sessions_dir()}")
     return 0

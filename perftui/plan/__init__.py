@@ -17,6 +17,7 @@ from msgspec import UNSET, Meta, UnsetType
 
 from perftui.plan.common import Capture, Duration, Expect, Scalar, StatusCode, _Strict, duration_s
 from perftui.plan.stages import Benchmark, is_benchmark
+from perftui.plan.data import DataFile
 from perftui.plan.steps import (
     ACTION_STEPS, MCP_INITIALIZE, MCP_TERMINATE, PROTOCOL_ACTIONS, STEP_TYPES, GraphQLStep, HttpStep, McpStep, Step,
     StepBase, ThinkStep, WsCloseStep, WsConnectStep, WsExpectStep, WsHoldStep, WsRequestStep, WsSendStep,
@@ -24,9 +25,10 @@ from perftui.plan.steps import (
 )
 
 __all__ = [
-    "ACTION_STEPS", "MCP_INITIALIZE", "MCP_TERMINATE", "PROTOCOL_ACTIONS", "STEP_TYPES", "Benchmark", "Capture", "Defaults",
-    "DemoOptions", "Duration", "Expect", "GeneratorLimits", "GraphQLStep", "HttpStep", "McpStep", "MetricSeries",
-    "Monitor", "Phase", "Plan", "Scalar", "Scenario", "StatusCode", "Step", "Database", "SqlCapture", "SqlExpect", "SqlStatement", "SqlStep", "StepBase", "ThinkStep", "WsCloseStep",
+    "ACTION_STEPS", "MCP_INITIALIZE", "MCP_TERMINATE", "PROTOCOL_ACTIONS", "STEP_TYPES", "Benchmark", "Capture", "DataFile",
+    "Database", "Defaults", "DemoOptions", "Duration", "Expect", "GeneratorLimits", "GraphQLStep", "HttpStep", "McpStep",
+    "MetricSeries", "Monitor", "Phase", "Plan", "Profile", "Scalar", "Scenario", "SqlCapture", "SqlExpect", "SqlStatement",
+    "SqlStep", "StatusCode", "Step", "StepBase", "ThinkStep", "WsCloseStep",
     "WsConnectStep", "WsExpectStep", "WsHoldStep", "WsRequestStep", "WsSendStep", "duration_s", "endpoint_name",
     "graphql_operation", "is_benchmark", "phase_model", "shown_target", "protocol_endpoints", "step_endpoints",
     "step_from_dict", "step_kind", "step_type",
@@ -245,8 +247,9 @@ class Plan(_Strict, kw_only=True):
     """Base URL of the system under test, or ``"demo"`` to start the embedded demo target."""
     defaults: Defaults = msgspec.field(default_factory=Defaults)
     demo: DemoOptions = msgspec.field(default_factory=DemoOptions)
-    variables: dict[str, Scalar | list[Scalar]] = {}
-    """Constants, or lists (one value picked at random per virtual user)."""
+    variables: dict[str, Scalar | list[Scalar] | DataFile] = {}
+    """Constants, lists (one value picked at random per virtual user), or tables reading a CSV or
+    JSON file (``perftui.plan.data.DataFile``)."""
     phases: list[Phase] = []
     scenarios: list[Scenario] = []
     thresholds: list[str] = []
@@ -268,6 +271,12 @@ class Plan(_Strict, kw_only=True):
     """``[[teardown]]``: steps run once after the load (also after Ctrl-C, within
     ``defaults.teardown_timeout``), with the setup's captures."""
 
+    profiles: dict[str, Profile] = {}
+    """``[profiles.NAME]``: named variants of the plan (``perftui run PLAN --profile NAME``), see
+    ``perftui.plan.profile``."""
+    profile: str = ""
+    """The profile this plan runs with, set by the loader (``--profile``); not written in plans."""
+
     def __post_init__(self) -> None:
         for key in ("setup", "on_start", "teardown"):
             steps = getattr(self, key)
@@ -282,6 +291,9 @@ def shown_target(plan: Plan, target: str | None = None) -> str:
     if target or not plan.databases:
         return target
     return "postgres: " + ", ".join(plan.databases)
+
+
+from perftui.plan.profile import Profile  # noqa: E402 - it is made of the tables above
 
 
 def phase_model(phase: Phase) -> Literal["open", "closed", "pause"]:

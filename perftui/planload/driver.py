@@ -19,6 +19,7 @@ import msgspec
 from msgspec import UNSET
 
 from perftui.errors import Problem
+from perftui.plan import DataFile, Profile
 from perftui.plan import Capture, Defaults, DemoOptions, Expect, GeneratorLimits, GraphQLStep, HttpStep, McpStep, MetricSeries, Monitor, PROTOCOL_ACTIONS, Phase, Plan, STEP_TYPES, Scenario, Step, ThinkStep, WsCloseStep, WsConnectStep, WsExpectStep, WsHoldStep, WsRequestStep, WsSendStep, step_type
 from perftui.planload.source import Path_, _HEADER_NAME, _HEADER_VALUE_BAD, _Locator, _describe, _expected, _quote, _strip_unset, format_path
 from perftui.template import TemplateError, compile_template
@@ -48,6 +49,8 @@ _TABLE_WORDS: dict[type, str] = {
     Monitor: "in [monitor]",
     MetricSeries: "in a [monitor] series entry",
     GeneratorLimits: "in [monitor.generator]",
+    DataFile: "in a data file table ([variables.NAME] with file)",
+    Profile: "in a [profiles.NAME] section",
 }
 
 # Keys people bring from Artillery and k6, with what perftui calls them.
@@ -82,7 +85,8 @@ _FOREIGN_NOTES = {
     "processor": "JavaScript processors are not supported; use templates, capture and if",
     "beforeRequest": "JavaScript hooks are not supported; use templates, capture and if",
     "afterResponse": "JavaScript hooks are not supported; use templates, capture and if",
-    "payload": "CSV payloads are not supported; use [variables] lists (one value picked per virtual user)",
+    "payload": 'read CSV or JSON data with [variables.NAME] file = "data.csv" (see docs/plans.md, "Data from files")',
+    "environments": "Artillery's environments are [profiles.NAME] sections here, chosen with --profile NAME",
     "plugins": "plugins are not used; per-endpoint metrics and expect checks are built in",
     "get": 'write method = "GET" and url = "..." (Artillery\'s "- get:" step)',
     "post": 'write method = "POST" and url = "..." (Artillery\'s "- post:" step)',
@@ -229,12 +233,16 @@ class Driver:
         self.endpoints: set[str] = set()
         self.suppress: list[list[Path_]] = []
         self.coerced: set[Path_] = set()
+        self.remap: dict[Path_, Path_] = {}
+        """Keys a profile supplied -> where the profile wrote them (``perftui.planload.profiles``)."""
 
     def problem(self, path: Path_, message: str, *, force: bool = False) -> None:
         if not force and any(path[: len(p)] == p for p in self.env_failed):
             return  # already reported as a missing environment variable
         if self.suppress and any(path[: len(p)] == p for p in self.suppress[-1]):
             return  # already reported as a wrong type
+        if self.remap:
+            path = next((self.remap[path[:n]] + path[n:] for n in range(len(path), 0, -1) if path[:n] in self.remap), path)
         self.problems.append(Problem(self.file, format_path(path), message, self.locator.line(path)))
 
     # -- driver --

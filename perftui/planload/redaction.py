@@ -35,6 +35,8 @@ def redacted_plan(loaded: LoadedPlan, *, reveal: bool = False) -> dict[str, Any]
     written into Authorization/Cookie/Proxy-Authorization/X-Api-Key headers become ``"***"``
     and every value that came from the environment is masked wherever it appears."""
     data: dict[str, Any] = msgspec.to_builtins(loaded.plan)
+    # The profile that ran is kept (``profile``); the other variants are not what ran.
+    data.pop("profiles", None)
     if reveal:
         return data
     # Masking a one- or two-character value everywhere would garble the record without

@@ -37,6 +37,13 @@ document.body.setAttribute('data-charts',String(document.querySelectorAll('svg.c
 """
 
 
+def _profile_html(doc: dict) -> str:
+    """`` [stress]`` after the plan's name when the run used a profile (``--profile``)."""
+    plan = doc.get("plan")
+    profile = plan.get("profile") if isinstance(plan, dict) else None
+    return f' <span class="meta">[profile {_e(profile)}]</span>' if profile else ""
+
+
 def _e(v) -> str:
     return escape(str(v))
 
@@ -114,7 +121,7 @@ def render(doc: dict, comparison: dict | None = None) -> str:
     parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
              f"<title>perftui report · {_e(doc.get('plan_name'))} · {_e(doc.get('id'))}</title>",
              f"<style>{STYLE}</style></head><body>",
-             f"<h1>{_e(doc.get('plan_name'))}</h1>",
+             f"<h1>{_e(doc.get('plan_name'))}{_profile_html(doc)}</h1>",
              f'<div class="meta">session {_e(doc.get("id"))} · target {_e(doc.get("target"))} · started '
              f'{_e(doc.get("started_at"))} · {float(doc.get("duration_s") or 0):.1f} s · {_e(doc.get("workers"))} worker(s) · '
              f'{_e(doc.get("end_reason"))}{" · <span class=warn>partial</span>" if doc.get("partial") else ""}'

@@ -138,6 +138,8 @@ class HeaderView:
     limited: bool
     """perftui itself is the bottleneck right now."""
     headline: Headline | None
+    profile: str = ""
+    """The plan's profile that runs (``--profile``), "" for none."""
 
 
 @dataclass(frozen=True)
@@ -302,7 +304,7 @@ def header_view(c: ctl.RunController, phases: PhasesView | None, numbers: Number
         plan_name=c.plan.name or "plan", target=c.shown_target,
         attached_id=coord.session.id if c.remote and coord is not None else None,
         word=word, detail=detail, phases=phases, run_elapsed=elapsed,
-        target_down=down, limited=limited, headline=headline)
+        target_down=down, limited=limited, headline=headline, profile=getattr(c.plan, "profile", ""))
 
 
 def monitor_view(mon) -> MonitorView:

@@ -39,12 +39,13 @@ import msgspec
 
 from perftui.jsonpath import MISSING
 from perftui.plan import (
-    MCP_INITIALIZE, MCP_TERMINATE, GraphQLStep, HttpStep, McpStep, Plan, SqlStep, Step, ThinkStep, WsCloseStep,
-    WsConnectStep, WsExpectStep, WsHoldStep, WsRequestStep, WsSendStep, duration_s,
+    MCP_INITIALIZE, MCP_TERMINATE, DataFile, GraphQLStep, HttpStep, McpStep, Plan, SqlStep, Step, ThinkStep,
+    WsCloseStep, WsConnectStep, WsExpectStep, WsHoldStep, WsRequestStep, WsSendStep, duration_s,
 )
 from perftui.template import compile_json
 from perftui.worker import h2transport, rpc, sql, ws
 from perftui.worker.compiled import CompiledStep, Origin
+from perftui.worker.datafeed import data_feeds
 from perftui.worker.stats import EndpointRecorder, McpStats, WsStats
 from perftui.worker.transport import HttpPool, TransportError
 
@@ -151,8 +152,9 @@ class ScenarioRunner:
         for w in weights:
             acc += w
             self.cum_weights.append(acc)
-        self.constants = {k: v for k, v in plan.variables.items() if not isinstance(v, list)}
+        self.constants = {k: v for k, v in plan.variables.items() if not isinstance(v, (list, DataFile))}
         self.lists = {k: v for k, v in plan.variables.items() if isinstance(v, list) and v}
+        self.vu_feeds, self.iteration_feeds = data_feeds(plan.variables, worker_index, worker_count, self.rng)
         self.h2: h2transport.H2Client | None = None  # made on first use
         self.iterations = 0
         self.vu_counter = 0
@@ -203,6 +205,8 @@ class ScenarioRunner:
         vars = dict(self.constants)
         for k, values in self.lists.items():
             vars[k] = values[self.rng.randrange(len(values))]
+        for k, feed in self.vu_feeds:
+            vars[k] = feed.next()
         vars["$vu"] = self.vu_counter
         vars["$worker"] = self.worker_index
         vars["$iteration"] = 0
@@ -263,6 +267,9 @@ class ScenarioRunner:
             intended = None
         self.iterations += 1
         vars["$iteration"] += 1
+        if self.iteration_feeds:
+            for k, feed in self.iteration_feeds:
+                vars[k] = feed.next()
         if scenario is None:
             scenario = self.scenarios[0] if self.single else self.pick()
         if not scenario.uses_ws:

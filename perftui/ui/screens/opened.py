@@ -157,6 +157,9 @@ def header_text(doc: SessionDocument, path: Path) -> Text:
     t = Text()
     state = "recovered" if doc.recovered else "partial" if doc.partial else "completed"
     t.append(f" {doc.plan_name} ", "bold black on grey70")
+    profile = doc.plan.get("profile") if isinstance(doc.plan, dict) else None
+    if profile:
+        t.append(f" [{profile}]", "bold cyan")
     ended = "" if doc.end_reason == state else f" · {doc.end_reason}"  # not "completed · completed"
     t.append(f"  {doc.id} · {state}{ended} · {format_duration(doc.duration_s)}  ")
     t.append(str(path), "dim")

@@ -33,11 +33,15 @@ def entry_prompt(entry: PlanEntry) -> Text:
     if entry.ok:
         t.append("✓ ", "green")
         t.append(entry.name, "bold")
+        if entry.profile:
+            t.append(f" [{entry.profile}]", "bold cyan")
         if is_benchmark(entry.shown):
             t.append("  benchmark", "dim")
         else:
             total = sum(s.duration for s in phase_specs(entry.shown.phases))
             t.append(f"  {format_duration(total)}", "dim")
+        if entry.profile_names and not entry.profile:
+            t.append(f"  {len(entry.profile_names)} profile{'s' if len(entry.profile_names) != 1 else ''}", "dim")
     else:
         t.append("✗ ", "red")
         t.append(entry.name, "bold red")
@@ -61,8 +65,30 @@ def target_text(plan) -> Text:
     return t
 
 
+def profiles_text(entry: PlanEntry) -> Text | None:
+    """The plan's profiles, the chosen one highlighted, with its load and description."""
+    if not entry.profile_names or entry.base is None:
+        return None
+    from perftui.planload.profiles import profile_summary
+
+    t = Text()
+    t.append("profile ", "dim")
+    for name in ["", *entry.profile_names]:
+        t.append(" ")
+        t.append(f" {name or 'none'} ", "bold black on cyan" if name == entry.profile else "")
+    t.append("   p: next", "dim")
+    if entry.profile:  # its description replaces the plan's, on the next line
+        text = profile_summary(entry.base.plan, entry.profile, target=False)
+        if text:
+            t.append(f"\n         {text}", "italic")
+    return t
+
+
 def preview_head(entry: PlanEntry) -> Group:
     lines: list = [Text(entry.name, style="bold"), Text(str(entry.path), style="dim")]
+    profiles = profiles_text(entry)
+    if profiles is not None:
+        lines.append(profiles)
     if not entry.ok:
         lines.append(Text(""))
         n = len(entry.problems)
@@ -131,6 +157,22 @@ def monitor_text(plan) -> Text:
     return t
 
 
+def data_text(entry: PlanEntry) -> Text | None:
+    """The plan's data files: rows, columns and how they are handed out."""
+    from perftui.planload.datacheck import data_summary
+
+    try:
+        lines = data_summary(entry.loaded.plan)
+    except Exception:  # noqa: BLE001 - a display nicety; the file was read when the plan loaded
+        return None
+    if not lines:
+        return None
+    t = Text("data files\n", style="bold")
+    for line in lines:
+        t.append(f"  {line}\n")
+    return t
+
+
 def preview_body(entry: PlanEntry) -> Group:
     plan = entry.shown
     specs = plan_specs(plan)
@@ -157,6 +199,9 @@ def preview_body(entry: PlanEntry) -> Group:
     if headers is not None:
         parts.append(headers)
     parts.append(monitor_text(plan))
+    data = data_text(entry)
+    if data is not None:
+        parts.append(data)
     th = Text("thresholds\n", style="bold")
     if plan.thresholds:
         for expr in plan.thresholds:
@@ -170,6 +215,7 @@ def preview_body(entry: PlanEntry) -> Group:
 class PickerScreen(Screen):
     BINDINGS = [
         Binding("enter", "open", "open plan", priority=True),
+        Binding("p", "profile", "profile"),
         Binding("r", "reload", "reload"),
         Binding("q,escape", "quit", "quit"),
     ]
@@ -181,7 +227,7 @@ class PickerScreen(Screen):
         self.entries: list[PlanEntry] = []
 
     def compose(self) -> ComposeResult:
-        yield Static(Text.assemble((" perftui ", "bold reverse"), "  choose a plan", ("  ↑↓ move · enter open", "dim")),
+        yield Static(Text.assemble((" perftui ", "bold reverse"), "  choose a plan", ("  ↑↓ move · enter open · p profile", "dim")),
                      id="picker-title")
         with Horizontal(id="picker"):
             yield OptionList(id="plan-list")
@@ -244,6 +290,20 @@ class PickerScreen(Screen):
                         severity="error")
             return
         self.post_message(PlanChosen(entry.loaded))
+
+    def action_profile(self) -> None:
+        """The highlighted plan's next profile (none, then each ``[profiles.NAME]`` in turn)."""
+        entry = self.selected()
+        if entry is None:
+            return
+        if not entry.profile_names:
+            self.notify(f"{entry.path.name} has no profiles ([profiles.NAME] sections)", timeout=3)
+            return
+        entry.next_profile()
+        i = self.plan_list.highlighted
+        if i is not None:
+            self.plan_list.replace_option_prompt_at_index(i, entry_prompt(entry))
+        self.show_preview(entry)
 
     def action_reload(self) -> None:
         current = self.plan_list.highlighted or 0

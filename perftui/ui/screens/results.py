@@ -57,6 +57,9 @@ def overview(session, target_url: str) -> Table:
     t.add_column(style="dim", no_wrap=True)
     t.add_column()
     t.add_row("plan", Text(session.plan_name, style="bold"))
+    profile = session.plan_dict.get("profile") if isinstance(session.plan_dict, dict) else None
+    if profile:
+        t.add_row("profile", Text(str(profile), style="bold cyan"))
     t.add_row("target", target_url)
     t.add_row("duration", format_duration(session.run_seconds()) + (" (partial)" if session.partial else ""))
     t.add_row("requests", summary_line(s))

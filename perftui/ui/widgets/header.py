@@ -105,6 +105,8 @@ def header_renderable(h: HeaderView, width: int) -> Table | Group:
         title.append(f" {h.attached_id}", "dim")
     title.append(" ")
     title.append(h.plan_name, "bold")
+    if h.profile:
+        title.append(f" [{h.profile}]", "bold cyan")
     title.append(" → ", "dim")
     title.append(h.target)
     status = Text()
@@ -148,7 +150,7 @@ class HeaderBar(LivePanel):
 
     def show_view(self, h: HeaderView) -> None:
         width = self.size.width or 160
-        key = (width >= 140, h.word, h.detail, h.target, h.plan_name, h.attached_id,
+        key = (width >= 140, h.word, h.detail, h.target, h.plan_name, h.profile, h.attached_id,
                str(phase_text(h.phases)), str(elapsed_text(h)), h.phases.index if h.phases else None,
                (h.target_down, h.limited), str(headline_text(h)) if width < NARROW else "")
         self.show(key, lambda: header_renderable(h, width))
