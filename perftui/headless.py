@@ -15,6 +15,7 @@ import threading
 from typing import TextIO
 
 from perftui.run.coordinator import Coordinator
+from perftui.run.limit import plan_line, summary_lines as limit_summary_lines
 from perftui.monitor.report import progress_markers, summary_lines
 from perftui.planload import LoadedPlan
 from perftui.runtime import Target, exit_code, resolve_target, save_session, sessions_dir
@@ -140,6 +141,7 @@ def summary_text(session: SessionRecord) -> str:
           f"    late {s.late_starts:,}    dropped {s.dropped:,}"
           + (f"    worker loop stalls {stalls:,}" if stalls else ""))
     out.extend(protocol_lines(session))
+    out.extend(limit_summary_lines(session.find_limit))  # a breaking-point search: its steps and verdict
     out.extend(summary_lines(session))  # target health/metrics, SUT process, generator-limited intervals
     warnings = [e for e in session.events if e.kind in ("worker", "warning")]
     for e in warnings[-5:]:
@@ -233,7 +235,8 @@ class HeadlessRun:
         coord = self.coord
         events = coord.session.events
         for ev in events[self._events_shown:]:
-            if ev.kind in ("worker", "warning", "phase", "pause", "resume", "rate", "vus", "annotation", "health", "generator"):
+            if ev.kind in ("worker", "warning", "phase", "pause", "resume", "rate", "vus", "annotation", "health", "generator",
+                           "limit"):
                 self._print(f"{'!' if ev.kind in ('worker', 'warning', 'health', 'generator') else '·'} {format_duration(max(0.0, ev.t)):>6}  {ev.message}")
         self._events_shown = len(events)
         if coord.state != "finished":
@@ -265,8 +268,9 @@ class HeadlessRun:
                                             session_id=self.session_id)
             if not self.quiet:
                 plan = self.loaded.plan
-                self._print(f"perftui · {plan.name} → {coord.session.target} · {len(coord.specs)} phase(s), "
-                            f"{sum(s.duration for s in coord.specs):.0f}s planned · {coord.worker_count} worker(s)")
+                shape = (plan_line(plan) if plan.find_limit is not None else
+                         f"{len(coord.specs)} phase(s), {sum(s.duration for s in coord.specs):.0f}s planned")
+                self._print(f"perftui · {plan.name} → {coord.session.target} · {shape} · {coord.worker_count} worker(s)")
                 coord.listeners.append(self._progress)
             if self.interrupted:  # a signal arrived while the target was starting: no load sent
                 await coord.stop(f"interrupted ({self.last_signal}) before the run started")

@@ -136,6 +136,7 @@ def capture(session: SessionRecord, *, with_timeline: bool) -> Checkpoint:
         resolution=session.resolution, pending=list(session._pending) if with_timeline else [],
         boundary=session.boundary, end_reason=session.end_reason, partial=session.partial,
         ended_wall=session.ended_wall, roles=dict(session.roles),
+        extensions={"find_limit": msgspec.to_builtins(session.find_limit)} if session.find_limit is not None else {},
     )
 
 
@@ -167,6 +168,10 @@ def restore(cp: Checkpoint) -> SessionRecord:
     s._pending = list(cp.pending)
     s.boundary = cp.boundary
     s.end_reason, s.partial, s.ended_wall = cp.end_reason, cp.partial, cp.ended_wall
+    if cp.extensions.get("find_limit") is not None:
+        from perftui.session.limit import FindLimitDocument
+
+        s.find_limit = msgspec.convert(cp.extensions["find_limit"], FindLimitDocument)
     return s
 
 

@@ -16,6 +16,7 @@ import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
 from perftui.plan.common import Capture, Duration, Expect, Scalar, StatusCode, _Strict, duration_s
+from perftui.plan.limit import FindLimit
 from perftui.plan.steps import (
     ACTION_STEPS, MCP_INITIALIZE, MCP_TERMINATE, PROTOCOL_ACTIONS, STEP_TYPES, GraphQLStep, HttpStep, McpStep, Step,
     StepBase, ThinkStep, WsCloseStep, WsConnectStep, WsExpectStep, WsHoldStep, WsRequestStep, WsSendStep,
@@ -24,7 +25,7 @@ from perftui.plan.steps import (
 
 __all__ = [
     "ACTION_STEPS", "MCP_INITIALIZE", "MCP_TERMINATE", "PROTOCOL_ACTIONS", "STEP_TYPES", "Capture", "Defaults",
-    "DemoOptions", "Duration", "Expect", "GeneratorLimits", "GraphQLStep", "HttpStep", "McpStep", "MetricSeries",
+    "DemoOptions", "Duration", "Expect", "FindLimit", "GeneratorLimits", "GraphQLStep", "HttpStep", "McpStep", "MetricSeries",
     "Monitor", "Phase", "Plan", "Scalar", "Scenario", "StatusCode", "Step", "StepBase", "ThinkStep", "WsCloseStep",
     "WsConnectStep", "WsExpectStep", "WsHoldStep", "WsRequestStep", "WsSendStep", "duration_s", "endpoint_name",
     "graphql_operation", "phase_model", "protocol_endpoints", "step_endpoints", "step_from_dict", "step_kind",
@@ -224,6 +225,9 @@ class Plan(_Strict, kw_only=True):
     """Target health and metrics, a local server process, generator-bottleneck limits."""
     output: Output = msgspec.field(default_factory=Output)
     """Live metrics and other outputs of a run."""
+    find_limit: FindLimit | None = None
+    """``[find_limit]``: search for the target's breaking point instead of running ``phases``
+    (``perftui.plan.limit``)."""
 
 
 def phase_model(phase: Phase) -> Literal["open", "closed", "pause"]:

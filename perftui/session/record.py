@@ -28,6 +28,7 @@ from perftui import __version__
 from perftui.aggregate import Aggregate, decode_histogram
 from perftui.monitor.model import Sample
 from perftui.monitor.state import MonitorState
+from perftui.session.limit import FindLimitDocument
 from perftui.session.observer import SessionObserver
 from perftui.session.protocols import protocol_extra, protocol_summary
 from perftui.session.schema import (
@@ -140,6 +141,8 @@ class SessionRecord:
         self.boundary = 0.0
         """End of the second being filled; snapshots stamped after it wait in ``_next``."""
         self._next: list[Snapshot] = []
+        self.find_limit: FindLimitDocument | None = None
+        """A breaking-point search's steps and result (``perftui.run.limit``), kept up to date as it goes."""
 
     # ---- time -------------------------------------------------------------------------
 
@@ -420,6 +423,7 @@ class SessionRecord:
             histogram=total.latency.encode().decode() if total.latency.total_count else "",
             service_histogram=total.service.encode().decode() if total.service.total_count else "",
             protocols=self.protocol_summary(),
+            find_limit=self.find_limit,
         )
 
     def to_json(self) -> bytes:

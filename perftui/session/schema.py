@@ -14,6 +14,7 @@ from typing import Any
 import msgspec
 from msgspec import Struct
 
+from perftui.session.limit import FindLimitDocument
 from perftui.monitor.model import GeneratorWarning, MonitorDocument, MonitorRow, merge_monitor
 from perftui.summary import EndpointSummary, LatencySummary, StatsSummary
 
@@ -85,7 +86,8 @@ class Event(Struct, kw_only=True):
     """Seconds since run start (may be negative for events before start)."""
     kind: str
     """"start", "pause", "resume", "phase", "skip", "rate", "vus", "annotation", "export", "stop", "worker", "warning",
-    "health" (target up/down, health fields, metrics failures, SUT process), "generator" (generator-limited from/until)."""
+    "health" (target up/down, health fields, metrics failures, SUT process), "generator" (generator-limited from/until),
+    "limit" (a breaking-point search: each step's verdict, each recovery, the result)."""
     message: str
 
 
@@ -216,6 +218,8 @@ class SessionDocument(Struct, kw_only=True):
     """WebSocket / GraphQL / MCP figures, for plans with such steps."""
     recovered: bool = False
     """Rebuilt by ``perftui recover`` from the journal and one checkpoint after the run died."""
+    find_limit: FindLimitDocument | None = None
+    """The breaking-point search of a ``[find_limit]`` run (``perftui.session.limit``); None otherwise."""
 
 
 def merge_rows(rows: list[TimelineRow]) -> TimelineRow:
