@@ -324,7 +324,7 @@ class LimitFinder:
                 self._begin_step(stage="repeat")
                 return
             self.doc.generator_limited_rps = step.rate
-            self._finish(note=f"perftui itself could not go on at {step.rate:,.4g}/s ({step.note})")
+            self._finish(note=f"perftui itself could not go on at {step.rate:,.4g}/s")
             return
         self.repeated = False
         if reasons:

@@ -39,6 +39,15 @@ def verdict(session) -> Text:
         t.append(" ✓ RUN COMPLETED ", "bold black on green3")
     else:
         t.append(f" ■ RUN ENDED: {reason} ", "bold black on dark_orange")
+    fl = getattr(session, "find_limit", None)
+    if fl is not None:  # a breaking-point search: its result decides the exit code
+        t.append("   ")
+        if fl.found:
+            t.append(f" ✓ LIMIT {fl.limit_rps:,.4g}/s ", "bold black on green3")
+        else:
+            t.append(" ✗ NO LIMIT FOUND ", "bold white on red3")
+            t.append(f"  exit code {EXIT_THRESHOLDS}", "dim")
+        return t
     if results:
         failed = [r for r in results if not r.ok]
         t.append("   ")
@@ -146,6 +155,11 @@ class ResultsScreen(Screen):
                 yield panel(overview(s, c.shown_target), "overview", "summary")
                 yield panel(thresholds_renderable(list(c.plan.thresholds), s.threshold_results),
                             "results-thresholds", "thresholds")
+            if s.find_limit is not None:
+                from perftui.run.limit import step_table
+
+                lines = [*step_table(s.find_limit), "", ("✓ " if s.find_limit.found else "✗ ") + s.find_limit.verdict]
+                yield panel(Text("\n".join(lines), no_wrap=True, overflow="ellipsis"), "results-limit", "breaking point")
             yield panel(latency_table(None, total, live=False), "results-latency", "latency, whole run")
             yield panel(endpoints_table(s), "results-endpoints", "endpoints")
             if c.protocols:
