@@ -354,7 +354,7 @@ class LimitFinder:
         held, broke = self.held, self.broke
         if broke is None:
             if held is not None and held >= c.max_rate:
-                self._finish(note=f"every step held up to max_rate {c.max_rate:,.4g}/s")
+                self._finish()
                 return
             base = held if held is not None else self.rate
             up = base + c.step_size if c.step_size is not UNSET else base * c.step_factor
@@ -414,7 +414,7 @@ class LimitFinder:
         if self.passes >= RECOVERED_AFTER:
             rec.recovered = True
             rec.seconds = float(round(max(0.0, (self.first_pass_t or row.t) - rec.start)))
-            self.coord.session.event("limit", f"recovered {format_duration(rec.seconds)} after the drop to "
+            self.coord.session.event("limit", f"recovered {rec.seconds:g}s after the drop to "
                                               f"{rec.rate:,.4g}/s (from {rec.after_rps:,.4g}/s)")
             self.recovery = None
             self._next()
@@ -456,7 +456,7 @@ class LimitFinder:
                     f"({'; '.join(d.evidence)})")
             if rec is not None:
                 if rec.recovered:
-                    text += f"; recovered {format_duration(rec.seconds or 0)} after the drop to {rec.rate:,.4g}/s"
+                    text += f"; recovered {rec.seconds or 0:g}s after the drop to {rec.rate:,.4g}/s"
                 elif rec.recovered is False:
                     text += f"; did not recover within {format_duration(rec.watched_s)} at {rec.rate:,.4g}/s"
         elif d.generator_limited_rps is not None:
@@ -494,7 +494,7 @@ def step_table(doc: FindLimitDocument) -> list[str]:
                    f"{s.error_rate * 100:>6.2f} {s.late_rate * 100:>6.2f}  {verdict}")
         if s.recovery is not None:
             r = s.recovery
-            what = ("recovered in " + format_duration(r.seconds or 0) if r.recovered
+            what = (f"recovered in {r.seconds or 0:g}s" if r.recovered
                     else "not recovered" if r.recovered is False else "watching")
             out.append(f"{'':>4}  {'drop':<7} {r.rate:>7,.4g}/s {'':>9} {'':>9} {'':>8} {'':>8} {'':>8} {'':>6} {'':>6}  "
                        f"{what} ({format_duration(r.watched_s)} watched)")
