@@ -156,3 +156,50 @@ arrival_rate = 5
     r = run_cli("validate", str(plan))
     assert r.returncode == 2
     assert "phases: [find_limit] runs its own steps: remove [[phases]]" in r.stderr
+
+
+async def test_the_dashboard_shows_the_search_live_and_its_result(tmp_path):
+    """The real app, coordinator and worker against a 40 requests/s target: the phase strip
+    shows the steps as they go, the results screen the step table and the verdict."""
+    from perftui.planload import apply_overrides, load_plan
+    from perftui.ui.app import PerftuiApp
+    from perftui.ui.screens.results import ResultsScreen
+    from perftui.ui.widgets import HeaderBar, PhaseStrip
+    from tests.test_ui import dashboard, redraw, text_of, until
+
+    plan = _plan(tmp_path, """
+[find_limit]
+start_rate = 10
+step_factor = 2
+step_duration = "1s"
+settle = "0s"
+p99 = "200ms"
+precision = 0.5
+recovery = "20s"
+""")
+    out = tmp_path / "ui.json"
+    with CapacityPeer(concurrency=2, hold=0.05) as peer:
+        app = PerftuiApp(apply_overrides(load_plan(plan), target=peer.url), workers=1, out=str(out), start=True)
+        try:
+            async with app.run_test(size=(160, 48)) as pilot:
+                screen = await dashboard(pilot, app)
+                c = app.controller
+                await until(pilot, lambda: c.coord.session.find_limit is not None
+                            and any(s.verdict == "held" for s in c.coord.session.find_limit.steps), timeout=30)
+                await redraw(pilot, screen)
+                strip = screen.query_one(PhaseStrip)
+                assert strip.border_title == "find limit"
+                assert "✓ 1 10/s" in text_of(strip) and "held · p99" in text_of(strip)
+                assert "find limit  step " in text_of(screen.query_one(HeaderBar))
+                await until(pilot, lambda: isinstance(app.screen, ResultsScreen), timeout=60)
+                results = text_of(app.screen.query_one("#results-limit"))
+                verdict = text_of(app.screen.query_one("#verdict"))
+        finally:
+            if app.controller is not None:
+                await app.controller.shutdown("test over")
+                app.controller.close_target()
+    fl = read_session(out)["find_limit"]
+    assert fl["found"] is True and 20 <= fl["limit_rps"] <= 60, fl["verdict"]
+    assert f"LIMIT {fl['limit_rps']:g}/s" in verdict
+    assert "1 raise" in results and "broke: p99" in results and fl["verdict"] in results.replace("\n", " ")
+    assert app.controller.exit_code() == 0
