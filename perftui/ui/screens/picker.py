@@ -32,8 +32,11 @@ def entry_prompt(entry: PlanEntry) -> Text:
     if entry.ok:
         t.append("✓ ", "green")
         t.append(entry.name, "bold")
-        total = sum(s.duration for s in phase_specs(entry.shown.phases))
-        t.append(f"  {format_duration(total)}", "dim")
+        if entry.shown.find_limit is not None:
+            t.append("  find limit", "dim")
+        else:
+            total = sum(s.duration for s in phase_specs(entry.shown.phases))
+            t.append(f"  {format_duration(total)}", "dim")
     else:
         t.append("✗ ", "red")
         t.append(entry.name, "bold red")
@@ -77,6 +80,11 @@ def preview_head(entry: PlanEntry) -> Group:
     if plan.description:
         lines.append(Text(plan.description.strip()))
     lines.append(Text.assemble(("target  ", "dim"), target_text(plan)))
+    if plan.find_limit is not None:
+        from perftui.run.limit import plan_line
+
+        lines.append(Text.assemble(("load    ", "dim"), plan_line(plan), ("  (perftui find-limit)", "dim")))
+        return Group(*lines)
     specs = phase_specs(plan.phases)
     total = sum(s.duration for s in specs)
     lines.append(Text.assemble(("load    ", "dim"), f"{len(specs)} phase{'s' if len(specs) != 1 else ''}, ",
@@ -142,7 +150,7 @@ def preview_body(entry: PlanEntry) -> Group:
     for i, sc in enumerate(plan.scenarios):
         steps = [endpoint_name(st) for st in sc.steps]
         scen.add_row(sc.name or f"scenario {i + 1}", f"{sc.weight:g}", Text(" → ".join(steps), overflow="fold"))
-    parts: list = [phases, Text(""), scen, Text("")]
+    parts: list = ([Text("")] if plan.find_limit is not None else [phases, Text("")]) + [scen, Text("")]
     headers = headers_text(plan)
     if headers is not None:
         parts.append(headers)
@@ -206,7 +214,7 @@ class PickerScreen(Screen):
     def show_preview(self, entry: PlanEntry) -> None:
         self.head.update(preview_head(entry))
         if entry.ok:
-            self.sketch.display = True
+            self.sketch.display = entry.shown.find_limit is None  # a search has no load profile to draw
             self.sketch.sketch(phase_specs(entry.shown.phases))
             self.body.update(preview_body(entry))
         else:
