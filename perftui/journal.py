@@ -415,6 +415,8 @@ def recover(directory: Path) -> SessionRecord:
         session.end_reason = (f"recovered: {what} (kill -9, crash or power loss) after {last_t:.0f}s; "
                               f"timeline up to {last_t:.0f}s{cp_note}")
     _evaluate_thresholds(session)
+    if session.recovered and session.find_limit is not None:
+        session.find_limit.cut_short("the run died")
     if dead and info:
         # the run is over: `ls` shows it recovered, with a length that no longer grows
         info.update(state="recovered", ended_at=session.ended_wall or info.get("started_at"),

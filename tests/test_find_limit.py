@@ -203,3 +203,40 @@ recovery = "20s"
     assert f"LIMIT {fl['limit_rps']:g}/s" in verdict
     assert "1 raise" in results and "broke: p99" in results and fl["verdict"] in results.replace("\n", " ")
     assert app.controller.exit_code() == 0
+
+
+def test_a_search_killed_mid_way_is_recovered_with_its_steps(tmp_path):
+    """kill -9 during the search: ``perftui recover`` keeps the steps the last checkpoint had
+    and says the search was cut short."""
+    import signal
+
+    from tests.test_sessions import _session_dir, _start, _wait_rows
+
+    plan = _plan(tmp_path, """
+[find_limit]
+start_rate = 10
+step_size = 10
+step_duration = "1s"
+settle = "0s"
+max_rate = 1000
+""")
+    sessions = tmp_path / "sessions"
+    with CapacityPeer(concurrency=8, hold=0.01) as peer:
+        proc = _start(["find-limit", str(plan), "--headless", "--workers", "1", "--target", peer.url], sessions)
+        try:
+            directory = _session_dir(sessions)
+            _wait_rows(directory, 7, timeout=60)  # a checkpoint every 2 s: several steps in it
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(10)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            proc.communicate(timeout=10)
+    r = run_cli("recover", str(directory), "--out", str(tmp_path / "r.json"))
+    assert r.returncode == 0, r.stderr
+    fl = read_session(tmp_path / "r.json")["find_limit"]
+    assert fl["state"] == "stopped" and fl["found"] is False
+    held = [s["rate"] for s in fl["steps"] if s["verdict"] == "held"]
+    assert held[:3] == [10, 20, 30] and fl["limit_rps"] == max(held)
+    assert fl["verdict"].startswith(f"search cut short (the run died): held up to {max(held):g}/s")
+    assert "✗ search cut short" in r.stdout

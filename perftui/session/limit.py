@@ -107,3 +107,17 @@ class FindLimitDocument(Struct, kw_only=True):
     """The rate at which perftui itself could not go on (the search ended there)."""
     verdict: str = ""
     """One sentence: what was found."""
+
+    def cut_short(self, why: str) -> None:
+        """The run ended without the finder saying so (``perftui recover`` of a run that died):
+        the search is ``stopped`` and its verdict says what it had found by then."""
+        if self.state in ("done", "stopped"):
+            return
+        for step in self.steps:
+            if step.verdict in ("settling", "measuring"):
+                step.verdict = "stopped"
+        self.state = "stopped"
+        self.found = self.limit_rps is not None and self.broke_rps is not None and self.broke_rps > self.limit_rps
+        held = f"held up to {self.limit_rps:,.4g}/s" if self.limit_rps is not None else "no rate held yet"
+        broke = f", broke at {self.broke_rps:,.4g}/s ({'; '.join(self.evidence)})" if self.broke_rps is not None else ""
+        self.verdict = f"search cut short ({why}): {held}{broke}"
