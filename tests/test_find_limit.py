@@ -32,6 +32,7 @@ start_rate = 100
 step_duration = "2s"
 settle = "1s"
 p99 = "150ms"
+late_rate = 0.05
 precision = 0.1
 recovery = "20s"
 """)
@@ -73,9 +74,10 @@ def test_no_limit_below_max_rate_is_exit_1(tmp_path):
 start_rate = 20
 max_rate = 40
 step_size = 10
-step_duration = "1s"
+step_duration = "2s"
 settle = "0s"
 p99 = "500ms"
+late_rate = 0.2
 """)
     out = tmp_path / "s.json"
     with CapacityPeer(concurrency=8, hold=0.04) as peer:
@@ -86,6 +88,12 @@ p99 = "500ms"
     assert [s["rate"] for s in fl["steps"]] == [20, 30, 40]
     assert all(s["verdict"] == "held" for s in fl["steps"])
     assert "✗ no limit found: the target held every step up to 40/s" in r.stdout
+    html = tmp_path / "r.html"
+    r = run_cli("report", str(out), "--html", str(html))
+    assert r.returncode == 0, r.stderr
+    page = html.read_text()
+    assert "<h2>Breaking point</h2>" in page and "no limit found</span> · no limit found: the target held" in page
+    assert page.count("<span class=\"pass\">held</span>") == 3
 
 
 def test_a_generator_limited_step_is_never_the_targets_limit(tmp_path):

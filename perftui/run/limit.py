@@ -13,9 +13,10 @@ and the lowest that broke until they are within ``precision``. After every step 
 load drops to ``recovery_rate`` and the finder waits until the criteria hold for
 ``RECOVERED_AFTER`` seconds in a row (how fast the target recovered), up to ``recovery``; this
 also lets the next step start on a drained target. A step in which perftui itself was the
-bottleneck (``TimelineRow.generator_limited`` for a third of its seconds, fewer arrivals started
-than asked with nothing queued, or late starts that its own scheduler caused) is
-``generator-limited``: repeated once, and never taken for the target's limit.
+bottleneck (it broke a criterion with ``TimelineRow.generator_limited`` set for a third of its
+seconds, or started fewer arrivals than asked with nothing queued) is ``generator-limited``:
+repeated once, and never taken for the target's limit. Late starts that perftui's own scheduler
+caused never count against the target.
 
 The steps and the result live in ``SessionRecord.find_limit`` (``perftui.session.limit``), kept
 up to date as the search goes, so the dashboard, the headless reporter, checkpoints and the final
@@ -294,29 +295,34 @@ class LimitFinder:
             out.append(("health", f"health check down in {step.health_down_s} of {step.seconds}s"))
         return out
 
-    def _generator_reasons(self, step: LimitStep, broken: list[tuple[str, str]]) -> tuple[list[str], list[tuple[str, str]]]:
-        """Why perftui, not the target, limited ``step`` (empty: it did not), and the broken
-        criteria that remain the target's."""
+    def _generator_reasons(self, step: LimitStep, broken: list[tuple[str, str]]
+                           ) -> tuple[list[str], list[str], list[tuple[str, str]]]:
+        """Why perftui, not the target, limited ``step`` (empty: it did not); perftui's own
+        artefacts that do not make it the generator's step (late starts its scheduler caused);
+        and the broken criteria that remain the target's."""
         rows = self.rows
-        reasons = []
+        limiting, notes = [], []
         if step.generator_limited_s and step.generator_limited_s >= LIMITED_SHARE * step.seconds:
-            reasons.append(f"perftui was the bottleneck in {step.generator_limited_s} of {step.seconds}s "
-                           f"(worker loop lag up to {format_ms(max(r.loop_lag_ms for r in rows))})")
+            limiting.append(f"perftui was the bottleneck in {step.generator_limited_s} of {step.seconds}s "
+                            f"(worker loop lag up to {format_ms(max(r.loop_lag_ms for r in rows))})")
         queued = max((r.queued for r in rows), default=0)
         if step.started_rps < SHORTFALL * step.rate and not queued and not step.dropped:
-            reasons.append(f"started {step.started_rps:,.1f}/s of {step.rate:,.4g}/s asked")
+            limiting.append(f"started {step.started_rps:,.1f}/s of {step.rate:,.4g}/s asked")
         sched = max((r.schedule_lag_ms for r in rows), default=0.0)
         if any(c == "late_rate" for c, _ in broken) and sched > self.late_threshold_ms and not step.dropped:
-            reasons.append(f"perftui's scheduler started arrivals up to {format_ms(sched)} late")
+            # an open-model arrival starts late only when perftui's scheduler or its 10,000 lanes
+            # per worker were behind: with the scheduler late, not the target's doing
+            notes.append(f"{step.late} late starts: perftui's scheduler was up to {format_ms(sched)} late")
             broken = [b for b in broken if b[0] != "late_rate"]
-        return reasons, broken
+        return limiting, notes, broken
 
     def _judge(self, step: LimitStep) -> None:
         broken = self._broken(step)
-        reasons, target_broken = self._generator_reasons(step, broken)
-        if reasons and (broken or any(r.startswith("started") for r in reasons)):
+        limiting, notes, target_broken = self._generator_reasons(step, broken)
+        short = step.started_rps < SHORTFALL * step.rate
+        if limiting and (broken or short):
             step.verdict = "generator-limited"
-            step.note = "; ".join(reasons)
+            step.note = "; ".join(limiting + notes)
             step.broke = [e for _, e in broken]
             self.coord.session.event("limit", f"step {step.index + 1}: {step.rate:,.4g}/s generator-limited — {step.note}")
             if not self.repeated:
@@ -327,8 +333,8 @@ class LimitFinder:
             self._finish(note=f"perftui itself could not go on at {step.rate:,.4g}/s")
             return
         self.repeated = False
-        if reasons:
-            step.note = "; ".join(reasons)
+        if limiting or notes:
+            step.note = "; ".join(limiting + notes)
         if target_broken:
             step.verdict = "broke"
             step.broke = [e for _, e in target_broken]
