@@ -327,6 +327,9 @@ def build_parser() -> argparse.ArgumentParser:
     limit.add_argument("plan", metavar="PLAN", help="plan file (TOML); its [find_limit] section, if any, gives the defaults")
     limit.add_argument("--target", metavar="URL", help="override the plan's target (a URL, or 'demo')")
     _add_run_options(limit)
+    for action in limit._actions:  # the search chooses the rates: refused with a message, not offered
+        if action.dest in ("rate", "vus", "duration"):
+            action.help = argparse.SUPPRESS
     _add_find_limit_options(limit)
     _env_help(limit)
     parser.set_defaults(_run_parsers={"run": run, "quick": quick, "find-limit": limit})
