@@ -155,6 +155,59 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
                    help="do not redact ${ENV} values and Authorization/Cookie headers in the session file")
 
 
+# ---- perftui find-limit: each flag sets one key of [find_limit] (perftui.plan.limit.FindLimit)
+
+FIND_LIMIT_FLAGS = ("start_rate", "max_rate", "step_factor", "step_size", "step_duration", "settle", "precision",
+                    "max_steps", "p99", "error_rate", "late_rate", "recovery_rate", "recovery")
+
+
+def _number(name: str):
+    def parse(text: str) -> float:
+        try:
+            return float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be a number, got {text!r}") from None
+
+    return parse
+
+
+def _fraction(name: str):
+    """``0.01`` or ``1%``."""
+    def parse(text: str) -> float:
+        try:
+            return float(text[:-1]) / 100 if text.strip().endswith("%") else float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be a fraction (0.01) or a percentage (1%), got {text!r}") from None
+
+    return parse
+
+
+def _add_find_limit_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("the search (each sets the key of the same name in [find_limit])")
+    g.add_argument("--start-rate", type=_number("--start-rate"), metavar="N", help="arrivals/s of the first step (default 10)")
+    g.add_argument("--max-rate", type=_number("--max-rate"), metavar="N", help="highest rate tried (default 10000)")
+    g.add_argument("--step-factor", type=_number("--step-factor"), metavar="F", help="raise each step ×F (default 1.5)")
+    g.add_argument("--step-size", type=_number("--step-size"), metavar="N", help="raise each step by N/s instead")
+    g.add_argument("--step-duration", metavar="D", help="how long each step is measured (default 10s)")
+    g.add_argument("--settle", metavar="D", help="time at a new rate before it is measured (default 2s)")
+    g.add_argument("--precision", type=_fraction("--precision"), metavar="F",
+                   help="stop narrowing when broke/held is within this (default 5%%)")
+    g.add_argument("--max-steps", type=_positive_int("--max-steps", 200), metavar="N", help="most steps (default 30)")
+    g.add_argument("--p99", metavar="D", help="a step breaks when its p99 is over this (default 1s)")
+    g.add_argument("--error-rate", type=_fraction("--error-rate"), metavar="F",
+                   help="... when more of its requests fail (default 1%%)")
+    g.add_argument("--late-rate", type=_fraction("--late-rate"), metavar="F",
+                   help="... when more of its arrivals start late or are dropped (default 1%%)")
+    g.add_argument("--recovery-rate", type=_number("--recovery-rate"), metavar="N",
+                   help="rate after a step that broke (default half the highest rate that held)")
+    g.add_argument("--recovery", metavar="D", help="how long to wait for the target to recover (default 30s)")
+
+
+def _find_limit_settings(args) -> dict:
+    return {key: ("--" + key.replace("_", "-"), getattr(args, key)) for key in FIND_LIMIT_FLAGS
+            if getattr(args, key, None) is not None}
+
+
 def _add_sessions_dir(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sessions-dir", metavar="DIR",
                    help="where sessions are journaled and written (default $PERFTUI_SESSIONS_DIR or "
@@ -269,7 +322,18 @@ def build_parser() -> argparse.ArgumentParser:
     quick.add_argument("--body", metavar="TEXT", help="request body (use @file to read a file)")
     _add_run_options(quick)
     _env_help(quick)
-    parser.set_defaults(_run_parsers={"run": run, "quick": quick})
+    limit = sub.add_parser("find-limit", help="find the target's breaking point: raise the rate step by step until it breaks",
+                           epilog="exit codes: 0 a limit was found · 1 none found (every step held up to --max-rate, or "
+                                  "perftui itself was the bottleneck) · 2 bad input · 130 interrupted")
+    limit.add_argument("plan", metavar="PLAN", help="plan file (TOML); its [find_limit] section, if any, gives the defaults")
+    limit.add_argument("--target", metavar="URL", help="override the plan's target (a URL, or 'demo')")
+    _add_run_options(limit)
+    for action in limit._actions:  # the search chooses the rates: refused with a message, not offered
+        if action.dest in ("rate", "vus", "duration"):
+            action.help = argparse.SUPPRESS
+    _add_find_limit_options(limit)
+    _env_help(limit)
+    parser.set_defaults(_run_parsers={"run": run, "quick": quick, "find-limit": limit})
 
     val = sub.add_parser("validate", help="check a plan; exit 0 with a summary or 2 with every problem")
     val.add_argument("plan", metavar="PLAN")
@@ -345,6 +409,15 @@ def _load(args):
         return quick_plan(args.url, rate=rate, vus=args.vus, duration=args.duration or "30s",
                           method=args.method, headers=args.header, body=body)
     loaded = _load_plan(args.plan, getattr(args, "profile", None))
+    if args.command == "find-limit":
+        from perftui.planload import with_find_limit
+
+        if args.rate or args.vus or args.duration:
+            raise UserError("find-limit chooses the rates itself: use --start-rate, --max-rate and --step-duration "
+                            "instead of --rate, --vus and --duration")
+        if args.target:
+            loaded = apply_overrides(loaded, target=args.target)
+        return with_find_limit(loaded, _find_limit_settings(args))
     if args.target or args.rate or args.vus or args.duration:
         loaded = apply_overrides(loaded, target=args.target, rate=args.rate, vus=args.vus, duration=args.duration)
     return loaded
@@ -427,8 +500,14 @@ def _validate(args) -> int:
     specs = phase_specs(plan.phases)
     total = sum(s.duration for s in specs)
     steps = sum(len(s.steps) for s in plan.scenarios)
-    load = (f"benchmark of {len(plan.scenarios)} operation(s)" if is_benchmark(plan)
-            else f"{len(specs)} phase(s), {total:.0f}s")
+    if plan.find_limit is not None:
+        from perftui.run.limit import plan_line
+
+        load = plan_line(plan)
+    elif is_benchmark(plan):
+        load = f"benchmark of {len(plan.scenarios)} operation(s)"
+    else:
+        load = f"{len(specs)} phase(s), {total:.0f}s"
     print(f"{printable(args.plan)}: ok · '{printable(plan.name)}' → {printable(shown_target(plan))} · {load} · "
           f"{len(plan.scenarios)} scenario(s), {steps} step(s) · {len(plan.thresholds)} threshold(s)")
     from perftui.planload.datacheck import data_summary
@@ -453,7 +532,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
-    if args.command in ("run", "quick"):
+    if args.command in ("run", "quick", "find-limit"):
         from_env = _env_defaults(args._run_parsers[args.command])
         if from_env:
             args = parser.parse_args(argv)  # again, now with the environment's defaults
@@ -475,7 +554,7 @@ def main(argv: list[str] | None = None) -> int:
             check_sessions_dir()
 
             return run_picker(workers=args.workers, refresh=args.refresh)
-        if args.command in ("run", "quick"):
+        if args.command in ("run", "quick", "find-limit"):
             return _run(args)
         if args.command == "validate":
             return _validate(args)

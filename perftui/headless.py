@@ -15,6 +15,7 @@ import threading
 from typing import TextIO
 
 from perftui.run.coordinator import Coordinator
+from perftui.run.limit import plan_line, summary_lines as limit_summary_lines
 from perftui.monitor.report import progress_markers, summary_lines
 from perftui.plan import shown_target
 from perftui.planload import LoadedPlan
@@ -157,6 +158,7 @@ def summary_text(session: SessionRecord) -> str:
     out.extend(protocol_lines(session))
     out.extend(benchmark_lines(session.benchmark, session.endpoint_summaries()))
     out.extend(stage_lines(session.setup, session.teardown))
+    out.extend(limit_summary_lines(session.find_limit))  # a breaking-point search: its steps and verdict
     out.extend(summary_lines(session))  # target health/metrics, SUT process, generator-limited intervals
     warnings = [e for e in session.events if e.kind in ("worker", "warning")]
     for e in warnings[-5:]:
@@ -253,7 +255,7 @@ class HeadlessRun:
         events = coord.session.events
         for ev in events[self._events_shown:]:
             if ev.kind in ("worker", "warning", "phase", "pause", "resume", "rate", "vus", "annotation", "health", "generator",
-                           "setup", "teardown", "benchmark"):
+                           "setup", "teardown", "benchmark", "limit"):
                 self._print(f"{'!' if ev.kind in ('worker', 'warning', 'health', 'generator') else '·'} {format_duration(max(0.0, ev.t)):>6}  {ev.message}")
         self._events_shown = len(events)
         if coord.state != "finished":
@@ -285,8 +287,12 @@ class HeadlessRun:
                                             session_id=self.session_id)
             if not self.quiet:
                 plan = self.loaded.plan
-                load = (f"benchmark of {len(coord.specs)} operation(s)" if coord.session.benchmark else
-                        f"{len(coord.specs)} phase(s), {sum(s.duration for s in coord.specs):.0f}s planned")
+                if plan.find_limit is not None:
+                    load = plan_line(plan)
+                elif coord.session.benchmark:
+                    load = f"benchmark of {len(coord.specs)} operation(s)"
+                else:
+                    load = f"{len(coord.specs)} phase(s), {sum(s.duration for s in coord.specs):.0f}s planned"
                 shown = f"{plan.name} [profile {plan.profile}]" if plan.profile else plan.name
                 self._print(f"perftui · {shown} → {shown_target(plan, coord.session.target)} · {load} · "
                             f"{coord.worker_count} worker(s)")

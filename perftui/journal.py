@@ -156,7 +156,8 @@ def capture(session: SessionRecord, *, with_timeline: bool,
         resolution=session.resolution, pending=list(session._pending) if with_timeline else [],
         boundary=session.boundary, end_reason=session.end_reason, partial=session.partial,
         ended_wall=session.ended_wall, roles=dict(session.roles),
-        extensions=stage_extensions(session),
+        extensions={**stage_extensions(session),
+                    **({"find_limit": msgspec.to_builtins(session.find_limit)} if session.find_limit is not None else {})},
     )
 
 
@@ -189,6 +190,10 @@ def restore(cp: Checkpoint) -> SessionRecord:
     s.boundary = cp.boundary
     s.end_reason, s.partial, s.ended_wall = cp.end_reason, cp.partial, cp.ended_wall
     restore_stages(s, cp.extensions)
+    if cp.extensions.get("find_limit") is not None:
+        from perftui.session.limit import FindLimitDocument
+
+        s.find_limit = msgspec.convert(cp.extensions["find_limit"], FindLimitDocument)
     return s
 
 
@@ -433,6 +438,8 @@ def recover(directory: Path) -> SessionRecord:
         session.end_reason = (f"recovered: {what} (kill -9, crash or power loss) after {last_t:.0f}s; "
                               f"timeline up to {last_t:.0f}s{cp_note}")
     _evaluate_thresholds(session)
+    if session.recovered and session.find_limit is not None:
+        session.find_limit.cut_short("the run died")
     if dead and info:
         # the run is over: `ls` shows it recovered, with a length that no longer grows
         info.update(state="recovered", ended_at=session.ended_wall or info.get("started_at"),

@@ -158,6 +158,8 @@ def exit_code(session: SessionRecord, interrupted: bool) -> int:
         return EXIT_INTERRUPTED
     if session.end_reason == "all workers died" or session.end_reason.startswith("setup failed"):
         return EXIT_THRESHOLDS
+    if session.find_limit is not None:  # a breaking-point search: 0 when a limit was found
+        return EXIT_OK if session.find_limit.found else EXIT_THRESHOLDS
     if any(not r.ok for r in session.threshold_results):
         return EXIT_THRESHOLDS
     return EXIT_OK

@@ -13,8 +13,8 @@ ROOT = Path(__file__).resolve().parent.parent
 # helpers they use. Anything else (loader, thresholds, monitors, session, journal, UI) is a
 # cost paid in every worker's start-up and memory, and a wall broken.
 WORKER_MAY_LOAD = {"perftui", "perftui.plan", "perftui.plan.common", "perftui.plan.steps", "perftui.plan.stages",
-                   "perftui.plan.data", "perftui.plan.profile", "perftui.template", "perftui.jsonpath", "perftui.units",
-                   "perftui.lifeline"}
+                   "perftui.plan.data", "perftui.plan.profile", "perftui.plan.limit", "perftui.template", "perftui.jsonpath",
+                   "perftui.units", "perftui.lifeline"}
 
 
 def test_import_contracts_hold():

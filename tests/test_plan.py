@@ -80,8 +80,10 @@ def test_shipped_plan_loads(path: Path):
     assert isinstance(loaded, LoadedPlan) and isinstance(plan, Plan)
     assert loaded.path == path and loaded.source == path.read_text(encoding="utf-8")
     assert plan.target == "demo" or (plan.databases and not plan.target)  # a database plan has no HTTP target
-    # a benchmark plan runs its scenarios' benchmarks instead of phases
-    assert plan.name and (plan.phases or is_benchmark(plan)) and plan.scenarios and plan.thresholds
+    # a benchmark plan runs its scenarios' benchmarks instead of phases; a breaking-point search makes
+    # its own steps, and its result (not thresholds) is the verdict
+    search = plan.find_limit is not None
+    assert plan.name and (plan.phases or is_benchmark(plan) or search) and plan.scenarios and (plan.thresholds or search)
     assert path.read_text(encoding="utf-8").startswith("#"), (
         "each plan starts with a comment header"
     )

@@ -18,6 +18,7 @@ from msgspec import UNSET, Meta, UnsetType
 from perftui.plan.common import Capture, Duration, Expect, Scalar, StatusCode, _Strict, duration_s
 from perftui.plan.stages import Benchmark, is_benchmark
 from perftui.plan.data import DataFile
+from perftui.plan.limit import FindLimit
 from perftui.plan.steps import (
     ACTION_STEPS, MCP_INITIALIZE, MCP_TERMINATE, PROTOCOL_ACTIONS, STEP_TYPES, GraphQLStep, HttpStep, McpStep, Step,
     StepBase, ThinkStep, WsCloseStep, WsConnectStep, WsExpectStep, WsHoldStep, WsRequestStep, WsSendStep,
@@ -26,7 +27,7 @@ from perftui.plan.steps import (
 
 __all__ = [
     "ACTION_STEPS", "MCP_INITIALIZE", "MCP_TERMINATE", "PROTOCOL_ACTIONS", "STEP_TYPES", "Benchmark", "Capture", "DataFile",
-    "Database", "Defaults", "DemoOptions", "Duration", "Expect", "GeneratorLimits", "GraphQLStep", "HttpStep", "McpStep",
+    "Database", "Defaults", "DemoOptions", "Duration", "Expect", "FindLimit", "GeneratorLimits", "GraphQLStep", "HttpStep", "McpStep",
     "MetricSeries", "Monitor", "Phase", "Plan", "Profile", "Scalar", "Scenario", "SqlCapture", "SqlExpect", "SqlStatement",
     "SqlStep", "StatusCode", "Step", "StepBase", "ThinkStep", "WsCloseStep",
     "WsConnectStep", "WsExpectStep", "WsHoldStep", "WsRequestStep", "WsSendStep", "duration_s", "endpoint_name",
@@ -276,6 +277,10 @@ class Plan(_Strict, kw_only=True):
     ``perftui.plan.profile``."""
     profile: str = ""
     """The profile this plan runs with, set by the loader (``--profile``); not written in plans."""
+
+    find_limit: FindLimit | None = None
+    """``[find_limit]``: search for the target's breaking point instead of running ``phases``
+    (``perftui.plan.limit``)."""
 
     def __post_init__(self) -> None:
         for key in ("setup", "on_start", "teardown"):

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 from msgspec import UNSET
 
-from perftui.plan import MAX_RATE, MAX_VUS, Capture, Defaults, DemoOptions, Expect, GeneratorLimits, MetricSeries, Monitor, Phase, Plan, Scenario
+from perftui.plan import MAX_RATE, MAX_VUS, Capture, Defaults, DemoOptions, Expect, FindLimit, GeneratorLimits, MetricSeries, Monitor, Phase, Plan, Scenario
 from perftui.planload.driver import Driver, _fields, _finite
 from perftui.planload.stages import StageChecks, benchmark_checks
 from perftui.planload.source import Path_, _HEADER_NAME, _HEADER_VALUE_BAD, _HOST, _IDENT, _IPV6, _has_control, _has_space_or_control, _quote
@@ -303,6 +303,17 @@ class PlanChecks(StageChecks, Driver):
         self.duration(g.loop_lag, path + ("loop_lag",))
         self.duration(g.schedule_lag, path + ("schedule_lag",))
 
+    def check_findlimit(self, f: FindLimit, raw: dict[str, Any], path: Path_) -> None:
+        self.duration(f.step_duration, path + ("step_duration",))
+        self.duration(f.settle, path + ("settle",), allow_zero=True)
+        self.duration(f.p99, path + ("p99",))
+        self.duration(f.recovery, path + ("recovery",))
+        if _finite(f.start_rate) and _finite(f.max_rate) and f.max_rate < f.start_rate:
+            if "max_rate" in raw:
+                self.problem(path + ("max_rate",), f"must not be below start_rate ({f.start_rate:g}/s), got {f.max_rate:g}")
+            else:
+                self.problem(path + ("start_rate",), f"must not be above max_rate ({f.max_rate:g}/s), got {f.start_rate:g}")
+
     # -- whole-plan checks (on the raw data, so they run even when parts failed) --
 
     def _plan_checks(self, raw: dict[str, Any], plan: Plan | None) -> None:
@@ -314,6 +325,9 @@ class PlanChecks(StageChecks, Driver):
         phases = raw.get("phases")
         if benchmark_checks(self, raw):
             pass  # a benchmark plan has no phases (checked there)
+        elif "find_limit" in raw:
+            if phases:  # the search makes its own steps
+                self.problem(("phases",), "[find_limit] runs its own steps: remove [[phases]] (or [find_limit] to run the phases)")
         elif "phases" not in raw or (isinstance(phases, list) and not phases):
             self.problem(
                 ("phases",),

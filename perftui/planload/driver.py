@@ -20,7 +20,7 @@ from msgspec import UNSET
 
 from perftui.errors import Problem
 from perftui.plan import DataFile, Profile
-from perftui.plan import Capture, Defaults, DemoOptions, Expect, GeneratorLimits, GraphQLStep, HttpStep, McpStep, MetricSeries, Monitor, PROTOCOL_ACTIONS, Phase, Plan, STEP_TYPES, Scenario, Step, ThinkStep, WsCloseStep, WsConnectStep, WsExpectStep, WsHoldStep, WsRequestStep, WsSendStep, step_type
+from perftui.plan import Capture, Defaults, DemoOptions, Expect, FindLimit, GeneratorLimits, GraphQLStep, HttpStep, McpStep, MetricSeries, Monitor, PROTOCOL_ACTIONS, Phase, Plan, STEP_TYPES, Scenario, Step, ThinkStep, WsCloseStep, WsConnectStep, WsExpectStep, WsHoldStep, WsRequestStep, WsSendStep, step_type
 from perftui.planload.source import Path_, _HEADER_NAME, _HEADER_VALUE_BAD, _Locator, _describe, _expected, _quote, _strip_unset, format_path
 from perftui.template import TemplateError, compile_template
 from perftui.units import parse_duration, printable
@@ -51,6 +51,7 @@ _TABLE_WORDS: dict[type, str] = {
     GeneratorLimits: "in [monitor.generator]",
     DataFile: "in a data file table ([variables.NAME] with file)",
     Profile: "in a [profiles.NAME] section",
+    FindLimit: "in [find_limit]",
 }
 
 # Keys people bring from Artillery and k6, with what perftui calls them.

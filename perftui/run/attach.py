@@ -42,6 +42,8 @@ class CoordState(Struct, kw_only=True):
     clock: ClockState
     workers_alive: int
     thresholds: list[Any] = []
+    find_limit: Any = None
+    """A breaking-point search's steps and result (``session.find_limit``), as builtins."""
 
 
 class Welcome(Struct, tag="welcome", kw_only=True):
@@ -138,7 +140,8 @@ def socket_dir() -> Path:
 
 def coord_state(c: Coordinator) -> CoordState:
     return CoordState(clock=c.phase_clock.s, workers_alive=sum(1 for w in c.workers if w.alive),
-                      thresholds=[msgspec.to_builtins(r) for r in c.session.threshold_results])
+                      thresholds=[msgspec.to_builtins(r) for r in c.session.threshold_results],
+                      find_limit=msgspec.to_builtins(c.session.find_limit) if c.session.find_limit is not None else None)
 
 
 class ControlServer(SessionObserver):
@@ -307,6 +310,10 @@ class RemoteCoordinator(ClockView):
         if self.session is not None:
             self.session.threshold_results = [msgspec.convert(r, ThresholdResult) for r in st.thresholds]
             self.session.generator.workers_alive = st.workers_alive
+            if st.find_limit is not None:
+                from perftui.session.limit import FindLimitDocument
+
+                self.session.find_limit = msgspec.convert(st.find_limit, FindLimitDocument)
 
     async def _pump(self, reader: asyncio.StreamReader) -> None:
         try:

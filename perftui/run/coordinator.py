@@ -79,6 +79,10 @@ class Coordinator(ClockView):
         self.worker_count = workers or default_workers()
         self.snapshot_interval = snapshot_interval
         self.seed = seed
+        if self.plan.find_limit is not None:  # a breaking-point search runs its own steps
+            from perftui.run.limit import search_plan
+
+            self.plan = search_plan(self.plan)
         self.phase_clock = PhaseClock(plan_specs(self.plan), now=_now)
         self.mask = masker(() if reveal_secrets else loaded.secrets)
         """Hides ${ENV} values in what the session records (endpoint names, errors, target)."""
@@ -108,6 +112,12 @@ class Coordinator(ClockView):
         self.journal: JournalWriter | None = None
         self.session_file: Path | None = None
         """The final session document in the session directory, once written."""
+        self.finder = None
+        """The breaking-point search (``perftui.run.limit.LimitFinder``) of a ``[find_limit]`` plan."""
+        if self.plan.find_limit is not None:
+            from perftui.run.limit import LimitFinder
+
+            self.finder = LimitFinder(self, self.plan.find_limit)
 
     # ---- workers ----------------------------------------------------------------------
 

@@ -29,6 +29,7 @@ from perftui.aggregate import Aggregate, decode_histogram
 from perftui.monitor.model import Sample
 from perftui.monitor.state import MonitorState
 from perftui.session.endpoint_points import EndpointSeconds, percentiles_ms
+from perftui.session.limit import FindLimitDocument
 from perftui.session.observer import SessionObserver
 from perftui.session.protocols import protocol_extra, protocol_summary
 from perftui.session.sqlfigures import sql_extra
@@ -152,6 +153,8 @@ class SessionRecord:
         self.teardown: StageRecord | None = None
         self.benchmark: list[BenchmarkRecord] = []
         """Setup, teardown and benchmark records (``perftui.run.stages`` fills them)."""
+        self.find_limit: FindLimitDocument | None = None
+        """A breaking-point search's steps and result (``perftui.run.limit``), kept up to date as it goes."""
 
     # ---- time -------------------------------------------------------------------------
 
@@ -454,6 +457,7 @@ class SessionRecord:
             setup=self.setup,
             teardown=self.teardown,
             benchmark=self.benchmark,
+            find_limit=self.find_limit,
         )
 
     def to_json(self) -> bytes:

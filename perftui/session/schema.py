@@ -15,6 +15,7 @@ import msgspec
 from msgspec import Struct
 
 from perftui.session.stages import BenchmarkRecord, StageRecord
+from perftui.session.limit import FindLimitDocument
 from perftui.monitor.model import GeneratorWarning, MonitorDocument, MonitorRow, merge_monitor
 from perftui.session.endpoint_points import EndpointPoint, merge_points
 from perftui.session.sqlfigures import SqlSummary
@@ -93,7 +94,8 @@ class Event(Struct, kw_only=True):
     """Seconds since run start (may be negative for events before start)."""
     kind: str
     """"start", "pause", "resume", "phase", "skip", "rate", "vus", "annotation", "export", "stop", "worker", "warning",
-    "health" (target up/down, health fields, metrics failures, SUT process), "generator" (generator-limited from/until)."""
+    "health" (target up/down, health fields, metrics failures, SUT process), "generator" (generator-limited from/until),
+    "limit" (a breaking-point search: each step's verdict, each recovery, the result)."""
     message: str
 
 
@@ -231,6 +233,8 @@ class SessionDocument(Struct, kw_only=True):
     teardown: StageRecord | None = None
     benchmark: list[BenchmarkRecord] = []
     """A benchmark plan's scenarios: asked and measured sample counts, and their endpoints."""
+    find_limit: FindLimitDocument | None = None
+    """The breaking-point search of a ``[find_limit]`` run (``perftui.session.limit``); None otherwise."""
 
 
 def merge_rows(rows: list[TimelineRow]) -> TimelineRow:

@@ -94,6 +94,57 @@ class PhaseRecordView:
 
 
 @dataclass(frozen=True)
+class LimitCell:
+    """One step of a breaking-point search, as the phase strip shows it."""
+
+    number: int
+    stage: str
+    rate: float
+    verdict: str
+    p99: float | None
+    started_rps: float
+    broke: str
+    """The evidence of a step that broke (or why it was generator-limited)."""
+    progress: float
+    """Measured share of the step (0..1)."""
+    recovery: str
+    """After a break: ``recovering at 570/s``, ``recovered in 2s``, ``not recovered``."""
+
+
+@dataclass(frozen=True)
+class LimitView:
+    """A breaking-point search (``session.find_limit``): its steps so far and its result."""
+
+    state: str
+    cells: tuple[LimitCell, ...]
+    limit_rps: float | None
+    broke_rps: float | None
+    verdict: str
+    found: bool
+
+
+def limit_view(doc) -> LimitView | None:
+    if doc is None:
+        return None
+    measure = doc.settings.get("step_duration_s", 1.0) or 1.0
+    cells = []
+    for s in doc.steps:
+        rec = s.recovery
+        if rec is None:
+            recovery = ""
+        elif rec.recovered:
+            recovery = f"recovered in {rec.seconds or 0:g}s at {rec.rate:,.4g}/s"
+        elif rec.recovered is False:
+            recovery = f"not recovered at {rec.rate:,.4g}/s"
+        else:
+            recovery = f"recovering at {rec.rate:,.4g}/s"
+        cells.append(LimitCell(s.index + 1, s.stage, s.rate, s.verdict, s.p99_ms, s.started_rps,
+                               "; ".join(s.broke) if s.verdict == "broke" else s.note, min(1.0, s.seconds / measure),
+                               recovery))
+    return LimitView(doc.state, tuple(cells), doc.limit_rps, doc.broke_rps, doc.verdict, doc.found)
+
+
+@dataclass(frozen=True)
 class PhasesView:
     """The phase clock as the header and the phase strip show it."""
 
@@ -106,6 +157,8 @@ class PhasesView:
     started: bool
     ended: bool
     active: bool
+    limit: LimitView | None = None
+    """A breaking-point search's steps (the strip shows them instead of its one phase)."""
 
     @property
     def current(self) -> PhaseSpec | None:
@@ -282,7 +335,8 @@ def phases_view(c: ctl.RunController) -> PhasesView | None:
         records=tuple(PhaseRecordView(r.start, r.end, r.skipped) for r in coord.session.phases),
         index=coord.phase_index,
         current_elapsed=coord.current_phase_elapsed() if started else 0.0,
-        state=c.state, started=started, ended=c.ended, active=c.active)
+        state=c.state, started=started, ended=c.ended, active=c.active,
+        limit=limit_view(getattr(coord.session, "find_limit", None)))
 
 
 def header_view(c: ctl.RunController, phases: PhasesView | None, numbers: NumbersView) -> HeaderView:

@@ -35,7 +35,9 @@ def entry_prompt(entry: PlanEntry) -> Text:
         t.append(entry.name, "bold")
         if entry.profile:
             t.append(f" [{entry.profile}]", "bold cyan")
-        if is_benchmark(entry.shown):
+        if entry.shown.find_limit is not None:
+            t.append("  find limit", "dim")
+        elif is_benchmark(entry.shown):
             t.append("  benchmark", "dim")
         else:
             total = sum(s.duration for s in phase_specs(entry.shown.phases))
@@ -107,6 +109,11 @@ def preview_head(entry: PlanEntry) -> Group:
     if plan.description:
         lines.append(Text(plan.description.strip()))
     lines.append(Text.assemble(("target  ", "dim"), target_text(plan)))
+    if plan.find_limit is not None:
+        from perftui.run.limit import plan_line
+
+        lines.append(Text.assemble(("load    ", "dim"), plan_line(plan), ("  (perftui find-limit)", "dim")))
+        return Group(*lines)
     specs = phase_specs(plan.phases)
     total = sum(s.duration for s in specs)
     if is_benchmark(plan):
@@ -194,7 +201,7 @@ def preview_body(entry: PlanEntry) -> Group:
     for i, sc in enumerate(plan.scenarios):
         steps = [endpoint_name(st) for st in sc.steps]
         scen.add_row(sc.name or f"scenario {i + 1}", f"{sc.weight:g}", Text(" → ".join(steps), overflow="fold"))
-    parts: list = [phases, Text(""), scen, Text("")]
+    parts: list = ([Text("")] if plan.find_limit is not None else [phases, Text("")]) + [scen, Text("")]
     headers = headers_text(plan)
     if headers is not None:
         parts.append(headers)
@@ -262,7 +269,7 @@ class PickerScreen(Screen):
     def show_preview(self, entry: PlanEntry) -> None:
         self.head.update(preview_head(entry))
         if entry.ok:
-            self.sketch.display = True
+            self.sketch.display = entry.shown.find_limit is None  # a search has no load profile to draw
             self.sketch.sketch(phase_specs(entry.shown.phases))
             self.body.update(preview_body(entry))
         else:

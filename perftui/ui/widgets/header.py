@@ -41,6 +41,14 @@ def phase_text(p: PhasesView | None) -> Text:
     spec = p.current
     if spec is None or p.state == "finished":
         return t
+    if p.limit is not None:  # a breaking-point search: its step, not its open-ended phase
+        step = p.limit.cells[-1] if p.limit.cells else None
+        t.append("find limit ", "bold")
+        if step is not None:
+            t.append(f" step {step.number} · {step.rate:,.4g}/s · {step.verdict}")
+            if step.recovery.startswith("recovering"):
+                t.append(f" · {step.recovery}", "dim")
+        return t
     el = p.current_elapsed
     left = max(0.0, spec.duration - el)
     t.append(f"phase {p.index + 1}/{len(specs)} ", "dim")
@@ -59,7 +67,7 @@ def elapsed_text(h: HeaderView) -> Text:
     t = Text("elapsed ", "dim")
     t.append(format_duration(h.run_elapsed), "bold")
     p = h.phases
-    if p is not None and p.active and p.current is not None and p.current.kind != "benchmark":
+    if p is not None and p.active and p.current is not None and p.current.kind != "benchmark" and p.limit is None:
         t.append(f"  ~{format_duration(phase_rest(p))} to go", "dim")
     return t
 
