@@ -301,3 +301,15 @@ def node_lost_event(workers: list, lost) -> str | None:
     return (f"node {node} lost ({len(mine)} worker(s): {lost.exit_text()}); its share re-shared over "
             f"{len(alive)} worker(s) on {nodes_left} node(s)" if alive else
             f"node {node} lost ({len(mine)} worker(s): {lost.exit_text()}); no worker left")
+
+
+def node_lines(nodes) -> list[str]:
+    """The summary's lines for a cluster run: each node's workers, share of the work and health
+    (``GeneratorState.nodes``); none for a run on this machine."""
+    if not nodes:
+        return []
+    out = [f"{'node':<24} {'workers':>8} {'iterations':>11} {'requests':>10} {'late':>7} {'cpu %':>6} {'loop lag':>9}"]
+    for n in nodes:
+        out.append(f"{n.node[:24]:<24} {n.workers_alive:>4}/{n.workers:<3} {n.iterations:>11,} {n.requests:>10,} "
+                   f"{n.late_starts:>7,} {n.cpu_percent:>6.0f} {n.loop_lag_ms:>7.1f}ms")
+    return ["", *out]
