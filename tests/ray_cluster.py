@@ -63,7 +63,7 @@ class LocalRayCluster:
 
     def _start(self, name: str, args: list[str]) -> Node:
         log = self.temp_dir / f"{name}.log"
-        env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0")
+        env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0", GRPC_ENABLE_FORK_SUPPORT="0")
         common = ["--node-ip-address=127.0.0.1", "--num-cpus=1", f"--resources={{\"{name}\": 1}}",
                   f"--object-store-memory={OBJECT_STORE}", "--disable-usage-stats", "--block",
                   f"--dashboard-agent-listen-port={free_port()}", f"--dashboard-agent-grpc-port={free_port()}",
@@ -101,7 +101,7 @@ class LocalRayCluster:
             time.sleep(1.0)
         raise RuntimeError(f"ray cluster did not reach {count} nodes: {last}")
 
-    def stop_node(self, name: str, timeout: float = 10.0) -> None:
+    def stop_node(self, name: str, timeout: float = 3.0) -> None:
         node = self.nodes[name]
         pgid = node.proc.pid
         for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):

@@ -31,8 +31,7 @@ def cluster():
     c = new_cluster()
     try:
         c.start_head("nodeA")
-        c.wait_nodes(1)
-        c.add_node("nodeB")
+        c.add_node("nodeB")  # it waits for the head's GCS by itself
         c.wait_nodes(2)
         yield c
     finally:
@@ -102,17 +101,17 @@ def test_fixed_rate_through_two_nodes(tmp_path, demo, cluster):
 
 
 def test_a_node_lost_mid_run_hands_its_share_over(tmp_path, demo, cluster):
-    """nodeB's processes are killed 4 s into a 14 s run at 100/s: within a few seconds the event
+    """nodeB's processes are killed 3 s into a 10 s run at 100/s: within a few seconds the event
     says the node is lost, the other node takes the whole rate, and the run completes."""
     out = tmp_path / "s.json"
-    plan = _plan(tmp_path, demo.url, 100, "14s")
+    plan = _plan(tmp_path, demo.url, 100, "10s")
     env = dict(os.environ, CI="true")
     proc = subprocess.Popen([sys.executable, "-m", "perftui", "run", str(plan), "--headless", "--cluster",
                              cluster.client_address, "--out", str(out)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env)
     try:
         seen = 0
-        while seen < 4:
+        while seen < 3:
             line = proc.stdout.readline()
             assert line, "the run ended before it showed progress: " + proc.stderr.read()[-3000:]
             seen += " p95 " in line
@@ -141,5 +140,6 @@ def test_a_node_lost_mid_run_hands_its_share_over(tmp_path, demo, cluster):
         assert 90 <= row["started_rps"] <= 110, after
     # what the lost node had started before is kept: nothing is counted twice, little is missing
     started = sum(n["iterations"] for n in by_node.values())
-    assert 1400 - 100 * 5 <= started <= 1400 + 14, started
+    assert 1000 - 100 * 5 <= started <= 1000 + 10, started
+    print(doc["events"], doc["generator"]["nodes"], [(r["t"], r["started_rps"]) for r in doc["timeline"]])
     assert "lost" in stdout

@@ -94,7 +94,9 @@ def connect(address: str):
     try:
         ray.init(address=address, logging_level="ERROR", log_to_driver=False)
     except Exception as exc:  # noqa: BLE001 - Ray raises many kinds; the user needs one message
-        raise UserError(f"--cluster {address}: cannot connect to the Ray cluster: {exc}") from None
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        why = lines[0] if len(lines) < 2 else f"{lines[0]} … {lines[-1]}"  # Ray may send a whole traceback
+        raise UserError(f"--cluster {address}: cannot connect to the Ray cluster: {why}") from None
     return ray
 
 
@@ -103,10 +105,9 @@ class NodeInfo:
     node_id: str
     ip: str
     cpus: float
-
-    @property
-    def label(self) -> str:
-        return f"{self.ip}/{self.node_id[:6]}"
+    label: str = ""
+    """How the dashboard and the session name the node: its address, with the start of its Ray
+    node id when several nodes share the address (nodes in containers, a test cluster)."""
 
 
 def live_nodes(ray) -> list[NodeInfo]:
@@ -115,6 +116,9 @@ def live_nodes(ray) -> list[NodeInfo]:
         if n.get("Alive") and n.get("Resources", {}).get("CPU", 0) > 0:
             nodes.append(NodeInfo(n["NodeID"], n.get("NodeManagerAddress", "?"), float(n["Resources"]["CPU"])))
     nodes.sort(key=lambda n: (n.ip, n.node_id))
+    for n in nodes:
+        shared = sum(1 for m in nodes if m.ip == n.ip) > 1
+        n.label = f"{n.ip}/{n.node_id[:6]}" if shared else n.ip
     return nodes
 
 
@@ -240,8 +244,13 @@ class RayWorker:
 
 
 def _short(exc: Exception) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0][:200]}" if text else type(exc).__name__
+    """Ray's exception in a few words: its kind and what follows "is unavailable:"/"died:"."""
+    text = " ".join(str(exc).split())
+    for cut in ("is unavailable: ", "died: ", "error: "):
+        if cut in text:
+            text = text.split(cut, 1)[1]
+            break
+    return f"{type(exc).__name__}: {text[:100]}" if text else type(exc).__name__
 
 
 class RayCluster:
@@ -298,9 +307,9 @@ def node_lost_event(workers: list, lost) -> str | None:
     mine = [w for w in workers if getattr(w, "node", "") == node]
     alive = [w for w in workers if w.alive]
     nodes_left = len({w.node for w in alive})
-    return (f"node {node} lost ({len(mine)} worker(s): {lost.exit_text()}); its share re-shared over "
+    return (f"node {node} lost with its {len(mine)} worker(s); its share re-shared over "
             f"{len(alive)} worker(s) on {nodes_left} node(s)" if alive else
-            f"node {node} lost ({len(mine)} worker(s): {lost.exit_text()}); no worker left")
+            f"node {node} lost with its {len(mine)} worker(s); no worker left")
 
 
 def node_lines(nodes) -> list[str]:
