@@ -42,6 +42,10 @@ class CoordState(Struct, kw_only=True):
     clock: ClockState
     workers_alive: int
     thresholds: list[Any] = []
+    worker_nodes: dict[int, str] = {}
+    """--cluster: worker -> node, the workers lost, each node's totals (``SessionRecord``'s)."""
+    lost_workers: list[int] = []
+    node_totals: dict[str, list[int]] = {}
 
 
 class Welcome(Struct, tag="welcome", kw_only=True):
@@ -138,7 +142,9 @@ def socket_dir() -> Path:
 
 def coord_state(c: Coordinator) -> CoordState:
     return CoordState(clock=c.phase_clock.s, workers_alive=sum(1 for w in c.workers if w.alive),
-                      thresholds=[msgspec.to_builtins(r) for r in c.session.threshold_results])
+                      thresholds=[msgspec.to_builtins(r) for r in c.session.threshold_results],
+                      worker_nodes=c.session.worker_nodes, lost_workers=sorted(c.session.lost_workers),
+                      node_totals=c.session.node_totals)
 
 
 class ControlServer(SessionObserver):
@@ -308,6 +314,10 @@ class RemoteCoordinator(ClockView):
         if self.session is not None:
             self.session.threshold_results = [msgspec.convert(r, ThresholdResult) for r in st.thresholds]
             self.session.generator.workers_alive = st.workers_alive
+            if st.worker_nodes:
+                self.session.worker_nodes = dict(st.worker_nodes)
+                self.session.lost_workers = set(st.lost_workers)
+                self.session.node_totals = {k: list(v) for k, v in st.node_totals.items()}
 
     async def _pump(self, reader: asyncio.StreamReader) -> None:
         try:

@@ -322,3 +322,21 @@ def node_lines(nodes) -> list[str]:
         out.append(f"{n.node[:24]:<24} {n.workers_alive:>4}/{n.workers:<3} {n.iterations:>11,} {n.requests:>10,} "
                    f"{n.late_starts:>7,} {n.cpu_percent:>6.0f} {n.loop_lag_ms:>7.1f}ms")
     return ["", *out]
+
+
+def loopback_warning(target: str, labels: list[str]) -> str | None:
+    """A warning when the target is this machine's loopback but some node is another machine:
+    there, 127.0.0.1 is that node itself (``target = "demo"`` starts the demo here, on loopback)."""
+    from urllib.parse import urlsplit
+
+    import psutil
+
+    host = (urlsplit(target).hostname or "").lower()
+    if not (host == "localhost" or host.startswith("127.") or host == "::1"):
+        return None
+    here = {a.address for addrs in psutil.net_if_addrs().values() for a in addrs}
+    away = sorted({label.split("/")[0] for label in labels} - here)
+    if not away:
+        return None
+    return (f"the target {target} is this machine's loopback, but node(s) {', '.join(away)} are other machines: "
+            "their requests go to themselves; give a target every node can reach (perftui demo --host 0.0.0.0)")

@@ -35,7 +35,7 @@ from perftui.journal import JournalWriter, session_directory
 from perftui.lifeline import child_options
 from perftui.monitor import Monitor
 from perftui.plan import duration_s, protocol_endpoints
-from perftui.run.cluster import current as cluster_address, node_lost_event
+from perftui.run.cluster import current as cluster_address, loopback_warning, node_lost_event
 from perftui.run.clock import ClockView, LoadChange, PhaseClock, PhaseSpec, Transition, phase_specs
 from perftui.planload import LoadedPlan, redacted_plan
 from perftui.redact import masker
@@ -191,6 +191,9 @@ class Coordinator(ClockView):
                                           f"node(s) of the Ray cluster {self.cluster.address}: " + ", ".join(
                                               f"{n} ×{sum(1 for w in self.workers if w.node == n)}"
                                               for n in dict.fromkeys(w.node for w in self.workers)))
+            warning = loopback_warning(self.target, [w.node for w in self.workers])
+            if warning:
+                self.session.event("warning", warning)
 
     async def _read_worker(self, handle: WorkerHandle, hello: asyncio.Future) -> None:
         async for msg in handle.reports():

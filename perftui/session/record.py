@@ -113,7 +113,7 @@ class SessionRecord:
         self.worker_nodes: dict[int, str] = {}
         """Worker index -> cluster node (``--cluster``); empty when the workers run here."""
         self.lost_workers: set[int] = set()
-        self._node_totals: dict[str, list[int]] = {}
+        self.node_totals: dict[str, list[int]] = {}
         """Cluster node -> [iterations, late starts, requests] over the run."""
         self.last_errors: deque[str] = deque(maxlen=50)
         self.threshold_results: list[Any] = []
@@ -223,7 +223,7 @@ class SessionRecord:
             self.last_errors.append(e)
         self.worker_state[snap.worker] = snap
         if self.worker_nodes:
-            totals = self._node_totals.setdefault(self.worker_nodes.get(snap.worker, "?"), [0, 0, 0])
+            totals = self.node_totals.setdefault(self.worker_nodes.get(snap.worker, "?"), [0, 0, 0])
             totals[0] += snap.iterations
             totals[1] += snap.late_starts
             totals[2] += sum(d.requests for d in snap.endpoints)
@@ -324,7 +324,7 @@ class SessionRecord:
         for index, name in self.worker_nodes.items():
             n = nodes.get(name)
             if n is None:
-                totals = self._node_totals.get(name, [0, 0, 0])
+                totals = self.node_totals.get(name, [0, 0, 0])
                 n = nodes[name] = NodeHealth(node=name, iterations=totals[0], late_starts=totals[1], requests=totals[2])
             n.workers += 1
             if index in self.lost_workers:
