@@ -100,6 +100,51 @@ def test_fixed_rate_through_two_nodes(tmp_path, demo, cluster):
     assert cluster_events and "2 worker(s) on 2 node(s)" in cluster_events[0]["message"]
 
 
+def _cluster_worker_pids() -> list[int]:
+    """The worker processes that Ray actors of ours started (children of a ``WorkerHost``)."""
+    import psutil
+
+    pids = []
+    for p in psutil.process_iter(["cmdline"]):
+        if " ".join(p.info["cmdline"] or []).startswith("ray::WorkerHost"):
+            pids += [c.pid for c in p.children() if "perftui.worker" in " ".join(c.cmdline())]
+    return pids
+
+
+def test_no_worker_left_ends_the_run_with_its_session(tmp_path, demo, cluster):
+    """One worker on the cluster; its process is killed 2 s in: the run stops by itself (exit 1,
+    "all workers died") and writes its session, with what the worker had done."""
+    out = tmp_path / "s.json"
+    env = dict(os.environ, CI="true")
+    proc = subprocess.Popen([sys.executable, "-m", "perftui", "run", str(_plan(tmp_path, demo.url, 50, "60s")),
+                             "--headless", "--workers", "1", "--cluster", cluster.client_address, "--out", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env)
+    try:
+        seen = 0
+        while seen < 2:
+            line = proc.stdout.readline()
+            assert line, "the run ended before it showed progress: " + proc.stderr.read()[-3000:]
+            seen += " p95 " in line
+        deadline = time.monotonic() + 10  # an earlier run's actors may take a moment to go
+        while len(pids := _cluster_worker_pids()) != 1 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert len(pids) == 1, pids
+        os.kill(pids[0], 9)
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 1, stdout[-3000:] + stderr[-3000:]
+    doc = read_session(out)
+    assert doc["end_reason"] == "all workers died"
+    died = [e for e in doc["events"] if e["kind"] == "worker"]
+    assert died and "died (exit code -9)" in died[0]["message"] and "0 of 1 left" in died[0]["message"]
+    assert not [e for e in doc["events"] if e["kind"] == "node"]  # its node is still there
+    assert doc["summary"]["requests"] >= 50
+    assert doc["duration_s"] < 30
+
+
 def test_a_node_lost_mid_run_hands_its_share_over(tmp_path, demo, cluster):
     """nodeB's processes are killed 3 s into a 10 s run at 100/s: within a few seconds the event
     says the node is lost, the other node takes the whole rate, and the run completes."""
@@ -141,5 +186,4 @@ def test_a_node_lost_mid_run_hands_its_share_over(tmp_path, demo, cluster):
     # what the lost node had started before is kept: nothing is counted twice, little is missing
     started = sum(n["iterations"] for n in by_node.values())
     assert 1000 - 100 * 5 <= started <= 1000 + 10, started
-    print(doc["events"], doc["generator"]["nodes"], [(r["t"], r["started_rps"]) for r in doc["timeline"]])
     assert "lost" in stdout

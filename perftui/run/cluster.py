@@ -300,10 +300,11 @@ class RayCluster:
 
 
 def node_lost_event(workers: list, lost) -> str | None:
-    """The session event when ``lost`` was the last live worker of its node; None otherwise."""
+    """The session event when ``lost`` was the last live worker of its node and its node stopped
+    answering; None otherwise."""
     node = getattr(lost, "node", "")
-    if not node or any(w.alive for w in workers if getattr(w, "node", "") == node):
-        return None
+    if not node or not getattr(lost, "lost", "") or any(w.alive for w in workers if getattr(w, "node", "") == node):
+        return None  # (a worker process that exited on a live node is a worker's death, not a node's)
     mine = [w for w in workers if getattr(w, "node", "") == node]
     alive = [w for w in workers if w.alive]
     nodes_left = len({w.node for w in alive})
