@@ -130,7 +130,7 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--headless", action="store_true", help="no dashboard: progress lines and a summary (default without a TTY)")
     p.add_argument("--out", metavar="FILE", help="write the session JSON here (default: the sessions directory)")
     p.add_argument("--workers", type=_positive_int("--workers"), metavar="N",
-                   help="worker processes (default: CPU cores minus one, at least one)")
+                   help="worker processes (default: CPU cores minus one, at least one; with --cluster one per CPU of the cluster)")
     p.add_argument("--rate", type=_positive_float("--rate", 10_000_000.0), metavar="N",
                    help="replace the phases with one open-model phase of N arrivals/s")
     p.add_argument("--vus", type=_positive_int("--vus", 1_000_000), metavar="N",

@@ -100,6 +100,20 @@ def test_fixed_rate_through_two_nodes(tmp_path, demo, cluster):
     assert cluster_events and "2 worker(s) on 2 node(s)" in cluster_events[0]["message"]
 
 
+def test_auto_joins_the_cluster_this_machine_is_part_of(tmp_path, demo, cluster):
+    """``--cluster auto`` on a node of the cluster (``$RAY_ADDRESS``, as Ray reads it): the driver
+    joins through the GCS instead of Ray Client; the workers land on both nodes all the same."""
+    out = tmp_path / "s.json"
+    r = run_cli("run", str(_plan(tmp_path, demo.url, 50, "3s")), "--headless", "--cluster", "auto", "--out", str(out),
+                env={"RAY_ADDRESS": cluster.gcs_address}, timeout=180)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    doc = read_session(out)
+    assert doc["end_reason"] == "completed"
+    nodes = doc["generator"]["nodes"]
+    assert len(nodes) == 2 and all(n["iterations"] >= 50 for n in nodes), nodes
+    assert abs(sum(n["iterations"] for n in nodes) - 150) <= 3, nodes
+
+
 def _cluster_worker_pids() -> list[int]:
     """The worker processes that Ray actors of ours started (children of a ``WorkerHost``)."""
     import psutil

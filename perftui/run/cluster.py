@@ -23,11 +23,15 @@ for a cluster.
 from __future__ import annotations
 
 import asyncio
+import math
+import os
 import socket
+import tempfile
 import time
 from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import msgspec
 
@@ -71,12 +75,28 @@ def _host_port(address: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+def _auto_address() -> str:
+    """The cluster this machine belongs to, as Ray finds it for ``auto``: ``$RAY_ADDRESS``, else
+    the address ``ray start`` left in Ray's temporary directory."""
+    env = os.environ.get("RAY_ADDRESS", "")
+    if env and env != "auto":
+        return env
+    path = Path(tempfile.gettempdir()) / "ray" / "ray_current_cluster"
+    try:
+        text = path.read_text().strip()
+    except OSError:
+        text = ""
+    if not text:
+        raise UserError("--cluster auto: this machine is not part of a Ray cluster (run 'ray start --head' or "
+                        "'ray start --address=HEAD:6379' here first, or give --cluster ray://HEAD:10001)")
+    return text
+
+
 def check(address: str) -> None:
     """Fail early (exit 2) when Ray is missing or the address is malformed or does not answer."""
     _ray()
-    if address == "auto":
-        return
-    host, port = _host_port(address.removeprefix("ray://"))
+    where = _auto_address() if address == "auto" else address
+    host, port = _host_port(where.removeprefix("ray://"))
     try:
         with socket.create_connection((host, port), timeout=5.0):
             pass
@@ -206,7 +226,7 @@ class RayWorker:
         ray = self.ray
         while True:
             try:
-                data, code, tail = await self._call(self.actor.poll, POLL_WAIT, timeout=POLL_WAIT + LOST_AFTER)
+                data, code, tail = await self._poll()
             except asyncio.TimeoutError:
                 self.lost = f"no answer from its node for {POLL_WAIT + LOST_AFTER:g} s"
                 break
@@ -223,6 +243,21 @@ class RayWorker:
                 self.stderr_tail.extend(tail)
                 break
         self.alive = False
+
+    async def _poll(self):
+        """One long poll. Its deadline counts only time our own event loop was free to notice the
+        answer: a loop held up (a busy machine, a slow dashboard frame) gets the wait again."""
+        fut = asyncio.wrap_future(self.actor.poll.remote(POLL_WAIT).future())
+        limit = POLL_WAIT + LOST_AFTER
+        for _ in range(3):
+            t0 = time.monotonic()
+            done, _ = await asyncio.wait({fut}, timeout=limit)
+            if done:
+                return fut.result()
+            if time.monotonic() - t0 < limit + 0.25:  # on time: the node is silent
+                break
+        fut.cancel()
+        raise asyncio.TimeoutError
 
     async def closed(self) -> None:
         if self.lost:
@@ -279,8 +314,8 @@ class RayCluster:
         workers = []
         for i, j in enumerate(where):
             node = nodes[j]
-            cpus = min(1.0, node.cpus / per_node[j])
-            actor = actor_class(round(cpus, 4)).options(
+            cpus = math.floor(min(1.0, node.cpus / per_node[j]) * 1e4) / 1e4  # never more than the node has
+            actor = actor_class(cpus).options(
                 scheduling_strategy=NodeAffinitySchedulingStrategy(node.node_id, soft=False),
                 name=None).remote()
             workers.append(RayWorker(i, actor, node, ray))
