@@ -114,6 +114,13 @@ def test_auto_joins_the_cluster_this_machine_is_part_of(tmp_path, demo, cluster)
     assert abs(sum(n["iterations"] for n in nodes) - 150) <= 3, nodes
 
 
+def _actor_pids() -> list[int]:
+    import psutil
+
+    return [p.pid for p in psutil.process_iter(["cmdline"])
+            if " ".join(p.info["cmdline"] or []).startswith("ray::WorkerHost")]
+
+
 def _cluster_worker_pids() -> list[int]:
     """The worker processes that Ray actors of ours started (children of a ``WorkerHost``)."""
     import psutil
@@ -157,6 +164,35 @@ def test_no_worker_left_ends_the_run_with_its_session(tmp_path, demo, cluster):
     assert not [e for e in doc["events"] if e["kind"] == "node"]  # its node is still there
     assert doc["summary"]["requests"] >= 50
     assert doc["duration_s"] < 30
+
+
+def test_workers_stop_when_the_coordinator_is_killed(tmp_path, demo, cluster):
+    """``kill -9`` of perftui mid-run: nothing polls the actors any more, and within seconds their
+    worker processes stop (no load goes on from a run nobody records)."""
+    proc = subprocess.Popen([sys.executable, "-m", "perftui", "run", str(_plan(tmp_path, demo.url, 20, "60s")),
+                             "--headless", "--cluster", cluster.client_address],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+                            env=dict(os.environ, CI="true"))
+    try:
+        seen = 0
+        while seen < 2:
+            line = proc.stdout.readline()
+            assert line, "the run ended before it showed progress: " + proc.stderr.read()[-3000:]
+            seen += " p95 " in line
+        assert len(_cluster_worker_pids()) == 2
+        proc.kill()
+        proc.wait()
+        deadline = time.monotonic() + 30  # 5 s without a poll, then the worker's own graceful stop
+        while _cluster_worker_pids() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not _cluster_worker_pids()
+        while _actor_pids() and time.monotonic() < deadline:  # and the actors end: their CPUs are free
+            time.sleep(0.2)
+        assert not _actor_pids()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 def test_a_node_lost_mid_run_hands_its_share_over(tmp_path, demo, cluster):

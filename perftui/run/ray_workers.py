@@ -12,6 +12,7 @@ Only imported where Ray is installed (``perftui.run.cluster`` imports it on dema
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import sys
 import time
@@ -21,6 +22,10 @@ import ray
 
 POLL_BYTES = 1 << 20
 """At most this much of the worker's output goes back in one ``poll`` answer."""
+ORPHAN_AFTER = 5.0
+"""Seconds without a poll after which the coordinator is taken for gone (killed, its machine
+lost): the worker's stdin is closed, which stops it, and the actor exits, rather than loading the
+target and holding a CPU for as long as Ray keeps an orphaned actor."""
 
 
 class WorkerHost:
@@ -36,6 +41,8 @@ class WorkerHost:
         self.held: dict[int, bytes] = {}
         self.reader: asyncio.Task | None = None
         self.errs: asyncio.Task | None = None
+        self.last_poll = time.monotonic()
+        self.watch: asyncio.Task | None = None
 
     async def start(self) -> dict:
         """Start the worker process; what the coordinator needs to know about where it runs."""
@@ -47,6 +54,8 @@ class WorkerHost:
             start_new_session=True, **child_options())
         self.reader = asyncio.ensure_future(self._read())
         self.errs = asyncio.ensure_future(self._read_stderr())
+        self.last_poll = time.monotonic()
+        self.watch = asyncio.ensure_future(self._watch_coordinator())
         ctx = ray.get_runtime_context()
         return {"pid": self.proc.pid, "node_id": ctx.get_node_id(), "host": socket.gethostname(),
                 "ip": ray.util.get_node_ip_address()}
@@ -71,6 +80,7 @@ class WorkerHost:
     async def poll(self, wait: float) -> tuple[bytes, int | None, list[str]]:
         """The worker's output since the last poll, once there is some or after ``wait`` seconds:
         (frames, exit code or None while it runs, its last stderr lines once it has exited)."""
+        self.last_poll = time.monotonic()
         if not self.out and not self._done():
             self.ready.clear()
             try:
@@ -88,6 +98,19 @@ class WorkerHost:
     async def kill(self) -> None:
         if self.proc is not None and self.proc.returncode is None:
             self.proc.kill()
+
+    async def _watch_coordinator(self) -> None:
+        while not self._done():
+            await asyncio.sleep(1.0)
+            if time.monotonic() - self.last_poll > ORPHAN_AFTER and self.proc.stdin is not None:
+                self.proc.stdin.close()  # the worker stops by itself when its stdin closes
+                try:
+                    await asyncio.wait_for(self.proc.wait(), timeout=5.0)
+                except asyncio.TimeoutError:
+                    self.proc.kill()
+                # and the actor ends, so that its node's CPU is free for the next run at once
+                # (Ray would keep an orphaned client's actors for its reconnect grace period)
+                os._exit(0)
 
     def _done(self) -> bool:
         return self.reader is not None and self.reader.done()
