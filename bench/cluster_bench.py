@@ -111,11 +111,39 @@ def run(url: str, rate: float, seconds: int, cluster: str | None, ray_temp: str 
     }
 
 
+def relay_steady(url: str, cluster: str, seconds: int = 30) -> None:
+    """A relay's CPU in steady state: one run at 1,000/s, each relay actor's CPU seconds read 8 s
+    in and ``seconds - 3`` s in; the difference over the time between is its cost per second."""
+    proc = subprocess.Popen([sys.executable, "-m", "perftui", "quick", url, "--rate", "1000", "--duration",
+                             f"{seconds}s", "--headless", "--cluster", cluster], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, env=dict(os.environ, CI="true"))
+    try:
+        def relays() -> dict[int, float]:
+            out = {}
+            for p in psutil.process_iter(["cmdline"]):
+                if " ".join(p.info["cmdline"] or []).startswith("ray::WorkerHost"):
+                    t = p.cpu_times()
+                    out[p.pid] = t.user + t.system
+            return out
+
+        time.sleep(8)
+        a, ta = relays(), time.monotonic()
+        time.sleep(seconds - 11)
+        b, tb = relays(), time.monotonic()
+        for pid in a:
+            if pid in b:
+                print(f"relay {pid}: {a[pid]:.2f} s CPU after start-up, then {(b[pid] - a[pid]) / (tb - ta) * 100:.1f} % "
+                      f"of a core ({(b[pid] - a[pid]) / (tb - ta) / 500 * 1e6:.1f} µs per request of its 500/s)")
+    finally:
+        proc.wait()
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--rates", default="2000,5000")
     ap.add_argument("--sittings", type=int, default=2)
+    ap.add_argument("--relay-steady", action="store_true", help="only measure a relay actor's CPU in steady state")
     args = ap.parse_args()
     results = []
     cluster = new_cluster()
@@ -125,6 +153,9 @@ def main() -> int:
         cluster.wait_nodes(2)
         with NginxPeer() as nginx:
             url = nginx.url("/small.txt")
+            if args.relay_steady:
+                relay_steady(url, cluster.client_address)
+                return 0
             for _ in range(args.sittings):
                 for rate in [float(r) for r in args.rates.split(",")]:
                     for mode in ("local", "ray"):
