@@ -224,15 +224,24 @@ class RayWorker:
         frames = FrameReader()
         offset = self.offset
         ray = self.ray
+        unavailable = getattr(ray.exceptions, "ActorUnavailableError", ())
+        last_ok = time.monotonic()
         while True:
             try:
                 data, code, tail = await self._poll()
             except asyncio.TimeoutError:
                 self.lost = f"no answer from its node for {POLL_WAIT + LOST_AFTER:g} s"
                 break
+            except unavailable as exc:  # Ray's word for "maybe only a blip": ask again, a while
+                if time.monotonic() - last_ok < LOST_AFTER:
+                    await asyncio.sleep(0.2)
+                    continue
+                self.lost = _short(exc)
+                break
             except ray.exceptions.RayError as exc:
                 self.lost = _short(exc)
                 break
+            last_ok = time.monotonic()
             for frame in frames.feed(data):
                 msg = report_decoder.decode(frame)
                 if isinstance(msg, Snapshot):
