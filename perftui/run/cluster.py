@@ -364,8 +364,9 @@ def node_lines(nodes) -> list[str]:
         return []
     out = [f"{'node':<24} {'workers':>8} {'iterations':>11} {'requests':>10} {'late':>7} {'cpu %':>6} {'loop lag':>9}"]
     for n in nodes:
+        health = f"{n.cpu_percent:>6.0f} {n.loop_lag_ms:>7.1f}ms" if n.workers_alive else f"{'lost':>16}"
         out.append(f"{n.node[:24]:<24} {n.workers_alive:>4}/{n.workers:<3} {n.iterations:>11,} {n.requests:>10,} "
-                   f"{n.late_starts:>7,} {n.cpu_percent:>6.0f} {n.loop_lag_ms:>7.1f}ms")
+                   f"{n.late_starts:>7,} {health}")
     return ["", *out]
 
 
