@@ -199,10 +199,10 @@ def test_workers_stop_when_the_coordinator_is_killed(tmp_path, demo, cluster):
 
 
 def test_a_node_lost_mid_run_hands_its_share_over(tmp_path, demo, cluster):
-    """nodeB's processes are killed 3 s into a 10 s run at 100/s: within a few seconds the event
+    """nodeB's processes are killed 3 s into a 15 s run at 100/s: within a few seconds the event
     says the node is lost, the other node takes the whole rate, and the run completes."""
     out = tmp_path / "s.json"
-    plan = _plan(tmp_path, demo.url, 100, "10s")
+    plan = _plan(tmp_path, demo.url, 100, "15s")
     env = dict(os.environ, CI="true")
     proc = subprocess.Popen([sys.executable, "-m", "perftui", "run", str(plan), "--headless", "--cluster",
                              cluster.client_address, "--out", str(out)],
@@ -227,7 +227,9 @@ def test_a_node_lost_mid_run_hands_its_share_over(tmp_path, demo, cluster):
     assert len(lost) == 1 and "lost" in lost[0]["message"] and "re-shared over 1 worker(s) on 1 node(s)" in lost[0]["message"]
     started_wall = datetime.fromisoformat(doc["started_at"].replace("Z", "+00:00")).timestamp()
     kill_t = killed_at - started_wall
-    assert kill_t - 0.5 <= lost[0]["t"] <= kill_t + 5.0, (kill_t, lost)  # ~2 s; generous on a busy machine
+    # ~2 s on a quiet machine (bench/ and docs/cluster.md); with every core taken by other work the
+    # coordinator's own loop is late too, so the bound here is generous
+    assert kill_t - 0.5 <= lost[0]["t"] <= kill_t + 8.0, (kill_t, lost)
     assert doc["generator"]["workers_alive"] == 1
     by_node = {n["node"]: n for n in doc["generator"]["nodes"]}
     assert sorted(n["workers_alive"] for n in by_node.values()) == [0, 1]
@@ -238,5 +240,5 @@ def test_a_node_lost_mid_run_hands_its_share_over(tmp_path, demo, cluster):
         assert 90 <= row["started_rps"] <= 110, after
     # what the lost node had started before is kept: nothing is counted twice, little is missing
     started = sum(n["iterations"] for n in by_node.values())
-    assert 1000 - 100 * 5 <= started <= 1000 + 10, started
+    assert 1500 - 100 * 9 <= started <= 1500 + 15, started
     assert "lost" in stdout

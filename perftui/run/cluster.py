@@ -258,12 +258,12 @@ class RayWorker:
         answer: a loop held up (a busy machine, a slow dashboard frame) gets the wait again."""
         fut = asyncio.wrap_future(self.actor.poll.remote(POLL_WAIT).future())
         limit = POLL_WAIT + LOST_AFTER
-        for _ in range(3):
+        for _ in range(2):
             t0 = time.monotonic()
             done, _ = await asyncio.wait({fut}, timeout=limit)
             if done:
                 return fut.result()
-            if time.monotonic() - t0 < limit + 0.25:  # on time: the node is silent
+            if time.monotonic() - t0 < limit + 0.5:  # on time: the node is silent
                 break
         fut.cancel()
         raise asyncio.TimeoutError
