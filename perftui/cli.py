@@ -130,7 +130,7 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--headless", action="store_true", help="no dashboard: progress lines and a summary (default without a TTY)")
     p.add_argument("--out", metavar="FILE", help="write the session JSON here (default: the sessions directory)")
     p.add_argument("--workers", type=_positive_int("--workers"), metavar="N",
-                   help="worker processes (default: CPU cores minus one, at least one)")
+                   help="worker processes (default: CPU cores minus one, at least one; with --cluster one per CPU of the cluster)")
     p.add_argument("--rate", type=_positive_float("--rate", 10_000_000.0), metavar="N",
                    help="replace the phases with one open-model phase of N arrivals/s")
     p.add_argument("--vus", type=_positive_int("--vus", 1_000_000), metavar="N",
@@ -139,6 +139,9 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--start", action="store_true", help="dashboard: start the run at once instead of waiting for 's'")
     p.add_argument("--refresh", type=_positive_float("--refresh", MAX_REFRESH_HZ), default=4.0, metavar="HZ",
                    help="dashboard refresh rate (default 4; 1 suits slow SSH links)")
+    p.add_argument("--cluster", metavar="ADDRESS",
+                   help="run the workers on a Ray cluster's nodes: ray://HOST:PORT, HOST:PORT or auto "
+                        "(needs pip install 'perftui[cluster]'; docs/cluster.md)")
     p.add_argument("--detach", action="store_true",
                    help="run in the background (no TTY needed); prints the session id: perftui attach ID")
     p.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
@@ -434,6 +437,13 @@ def _run(args) -> int:
     from perftui.report import end_of_run_hook
 
     after = end_of_run_hook(args)
+    if args.cluster:
+        from perftui.run import cluster
+
+        cluster.check(args.cluster)  # Ray installed, the address answers: else exit 2 now
+        if not args.detach:  # a detached run connects in its own process
+            cluster.connect(args.cluster)
+        cluster.use(args.cluster)
     if args.detach:
         from perftui.sessions import detach
 

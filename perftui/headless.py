@@ -14,6 +14,7 @@ import sys
 import threading
 from typing import TextIO
 
+from perftui.run.cluster import node_lines
 from perftui.run.coordinator import Coordinator
 from perftui.run.limit import plan_line, summary_lines as limit_summary_lines
 from perftui.monitor.report import progress_markers, summary_lines
@@ -160,7 +161,8 @@ def summary_text(session: SessionRecord) -> str:
     out.extend(stage_lines(session.setup, session.teardown))
     out.extend(limit_summary_lines(session.find_limit))  # a breaking-point search: its steps and verdict
     out.extend(summary_lines(session))  # target health/metrics, SUT process, generator-limited intervals
-    warnings = [e for e in session.events if e.kind in ("worker", "warning")]
+    out.extend(node_lines(session.generator.nodes))  # --cluster: each node's share and health
+    warnings = [e for e in session.events if e.kind in ("worker", "warning", "node")]
     for e in warnings[-5:]:
         w(f"! {format_duration(max(0.0, e.t))}: {e.message}")
     if session.threshold_results:
@@ -255,8 +257,8 @@ class HeadlessRun:
         events = coord.session.events
         for ev in events[self._events_shown:]:
             if ev.kind in ("worker", "warning", "phase", "pause", "resume", "rate", "vus", "annotation", "health", "generator",
-                           "setup", "teardown", "benchmark", "limit"):
-                self._print(f"{'!' if ev.kind in ('worker', 'warning', 'health', 'generator') else '·'} {format_duration(max(0.0, ev.t)):>6}  {ev.message}")
+                           "setup", "teardown", "benchmark", "limit", "cluster", "node"):
+                self._print(f"{'!' if ev.kind in ('worker', 'warning', 'health', 'generator', 'node') else '·'} {format_duration(max(0.0, ev.t)):>6}  {ev.message}")
         self._events_shown = len(events)
         if coord.state != "finished":
             self._print(progress_line(coord))

@@ -17,4 +17,4 @@ if ((${#need_apt[@]})); then
     sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
   fi
 fi
-python -m pip install -q -e '.[dev]'
+python -m pip install -q -e '.[dev,cluster]'

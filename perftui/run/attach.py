@@ -44,6 +44,10 @@ class CoordState(Struct, kw_only=True):
     thresholds: list[Any] = []
     find_limit: Any = None
     """A breaking-point search's steps and result (``session.find_limit``), as builtins."""
+    worker_nodes: dict[int, str] = {}
+    """--cluster: worker -> node, the workers lost, each node's totals (``SessionRecord``'s)."""
+    lost_workers: list[int] = []
+    node_totals: dict[str, list[int]] = {}
 
 
 class Welcome(Struct, tag="welcome", kw_only=True):
@@ -141,7 +145,9 @@ def socket_dir() -> Path:
 def coord_state(c: Coordinator) -> CoordState:
     return CoordState(clock=c.phase_clock.s, workers_alive=sum(1 for w in c.workers if w.alive),
                       thresholds=[msgspec.to_builtins(r) for r in c.session.threshold_results],
-                      find_limit=msgspec.to_builtins(c.session.find_limit) if c.session.find_limit is not None else None)
+                      find_limit=msgspec.to_builtins(c.session.find_limit) if c.session.find_limit is not None else None,
+                      worker_nodes=c.session.worker_nodes, lost_workers=sorted(c.session.lost_workers),
+                      node_totals=c.session.node_totals)
 
 
 class ControlServer(SessionObserver):
@@ -314,6 +320,10 @@ class RemoteCoordinator(ClockView):
                 from perftui.session.limit import FindLimitDocument
 
                 self.session.find_limit = msgspec.convert(st.find_limit, FindLimitDocument)
+            if st.worker_nodes:
+                self.session.worker_nodes = dict(st.worker_nodes)
+                self.session.lost_workers = set(st.lost_workers)
+                self.session.node_totals = {k: list(v) for k, v in st.node_totals.items()}
 
     async def _pump(self, reader: asyncio.StreamReader) -> None:
         try:

@@ -35,6 +35,7 @@ from perftui.journal import JournalWriter, session_directory
 from perftui.lifeline import child_options
 from perftui.monitor import Monitor
 from perftui.plan import duration_s, protocol_endpoints
+from perftui.run.cluster import current as cluster_address, loopback_warning, node_lost_event
 from perftui.run.stages import Stages
 from perftui.run.clock import ClockView, LoadChange, PhaseClock, PhaseSpec, Transition, plan_specs
 from perftui.planload import LoadedPlan, redacted_plan
@@ -50,9 +51,17 @@ def default_workers() -> int:
 
 
 class WorkerHandle:
+    """A worker process on this machine. ``perftui.run.cluster.RayWorker`` has the same
+    interface for a worker on a Ray cluster's node."""
+
+    local = True
+    node = ""
+    """Which cluster node the worker runs on ("" on this machine)."""
+
     def __init__(self, index: int, proc: asyncio.subprocess.Process):
         self.index = index
         self.proc = proc
+        self.pid = proc.pid
         self.alive = True
         self.said_bye = False
         self.reader_task: asyncio.Task | None = None
@@ -66,6 +75,32 @@ class WorkerHandle:
             except (BrokenPipeError, ConnectionResetError):
                 self.alive = False
 
+    async def reports(self):
+        """The worker's reports, decoded, until its stdout closes."""
+        frames = FrameReader()
+        stream = self.proc.stdout
+        while True:
+            data = await stream.read(65536)
+            if not data:
+                break
+            for frame in frames.feed(data):
+                yield report_decoder.decode(frame)
+
+    async def closed(self) -> None:
+        await self.proc.wait()
+        if self.stderr_task is not None:
+            await asyncio.wait([self.stderr_task], timeout=1.0)
+
+    def exit_text(self) -> str:
+        return f"exit code {self.proc.returncode}"
+
+    def finished(self) -> bool:
+        return self.proc.returncode is not None
+
+    def kill(self) -> None:
+        if self.proc.returncode is None:
+            self.proc.kill()
+
 
 class Coordinator(ClockView):
     """Runs one plan. States (its ``phase_clock``'s): idle → running ⇄ paused → finished."""
@@ -76,7 +111,13 @@ class Coordinator(ClockView):
         self.loaded = loaded
         self.plan = loaded.plan
         self.target = target
-        self.worker_count = workers or default_workers()
+        self.cluster = None
+        """Where the workers run when not on this machine (``--cluster``: ``perftui.run.cluster``)."""
+        if cluster_address() is not None:
+            from perftui.run.cluster import RayCluster
+
+            self.cluster = RayCluster(cluster_address())
+        self.worker_count = workers or (self.cluster.default_workers() if self.cluster else default_workers())
         self.snapshot_interval = snapshot_interval
         self.seed = seed
         if self.plan.find_limit is not None:  # a breaking-point search runs its own steps
@@ -125,61 +166,72 @@ class Coordinator(ClockView):
         """Start the worker processes and wait until each has said hello."""
         plan_bytes = msgspec.msgpack.encode(self.plan)
         hellos = []
+        remote = await self.cluster.start_workers(self.worker_count) if self.cluster else None
         for i in range(self.worker_count):
             if self._stopping:  # stopped while starting: start no more
+                for handle in (remote or [])[i:]:
+                    handle.kill()
                 break
-            proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "perftui.worker",
-                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-                start_new_session=True,  # a Ctrl-C on the terminal is ours to handle, not theirs
-                **child_options(),  # and they die with us, whatever kills us
-            )
-            handle = WorkerHandle(i, proc)
+            if remote is None:
+                proc = await asyncio.create_subprocess_exec(
+                    sys.executable, "-m", "perftui.worker",
+                    stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+                    start_new_session=True,  # a Ctrl-C on the terminal is ours to handle, not theirs
+                    **child_options(),  # and they die with us, whatever kills us
+                )
+                handle = WorkerHandle(i, proc)
+                handle.stderr_task = asyncio.ensure_future(self._read_stderr(handle))
+            else:
+                handle = remote[i]
             self.workers.append(handle)
             hello = asyncio.get_running_loop().create_future()
             hellos.append(hello)
             handle.reader_task = asyncio.ensure_future(self._read_worker(handle, hello))
-            handle.stderr_task = asyncio.ensure_future(self._read_stderr(handle))
             handle.send(Init(plan=plan_bytes, target=self.target, worker_index=i, worker_count=self.worker_count,
                              snapshot_interval=self.snapshot_interval, seed=self.seed))
-        await asyncio.wait_for(asyncio.gather(*hellos), timeout=30)
+        await asyncio.wait_for(asyncio.gather(*hellos), timeout=30 if remote is None else 120)
         self.session.generator.workers_alive = len(self.workers)
+        if remote is not None:
+            self.session.worker_nodes = {w.index: w.node for w in self.workers}
+            self.session.event("cluster", f"{len(self.workers)} worker(s) on {len({w.node for w in self.workers})} "
+                                          f"node(s) of the Ray cluster {self.cluster.address}: " + ", ".join(
+                                              f"{n} ×{sum(1 for w in self.workers if w.node == n)}"
+                                              for n in dict.fromkeys(w.node for w in self.workers)))
+            warning = loopback_warning(self.target, [w.node for w in self.workers])
+            if warning:
+                self.session.event("warning", warning)
 
     async def _read_worker(self, handle: WorkerHandle, hello: asyncio.Future) -> None:
-        frames = FrameReader()
-        stream = handle.proc.stdout
-        while True:
-            data = await stream.read(65536)
-            if not data:
-                break
-            for frame in frames.feed(data):
-                msg = report_decoder.decode(frame)
-                if isinstance(msg, Snapshot):
-                    if self.session.started_mono is not None:
-                        self.session.ingest(self._masked(msg))
-                elif isinstance(msg, Hello):
-                    if not hello.done():
-                        hello.set_result(msg.pid)
-                elif isinstance(msg, Bye):
-                    handle.said_bye = True
-                elif isinstance(msg, (StageDone, BenchWarm, BenchDone)):
-                    self.stages.on_report(msg)
-                elif isinstance(msg, Fatal):
-                    self.session.event("worker", f"worker {msg.worker} failed: {self.mask(msg.message)}")
+        async for msg in handle.reports():
+            if isinstance(msg, Snapshot):
+                if self.session.started_mono is not None:
+                    self.session.ingest(self._masked(msg))
+            elif isinstance(msg, Hello):
+                if not hello.done():
+                    hello.set_result(msg.pid)
+            elif isinstance(msg, Bye):
+                handle.said_bye = True
+            elif isinstance(msg, (StageDone, BenchWarm, BenchDone)):
+                self.stages.on_report(msg)
+            elif isinstance(msg, Fatal):
+                self.session.event("worker", f"worker {msg.worker} failed: {self.mask(msg.message)}")
         handle.alive = False
-        await handle.proc.wait()
-        if handle.stderr_task is not None:
-            await asyncio.wait([handle.stderr_task], timeout=1.0)
+        await handle.closed()
         if not hello.done():
-            hello.set_exception(RuntimeError(f"worker {handle.index} exited with code {handle.proc.returncode} before starting: "
+            hello.set_exception(RuntimeError(f"worker {handle.index} {handle.exit_text()} before starting: "
                                              + "\n".join(map(self.mask, handle.stderr_tail))))
         if not handle.said_bye and not self._stopping and not self._killed:
-            self.stages.setup_lost(f"worker {handle.index} exited with code {handle.proc.returncode}")
+            self.stages.setup_lost(f"worker {handle.index} {handle.exit_text()}")
             alive = sum(1 for w in self.workers if w.alive)
             self.session.generator.workers_alive = alive
+            self.session.worker_lost(handle.index)
             last = self.mask(handle.stderr_tail[-1]) if handle.stderr_tail else ""
-            self.session.event("worker", f"worker {handle.index} died (exit code {handle.proc.returncode}); "
+            where = f" on node {handle.node}" if handle.node else ""
+            self.session.event("worker", f"worker {handle.index}{where} died ({handle.exit_text()}); "
                                          f"{alive} of {len(self.workers)} left" + (f": {last}" if last else ""))
+            lost_node = node_lost_event(self.workers, handle)
+            if lost_node:
+                self.session.event("node", lost_node)
             if alive == 0:
                 asyncio.ensure_future(self.stop("all workers died"))
             else:
@@ -203,7 +255,7 @@ class Coordinator(ClockView):
 
     def _own_pids(self) -> list[tuple[str, int]]:
         """perftui's processes, for the monitor's psutil sampling."""
-        return [("coordinator", os.getpid())] + [(f"worker {w.index}", w.proc.pid) for w in self.workers if w.alive]
+        return [("coordinator", os.getpid())] + [(f"worker {w.index}", w.pid) for w in self.workers if w.alive and w.local]
 
     def _alive(self) -> list[WorkerHandle]:
         return [w for w in self.workers if w.alive]
@@ -235,7 +287,7 @@ class Coordinator(ClockView):
                 w.send(SetLoad(phase=index, kind="open", start=now, duration=shape.remaining,
                                rate_from=v0 / n, rate_to=v1 / n, arrivals=spec.arrivals,
                                max_in_flight=-(-spec.max_in_flight // n) if spec.max_in_flight else 0,
-                               clock_origin=origin))
+                               clock_origin=origin, share=i, shares=n))
             else:
                 w.send(SetLoad(phase=index, kind="closed", start=now, duration=shape.remaining,
                                vus_from=_share(round(v0), n, i), vus_to=_share(round(v1), n, i), clock_origin=origin))
@@ -400,10 +452,11 @@ class Coordinator(ClockView):
             w.send(Stop(grace=grace, teardown=self.stages.teardown_limit(w.index) if grace > 0 else 0.0))
         readers = [w.reader_task for w in self.workers if w.reader_task]
         if readers:
-            done, pending = await asyncio.wait(readers, timeout=grace + 0.7 + (teardown + 1.0 if teardown else 0.0))
+            done, pending = await asyncio.wait(readers, timeout=grace + 0.7 + (teardown + 1.0 if teardown else 0.0)
+                                               + (0.0 if self.cluster is None else 2.0))
             for w in self.workers:
-                if w.proc.returncode is None:
-                    w.proc.kill()
+                if not w.local or not w.finished():
+                    w.kill()
             if pending:
                 await asyncio.wait(pending, timeout=1.0)
         if was_running:
@@ -428,8 +481,8 @@ class Coordinator(ClockView):
         (a fast double Ctrl-C kills them before the graceful stop has begun)."""
         self._killed = True
         for w in self.workers:
-            if w.proc.returncode is None:
-                w.proc.kill()
+            if not w.finished():
+                w.kill()
 
 
 # ---- what a phase change and a load change leave in the session (the tests' fake uses them too)

@@ -34,7 +34,7 @@ from perftui.session.observer import SessionObserver
 from perftui.session.protocols import protocol_extra, protocol_summary
 from perftui.session.sqlfigures import sql_extra
 from perftui.session.schema import (
-    SCHEMA_VERSION, Event, GeneratorState, PhaseRecord, ProtocolSummary, SessionDocument, TimelineRow, merge_rows,
+    SCHEMA_VERSION, Event, GeneratorState, NodeHealth, PhaseRecord, ProtocolSummary, SessionDocument, TimelineRow, merge_rows,
 )
 from perftui.session.stages import BenchmarkRecord, StageRecord
 from perftui.summary import EndpointSummary, StatsSummary
@@ -117,6 +117,11 @@ class SessionRecord:
         self._pending: list[TimelineRow] = []
         self.worker_state: dict[int, Snapshot] = {}
         self.generator = GeneratorState(workers=workers)
+        self.worker_nodes: dict[int, str] = {}
+        """Worker index -> cluster node (``--cluster``); empty when the workers run here."""
+        self.lost_workers: set[int] = set()
+        self.node_totals: dict[str, list[int]] = {}
+        """Cluster node -> [iterations, late starts, requests] over the run."""
         self.last_errors: deque[str] = deque(maxlen=50)
         self.threshold_results: list[Any] = []
         self.iterations = 0
@@ -242,6 +247,11 @@ class SessionRecord:
         for e in snap.errors_sample:
             self.last_errors.append(e)
         self.worker_state[snap.worker] = snap
+        if self.worker_nodes:
+            totals = self.node_totals.setdefault(self.worker_nodes.get(snap.worker, "?"), [0, 0, 0])
+            totals[0] += snap.iterations
+            totals[1] += snap.late_starts
+            totals[2] += sum(d.requests for d in snap.endpoints)
         for k, v in snap.extra.items():
             if k in GAUGE_EXTRA or k.startswith("pool."):  # SQL pools' gauges (perftui.worker.sql)
                 g = self._worker_gauges.setdefault(snap.worker, {})
@@ -330,8 +340,32 @@ class SessionRecord:
             vus=sum(s.vus for s in snaps),
             loop_lag_ms=max((s.loop_lag_ms for s in snaps), default=0.0),
             schedule_lag_ms=max((s.schedule_lag_ms for s in snaps), default=0.0),
-            stalls=self._second_stalls, queued=sum(s.queued for s in snaps),
+            stalls=self._second_stalls, queued=sum(s.queued for s in snaps), nodes=self._nodes_now(),
         )
+
+    def worker_lost(self, index: int) -> None:
+        """A worker is gone for good: its last snapshot no longer counts in the generator's state."""
+        self.lost_workers.add(index)
+        self.worker_state.pop(index, None)
+
+    def _nodes_now(self) -> list[NodeHealth]:
+        if not self.worker_nodes:
+            return []
+        nodes: dict[str, NodeHealth] = {}
+        for index, name in self.worker_nodes.items():
+            n = nodes.get(name)
+            if n is None:
+                totals = self.node_totals.get(name, [0, 0, 0])
+                n = nodes[name] = NodeHealth(node=name, iterations=totals[0], late_starts=totals[1], requests=totals[2])
+            n.workers += 1
+            if index in self.lost_workers:
+                continue
+            n.workers_alive += 1
+            snap = self.worker_state.get(index)
+            if snap is not None:
+                n.cpu_percent = round(n.cpu_percent + snap.cpu_percent, 1)
+                n.loop_lag_ms = round(max(n.loop_lag_ms, snap.loop_lag_ms), 2)
+        return list(nodes.values())
 
     def _append_row(self, row: TimelineRow) -> None:
         if self.resolution == 1.0:

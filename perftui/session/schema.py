@@ -99,6 +99,25 @@ class Event(Struct, kw_only=True):
     message: str
 
 
+class NodeHealth(Struct, kw_only=True):
+    """One cluster node's share of the generator (``--cluster``; docs/cluster.md)."""
+
+    node: str
+    """The node's address and the start of its Ray node id: ``10.0.0.7/3c2b5a``."""
+    workers: int = 0
+    workers_alive: int = 0
+    cpu_percent: float = 0.0
+    """Its workers' CPU now (100 = one core)."""
+    loop_lag_ms: float = 0.0
+    """Worst event-loop lag of its workers in the last snapshot."""
+    late_starts: int = 0
+    """Arrivals started late on this node, over the whole run."""
+    iterations: int = 0
+    """Iterations this node's workers started, over the whole run."""
+    requests: int = 0
+    """Requests its workers completed, over the whole run."""
+
+
 class GeneratorState(Struct, kw_only=True):
     workers: int = 0
     workers_alive: int = 0
@@ -112,6 +131,8 @@ class GeneratorState(Struct, kw_only=True):
     stalls: int = 0
     """Worker event-loop stalls (> 2 ms) in the last second, all workers."""
     queued: int = 0
+    nodes: list[NodeHealth] = []
+    """Per cluster node (``--cluster``), in placement order; empty when the workers run here."""
 
 
 # ---- protocol figures (WebSocket, GraphQL, MCP) -------------------------------------------

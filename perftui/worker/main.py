@@ -147,7 +147,8 @@ class Worker:
         poisson = shape.arrivals == "poisson"
         rng = runner.rng
         # Workers interleave their uniform schedules instead of firing in lockstep.
-        k = (self.init.worker_index + 0.5) / self.init.worker_count if not poisson else rng.expovariate(1.0)
+        share, shares = (shape.share, shape.shares) if shape.shares else (self.init.worker_index, self.init.worker_count)
+        k = (share + 0.5) / shares if not poisson else rng.expovariate(1.0)
         if shape.max_in_flight:
             # The plan's own bound: past it an arrival is dropped, never queued.
             self.lane_limit, self.queue_limit = shape.max_in_flight, 0

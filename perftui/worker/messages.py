@@ -47,6 +47,11 @@ class SetLoad(Struct, tag="load", array_like=True):
     clock_origin: float = 0.0
     """The run's time zero: snapshots are taken on a grid of ``snapshot_interval`` from it, so
     the coordinator can assign them to whole seconds exactly."""
+    share: int = 0
+    shares: int = 0
+    """Open model: this worker takes arrivals ``share``, ``share + shares``, ... of the common
+    schedule (0 shares: ``Init.worker_index`` of ``Init.worker_count``). The coordinator renumbers
+    the live workers when one is lost, so the survivors interleave evenly again."""
 
 
 class Stop(Struct, tag="stop", array_like=True):
