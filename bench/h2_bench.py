@@ -107,7 +107,10 @@ steps = [{{ url = "{PATH}" }}]
         cpu = _cpu_children()
         proc = subprocess.run(["taskset", "-c", CORE, sys.executable, "-m", "perftui", "run", str(plan),
                                "--workers", "1", "--headless", "--out", str(out)],
-                              capture_output=True, text=True, env=env)
+                              capture_output=True, text=True, env=env,
+                              # ``-m`` puts the working directory first on sys.path: run in the
+                              # checkout measured, or a baseline would import this one
+                              cwd=tree or ROOT)
         cpu = _cpu_children() - cpu
         if proc.returncode != 0 or not out.exists():
             raise RuntimeError(f"perftui failed: {proc.stdout[-2000:]}{proc.stderr[-2000:]}")
@@ -121,7 +124,7 @@ steps = [{{ url = "{PATH}" }}]
 
 def compare(nginx: NginxPeer, runs: int, seconds: int, streams: int, label: str, baseline: str | None = None) -> dict:
     url = nginx.url(PATH)
-    h2l, ours, p99s, cpus, h2l_cpus, base = [], [], [], [], [], []
+    h2l, ours, p99s, cpus, h2l_cpus, base, base_cpus = [], [], [], [], [], [], []
     proto = ""
     for i in range(runs):
         rps, cpu = run_h2load(url, seconds, streams)
@@ -134,14 +137,17 @@ def compare(nginx: NginxPeer, runs: int, seconds: int, streams: int, label: str,
         print(f"  {label} run {i + 1}/{runs}: h2load {h2l[-1]:,.0f}/s ({h2l_cpus[-1]:.0f} µs CPU/request), "
               f"perftui {ours[-1]:,.0f}/s ({proto}, {cpu:.0f} µs CPU/request)", flush=True)
         if baseline:
-            base.append(run_perftui(nginx.url(""), seconds, streams, baseline)[0])
-            print(f"  {label} run {i + 1}/{runs}: baseline perftui {base[-1]:,.0f}/s", flush=True)
+            rps, _, _, cpu = run_perftui(nginx.url(""), seconds, streams, baseline)
+            base.append(rps)
+            base_cpus.append(cpu)
+            print(f"  {label} run {i + 1}/{runs}: baseline perftui {rps:,.0f}/s ({cpu:.0f} µs CPU/request)", flush=True)
         time.sleep(1)
     a, b = statistics.median(h2l), statistics.median(ours)
     return {"label": label, "streams": streams, "h2load": a, "perftui": b, "ratio": b / a,
             "perftui_p99_ms": statistics.median(p99s), "perftui_cpu_us": statistics.median(cpus),
             "h2load_cpu_us": statistics.median(h2l_cpus), "protocol": proto, "h2load_runs": h2l, "perftui_runs": ours,
-            "baseline": statistics.median(base) if base else None, "baseline_runs": base}
+            "baseline": statistics.median(base) if base else None, "baseline_runs": base,
+            "baseline_cpu_us": statistics.median(base_cpus) if base_cpus else None}
 
 
 def main() -> int:
@@ -175,7 +181,8 @@ def main() -> int:
         print(f"{r['label']:<32} {r['h2load']:>13,.0f} {r['perftui']:>14,.0f} {r['ratio']:>6.2f} "
               f"{r['perftui_p99_ms']:>10.1f}ms {r['h2load_cpu_us']:>18.1f} {r['perftui_cpu_us']:>8.0f}")
         if r["baseline"]:
-            print(f"{'  baseline':<32} {'':>13} {r['baseline']:>14,.0f} {r['baseline'] / r['h2load']:>6.2f}")
+            print(f"{'  baseline':<32} {'':>13} {r['baseline']:>14,.0f} {r['baseline'] / r['h2load']:>6.2f} "
+                  f"{'':>12} {'':>18} {r['baseline_cpu_us']:>8.0f}")
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2))
     return 0

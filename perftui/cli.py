@@ -130,7 +130,7 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--headless", action="store_true", help="no dashboard: progress lines and a summary (default without a TTY)")
     p.add_argument("--out", metavar="FILE", help="write the session JSON here (default: the sessions directory)")
     p.add_argument("--workers", type=_positive_int("--workers"), metavar="N",
-                   help="worker processes (default: CPU cores minus one, at least one)")
+                   help="worker processes (default: CPU cores minus one, at least one; with --cluster one per CPU of the cluster)")
     p.add_argument("--rate", type=_positive_float("--rate", 10_000_000.0), metavar="N",
                    help="replace the phases with one open-model phase of N arrivals/s")
     p.add_argument("--vus", type=_positive_int("--vus", 1_000_000), metavar="N",
@@ -139,6 +139,9 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--start", action="store_true", help="dashboard: start the run at once instead of waiting for 's'")
     p.add_argument("--refresh", type=_positive_float("--refresh", MAX_REFRESH_HZ), default=4.0, metavar="HZ",
                    help="dashboard refresh rate (default 4; 1 suits slow SSH links)")
+    p.add_argument("--cluster", metavar="ADDRESS",
+                   help="run the workers on a Ray cluster's nodes: ray://HOST:PORT, HOST:PORT or auto "
+                        "(needs pip install 'perftui[cluster]'; docs/cluster.md)")
     p.add_argument("--detach", action="store_true",
                    help="run in the background (no TTY needed); prints the session id: perftui attach ID")
     p.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
@@ -153,6 +156,59 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
                    help="serve perftui's live metrics for Prometheus on 127.0.0.1:PORT/metrics while the run goes")
     p.add_argument("--reveal-secrets", action="store_true",
                    help="do not redact ${ENV} values and Authorization/Cookie headers in the session file")
+
+
+# ---- perftui find-limit: each flag sets one key of [find_limit] (perftui.plan.limit.FindLimit)
+
+FIND_LIMIT_FLAGS = ("start_rate", "max_rate", "step_factor", "step_size", "step_duration", "settle", "precision",
+                    "max_steps", "p99", "error_rate", "late_rate", "recovery_rate", "recovery")
+
+
+def _number(name: str):
+    def parse(text: str) -> float:
+        try:
+            return float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be a number, got {text!r}") from None
+
+    return parse
+
+
+def _fraction(name: str):
+    """``0.01`` or ``1%``."""
+    def parse(text: str) -> float:
+        try:
+            return float(text[:-1]) / 100 if text.strip().endswith("%") else float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be a fraction (0.01) or a percentage (1%), got {text!r}") from None
+
+    return parse
+
+
+def _add_find_limit_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("the search (each sets the key of the same name in [find_limit])")
+    g.add_argument("--start-rate", type=_number("--start-rate"), metavar="N", help="arrivals/s of the first step (default 10)")
+    g.add_argument("--max-rate", type=_number("--max-rate"), metavar="N", help="highest rate tried (default 10000)")
+    g.add_argument("--step-factor", type=_number("--step-factor"), metavar="F", help="raise each step ×F (default 1.5)")
+    g.add_argument("--step-size", type=_number("--step-size"), metavar="N", help="raise each step by N/s instead")
+    g.add_argument("--step-duration", metavar="D", help="how long each step is measured (default 10s)")
+    g.add_argument("--settle", metavar="D", help="time at a new rate before it is measured (default 2s)")
+    g.add_argument("--precision", type=_fraction("--precision"), metavar="F",
+                   help="stop narrowing when broke/held is within this (default 5%%)")
+    g.add_argument("--max-steps", type=_positive_int("--max-steps", 200), metavar="N", help="most steps (default 30)")
+    g.add_argument("--p99", metavar="D", help="a step breaks when its p99 is over this (default 1s)")
+    g.add_argument("--error-rate", type=_fraction("--error-rate"), metavar="F",
+                   help="... when more of its requests fail (default 1%%)")
+    g.add_argument("--late-rate", type=_fraction("--late-rate"), metavar="F",
+                   help="... when more of its arrivals start late or are dropped (default 1%%)")
+    g.add_argument("--recovery-rate", type=_number("--recovery-rate"), metavar="N",
+                   help="rate after a step that broke (default half the highest rate that held)")
+    g.add_argument("--recovery", metavar="D", help="how long to wait for the target to recover (default 30s)")
+
+
+def _find_limit_settings(args) -> dict:
+    return {key: ("--" + key.replace("_", "-"), getattr(args, key)) for key in FIND_LIMIT_FLAGS
+            if getattr(args, key, None) is not None}
 
 
 def _add_sessions_dir(p: argparse.ArgumentParser) -> None:
@@ -257,6 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run a plan (dashboard with a TTY, headless without)", epilog=ENV_EPILOG)
     run.add_argument("plan", metavar="PLAN", help="plan file (TOML)")
     run.add_argument("--target", metavar="URL", help="override the plan's target (a URL, or 'demo')")
+    run.add_argument("--profile", metavar="NAME", help="apply the plan's [profiles.NAME] (light, stress, ...)")
     _add_run_options(run)
     _env_help(run)
 
@@ -268,7 +325,18 @@ def build_parser() -> argparse.ArgumentParser:
     quick.add_argument("--body", metavar="TEXT", help="request body (use @file to read a file)")
     _add_run_options(quick)
     _env_help(quick)
-    parser.set_defaults(_run_parsers={"run": run, "quick": quick})
+    limit = sub.add_parser("find-limit", help="find the target's breaking point: raise the rate step by step until it breaks",
+                           epilog="exit codes: 0 a limit was found · 1 none found (every step held up to --max-rate, or "
+                                  "perftui itself was the bottleneck) · 2 bad input · 130 interrupted")
+    limit.add_argument("plan", metavar="PLAN", help="plan file (TOML); its [find_limit] section, if any, gives the defaults")
+    limit.add_argument("--target", metavar="URL", help="override the plan's target (a URL, or 'demo')")
+    _add_run_options(limit)
+    for action in limit._actions:  # the search chooses the rates: refused with a message, not offered
+        if action.dest in ("rate", "vus", "duration"):
+            action.help = argparse.SUPPRESS
+    _add_find_limit_options(limit)
+    _env_help(limit)
+    parser.set_defaults(_run_parsers={"run": run, "quick": quick, "find-limit": limit})
 
     val = sub.add_parser("validate", help="check a plan; exit 0 with a summary or 2 with every problem")
     val.add_argument("plan", metavar="PLAN")
@@ -294,7 +362,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_compare_commands(sub)
 
     opn = sub.add_parser("open", help="open a saved session in the results view (a cursor over its timeline)")
-    opn.add_argument("session", metavar="ID|FILE", help="session id (or unique prefix), directory or file")
+    opn.add_argument("session", metavar="ID|DIR|FILE", help="session id (or unique prefix), session directory (its name or path), or document")
     _add_sessions_dir(opn)
 
     schema = sub.add_parser("schema", help="print the JSON schema of the plan format (for editors)")
@@ -313,12 +381,18 @@ def _interactive() -> bool:
     return sys.stdin.isatty() and sys.stdout.isatty() and os.environ.get("CI") is None
 
 
-def _load_plan(path):
-    """A TOML plan, or an Artillery/k6 script converted in memory (``perftui.importers``)."""
+def _load_plan(path, profile: str | None = None):
+    """A TOML plan (with ``[profiles.<profile>]`` applied), or an Artillery/k6 script converted
+    in memory (``perftui.importers``)."""
     from perftui.importers import is_foreign, load_foreign
     from perftui.planload import load_plan
 
-    return load_foreign(path) if is_foreign(path) else load_plan(path)
+    if is_foreign(path):
+        if profile:
+            raise UserError(f"{path}: --profile {profile}: profiles are [profiles.NAME] sections of a TOML plan;"
+                            " convert the script with perftui import first")
+        return load_foreign(path)
+    return load_plan(path, profile=profile)
 
 
 def _load(args):
@@ -337,7 +411,16 @@ def _load(args):
             rate = 10.0
         return quick_plan(args.url, rate=rate, vus=args.vus, duration=args.duration or "30s",
                           method=args.method, headers=args.header, body=body)
-    loaded = _load_plan(args.plan)
+    loaded = _load_plan(args.plan, getattr(args, "profile", None))
+    if args.command == "find-limit":
+        from perftui.planload import with_find_limit
+
+        if args.rate or args.vus or args.duration:
+            raise UserError("find-limit chooses the rates itself: use --start-rate, --max-rate and --step-duration "
+                            "instead of --rate, --vus and --duration")
+        if args.target:
+            loaded = apply_overrides(loaded, target=args.target)
+        return with_find_limit(loaded, _find_limit_settings(args))
     if args.target or args.rate or args.vus or args.duration:
         loaded = apply_overrides(loaded, target=args.target, rate=args.rate, vus=args.vus, duration=args.duration)
     return loaded
@@ -354,6 +437,13 @@ def _run(args) -> int:
     from perftui.report import end_of_run_hook
 
     after = end_of_run_hook(args)
+    if args.cluster:
+        from perftui.run import cluster
+
+        cluster.check(args.cluster)  # Ray installed, the address answers: else exit 2 now
+        if not args.detach:  # a detached run connects in its own process
+            cluster.connect(args.cluster)
+        cluster.use(args.cluster)
     if args.detach:
         from perftui.sessions import detach
 
@@ -361,15 +451,12 @@ def _run(args) -> int:
     port = args.metrics_port or _plan_metrics_port(loaded)
     if port:
         from perftui.export.prometheus import MetricsExporter
-        from perftui.run.coordinator import Coordinator
 
-        exporter = MetricsExporter(port)
+        exporter = MetricsExporter(port)  # a session observer: it follows the run the viewer makes
         exporter.start()
-        Coordinator.on_create.append(exporter.attach)
         try:
-            return _run_viewer(args, loaded, after)
+            return _run_viewer(args, loaded, after, (exporter,))
         finally:
-            Coordinator.on_create.remove(exporter.attach)
             exporter.stop()
     return _run_viewer(args, loaded, after)
 
@@ -382,19 +469,19 @@ def _plan_metrics_port(loaded) -> int | None:
     return port
 
 
-def _run_viewer(args, loaded, after) -> int:
+def _run_viewer(args, loaded, after, observers: tuple = ()) -> int:
     if args.headless or args.serve or not _interactive() or not _has_dashboard():
         from perftui.headless import run_headless
 
         return run_headless(loaded, workers=args.workers, out=args.out, reveal_secrets=args.reveal_secrets,
-                            serve=args.serve, session_id=args.session_id, after=after)
+                            serve=args.serve, session_id=args.session_id, after=after, observers=observers)
     from perftui.ui.app import run_dashboard
 
-    extra = {}
+    extra: dict = {"observers": observers}
     if args.baseline:  # already checked by end_of_run_hook: an unknown name stopped the command
         from perftui.baselines import load_baseline, p95_series
 
-        extra = {"baseline_p95": p95_series(load_baseline(args.baseline)), "baseline_name": args.baseline}
+        extra.update(baseline_p95=p95_series(load_baseline(args.baseline)), baseline_name=args.baseline)
     if after is None:
         return run_dashboard(loaded, workers=args.workers, out=args.out, reveal_secrets=args.reveal_secrets,
                              start=args.start, refresh=args.refresh, **extra)
@@ -414,16 +501,34 @@ def _has_dashboard() -> bool:
 
 
 def _validate(args) -> int:
+    from perftui.plan import shown_target
     from perftui.run.clock import phase_specs
+    from perftui.plan import is_benchmark
 
     loaded = _load_plan(args.plan)
     plan = loaded.plan
     specs = phase_specs(plan.phases)
     total = sum(s.duration for s in specs)
     steps = sum(len(s.steps) for s in plan.scenarios)
-    print(f"{printable(args.plan)}: ok · '{printable(plan.name)}' → {plan.target} · {len(specs)} phase(s), {total:.0f}s · "
+    if plan.find_limit is not None:
+        from perftui.run.limit import plan_line
+
+        load = plan_line(plan)
+    elif is_benchmark(plan):
+        load = f"benchmark of {len(plan.scenarios)} operation(s)"
+    else:
+        load = f"{len(specs)} phase(s), {total:.0f}s"
+    print(f"{printable(args.plan)}: ok · '{printable(plan.name)}' → {printable(shown_target(plan))} · {load} · "
           f"{len(plan.scenarios)} scenario(s), {steps} step(s) · {len(plan.thresholds)} threshold(s)"
           + (f" · {len(plan.slos)} SLO(s)" if plan.slos else ""))
+    from perftui.planload.datacheck import data_summary
+
+    for line in data_summary(plan):
+        print(printable(f"  data {line}"))
+    if plan.profiles:
+        from perftui.planload.profilelist import check_profiles
+
+        print(printable_lines(check_profiles(args.plan, plan)))
     return 0
 
 
@@ -438,7 +543,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
-    if args.command in ("run", "quick"):
+    if args.command in ("run", "quick", "find-limit"):
         from_env = _env_defaults(args._run_parsers[args.command])
         if from_env:
             args = parser.parse_args(argv)  # again, now with the environment's defaults
@@ -460,7 +565,7 @@ def main(argv: list[str] | None = None) -> int:
             check_sessions_dir()
 
             return run_picker(workers=args.workers, refresh=args.refresh)
-        if args.command in ("run", "quick"):
+        if args.command in ("run", "quick", "find-limit"):
             return _run(args)
         if args.command == "validate":
             return _validate(args)

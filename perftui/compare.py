@@ -10,7 +10,12 @@ compare too. Which differences are changes and which are noise is decided by the
 * mean and max, and every latency figure of an endpoint: the rank effect over the two runs'
   HDR histograms (bucket counts, ties averaged), judged with the runs' second counts as sample
   sizes (``rank_test_clustered``);
-* an endpoint's requests/s and error rate have no per-second series: they are shown, not tested.
+* an endpoint's requests/s and error rate have no per-second series: they are shown, not tested;
+* two benchmark sessions (``benchmark`` in both): the run's and each endpoint's latency figures
+  are tested over their histograms with the measured requests, not the seconds, as the sample
+  sizes (the samples were taken one after another, not as an open stream); their requests/s
+  depend on the order the samples were taken in and are not tested, and a max is one sample of
+  each run: shown, never judged.
 
 A change with p > alpha (0.05) is printed ``~`` and classified ``none``, whatever its size:
 benchstat's convention.
@@ -163,6 +168,11 @@ def _seconds(doc: dict) -> int:
     return sum(1 for row in doc.get("timeline") or [] if isinstance(row, dict) and row.get("requests"))
 
 
+def _samples(endpoint: dict) -> int:
+    n = endpoint.get("requests")
+    return int(n) if isinstance(n, int) else 0
+
+
 def _histogram(doc: dict, holder: dict, what: str) -> dict[float, int]:
     try:
         return histogram_counts(holder.get("histogram"))
@@ -192,6 +202,13 @@ def _classify(row: Row, higher_worse: bool, levels: tuple[float, float, float], 
             row.level = name
 
 
+def _shown_only(row: Row) -> None:
+    """A figure shown with its change but neither tested nor classified."""
+    row.p, row.test = None, ""
+    if row.baseline and row.current is not None:
+        row.change_pct = (row.current - row.baseline) / row.baseline * 100.0
+
+
 def _tested(row: Row, result: RankResult | None, test: str) -> None:
     if result is not None and result.p is not None:
         row.p, row.test = result.p, test
@@ -201,16 +218,26 @@ def compare(baseline: dict, current: dict, *, levels: tuple[float, float, float]
             fail_on: str = "major", alpha: float = ALPHA, min_change_ms: float = MIN_CHANGE_MS) -> Comparison:
     out = Comparison(baseline, current, levels, fail_on, alpha, min_change_ms)
     sec_b, sec_c = _seconds(baseline), _seconds(current)
+    # Two benchmark runs: an operation's samples were taken one after another (or at a set
+    # concurrency), not by an open stream of seconds, so they are the independent samples.
+    bench = bool(baseline.get("benchmark")) and bool(current.get("benchmark"))
     hist_b, hist_c = _histogram(baseline, baseline, "overall"), _histogram(current, current, "overall")
     series_key = {"p50": "p50_ms", "p95": "p95_ms", "p99": "p99_ms", "rps": "rps", "error_rate": "error_rate"}
     for metric, _, higher_worse in METRICS:
         row = Row("run", metric, _value(baseline["summary"], metric), _value(current["summary"], metric))
-        if metric in series_key:
+        if bench and metric not in ("rps", "error_rate"):
+            if hist_b and hist_c:  # every sample against every other
+                _tested(row, rank_test_clustered(hist_b, hist_c, _samples(baseline["summary"]),
+                                                 _samples(current["summary"])), "histogram")
+        elif metric in series_key:
             _tested(row, mann_whitney(_series(baseline, series_key[metric]), _series(current, series_key[metric])),
                     "seconds")
-        if row.test == "" and metric not in ("rps", "error_rate") and hist_b and hist_c:
+        if row.test == "" and metric not in ("rps", "error_rate") and hist_b and hist_c and not bench:
             _tested(row, rank_test_clustered(hist_b, hist_c, sec_b, sec_c), "histogram")
-        _classify(row, higher_worse, levels, alpha, min_change_ms)
+        if bench and metric == "max":
+            _shown_only(row)  # one sample of each run: shown, never judged
+        else:
+            _classify(row, higher_worse, levels, alpha, min_change_ms)
         out.rows.append(row)
 
     def by_name(doc: dict) -> dict[str, dict]:
@@ -222,12 +249,16 @@ def compare(baseline: dict, current: dict, *, levels: tuple[float, float, float]
     for name in [n for n in ec if n in eb]:
         hb = _histogram(baseline, eb[name], f"endpoint {name!r}")
         hc = _histogram(current, ec[name], f"endpoint {name!r}")
-        test = rank_test_clustered(hb, hc, sec_b, sec_c) if hb and hc else None
+        n_b, n_c = (_samples(eb[name]), _samples(ec[name])) if bench else (sec_b, sec_c)
+        test = rank_test_clustered(hb, hc, n_b, n_c) if hb and hc else None
         for metric, _, higher_worse in METRICS:
             row = Row(name, metric, _value(eb[name], metric), _value(ec[name], metric))
             if metric not in ("rps", "error_rate"):
                 _tested(row, test, "histogram")
-            _classify(row, higher_worse, levels, alpha, min_change_ms)
+            if bench and metric == "max":
+                _shown_only(row)  # one sample of each run: shown, never judged
+            else:
+                _classify(row, higher_worse, levels, alpha, min_change_ms)
             out.rows.append(row)
     return out
 
@@ -259,10 +290,18 @@ def _p(r: Row) -> str:
 def format_text(cmp: Comparison) -> str:
     b, c = cmp.baseline, cmp.current
 
+    def profile(doc: dict) -> str:
+        plan = doc.get("plan")
+        return str(plan.get("profile") or "") if isinstance(plan, dict) else ""
+
     def who(doc: dict) -> str:
-        return f"{doc.get('id') or '?'} ({doc.get('plan_name') or '?'}, {doc.get('duration_s') or 0:.0f}s)"
+        shown = f" [{profile(doc)}]" if profile(doc) else ""
+        return f"{doc.get('id') or '?'} ({doc.get('plan_name') or '?'}{shown}, {doc.get('duration_s') or 0:.0f}s)"
 
     lines = [printable(f"baseline  {who(b)}  {b['_path']}"), printable(f"current   {who(c)}  {c['_path']}"), ""]
+    if profile(b) != profile(c):  # a light run against a stress run: the numbers differ by design
+        lines.insert(2, printable(f"note: the runs used different profiles ({profile(b) or 'none'} and"
+                                  f" {profile(c) or 'none'}); their load was not the same"))
     labels = {m: label for m, label, _ in METRICS}
     header = f"  {'':<12} {'baseline':>10} {'current':>10} {'change':>9} {'':>8}  verdict"
     scope = None

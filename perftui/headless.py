@@ -14,12 +14,17 @@ import sys
 import threading
 from typing import TextIO
 
+from perftui.run.cluster import node_lines
 from perftui.run.coordinator import Coordinator
+from perftui.run.limit import plan_line, summary_lines as limit_summary_lines
 from perftui.monitor.report import progress_markers, summary_lines
+from perftui.plan import shown_target
 from perftui.planload import LoadedPlan
 from perftui.runtime import Target, exit_code, resolve_target, save_session, sessions_dir
 from perftui.session import SessionRecord
 from perftui.slo import slo_summary_lines
+from perftui.session.observer import OnInterval
+from perftui.stages_text import bench_progress, benchmark_lines, stage_lines
 from perftui.summary import StatsSummary
 from perftui.units import format_count, format_duration, format_ms, printable, printable_lines
 
@@ -54,6 +59,8 @@ def progress_line(coord: Coordinator) -> str:
         parts.append(f"queued {row.queued}")
     if row.stalls:
         parts.append(f"stalls {row.stalls} (worst {row.loop_lag_ms:.1f}ms)")
+    if s.benchmark and spec is not None:
+        parts.insert(3, bench_progress(s.benchmark, s.endpoints, coord.phase_index))
     parts.extend(progress_markers(s))  # target down, generator-limited
     return "  ".join(parts)
 
@@ -99,6 +106,15 @@ def protocol_lines(session: SessionRecord) -> list[str]:
                    f" {m.sessions_expired:,} expired  initialize {_pcts(m.initialize_ms, ('p50', 'p95', 'max'))}")
         out.append(f"               calls {m.requests:,} ({m.rps:,.1f}/s), errors {m.errors:,}{_kinds(m.error_kinds)}"
                    f"  {_pcts(m.latency_ms)}")
+    if p.sql is not None:
+        q = p.sql
+        out.append(f"sql            statements {q.statements:,} ({q.rps:,.1f}/s), rows {q.rows:,} ({q.rows_per_s:,.1f}/s),"
+                   f" errors {q.errors:,}{_kinds(q.error_kinds)}  {_pcts(q.latency_ms)}")
+        for name, pool in q.databases.items():
+            use = "-" if pool.utilization is None else f"{pool.utilization * 100:.0f}%"
+            wait = "-" if pool.wait_ms_mean is None else f"{pool.wait_ms_mean:.2f}ms"
+            out.append(f"               pool {name}: {pool.size} connections, peak {pool.peak_in_use} in use ({use}),"
+                       f" {pool.waits:,} waits, mean wait {wait}, {pool.connect_failures:,} failed connects")
     return out
 
 
@@ -107,7 +123,8 @@ def summary_text(session: SessionRecord) -> str:
     out: list[str] = []
     w = out.append
     w("")
-    w(f"perftui · {session.plan_name} · {session.target} · {format_duration(session.run_seconds())}"
+    profile = session.plan_dict.get("profile") if isinstance(session.plan_dict, dict) else None
+    w(f"perftui · {session.plan_name}{f' [profile {profile}]' if profile else ''} · {session.target} · {format_duration(session.run_seconds())}"
       f" · {session.end_reason or 'running'}")
     w("")
     head = f"{'endpoint':<36} {'requests':>9} {'rps':>9} {'err %':>7} {'p50':>8} {'p95':>8} {'p99':>8} {'max':>8}"
@@ -141,8 +158,12 @@ def summary_text(session: SessionRecord) -> str:
           f"    late {s.late_starts:,}    dropped {s.dropped:,}"
           + (f"    worker loop stalls {stalls:,}" if stalls else ""))
     out.extend(protocol_lines(session))
+    out.extend(benchmark_lines(session.benchmark, session.endpoint_summaries()))
+    out.extend(stage_lines(session.setup, session.teardown))
+    out.extend(limit_summary_lines(session.find_limit))  # a breaking-point search: its steps and verdict
     out.extend(summary_lines(session))  # target health/metrics, SUT process, generator-limited intervals
-    warnings = [e for e in session.events if e.kind in ("worker", "warning")]
+    out.extend(node_lines(session.generator.nodes))  # --cluster: each node's share and health
+    warnings = [e for e in session.events if e.kind in ("worker", "warning", "node")]
     for e in warnings[-5:]:
         w(f"! {format_duration(max(0.0, e.t))}: {e.message}")
     out.extend(slo_summary_lines(session.slo_results))
@@ -208,8 +229,10 @@ class LineWriter:
 class HeadlessRun:
     def __init__(self, loaded: LoadedPlan, *, workers: int | None, out: str | None,
                  stream: TextIO = sys.stdout, quiet: bool = False, reveal_secrets: bool = False,
-                 serve: bool = False, session_id: str | None = None, after=None):
+                 serve: bool = False, session_id: str | None = None, after=None, observers=()):
         self.loaded = loaded
+        self.observers = tuple(observers)
+        """``SessionObserver``s to follow the run's session (``--metrics-port``'s exporter)."""
         # after(document: dict, path) -> exit code: end-of-run outputs (baseline comparison,
         # reports) that the command line asked for; see perftui.cli
         self.after = after
@@ -231,13 +254,13 @@ class HeadlessRun:
     def _print(self, text: str) -> None:
         self.output.write(text)
 
-    def _progress(self) -> None:
+    def _progress(self, session=None, state: str = "") -> None:
         coord = self.coord
         events = coord.session.events
         for ev in events[self._events_shown:]:
             if ev.kind in ("worker", "warning", "phase", "pause", "resume", "rate", "vus", "annotation", "health", "generator",
-                           "slo", "threshold"):
-                self._print(f"{'!' if ev.kind in ('worker', 'warning', 'health', 'generator', 'slo', 'threshold') else '·'} {format_duration(max(0.0, ev.t)):>6}  {ev.message}")
+                           "setup", "teardown", "benchmark", "limit", "cluster", "node", "slo", "threshold"):
+                self._print(f"{'!' if ev.kind in ('worker', 'warning', 'health', 'generator', 'node', 'slo', 'threshold') else '·'} {format_duration(max(0.0, ev.t)):>6}  {ev.message}")
         self._events_shown = len(events)
         if coord.state != "finished":
             self._print(progress_line(coord))
@@ -268,9 +291,18 @@ class HeadlessRun:
                                             session_id=self.session_id)
             if not self.quiet:
                 plan = self.loaded.plan
-                self._print(f"perftui · {plan.name} → {coord.session.target} · {len(coord.specs)} phase(s), "
-                            f"{sum(s.duration for s in coord.specs):.0f}s planned · {coord.worker_count} worker(s)")
-                coord.listeners.append(self._progress)
+                if plan.find_limit is not None:
+                    load = plan_line(plan)
+                elif coord.session.benchmark:
+                    load = f"benchmark of {len(coord.specs)} operation(s)"
+                else:
+                    load = f"{len(coord.specs)} phase(s), {sum(s.duration for s in coord.specs):.0f}s planned"
+                shown = f"{plan.name} [profile {plan.profile}]" if plan.profile else plan.name
+                self._print(f"perftui · {shown} → {shown_target(plan, coord.session.target)} · {load} · "
+                            f"{coord.worker_count} worker(s)")
+                coord.session.add_observer(OnInterval(self._progress))
+            for ob in self.observers:
+                coord.session.add_observer(ob, state=coord.state)
             if self.interrupted:  # a signal arrived while the target was starting: no load sent
                 await coord.stop(f"interrupted ({self.last_signal}) before the run started")
             server = None

@@ -28,6 +28,7 @@ import msgspec
 from msgspec import Struct
 
 from perftui.aggregate import Aggregate
+from perftui.session.stages import restore_stages, stage_extensions
 from perftui.session import (
     WINDOW_SECONDS, Event, GeneratorState, PhaseRecord, SessionObserver, SessionRecord, TimelineRow,
 )
@@ -120,13 +121,32 @@ class Checkpoint(Struct, kw_only=True):
     they were recorded."""
 
 
-def capture(session: SessionRecord, *, with_timeline: bool) -> Checkpoint:
+def _window_states(session: SessionRecord, cache: dict[int, tuple[object, AggState]] | None) -> list[AggState]:
+    """The 10 s window's seconds, encoded. A second in the window is closed and never changes, so
+    with a ``cache`` (kept by the caller between checkpoints) each is encoded once, not once per
+    checkpoint; entries are keyed by the window's own (time, aggregate) tuple, held in the cache so
+    its id cannot be reused while the entry lives."""
+    if cache is None:
+        return [dump_aggregate(a) for _, a in session.window]
+    out, live = [], {}
+    for entry in session.window:
+        hit = cache.get(id(entry))
+        state = hit[1] if hit is not None and hit[0] is entry else dump_aggregate(entry[1])
+        live[id(entry)] = (entry, state)
+        out.append(state)
+    cache.clear()
+    cache.update(live)
+    return out
+
+
+def capture(session: SessionRecord, *, with_timeline: bool,
+            window_cache: dict[int, tuple[object, AggState]] | None = None) -> Checkpoint:
     return Checkpoint(
         id=session.id, plan_name=session.plan_name, plan_file=session.plan_file, plan=session.plan_dict,
         target=session.target, workers=session.workers, started_wall=session.started_wall,
         started_mono=session.started_mono, elapsed=session.elapsed(),
         total=dump_aggregate(session.total), second=dump_aggregate(session.second),
-        window=[dump_aggregate(a) for _, a in session.window],
+        window=_window_states(session, window_cache),
         endpoints={k: dump_aggregate(a) for k, a in session.endpoints.items()},
         endpoint_window={k: list(v) for k, v in session.endpoint_window.items()},
         endpoint_protocol=dict(session.endpoint_protocol),
@@ -139,6 +159,8 @@ def capture(session: SessionRecord, *, with_timeline: bool) -> Checkpoint:
         resolution=session.resolution, pending=list(session._pending) if with_timeline else [],
         boundary=session.boundary, end_reason=session.end_reason, partial=session.partial,
         ended_wall=session.ended_wall, roles=dict(session.roles),
+        extensions={**stage_extensions(session),
+                    **({"find_limit": msgspec.to_builtins(session.find_limit)} if session.find_limit is not None else {})},
     )
 
 
@@ -173,6 +195,11 @@ def restore(cp: Checkpoint) -> SessionRecord:
     s._pending = list(cp.pending)
     s.boundary = cp.boundary
     s.end_reason, s.partial, s.ended_wall = cp.end_reason, cp.partial, cp.ended_wall
+    restore_stages(s, cp.extensions)
+    if cp.extensions.get("find_limit") is not None:
+        from perftui.session.limit import FindLimitDocument
+
+        s.find_limit = msgspec.convert(cp.extensions["find_limit"], FindLimitDocument)
     return s
 
 
@@ -237,8 +264,9 @@ class JournalWriter(SessionObserver):
         self._file = open(os.open(self.dir / JOURNAL, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab",
                           buffering=0)
         self._last_checkpoint = 0.0
+        self._window_cache: dict[int, tuple[object, AggState]] = {}
         self.info: dict[str, Any] = {"id": session.id, "plan_name": session.plan_name, "plan_file": session.plan_file,
-                                     "target": session.target, "pid": pid or os.getpid(), "socket": socket_path,
+                                     "profile": session.plan_dict.get("profile", ""), "target": session.target, "pid": pid or os.getpid(), "socket": socket_path,
                                      "state": "starting", "started_at": None, "ended_at": None}
         try:
             self._write_info()
@@ -303,7 +331,7 @@ class JournalWriter(SessionObserver):
         if self.error:
             return
         try:
-            cp = capture(self.session, with_timeline=False)
+            cp = capture(self.session, with_timeline=False, window_cache=self._window_cache)
             _atomic_write(self.dir / CHECKPOINT, _encoder.encode(cp))
         except OSError as exc:
             self._failed(exc)
@@ -416,6 +444,8 @@ def recover(directory: Path) -> SessionRecord:
         session.end_reason = (f"recovered: {what} (kill -9, crash or power loss) after {last_t:.0f}s; "
                               f"timeline up to {last_t:.0f}s{cp_note}")
     _evaluate_thresholds(session)
+    if session.recovered and session.find_limit is not None:
+        session.find_limit.cut_short("the run died")
     if dead and info:
         # the run is over: `ls` shows it recovered, with a length that no longer grows
         info.update(state="recovered", ended_at=session.ended_wall or info.get("started_at"),
@@ -478,6 +508,8 @@ class SessionEntry(Struct, kw_only=True):
     pid: int | None
     socket: str | None
     end_reason: str = ""
+    profile: str = ""
+    """The plan's profile that ran (``--profile``), "" for none."""
 
 
 def list_sessions(sessions_dir: Path) -> list[SessionEntry]:
@@ -496,5 +528,5 @@ def list_sessions(sessions_dir: Path) -> list[SessionEntry]:
         out.append(SessionEntry(id=info.get("id", d.name), plan_name=info.get("plan_name", ""), state=state,
                                 directory=str(d), started_at=info.get("started_at"), ended_at=info.get("ended_at"),
                                 pid=info.get("pid"), socket=info.get("socket") if state == "running" else None,
-                                end_reason=info.get("end_reason", "")))
+                                end_reason=info.get("end_reason", ""), profile=str(info.get("profile") or "")))
     return out

@@ -129,6 +129,7 @@ class Target:
 
 def resolve_target(loaded: LoadedPlan) -> Target:
     plan = loaded.plan
+    require_extras(loaded)
     if plan.target != "demo":
         return Target(plan.target.rstrip("/"))
     from perftui.demo import launch, parse_latency
@@ -141,13 +142,24 @@ def resolve_target(loaded: LoadedPlan) -> Target:
     return Target(demo.url, demo)
 
 
+def require_extras(loaded: LoadedPlan) -> None:
+    """Exit 2 naming the extra when the plan needs an optional dependency that is missing."""
+    if loaded.plan.databases:
+        from perftui.worker.sql import DRIVER_MISSING, driver_available
+
+        if not driver_available():
+            raise UserError(f"{loaded.path or '<plan>'}: {DRIVER_MISSING}")
+
+
 def exit_code(session: SessionRecord, interrupted: bool) -> int:
     """130 interrupted by a signal; 1 a threshold failed or the run could not go on (every
-    worker died); 0 otherwise."""
+    worker died, the ``[[setup]]`` failed); 0 otherwise."""
     if interrupted:
         return EXIT_INTERRUPTED
-    if session.end_reason == "all workers died":
+    if session.end_reason == "all workers died" or session.end_reason.startswith("setup failed"):
         return EXIT_THRESHOLDS
+    if session.find_limit is not None:  # a breaking-point search: 0 when a limit was found
+        return EXIT_OK if session.find_limit.found else EXIT_THRESHOLDS
     if any(not r.ok for r in session.threshold_results):
         return EXIT_THRESHOLDS
     return EXIT_OK

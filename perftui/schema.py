@@ -30,6 +30,9 @@ def plan_schema() -> dict:
     steps["description"] = ("A step: an HTTP request (url), a pause (think only), or a protocol step "
                             "named by its action key (graphql, mcp, ws_connect, ws_send, ws_request, "
                             "ws_expect, ws_hold, ws_close). See docs/plans.md.")
+    for key in ("setup", "on_start", "teardown"):  # steps too, declared list[Any] for the same reason
+        field = defs["Plan"]["properties"][key]
+        field["items"] = {"anyOf": list(refs[1:])}
     return {"$schema": DRAFT, "title": "perftui plan",
             "description": "A perftui test plan (TOML). See docs/plans.md.", **refs[0], "$defs": defs}
 

@@ -70,7 +70,9 @@ def _find(ident: str | None, *, want_running: bool) -> SessionEntry:
                 raise UserError("no running session to attach to (perftui ls lists them all)")
             return running[-1]
         return entries[-1]
-    matches = [e for e in entries if e.id == ident] or [e for e in entries if e.id.startswith(ident)]
+    name = ident.rstrip("/")
+    matches = ([e for e in entries if e.id == ident] or [e for e in entries if Path(e.directory).name == name]
+               or [e for e in entries if e.id.startswith(ident)])
     if not matches:
         raise UserError(f"no session {ident!r} in {sessions_dir()} (perftui ls lists them)")
     if len(matches) > 1:
@@ -110,7 +112,7 @@ def cmd_ls(args) -> int:
                                                           ("attach: perftui attach " + e.id if e.socket else ""))
         # run.json is a file anyone may have edited: its text is escaped like a plan's
         print(printable(f"{e.id:<22} {e.state:<9} {_when(e.started_at):<19} {length:>8} {requests:>9} {verdict:<9}  "
-                        f"{e.plan_name}"
+                        f"{e.plan_name}" + (f" [{e.profile}]" if e.profile else "")
                         + (f" · {note}" if note else "")))
     print(f"\n{sessions_dir()}")
     return 0
@@ -159,6 +161,7 @@ async def _follow(socket_path: str) -> int:
 
     from perftui.run.attach import RemoteCoordinator
     from perftui.headless import progress_line, summary_text
+    from perftui.session.observer import OnInterval
 
     remote = RemoteCoordinator(socket_path)
     try:
@@ -167,7 +170,8 @@ async def _follow(socket_path: str) -> int:
         raise UserError(f"cannot connect to {socket_path}: {exc}") from None
     print(printable(f"attached to {remote.session.id} · {remote.session.plan_name} → {remote.target} (Ctrl-C detaches)"),
           flush=True)
-    remote.listeners.append(lambda: print(progress_line(remote), flush=True) if remote.state != "finished" else None)
+    remote.session.add_observer(OnInterval(
+        lambda _s, state: print(progress_line(remote), flush=True) if state != "finished" else None))
     loop = asyncio.get_running_loop()
     detached = asyncio.Event()
     loop.add_signal_handler(signal.SIGINT, detached.set)
@@ -185,14 +189,19 @@ async def _follow(socket_path: str) -> int:
 
 
 def resolve_document(ref: str) -> Path:
-    """A session document named by a file, a session directory, or a session id (or unique
-    prefix) in the sessions directory: ``perftui compare`` and ``perftui report`` take all three."""
+    """A session document named by a file (``session.json`` or any exported one), a session
+    directory (its path, or its name in the sessions directory), or a session id (or unique
+    prefix): ``perftui open``, ``compare`` and ``report`` take all of them."""
     path = Path(ref)
     if path.exists():
-        return path / FINAL if path.is_dir() else path
-    if os.sep in ref or ref.endswith(".json"):
+        if not path.is_dir():
+            return path
+        if not (path / FINAL).exists() and (path / RUN_INFO).exists():
+            raise UserError(f"{path}: no {FINAL} yet (perftui recover {ref} if its run died; else it is still running)")
+        return path / FINAL
+    if ref.endswith(".json") or os.sep in ref.rstrip(os.sep):
         raise UserError(f"{ref}: no such file")
-    entry = _find(ref, want_running=False)
+    entry = _find(ref, want_running=False)  # an id, a unique prefix, or the directory's name
     final = Path(entry.directory) / FINAL
     if not final.exists():
         hint = f"perftui recover {entry.id}" if entry.state == "dead" else "it is still running"

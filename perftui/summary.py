@@ -32,6 +32,19 @@ ERROR_KINDS = (
     "graphql_error",
     "jsonrpc_error",
     "mcp_tool_error",
+    # SQL steps (perftui.worker.sql), by SQLSTATE class
+    "db_connection",
+    "db_auth",
+    "db_constraint",
+    "db_syntax",
+    "db_deadlock",
+    "db_serialization",
+    "db_timeout",
+    "db_data",
+    "db_resources",
+    "db_param",
+    "db_pool_timeout",
+    "db_error",
 )
 
 

@@ -76,7 +76,7 @@ _LATENCY_ALIASES = {
     "p(99.9)": "p999",
     "p99.9": "p999",
 }
-_PROTOCOL_PREFIXES = ("ws.", "mcp.", "graphql.")
+_PROTOCOL_PREFIXES = ("ws.", "mcp.", "graphql.", "sql.")
 
 MetricKind = Literal["latency", "rate", "rps", "count", "gauge", "factor"]
 
@@ -100,7 +100,7 @@ METRICS["late_starts"] = ("count", "open-model arrivals started later than late_
 
 # Protocol metrics (computed by ``Session.protocol_extra``): families with latency figures, the
 # named figures of the whole run, and the figures every protocol endpoint has (``{name}``).
-PROTOCOL_LATENCY_FAMILIES = ("ws.connect", "ws.rtt", "ws.expect", "graphql", "mcp", "mcp.initialize")
+PROTOCOL_LATENCY_FAMILIES = ("ws.connect", "ws.rtt", "ws.expect", "graphql", "mcp", "mcp.initialize", "sql")
 PROTOCOL_METRICS = frozenset({
     "ws.success_rate", "ws.connections_opened", "ws.connections_failed", "ws.closed_by_server",
     "ws.messages_sent", "ws.messages_received", "ws.operations", "ws.errors", "ws.error_rate",
@@ -109,11 +109,15 @@ PROTOCOL_METRICS = frozenset({
     "graphql.success_rate",
     "mcp.requests", "mcp.errors", "mcp.rps", "mcp.jsonrpc_errors", "mcp.tool_errors", "mcp.sessions",
     "mcp.sessions_expired", "mcp.error_rate", "mcp.success_rate",
+    # SQL steps and pools (perftui.session.sqlfigures); pool figures also per database: {NAME}
+    "sql.requests", "sql.errors", "sql.rps", "sql.error_rate", "sql.success_rate", "sql.rows",
+    "sql.pool.utilization", "sql.pool.wait.mean",
     *(f"{fam}.{f}" for fam in PROTOCOL_LATENCY_FAMILIES for f in _LATENCY_FIELDS),
 })
 _PROTOCOL_ENDPOINT_FIELDS = (*_LATENCY_FIELDS, "requests", "errors", "rps", "error_rate", "success_rate")
 PROTOCOL_ENDPOINT_METRICS = frozenset(
-    f"{fam}.{f}" for fam in PROTOCOL_LATENCY_FAMILIES for f in _PROTOCOL_ENDPOINT_FIELDS
+    {f"{fam}.{f}" for fam in PROTOCOL_LATENCY_FAMILIES for f in _PROTOCOL_ENDPOINT_FIELDS}
+    | {"sql.rows", "sql.pool.utilization", "sql.pool.wait.mean"}
 )
 
 
@@ -230,7 +234,7 @@ def metric_kind(metric: str) -> MetricKind:
         return "latency"
     if last == "rps":
         return "rps"
-    if last.endswith("rate"):
+    if last.endswith("rate") or last == "utilization":
         return "rate"
     return "count"
 
@@ -244,7 +248,7 @@ def _unknown_metric(raw: str, metric: str) -> str:
     return (
         f"unknown metric {raw!r}{hint} (latency: min mean p50 p90 p95 p99 p999 max, service.p95...;"
         " rps, requests, errors, error_rate, success_rate, <kind>_rate, <kind>_count, dropped, late_starts;"
-        " ws.*, mcp.*, graphql.*)"
+        " ws.*, mcp.*, graphql.*, sql.*)"
     )
 
 

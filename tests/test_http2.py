@@ -1,13 +1,15 @@
 """HTTP/2 when a plan asks for it (``[defaults] http2 = true``), through perftui's own HTTP/2
 engine (``perftui.worker.h2transport``): against a real nginx over h2c and over TLS with ALPN
 (and one that only offers HTTP/1.1), and against a small h2 server (tests/h2_peer.py) that
-resets streams and sends GOAWAY. Requests really arrive as HTTP/2; failures keep perftui's error
-kinds plus ``h2_stream_reset`` and ``h2_goaway``; the session says which protocol each endpoint
-used; the client's counts match the server's."""
+resets streams, sends GOAWAY and the framing edges perftui's own frame parser must handle.
+Requests really arrive as HTTP/2; failures keep perftui's error kinds plus ``h2_stream_reset``
+and ``h2_goaway``; the session says which protocol each endpoint used; the client's counts match
+the server's."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
@@ -230,6 +232,7 @@ def test_stream_resets_goaway_and_timeouts_are_counted_and_the_run_goes_on(tmp_p
     assert reset["error_kinds"] == {"h2_stream_reset": counts["reset"]} and counts["reset"] >= 1
     assert goaway["error_kinds"] == {"h2_goaway": counts["goaway_error"]} and counts["goaway_error"] >= 1
     assert hang["error_kinds"] == {"timeout": counts["hang"]} and counts["hang"] >= 1
+    assert counts["reset_by_client"] == counts["hang"]  # a timed-out stream is reset (CANCEL)
     # graceful GOAWAYs every 7 answers: perftui reconnected and carried on
     assert counts["goaway_graceful"] >= 5 and counts["connections"] > counts["goaway_graceful"]
     assert counts["ignored_after_goaway"] == 0  # one stream per connection: nothing was in flight
@@ -314,31 +317,96 @@ def test_hpack_caches_decode_and_encode_like_hpack_itself():
         assert cached_enc.encode(headers) == plain_enc.encode(headers)
 
 
-def test_lean_h2_connection_sends_what_h2_sends():
-    # h2conn's _LeanH2Connection.send_request writes HEADERS (and CONTINUATION) frames itself:
-    # the bytes and h2's stream state must be what h2's own send_headers produces.
-    from h2.connection import H2Connection
+async def _pool_requests(port: int, requests: list[tuple], *, max_streams: int = 100,
+                         timeout: float = 10) -> tuple[list, int]:
+    """Send ``requests`` (method, path, body[, headers]) at once through one H2Pool; the responses or
+    TransportErrors in order, and the pool's GOAWAY count."""
+    from perftui.worker.h2transport import H2Pool
+    from perftui.worker.transport import TransportError
 
-    from perftui.worker.h2conn import _CONFIG, _LeanH2Connection
-    from perftui.worker.h2transport import h2_headers
+    pool = H2Pool("http", "127.0.0.1", port, max_streams=max_streams)
+    authority = f"127.0.0.1:{port}"
 
-    cases = [
-        (h2_headers("GET", "http", "a:1", "/x", [], None), True),
-        (h2_headers("HEAD", "https", "a:1", "/y?q=1", [("x-a", "b")], None), True),
-        (h2_headers("GET", "http", "a:1", "/big", [("x-big", "v" * 40000)], None), True),  # CONTINUATION
-        (h2_headers("POST", "http", "a:1", "/p", [("content-type", "text/plain")], b"hi"), False),
-    ]
-    plain, lean = H2Connection(config=_CONFIG), _LeanH2Connection(config=_CONFIG)
-    for conn in (plain, lean):
-        conn.initiate_connection()
-        conn.data_to_send()
-    for i, (headers, end_stream) in enumerate(cases * 2):  # twice: the HPACK tables are in use
-        sid = 2 * i + 1
-        plain.send_headers(sid, headers, end_stream=end_stream)
-        lean.send_request(sid, headers, end_stream)
-        assert lean.data_to_send() == plain.data_to_send()
-        a, b = plain.streams[sid], lean.streams[sid]
-        assert b.state_machine.state == a.state_machine.state
-        assert b.request_method == a.request_method
-    lean.forget(1)  # half-closed (local), not closed: h2 keeps it
-    assert 1 in lean.streams
+    async def one(method, path, body, headers=()):
+        try:
+            return await pool.request(method, path, authority, None, body, timeout=timeout, want_body=True,
+                                      want_headers=True, plain_headers=list(headers))
+        except TransportError as exc:
+            return exc
+
+    try:
+        return list(await asyncio.gather(*(one(*r) for r in requests))), pool.goaways
+    finally:
+        await pool.close()
+
+
+def test_framing_edges_against_an_h2_server():
+    # perftui's own HTTP/2 framing (h2conn) against the h2 library's server side: response headers
+    # split over CONTINUATION, padded and prioritized HEADERS after a 103, padded DATA, many
+    # small DATA frames with trailers, a PING to answer, a download larger than the stream's
+    # 16 MiB receive window, request bodies through a 7-byte send window, and a request header
+    # block larger than the server's 16 KiB frames.
+    body = bytes(range(256)) * 40  # 10,240 bytes: ~1,500 DATA frames through the tiny window
+    with H2Peer(initial_window=7) as peer:
+        results, goaways = asyncio.run(_pool_requests(peer.port, [
+            ("GET", "/cont", None),
+            ("GET", "/padded", None),
+            ("GET", "/frames", None),
+            ("GET", "/ping", None),
+            ("GET", f"/big?{17 * 1024 * 1024}", None),
+            ("POST", "/echo", body),
+            ("POST", "/echo", b"abc"),
+            ("POST", "/echo", b""),
+            ("GET", "/hdr", None, [("X-Big", "w" * 40000)]),  # our block goes as HEADERS + CONTINUATION
+        ], max_streams=4, timeout=30))
+    counts = peer.counts
+    for r in results:
+        assert not isinstance(r, Exception), r
+    cont, padded, frames, ping, big, echo, echo_small, echo_empty, hdr = results
+    headers = dict(cont.headers)
+    assert cont.status == 200 and headers[b"x-big"] == b"v" * 40000 and cont.body == b""
+    assert padded.status == 200 and padded.body == b"padded body" and dict(padded.headers)[b"x-padded"] == b"yes"
+    assert b"link" not in dict(padded.headers)  # the 103's headers are not the response's
+    assert frames.body == b"0123456789" * 20 and frames.body_size == 200
+    assert (b"x-trailer", b"yes") in [tuple(h) for h in frames.headers]
+    assert ping.body == b"ok" and counts["ping_acks"] == 1
+    assert big.body_size == 17 * 1024 * 1024 and big.body == b"x" * big.body_size
+    assert echo.body == str(len(body)).encode() and echo_small.body == b"3" and echo_empty.body == b"0"
+    assert hdr.body == b"40000"
+    assert counts["server_protocol_errors"] == 0 and goaways == 0
+    assert counts["connections"] == 3  # 9 requests, 4 streams per connection
+
+
+def test_the_servers_stream_limit_is_respected():
+    # The server allows 3 concurrent streams; the plan asks for 10 per connection and 30 requests
+    # at once: none is refused, and the server never sees more than 3 open on a connection.
+    with H2Peer(max_concurrent=3) as peer:
+        results, _ = asyncio.run(_pool_requests(peer.port, [("GET", "/slow", None)] * 30, max_streams=10))
+    assert all(not isinstance(r, Exception) and r.body == b"ok" for r in results), results
+    assert peer.counts["slow"] == 30 and peer.counts["max_open"] == 3
+    assert peer.counts["server_protocol_errors"] == 0
+
+
+def test_a_frame_too_large_is_a_protocol_error_with_goaway():
+    with H2Peer() as peer:
+        results, _ = asyncio.run(_pool_requests(peer.port, [("GET", "/oversize", None)]))
+        deadline = time.monotonic() + 10
+        while not peer.goaway_codes and time.monotonic() < deadline:
+            time.sleep(0.01)
+    (r,) = results
+    assert r.kind == "protocol" and "16384" in r.message
+    assert peer.goaway_codes == {6: 1}  # FRAME_SIZE_ERROR
+
+
+def test_resets_among_streams_in_flight_and_an_error_goaway():
+    # RST_STREAM for some of the streams in flight on one connection: those requests get their own
+    # kind and the others complete; then a GOAWAY with an error code is h2_goaway and names it.
+    with H2Peer(goaway_every=1000) as peer:
+        results, goaways = asyncio.run(_pool_requests(
+            peer.port, [("GET", "/slow", None)] * 4 + [("GET", "/reset", None)] * 2 + [("GET", "/ok", None)] * 4,
+            max_streams=20))
+        later, _ = asyncio.run(_pool_requests(peer.port, [("GET", "/goaway", None)]))
+    kinds = [getattr(r, "kind", r.status if hasattr(r, "status") else r) for r in results]
+    assert kinds == [200] * 4 + ["h2_stream_reset"] * 2 + [200] * 4
+    assert later[0].kind == "h2_goaway" and "ENHANCE_YOUR_CALM" in later[0].message
+    assert peer.counts["reset_by_client"] == 0 and goaways == 0

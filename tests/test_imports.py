@@ -12,7 +12,9 @@ ROOT = Path(__file__).resolve().parent.parent
 # What a worker may load from perftui: its own package and the plan types with the small
 # helpers they use. Anything else (loader, thresholds, monitors, session, journal, UI) is a
 # cost paid in every worker's start-up and memory, and a wall broken.
-WORKER_MAY_LOAD = {"perftui", "perftui.plan", "perftui.plan.common", "perftui.plan.rules", "perftui.plan.steps", "perftui.template", "perftui.jsonpath", "perftui.units", "perftui.lifeline"}
+WORKER_MAY_LOAD = {"perftui", "perftui.plan", "perftui.plan.common", "perftui.plan.steps", "perftui.plan.stages",
+                   "perftui.plan.data", "perftui.plan.profile", "perftui.plan.limit", "perftui.plan.rules", "perftui.template",
+                   "perftui.jsonpath", "perftui.units", "perftui.lifeline"}
 
 
 def test_import_contracts_hold():

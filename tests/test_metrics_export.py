@@ -137,3 +137,50 @@ def test_metrics_port_from_the_plan(tmp_path, demo):
     out, err = run.communicate(timeout=60)
     assert run.returncode == 0, err
     assert 'perftui_requests_total{endpoint="GET /api/users"}' in text
+
+
+def test_the_exporter_follows_the_dashboards_run_through_the_session_observer(tmp_path):
+    """The exporter is one more ``SessionObserver``: handed to the dashboard, it gets the run's
+    figures at the start, after every closed second (with the thresholds' verdicts) and at the
+    end, through the same ``on_interval`` as the dashboard itself. No class-level hook is left."""
+    import asyncio
+
+    from perftui.export.prometheus import MetricsExporter
+    from perftui.run.coordinator import Coordinator
+    from perftui.ui.app import PerftuiApp
+    from tests.ui_fakes import ScriptedBackend, sample_plan, settle, wait_for
+
+    assert not hasattr(Coordinator, "on_create")
+    exporter = MetricsExporter(free_port())  # not started: the snapshot is what a scrape would read
+
+    def samples(name):
+        return exporter.snapshot[name][3]
+
+    async def drive():
+        backend = ScriptedBackend()
+        app = PerftuiApp(sample_plan(), backend=backend, out=str(tmp_path / "s.json"), observers=(exporter,))
+        async with app.run_test(size=(160, 50)) as pilot:
+            await wait_for(pilot, lambda: backend.coord is not None)
+            coord = backend.coord
+            assert exporter.snapshot is not None and samples("perftui_state") == [
+                (["idle"], 1.0), (["running"], 0.0), (["paused"], 0.0), (["finished"], 0.0)]
+            assert not hasattr(coord, "listeners")
+            await pilot.press("s")
+            await wait_for(pilot, lambda: coord.state == "running")
+            version = app.controller.version
+            coord.step(3, latency_ms=9)
+            await settle(pilot)
+            assert app.controller.version >= version + 3  # the dashboard heard the same seconds
+            requests = {tuple(labels): v for labels, v in samples("perftui_requests")}
+            assert requests and sum(requests.values()) == coord.session.summary().requests > 0
+            assert (["running"], 1.0) in samples("perftui_state")
+            assert samples("perftui_elapsed_seconds") == [([], coord.session.timeline[-1].t)]
+            verdicts = samples("perftui_threshold_ok")
+            assert len(verdicts) == len(coord.session.threshold_results) > 0  # evaluated before it heard
+            await pilot.press("x")
+            await wait_for(pilot, lambda: coord.state == "finished")
+            await settle(pilot)
+            assert (["finished"], 1.0) in samples("perftui_state")
+            await pilot.press("q")
+
+    asyncio.run(drive())

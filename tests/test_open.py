@@ -123,3 +123,130 @@ def test_open_resolves_a_session_id(tmp_path, capsys, monkeypatch):
     code = main(["open", "20260101-12", "--sessions-dir", str(sessions)])
     err = capsys.readouterr().err
     assert code == 2 and str(run_dir / "session.json") in err and "needs a terminal" in err
+
+
+@pytest.mark.parametrize("form", ["id", "prefix", "directory name", "directory name/", "directory path",
+                                  "session.json path"])
+def test_open_takes_an_id_a_directory_name_or_a_path(tmp_path, capsys, monkeypatch, form):
+    """Every way of naming a saved session resolves to its ``session.json``; without a terminal
+    the command says it needs one, naming the document it resolved."""
+    path = scripted_document(tmp_path)
+    sessions = tmp_path / "sessions"
+    run_dir = sessions / "20260101-120000-a3f9-checkout"
+    run_dir.mkdir(parents=True)
+    (run_dir / "session.json").write_bytes(path.read_bytes())
+    (run_dir / "run.json").write_text(json.dumps({"id": "20260101-120000-a3f9", "state": "finished"}))
+    other = sessions / "20260101-130000-b7c1-checkout"  # another run of the same plan: a prefix must be unique
+    other.mkdir()
+    (other / "run.json").write_text(json.dumps({"id": "20260101-130000-b7c1", "state": "finished"}))
+    monkeypatch.chdir(tmp_path)
+    ref = {"id": "20260101-120000-a3f9", "prefix": "20260101-12", "directory name": run_dir.name,
+           "directory name/": run_dir.name + "/", "directory path": str(run_dir),
+           "session.json path": str(run_dir / "session.json")}[form]
+    code = main(["open", ref, "--sessions-dir", str(sessions)])
+    err = capsys.readouterr().err
+    assert code == 2 and "needs a terminal" in err, err
+    assert str(run_dir / "session.json") in err or (form == "session.json path" and ref in err), err
+
+
+def test_open_a_directory_without_its_document_says_why(tmp_path, capsys):
+    sessions = tmp_path / "sessions"
+    run_dir = sessions / "20260101-120000-a3f9-checkout"
+    run_dir.mkdir(parents=True)
+    (run_dir / "run.json").write_text(json.dumps({"id": "20260101-120000-a3f9", "state": "running", "pid": 1}))
+    assert main(["open", str(run_dir), "--sessions-dir", str(sessions)]) == 2
+    err = capsys.readouterr().err
+    assert "no session.json yet" in err and "perftui recover" in err
+    assert main(["open", run_dir.name, "--sessions-dir", str(sessions)]) == 2
+    assert "has no session.json yet" in capsys.readouterr().err
+
+
+# ---- the endpoints table follows the cursor (per-endpoint figures in the timeline) -----------
+
+
+def test_the_endpoints_table_follows_the_cursor_and_a_span(tmp_path):
+    path = scripted_document(tmp_path)
+    doc = decode_document(load_document(path))
+    rows = doc.timeline
+    slow = max(range(len(rows)), key=lambda i: rows[i].p95_ms or 0)
+    # the record kept every endpoint of every second: the points add up to the row
+    for r in rows:
+        assert sum(p.requests for p in r.endpoints.values()) == r.requests
+        assert sum(p.errors for p in r.endpoints.values()) == r.errors
+    names = sorted(rows[slow].endpoints)
+    assert len(names) == 2
+
+    async def drive():
+        app = OpenApp(doc, path)
+        async with app.run_test(size=(160, 60)) as pilot:
+            await pilot.pause()
+            screen = app.screen
+            table = screen.query_one("#results-endpoints")
+            for _ in range(len(rows) - 1 - slow):
+                await pilot.press("left")
+            shown = text_of(table)
+            from perftui.units import format_ms
+            for name in names:
+                p = rows[slow].endpoints[name]
+                line = next(ln for ln in shown.splitlines() if name in ln)
+                assert f" {p.requests:,} " in line and format_ms(p.p95_ms) in line and format_ms(p.p99_ms) in line
+                assert p.errors and "%" in line
+            assert "0:05–0:06" in table.border_title
+            await pilot.press("left")  # a quiet second: other figures, no errors
+            before = text_of(table)
+            assert before != shown
+            for name in names:
+                p = rows[slow - 1].endpoints[name]
+                assert not p.errors and format_ms(p.p95_ms) in next(ln for ln in before.splitlines() if name in ln)
+            # shift+right: a span of the quiet and the slow second, merged
+            await pilot.press("shift+right")
+            assert screen.anchor == slow - 1 and screen.cursor == slow
+            span = text_of(table)
+            assert "rows" in text_of(screen.query_one("#opened-row"))
+            for name in names:
+                a, b = rows[slow - 1].endpoints[name], rows[slow].endpoints[name]
+                line = next(ln for ln in span.splitlines() if name in ln)
+                assert f" {a.requests + b.requests:,} " in line
+                assert format_ms(max(a.p95_ms, b.p95_ms)) in line
+            from perftui.ui.widgets.charts import LatencyChart
+            chart = screen.query_one(LatencyChart)
+            assert chart.cursor == rows[slow].t and chart.cursor_from == rows[slow - 2].t
+            await pilot.press("escape")  # ends the span, not the app
+            assert screen.anchor is None and app.is_running
+            assert chart.cursor_from is None
+            await pilot.press("w")  # the whole run's table
+            whole = text_of(table)
+            assert "whole run" in table.border_title and "max" in whole
+            e = max(doc.endpoints, key=lambda e: e.requests)
+            assert f"{e.requests:,}" in whole
+            await pilot.press("w")
+            assert text_of(table) == shown
+            await pilot.press("q")
+
+    asyncio.run(drive())
+
+
+def test_a_version_1_session_still_opens_with_the_whole_runs_endpoints(tmp_path):
+    """A document written before timeline rows had endpoints (schema version 1, by the perftui
+    of that time): it decodes, and the table says it is the whole run's."""
+    from pathlib import Path
+
+    path = Path(__file__).parent / "fixtures" / "session_v1.json"
+    raw = load_document(path)
+    assert raw["schema_version"] == 1 and "endpoints" not in raw["timeline"][1]
+    doc = decode_document(raw)
+    assert all(r.endpoints == {} for r in doc.timeline) and doc.endpoints
+
+    async def drive():
+        app = OpenApp(doc, path)
+        async with app.run_test(size=(160, 60)) as pilot:
+            await pilot.pause()
+            table = app.screen.query_one("#results-endpoints")
+            assert "no per-second endpoint figures" in table.border_title
+            before = text_of(table)
+            await pilot.press("left", "left", "w")
+            assert text_of(table) == before
+            assert f"{doc.endpoints[0].requests:,}" in before
+            await pilot.press("q")
+
+    asyncio.run(drive())

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from msgspec import UNSET
 
 from perftui.errors import PlanError, Problem, UserError
-from perftui.plan import HttpStep, Plan, ThinkStep, duration_s, endpoint_name, phase_model, threshold_expr
+from perftui.plan import HttpStep, Plan, ThinkStep, duration_s, endpoint_name, is_benchmark, phase_model, threshold_expr
 from perftui.planload import (
     LoadedPlan,
     apply_overrides,
@@ -68,6 +68,8 @@ def test_there_are_shipped_plans():
         "core-api-flow.toml",
         "stress-ramp.toml",
         "soak.toml",
+        "benchmark.toml",
+        "setup-teardown.toml",
     }
 
 
@@ -77,8 +79,11 @@ def test_shipped_plan_loads(path: Path):
     plan = loaded.plan
     assert isinstance(loaded, LoadedPlan) and isinstance(plan, Plan)
     assert loaded.path == path and loaded.source == path.read_text(encoding="utf-8")
-    assert plan.target == "demo"
-    assert plan.name and plan.phases and plan.scenarios and plan.thresholds
+    assert plan.target == "demo" or (plan.databases and not plan.target)  # a database plan has no HTTP target
+    # a benchmark plan runs its scenarios' benchmarks instead of phases; a breaking-point search makes
+    # its own steps, and its result (not thresholds) is the verdict
+    search = plan.find_limit is not None
+    assert plan.name and (plan.phases or is_benchmark(plan) or search) and plan.scenarios and (plan.thresholds or search)
     assert path.read_text(encoding="utf-8").startswith("#"), (
         "each plan starts with a comment header"
     )

@@ -79,7 +79,8 @@ def run(tmp_path_factory):
 def test_run_writes_every_report_in_one_command(run):
     d, r = run
     assert r.returncode == 1, r.stdout[-2000:] + r.stderr  # "requests > 1000000" fails
-    for name in ("session.json", "report.html", "junit.xml", "csv/stats.csv", "csv/history.csv", "csv/errors.csv"):
+    for name in ("session.json", "report.html", "junit.xml", "csv/stats.csv", "csv/history.csv", "csv/errors.csv",
+                 "csv/endpoint_history.csv"):
         assert (d / name).exists(), name
     assert "html report written to" in r.stdout
 
@@ -122,6 +123,15 @@ def test_csv_files_match_the_document(run):
     assert int(stats[-1]["Request Count"]) == doc["summary"]["requests"]
     history = list(csv.DictReader((d / "csv" / "history.csv").open()))
     assert len(history) == len(doc["timeline"])
+    per_endpoint = list(csv.DictReader((d / "csv" / "endpoint_history.csv").open()))
+    points = [(r["t"], name, p) for r in doc["timeline"] for name, p in r["endpoints"].items()]
+    assert len(per_endpoint) == len(points) > 0
+    for row, (t, name, p) in zip(per_endpoint, points):
+        assert (float(row["t"]), row["endpoint"], int(row["requests"]), int(row["errors"])) == (t, name, p[0], p[1])
+        assert (float(row["p95_ms"]) if row["p95_ms"] else None) == p[3]
+    # every request of a second is in its endpoints' points (the plan has fewer endpoints than the cap)
+    for r in doc["timeline"]:
+        assert sum(p[0] for p in r["endpoints"].values()) == r["requests"]
     errors = list(csv.DictReader((d / "csv" / "errors.csv").open()))
     assert any(e["What"] == "error_kind" and e["Value"] == "http_4xx" for e in errors)
 

@@ -213,7 +213,8 @@ async def test_run_to_completion_shows_results(tmp_path):
         coord = backend.coord
         await until(pilot, lambda: coord.state == "running")  # start=True: no key needed
         coord.step(60, latency_ms=30, error_rate=0.05)  # past the last phase: completes
-        await until(pilot, lambda: isinstance(app.screen, ResultsScreen) and bool(app.screen.query("#verdict")))
+        await until(pilot, lambda: isinstance(app.screen, ResultsScreen)
+                    and all(app.screen.query(q) for q in ("#verdict", "#written", "#results-thresholds")))
         results = app.screen
         verdict = text_of(results.query_one("#verdict"))
         assert "RUN COMPLETED" in verdict and "thresholds failed" in verdict

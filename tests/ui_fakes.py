@@ -86,7 +86,6 @@ class FakeCoordinator(ClockView):
         )
         self.session.generator.workers_alive = self.worker_count
         self.thresholds = [parse_threshold(t) for t in self.plan.thresholds]
-        self.listeners: list = []
         self.finished = asyncio.Event()
         self.calls: list[tuple] = []
         self.rng = random.Random(seed)
@@ -225,8 +224,7 @@ class FakeCoordinator(ClockView):
         self.session.partial = reason != "completed"
         self._evaluate()
         self.finished.set()
-        for cb in self.listeners:
-            cb()
+        self.session.interval_closed(self.state)
 
     def kill_workers(self) -> None:
         self.killed = True
@@ -330,8 +328,7 @@ class FakeCoordinator(ClockView):
             spec = self.current
             self.session.tick(self.clock.now, spec.name if spec else "", rps, vus)
             self._evaluate()
-            for cb in self.listeners:
-                cb()
+            self.session.interval_closed(self.state)
             if self._transition(self.phase_clock.due(), "completed"):
                 return
 

@@ -1,10 +1,11 @@
 """``perftui run --metrics-port PORT``: perftui's own live metrics in the Prometheus text format.
 
-Started by the CLI before the run (a port that cannot be bound is exit 2 before any load), fed by
-the coordinator once per second (``Coordinator.on_create`` → a listener), served by
-prometheus-client's HTTP server from a thread. The listener copies what the metrics need into a
-snapshot on the event loop's thread; a scrape only reads the latest snapshot, so it never walks
-the session's structures while the loop changes them.
+Started by the CLI before the run (a port that cannot be bound is exit 2 before any load), handed
+to the viewer (dashboard or headless reporter) as a session observer: it follows the run's
+session from its creation through the same ``on_interval`` as every viewer, once per closed
+second and at the end. Served by prometheus-client's HTTP server from a thread. ``on_interval``
+copies what the metrics need into a snapshot on the event loop's thread; a scrape only reads the
+latest snapshot, so it never walks the session's structures while the loop changes them.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.exposition import start_http_server
 
 from perftui.errors import UserError
+from perftui.session.observer import SessionObserver
 
 # Latency buckets in seconds (Prometheus convention), 1 ms to 60 s.
 BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
@@ -67,8 +69,8 @@ class _Collector:
             yield fam
 
 
-class MetricsExporter:
-    """Serves ``/metrics`` on ``host:port`` for the one coordinator of this process."""
+class MetricsExporter(SessionObserver):
+    """Serves ``/metrics`` on ``host:port`` for the one run of this process (a session observer)."""
 
     def __init__(self, port: int, host: str = "127.0.0.1") -> None:
         self.port, self.host = port, host
@@ -91,17 +93,12 @@ class MetricsExporter:
             self.server.server_close()
             self.server = None
 
-    def attach(self, coord) -> None:
-        """Follow ``coord``: a snapshot now and after every second it closes."""
-        def update() -> None:
-            self.snapshot = self._collect(coord)
-
-        coord.listeners.append(update)
-        update()
+    def on_interval(self, session, state: str) -> None:
+        """A closed second (or the run's start, or its end): the figures scrapes read from now."""
+        self.snapshot = self._collect(session, state)
 
     @staticmethod
-    def _collect(coord) -> dict[str, Any]:
-        s = coord.session
+    def _collect(s, state: str) -> dict[str, Any]:
         snap: dict[str, Any] = {}
 
         def put(name: str, kind: str, doc: str, labels: list[str], samples: list) -> None:
@@ -147,7 +144,7 @@ class MetricsExporter:
             [([p.name, str(p.index)], 1.0) for p in s.phases
              if p.start is not None and p.end is None][:1])
         put("perftui_state", "gauge", "The run's state (1): idle, running, paused, finished", ["state"],
-            [([st], 1.0 if coord.state == st else 0.0) for st in ("idle", "running", "paused", "finished")])
+            [([st], 1.0 if state == st else 0.0) for st in ("idle", "running", "paused", "finished")])
         put("perftui_threshold_ok", "gauge", "Each threshold's verdict so far: 1 passing, 0 failing", ["threshold"],
             [([str(getattr(t, "expr", "")), ], 1.0 if getattr(t, "ok", False) else 0.0)
              for t in s.threshold_results])

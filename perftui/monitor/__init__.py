@@ -5,6 +5,7 @@ perftui's own health (is the generator the bottleneck?).
 - ``perftui.monitor.metrics``: Prometheus selectors, series extraction, counter rates.
 - ``perftui.monitor.process``: psutil sampling of perftui's processes, the machine, the SUT.
 - ``perftui.monitor.health``: generator-bottleneck detection.
+- ``perftui.monitor.pg``: PostgreSQL servers (``[monitor] postgres``) as ``db.NAME.*`` series.
 - ``perftui.monitor.state``: ``MonitorState``, kept on the session (``SessionRecord.monitor``);
   the dashboard reads it. ``MonitoredRun`` is what monitoring needs of the session (a Protocol:
   this package never imports ``perftui.session``, which builds on it).
@@ -18,8 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from msgspec import UNSET
 
@@ -74,7 +75,8 @@ class Monitor:
     """One run's monitoring. ``own_pids`` returns perftui's processes as (label, pid) pairs."""
 
     def __init__(self, config: MonitorConfig, *, target: str, session: MonitoredRun,
-                 own_pids: Callable[[], list[tuple[str, int]]], tls_verify: bool = True):
+                 own_pids: Callable[[], list[tuple[str, int]]], tls_verify: bool = True,
+                 databases: Mapping[str, Any] | None = None):
         from perftui.monitor.target import resolve_url
 
         self.config = config
@@ -87,10 +89,14 @@ class Monitor:
         self.interval = parse_duration(config.interval)
         self.timeout = parse_duration(config.timeout)
         self.process = None if config.process is UNSET else config.process
+        pg = [config.postgres] if isinstance(config.postgres, str) else list(config.postgres)
+        self.postgres = [(name, databases[name].dsn) for name in pg if databases and name in databases]
+        """(name, DSN) of each database to sample (``perftui.monitor.pg``)."""
         self.state: MonitorState = session.monitor
         self.state.configure(health=self.health, metrics_url=self.metrics_url, interval_s=self.interval,
                              limits=limits_from(config),
-                             process_spec=None if self.process is None else str(self.process))
+                             process_spec=None if self.process is None else str(self.process),
+                             databases=[name for name, _ in self.postgres])
         self._tasks: list[asyncio.Task] = []
         self._sampler = None
 
@@ -116,6 +122,13 @@ class Monitor:
                                 verify=self.tls_verify, clock=self._clock, apply=self.state.apply,
                                 warn=lambda message: self.state.emit("warning", message))
             self._tasks.append(asyncio.ensure_future(probe.run()))
+        if self.postgres:
+            from perftui.monitor.pg import PgProbe
+
+            for name, dsn in self.postgres:
+                pg = PgProbe(name, dsn, interval=self.interval, timeout=self.timeout, clock=self._clock,
+                             apply=self.state.apply)
+                self._tasks.append(asyncio.ensure_future(pg.run()))
 
     async def _sample_processes(self) -> None:
         """Sample just before each timeline second closes, so every row has a fresh sample."""

@@ -83,7 +83,21 @@ class ProcessSample(Struct, tag="process", kw_only=True):
     sut_name: str = ""
 
 
-Sample = HealthSample | MetricsSample | ProcessSample
+class DbSample(Struct, tag="db", kw_only=True):
+    """One sample of a PostgreSQL server (``perftui.monitor.pg``): ``db.NAME.*`` series values."""
+
+    database: str
+    """The ``[databases.NAME]`` entry."""
+    t: float
+    ok: bool
+    error: str | None = None
+    values: dict[str, float] = {}
+    """Series name (``db.NAME.connections``, ...) -> value (rates per second)."""
+    series: list[SeriesInfo] | None = None
+    """The database's series, on its first successful sample."""
+
+
+Sample = HealthSample | MetricsSample | ProcessSample | DbSample
 
 
 # ---- per-second timeline entry -------------------------------------------------------------

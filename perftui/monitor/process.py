@@ -24,6 +24,47 @@ __all__ = ["ProcessSampler", "find_sut"]
 
 MB = 1 << 20
 RESOLVE_EVERY_S = 2.0
+CONNECTIONS_EVERY_S = 5.0
+"""TCP connection counts are refreshed this often and carried between refreshes: counting them
+means reading the machine's whole socket table, which cost the coordinator more CPU than the
+rest of its work put together when it was done for every process every second."""
+
+
+def _tcp_inodes() -> set[int] | None:
+    """Socket inodes of every TCP socket on the machine (IPv4 and IPv6), from one read of
+    /proc/net/tcp{,6}; None where /proc has no such tables."""
+    inodes: set[int] = set()
+    found = False
+    for name in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(name, "rb") as f:
+                next(f, None)  # header
+                for line in f:
+                    parts = line.split(None, 10)
+                    if len(parts) > 9:
+                        inodes.add(int(parts[9]))
+            found = True
+        except (OSError, ValueError):
+            continue
+    return inodes if found else None
+
+
+def _socket_inodes(pid: int) -> set[int] | None:
+    """Inodes of the sockets a process holds open (from its /proc/PID/fd links)."""
+    fd_dir = f"/proc/{pid}/fd"
+    try:
+        names = os.listdir(fd_dir)
+    except OSError:
+        return None
+    out: set[int] = set()
+    for n in names:
+        try:
+            link = os.readlink(f"{fd_dir}/{n}")
+        except OSError:
+            continue
+        if link.startswith("socket:["):
+            out.add(int(link[8:-1]))
+    return out
 
 
 def _local_host(host: str) -> bool:
@@ -103,6 +144,9 @@ class ProcessSampler:
         self._host_times: tuple[float, float] | None = None
         self._sched: dict[int, tuple[float, int]] = {}  # pid -> (monotonic, wait ns)
         self._last = time.monotonic()
+        self._conns: dict[int, float] = {}  # pid -> TCP connections at the last refresh
+        self._conns_at = -CONNECTIONS_EVERY_S
+        self._tcp: set[int] | None = None
 
     def _proc(self, pid: int) -> psutil.Process | None:
         p = self._procs.get(pid)
@@ -129,15 +173,35 @@ class ProcessSampler:
                 except (psutil.Error, AttributeError):
                     pass
                 if connections:
-                    try:
-                        out["connections"] = float(len(p.net_connections(kind="tcp")))
-                    except psutil.Error:
-                        pass
+                    n = self._connections(p)
+                    if n is not None:
+                        out["connections"] = n
             self._primed.add(p.pid)
             out["cpu_wait_percent"] = self._wait_percent(p.pid)
             return out
         except psutil.Error:
             return None
+
+    def _connections(self, p: psutil.Process) -> float | None:
+        """TCP connections of one process, as of the last refresh (see CONNECTIONS_EVERY_S)."""
+        if self._tcp is None or p.pid not in self._conns:
+            if self._tcp is None:
+                try:
+                    return float(len(p.net_connections(kind="tcp")))
+                except psutil.Error:
+                    return None
+            held = _socket_inodes(p.pid)
+            if held is None:
+                return None
+            self._conns[p.pid] = float(len(held & self._tcp))
+        return self._conns[p.pid]
+
+    def _refresh_connections(self, now: float) -> None:
+        if now - self._conns_at < CONNECTIONS_EVERY_S:
+            return
+        self._conns_at = now
+        self._conns.clear()
+        self._tcp = _tcp_inodes()
 
     def _wait_percent(self, pid: int) -> float | None:
         """Share of the interval the process's main thread was runnable but waiting for a CPU:
@@ -176,6 +240,7 @@ class ProcessSampler:
     def sample(self, t: float) -> ProcessSample:
         now = time.monotonic()
         interval, self._last = max(1e-3, now - self._last), now
+        self._refresh_connections(now)
         gen: dict[str, float] = {}
         busy: dict[str, float] = {}
         totals = {"cpu_percent": 0.0, "rss": 0.0, "threads": 0.0, "connections": 0.0}

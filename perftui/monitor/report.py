@@ -97,6 +97,12 @@ def summary_lines(session: MonitoredRun) -> list[str]:
                   f"  last {_num(s.last, unit):>10}")
         else:
             w(f"  metrics {doc.metrics_url}: " + (doc.metrics_error or "no series read"))
+    for name in getattr(mon, "databases", ()):  # [monitor] postgres (perftui.monitor.pg)
+        err = mon.db_error.get(name)
+        w(f"  database {name}" + (f"  (last sample failed: {err})" if err else ""))
+        for s in doc.series:
+            if s.name.startswith(f"db.{name}."):
+                w(f"    {s.name[:44]:<44} mean {_num(s.mean):>10}  max {_num(s.max):>10}  last {_num(s.last):>10}")
     if doc.sut is not None:
         sut = doc.sut
         t = sut["rss_trend"]

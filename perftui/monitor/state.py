@@ -25,7 +25,7 @@ from msgspec import Struct
 
 from perftui.monitor.health import GeneratorHealth, GeneratorHealthWire, Limits
 from perftui.monitor.model import (
-    GeneratorWarning, HealthPoint, HealthSample, HealthState, HealthTransition, MetricsSample, MonitorDocument,
+    DbSample, GeneratorWarning, HealthPoint, HealthSample, HealthState, HealthTransition, MetricsSample, MonitorDocument,
     MonitorRow, ProcessSample, Sample, SeriesInfo, SeriesStats, TrendInfo,
 )
 from perftui.units import format_duration, format_ms
@@ -160,6 +160,10 @@ class MonitorWire(Struct, kw_only=True):
     gen_rss: Trend
     last_row_t: float
     samples: int
+    databases: list[str] = []
+    db_series: list[SeriesInfo] = []
+    db_now: dict[str, float] = {}
+    db_error: dict[str, str | None] = {}
 
 
 class MonitoredRun(Protocol):
@@ -222,6 +226,13 @@ class MonitorState:
         self._gen_rss = Trend()
         self._last_row_t = 0.0
         self.samples = 0
+        self.databases: list[str] = []
+        """``[monitor] postgres`` entries (``perftui.monitor.pg``)."""
+        self.db_series: list[SeriesInfo] = []
+        self.db_now: dict[str, float] = {}
+        """The latest ``db.NAME.*`` values; also in ``metrics_now``, so they chart and reach the
+        timeline as named monitor series beside the target's."""
+        self.db_error: dict[str, str | None] = {}
 
     def wire(self) -> MonitorWire:
         """Everything but the callbacks, for an attaching viewer (``perftui.run.attach``). The
@@ -236,6 +247,7 @@ class MonitorState:
             generator_now=self.generator_now, host_now=self.host_now, host_stats=self._host_stats,
             busy_max=self._busy_max, gen=self.gen.wire(), sut_rss=self._sut_rss, metric_rss=self._metric_rss,
             gen_rss=self._gen_rss, last_row_t=self._last_row_t, samples=self.samples,
+            databases=self.databases, db_series=self.db_series, db_now=self.db_now, db_error=self.db_error,
         )
 
     def load_wire(self, w: MonitorWire) -> None:
@@ -258,6 +270,7 @@ class MonitorState:
         self.gen.load_wire(w.gen)
         self._sut_rss, self._metric_rss, self._gen_rss = w.sut_rss, w.metric_rss, w.gen_rss
         self._last_row_t, self.samples = w.last_row_t, w.samples
+        self.databases, self.db_series, self.db_now, self.db_error = w.databases, w.db_series, w.db_now, w.db_error
 
     def emit(self, kind: str, message: str) -> None:
         if self.live:
@@ -267,7 +280,7 @@ class MonitorState:
 
     def configure(self, *, health: Sequence[tuple[str, str]] = (), metrics_url: str | None = None,
                   interval_s: float = 1.0, limits: Limits | None = None, process_spec: str | None = None,
-                  live: bool = True) -> None:
+                  live: bool = True, databases: Sequence[str] = ()) -> None:
         """``health``: (url as written, resolved url) pairs. A replica (an attached viewer) is not
         configured: it loads the original's ``wire()`` (``load_wire``) and is fed its samples."""
         self.live = live
@@ -276,6 +289,7 @@ class MonitorState:
         self.metrics_url = metrics_url
         self.interval_s = interval_s
         self.process_spec = process_spec
+        self.databases = list(databases)
         if limits is not None:
             self.gen.limits = limits
 
@@ -314,11 +328,11 @@ class MonitorState:
     @property
     def enabled(self) -> bool:
         """Whether the target is monitored (health or metrics URL, or a local process)."""
-        return bool(self.health or self.metrics_url or self.process_spec)
+        return bool(self.health or self.metrics_url or self.process_spec or self.databases)
 
     def metric_names(self) -> list[str]:
         """The charted metric series, in plan order (or the defaults' order)."""
-        return [s.name for s in self.series_info]
+        return [s.name for s in self.series_info] + [s.name for s in self.db_series]
 
     def metric_series(self, timeline: Sequence[Any], last: int | None = None) -> dict[str, list[tuple[float, float | None]]]:
         """Every metric series over the last ``last`` timeline rows (all rows by default):
@@ -343,6 +357,8 @@ class MonitorState:
             self._apply_metrics(sample)
         elif isinstance(sample, ProcessSample):
             self._apply_process(sample)
+        elif isinstance(sample, DbSample):
+            self._apply_db(sample)
         self._forward(sample)
 
     def _apply_health(self, s: HealthSample) -> None:
@@ -394,12 +410,12 @@ class MonitorState:
         if not s.ok:
             if self.metrics_ok is not False:
                 self.emit("health", f"metrics {self.metrics_url} failed: {s.error}")
-            self.metrics_ok, self.metrics_error, self.metrics_now = False, s.error, {}
+            self.metrics_ok, self.metrics_error, self.metrics_now = False, s.error, dict(self.db_now)
             return
         if self.metrics_ok is False:
             self.emit("health", f"metrics {self.metrics_url} answering again")
         self.metrics_ok, self.metrics_error = True, None
-        self.metrics_now = dict(s.values)
+        self.metrics_now = {**s.values, **self.db_now}
         for name, v in s.values.items():
             self._series_stats.setdefault(name, _Running()).add(v)
         self.missing = list(s.missing)
@@ -409,6 +425,30 @@ class MonitorState:
             self.emit("warning", f"monitor: {', '.join(fresh)} matched nothing in {self.metrics_url}")
         if s.rss_bytes is not None:
             self._metric_rss.add(s.t, s.rss_bytes / 2**20)
+
+    def _apply_db(self, s: DbSample) -> None:
+        prefix = f"db.{s.database}."
+        if s.series is not None:
+            keep = [i for i in self.db_series if not i.name.startswith(prefix)]
+            self.db_series = keep + list(s.series)
+            for info in s.series:
+                self._series_stats.setdefault(info.name, _Running())
+        was = self.db_error.get(s.database, "")  # "" before the first sample
+        for k in [k for k in self.db_now if k.startswith(prefix)]:
+            del self.db_now[k]
+            self.metrics_now.pop(k, None)
+        if not s.ok:
+            if was is None or was == "":
+                self.emit("health", f"database {s.database}: monitoring failed: {s.error}")
+            self.db_error[s.database] = s.error
+            return
+        if was:
+            self.emit("health", f"database {s.database}: answering again")
+        self.db_error[s.database] = None
+        self.db_now.update(s.values)
+        self.metrics_now.update(s.values)
+        for name, v in s.values.items():
+            self._series_stats.setdefault(name, _Running()).add(v)
 
     def _apply_process(self, s: ProcessSample) -> None:
         self.generator_now = dict(s.generator)
@@ -498,7 +538,7 @@ class MonitorState:
                 copy.down_s = round(st.down_s + max(0.0, now - st.since), 3)
             health.append(copy)
         series = []
-        for info in self.series_info:
+        for info in [*self.series_info, *self.db_series]:
             r = self._series_stats.get(info.name, _Running())
             rnd = lambda v: None if v is None else round(v, 6)  # noqa: E731
             series.append(SeriesStats(name=info.name, source=info.source, kind=info.kind, scale=info.scale,

@@ -17,19 +17,24 @@ from msgspec import UNSET, Meta, UnsetType
 
 from perftui.plan.common import Capture, Duration, Expect, Scalar, StatusCode, _Strict, duration_s
 from perftui.plan.rules import Slo, SloAlert, ThresholdSpec, threshold_expr, threshold_label
+from perftui.plan.stages import Benchmark, is_benchmark
+from perftui.plan.data import DataFile
+from perftui.plan.limit import FindLimit
 from perftui.plan.steps import (
     ACTION_STEPS, MCP_INITIALIZE, MCP_TERMINATE, PROTOCOL_ACTIONS, STEP_TYPES, GraphQLStep, HttpStep, McpStep, Step,
     StepBase, ThinkStep, WsCloseStep, WsConnectStep, WsExpectStep, WsHoldStep, WsRequestStep, WsSendStep,
-    endpoint_name, graphql_operation, step_endpoints, step_from_dict, step_kind, step_type,
+    SqlCapture, SqlExpect, SqlStatement, SqlStep, endpoint_name, graphql_operation, step_endpoints, step_from_dict, step_kind, step_type,
 )
 
 __all__ = [
-    "ACTION_STEPS", "MCP_INITIALIZE", "MCP_TERMINATE", "PROTOCOL_ACTIONS", "STEP_TYPES", "Capture", "Defaults",
-    "DemoOptions", "Duration", "Expect", "GeneratorLimits", "GraphQLStep", "HttpStep", "McpStep", "MetricSeries",
-    "Monitor", "Phase", "Plan", "Scalar", "Slo", "SloAlert", "ThresholdSpec", "threshold_expr", "threshold_label", "Scenario", "StatusCode", "Step", "StepBase", "ThinkStep", "WsCloseStep",
+    "ACTION_STEPS", "MCP_INITIALIZE", "MCP_TERMINATE", "PROTOCOL_ACTIONS", "STEP_TYPES", "Benchmark", "Capture", "DataFile",
+    "Database", "Defaults", "DemoOptions", "Duration", "Expect", "FindLimit", "GeneratorLimits", "GraphQLStep", "HttpStep", "McpStep",
+    "MetricSeries", "Monitor", "Phase", "Plan", "Profile", "Scalar", "Scenario", "Slo", "SloAlert", "SqlCapture", "SqlExpect",
+    "SqlStatement", "SqlStep", "StatusCode", "Step", "StepBase", "ThinkStep", "ThresholdSpec", "WsCloseStep",
+    "threshold_expr", "threshold_label",
     "WsConnectStep", "WsExpectStep", "WsHoldStep", "WsRequestStep", "WsSendStep", "duration_s", "endpoint_name",
-    "graphql_operation", "phase_model", "protocol_endpoints", "step_endpoints", "step_from_dict", "step_kind",
-    "step_type",
+    "graphql_operation", "is_benchmark", "phase_model", "shown_target", "protocol_endpoints", "step_endpoints",
+    "step_from_dict", "step_kind", "step_type",
 ]
 
 # Sanity limits: far above anything one machine can drive, low enough to catch a typo (and to
@@ -81,6 +86,10 @@ class Defaults(_Strict, kw_only=True):
     h2_streams: Annotated[int, _range(ge=1, le=10_000, message="must be a number of streams from 1 to 10000, got {value}")] = 100
     """HTTP/2: most concurrent streams per connection (lowered to the server's
     SETTINGS_MAX_CONCURRENT_STREAMS); a request that finds every connection full opens another."""
+    setup_timeout: Duration = "60s"
+    """The most ``[[setup]]`` may take; past it the run stops before any load (k6's ``setupTimeout``)."""
+    teardown_timeout: Duration = "10s"
+    """The most ``[[teardown]]`` may take after the load, also after Ctrl-C (k6's ``teardownTimeout``)."""
 
 
 class DemoOptions(_Strict, kw_only=True):
@@ -125,6 +134,8 @@ class Scenario(_Strict, kw_only=True):
     steps: list[Any] = []
     """The steps, each a step kind (``perftui.plan.steps``). Declared ``Any`` because plans carry
     no tag field for msgspec to pick a kind by: plain tables are turned into kinds here."""
+    benchmark: Benchmark | UnsetType = UNSET
+    """Run this scenario as a benchmark: exact sample counts instead of phases (``Benchmark``)."""
 
     def __post_init__(self) -> None:
         if any(not isinstance(st, STEP_TYPES) for st in self.steps):
@@ -196,6 +207,11 @@ class Monitor(_Strict, kw_only=True):
     threads, connections; children included): a pid, a process name or command-line substring,
     or ``"target"`` for the process listening on the target's port."""
     generator: GeneratorLimits = msgspec.field(default_factory=GeneratorLimits)
+    postgres: str | list[str] = []
+    """PostgreSQL servers to watch (``perftui.monitor.pg``): names of ``[databases.NAME]``
+    entries. Every ``interval`` perftui reads ``pg_stat_activity`` (connections by state, against
+    ``max_connections``) and ``pg_stat_database`` (commits, rollbacks, deadlocks, blocks read and
+    hit) over its own connection, as monitor series named ``db.NAME.*``."""
 
 
 class Output(_Strict, kw_only=True):
@@ -203,6 +219,25 @@ class Output(_Strict, kw_only=True):
 
     metrics_port: Annotated[int, _range(ge=1, le=65535, message="must be a TCP port from 1 to 65535, got {value}")] | None = None
     """Serve perftui's live metrics for Prometheus on 127.0.0.1:PORT (as ``--metrics-port``)."""
+
+
+class Database(_Strict, kw_only=True):
+    """``[databases.NAME]``: a PostgreSQL database that SQL steps (``sql``, ``transaction``) run
+    against through a pool of connections (``perftui.worker.sql``; ``pip install 'perftui[sql]'``)."""
+
+    dsn: str
+    """``postgresql://user:${PGPASSWORD}@host:5432/dbname`` (libpq URI; ``?sslmode=...`` and the
+    other asyncpg query options apply). The password, and any ``${ENV}`` value, is masked in
+    sessions and messages."""
+    pool: Annotated[int, _range(ge=1, le=10_000, message="must be a number of connections from 1 to 10000, got {value}")] = 10
+    """Connections for the whole run, shared out between the worker processes (at least one
+    each). Past it, virtual users wait for a free connection; the wait counts in their latency."""
+    connect_timeout: Duration = "10s"
+    """Time allowed to open one connection."""
+    min_connections: Annotated[int, _range(ge=0, le=10_000, message="must be a number of connections from 0 to 10000, got {value}")] = 0
+    """Connections opened as the workers start, before the first phase (shared out like
+    ``pool``); the others are opened on demand. Set it to ``pool`` for a pool that is full from
+    the start, as an application's usually is, so a cold start does not open them all at once."""
 
 
 class Plan(_Strict, kw_only=True):
@@ -215,8 +250,9 @@ class Plan(_Strict, kw_only=True):
     """Base URL of the system under test, or ``"demo"`` to start the embedded demo target."""
     defaults: Defaults = msgspec.field(default_factory=Defaults)
     demo: DemoOptions = msgspec.field(default_factory=DemoOptions)
-    variables: dict[str, Scalar | list[Scalar]] = {}
-    """Constants, or lists (one value picked at random per virtual user)."""
+    variables: dict[str, Scalar | list[Scalar] | DataFile] = {}
+    """Constants, lists (one value picked at random per virtual user), or tables reading a CSV or
+    JSON file (``perftui.plan.data.DataFile``)."""
     phases: list[Phase] = []
     scenarios: list[Scenario] = []
     thresholds: list[str | ThresholdSpec] = []
@@ -228,6 +264,46 @@ class Plan(_Strict, kw_only=True):
     """Target health and metrics, a local server process, generator-bottleneck limits."""
     output: Output = msgspec.field(default_factory=Output)
     """Live metrics and other outputs of a run."""
+    databases: dict[str, Database] = {}
+    """PostgreSQL databases for SQL steps, by name (``[databases.NAME]``)."""
+
+    setup: list[Any] = []
+    """``[[setup]]``: steps run once before the load (k6's ``setup()``); what they capture is
+    given, read-only, to every virtual user (one login token for all). A failure stops the run."""
+    on_start: list[Any] = []
+    """``[[on_start]]``: steps each virtual user runs once before its first iteration (Locust's
+    ``on_start``); their captures stay with that user."""
+    teardown: list[Any] = []
+    """``[[teardown]]``: steps run once after the load (also after Ctrl-C, within
+    ``defaults.teardown_timeout``), with the setup's captures."""
+
+    profiles: dict[str, Profile] = {}
+    """``[profiles.NAME]``: named variants of the plan (``perftui run PLAN --profile NAME``), see
+    ``perftui.plan.profile``."""
+    profile: str = ""
+    """The profile this plan runs with, set by the loader (``--profile``); not written in plans."""
+
+    find_limit: FindLimit | None = None
+    """``[find_limit]``: search for the target's breaking point instead of running ``phases``
+    (``perftui.plan.limit``)."""
+
+    def __post_init__(self) -> None:
+        for key in ("setup", "on_start", "teardown"):
+            steps = getattr(self, key)
+            if any(not isinstance(st, STEP_TYPES) for st in steps):
+                setattr(self, key, [step_from_dict(st) for st in steps])
+
+
+def shown_target(plan: Plan, target: str | None = None) -> str:
+    """What to call a run's target in one line: its URL, else (a plan of SQL steps alone) its
+    databases, as ``postgres: metrics``."""
+    target = plan.target if target is None else target
+    if target or not plan.databases:
+        return target
+    return "postgres: " + ", ".join(plan.databases)
+
+
+from perftui.plan.profile import Profile  # noqa: E402 - it is made of the tables above
 
 
 def phase_model(phase: Phase) -> Literal["open", "closed", "pause"]:
@@ -242,8 +318,8 @@ def protocol_endpoints(plan: Plan) -> dict[str, str]:
     """Endpoint name -> role for every protocol endpoint of a plan (see ``step_endpoints``);
     plain HTTP endpoints are left out. The first role wins if two steps share a name."""
     roles: dict[str, str] = {}
-    for sc in plan.scenarios:
-        for st in sc.steps:
+    for steps in [plan.on_start, *(sc.steps for sc in plan.scenarios)]:
+        for st in steps:
             for name, role in step_endpoints(st):
                 if role != "http":
                     roles.setdefault(name, role)

@@ -1,7 +1,7 @@
 """Step kinds: one msgspec Struct per kind of ``[[scenarios.steps]]`` table.
 
 A step's kind is the action key its table holds (``graphql``, ``mcp``, ``ws_connect``,
-``ws_send``, ``ws_request``, ``ws_expect``, ``ws_hold``, ``ws_close``); without one it is an HTTP
+``ws_send``, ``ws_request``, ``ws_expect``, ``ws_hold``, ``ws_close``, ``sql`` or ``transaction``); without one it is an HTTP
 request (``url``) or a pause (only ``think``). ``step_type`` picks the Struct from the keys;
 each Struct declares only the keys that apply to its kind (``forbid_unknown_fields``), so a key
 that does not apply is rejected by msgspec itself, and each kind knows its endpoint name
@@ -16,10 +16,10 @@ a session file's plain data or built in memory gets the same Structs. Used by th
 from __future__ import annotations
 
 import re
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar, Literal
 
 import msgspec
-from msgspec import UNSET, UnsetType, field
+from msgspec import UNSET, Meta, UnsetType, field
 
 from perftui.plan.common import Capture, Duration, Expect, Scalar, _Strict
 
@@ -301,18 +301,105 @@ class WsCloseStep(StepBase, kw_only=True):
         return "WS close"
 
 
+# ---- SQL (perftui.worker.sql) ----------------------------------------------------------------
+
+_SQL_SPACE = re.compile(r"\s+")
+
+
+def sql_label(sql: str, limit: int = 60) -> str:
+    """A statement as one line of at most ``limit`` characters, for endpoint names."""
+    text = _SQL_SPACE.sub(" ", sql).strip()
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+class SqlCapture(_Strict, kw_only=True):
+    """One SQL ``capture`` entry: a column of the first row returned into a variable."""
+
+    as_: str = field(name="as")
+    """Variable name to store the value in."""
+    column: str | int
+    """Column name (as the statement returns it), or its 0-based position."""
+
+
+class SqlExpect(_Strict, kw_only=True):
+    """``expect`` of a SQL step: checks on the rows. A failed check counts the statement as an
+    error of kind ``expect_failed``. Rows are the rows returned (``fetch = "all"``), else the
+    count of the command tag (``INSERT 0 1`` -> 1, ``UPDATE 5`` -> 5)."""
+
+    rows: Annotated[int, Meta(ge=0)] | UnsetType = UNSET
+    """Exactly this many rows."""
+    min_rows: Annotated[int, Meta(ge=0)] | UnsetType = UNSET
+    """At least this many rows."""
+    max_rows: Annotated[int, Meta(ge=0)] | UnsetType = UNSET
+    """At most this many rows."""
+
+
+class SqlStatement(_Strict, kw_only=True):
+    """One statement of a ``transaction``."""
+
+    sql: str
+    params: list[Any] = []
+    fetch: Literal["none", "one", "all"] = "all"
+    capture: list[SqlCapture] = []
+    expect: SqlExpect | UnsetType = UNSET
+
+
+class SqlStep(StepBase, kw_only=True):
+    """``sql`` (one statement) or ``transaction`` (several, in one transaction) against a
+    ``[databases.NAME]`` entry. Statements are prepared once per connection and sent with
+    ``params`` (``$1``, ``$2``, ...), rendered per iteration."""
+
+    kind: ClassVar[str] = "sql"
+    role: ClassVar[str] = "sql"
+    database: str | UnsetType = UNSET
+    """The ``[databases.NAME]`` entry to run against; may be left out when the plan has one."""
+    sql: str | UnsetType = UNSET
+    """One statement, with ``$1``, ``$2``, ... for ``params``. Not a template: values go in params."""
+    params: list[Any] = []
+    """Values of ``$1``, ``$2``, ...: templates (``"{{ id }}"`` keeps the variable's type) or
+    TOML values; each is converted to its parameter's type (``"42"`` for an ``integer``)."""
+    fetch: Literal["none", "one", "all"] = "all"
+    """``all``: read every row; ``one``: the server stops after the first row; ``none``: rows
+    are read and dropped (only the command tag's count is kept)."""
+    transaction: list[SqlStatement] | UnsetType = UNSET
+    """Several statements run as one transaction (``BEGIN`` ... ``COMMIT``; ``ROLLBACK`` on the
+    first failure), measured as one operation of this step's endpoint. Each statement has
+    ``sql``, ``params``, ``fetch``, ``capture``, ``expect``; captures are visible to the
+    statements after it."""
+    capture: list[SqlCapture] = []
+    """Columns of the first row into variables."""
+    expect: SqlExpect | UnsetType = UNSET
+    """Checks on the rows."""
+    if_: str | UnsetType = field(name="if", default=UNSET)
+    think: Duration | UnsetType = UNSET
+    timeout: Duration | UnsetType = UNSET
+    """Time for the statement (or the whole transaction), the wait for a pooled connection
+    included; overrides ``[defaults].timeout``. A statement past it is cancelled on the server."""
+
+    def default_name(self) -> str:
+        if isinstance(self.sql, str):
+            return f"SQL {sql_label(self.sql)}"
+        if isinstance(self.transaction, list) and self.transaction:
+            first = self.transaction[0]
+            label = sql_label(first.sql, 40) if isinstance(first, SqlStatement) else "?"
+            return f"SQL transaction ({len(self.transaction)}): {label}"
+        return "SQL"
+
+
 Step = (HttpStep | ThinkStep | GraphQLStep | McpStep | WsConnectStep | WsSendStep | WsRequestStep | WsExpectStep
-        | WsHoldStep | WsCloseStep)
+        | WsHoldStep | WsCloseStep | SqlStep)
 """Any step kind."""
 
 ACTION_STEPS: dict[str, type] = {
     cls.kind: cls
-    for cls in (GraphQLStep, McpStep, WsConnectStep, WsSendStep, WsRequestStep, WsExpectStep, WsHoldStep, WsCloseStep)
+    for cls in (GraphQLStep, McpStep, WsConnectStep, WsSendStep, WsRequestStep, WsExpectStep, WsHoldStep, WsCloseStep,
+                SqlStep)
 }
+ACTION_STEPS["transaction"] = SqlStep  # a SQL step with several statements
 """Action key -> the step kind it makes (at most one action key per step)."""
 PROTOCOL_ACTIONS = tuple(ACTION_STEPS)
 """Step keys that make a step a protocol step."""
-STEP_TYPES: tuple[type, ...] = (HttpStep, ThinkStep, *ACTION_STEPS.values())
+STEP_TYPES: tuple[type, ...] = (HttpStep, ThinkStep, *dict.fromkeys(ACTION_STEPS.values()))
 
 
 def step_type(keys: Any) -> type:
@@ -357,5 +444,5 @@ def graphql_operation(step: GraphQLStep) -> str:
 def step_endpoints(step: Step) -> list[tuple[str, str]]:
     """``(endpoint name, role)`` for every endpoint a step records into. Roles: ``http``,
     ``graphql``, ``mcp``, ``mcp.initialize``, ``mcp.terminate``, ``ws.connect``, ``ws.send``, ``ws.request``,
-    ``ws.expect``, ``ws.hold``, ``ws.close``. Pauses record nothing."""
+    ``ws.expect``, ``ws.hold``, ``ws.close``, ``sql``. Pauses record nothing."""
     return step.endpoints()

@@ -21,7 +21,7 @@ The package, by job:
 from __future__ import annotations
 
 from perftui.planload.load import LoadedPlan, load_plan, plan_from_dict
-from perftui.planload.overrides import apply_overrides, quick_plan
+from perftui.planload.overrides import apply_overrides, quick_plan, with_find_limit
 from perftui.planload.redaction import SENSITIVE_HEADERS, redacted_plan
 from perftui.planload.source import CLI_FILE, HTTP_METHODS, MAX_PLAN_BYTES, format_path
 
@@ -37,4 +37,5 @@ __all__ = [
     "plan_from_dict",
     "quick_plan",
     "redacted_plan",
+    "with_find_limit",
 ]

@@ -12,9 +12,10 @@ from urllib.parse import urlsplit
 
 from msgspec import UNSET
 
-from perftui.plan import MAX_RATE, MAX_VUS, Capture, Defaults, DemoOptions, Expect, GeneratorLimits, MetricSeries, Monitor, Phase, Plan, Scenario
-from perftui.planload.driver import _fields, _finite
+from perftui.plan import MAX_RATE, MAX_VUS, Capture, Defaults, DemoOptions, Expect, FindLimit, GeneratorLimits, MetricSeries, Monitor, Phase, Plan, Scenario
+from perftui.planload.driver import Driver, _fields, _finite
 from perftui.planload.rules import RuleChecks
+from perftui.planload.stages import StageChecks, benchmark_checks
 from perftui.planload.source import Path_, _HEADER_NAME, _HEADER_VALUE_BAD, _HOST, _IDENT, _IPV6, _has_control, _has_space_or_control, _quote
 from perftui.jsonpath import compile_path
 from perftui.template import TemplateError, compile_json
@@ -22,7 +23,7 @@ from perftui.demo.latency import parse_latency
 from perftui.monitor.metrics import parse_selector
 
 
-class PlanChecks(RuleChecks):
+class PlanChecks(RuleChecks, StageChecks, Driver):
     """The checks of meaning run on each table that converted (``check_<struct name>``, called by
     ``Driver.struct``), and on the whole plan. Ranges declared with ``msgspec.Meta`` on the plan
     types are enforced by the driver before these run."""
@@ -301,16 +302,32 @@ class PlanChecks(RuleChecks):
         self.duration(g.loop_lag, path + ("loop_lag",))
         self.duration(g.schedule_lag, path + ("schedule_lag",))
 
+    def check_findlimit(self, f: FindLimit, raw: dict[str, Any], path: Path_) -> None:
+        self.duration(f.step_duration, path + ("step_duration",))
+        self.duration(f.settle, path + ("settle",), allow_zero=True)
+        self.duration(f.p99, path + ("p99",))
+        self.duration(f.recovery, path + ("recovery",))
+        if _finite(f.start_rate) and _finite(f.max_rate) and f.max_rate < f.start_rate:
+            if "max_rate" in raw:
+                self.problem(path + ("max_rate",), f"must not be below start_rate ({f.start_rate:g}/s), got {f.max_rate:g}")
+            else:
+                self.problem(path + ("start_rate",), f"must not be above max_rate ({f.max_rate:g}/s), got {f.start_rate:g}")
+
     # -- whole-plan checks (on the raw data, so they run even when parts failed) --
 
     def _plan_checks(self, raw: dict[str, Any], plan: Plan | None) -> None:
         target = raw.get("target")
         if isinstance(target, str):
             self.check_target(target, ("target",))
-        elif "target" not in raw:
+        elif "target" not in raw and not raw.get("databases"):  # a plan of SQL steps alone needs none
             self.problem(("target",), 'missing: set target = "demo" (the embedded demo server) or a base URL such as "http://localhost:8080"')
         phases = raw.get("phases")
-        if "phases" not in raw or (isinstance(phases, list) and not phases):
+        if benchmark_checks(self, raw):
+            pass  # a benchmark plan has no phases (checked there)
+        elif "find_limit" in raw:
+            if phases:  # the search makes its own steps
+                self.problem(("phases",), "[find_limit] runs its own steps: remove [[phases]] (or [find_limit] to run the phases)")
+        elif "phases" not in raw or (isinstance(phases, list) and not phases):
             self.problem(
                 ("phases",),
                 "a plan needs at least one phase, e.g. [[phases]] duration = \"1m\" arrival_rate = 10",
@@ -326,6 +343,7 @@ class PlanChecks(RuleChecks):
             if all(_finite(w) and w >= 0 for w in weights) and sum(weights) <= 0:
                 self.problem(("scenarios",), "the scenario weights add up to 0: give at least one scenario a weight above 0")
         self._rule_checks(raw, plan)  # thresholds and [[slos]]: perftui.planload.rules
+        self.sql_plan_checks(raw)  # type: ignore[attr-defined] - perftui.planload.sqlchecks
         variables = raw.get("variables")
         if isinstance(variables, dict):
             for name, val in variables.items():

@@ -19,7 +19,8 @@ import msgspec
 from msgspec import UNSET
 
 from perftui.errors import Problem
-from perftui.plan import Capture, Defaults, DemoOptions, Expect, GeneratorLimits, GraphQLStep, HttpStep, McpStep, MetricSeries, Monitor, PROTOCOL_ACTIONS, Phase, Plan, STEP_TYPES, Scenario, Step, ThinkStep, WsCloseStep, WsConnectStep, WsExpectStep, WsHoldStep, WsRequestStep, WsSendStep, step_type
+from perftui.plan import DataFile, Profile
+from perftui.plan import Capture, Defaults, DemoOptions, Expect, FindLimit, GeneratorLimits, GraphQLStep, HttpStep, McpStep, MetricSeries, Monitor, PROTOCOL_ACTIONS, Phase, Plan, STEP_TYPES, Scenario, Step, ThinkStep, WsCloseStep, WsConnectStep, WsExpectStep, WsHoldStep, WsRequestStep, WsSendStep, step_type
 from perftui.planload.source import Path_, _HEADER_NAME, _HEADER_VALUE_BAD, _Locator, _describe, _expected, _quote, _strip_unset, format_path
 from perftui.template import TemplateError, compile_template
 from perftui.units import parse_duration, printable
@@ -48,6 +49,9 @@ _TABLE_WORDS: dict[type, str] = {
     Monitor: "in [monitor]",
     MetricSeries: "in a [monitor] series entry",
     GeneratorLimits: "in [monitor.generator]",
+    DataFile: "in a data file table ([variables.NAME] with file)",
+    Profile: "in a [profiles.NAME] section",
+    FindLimit: "in [find_limit]",
 }
 
 # Keys people bring from Artillery and k6, with what perftui calls them.
@@ -82,7 +86,8 @@ _FOREIGN_NOTES = {
     "processor": "JavaScript processors are not supported; use templates, capture and if",
     "beforeRequest": "JavaScript hooks are not supported; use templates, capture and if",
     "afterResponse": "JavaScript hooks are not supported; use templates, capture and if",
-    "payload": "CSV payloads are not supported; use [variables] lists (one value picked per virtual user)",
+    "payload": 'read CSV or JSON data with [variables.NAME] file = "data.csv" (see docs/plans.md, "Data from files")',
+    "environments": "Artillery's environments are [profiles.NAME] sections here, chosen with --profile NAME",
     "plugins": "plugins are not used; per-endpoint metrics and expect checks are built in",
     "get": 'write method = "GET" and url = "..." (Artillery\'s "- get:" step)',
     "post": 'write method = "POST" and url = "..." (Artillery\'s "- post:" step)',
@@ -183,7 +188,8 @@ def _printable_names(plan: Plan) -> Plan:
     )
 
 
-_FIELD_TYPES: dict[tuple[type, str], Any] = {(Scenario, "steps"): list[Step]}
+_FIELD_TYPES: dict[tuple[type, str], Any] = {(Scenario, "steps"): list[Step], (Plan, "setup"): list[Step],
+                                             (Plan, "on_start"): list[Step], (Plan, "teardown"): list[Step]}
 """Fields whose declared type is looser than what the driver converts them to (steps: see
 ``Scenario.steps``)."""
 
@@ -229,12 +235,16 @@ class Driver:
         self.endpoints: set[str] = set()
         self.suppress: list[list[Path_]] = []
         self.coerced: set[Path_] = set()
+        self.remap: dict[Path_, Path_] = {}
+        """Keys a profile supplied -> where the profile wrote them (``perftui.planload.profiles``)."""
 
     def problem(self, path: Path_, message: str, *, force: bool = False) -> None:
         if not force and any(path[: len(p)] == p for p in self.env_failed):
             return  # already reported as a missing environment variable
         if self.suppress and any(path[: len(p)] == p for p in self.suppress[-1]):
             return  # already reported as a wrong type
+        if self.remap:
+            path = next((self.remap[path[:n]] + path[n:] for n in range(len(path), 0, -1) if path[:n] in self.remap), path)
         self.problems.append(Problem(self.file, format_path(path), message, self.locator.line(path)))
 
     # -- driver --
@@ -273,13 +283,17 @@ class Driver:
         if isinstance(variables, dict):
             names.update(k for k in variables if isinstance(k, str))
         scenarios = data.get("scenarios")
-        for sc in scenarios if isinstance(scenarios, list) else ():
+        # captures of [[setup]] and [[on_start]] are there for every iteration's templates
+        stages = [{"steps": data.get(k)} for k in ("setup", "on_start")]
+        for sc in [*(scenarios if isinstance(scenarios, list) else ()), *stages]:
             steps = sc.get("steps") if isinstance(sc, dict) else None
             for st in steps if isinstance(steps, list) else ():
-                caps = st.get("capture") if isinstance(st, dict) else None
-                for cap in caps if isinstance(caps, list) else ():
-                    if isinstance(cap, dict) and isinstance(cap.get("as"), str):
-                        names.add(cap["as"])
+                tx = st.get("transaction") if isinstance(st, dict) else None
+                for part in [st, *(tx if isinstance(tx, list) else ())]:  # a SQL transaction's statements capture too
+                    caps = part.get("capture") if isinstance(part, dict) else None
+                    for cap in caps if isinstance(caps, list) else ():
+                        if isinstance(cap, dict) and isinstance(cap.get("as"), str):
+                            names.add(cap["as"])
         return names
 
     # -- structure --

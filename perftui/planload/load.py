@@ -15,6 +15,8 @@ from perftui.errors import PlanError, Problem
 from perftui.planload.validate import Validator
 from perftui.plan import Plan
 from perftui.planload.env import _Substituter
+from perftui.planload.sqlchecks import dsn_password
+from perftui.planload.profiles import apply_profile
 from perftui.planload.source import _Locator, _describe, _read_plan_file, _toml_problem
 
 
@@ -32,8 +34,10 @@ class LoadedPlan:
     """Every value that came from ``${ENV}`` substitution; ``redacted_plan`` masks them."""
 
 
-def load_plan(path: str | os.PathLike[str], *, env: Mapping[str, str] | None = None) -> LoadedPlan:
-    """Read, substitute and validate a plan file. Raises ``PlanError`` listing every problem."""
+def load_plan(path: str | os.PathLike[str], *, env: Mapping[str, str] | None = None,
+              profile: str | None = None) -> LoadedPlan:
+    """Read, substitute and validate a plan file, with ``[profiles.<profile>]`` applied when
+    ``profile`` is given. Raises ``PlanError`` listing every problem."""
     p = Path(path)
     text = _read_plan_file(p)
     file = str(path)
@@ -43,7 +47,7 @@ def load_plan(path: str | os.PathLike[str], *, env: Mapping[str, str] | None = N
         raise PlanError([_toml_problem(file, text, e)]) from None
     except (ValueError, RecursionError) as e:  # tomllib can raise these on pathological input
         raise PlanError([Problem(file, "", f"invalid TOML: {e}")]) from None
-    return _load(data, file=file, env=env, source=text, path=p, default_name=p.stem)
+    return _load(data, file=file, env=env, source=text, path=p, default_name=p.stem, profile=profile)
 
 
 def plan_from_dict(
@@ -71,6 +75,7 @@ def _load(
     path: Path | None,
     default_name: str,
     locate: bool = True,
+    profile: str | None = None,
 ) -> LoadedPlan:
     locator = _Locator(source if locate else None)
     if not isinstance(data, dict):
@@ -82,12 +87,34 @@ def _load(
         raise PlanError([Problem(file, "", "the plan is nested too deeply")]) from None
     v = Validator(file, locator, subst.full_refs, subst.failed)
     for p, msg in subst.problems:
+        if p[:1] == ("profiles",) and len(p) > 2 and p[1] != profile:
+            # A light run in CI need not set the variables only the production profile uses: the
+            # key is left out of that profile here (applying the profile reports it).
+            prof = data.get("profiles", {}).get(p[1])
+            if isinstance(prof, dict):
+                prof.pop(p[2], None)
+            continue
         v.problem(p, msg, force=True)
+    if "profile" in data:
+        v.problem(("profile",), "a profile is chosen when the plan runs (--profile NAME, PERFTUI_PROFILE or the"
+                                " plan picker), not written in the plan", force=True)
+    if profile:
+        data, v.remap, profile_problems = apply_profile(data, profile, file)
+        # "${VUS}" written in the profile takes the type its key needs where the profile puts it too,
+        # and a missing variable there is reported once, where it is written
+        for to, src in v.remap.items():
+            for refs in (subst.full_refs, subst.failed):
+                refs.update(to + ref[len(src):] for ref in list(refs) if ref[: len(src)] == src)
+        for p, msg in profile_problems:
+            v.problem(p, msg, force=True)
     plan = v.run(data, default_name)
     if v.problems or plan is None:
-        raise PlanError(v.problems or [Problem(file, "", "the plan could not be validated")])
+        problems = list(dict.fromkeys(v.problems))  # a profile's key can be reported twice: as written, and applied
+        raise PlanError(problems or [Problem(file, "", "the plan could not be validated")])
     # Values that became numbers or booleans ("${VUS}" -> 10) are settings, not credentials.
     secrets = {value for p, values in subst.secret_at.items() if p not in v.coerced for value in values}
+    # a password written into a database DSN is as secret as one from the environment
+    secrets |= {pw for db in plan.databases.values() if (pw := dsn_password(db.dsn))}
     return LoadedPlan(plan=plan, path=path, source=source, secrets=frozenset(secrets))
 
 

@@ -11,6 +11,7 @@ import msgspec
 
 from perftui.errors import PlanError, Problem
 from perftui.planload.validate import Validator
+from perftui.plan import is_benchmark
 from perftui.planload.load import LoadedPlan, plan_from_dict
 from perftui.planload.source import CLI_FILE, _HEADER_NAME, _Locator, _quote
 from perftui.units import parse_duration
@@ -62,6 +63,11 @@ def apply_overrides(
                 raise ValueError(f"the duration must be greater than 0, got {duration!r}")
         except ValueError as e:
             problems.append(Problem(CLI_FILE, "--duration", str(e)))
+    if is_benchmark(loaded.plan):
+        for flag, value in (("--rate", rate), ("--vus", vus), ("--duration", duration)):
+            if value is not None:
+                problems.append(Problem(CLI_FILE, flag, f"{flag} replaces the phases, and a benchmark plan has none: "
+                                                        "its sample counts are in each [scenarios.benchmark]"))
     if target is not None:
         v = Validator(CLI_FILE, _Locator(None), set(), set())
         v.check_target(target, ())
@@ -153,3 +159,23 @@ def quick_plan(
     return LoadedPlan(plan=loaded.plan, path=None, source=loaded.source, secrets=frozenset())
 
 
+
+
+def with_find_limit(loaded: LoadedPlan, settings: dict[str, tuple[str, Any]]) -> LoadedPlan:
+    """``perftui find-limit PLAN``: the plan's ``[find_limit]`` (or the defaults) updated with the
+    command line's ``settings`` (key -> (flag, value)), in place of its phases. A bad value is
+    reported under its flag."""
+    from perftui.plan import FindLimit
+
+    plan_dict = msgspec.to_builtins(loaded.plan)
+    section = dict(plan_dict.get("find_limit") or {})
+    section.update({key: value for key, (_flag, value) in settings.items()})
+    flags = {f"find_limit.{key}": flag for key, (flag, _value) in settings.items()}
+    v = Validator(CLI_FILE, _Locator(None), set(), set())
+    v.struct(section, FindLimit, ("find_limit",))
+    problems = [Problem(CLI_FILE, flags[p.path], p.message) for p in v.problems if p.path in flags]
+    if problems:
+        raise PlanError(problems)
+    plan_dict["find_limit"] = section
+    plan_dict.pop("phases", None)
+    return _revalidate(loaded, plan_dict)

@@ -9,6 +9,7 @@ from typing import Any
 import msgspec
 
 from perftui.planload.load import LoadedPlan
+from perftui.planload.sqlchecks import dsn_without_password
 from perftui.planload.source import SENSITIVE_HEADERS
 from perftui.template import TemplateError, compile_template
 
@@ -34,6 +35,8 @@ def redacted_plan(loaded: LoadedPlan, *, reveal: bool = False) -> dict[str, Any]
     written into Authorization/Cookie/Proxy-Authorization/X-Api-Key headers become ``"***"``
     and every value that came from the environment is masked wherever it appears."""
     data: dict[str, Any] = msgspec.to_builtins(loaded.plan)
+    # The profile that ran is kept (``profile``); the other variants are not what ran.
+    data.pop("profiles", None)
     if reveal:
         return data
     # Masking a one- or two-character value everywhere would garble the record without
@@ -62,6 +65,9 @@ def redacted_plan(loaded: LoadedPlan, *, reveal: bool = False) -> dict[str, Any]
             if name.lower() in SENSITIVE_HEADERS and isinstance(value, str) and not _pure_template(value):
                 h[name] = "***"
 
+    for db in (data.get("databases") or {}).values():
+        if isinstance(db, dict) and isinstance(db.get("dsn"), str):
+            db["dsn"] = dsn_without_password(db["dsn"])
     headers(data.get("defaults", {}).get("headers"))
     headers(data.get("monitor", {}).get("headers"))
     for sc in data.get("scenarios", []):

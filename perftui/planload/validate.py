@@ -17,11 +17,14 @@ from perftui.plan import (
     WsSendStep,
 )
 from perftui.planload.checks import PlanChecks
+from perftui.planload.sqlchecks import SqlChecks
+from perftui.planload.datacheck import DataChecks
+from perftui.planload.profilecheck import ProfileChecks
 from perftui.planload.source import _HEADER_NAME, _IDENT, HTTP_METHODS, Path_, _describe, _has_control, _has_space_or_control, _quote
 from perftui.template import TemplateError, compile_json
 
 
-class Validator(PlanChecks):
+class Validator(SqlChecks, DataChecks, ProfileChecks, PlanChecks):
     """Converts a plan and checks its meaning; ``problems`` collects every problem found."""
 
     # -- what several kinds share --

@@ -37,6 +37,13 @@ document.body.setAttribute('data-charts',String(document.querySelectorAll('svg.c
 """
 
 
+def _profile_html(doc: dict) -> str:
+    """`` [stress]`` after the plan's name when the run used a profile (``--profile``)."""
+    plan = doc.get("plan")
+    profile = plan.get("profile") if isinstance(plan, dict) else None
+    return f' <span class="meta">[profile {_e(profile)}]</span>' if profile else ""
+
+
 def _e(v) -> str:
     return escape(str(v))
 
@@ -108,13 +115,13 @@ def render(doc: dict, comparison: dict | None = None) -> str:
               for p in doc.get("phases") or [] if isinstance(p, dict) and p.get("start") is not None]
     marks = [(float(e.get("t", 0.0)), f"{e.get('kind')}: {e.get('message')}") for e in doc.get("events") or []
              if isinstance(e, dict) and e.get("kind") in ("annotation", "pause", "resume", "skip", "rate", "vus",
-                                                           "worker", "health", "generator")]
+                                                           "worker", "health", "generator", "limit")]
     s = doc.get("summary") or {}
     lat = s.get("latency_ms") or {}
     parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
              f"<title>perftui report · {_e(doc.get('plan_name'))} · {_e(doc.get('id'))}</title>",
              f"<style>{STYLE}</style></head><body>",
-             f"<h1>{_e(doc.get('plan_name'))}</h1>",
+             f"<h1>{_e(doc.get('plan_name'))}{_profile_html(doc)}</h1>",
              f'<div class="meta">session {_e(doc.get("id"))} · target {_e(doc.get("target"))} · started '
              f'{_e(doc.get("started_at"))} · {float(doc.get("duration_s") or 0):.1f} s · {_e(doc.get("workers"))} worker(s) · '
              f'{_e(doc.get("end_reason"))}{" · <span class=warn>partial</span>" if doc.get("partial") else ""}'
@@ -144,6 +151,8 @@ def render(doc: dict, comparison: dict | None = None) -> str:
              _e(f"{(x.get('budget_consumed') or 0) * 100:.0f}%"),
              _e(", ".join(f"{a.get('level')} at {a.get('at'):g}s" for a in x.get("alerts") or []))]
             for x in slos]))
+    if isinstance(doc.get("find_limit"), dict):
+        parts.append(_find_limit(doc["find_limit"]))
     if comparison is not None:
         parts.append(_comparison(comparison))
     parts.append("<h2>Over time</h2>")
@@ -199,6 +208,33 @@ def render(doc: dict, comparison: dict | None = None) -> str:
                  f'{dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}</p>')
     parts.append(f"<script>{SCRIPT}</script></body></html>")
     return "\n".join(parts)
+
+
+def _find_limit(fl: dict) -> str:
+    """A breaking-point search: the verdict, then one row per step (and per drop after a break)."""
+    mark = '<span class=pass>limit found</span>' if fl.get("found") else '<span class=fail>no limit found</span>'
+    out = ["<h2>Breaking point</h2>", f"<p>{mark} · {_e(fl.get('verdict') or '')}</p>",
+           f"<p class=meta>a step breaks on: {_e(', '.join(fl.get('criteria') or []))}</p>"]
+    rows = []
+    for st in fl.get("steps") or []:
+        if not isinstance(st, dict):
+            continue
+        verdict = st.get("verdict", "")
+        cls = {"held": "pass", "broke": "fail", "generator-limited": "warn"}.get(verdict, "")
+        detail = "; ".join(st.get("broke") or []) if verdict == "broke" else (st.get("note") or "")
+        rows.append([st.get("index", 0) + 1, _e(st.get("stage", "")), f"{st.get('rate', 0):g}",
+                     f"{st.get('started_rps', 0):.1f}", f"{st.get('rps', 0):.1f}", _ms(st.get("p50_ms")),
+                     _ms(st.get("p95_ms")), _ms(st.get("p99_ms")), f"{(st.get('error_rate') or 0) * 100:.2f}%",
+                     f"{(st.get('late_rate') or 0) * 100:.2f}%", f'<span class="{cls}">{_e(verdict)}</span> {_e(detail)}'])
+        rec = st.get("recovery")
+        if isinstance(rec, dict):
+            what = ("recovered in {:g} s".format(rec.get("seconds") or 0) if rec.get("recovered")
+                    else "not recovered" if rec.get("recovered") is False else "watching")
+            rows.append(["", "drop", f"{rec.get('rate', 0):g}", "", "", "", "", "", "", "",
+                         _e(f"{what} ({rec.get('watched_s', 0):.0f} s watched)")])
+    out.append(_table(["step", "stage", "asked/s", "started/s", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors",
+                       "late", "verdict"], rows))
+    return "".join(out)
 
 
 def _comparison(cmp: dict) -> str:

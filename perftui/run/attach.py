@@ -25,7 +25,7 @@ from typing import Any
 import msgspec
 from msgspec import Struct
 
-from perftui.run.clock import ClockState, ClockView, PhaseClock, phase_specs
+from perftui.run.clock import ClockState, ClockView, PhaseClock, plan_specs
 from perftui.run.coordinator import Coordinator
 from perftui.worker.messages import FrameReader, Snapshot
 from perftui.journal import Checkpoint, capture, restore
@@ -43,6 +43,12 @@ class CoordState(Struct, kw_only=True):
     workers_alive: int
     thresholds: list[Any] = []
     slos: list[Any] = []
+    find_limit: Any = None
+    """A breaking-point search's steps and result (``session.find_limit``), as builtins."""
+    worker_nodes: dict[int, str] = {}
+    """--cluster: worker -> node, the workers lost, each node's totals (``SessionRecord``'s)."""
+    lost_workers: list[int] = []
+    node_totals: dict[str, list[int]] = {}
 
 
 class Welcome(Struct, tag="welcome", kw_only=True):
@@ -140,7 +146,10 @@ def socket_dir() -> Path:
 def coord_state(c: Coordinator) -> CoordState:
     return CoordState(clock=c.phase_clock.s, workers_alive=sum(1 for w in c.workers if w.alive),
                       thresholds=[msgspec.to_builtins(r) for r in c.session.threshold_results],
-                      slos=[msgspec.to_builtins(r) for r in c.session.slo_results])
+                      slos=[msgspec.to_builtins(r) for r in c.session.slo_results],
+                      find_limit=msgspec.to_builtins(c.session.find_limit) if c.session.find_limit is not None else None,
+                      worker_nodes=c.session.worker_nodes, lost_workers=sorted(c.session.lost_workers),
+                      node_totals=c.session.node_totals)
 
 
 class ControlServer(SessionObserver):
@@ -264,7 +273,6 @@ class RemoteCoordinator(ClockView):
 
     def __init__(self, socket_path: str):
         self.socket_path = socket_path
-        self.listeners: list = []
         self.finished = asyncio.Event()
         self.session = None
         self.plan: Plan | None = None
@@ -296,7 +304,7 @@ class RemoteCoordinator(ClockView):
 
     def _accept_welcome(self, w: Welcome) -> None:
         self.plan = msgspec.msgpack.decode(w.plan, type=Plan)
-        self.phase_clock = PhaseClock(phase_specs(self.plan.phases))
+        self.phase_clock = PhaseClock(plan_specs(self.plan))
         self.session = restore(msgspec.msgpack.decode(w.checkpoint, type=Checkpoint))
         if w.monitor is not None:
             self.session.monitor.load_wire(w.monitor)
@@ -313,6 +321,14 @@ class RemoteCoordinator(ClockView):
 
             self.session.slo_results = [msgspec.convert(r, SloResult) for r in st.slos]
             self.session.generator.workers_alive = st.workers_alive
+            if st.find_limit is not None:
+                from perftui.session.limit import FindLimitDocument
+
+                self.session.find_limit = msgspec.convert(st.find_limit, FindLimitDocument)
+            if st.worker_nodes:
+                self.session.worker_nodes = dict(st.worker_nodes)
+                self.session.lost_workers = set(st.lost_workers)
+                self.session.node_totals = {k: list(v) for k, v in st.node_totals.items()}
 
     async def _pump(self, reader: asyncio.StreamReader) -> None:
         try:
@@ -328,8 +344,8 @@ class RemoteCoordinator(ClockView):
             if self._state is not None and self.state != "finished" and not self.detached:
                 self.session.end_reason = self.session.end_reason or "connection to the session lost"
             self.finished.set()
-            for cb in list(self.listeners):
-                cb()
+            if self.session is not None:
+                self.session.interval_closed(self.state)
 
     def _apply(self, msg) -> None:
         s = self.session
@@ -338,8 +354,7 @@ class RemoteCoordinator(ClockView):
         elif isinstance(msg, TickMsg):
             self._set_state(msg.state)
             s.tick(msg.now, msg.phase, msg.target_rps, msg.target_vus, final=msg.final)
-            for cb in list(self.listeners):
-                cb()
+            s.interval_closed(self.state)  # the run's verdicts came with the tick (_set_state)
         elif isinstance(msg, EventMsg):
             s.add_event(msg.event)
         elif isinstance(msg, MonitorMsg):

@@ -27,7 +27,7 @@ from dataclasses import dataclass, replace
 
 import msgspec
 
-from perftui.plan import Phase, duration_s, phase_model
+from perftui.plan import Phase, Plan, duration_s, is_benchmark, phase_model
 
 
 @dataclass
@@ -41,6 +41,11 @@ class PhaseSpec:
     end_value: float
     arrivals: str = "uniform"
     max_in_flight: int = 0
+    scenario: int = -1
+    """A benchmark phase (kind ``benchmark``, ``perftui.run.stages``): the scenario it measures,
+    with ``iterations`` measured after ``warmup`` (values: the concurrency; duration: its limit)."""
+    iterations: int = 0
+    warmup: int = 0
 
     def value_at(self, elapsed: float) -> float:
         if self.duration <= 0:
@@ -55,6 +60,9 @@ class PhaseSpec:
     def describe(self) -> str:
         if self.kind == "pause":
             return "pause"
+        if self.kind == "benchmark":
+            warm = f" after {self.warmup:,} warm-up" if self.warmup else ""
+            return f"{self.iterations:,} samples{warm}, {self.start_value:g} at a time"
         unit = "/s" if self.kind == "open" else " VUs"
         if not self.ramps:
             return f"{self.start_value:g}{unit}"
@@ -75,6 +83,25 @@ def phase_specs(phases: list[Phase]) -> list[PhaseSpec]:
         specs.append(PhaseSpec(name, kind, d, start, end, p.arrivals,
                                p.max_in_flight if p.max_in_flight is not msgspec.UNSET else 0))
     return specs
+
+
+def benchmark_specs(plan: Plan) -> list[PhaseSpec]:
+    """A benchmark plan's phases: one per benchmarked scenario, in plan order, each as long as
+    its ``max_duration`` at most (it ends as soon as its samples are taken)."""
+    specs = []
+    for i, sc in enumerate(plan.scenarios):
+        b = sc.benchmark
+        if b is msgspec.UNSET:
+            continue
+        specs.append(PhaseSpec(sc.name or f"scenario {i + 1}", "benchmark", duration_s(b.max_duration),
+                               b.concurrency, b.concurrency, scenario=i, iterations=b.iterations,
+                               warmup=b.warmup_iterations))
+    return specs
+
+
+def plan_specs(plan: Plan) -> list[PhaseSpec]:
+    """The phases a plan runs: its benchmarks (``benchmark_specs``), else its ``[[phases]]``."""
+    return benchmark_specs(plan) if is_benchmark(plan) else phase_specs(plan.phases)
 
 
 class ClockState(msgspec.Struct, kw_only=True):
@@ -255,13 +282,14 @@ class PhaseClock:
         self.s.resumed_at = self.now()
         return True
 
-    def skip(self) -> Transition | None:
-        """Next phase; past the last one the transition has ``entered`` None (end the run)."""
+    def skip(self, reason: str = "skip") -> Transition | None:
+        """Next phase; past the last one the transition has ``entered`` None (end the run).
+        ``reason`` ``done``: the phase's work is finished (a benchmark took its samples)."""
         if not self.active:
             return None
         if self.in_last_phase:
-            return Transition(self.s.phase_index, None, "skip")
-        return self._enter(self.s.phase_index + 1, "skip")
+            return Transition(self.s.phase_index, None, reason)
+        return self._enter(self.s.phase_index + 1, reason)
 
     def back(self) -> Transition | None:
         """Within a phase's first 2 s: the previous phase; later: the start of this one (like a
@@ -287,8 +315,8 @@ class PhaseClock:
         one; a ramp keeps its shape and its clock with both ends scaled (an end at zero stays
         there; others stay at least 0.1/s or 1 VU). None when there is nothing to scale."""
         spec = self.current
-        if spec is None or spec.kind == "pause" or not self.active:
-            return None
+        if spec is None or spec.kind in ("pause", "benchmark") or not self.active:
+            return None  # a benchmark's concurrency is part of what it measures
         if spec.ramps and self.s.override is None:
             low = 0.1 if spec.kind == "open" else 1.0
             start = max(low, spec.start_value * factor) if spec.start_value else 0.0

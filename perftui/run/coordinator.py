@@ -23,19 +23,21 @@ import sys
 import time
 from collections import deque
 from pathlib import Path
-from collections.abc import Callable
 
 import msgspec
 
 from perftui.worker.messages import (
-    Bye, Fatal, FrameReader, Hello, Init, SetLoad, Snapshot, Stop, encode_frame, report_decoder,
+    BenchDone, BenchWarm, Bye, Fatal, FrameReader, Hello, Init, SetLoad, Snapshot, StageDone, Stop, encode_frame,
+    report_decoder,
 )
 from perftui.errors import UserError
 from perftui.journal import JournalWriter, session_directory
 from perftui.lifeline import child_options
 from perftui.monitor import Monitor
 from perftui.plan import duration_s, protocol_endpoints
-from perftui.run.clock import ClockView, LoadChange, PhaseClock, PhaseSpec, Transition, phase_specs
+from perftui.run.cluster import current as cluster_address, loopback_warning, node_lost_event
+from perftui.run.stages import Stages
+from perftui.run.clock import ClockView, LoadChange, PhaseClock, PhaseSpec, Transition, plan_specs
 from perftui.planload import LoadedPlan, redacted_plan
 from perftui.redact import masker
 from perftui.session import PhaseRecord, SessionRecord
@@ -49,9 +51,17 @@ def default_workers() -> int:
 
 
 class WorkerHandle:
+    """A worker process on this machine. ``perftui.run.cluster.RayWorker`` has the same
+    interface for a worker on a Ray cluster's node."""
+
+    local = True
+    node = ""
+    """Which cluster node the worker runs on ("" on this machine)."""
+
     def __init__(self, index: int, proc: asyncio.subprocess.Process):
         self.index = index
         self.proc = proc
+        self.pid = proc.pid
         self.alive = True
         self.said_bye = False
         self.reader_task: asyncio.Task | None = None
@@ -65,13 +75,35 @@ class WorkerHandle:
             except (BrokenPipeError, ConnectionResetError):
                 self.alive = False
 
+    async def reports(self):
+        """The worker's reports, decoded, until its stdout closes."""
+        frames = FrameReader()
+        stream = self.proc.stdout
+        while True:
+            data = await stream.read(65536)
+            if not data:
+                break
+            for frame in frames.feed(data):
+                yield report_decoder.decode(frame)
+
+    async def closed(self) -> None:
+        await self.proc.wait()
+        if self.stderr_task is not None:
+            await asyncio.wait([self.stderr_task], timeout=1.0)
+
+    def exit_text(self) -> str:
+        return f"exit code {self.proc.returncode}"
+
+    def finished(self) -> bool:
+        return self.proc.returncode is not None
+
+    def kill(self) -> None:
+        if self.proc.returncode is None:
+            self.proc.kill()
+
 
 class Coordinator(ClockView):
     """Runs one plan. States (its ``phase_clock``'s): idle → running ⇄ paused → finished."""
-
-    on_create: list[Callable[[Coordinator], None]] = []
-    """Called with each new coordinator of this process: live outputs the command line asked for
-    (``--metrics-port``) follow the run whichever viewer (dashboard, headless) created it."""
 
     def __init__(self, loaded: LoadedPlan, target: str, *, workers: int | None = None,
                  snapshot_interval: float = 0.25, seed: int = 0, reveal_secrets: bool = False,
@@ -79,10 +111,20 @@ class Coordinator(ClockView):
         self.loaded = loaded
         self.plan = loaded.plan
         self.target = target
-        self.worker_count = workers or default_workers()
+        self.cluster = None
+        """Where the workers run when not on this machine (``--cluster``: ``perftui.run.cluster``)."""
+        if cluster_address() is not None:
+            from perftui.run.cluster import RayCluster
+
+            self.cluster = RayCluster(cluster_address())
+        self.worker_count = workers or (self.cluster.default_workers() if self.cluster else default_workers())
         self.snapshot_interval = snapshot_interval
         self.seed = seed
-        self.phase_clock = PhaseClock(phase_specs(self.plan.phases), now=_now)
+        if self.plan.find_limit is not None:  # a breaking-point search runs its own steps
+            from perftui.run.limit import search_plan
+
+            self.plan = search_plan(self.plan)
+        self.phase_clock = PhaseClock(plan_specs(self.plan), now=_now)
         self.mask = masker(() if reveal_secrets else loaded.secrets)
         """Hides ${ENV} values in what the session records (endpoint names, errors, target)."""
         self.session = SessionRecord(
@@ -98,22 +140,27 @@ class Coordinator(ClockView):
         """Thresholds (windows, the system under test, abort on fail) and SLOs, once per second."""
         if self.judge.active:
             self.session.add_observer(self.judge)
+        self.stages = Stages(self)
+        """``[[setup]]``, ``[[teardown]]`` and benchmark phases (``perftui.run.stages``)."""
         self.workers: list[WorkerHandle] = []
-        self.listeners: list[Callable[[], None]] = []
         self.finished = asyncio.Event()
         self._clock_task: asyncio.Task | None = None
         self._stopping = False
         self._killed = False
         self.monitor = Monitor(self.plan.monitor, target=target, session=self.session, own_pids=self._own_pids,
-                               tls_verify=self.plan.defaults.tls_verify)
+                               tls_verify=self.plan.defaults.tls_verify, databases=self.plan.databases)
         """Target health/metrics and generator self-health; its state is ``session.monitor``."""
         self.sessions_dir = sessions_dir
         """Where the journal, checkpoints and final document go (None: keep nothing on disk)."""
         self.journal: JournalWriter | None = None
         self.session_file: Path | None = None
         """The final session document in the session directory, once written."""
-        for hook in Coordinator.on_create:
-            hook(self)
+        self.finder = None
+        """The breaking-point search (``perftui.run.limit.LimitFinder``) of a ``[find_limit]`` plan."""
+        if self.plan.find_limit is not None:
+            from perftui.run.limit import LimitFinder
+
+            self.finder = LimitFinder(self, self.plan.find_limit)
 
     # ---- workers ----------------------------------------------------------------------
 
@@ -121,61 +168,76 @@ class Coordinator(ClockView):
         """Start the worker processes and wait until each has said hello."""
         plan_bytes = msgspec.msgpack.encode(self.plan)
         hellos = []
+        remote = await self.cluster.start_workers(self.worker_count) if self.cluster else None
         for i in range(self.worker_count):
             if self._stopping:  # stopped while starting: start no more
+                for handle in (remote or [])[i:]:
+                    handle.kill()
                 break
-            proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "perftui.worker",
-                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-                start_new_session=True,  # a Ctrl-C on the terminal is ours to handle, not theirs
-                **child_options(),  # and they die with us, whatever kills us
-            )
-            handle = WorkerHandle(i, proc)
+            if remote is None:
+                proc = await asyncio.create_subprocess_exec(
+                    sys.executable, "-m", "perftui.worker",
+                    stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+                    start_new_session=True,  # a Ctrl-C on the terminal is ours to handle, not theirs
+                    **child_options(),  # and they die with us, whatever kills us
+                )
+                handle = WorkerHandle(i, proc)
+                handle.stderr_task = asyncio.ensure_future(self._read_stderr(handle))
+            else:
+                handle = remote[i]
             self.workers.append(handle)
             hello = asyncio.get_running_loop().create_future()
             hellos.append(hello)
             handle.reader_task = asyncio.ensure_future(self._read_worker(handle, hello))
-            handle.stderr_task = asyncio.ensure_future(self._read_stderr(handle))
             handle.send(Init(plan=plan_bytes, target=self.target, worker_index=i, worker_count=self.worker_count,
                              snapshot_interval=self.snapshot_interval, seed=self.seed))
-        await asyncio.wait_for(asyncio.gather(*hellos), timeout=30)
+        await asyncio.wait_for(asyncio.gather(*hellos), timeout=30 if remote is None else 120)
         self.session.generator.workers_alive = len(self.workers)
+        if remote is not None:
+            self.session.worker_nodes = {w.index: w.node for w in self.workers}
+            self.session.event("cluster", f"{len(self.workers)} worker(s) on {len({w.node for w in self.workers})} "
+                                          f"node(s) of the Ray cluster {self.cluster.address}: " + ", ".join(
+                                              f"{n} ×{sum(1 for w in self.workers if w.node == n)}"
+                                              for n in dict.fromkeys(w.node for w in self.workers)))
+            warning = loopback_warning(self.target, [w.node for w in self.workers])
+            if warning:
+                self.session.event("warning", warning)
 
     async def _read_worker(self, handle: WorkerHandle, hello: asyncio.Future) -> None:
-        frames = FrameReader()
-        stream = handle.proc.stdout
-        while True:
-            data = await stream.read(65536)
-            if not data:
-                break
-            for frame in frames.feed(data):
-                msg = report_decoder.decode(frame)
-                if isinstance(msg, Snapshot):
-                    if self.session.started_mono is not None:
-                        self.session.ingest(self._masked(msg))
-                elif isinstance(msg, Hello):
-                    if not hello.done():
-                        hello.set_result(msg.pid)
-                elif isinstance(msg, Bye):
-                    handle.said_bye = True
-                elif isinstance(msg, Fatal):
-                    self.session.event("worker", f"worker {msg.worker} failed: {self.mask(msg.message)}")
+        async for msg in handle.reports():
+            if isinstance(msg, Snapshot):
+                if self.session.started_mono is not None:
+                    self.session.ingest(self._masked(msg))
+            elif isinstance(msg, Hello):
+                if not hello.done():
+                    hello.set_result(msg.pid)
+            elif isinstance(msg, Bye):
+                handle.said_bye = True
+            elif isinstance(msg, (StageDone, BenchWarm, BenchDone)):
+                self.stages.on_report(msg)
+            elif isinstance(msg, Fatal):
+                self.session.event("worker", f"worker {msg.worker} failed: {self.mask(msg.message)}")
         handle.alive = False
-        await handle.proc.wait()
-        if handle.stderr_task is not None:
-            await asyncio.wait([handle.stderr_task], timeout=1.0)
+        await handle.closed()
         if not hello.done():
-            hello.set_exception(RuntimeError(f"worker {handle.index} exited with code {handle.proc.returncode} before starting: "
+            hello.set_exception(RuntimeError(f"worker {handle.index} {handle.exit_text()} before starting: "
                                              + "\n".join(map(self.mask, handle.stderr_tail))))
         if not handle.said_bye and not self._stopping and not self._killed:
+            self.stages.setup_lost(f"worker {handle.index} {handle.exit_text()}")
             alive = sum(1 for w in self.workers if w.alive)
             self.session.generator.workers_alive = alive
+            self.session.worker_lost(handle.index)
             last = self.mask(handle.stderr_tail[-1]) if handle.stderr_tail else ""
-            self.session.event("worker", f"worker {handle.index} died (exit code {handle.proc.returncode}); "
+            where = f" on node {handle.node}" if handle.node else ""
+            self.session.event("worker", f"worker {handle.index}{where} died ({handle.exit_text()}); "
                                          f"{alive} of {len(self.workers)} left" + (f": {last}" if last else ""))
+            lost_node = node_lost_event(self.workers, handle)
+            if lost_node:
+                self.session.event("node", lost_node)
             if alive == 0:
                 asyncio.ensure_future(self.stop("all workers died"))
             else:
+                self.stages.worker_lost(handle.index)
                 self._apply_load()  # re-share the load among the survivors
 
     def _masked(self, snap: Snapshot) -> Snapshot:
@@ -195,7 +257,7 @@ class Coordinator(ClockView):
 
     def _own_pids(self) -> list[tuple[str, int]]:
         """perftui's processes, for the monitor's psutil sampling."""
-        return [("coordinator", os.getpid())] + [(f"worker {w.index}", w.proc.pid) for w in self.workers if w.alive]
+        return [("coordinator", os.getpid())] + [(f"worker {w.index}", w.pid) for w in self.workers if w.alive and w.local]
 
     def _alive(self) -> list[WorkerHandle]:
         return [w for w in self.workers if w.alive]
@@ -208,6 +270,10 @@ class Coordinator(ClockView):
         if not alive:
             return
         spec = self.current
+        if spec is not None and spec.kind == "benchmark":
+            if self.state == "running":
+                self.stages.apply_bench()
+            return
         shape = self.phase_clock.shape()
         now = _now()
         origin = self.session.started_mono or 0.0
@@ -223,7 +289,7 @@ class Coordinator(ClockView):
                 w.send(SetLoad(phase=index, kind="open", start=now, duration=shape.remaining,
                                rate_from=v0 / n, rate_to=v1 / n, arrivals=spec.arrivals,
                                max_in_flight=-(-spec.max_in_flight // n) if spec.max_in_flight else 0,
-                               clock_origin=origin))
+                               clock_origin=origin, share=i, shares=n))
             else:
                 w.send(SetLoad(phase=index, kind="closed", start=now, duration=shape.remaining,
                                vus_from=_share(round(v0), n, i), vus_to=_share(round(v1), n, i), clock_origin=origin))
@@ -233,10 +299,23 @@ class Coordinator(ClockView):
         if t is None or t.entered is None:
             return
         record_transition(self.session, self.specs, t)
+        self.stages.left_phase()
         self._apply_load()
 
     async def _clock(self) -> None:
-        """Advance phases, close timeline seconds, evaluate thresholds."""
+        """Advance phases, close timeline seconds, evaluate thresholds. A bug in any of that must
+        not leave the run hanging with no clock: it ends the run, recorded, with what it has."""
+        try:
+            await self._tick_seconds()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - reported in the session and on screen, then stopped
+            self.session.event("warning", f"internal error in the run's clock: {type(exc).__name__}: {exc}; "
+                                          "the run stops here and keeps what it recorded")
+            if not self._stopping:
+                await self.stop(f"internal error: {type(exc).__name__}")
+
+    async def _tick_seconds(self) -> None:
         next_second = self.session.started_mono + 1.0
         grace = 0.06  # snapshots stamped on the boundary arrive within a millisecond or so
         while self.phase_clock.active:
@@ -258,8 +337,7 @@ class Coordinator(ClockView):
         rps, vus = self.target_now(back=max(0.0, _now() - boundary) + 0.5)
         self.session.tick(boundary, spec.name if spec else "", rps, vus, final=final)
         self.evaluate_thresholds()
-        for cb in self.listeners:
-            cb()
+        self.session.interval_closed(self.state)  # the viewers' one path (SessionObserver.on_interval)
 
     def evaluate_thresholds(self) -> list:
         s = self.session
@@ -302,6 +380,12 @@ class Coordinator(ClockView):
             if self._stopping:  # a signal while the workers were starting: stop() finishes the record
                 await self.finished.wait()
                 return
+        if not await self.stages.setup():
+            if not self._stopping:
+                why = self.session.setup.message if self.session.setup else "no worker left"
+                await self.stop(f"setup failed: {why}")
+            await self.finished.wait()
+            return
         self.session.mark_started()
         t = self.phase_clock.start()
         self.session.event("start", f"run started with {len(self._alive())} worker(s) against {self.session.target}")
@@ -327,6 +411,14 @@ class Coordinator(ClockView):
         t = self.phase_clock.skip()
         if t is not None and t.entered is None:
             asyncio.ensure_future(self.stop("skipped past the last phase"))
+            return
+        self._transition(t)
+
+    def phase_done(self) -> None:
+        """The current phase's work is done before its time (a benchmark took its samples)."""
+        t = self.phase_clock.skip("done")
+        if t is not None and t.entered is None:
+            asyncio.ensure_future(self.stop("completed"))
             return
         self._transition(t)
 
@@ -368,6 +460,7 @@ class Coordinator(ClockView):
             return
         self._stopping = True
         self._stop_reason = reason
+        self.stages.setup_lost(reason)  # a setup still going ends with the run
         was_running = self.phase_clock.active
         if was_running:
             close_phase_record(self.session, self.phase_index if self.current else None)
@@ -375,14 +468,16 @@ class Coordinator(ClockView):
         self.phase_clock.finish()
         if self._clock_task and self._clock_task is not asyncio.current_task():
             self._clock_task.cancel()
+        teardown = self.stages.teardown_limit(0) if grace > 0 else 0.0
         for w in self._alive():
-            w.send(Stop(grace=grace))
+            w.send(Stop(grace=grace, teardown=self.stages.teardown_limit(w.index) if grace > 0 else 0.0))
         readers = [w.reader_task for w in self.workers if w.reader_task]
         if readers:
-            done, pending = await asyncio.wait(readers, timeout=grace + 0.7)
+            done, pending = await asyncio.wait(readers, timeout=grace + 0.7 + (teardown + 1.0 if teardown else 0.0)
+                                               + (0.0 if self.cluster is None else 2.0))
             for w in self.workers:
-                if w.proc.returncode is None:
-                    w.proc.kill()
+                if not w.local or not w.finished():
+                    w.kill()
             if pending:
                 await asyncio.wait(pending, timeout=1.0)
         if was_running:
@@ -400,16 +495,15 @@ class Coordinator(ClockView):
                 except Exception as exc:  # noqa: BLE001 - whatever the disk does, the run must end
                     self.session.event("warning", f"session directory: {exc}")
             self.finished.set()  # always: the reporter waits on it, a signal handler too
-        for cb in self.listeners:
-            cb()
+        self.session.interval_closed(self.state)
 
     def kill_workers(self) -> None:
         """Kill every worker at once. Their deaths are then ours, never "all workers died"
         (a fast double Ctrl-C kills them before the graceful stop has begun)."""
         self._killed = True
         for w in self.workers:
-            if w.proc.returncode is None:
-                w.proc.kill()
+            if not w.finished():
+                w.kill()
 
 
 # ---- what a phase change and a load change leave in the session (the tests' fake uses them too)

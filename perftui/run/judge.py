@@ -38,6 +38,7 @@ from perftui.thresholds import (
     settled, slo_metric, system_metric,
 )
 from perftui.units import format_duration
+from perftui.session.observer import SessionObserver
 
 if TYPE_CHECKING:  # pragma: no cover
     from perftui.plan import Plan
@@ -171,7 +172,7 @@ class _Rule:
         self.aborted_at: float | None = None
 
 
-class Judge:
+class Judge(SessionObserver):
     """Thresholds and SLOs of one run (see the module docstring). ``stop(reason)`` is how an
     abort reaches the coordinator; it returns False when the run is stopping anyway."""
 

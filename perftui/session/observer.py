@@ -2,24 +2,32 @@
 
 The record (``SessionRecord``) calls every registered observer, in registration order, with each
 worker snapshot it ingests, each second it closes, each event it records and each monitoring
-sample its ``MonitorState`` applies. Observers today: the journal (``perftui.journal.JournalWriter``,
-rows and events to disk) and the attach server (``perftui.run.attach.ControlServer``, everything
-to attached viewers). Adding one is one line: ``session.add_observer(obj)``.
+sample its ``MonitorState`` applies; and, once the run has drawn its conclusions from a closed
+second (thresholds evaluated) and once more when the run has ended, with the record itself: the
+interval snapshot every viewer reads (``on_interval``).
+
+Observers: the journal (``perftui.journal.JournalWriter``, rows and events to disk), the attach
+server (``perftui.run.attach.ControlServer``, everything to attached viewers), the dashboard's
+controller and the headless reporter (``on_interval``: redraw, print a progress line), the
+Prometheus exporter (``perftui.export.prometheus.MetricsExporter``: a copy of the figures for
+scrapes). Adding one is one line: ``session.add_observer(obj)``; ``OnInterval(fn)`` is an
+observer of intervals only.
 
 Subclass ``SessionObserver`` to get a no-op for each hook you do not need; any object with the
-four methods also fits the Protocol (a static checker verifies it at the ``add_observer`` call).
+five methods also fits the Protocol (a static checker verifies it at the ``add_observer`` call).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:  # pragma: no cover
     from perftui.monitor.model import Sample
     from perftui.session.schema import Event, TimelineRow
     from perftui.worker.messages import Snapshot
 
-__all__ = ["SessionObserver"]
+__all__ = ["OnInterval", "SessionObserver"]
 
 
 class SessionObserver(Protocol):
@@ -40,3 +48,19 @@ class SessionObserver(Protocol):
 
     def on_monitor(self, sample: Sample) -> None:
         """A monitoring sample applied to ``SessionRecord.monitor`` (health, metrics, processes)."""
+
+    def on_interval(self, session: Any, state: str) -> None:
+        """The run's figures after a closed second, with everything it derives from them (the
+        thresholds' verdicts), and once more when the run has ended (after the session file is
+        written). ``session`` is the ``SessionRecord`` (not imported here: it imports this
+        module); ``state`` is the run's: ``idle``, ``running``, ``paused`` or ``finished``."""
+
+
+class OnInterval(SessionObserver):
+    """An observer of intervals only: ``OnInterval(fn)`` calls ``fn(session, state)``."""
+
+    def __init__(self, fn: Callable[[Any, str], None]) -> None:
+        self.fn = fn
+
+    def on_interval(self, session: Any, state: str) -> None:
+        self.fn(session, state)

@@ -1,4 +1,4 @@
-"""Protocol figures of a run (WebSocket, GraphQL, MCP), from the session record's aggregates.
+"""Protocol figures of a run (WebSocket, GraphQL, MCP, SQL), from the session record's aggregates.
 
 ``SessionRecord.protocol_summary`` and ``protocol_extra`` call these with what they need: the
 plan's protocol endpoints and their roles (``perftui.plan.protocol_endpoints``, given to the
@@ -12,6 +12,7 @@ from collections.abc import Mapping
 
 from perftui.aggregate import Aggregate, summarize_histogram
 from perftui.session.schema import GraphQLSummary, McpSummary, ProtocolSummary, WsSummary
+from perftui.session.sqlfigures import sql_summary
 from perftui.summary import LatencySummary
 
 __all__ = ["protocol_extra", "protocol_summary"]
@@ -90,6 +91,9 @@ def protocol_summary(roles: Mapping[str, str], endpoints: Mapping[str, Aggregate
             latency_ms=summarize_histogram(calls.latency, calls.latency_sum),
             error_kinds=dict(sorted(calls.error_kinds.items())), methods=[n for n, _ in by_role["mcp"]],
         )
+    if "sql" in by_role:
+        out.sql = sql_summary(roles, endpoints, extra_total=extra_total, gauges=gauges, gauge_peaks=gauge_peaks,
+                              span=span)
     return out
 
 def protocol_extra(p: ProtocolSummary, roles: Mapping[str, str], endpoints: Mapping[str, Aggregate], *,

@@ -28,11 +28,15 @@ from perftui import __version__
 from perftui.aggregate import Aggregate, decode_histogram
 from perftui.monitor.model import Sample
 from perftui.monitor.state import MonitorState
+from perftui.session.endpoint_points import EndpointSeconds, percentiles_ms
+from perftui.session.limit import FindLimitDocument
 from perftui.session.observer import SessionObserver
 from perftui.session.protocols import protocol_extra, protocol_summary
+from perftui.session.sqlfigures import sql_extra
 from perftui.session.schema import (
-    SCHEMA_VERSION, Event, GeneratorState, PhaseRecord, ProtocolSummary, SessionDocument, TimelineRow, merge_rows,
+    SCHEMA_VERSION, Event, GeneratorState, NodeHealth, PhaseRecord, ProtocolSummary, SessionDocument, TimelineRow, merge_rows,
 )
+from perftui.session.stages import BenchmarkRecord, StageRecord
 from perftui.summary import EndpointSummary, StatsSummary
 from perftui.worker.messages import Snapshot
 
@@ -43,7 +47,8 @@ WINDOW_SECONDS = 10
 
 GAUGE_EXTRA = frozenset({"ws.open_connections"})
 """``Snapshot.extra`` keys that are gauges (the worker's value now), not per-interval counts: the
-timeline shows their sum over workers at the end of each second instead of a sum over snapshots."""
+timeline shows their sum over workers at the end of each second instead of a sum over snapshots.
+Keys starting with ``pool.`` (SQL connection pools) are gauges too."""
 
 
 def new_session_id() -> str:
@@ -101,6 +106,8 @@ class SessionRecord:
         self.endpoint_window: dict[str, deque[int]] = {}
         self.endpoint_second: dict[str, int] = {}
         self.endpoint_protocol: dict[str, str] = {}
+        self.endpoint_points = EndpointSeconds()
+        """The second being filled, per endpoint: each timeline row's ``endpoints``."""
         """Endpoint name -> the protocol its requests last went over ("http/1.1", "h2", "h2c")."""
         self.timeline: list[TimelineRow] = []
         self.observers: list[SessionObserver] = []
@@ -110,6 +117,11 @@ class SessionRecord:
         self._pending: list[TimelineRow] = []
         self.worker_state: dict[int, Snapshot] = {}
         self.generator = GeneratorState(workers=workers)
+        self.worker_nodes: dict[int, str] = {}
+        """Worker index -> cluster node (``--cluster``); empty when the workers run here."""
+        self.lost_workers: set[int] = set()
+        self.node_totals: dict[str, list[int]] = {}
+        """Cluster node -> [iterations, late starts, requests] over the run."""
         self.last_errors: deque[str] = deque(maxlen=50)
         self.threshold_results: list[Any] = []
         self.slo_results: list[Any] = []
@@ -128,6 +140,8 @@ class SessionRecord:
         """Gauge keys of ``Snapshot.extra`` (``GAUGE_EXTRA``): the sum over workers at the last tick."""
         self.gauge_peaks: dict[str, float] = {}
         self._worker_gauges: dict[int, dict[str, float]] = {}
+        self._peak_open: dict[int, bool] = {}
+        """Per worker: a ``*_peak`` gauge has had a value in the current second already."""
         self.monitor = MonitorState(emit=self.event, forward=self._on_monitor_sample)
         """Target health/metrics, SUT process and generator self-health (``perftui.monitor.state``)."""
         self._last_tick: float | None = None
@@ -142,6 +156,12 @@ class SessionRecord:
         self.boundary = 0.0
         """End of the second being filled; snapshots stamped after it wait in ``_next``."""
         self._next: list[Snapshot] = []
+        self.setup: StageRecord | None = None
+        self.teardown: StageRecord | None = None
+        self.benchmark: list[BenchmarkRecord] = []
+        """Setup, teardown and benchmark records (``perftui.run.stages`` fills them)."""
+        self.find_limit: FindLimitDocument | None = None
+        """A breaking-point search's steps and result (``perftui.run.limit``), kept up to date as it goes."""
 
     # ---- time -------------------------------------------------------------------------
 
@@ -162,14 +182,34 @@ class SessionRecord:
 
     def add_event(self, ev: Event) -> None:
         self.events.append(ev)
-        for ob in self.observers:
-            ob.on_event(ev)
+        self._tell("on_event", ev)
 
     # ---- observers --------------------------------------------------------------------
 
-    def add_observer(self, observer: SessionObserver) -> None:
-        """From now on, tell ``observer`` about every ingest, tick, event and monitoring sample."""
+    def add_observer(self, observer: SessionObserver, *, state: str | None = None) -> None:
+        """From now on, tell ``observer`` about every ingest, tick, event, monitoring sample and
+        interval. With the run's ``state``, it gets the record as it is now at once (``on_interval``)."""
         self.observers.append(observer)
+        if state is not None:
+            observer.on_interval(self, state)
+
+    def interval_closed(self, state: str) -> None:
+        """The run has drawn its conclusions from the last closed second, or (``finished``) has
+        ended: every observer's ``on_interval``. Called by the coordinator (or a viewer's replica)."""
+        self._tell("on_interval", self, state)
+
+    def _tell(self, method: str, *args) -> None:
+        """Call one hook on every observer. An observer that raises (a bug in a viewer, an
+        exporter, a judge) is dropped with a warning event: it never stops the run's clock or
+        its record."""
+        for ob in list(self.observers):
+            try:
+                getattr(ob, method)(*args)
+            except Exception as exc:  # noqa: BLE001 - isolated, reported, and the run goes on
+                if ob in self.observers:
+                    self.observers.remove(ob)
+                self.event("warning", f"{type(ob).__name__} stopped following the run after an internal error "
+                                      f"({method}: {type(exc).__name__}: {exc}); the run and its record go on")
 
     def remove_observer(self, observer: SessionObserver) -> None:
         """Stop telling ``observer`` (no error when it was not registered)."""
@@ -177,16 +217,14 @@ class SessionRecord:
             self.observers.remove(observer)
 
     def _on_monitor_sample(self, sample: Sample) -> None:
-        for ob in self.observers:
-            ob.on_monitor(sample)
+        self._tell("on_monitor", sample)
 
     # ---- ingest -----------------------------------------------------------------------
 
     def ingest(self, snap: Snapshot) -> None:
         """Merge one worker snapshot into the second its timestamp falls in. Histograms are
         decoded once and added to the endpoint's cumulative aggregate and the current second."""
-        for ob in self.observers:
-            ob.on_ingest(snap)
+        self._tell("on_ingest", snap)
         self._place(snap)
 
     def _place(self, snap: Snapshot) -> None:
@@ -207,6 +245,7 @@ class SessionRecord:
             agg.add_delta(d, lat, svc)
             self.second.add_delta(d, lat, svc)
             self.endpoint_second[d.name] = self.endpoint_second.get(d.name, 0) + d.requests
+            self.endpoint_points.add(d.name, d.requests, d.errors, lat)
             if d.protocol:
                 self.endpoint_protocol[d.name] = d.protocol
         self.second.late_starts += snap.late_starts
@@ -219,9 +258,18 @@ class SessionRecord:
         for e in snap.errors_sample:
             self.last_errors.append(e)
         self.worker_state[snap.worker] = snap
+        if self.worker_nodes:
+            totals = self.node_totals.setdefault(self.worker_nodes.get(snap.worker, "?"), [0, 0, 0])
+            totals[0] += snap.iterations
+            totals[1] += snap.late_starts
+            totals[2] += sum(d.requests for d in snap.endpoints)
         for k, v in snap.extra.items():
-            if k in GAUGE_EXTRA:
-                self._worker_gauges.setdefault(snap.worker, {})[k] = v
+            if k in GAUGE_EXTRA or k.startswith("pool."):  # SQL pools' gauges (perftui.worker.sql)
+                g = self._worker_gauges.setdefault(snap.worker, {})
+                # "<name>_peak": the most at once in the snapshot's interval; the row keeps the
+                # second's most, not its last quarter's
+                g[k] = max(v, g.get(k, 0.0)) if k.endswith("_peak") and self._peak_open.get(snap.worker) else v
+                self._peak_open[snap.worker] = True
                 continue
             self.extra_now[k] = self.extra_now.get(k, 0.0) + v
             self.extra_total[k] = self.extra_total.get(k, 0.0) + v
@@ -238,7 +286,8 @@ class SessionRecord:
         self._last_tick = now
         self._ticks += 1
         summary_lat = sec.latency
-        pct = summary_lat.get_percentile_to_value_dict([50.0, 95.0, 99.0]) if summary_lat.total_count else {}
+        # the same values as hdrh's get_percentile_to_value_dict, without its walk over every counter
+        p50, p95, p99 = percentiles_ms(summary_lat) if summary_lat.total_count else (None, None, None)
         gen = self._generator_now()
         if self._worker_gauges:
             gauges: dict[str, float] = {}
@@ -250,17 +299,18 @@ class SessionRecord:
                 if v > self.gauge_peaks.get(k, 0.0):
                     self.gauge_peaks[k] = v
             self.extra_now.update(gauges)
+            self._peak_open = {}
         row = TimelineRow(
             t=round(self.elapsed(now), 3), phase=phase, target_rps=round(target_rps, 3), target_vus=target_vus,
             rps=round(sec.requests / span, 3), started_rps=round(self._second_iterations / span, 3),
             requests=sec.requests, errors=sec.errors,
             error_rate=sec.errors / sec.requests if sec.requests else 0.0,
-            p50_ms=pct[50.0] / 1000 if pct else None, p95_ms=pct[95.0] / 1000 if pct else None,
-            p99_ms=pct[99.0] / 1000 if pct else None, late_starts=sec.late_starts, dropped=sec.dropped,
+            p50_ms=p50, p95_ms=p95, p99_ms=p99, late_starts=sec.late_starts, dropped=sec.dropped,
             in_flight=gen.in_flight, vus=gen.vus, open_connections=gen.open_connections,
             cpu_percent=round(gen.cpu_percent, 1), rss_mb=round(gen.rss_bytes / 2**20, 1),
             loop_lag_ms=round(self._second_lag, 2), schedule_lag_ms=round(self._second_sched_lag, 2),
             stalls=self._second_stalls, queued=gen.queued, extra=dict(self.extra_now),
+            endpoints=self.endpoint_points.close(),
         )
         self.generator = gen
         row.monitor, row.generator_limited = self.monitor.close_second(row, self.timeline, self._pending, final=final)
@@ -285,8 +335,7 @@ class SessionRecord:
         waiting, self._next = self._next, []
         for snap in waiting:
             self._place(snap)
-        for ob in self.observers:
-            ob.on_tick(now, phase, target_rps, target_vus, final, row)
+        self._tell("on_tick", now, phase, target_rps, target_vus, final, row)
         return row
 
     def _generator_now(self) -> GeneratorState:
@@ -301,8 +350,32 @@ class SessionRecord:
             vus=sum(s.vus for s in snaps),
             loop_lag_ms=max((s.loop_lag_ms for s in snaps), default=0.0),
             schedule_lag_ms=max((s.schedule_lag_ms for s in snaps), default=0.0),
-            stalls=self._second_stalls, queued=sum(s.queued for s in snaps),
+            stalls=self._second_stalls, queued=sum(s.queued for s in snaps), nodes=self._nodes_now(),
         )
+
+    def worker_lost(self, index: int) -> None:
+        """A worker is gone for good: its last snapshot no longer counts in the generator's state."""
+        self.lost_workers.add(index)
+        self.worker_state.pop(index, None)
+
+    def _nodes_now(self) -> list[NodeHealth]:
+        if not self.worker_nodes:
+            return []
+        nodes: dict[str, NodeHealth] = {}
+        for index, name in self.worker_nodes.items():
+            n = nodes.get(name)
+            if n is None:
+                totals = self.node_totals.get(name, [0, 0, 0])
+                n = nodes[name] = NodeHealth(node=name, iterations=totals[0], late_starts=totals[1], requests=totals[2])
+            n.workers += 1
+            if index in self.lost_workers:
+                continue
+            n.workers_alive += 1
+            snap = self.worker_state.get(index)
+            if snap is not None:
+                n.cpu_percent = round(n.cpu_percent + snap.cpu_percent, 1)
+                n.loop_lag_ms = round(max(n.loop_lag_ms, snap.loop_lag_ms), 2)
+        return list(nodes.values())
 
     def _append_row(self, row: TimelineRow) -> None:
         if self.resolution == 1.0:
@@ -387,7 +460,10 @@ class SessionRecord:
     def protocol_extra(self, summary: ProtocolSummary | None = None) -> dict[str, float]:
         """The protocol metrics thresholds can name (``perftui.session.protocols.protocol_extra``)."""
         p = summary if summary is not None else self.protocol_summary()
-        return protocol_extra(p, self.roles, self.endpoints, span=self._span())
+        out = protocol_extra(p, self.roles, self.endpoints, span=self._span())
+        out.update(sql_extra(self.roles, self.endpoints, extra_total=self.extra_total, gauges=self.gauges,
+                             gauge_peaks=self.gauge_peaks, span=self._span()))
+        return out
 
     # ---- export -----------------------------------------------------------------------
 
@@ -423,6 +499,10 @@ class SessionRecord:
             service_histogram=total.service.encode().decode() if total.service.total_count else "",
             protocols=self.protocol_summary(),
             slos=self.slo_results,
+            setup=self.setup,
+            teardown=self.teardown,
+            benchmark=self.benchmark,
+            find_limit=self.find_limit,
         )
 
     def to_json(self) -> bytes:

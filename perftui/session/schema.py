@@ -14,7 +14,11 @@ from typing import Any
 import msgspec
 from msgspec import Struct
 
+from perftui.session.stages import BenchmarkRecord, StageRecord
+from perftui.session.limit import FindLimitDocument
 from perftui.monitor.model import GeneratorWarning, MonitorDocument, MonitorRow, merge_monitor
+from perftui.session.endpoint_points import EndpointPoint, merge_points
+from perftui.session.sqlfigures import SqlSummary
 from perftui.summary import EndpointSummary, LatencySummary, StatsSummary
 
 __all__ = [
@@ -22,7 +26,9 @@ __all__ = [
     "SessionDocument", "TimelineRow", "WsSummary", "merge_rows",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""2: timeline rows carry per-endpoint figures (``TimelineRow.endpoints``). Version 1 documents
+read as before, their rows without endpoints."""
 
 
 class TimelineRow(Struct, kw_only=True):
@@ -64,6 +70,9 @@ class TimelineRow(Struct, kw_only=True):
     processes, the machine (``perftui.monitor``)."""
     generator_limited: bool = False
     """perftui itself was the bottleneck during this span: its load and latency numbers are suspect."""
+    endpoints: dict[str, EndpointPoint] = {}
+    """Endpoint name -> its requests, errors and p50/p95/p99 in the span, for the span's busiest
+    ``ENDPOINTS_PER_ROW`` endpoints (``perftui.session.endpoint_points``); empty in version 1."""
 
 
 class PhaseRecord(Struct, kw_only=True):
@@ -85,8 +94,28 @@ class Event(Struct, kw_only=True):
     """Seconds since run start (may be negative for events before start)."""
     kind: str
     """"start", "pause", "resume", "phase", "skip", "rate", "vus", "annotation", "export", "stop", "worker", "warning",
-    "health" (target up/down, health fields, metrics failures, SUT process), "generator" (generator-limited from/until)."""
+    "health" (target up/down, health fields, metrics failures, SUT process), "generator" (generator-limited from/until),
+    "limit" (a breaking-point search: each step's verdict, each recovery, the result)."""
     message: str
+
+
+class NodeHealth(Struct, kw_only=True):
+    """One cluster node's share of the generator (``--cluster``; docs/cluster.md)."""
+
+    node: str
+    """The node's address and the start of its Ray node id: ``10.0.0.7/3c2b5a``."""
+    workers: int = 0
+    workers_alive: int = 0
+    cpu_percent: float = 0.0
+    """Its workers' CPU now (100 = one core)."""
+    loop_lag_ms: float = 0.0
+    """Worst event-loop lag of its workers in the last snapshot."""
+    late_starts: int = 0
+    """Arrivals started late on this node, over the whole run."""
+    iterations: int = 0
+    """Iterations this node's workers started, over the whole run."""
+    requests: int = 0
+    """Requests its workers completed, over the whole run."""
 
 
 class GeneratorState(Struct, kw_only=True):
@@ -102,6 +131,8 @@ class GeneratorState(Struct, kw_only=True):
     stalls: int = 0
     """Worker event-loop stalls (> 2 ms) in the last second, all workers."""
     queued: int = 0
+    nodes: list[NodeHealth] = []
+    """Per cluster node (``--cluster``), in placement order; empty when the workers run here."""
 
 
 # ---- protocol figures (WebSocket, GraphQL, MCP) -------------------------------------------
@@ -179,9 +210,11 @@ class ProtocolSummary(Struct, kw_only=True, omit_defaults=True):
     ws: WsSummary | None = None
     graphql: GraphQLSummary | None = None
     mcp: McpSummary | None = None
+    sql: SqlSummary | None = None
+    """SQL steps and their connection pools (``perftui.session.sqlfigures``)."""
 
     def __bool__(self) -> bool:
-        return self.ws is not None or self.graphql is not None or self.mcp is not None
+        return self.ws is not None or self.graphql is not None or self.mcp is not None or self.sql is not None
 
 
 class SessionDocument(Struct, kw_only=True):
@@ -218,6 +251,13 @@ class SessionDocument(Struct, kw_only=True):
     """Rebuilt by ``perftui recover`` from the journal and one checkpoint after the run died."""
     slos: list[Any] = []
     """The plan's ``[[slos]]``: error budget, burn rates and alerts (``perftui.slo.SloResult``)."""
+    setup: StageRecord | None = None
+    """``[[setup]]``: its outcome and its own requests (``perftui.session.stages``)."""
+    teardown: StageRecord | None = None
+    benchmark: list[BenchmarkRecord] = []
+    """A benchmark plan's scenarios: asked and measured sample counts, and their endpoints."""
+    find_limit: FindLimitDocument | None = None
+    """The breaking-point search of a ``[find_limit]`` run (``perftui.session.limit``); None otherwise."""
 
 
 def merge_rows(rows: list[TimelineRow]) -> TimelineRow:
@@ -249,4 +289,5 @@ def merge_rows(rows: list[TimelineRow]) -> TimelineRow:
         loop_lag_ms=max(r.loop_lag_ms for r in rows), schedule_lag_ms=max(r.schedule_lag_ms for r in rows),
         stalls=sum(r.stalls for r in rows), queued=last.queued, extra=extra, monitor=merge_monitor([r.monitor for r in rows]),
         generator_limited=any(r.generator_limited for r in rows),
+        endpoints=merge_points([r.endpoints for r in rows]),
     )

@@ -40,8 +40,10 @@ class PerftuiApp(App[int]):
                  reveal_secrets: bool = False, start: bool = False, refresh: float = 4.0,
                  plan_dirs: list[tuple[Path, str]] | None = None, backend: Backend | None = None,
                  remote=None, baseline_p95: list[tuple[float, float | None]] | None = None,
-                 baseline_name: str = "") -> None:
+                 baseline_name: str = "", observers: tuple = ()) -> None:
         super().__init__()
+        self.observers = tuple(observers)
+        """``SessionObserver``s that follow the run's session too (``--metrics-port``'s exporter)."""
         self.baseline_p95 = baseline_p95
         """``perftui run --baseline NAME``: the baseline's (t, p95 ms), a line on the latency chart."""
         self.baseline_name = baseline_name
@@ -96,7 +98,8 @@ class PerftuiApp(App[int]):
         from perftui.ui.screens.dashboard import DashboardScreen
 
         self.controller = RunController(loaded, workers=self.worker_count, out=self.out,
-                                        reveal_secrets=self.reveal_secrets, backend=self.backend)
+                                        reveal_secrets=self.reveal_secrets, backend=self.backend,
+                                        observers=self.observers)
         screen = DashboardScreen(self.controller, start=start, refresh=self.refresh_hz)
         if len(self.screen_stack) > 1:
             self.switch_screen(screen)
@@ -242,10 +245,12 @@ def run_attached(socket_path: str, *, refresh: float) -> int:
 
 def run_dashboard(loaded: LoadedPlan, *, workers: int | None, out: str | None, reveal_secrets: bool,
                   start: bool, refresh: float, baseline_p95: list[tuple[float, float | None]] | None = None,
-                  baseline_name: str = "") -> int:
-    """The dashboard on one plan; returns the exit code (0, 1 thresholds failed, 130 signal)."""
+                  baseline_name: str = "", observers: tuple = ()) -> int:
+    """The dashboard on one plan; returns the exit code (0, 1 thresholds failed, 130 signal).
+    ``observers``: ``SessionObserver``s that follow the run's session too."""
     return _run(PerftuiApp(loaded, workers=workers, out=out, reveal_secrets=reveal_secrets, start=start,
-                           refresh=refresh, baseline_p95=baseline_p95, baseline_name=baseline_name))
+                           refresh=refresh, baseline_p95=baseline_p95, baseline_name=baseline_name,
+                           observers=observers))
 
 
 def run_picker(*, workers: int | None, refresh: float) -> int:

@@ -27,11 +27,13 @@ from typing import TYPE_CHECKING, Protocol
 
 import msgspec
 
+from perftui.plan import is_benchmark, shown_target
 from perftui.planload import LoadedPlan
 from perftui.redact import masker
 from perftui.run.clock import PhaseSpec
 from perftui.runtime import Target, exit_code, resolve_target, save_session, write_session
-from perftui.session import SessionRecord
+from perftui.session import SessionObserver, SessionRecord
+from perftui.session.observer import OnInterval
 from perftui.ui.plans import is_monitored, shown_plan, uses_protocols
 
 if TYPE_CHECKING:  # the attach client is loaded only by ``perftui attach``
@@ -72,8 +74,7 @@ class RunControl(Protocol):
 
     specs: list[PhaseSpec]
     session: SessionRecord
-    listeners: list[Callable[[], None]]
-    """Called once per closed timeline second (and at the end)."""
+    """Its observers' ``on_interval`` runs once per closed timeline second (and at the end)."""
     finished: asyncio.Event
 
     def current_phase_elapsed(self) -> float: ...
@@ -165,12 +166,17 @@ class RunController:
     """True for a run going on in another process (``AttachedController``)."""
 
     def __init__(self, loaded: LoadedPlan, *, workers: int | None = None, out: str | None = None,
-                 reveal_secrets: bool = False, backend: Backend | None = None):
+                 reveal_secrets: bool = False, backend: Backend | None = None,
+                 observers: tuple[SessionObserver, ...] = ()):
         self.loaded = loaded
+        self.observers = observers
+        """Also follow the run's session (the outputs the command line asked for: ``--metrics-port``)."""
         self.plan = shown_plan(loaded, reveal=reveal_secrets)
         """What the screens show of the plan (secrets masked); the coordinator runs ``loaded``."""
         self.monitored = is_monitored(loaded.plan)
         self.protocols = uses_protocols(loaded.plan)
+        self.benchmark = is_benchmark(loaded.plan)
+        """A benchmark plan: the dashboard shows its table instead of the endpoints."""
         self.workers = workers
         self.out = out
         self.reveal_secrets = reveal_secrets
@@ -198,8 +204,8 @@ class RunController:
     def shown_target(self) -> str:
         """The target URL as the screens show it: any ${ENV} value in it masked."""
         if self.target is None:
-            return self.plan.target
-        return self._mask(self.target.url)
+            return shown_target(self.plan)
+        return shown_target(self.plan, self._mask(self.target.url))
 
     @property
     def state(self) -> str:
@@ -227,9 +233,14 @@ class RunController:
     def touch(self) -> None:
         self.version += 1
 
-    def _on_second(self) -> None:
-        # Called by the coordinator in its clock loop: keep it cheap.
+    def _on_second(self, session: SessionRecord, state: str) -> None:
+        # Called by the coordinator in its clock loop (each closed second, the end): keep it cheap.
         self.version += 1
+
+    def _follow(self, coord: RunControl) -> None:
+        coord.session.add_observer(OnInterval(self._on_second))
+        for ob in self.observers:
+            coord.session.add_observer(ob, state=coord.state)
 
     # ---- lifecycle --------------------------------------------------------------------
 
@@ -248,7 +259,7 @@ class RunController:
             self.error = f"cannot start the target: {exc}"
             self.touch()
             return
-        self.coord.listeners.append(self._on_second)
+        self._follow(self.coord)
         self.status = READY
         self.touch()
 
@@ -399,7 +410,7 @@ class AttachedController(RunController):
         self.target = Target(remote.target)
         self.status = READY
         self.detached = False
-        remote.listeners.append(self._on_second)
+        self._follow(remote)
 
     @property
     def session_id(self) -> str:

@@ -29,9 +29,9 @@ def shown_plan(loaded: LoadedPlan, *, reveal: bool = False) -> Plan:
 
 
 def is_monitored(plan: Plan) -> bool:
-    """The plan watches its target: health URLs, a metrics URL or a local process."""
+    """The plan watches its target: health URLs, a metrics URL, a local process or a database."""
     m = plan.monitor
-    return bool(m.health or m.metrics or m.process is not UNSET)
+    return bool(m.health or m.metrics or m.process is not UNSET or m.postgres)
 
 
 def uses_protocols(plan: Plan) -> bool:
@@ -51,6 +51,11 @@ class PlanEntry:
     problems: list[Problem] = field(default_factory=list)
     shown: Plan | None = None
     """``shown_plan(loaded)``: what the picker displays."""
+    profile: str = ""
+    """The profile chosen in the picker ("" for the plan as written); ``loaded`` has it applied."""
+    profile_names: list[str] = field(default_factory=list)
+    base: LoadedPlan | None = None
+    """The plan without a profile (its ``profiles`` describe the choices)."""
 
     @property
     def ok(self) -> bool:
@@ -63,9 +68,13 @@ class PlanEntry:
         return self.path.stem
 
     def reload(self) -> None:
-        self.loaded, self.shown, self.problems = None, None, []
+        self.loaded, self.shown, self.problems, self.base, self.profile_names = None, None, [], None, []
         try:
-            self.loaded = load_plan(self.path)
+            self.base = load_plan(self.path)
+            self.profile_names = list(self.base.plan.profiles)
+            if self.profile not in self.profile_names:
+                self.profile = ""
+            self.loaded = load_plan(self.path, profile=self.profile) if self.profile else self.base
             self.shown = shown_plan(self.loaded)
         except PlanError as exc:
             self.problems = exc.problems
@@ -73,6 +82,13 @@ class PlanEntry:
             self.problems = [Problem(str(self.path), "", str(exc))]
         except OSError as exc:
             self.problems = [Problem(str(self.path), "", f"cannot read: {exc.strerror or exc}")]
+
+
+    def next_profile(self) -> None:
+        """Choose the next profile of the plan (after the last: none), and load the plan with it."""
+        names = ["", *self.profile_names]
+        self.profile = names[(names.index(self.profile) + 1) % len(names)] if self.profile in names else ""
+        self.reload()
 
 
 def examples_dir() -> Path:

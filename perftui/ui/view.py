@@ -49,12 +49,100 @@ def endpoint_rows(summaries, recent_rps) -> list[EndpointRow]:
 
 
 @dataclass(frozen=True)
+class BenchRow:
+    """One operation of a benchmark plan: its samples so far (of ``asked``) and their latency."""
+
+    name: str
+    order: int
+    """Its place in the plan."""
+    requests: int
+    asked: int
+    error_rate: float
+    min: float | None
+    max: float | None
+    mean: float | None
+    p50: float | None
+    p95: float | None
+    p99: float | None
+    protocol: str = ""
+
+
+def bench_rows(benchmark, summaries) -> list[BenchRow]:
+    """``session.benchmark`` with the endpoints' summaries: one row per operation, in plan order."""
+    by_name = {e.name: e for e in summaries}
+    rows: list[BenchRow] = []
+    seen: set[str] = set()
+    for b in benchmark:
+        for name in b.endpoints:
+            if name in seen:
+                continue
+            seen.add(name)
+            e = by_name.get(name)
+            lat = e.latency_ms if e is not None else None
+            rows.append(BenchRow(name, len(rows), e.requests if e else 0, b.iterations, e.error_rate if e else 0.0,
+                                 *(getattr(lat, k) if lat else None for k in ("min", "max", "mean", "p50", "p95", "p99")),
+                                 e.protocol if e else ""))
+    return rows
+
+
+@dataclass(frozen=True)
 class PhaseRecordView:
     """Where a phase started and ended on the run's clock (None: not yet)."""
 
     start: float | None
     end: float | None
     skipped: bool
+
+
+@dataclass(frozen=True)
+class LimitCell:
+    """One step of a breaking-point search, as the phase strip shows it."""
+
+    number: int
+    stage: str
+    rate: float
+    verdict: str
+    p99: float | None
+    started_rps: float
+    broke: str
+    """The evidence of a step that broke (or why it was generator-limited)."""
+    progress: float
+    """Measured share of the step (0..1)."""
+    recovery: str
+    """After a break: ``recovering at 570/s``, ``recovered in 2s``, ``not recovered``."""
+
+
+@dataclass(frozen=True)
+class LimitView:
+    """A breaking-point search (``session.find_limit``): its steps so far and its result."""
+
+    state: str
+    cells: tuple[LimitCell, ...]
+    limit_rps: float | None
+    broke_rps: float | None
+    verdict: str
+    found: bool
+
+
+def limit_view(doc) -> LimitView | None:
+    if doc is None:
+        return None
+    measure = doc.settings.get("step_duration_s", 1.0) or 1.0
+    cells = []
+    for s in doc.steps:
+        rec = s.recovery
+        if rec is None:
+            recovery = ""
+        elif rec.recovered:
+            recovery = f"recovered in {rec.seconds or 0:g}s at {rec.rate:,.4g}/s"
+        elif rec.recovered is False:
+            recovery = f"not recovered at {rec.rate:,.4g}/s"
+        else:
+            recovery = f"recovering at {rec.rate:,.4g}/s"
+        cells.append(LimitCell(s.index + 1, s.stage, s.rate, s.verdict, s.p99_ms, s.started_rps,
+                               "; ".join(s.broke) if s.verdict == "broke" else s.note, min(1.0, s.seconds / measure),
+                               recovery))
+    return LimitView(doc.state, tuple(cells), doc.limit_rps, doc.broke_rps, doc.verdict, doc.found)
 
 
 @dataclass(frozen=True)
@@ -70,6 +158,8 @@ class PhasesView:
     started: bool
     ended: bool
     active: bool
+    limit: LimitView | None = None
+    """A breaking-point search's steps (the strip shows them instead of its one phase)."""
 
     @property
     def current(self) -> PhaseSpec | None:
@@ -102,6 +192,8 @@ class HeaderView:
     limited: bool
     """perftui itself is the bottleneck right now."""
     headline: Headline | None
+    profile: str = ""
+    """The plan's profile that runs (``--profile``), "" for none."""
 
 
 @dataclass(frozen=True)
@@ -200,6 +292,8 @@ class NumbersView:
     timeline: tuple[TimelineRow, ...] = ()
     protocols: Any = None
     """``ProtocolSummary`` when the plan has protocol steps (else None)."""
+    benchmark: tuple[BenchRow, ...] | None = None
+    """A benchmark plan's operations (``bench_rows``); None otherwise and before the start."""
 
 
 @dataclass(frozen=True)
@@ -244,7 +338,8 @@ def phases_view(c: ctl.RunController) -> PhasesView | None:
         records=tuple(PhaseRecordView(r.start, r.end, r.skipped) for r in coord.session.phases),
         index=coord.phase_index,
         current_elapsed=coord.current_phase_elapsed() if started else 0.0,
-        state=c.state, started=started, ended=c.ended, active=c.active)
+        state=c.state, started=started, ended=c.ended, active=c.active,
+        limit=limit_view(getattr(coord.session, "find_limit", None)))
 
 
 def header_view(c: ctl.RunController, phases: PhasesView | None, numbers: NumbersView) -> HeaderView:
@@ -266,7 +361,7 @@ def header_view(c: ctl.RunController, phases: PhasesView | None, numbers: Number
         plan_name=c.plan.name or "plan", target=c.shown_target,
         attached_id=coord.session.id if c.remote and coord is not None else None,
         word=word, detail=detail, phases=phases, run_elapsed=elapsed,
-        target_down=down, limited=limited, headline=headline)
+        target_down=down, limited=limited, headline=headline, profile=getattr(c.plan, "profile", ""))
 
 
 def monitor_view(mon) -> MonitorView:
@@ -313,7 +408,8 @@ def numbers_view(c: ctl.RunController, cores: int | None) -> NumbersView:
         endpoints=tuple(endpoint_rows(s.endpoint_summaries(), s.endpoint_recent_rps)) if started else None,
         events=tuple(s.events), generator_warnings=tuple(mon.generator_warnings),
         generator_warning=mon.generator_warning, timeline=timeline,
-        protocols=s.protocol_summary() if c.protocols else None)
+        protocols=s.protocol_summary() if c.protocols else None,
+        benchmark=tuple(bench_rows(s.benchmark, s.endpoint_summaries())) if started and s.benchmark else None)
 
 
 def build_view(c: ctl.RunController, previous: RunView | None = None, *, cores: int | None = None) -> RunView:

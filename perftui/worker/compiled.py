@@ -108,6 +108,8 @@ class CompiledStep:
         """``perftui.worker.rpc.McpAction`` of an ``mcp`` step."""
         self.ws: Any = None
         """``perftui.worker.ws.WsAction`` of a WebSocket step."""
+        self.sql: Any = None
+        """``perftui.worker.sql.SqlAction`` of a ``sql`` / ``transaction`` step."""
         if self.kind == "think":
             return
         self.recorder: EndpointRecorder = recorder_for(self.name)

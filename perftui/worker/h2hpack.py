@@ -1,5 +1,5 @@
-"""HPACK caches for the HTTP/2 engine (``perftui.worker.h2transport``), which installs them on
-each ``h2`` connection in place of its ``hpack`` encoder and decoder.
+"""HPACK caches for the HTTP/2 engine: each connection (``perftui.worker.h2conn``) wraps its
+``hpack`` encoder and decoder in them.
 
 A load test sends the same few requests and gets the same few answers over and over; HPACK in
 pure Python (Huffman coding, debug logging) was ~45 % of the HTTP/2 client's CPU per request

@@ -1,7 +1,8 @@
-"""The load engine's HTTP/2 client: an ``asyncio.Protocol`` per connection around the sans-IO
-``h2`` state machine, many concurrent streams per connection, one ``H2Pool`` per origin.
+"""The load engine's HTTP/2 client: an ``asyncio.Protocol`` per connection, many concurrent
+streams per connection, one ``H2Pool`` per origin.
 
-The connections themselves (the protocol around ``h2``) are in ``perftui.worker.h2conn``.
+The connections themselves (a small hand-written client framing layer, HPACK through ``hpack``;
+its docstring says why not the ``h2`` library) are in ``perftui.worker.h2conn``.
 Used by the scenario runner (``perftui.worker.scenario``) for HTTP and GraphQL steps of plans
 with ``[defaults] http2 = true``; ``H2Client`` (one per worker) renders a step's request and
 picks the pool. ``https://`` origins negotiate ``h2`` with ALPN; a server that picks
@@ -16,7 +17,8 @@ connection) so flow control never throttles a load test's downloads.
 
 Same contract as ``transport.HttpPool``: ``request`` returns a ``transport.Response`` (``t_sent``
 is when the stream's HEADERS were written) or raises ``transport.TransportError`` with the same
-kinds, plus two of its own:
+kinds ("protocol" also for a server that breaks HTTP/2: the connection ends with a GOAWAY
+carrying the matching error code), plus two of its own:
 
 - ``h2_stream_reset``: the server reset the stream (RST_STREAM) before the response ended.
 - ``h2_goaway``: the server shut the connection down with GOAWAY and an error code, or closed it
@@ -285,8 +287,7 @@ class H2Pool(PoolWaiters):
                 if conn is not None and not conn.closed:
                     return conn
                 continue  # None: the connection we waited for failed; try again
-            conn = await self._connect(deadline)
-            conn.used += 1
+            conn = await self._connect(deadline)  # counts this request's stream on it
             if conn.used < conn.limit:
                 self._has_room(conn)
             return conn

@@ -33,9 +33,11 @@ import msgspec
 import psutil
 
 from perftui.worker.messages import (
-    Bye, Fatal, FrameReader, Hello, Init, SetLoad, Snapshot, Stop, command_decoder, encode_frame,
+    Bench, BenchDone, BenchGo, BenchWarm, Bye, Fatal, FrameReader, Hello, Init, RunSetup, SetLoad, Shared, Snapshot,
+    Stop, command_decoder, encode_frame,
 )
 from perftui.worker.scenario import ScenarioRunner
+from perftui.worker.stages import BenchRun, run_stage
 from perftui.plan import Plan
 
 _now = time.monotonic
@@ -82,7 +84,9 @@ class Worker:
         self.init = init
         self.out = out
         plan = msgspec.msgpack.decode(init.plan, type=Plan)
-        self.runner = ScenarioRunner(plan, init.target, worker_index=init.worker_index, seed=init.seed)
+        self.runner = ScenarioRunner(plan, init.target, worker_index=init.worker_index, seed=init.seed,
+                                     worker_count=init.worker_count)
+        self.runner.warm_sql()  # [databases] min_connections: opened while the run is being set up
         self.shape_task: asyncio.Task | None = None
         self.shape: SetLoad | None = None
         self.in_flight = 0
@@ -106,6 +110,8 @@ class Worker:
         self.proc.cpu_percent(None)
         self.stopping = False
         self.origin = _now()
+        self.bench: BenchRun | None = None
+        self.bench_task: asyncio.Task | None = None
 
     def send(self, msg) -> None:
         if not self.out.is_closing():
@@ -117,6 +123,8 @@ class Worker:
         if self.shape_task is not None:
             self.shape_task.cancel()
             self.shape_task = None
+        if self.bench_task is not None and shape.kind != "idle":
+            self.bench_task.cancel()  # skipped past: the next phase's load takes over
         self.shape = shape
         if shape.kind != "open":
             self._release_lanes()
@@ -139,7 +147,8 @@ class Worker:
         poisson = shape.arrivals == "poisson"
         rng = runner.rng
         # Workers interleave their uniform schedules instead of firing in lockstep.
-        k = (self.init.worker_index + 0.5) / self.init.worker_count if not poisson else rng.expovariate(1.0)
+        share, shares = (shape.share, shape.shares) if shape.shares else (self.init.worker_index, self.init.worker_count)
+        k = (share + 0.5) / shares if not poisson else rng.expovariate(1.0)
         if shape.max_in_flight:
             # The plan's own bound: past it an arrival is dropped, never queued.
             self.lane_limit, self.queue_limit = shape.max_in_flight, 0
@@ -260,6 +269,43 @@ class Worker:
             finally:
                 self.in_flight -= 1
 
+    # ---- setup, benchmarks (perftui.worker.stages) --------------------------------------
+
+    async def run_setup(self, cmd: RunSetup) -> None:
+        plan = self.runner.plan
+        done = await run_stage(plan, self.init.target, "setup", plan.setup, {}, worker_index=self.init.worker_index,
+                               seed=self.init.seed, timeout=cmd.timeout)
+        self.send(done)
+
+    def share(self, cmd: Shared) -> None:
+        """The setup's captures: every virtual user from now on starts with a copy of them."""
+        self.runner.constants.update(cmd.vars)
+
+    def start_bench(self, cmd: Bench) -> None:
+        if self.bench_task is not None:
+            self.bench_task.cancel()
+        if self.shape_task is not None:
+            self.shape_task.cancel()
+            self.shape_task = None
+        if cmd.clock_origin:
+            self.origin = cmd.clock_origin
+        runner = self.runner
+        runner.set_connection_limit(runner.max_connections or 0)
+        if self.bench is not None or runner.iterations:
+            # what ran before (the previous benchmark) leaves now, before this warm-up's
+            # snapshots, which carry no requests
+            self.send(self.snapshot(_now(), 0.0))
+        index = self.init.worker_index
+        self.bench = BenchRun(runner, cmd, lambda: self.send(BenchWarm(worker=index, phase=cmd.phase)))
+        self.bench_task = asyncio.ensure_future(self._bench(self.bench))
+
+    async def _bench(self, bench: BenchRun) -> None:
+        try:
+            await bench.run()
+        finally:  # also when cut short (skipped, out of time): the counts done so far
+            self.send(BenchDone(worker=self.init.worker_index, phase=bench.bench.phase, measured=bench.measured,
+                                warmup=bench.warmed))
+
     # ---- reporting ---------------------------------------------------------------------
 
     def _next_grid(self, now: float) -> float:
@@ -302,10 +348,15 @@ class Worker:
     def snapshot(self, now: float, interval: float) -> Snapshot:
         runner = self.runner
         deltas = [d for d in (r.take_delta() for r in runner.recorders.values()) if d is not None]
+        bench = self.bench
+        if bench is not None and bench.warming:
+            deltas = []  # a benchmark's warm-up is in no statistic
+            runner.iterations = 0
         snap = Snapshot(
             worker=self.init.worker_index, seq=self.seq, t=now, interval=interval, endpoints=deltas,
             iterations=runner.iterations, late_starts=self.late, dropped=self.dropped,
-            in_flight=self.in_flight, vus=sum(1 for t in self.vus if not t.done()),
+            in_flight=self.in_flight + (bench.in_flight if bench is not None else 0),
+            vus=sum(1 for t in self.vus if not t.done()),
             open_connections=runner.open_connections, loop_lag_ms=self.loop_lag * 1000, stalls=self.stalls,
             queued=len(self.queue),
             schedule_lag_ms=self.schedule_lag * 1000, cpu_percent=self.proc.cpu_percent(None),
@@ -322,8 +373,13 @@ class Worker:
 
     async def stop(self, grace: float) -> None:
         self.stopping = True
+        if self.bench is not None:
+            self.bench.stopping = True  # lanes finish the iteration they are in, take no other
+            self.bench.go.set()
         self.set_load(SetLoad(phase=-1, kind="idle", start=_now(), duration=0))
         pending = list(self.tasks) + [t for t in self.vus if not t.done()]
+        if self.bench_task is not None and not self.bench_task.done():
+            pending.append(self.bench_task)
         if pending:
             _, still = await asyncio.wait(pending, timeout=grace)
             for t in still:
@@ -361,8 +417,22 @@ async def main() -> int:
                     gc.set_threshold(GC_THRESHOLD0, 50, 100)
                 elif isinstance(cmd, SetLoad) and worker is not None:
                     worker.set_load(cmd)
+                elif isinstance(cmd, RunSetup) and worker is not None:
+                    worker.tasks.add(asyncio.ensure_future(worker.run_setup(cmd)))  # a Stop may come meanwhile
+                elif isinstance(cmd, Shared) and worker is not None:
+                    worker.share(cmd)
+                elif isinstance(cmd, Bench) and worker is not None:
+                    worker.start_bench(cmd)
+                elif isinstance(cmd, BenchGo) and worker is not None:
+                    if worker.bench is not None and worker.bench.bench.phase == cmd.phase:
+                        worker.bench.go.set()
                 elif isinstance(cmd, Stop) and worker is not None:
                     await worker.stop(cmd.grace)
+                    if cmd.teardown > 0:
+                        plan = worker.runner.plan
+                        worker.send(await run_stage(plan, worker.init.target, "teardown", plan.teardown,
+                                                    worker.runner.constants, worker_index=worker.init.worker_index,
+                                                    seed=worker.init.seed, timeout=cmd.teardown))
                     if snap_task:
                         snap_task.cancel()
                     now = _now()

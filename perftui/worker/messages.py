@@ -8,7 +8,7 @@ commands on the worker's stdin, snapshots on its stdout. Both sides use ``FrameR
 from __future__ import annotations
 
 import struct
-from typing import Literal
+from typing import Any, Literal
 
 import msgspec
 from msgspec import Struct
@@ -47,14 +47,56 @@ class SetLoad(Struct, tag="load", array_like=True):
     clock_origin: float = 0.0
     """The run's time zero: snapshots are taken on a grid of ``snapshot_interval`` from it, so
     the coordinator can assign them to whole seconds exactly."""
+    share: int = 0
+    shares: int = 0
+    """Open model: this worker takes arrivals ``share``, ``share + shares``, ... of the common
+    schedule (0 shares: ``Init.worker_index`` of ``Init.worker_count``). The coordinator renumbers
+    the live workers when one is lost, so the survivors interleave evenly again."""
 
 
 class Stop(Struct, tag="stop", array_like=True):
     grace: float = 2.0
     """Seconds to let in-flight requests finish."""
+    teardown: float = 0.0
+    """Then run the plan's ``[[teardown]]`` within this many seconds (0: don't; one worker does)."""
 
 
-Command = Init | SetLoad | Stop
+# -- setup, teardown, benchmarks (perftui.worker.stages, perftui.run.stages) --
+
+
+class RunSetup(Struct, tag="setup", array_like=True):
+    """Run the plan's ``[[setup]]`` steps now, within ``timeout`` seconds; answer ``StageDone``."""
+
+    timeout: float
+
+
+class Shared(Struct, tag="shared", array_like=True):
+    """The setup's captures: every virtual user of the worker starts with them (its own copy)."""
+
+    vars: dict[str, Any]
+
+
+class Bench(Struct, tag="bench", array_like=True):
+    """Benchmark scenario ``scenario``: ``warmup`` iterations left out of the statistics, then
+    exactly ``iterations`` measured ones, ``concurrency`` at a time; answer ``BenchDone``."""
+
+    phase: int
+    scenario: int
+    warmup: int
+    iterations: int
+    concurrency: int
+    clock_origin: float = 0.0
+    hold: bool = False
+    """After the warm-up (if any share of it is this worker's), say ``BenchWarm`` and wait for ``BenchGo``."""
+
+
+class BenchGo(Struct, tag="benchgo", array_like=True):
+    """Every worker of benchmark phase ``phase`` has warmed up: take the measured samples now."""
+
+    phase: int
+
+
+Command = Init | SetLoad | Stop | RunSetup | Shared | Bench | BenchGo
 
 # ---- worker -> coordinator -------------------------------------------------------------
 
@@ -123,7 +165,34 @@ class Bye(Struct, tag="bye", array_like=True):
     worker: int
 
 
-Report = Snapshot | Hello | Fatal | Bye
+class StageDone(Struct, tag="stage", array_like=True):
+    """What ``[[setup]]`` or ``[[teardown]]`` did: its requests (kept apart from the load's), the
+    variables it captured (setup) and, when a step failed, what went wrong."""
+
+    worker: int
+    stage: str
+    ok: bool
+    message: str
+    duration: float
+    endpoints: list[EndpointDelta]
+    captured: dict[str, Any] = {}
+
+
+class BenchWarm(Struct, tag="benchwarm", array_like=True):
+    """This worker's warm-up of benchmark phase ``phase`` is over; it waits for ``BenchGo``."""
+
+    worker: int
+    phase: int
+
+
+class BenchDone(Struct, tag="benchdone", array_like=True):
+    worker: int
+    phase: int
+    measured: int
+    warmup: int
+
+
+Report = Snapshot | Hello | Fatal | Bye | StageDone | BenchWarm | BenchDone
 
 _HEADER = struct.Struct(">I")
 _command_encoder = msgspec.msgpack.Encoder()

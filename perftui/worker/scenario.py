@@ -39,12 +39,13 @@ import msgspec
 
 from perftui.jsonpath import MISSING
 from perftui.plan import (
-    MCP_INITIALIZE, MCP_TERMINATE, GraphQLStep, HttpStep, McpStep, Plan, Step, ThinkStep, WsCloseStep, WsConnectStep,
-    WsExpectStep, WsHoldStep, WsRequestStep, WsSendStep, duration_s,
+    MCP_INITIALIZE, MCP_TERMINATE, DataFile, GraphQLStep, HttpStep, McpStep, Plan, SqlStep, Step, ThinkStep,
+    WsCloseStep, WsConnectStep, WsExpectStep, WsHoldStep, WsRequestStep, WsSendStep, duration_s,
 )
 from perftui.template import compile_json
-from perftui.worker import h2transport, rpc, ws
+from perftui.worker import h2transport, rpc, sql, ws
 from perftui.worker.compiled import CompiledStep, Origin
+from perftui.worker.datafeed import data_feeds
 from perftui.worker.stats import EndpointRecorder, McpStats, WsStats
 from perftui.worker.transport import HttpPool, TransportError
 
@@ -57,7 +58,8 @@ connect) has latency = service time: the gap is the client's own serialization, 
 not count either, and recording one value lets the statistics keep one histogram per request."""
 
 
-def compile_step(step: Step, plan: Plan, recorder_for, default_origin: Origin, base_path: str = "") -> CompiledStep:
+def compile_step(step: Step, plan: Plan, recorder_for, default_origin: Origin, base_path: str = "",
+                 sql_pool_for=None) -> CompiledStep:
     """Compile one step for the engine: the step's type decides, here and once, which parts it
     gets and which module runs it (``ScenarioRunner._request``, ``rpc.run_mcp_step``,
     ``ws.run_step``); nothing per request looks at the kind again but the runner's branch."""
@@ -89,6 +91,10 @@ def compile_step(step: Step, plan: Plan, recorder_for, default_origin: Origin, b
             cs.compile_checks(step)
             cs.ws = ws.WsAction(step, d, default_origin)
             return cs
+        case SqlStep():
+            pool = sql_pool_for(step.database if isinstance(step.database, str) else next(iter(plan.databases)))
+            cs.sql = sql.SqlAction(step, pool, pool.stats, cs.name)
+            return cs
     if cs.kind != "think":
         if cs.http2:
             h2transport.prepare_step(cs)
@@ -112,9 +118,12 @@ class ScenarioRunner:
     """Runs iterations for one worker; owns the connection pools and endpoint recorders. The
     protocol modules see it as a ``perftui.worker.compiled.StepRunner``."""
 
-    def __init__(self, plan: Plan, target: str, *, worker_index: int = 0, seed: int = 0):
+    def __init__(self, plan: Plan, target: str, *, worker_index: int = 0, seed: int = 0, worker_count: int = 1):
         self.plan = plan
         self.worker_index = worker_index
+        self.worker_count = worker_count
+        self.sql_stats = sql.SqlStats()
+        self.errors_sample: deque[str] = deque(maxlen=5)
         self.rng = random.Random(seed * 1000 + worker_index)
         self.recorders: dict[str, EndpointRecorder] = {}
         self.default_origin = Origin.from_url(target)
@@ -128,19 +137,24 @@ class ScenarioRunner:
         self.late_threshold = duration_s(plan.defaults.late_threshold)
         self.ssl_context: ssl.SSLContext | None = None
         self.scenarios = [
-            CompiledScenario(s.name, [compile_step(st, plan, self.recorder_for, self.default_origin, self.base_path)
-                                for st in s.steps])
+            CompiledScenario(s.name, [compile_step(st, plan, self.recorder_for, self.default_origin, self.base_path,
+                                                   self.sql_pool_for)
+                                      for st in s.steps])
             for s in plan.scenarios
         ]
+        self.on_start = (CompiledScenario("on_start", [compile_step(st, plan, self.recorder_for, self.default_origin,
+                                                                     self.base_path) for st in plan.on_start])
+                         if plan.on_start else None)
+        """``[[on_start]]``: run once per virtual user before its first iteration."""
         weights = [max(0.0, float(s.weight)) for s in plan.scenarios]
         self.cum_weights = []
         acc = 0.0
         for w in weights:
             acc += w
             self.cum_weights.append(acc)
-        self.constants = {k: v for k, v in plan.variables.items() if not isinstance(v, list)}
+        self.constants = {k: v for k, v in plan.variables.items() if not isinstance(v, (list, DataFile))}
         self.lists = {k: v for k, v in plan.variables.items() if isinstance(v, list) and v}
-        self.errors_sample: deque[str] = deque(maxlen=5)
+        self.vu_feeds, self.iteration_feeds = data_feeds(plan.variables, worker_index, worker_count, self.rng)
         self.h2: h2transport.H2Client | None = None  # made on first use
         self.iterations = 0
         self.vu_counter = 0
@@ -158,7 +172,26 @@ class ScenarioRunner:
             out.update(self.ws_stats.take())
         if self.uses_mcp:
             out.update(self.mcp_stats.take())
+        if self.sql_stats.pools:
+            out.update(self.sql_stats.take())
         return out
+
+    def sql_pool_for(self, name: str) -> sql.SqlPool:
+        """The pool of a ``[databases.NAME]`` entry in this worker (this worker's share of ``pool``)."""
+        pool = self.sql_stats.pools.get(name)
+        if pool is None:
+            db = self.plan.databases[name]
+            size = sql.pool_share(db.pool, self.worker_count, self.worker_index)
+            pool = self.sql_stats.pools[name] = sql.SqlPool(name, db, size, self.errors_sample)
+            pool.stats = self.sql_stats
+            pool.min_connections = (min(size, sql.pool_share(db.min_connections, self.worker_count, self.worker_index))
+                                    if db.min_connections else 0)
+        return pool
+
+    def warm_sql(self) -> None:
+        """Open each SQL pool's ``min_connections`` in the background (call on the running loop)."""
+        for pool in self.sql_stats.pools.values():
+            pool.warm(pool.min_connections)
 
     def recorder_for(self, name: str) -> EndpointRecorder:
         rec = self.recorders.get(name)
@@ -172,6 +205,8 @@ class ScenarioRunner:
         vars = dict(self.constants)
         for k, values in self.lists.items():
             vars[k] = values[self.rng.randrange(len(values))]
+        for k, feed in self.vu_feeds:
+            vars[k] = feed.next()
         vars["$vu"] = self.vu_counter
         vars["$worker"] = self.worker_index
         vars["$iteration"] = 0
@@ -213,7 +248,8 @@ class ScenarioRunner:
     @property
     def open_connections(self) -> int:
         h2 = self.h2.open_connections if self.h2 is not None else 0
-        return sum(p.open_connections for p in self.pools.values()) + self.ws_stats.open + h2
+        db = sum(p.open for p in self.sql_stats.pools.values())
+        return sum(p.open_connections for p in self.pools.values()) + self.ws_stats.open + h2 + db
 
     def pick(self) -> CompiledScenario:
         cw = self.cum_weights
@@ -221,11 +257,21 @@ class ScenarioRunner:
             return self.scenarios[0]
         return self.rng.choices(self.scenarios, cum_weights=cw)[0]
 
-    async def iteration(self, vars: dict[str, Any], intended: float | None) -> None:
-        """Run one iteration. ``intended`` is the scheduled start (open model) or None."""
+    async def iteration(self, vars: dict[str, Any], intended: float | None,
+                        scenario: CompiledScenario | None = None) -> None:
+        """Run one iteration. ``intended`` is the scheduled start (open model) or None;
+        ``scenario`` a given one (a benchmark's) instead of one picked by weight."""
+        if self.on_start is not None and "$started" not in vars:
+            if not await self._on_start(vars, intended):
+                return
+            intended = None
         self.iterations += 1
         vars["$iteration"] += 1
-        scenario = self.scenarios[0] if self.single else self.pick()
+        if self.iteration_feeds:
+            for k, feed in self.iteration_feeds:
+                vars[k] = feed.next()
+        if scenario is None:
+            scenario = self.scenarios[0] if self.single else self.pick()
         if not scenario.uses_ws:
             if scenario.simple:
                 # one plain HTTP step: no step loop, one coroutine frame less (~0.5 us/request)
@@ -248,8 +294,28 @@ class ScenarioRunner:
         if intended is not None and self.uses_mcp and "$mcp" in vars:
             await rpc.end_sessions(self, vars)  # an open-model virtual user ends with its iteration
 
+    async def _on_start(self, vars: dict[str, Any], intended: float | None) -> bool:
+        """A virtual user's ``[[on_start]]``: True when every step went through (its captures are
+        then the user's for good). After a failure the user's iteration is not run and it tries
+        again before the next one, a closed-model user after a second's pause (not in a loop
+        against a target that refuses it)."""
+        vars.pop("$failed", None)
+        if await self._steps(self.on_start, vars, intended, None) and "$failed" not in vars:
+            vars["$started"] = True
+            return True
+        if intended is None:
+            await asyncio.sleep(1.0)
+        return False
+
+    async def run_step(self, step: CompiledStep, vars: dict[str, Any], intended: float | None = None) -> bool:
+        """One HTTP, GraphQL or MCP step (a setup's or teardown's, one at a time)."""
+        if step.mcp is not None:
+            return await rpc.run_mcp_step(self, step, vars, intended)
+        return await self._request(step, vars, intended)
+
     async def _steps(self, scenario: CompiledScenario, vars: dict[str, Any], intended: float | None,
-                     it: ws.IterationState | None) -> None:
+                     it: ws.IterationState | None) -> bool:
+        """The flow's steps; False when one ended it (a transport failure)."""
         for step in scenario.steps:
             if step.if_var is not None and not vars.get(step.if_var):
                 continue
@@ -259,6 +325,8 @@ class ScenarioRunner:
                         ok = await ws.run_step(self, step, it, vars, intended)
                     elif step.mcp is not None:
                         ok = await rpc.run_mcp_step(self, step, vars, intended)
+                    elif step.sql is not None:
+                        ok = await sql.run_sql_step(self, step, vars, intended)
                     else:
                         ok = await self._request(step, vars, intended)
                 except asyncio.CancelledError:
@@ -269,9 +337,10 @@ class ScenarioRunner:
                     raise
                 intended = None  # only an iteration's first action is timed from its schedule slot
                 if not ok:
-                    return
+                    return False
             if step.think:
                 await asyncio.sleep(step.think)
+        return True
 
     async def _request(self, step: CompiledStep, vars: dict, intended: float | None) -> bool:
         started = _now()
@@ -319,6 +388,8 @@ class ScenarioRunner:
         else:
             latency_us = int((resp.t_done - started) * 1e6)
         rec.response(status, latency_us, service_us, resp.body_size, kind)
+        if kind is not None:
+            vars["$failed"] = kind  # what an on_start reads (perftui.worker.stages for setup)
         return True
 
     async def _follow(self, step: CompiledStep, vars: dict, resp) -> tuple[Any, str | None]:
@@ -398,5 +469,7 @@ class ScenarioRunner:
     async def close(self) -> None:
         for pool in self.pools.values():
             await pool.close()
+        for db in self.sql_stats.pools.values():
+            await db.close()
         if self.h2 is not None:
             await self.h2.close()

@@ -13,6 +13,7 @@ one flexible panel; the endpoints table and a 72-column corner panel at the bott
 goes where depends on the plan: the target panel takes the corner when the target is monitored
 (its sparklines need the room) and errors move up; a plan with WebSocket/GraphQL/MCP steps gets
 the protocols panel; otherwise the corner shows errors and the target panel says how to monitor.
+A benchmark plan shows its table (``BenchmarkTable``) across the bottom, errors in the flexible panel.
 
 Attached to a run in another process (``controller.remote``), q detaches instead of quitting and
 x asks before stopping the background run.
@@ -30,6 +31,7 @@ from textual.widgets import Footer
 
 from perftui.ui import controller as ctl
 from perftui.ui.messages import RunEnded
+from perftui.ui.widgets.benchmark import BenchmarkTable
 from perftui.ui.widgets import (
     EndpointsTable, ErrorChart, ErrorsPanel, GeneratorPanel, HeaderBar, LatencyChart, LatencyTable, PhaseStrip,
     ProtocolsPanel, RateChart, TargetPanel, ThresholdsPanel,
@@ -65,6 +67,7 @@ class DashboardScreen(Screen):
 
     def compose(self) -> ComposeResult:
         monitored, protocols = self.controller.monitored, self.controller.protocols
+        benchmark = self.controller.benchmark  # its table takes the whole bottom row
         self.set_class(monitored, "-monitored")
         self.set_class(protocols, "-protocols")
         yield HeaderBar(id="header")
@@ -79,19 +82,19 @@ class DashboardScreen(Screen):
                     yield LatencyTable(id="latency")
                     yield ThresholdsPanel(id="thresholds")
                     yield GeneratorPanel(id="generator")
-                    if monitored or protocols:
+                    if monitored or protocols or benchmark:
                         yield ErrorsPanel(id="errors", classes="fill")
                         if monitored and protocols:
                             yield ProtocolsPanel(id="protocols", classes="fill", monitored=monitored)
                     else:
                         yield TargetPanel(id="target", classes="fill", monitored=monitored)
             with Horizontal(id="bottom"):
-                yield EndpointsTable(id="endpoints")
+                yield BenchmarkTable(id="endpoints") if self.controller.benchmark else EndpointsTable(id="endpoints")
                 if monitored:
                     yield TargetPanel(id="target", classes="corner", monitored=monitored)
                 elif protocols:
                     yield ProtocolsPanel(id="protocols", classes="corner", monitored=monitored)
-                else:
+                elif not benchmark:
                     yield ErrorsPanel(id="errors", classes="corner")
         yield Footer(compact=True)
 
@@ -108,7 +111,7 @@ class DashboardScreen(Screen):
         self.target = targets.first() if targets else None
         protocols = self.query(ProtocolsPanel)
         self.protocols = protocols.first() if protocols else None
-        self.endpoints = self.query_one(EndpointsTable)
+        self.endpoints = self.query_one("#endpoints", EndpointsTable)
         self.errors = self.query_one(ErrorsPanel)
         c = self.controller
         self.cores = c.backend.cpu_count()
@@ -159,7 +162,7 @@ class DashboardScreen(Screen):
         self.latency.show_view(n)
         self.errors.show_view(n)
         self.generator.show_view(n.generator)
-        self.endpoints.show_rows(n.endpoints)
+        self.endpoints.show_rows(n.benchmark if self.controller.benchmark else n.endpoints)
 
     def announce(self, events) -> None:
         """Engine trouble (a worker died, a warning), an SLO alert and an abort pop up once; the

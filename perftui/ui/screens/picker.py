@@ -19,8 +19,8 @@ from textual.screen import Screen
 from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
-from perftui.run.clock import phase_specs
-from perftui.plan import endpoint_name, threshold_label
+from perftui.plan import endpoint_name, is_benchmark, threshold_label
+from perftui.run.clock import phase_specs, plan_specs
 from perftui.ui.messages import PlanChosen
 from perftui.ui.plans import PlanEntry, discover, is_monitored
 from perftui.ui.widgets import PlanSketch
@@ -32,8 +32,17 @@ def entry_prompt(entry: PlanEntry) -> Text:
     if entry.ok:
         t.append("✓ ", "green")
         t.append(entry.name, "bold")
-        total = sum(s.duration for s in phase_specs(entry.shown.phases))
-        t.append(f"  {format_duration(total)}", "dim")
+        if entry.profile:
+            t.append(f" [{entry.profile}]", "bold cyan")
+        if entry.shown.find_limit is not None:
+            t.append("  find limit", "dim")
+        elif is_benchmark(entry.shown):
+            t.append("  benchmark", "dim")
+        else:
+            total = sum(s.duration for s in phase_specs(entry.shown.phases))
+            t.append(f"  {format_duration(total)}", "dim")
+        if entry.profile_names and not entry.profile:
+            t.append(f"  {len(entry.profile_names)} profile{'s' if len(entry.profile_names) != 1 else ''}", "dim")
     else:
         t.append("✗ ", "red")
         t.append(entry.name, "bold red")
@@ -57,8 +66,30 @@ def target_text(plan) -> Text:
     return t
 
 
+def profiles_text(entry: PlanEntry) -> Text | None:
+    """The plan's profiles, the chosen one highlighted, with its load and description."""
+    if not entry.profile_names or entry.base is None:
+        return None
+    from perftui.planload.profiles import profile_summary
+
+    t = Text()
+    t.append("profile ", "dim")
+    for name in ["", *entry.profile_names]:
+        t.append(" ")
+        t.append(f" {name or 'none'} ", "bold black on cyan" if name == entry.profile else "")
+    t.append("   p: next", "dim")
+    if entry.profile:  # its description replaces the plan's, on the next line
+        text = profile_summary(entry.base.plan, entry.profile, target=False)
+        if text:
+            t.append(f"\n         {text}", "italic")
+    return t
+
+
 def preview_head(entry: PlanEntry) -> Group:
     lines: list = [Text(entry.name, style="bold"), Text(str(entry.path), style="dim")]
+    profiles = profiles_text(entry)
+    if profiles is not None:
+        lines.append(profiles)
     if not entry.ok:
         lines.append(Text(""))
         n = len(entry.problems)
@@ -77,8 +108,18 @@ def preview_head(entry: PlanEntry) -> Group:
     if plan.description:
         lines.append(Text(plan.description.strip()))
     lines.append(Text.assemble(("target  ", "dim"), target_text(plan)))
+    if plan.find_limit is not None:
+        from perftui.run.limit import plan_line
+
+        lines.append(Text.assemble(("load    ", "dim"), plan_line(plan), ("  (perftui find-limit)", "dim")))
+        return Group(*lines)
     specs = phase_specs(plan.phases)
     total = sum(s.duration for s in specs)
+    if is_benchmark(plan):
+        n = len(plan.scenarios)
+        lines.append(Text.assemble(("load    ", "dim"), f"benchmark of {n} operation{'s' if n != 1 else ''}: exact "
+                                   "samples after a warm-up, one scenario after another"))
+        return Group(*lines)
     lines.append(Text.assemble(("load    ", "dim"), f"{len(specs)} phase{'s' if len(specs) != 1 else ''}, ",
                                (format_duration(total), "bold"), " planned   ",
                                ("━", "color(39)"), " rate/s  ", ("━", "color(141)"), " VUs"))
@@ -122,9 +163,25 @@ def monitor_text(plan) -> Text:
     return t
 
 
+def data_text(entry: PlanEntry) -> Text | None:
+    """The plan's data files: rows, columns and how they are handed out."""
+    from perftui.planload.datacheck import data_summary
+
+    try:
+        lines = data_summary(entry.loaded.plan)
+    except Exception:  # noqa: BLE001 - a display nicety; the file was read when the plan loaded
+        return None
+    if not lines:
+        return None
+    t = Text("data files\n", style="bold")
+    for line in lines:
+        t.append(f"  {line}\n")
+    return t
+
+
 def preview_body(entry: PlanEntry) -> Group:
     plan = entry.shown
-    specs = phase_specs(plan.phases)
+    specs = plan_specs(plan)
     phases = Table(box=None, padding=(0, 1), header_style="dim", title="phases", title_justify="left",
                    title_style="bold")
     phases.add_column("#", justify="right")
@@ -133,7 +190,8 @@ def preview_body(entry: PlanEntry) -> Group:
     phases.add_column("load")
     phases.add_column("duration", justify="right")
     for i, s in enumerate(specs):
-        phases.add_row(str(i + 1), s.name, s.kind, s.describe(), format_duration(s.duration))
+        phases.add_row(str(i + 1), s.name, s.kind, s.describe(),
+                       ("≤ " if s.kind == "benchmark" else "") + format_duration(s.duration))
     scen = Table(box=None, padding=(0, 1), header_style="dim", title="scenarios", title_justify="left",
                  title_style="bold")
     scen.add_column("name", no_wrap=True)
@@ -142,11 +200,14 @@ def preview_body(entry: PlanEntry) -> Group:
     for i, sc in enumerate(plan.scenarios):
         steps = [endpoint_name(st) for st in sc.steps]
         scen.add_row(sc.name or f"scenario {i + 1}", f"{sc.weight:g}", Text(" → ".join(steps), overflow="fold"))
-    parts: list = [phases, Text(""), scen, Text("")]
+    parts: list = ([Text("")] if plan.find_limit is not None else [phases, Text("")]) + [scen, Text("")]
     headers = headers_text(plan)
     if headers is not None:
         parts.append(headers)
     parts.append(monitor_text(plan))
+    data = data_text(entry)
+    if data is not None:
+        parts.append(data)
     th = Text("thresholds\n", style="bold")
     for slo in plan.slos:
         th.append(f"  SLO {slo.name}: {slo.objective:g}% {slo.sli}" + (f" on {slo.endpoint}" if slo.endpoint else "") + "\n")
@@ -162,6 +223,7 @@ def preview_body(entry: PlanEntry) -> Group:
 class PickerScreen(Screen):
     BINDINGS = [
         Binding("enter", "open", "open plan", priority=True),
+        Binding("p", "profile", "profile"),
         Binding("r", "reload", "reload"),
         Binding("q,escape", "quit", "quit"),
     ]
@@ -173,7 +235,7 @@ class PickerScreen(Screen):
         self.entries: list[PlanEntry] = []
 
     def compose(self) -> ComposeResult:
-        yield Static(Text.assemble((" perftui ", "bold reverse"), "  choose a plan", ("  ↑↓ move · enter open", "dim")),
+        yield Static(Text.assemble((" perftui ", "bold reverse"), "  choose a plan", ("  ↑↓ move · enter open · p profile", "dim")),
                      id="picker-title")
         with Horizontal(id="picker"):
             yield OptionList(id="plan-list")
@@ -208,7 +270,7 @@ class PickerScreen(Screen):
     def show_preview(self, entry: PlanEntry) -> None:
         self.head.update(preview_head(entry))
         if entry.ok:
-            self.sketch.display = True
+            self.sketch.display = entry.shown.find_limit is None  # a search has no load profile to draw
             self.sketch.sketch(phase_specs(entry.shown.phases))
             self.body.update(preview_body(entry))
         else:
@@ -236,6 +298,20 @@ class PickerScreen(Screen):
                         severity="error")
             return
         self.post_message(PlanChosen(entry.loaded))
+
+    def action_profile(self) -> None:
+        """The highlighted plan's next profile (none, then each ``[profiles.NAME]`` in turn)."""
+        entry = self.selected()
+        if entry is None:
+            return
+        if not entry.profile_names:
+            self.notify(f"{entry.path.name} has no profiles ([profiles.NAME] sections)", timeout=3)
+            return
+        entry.next_profile()
+        i = self.plan_list.highlighted
+        if i is not None:
+            self.plan_list.replace_option_prompt_at_index(i, entry_prompt(entry))
+        self.show_preview(entry)
 
     def action_reload(self) -> None:
         current = self.plan_list.highlighted or 0

@@ -18,6 +18,7 @@ from perftui.ui.format import fmt_pct, fmt_rate
 from perftui.ui.keys import key_help
 from perftui.ui.widgets.tables import status_style, counts_line, latency_table, summary_line, thresholds_renderable
 from perftui.ui.widgets.protocols import protocols_renderable
+from perftui.ui.widgets.benchmark import benchmark_renderable, stages_renderable
 from perftui.ui.widgets.endpoints import endpoint_label
 from perftui.ui.widgets.charts import ErrorChart, LatencyChart, RateChart, TimelineChart
 from perftui.units import format_duration, format_ms
@@ -40,6 +41,15 @@ def verdict(session) -> Text:
         t.append(" ✓ RUN COMPLETED ", "bold black on green3")
     else:
         t.append(f" ■ RUN ENDED: {reason} ", "bold black on dark_orange")
+    fl = getattr(session, "find_limit", None)
+    if fl is not None:  # a breaking-point search: its result decides the exit code
+        t.append("   ")
+        if fl.found:
+            t.append(f" ✓ LIMIT {fl.limit_rps:,.4g}/s ", "bold black on green3")
+        else:
+            t.append(" ✗ NO LIMIT FOUND ", "bold white on red3")
+            t.append(f"  exit code {EXIT_THRESHOLDS}", "dim")
+        return t
     if results:
         failed = [r for r in results if not r.ok]
         t.append("   ")
@@ -57,6 +67,9 @@ def overview(session, target_url: str) -> Table:
     t.add_column(style="dim", no_wrap=True)
     t.add_column()
     t.add_row("plan", Text(session.plan_name, style="bold"))
+    profile = session.plan_dict.get("profile") if isinstance(session.plan_dict, dict) else None
+    if profile:
+        t.add_row("profile", Text(str(profile), style="bold cyan"))
     t.add_row("target", target_url)
     t.add_row("duration", format_duration(session.run_seconds()) + (" (partial)" if session.partial else ""))
     t.add_row("requests", summary_line(s))
@@ -116,6 +129,29 @@ def written_text(controller) -> Text:
     return t
 
 
+def limit_table(doc) -> Group:
+    """A breaking-point search: one row per step (and per drop after a break), then the verdict."""
+    t = Table(box=None, padding=(0, 1), expand=True, header_style="dim")
+    for name in ("step", "asked", "started", "p50", "p95", "p99", "err %", "late %"):
+        t.add_column(name, justify="right", no_wrap=True)
+    t.add_column("verdict", ratio=1, no_wrap=True, overflow="ellipsis")
+    style = {"held": "green3", "broke": "bold red1", "generator-limited": "bold yellow3"}
+    for st in doc.steps:
+        verdict = st.verdict + (": " + "; ".join(st.broke) if st.verdict == "broke" else
+                                f" ({st.note})" if st.note else "")
+        t.add_row(f"{st.index + 1} {st.stage}", f"{st.rate:,.4g}/s", f"{st.started_rps:,.1f}/s", format_ms(st.p50_ms),
+                  format_ms(st.p95_ms), format_ms(st.p99_ms), f"{st.error_rate * 100:.2f}", f"{st.late_rate * 100:.2f}",
+                  Text(verdict, style=style.get(st.verdict, "")))
+        r = st.recovery
+        if r is not None:
+            what = (f"recovered in {r.seconds or 0:g}s" if r.recovered else
+                    "not recovered" if r.recovered is False else "watching")
+            t.add_row("↓ drop", f"{r.rate:,.4g}/s", "", "", "", "", "", "",
+                      Text(f"{what} ({format_duration(r.watched_s)} watched)", style="dim"))
+    head = Text(("✓ " if doc.found else "✗ ") + doc.verdict, style="bold")
+    return Group(Text("a step breaks on: " + ", ".join(doc.criteria), style="dim"), t, head)
+
+
 class ResultsScreen(Screen):
     BINDINGS = [
         Binding("escape,d", "back", "dashboard"),
@@ -148,8 +184,16 @@ class ResultsScreen(Screen):
                 yield panel(thresholds_renderable([threshold_label(t) for t in c.plan.thresholds], s.threshold_results,
                                                   slos=s.slo_results),
                             "results-thresholds", "thresholds")
+            if s.find_limit is not None:
+                yield panel(limit_table(s.find_limit), "results-limit", "breaking point")
             yield panel(latency_table(None, total, live=False), "results-latency", "latency, whole run")
-            yield panel(endpoints_table(s), "results-endpoints", "endpoints")
+            if s.benchmark:
+                yield panel(benchmark_renderable(s), "results-endpoints", "benchmark")
+            else:
+                yield panel(endpoints_table(s), "results-endpoints", "endpoints")
+            stages = stages_renderable(s)
+            if stages is not None:
+                yield panel(stages, "results-stages", "setup and teardown")
             if c.protocols:
                 yield panel(protocols_renderable(s.protocol_summary(), 30), "results-protocols", "protocols")
             monitor = monitor_renderable(s)

@@ -113,6 +113,8 @@ class TimelineChart(PlotextPlot):
         self._limited_shown = False
         self.cursor: float | None = None
         """A time to mark with a vertical line (``perftui open``'s cursor); None: no line."""
+        self.cursor_from: float | None = None
+        """The start of a selected span (``perftui open``): a second line; None: no span."""
 
     def on_resize(self) -> None:
         # ticks and downsampling depend on the size: redraw (the key includes the size)
@@ -141,7 +143,7 @@ class TimelineChart(PlotextPlot):
         self._data = (timeline, events, span_hint)
         width, height = self.size
         key = (len(timeline), timeline[-1].t if timeline else None, len(events), width, height, span_hint,
-               self.cursor)
+               self.cursor, self.cursor_from)
         if key == self._drawn_key:
             return False
         self._drawn_key = key
@@ -175,6 +177,8 @@ class TimelineChart(PlotextPlot):
         self.mark_events(events, lo, hi)
         if self.cursor is not None:
             plt.vline(self.cursor, CURSOR)
+        if self.cursor_from is not None:
+            plt.vline(self.cursor_from, CURSOR)
         if self.MARK_LIMITED:
             self.mark_limited(rows, lo)
         if not timeline:

@@ -29,8 +29,6 @@ COLUMNS = (
     ("p99", "p99", 7, lambda r: r.p99 or 0.0, True),
     ("errors", "err %", 6, lambda r: r.error_rate, True),
 )
-FIXED_WIDTH = sum(c[2] for c in COLUMNS) + 2 * len(COLUMNS)
-SORT_KEYS = [c[0] for c in COLUMNS]
 
 
 def row_cells(r: EndpointRow, name_width: int) -> list:
@@ -51,9 +49,18 @@ def endpoint_label(name: str, protocol: str, width: int | None = None) -> Text:
 
 
 class EndpointsTable(DataTable):
+    COLUMNS = COLUMNS
+    """(column key, label, width, sort value of a row, default descending); a subclass may show
+    other rows (``perftui.ui.widgets.benchmark``)."""
+    TITLE = "endpoints"
+    MIN_NAME = 12
+
+    def row_cells(self, r, name_width: int) -> list:
+        return row_cells(r, name_width)
+
     def __init__(self, **kwargs) -> None:
         super().__init__(cursor_type="row", zebra_stripes=False, **kwargs)
-        self.border_title = "endpoints"
+        self.border_title = self.TITLE
         self.border_subtitle = "o: sort"
         self.sort_key = "requests"
         self.sort_reverse = True
@@ -81,32 +88,35 @@ class EndpointsTable(DataTable):
             self._build_columns()
             self.show_rows(self._rows, force=True)
 
+    def fixed_width(self) -> int:
+        return sum(c[2] for c in self.COLUMNS) + 2 * len(self.COLUMNS)
+
     def _wanted_name_width(self) -> int:
-        return max(12, (self.size.width or 100) - FIXED_WIDTH - 2)
+        return max(self.MIN_NAME, (self.size.width or 100) - self.fixed_width() - 2)
 
     def _build_columns(self) -> None:
         self.clear(columns=True)
         self._name_width = self._wanted_name_width()
-        for key, label, width, _, _ in COLUMNS:
+        for key, label, width, _, _ in self.COLUMNS:
             self.add_column(label, key=key, width=width or self._name_width)
         self._label_columns()
 
     # ---- sorting ----------------------------------------------------------------------
 
     def cycle_sort(self) -> str:
-        i = SORT_KEYS.index(self.sort_key)
-        self.set_sort(SORT_KEYS[(i + 1) % len(SORT_KEYS)])
+        i = [c[0] for c in self.COLUMNS].index(self.sort_key)
+        self.set_sort(self.COLUMNS[(i + 1) % len(self.COLUMNS)][0])
         return self.sort_key
 
     def set_sort(self, key: str, reverse: bool | None = None) -> None:
         if reverse is None:
-            reverse = next(c[4] for c in COLUMNS if c[0] == key)
+            reverse = next(c[4] for c in self.COLUMNS if c[0] == key)
         self.sort_key, self.sort_reverse = key, reverse
         self._label_columns()
         self.show_rows(self._rows, force=True)
 
     def _label_columns(self) -> None:
-        for key, label, _, _, _ in COLUMNS:
+        for key, label, _, _, _ in self.COLUMNS:
             col = self.columns.get(key)  # type: ignore[call-overload]
             if col is None:
                 continue
@@ -123,7 +133,7 @@ class EndpointsTable(DataTable):
             self.set_sort(key)
 
     def sorted_rows(self, rows: list[EndpointRow]) -> list[EndpointRow]:
-        value = next(c[3] for c in COLUMNS if c[0] == self.sort_key)
+        value = next(c[3] for c in self.COLUMNS if c[0] == self.sort_key)
         return sorted(rows, key=lambda r: (value(r), r.name), reverse=self.sort_reverse)
 
     # ---- data -------------------------------------------------------------------------
@@ -143,7 +153,7 @@ class EndpointsTable(DataTable):
             cursor_key = current_order[self.cursor_row] if 0 <= self.cursor_row < len(current_order) else None
             self.clear()
             for r in ordered:
-                self.add_row(*row_cells(r, self._name_width), key=r.name)
+                self.add_row(*self.row_cells(r, self._name_width), key=r.name)
             if cursor_key is not None and cursor_key in [r.name for r in ordered]:
                 self.move_cursor(row=[r.name for r in ordered].index(cursor_key), animate=False)
             return
@@ -151,5 +161,5 @@ class EndpointsTable(DataTable):
             prev = old.get(r.name)
             if prev == r:
                 continue
-            for (key, *_), cell in zip(COLUMNS, row_cells(r, self._name_width)):
+            for (key, *_), cell in zip(self.COLUMNS, self.row_cells(r, self._name_width)):
                 self.update_cell(r.name, key, cell)

@@ -32,17 +32,30 @@ def phase_text(p: PhasesView | None) -> Text:
     if p is None:
         return t
     specs = p.specs
+    bench = bool(specs) and specs[0].kind == "benchmark"  # a benchmark plan: its phases end with their samples
     if p.state == "idle" or not p.started:
-        t.append(f"{len(specs)} phase{'s' if len(specs) != 1 else ''} · {format_duration(planned_total(specs))} planned",
+        t.append(f"{len(specs)} benchmark{'s' if len(specs) != 1 else ''}" if bench else
+                 f"{len(specs)} phase{'s' if len(specs) != 1 else ''} · {format_duration(planned_total(specs))} planned",
                  "dim")
         return t
     spec = p.current
     if spec is None or p.state == "finished":
         return t
+    if p.limit is not None:  # a breaking-point search: its step, not its open-ended phase
+        step = p.limit.cells[-1] if p.limit.cells else None
+        t.append("find limit ", "bold")
+        if step is not None:
+            t.append(f" step {step.number} · {step.rate:,.4g}/s · {step.verdict}")
+            if step.recovery.startswith("recovering"):
+                t.append(f" · {step.recovery}", "dim")
+        return t
     el = p.current_elapsed
     left = max(0.0, spec.duration - el)
     t.append(f"phase {p.index + 1}/{len(specs)} ", "dim")
     t.append(spec.name, "bold")
+    if bench:
+        t.append(f"  {format_duration(el)}  {spec.describe()}")
+        return t
     t.append(f"  {format_duration(el)} / {format_duration(spec.duration)}")
     t.append(f"  {format_duration(left)} left", "dim")
     return t
@@ -54,7 +67,7 @@ def elapsed_text(h: HeaderView) -> Text:
     t = Text("elapsed ", "dim")
     t.append(format_duration(h.run_elapsed), "bold")
     p = h.phases
-    if p is not None and p.active and p.current is not None:
+    if p is not None and p.active and p.current is not None and p.current.kind != "benchmark" and p.limit is None:
         t.append(f"  ~{format_duration(phase_rest(p))} to go", "dim")
     return t
 
@@ -100,6 +113,8 @@ def header_renderable(h: HeaderView, width: int) -> Table | Group:
         title.append(f" {h.attached_id}", "dim")
     title.append(" ")
     title.append(h.plan_name, "bold")
+    if h.profile:
+        title.append(f" [{h.profile}]", "bold cyan")
     title.append(" → ", "dim")
     title.append(h.target)
     status = Text()
@@ -143,7 +158,7 @@ class HeaderBar(LivePanel):
 
     def show_view(self, h: HeaderView) -> None:
         width = self.size.width or 160
-        key = (width >= 140, h.word, h.detail, h.target, h.plan_name, h.attached_id,
+        key = (width >= 140, h.word, h.detail, h.target, h.plan_name, h.profile, h.attached_id,
                str(phase_text(h.phases)), str(elapsed_text(h)), h.phases.index if h.phases else None,
                (h.target_down, h.limited), str(headline_text(h)) if width < NARROW else "")
         self.show(key, lambda: header_renderable(h, width))

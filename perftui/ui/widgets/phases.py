@@ -11,9 +11,9 @@ from rich.table import Table
 from rich.text import Text
 
 from perftui.ui.format import ellipsize
-from perftui.ui.view import PhasesView
+from perftui.ui.view import LimitView, PhasesView
 from perftui.ui.widgets.base import LivePanel
-from perftui.units import format_duration
+from perftui.units import format_duration, format_ms
 
 MIN_CELL = 16
 
@@ -78,6 +78,70 @@ def strip_renderable(cells, index: int, width: int, rows: int):
     return table
 
 
+LIMIT_MARK = {"held": "✓ ", "broke": "✗ ", "generator-limited": "! ", "measuring": "▶ ", "settling": "▶ ", "stopped": "■ "}
+LIMIT_STYLE = {"held": "green3", "broke": "bold red1", "generator-limited": "bold yellow3", "stopped": "dim"}
+
+
+def limit_cells(lv: LimitView) -> list[tuple[str, str, float, str, str]]:
+    """(title, detail, progress, role, style) per step of a search, then the drop after a break."""
+    out = []
+    for c in lv.cells:
+        live = c.verdict in ("measuring", "settling")
+        title = f"{LIMIT_MARK.get(c.verdict, '  ')}{c.number} {c.rate:,.4g}/s"
+        if c.verdict == "settling":
+            detail = "settling"
+        elif live:
+            detail = f"measuring · p99 {format_ms(c.p99)}"
+        elif c.verdict == "held":
+            detail = f"held · p99 {format_ms(c.p99)}"
+        elif c.verdict == "broke":
+            detail = f"broke · {c.broke}"
+        elif c.verdict == "generator-limited":
+            detail = "perftui-limited · not the target"
+        else:
+            detail = c.verdict
+        out.append((title, detail, c.progress if live else 1.0, "current" if live else "done", LIMIT_STYLE.get(c.verdict, "")))
+        if c.recovery:
+            role = "current" if c.recovery.startswith("recovering") else "done"
+            out.append(("↓ drop", c.recovery, 1.0, role, "green3" if c.recovery.startswith("recovered") else ""))
+    return out
+
+
+def limit_title(lv: LimitView) -> str:
+    if lv.state in ("done", "stopped") and lv.verdict:
+        return ("✓ " if lv.found else "✗ ") + lv.verdict
+    bits = []
+    if lv.limit_rps is not None:
+        bits.append(f"held {lv.limit_rps:,.4g}/s")
+    if lv.broke_rps is not None:
+        bits.append(f"broke {lv.broke_rps:,.4g}/s")
+    return "searching" + (" · " + " · ".join(bits) if bits else "")
+
+
+def limit_renderable(cells, width: int, rows: int):
+    """The latest steps that fit, oldest on the left, as equal-width cells."""
+    fit = max(1, width // MIN_CELL)
+    shown = cells[-fit:]
+    table = Table.grid(expand=True, padding=(0, 0))
+    for _ in shown:
+        table.add_column(ratio=1, no_wrap=True)
+    cell_w = max(4, width // max(1, len(shown)) - 2)
+    row = []
+    for j, (title, detail, frac, role, style) in enumerate(shown):
+        head = Text(ellipsize(title, cell_w), style=("bold " + style).strip() if role == "current" else style)
+        if j == 0 and len(cells) > len(shown):
+            head = Text("… ") + head
+        lines = [head]
+        if rows >= 2:
+            lines.append(Text(ellipsize(detail, cell_w), style="" if role == "current" else "dim"))
+        if rows >= 3:
+            lines.append(ProgressBar(total=1.0, completed=frac, width=None, complete_style="green3",
+                                     finished_style="grey50" if role != "current" else "green3", style="grey23"))
+        row.append(Padding(Group(*lines), (0, 1), style=ROLE_STYLE[role], expand=True))
+    table.add_row(*row)
+    return table
+
+
 class PhaseStrip(LivePanel):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -89,6 +153,14 @@ class PhaseStrip(LivePanel):
             return
         width = self.content_size.width or 150
         rows = max(1, self.content_size.height or 3)
+        if p.limit is not None:  # a breaking-point search: its steps instead of its one long phase
+            lv = p.limit
+            self.border_title = "find limit"
+            self.border_subtitle = limit_title(lv)
+            steps = limit_cells(lv)
+            key = ("limit", width, rows, tuple((t, d, round(f, 2), r) for t, d, f, r, _ in steps), self.border_subtitle)
+            self.show(key, lambda: limit_renderable(steps, width, rows) if steps else Text("starting…", style="dim"))
+            return
         cells = phase_cells(p.specs, p.records, p.index, p.current_elapsed, p.started, p.ended)
         key = (width, rows, p.index, tuple((t, g, round(f, 2), r) for _, t, g, f, r in cells))
         self.show(key, lambda: strip_renderable(cells, p.index, width, rows))

@@ -108,6 +108,32 @@ def protocol_lines(p) -> list[Text]:
         t.append(" init ", "dim")
         t.append(format_ms(m.initialize_ms.p95) + " p95" if m.initialize_ms.p95 is not None else "-")
         lines.append(t)
+    sql = getattr(p, "sql", None)
+    if sql is not None:
+        t = _head("SQL")
+        _pair(t, "statements", _count(sql.statements), "bold")
+        _pair(t, "rate", fmt_rate(sql.rps))
+        _pair(t, "errors", fmt_pct(sql.error_rate), "red" if sql.errors else "")
+        _pair(t, "rows", _count(sql.rows))
+        lines.append(t)
+        if sql.error_kinds:
+            t = _sub("errors")
+            for kind, n in list(sql.error_kinds.items())[:3]:
+                _pair(t, kind, _count(n), "red")
+            lines.append(t)
+        t = _sub("latency")
+        _latency(t, sql.latency_ms)
+        lines.append(t)
+        for name, pool in sql.databases.items():
+            t = _sub("pool")
+            busy = pool.utilization is not None and pool.utilization >= 0.8
+            t.append(f"{name}  ", "bold")
+            _pair(t, "in use", f"{pool.in_use}/{pool.size}", "bold")
+            _pair(t, "peak", f"{pool.peak_in_use}", "bold yellow" if busy else "")
+            _pair(t, "waiting", f"{pool.waiting}", "yellow" if pool.waiting else "")
+            if pool.wait_ms_mean is not None:
+                _pair(t, "wait", format_ms(pool.wait_ms_mean))
+            lines.append(t)
     for line in lines:
         line.rstrip()
     return lines

@@ -240,9 +240,21 @@ def generator_renderable(gen, ui: tuple[float, int], total: StatsSummary | None,
         lag.append(f" {gen.stalls} stall{'s' if gen.stalls != 1 else ''}", style="yellow")
     t.add_row(Text("loop lag", style="dim"), lag, "", Text("late starts", style="dim"), late)
     t.add_row(Text("sched lag", style="dim"), f"{gen.schedule_lag_ms:.1f}ms", "", Text("dropped", style="dim"), dropped)
+    for n in gen.nodes[:MAX_NODE_ROWS]:  # --cluster: where the workers are, and which node lags
+        lost = not n.workers_alive
+        t.add_row(Text(n.node, style="red" if lost else ""), "-" if lost else f"{n.cpu_percent:.0f}%",
+                  "" if lost else f"lag {n.loop_lag_ms:.0f}ms",
+                  Text("lost" if lost else f"{n.workers_alive}/{n.workers} workers", style="bold red" if lost else "dim"),
+                  Text(f"late {n.late_starts:,}", style="yellow" if n.late_starts else "dim"))
+    if len(gen.nodes) > MAX_NODE_ROWS:
+        t.add_row(Text(f"+{len(gen.nodes) - MAX_NODE_ROWS} node(s)", style="dim"), "", "", "", "")
     if warning:
         return Group(generator_warning_text(warning), t)
     return t
+
+
+MAX_NODE_ROWS = 6
+"""Cluster nodes listed in the generator panel (the session has them all)."""
 
 
 class GeneratorPanel(LivePanel):
@@ -256,6 +268,12 @@ class GeneratorPanel(LivePanel):
         if g is None:
             return
         self.set_class(bool(g.warning), "-warning")
+        nodes = len(g.gen.nodes)
+        rows = min(nodes, MAX_NODE_ROWS) + (nodes > MAX_NODE_ROWS)
+        want = (rows, bool(g.warning)) if rows else None
+        if want != getattr(self, "_node_rows", None):  # a cluster run: a row per node below the rest
+            self._node_rows = want
+            self.styles.height = None if not rows else 9 + rows + (2 if g.warning else 0)
         self.show_generator(g.gen, g.ui, g.total, g.last_row, g.workers, g.host, g.warning, g.cores)
 
     def show_generator(self, gen, ui: tuple[float, int], total: StatsSummary | None, last_row, workers: int,
