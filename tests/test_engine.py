@@ -395,6 +395,27 @@ async def test_scaling_a_ramp_keeps_it_a_ramp(tmp_path, demo):
         await coord.stop("stopped by test")
 
 
+async def _run_to_its_end(tmp_path, demo, duration: str, prepare) -> object:
+    """A 20/s run of ``duration`` against the demo, ``prepare(coord)`` before it starts; the
+    session once the run has finished (by itself or not)."""
+    plan = write_plan(tmp_path, f"""
+        target = "{demo.url}"
+        [[phases]]
+        duration = "{duration}"
+        arrival_rate = 20
+        [[scenarios]]
+        steps = [{{ url = "/health" }}]
+    """)
+    coord = Coordinator(load_plan(plan), demo.url, workers=1)
+    prepare(coord)
+    try:
+        await coord.start()
+        await asyncio.wait_for(coord.finished.wait(), timeout=60)
+    finally:
+        await coord.stop("stopped by test")
+    return coord.session
+
+
 async def test_a_failing_observer_never_stops_the_run(tmp_path, demo):
     """A bug in something that follows the seconds (here an observer that raises) must not take
     the run's clock or its record with it: the observer is dropped with a warning event, the
@@ -406,22 +427,7 @@ async def test_a_failing_observer_never_stops_the_run(tmp_path, demo):
             if session.timeline:
                 raise RuntimeError("observer bug")
 
-    plan = write_plan(tmp_path, f"""
-        target = "{demo.url}"
-        [[phases]]
-        duration = "3s"
-        arrival_rate = 20
-        [[scenarios]]
-        steps = [{{ url = "/health" }}]
-    """)
-    coord = Coordinator(load_plan(plan), demo.url, workers=1)
-    coord.session.add_observer(Broken())
-    try:
-        await coord.start()
-        await asyncio.wait_for(coord.finished.wait(), timeout=60)
-    finally:
-        await coord.stop("stopped by test")
-    s = coord.session
+    s = await _run_to_its_end(tmp_path, demo, "3s", lambda coord: coord.session.add_observer(Broken()))
     assert s.end_reason == "completed"
     warnings = [e.message for e in s.events if e.kind == "warning" and "observer bug" in e.message]
     assert len(warnings) == 1 and "Broken" in warnings[0]
@@ -431,31 +437,20 @@ async def test_a_failing_observer_never_stops_the_run(tmp_path, demo):
 async def test_a_bug_in_the_clock_ends_the_run_with_its_record(tmp_path, demo):
     """Something the clock calls each second fails (injected here): the run stops, says why, and
     is finished with what it recorded, instead of waiting forever for a clock that is gone."""
-    plan = write_plan(tmp_path, f"""
-        target = "{demo.url}"
-        [[phases]]
-        duration = "60s"
-        arrival_rate = 20
-        [[scenarios]]
-        steps = [{{ url = "/health" }}]
-    """)
-    coord = Coordinator(load_plan(plan), demo.url, workers=1)
-    real = coord.target_now
     calls = []
 
-    def failing(*a, **k):
-        calls.append(1)
-        if len(calls) == 3:
-            raise RuntimeError("clock bug")
-        return real(*a, **k)
+    def prepare(coord):
+        real = coord.target_now
 
-    coord.target_now = failing
-    try:
-        await coord.start()
-        await asyncio.wait_for(coord.finished.wait(), timeout=60)
-    finally:
-        await coord.stop("stopped by test")
-    s = coord.session
+        def failing(*a, **k):
+            calls.append(1)
+            if len(calls) == 3:
+                raise RuntimeError("clock bug")
+            return real(*a, **k)
+
+        coord.target_now = failing
+
+    s = await _run_to_its_end(tmp_path, demo, "60s", prepare)
     assert s.end_reason == "internal error: RuntimeError" and s.partial
     assert any("internal error" in e.message and "clock bug" in e.message for e in s.events)
     assert s.timeline and s.total.requests > 0
