@@ -143,7 +143,8 @@ class ScenarioRunner:
             for s in plan.scenarios
         ]
         self.on_start = (CompiledScenario("on_start", [compile_step(st, plan, self.recorder_for, self.default_origin,
-                                                                     self.base_path) for st in plan.on_start])
+                                                                     self.base_path, self.sql_pool_for)
+                                                        for st in plan.on_start])
                          if plan.on_start else None)
         """``[[on_start]]``: run once per virtual user before its first iteration."""
         weights = [max(0.0, float(s.weight)) for s in plan.scenarios]
