@@ -191,14 +191,7 @@ class H2Pool(PoolWaiters):
 
     async def close(self) -> None:
         """Close every connection; pending requests fail with kind "reset"."""
-        self._closed = True
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            self._sweeper = None
-        while self._waiters:
-            _, _, fut = self._waiters.popleft()
-            if not fut.done():
-                fut.set_exception(TransportError("reset", "pool closed"))
+        self._close_waiters()
         for conn in list(self._conns):
             conn._fail_all(TransportError("reset", "pool closed"))
         self._ready.clear()

@@ -483,6 +483,17 @@ class PoolWaiters:
             self._loop = asyncio.get_running_loop()
         self._sweeper = self._loop.call_later(_SWEEP_INTERVAL, self._sweep)
 
+    def _close_waiters(self) -> None:
+        """The pool closes: no more sweeps, and every request still waiting fails with "reset"."""
+        self._closed = True
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
+        while self._waiters:
+            _, _, fut = self._waiters.popleft()
+            if not fut.done():
+                fut.set_exception(TransportError("reset", "pool closed"))
+
     def _expire_waiters(self, now: float, waiting_for: str) -> None:
         """Fail the waiters whose deadline passed, then re-arm the sweep while work remains."""
         waiters = self._waiters
@@ -611,14 +622,7 @@ class HttpPool(PoolWaiters):
 
     async def close(self) -> None:
         """Close every connection; pending requests fail with kind "reset"."""
-        self._closed = True
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            self._sweeper = None
-        while self._waiters:
-            _, _, fut = self._waiters.popleft()
-            if not fut.done():
-                fut.set_exception(TransportError("reset", "pool closed"))
+        self._close_waiters()
         for conn in list(self._conns):
             conn._fail(TransportError("reset", "pool closed"))
         self._idle.clear()
