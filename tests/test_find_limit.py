@@ -199,7 +199,8 @@ recovery = "20s"
                 assert strip.border_title == "find limit"
                 assert "✓ 1 10/s" in text_of(strip) and "held · p99" in text_of(strip)
                 assert "find limit  step " in text_of(screen.query_one(HeaderBar))
-                await until(pilot, lambda: isinstance(app.screen, ResultsScreen), timeout=60)
+                await until(pilot, lambda: isinstance(app.screen, ResultsScreen)
+                            and bool(app.screen.query("#results-limit")), timeout=60)
                 results = text_of(app.screen.query_one("#results-limit"))
                 verdict = text_of(app.screen.query_one("#verdict"))
         finally:

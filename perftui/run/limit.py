@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
 import msgspec

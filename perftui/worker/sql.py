@@ -46,7 +46,7 @@ from typing import Any
 
 import msgspec
 
-from perftui.plan import Database, SqlCapture, SqlExpect, SqlStatement, SqlStep, duration_s
+from perftui.plan import Database, SqlCapture, SqlExpect, SqlStep, duration_s
 from perftui.template import compile_template
 
 __all__ = ["DRIVER_MISSING", "SqlAction", "SqlError", "SqlPool", "SqlStats", "classify", "driver_available"]
