@@ -12,7 +12,7 @@ from hdrh.histogram import HdrHistogram
 
 from perftui.summary import LatencySummary, StatsSummary
 from perftui.worker.messages import EndpointDelta
-from perftui.worker.stats import clear_histogram, new_histogram
+from perftui.worker.stats import clear_histogram, encode_histogram, new_histogram
 
 PERCENTILES = (50.0, 90.0, 95.0, 99.0, 99.9)
 

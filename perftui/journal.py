@@ -27,7 +27,7 @@ from typing import Any
 import msgspec
 from msgspec import Struct
 
-from perftui.aggregate import Aggregate
+from perftui.aggregate import Aggregate, encode_histogram
 from perftui.session.stages import restore_stages, stage_extensions
 from perftui.session import (
     WINDOW_SECONDS, Event, GeneratorState, PhaseRecord, SessionObserver, SessionRecord, TimelineRow,
@@ -57,8 +57,8 @@ class AggState(Struct, array_like=True):
 def dump_aggregate(a: Aggregate) -> AggState:
     return AggState(
         requests=a.requests, errors=a.errors, status=dict(a.status), error_kinds=dict(a.error_kinds),
-        latency=a.latency.encode() if a.latency.total_count else b"",
-        service=a.service.encode() if a.service.total_count else b"",
+        latency=encode_histogram(a.latency) if a.latency.total_count else b"",
+        service=encode_histogram(a.service) if a.service.total_count else b"",
         latency_sum=a.latency_sum, service_sum=a.service_sum, bytes_received=a.bytes_received,
         late_starts=a.late_starts, dropped=a.dropped,
     )
