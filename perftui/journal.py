@@ -27,7 +27,7 @@ from typing import Any
 import msgspec
 from msgspec import Struct
 
-from perftui.aggregate import Aggregate, encode_histogram
+from perftui.aggregate import Aggregate, decode_histogram, encode_histogram
 from perftui.session.stages import restore_stages, stage_extensions
 from perftui.session import (
     WINDOW_SECONDS, Event, GeneratorState, PhaseRecord, SessionObserver, SessionRecord, TimelineRow,
@@ -65,17 +65,15 @@ def dump_aggregate(a: Aggregate) -> AggState:
 
 
 def load_aggregate(st: AggState, into: Aggregate | None = None) -> Aggregate:
-    from hdrh.histogram import HdrHistogram
-
     a = into or Aggregate()
     a.clear()
     a.requests, a.errors = st.requests, st.errors
     a.status.update(st.status)
     a.error_kinds.update(st.error_kinds)
     if st.latency:
-        a.latency.add(HdrHistogram.decode(st.latency))
+        a.latency.add(decode_histogram(st.latency))
     if st.service:
-        a.service.add(HdrHistogram.decode(st.service))
+        a.service.add(decode_histogram(st.service))
     a.latency_sum, a.service_sum = st.latency_sum, st.service_sum
     a.bytes_received, a.late_starts, a.dropped = st.bytes_received, st.late_starts, st.dropped
     return a

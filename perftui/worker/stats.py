@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import ctypes
 import sys
+import weakref
 import zlib
 
 from hdrh.codec import ext_header_size, payload_header_size
@@ -30,7 +31,16 @@ SIGNIFICANT_DIGITS = 3
 
 
 def new_histogram() -> HdrHistogram:
-    return HdrHistogram(LOWEST_US, HIGHEST_US, SIGNIFICANT_DIGITS)
+    return acyclic(HdrHistogram(LOWEST_US, HIGHEST_US, SIGNIFICANT_DIGITS))
+
+
+def acyclic(h: HdrHistogram) -> HdrHistogram:
+    """hdrh's histogram and its encoder point at each other, so a dropped histogram (and its
+    ~170 KB counts array) waited for the cyclic collector: in the coordinator, which decodes every
+    worker delta and rolls per-second aggregates, that was megabytes of swing between
+    collections. With the encoder's back-reference weak, reference counting frees it at once."""
+    h.encoder.histogram = weakref.proxy(h)
+    return h
 
 
 def clear_histogram(h: HdrHistogram) -> None:
