@@ -70,12 +70,15 @@ def main() -> int:
     sessions = tempfile.mkdtemp(prefix="perftui-soak-")
     env["PERFTUI_SESSIONS_DIR"] = sessions
     py = sys.executable
+    # a running tmux server keeps its own environment: the panes get theirs on the command line
+    pane_env = " ".join(f"{k}={v}" for k, v in (("PERFTUI_SESSIONS_DIR", sessions),
+                                                   ("PYTHONPATH", env.get("PYTHONPATH", ""))) if v)
     samples: dict[str, list[tuple[float, float]]] = {}
     with NginxPeer(cpu=0) as nginx:
         url = nginx.url("/small.txt")
         run = f"--rate {args.rate} --duration {args.seconds}s --workers 1"
         subprocess.run(["tmux", "new-session", "-d", "-s", "m10", "-x", "160", "-y", "48",
-                        f"cd /tmp && exec {py} -m perftui quick {url} {run} --out {sessions}/dash.json"], env=env,
+                        f"cd /tmp && exec env {pane_env} {py} -m perftui quick {url} {run} --out {sessions}/dash.json"], env=env,
                        check=True)
         time.sleep(6)
         subprocess.run(["tmux", "send-keys", "-t", "m10", "s"], check=True)
@@ -88,7 +91,7 @@ def main() -> int:
             raise RuntimeError(f"--detach failed: {det.stdout}{det.stderr}")
         sid, coord = m.group(1), int(m.group(2))
         subprocess.run(["tmux", "new-session", "-d", "-s", "m10b", "-x", "160", "-y", "48",
-                        f"cd /tmp && exec {py} -m perftui attach {sid}"], env=env, check=True)
+                        f"cd /tmp && exec env {pane_env} {py} -m perftui attach {sid}"], env=env, check=True)
         time.sleep(3)
         dash_pid, attach_pid = pane_pid("m10"), pane_pid("m10b")
         roles: dict[int, tuple[str, float]] = {}

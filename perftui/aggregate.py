@@ -12,13 +12,13 @@ from hdrh.histogram import HdrHistogram
 
 from perftui.summary import LatencySummary, StatsSummary
 from perftui.worker.messages import EndpointDelta
-from perftui.worker.stats import clear_histogram, new_histogram
+from perftui.worker.stats import acyclic, clear_histogram, encode_histogram, new_histogram
 
 PERCENTILES = (50.0, 90.0, 95.0, 99.0, 99.9)
 
 
 def decode_histogram(encoded: bytes) -> HdrHistogram | None:
-    return HdrHistogram.decode(encoded) if encoded else None
+    return acyclic(HdrHistogram.decode(encoded)) if encoded else None
 
 
 def summarize_histogram(h: HdrHistogram, total_us: float) -> LatencySummary:

@@ -27,7 +27,7 @@ from typing import Any
 import msgspec
 from msgspec import Struct
 
-from perftui.aggregate import Aggregate
+from perftui.aggregate import Aggregate, decode_histogram, encode_histogram
 from perftui.session.stages import restore_stages, stage_extensions
 from perftui.session import (
     WINDOW_SECONDS, Event, GeneratorState, PhaseRecord, SessionObserver, SessionRecord, TimelineRow,
@@ -57,25 +57,23 @@ class AggState(Struct, array_like=True):
 def dump_aggregate(a: Aggregate) -> AggState:
     return AggState(
         requests=a.requests, errors=a.errors, status=dict(a.status), error_kinds=dict(a.error_kinds),
-        latency=a.latency.encode() if a.latency.total_count else b"",
-        service=a.service.encode() if a.service.total_count else b"",
+        latency=encode_histogram(a.latency) if a.latency.total_count else b"",
+        service=encode_histogram(a.service) if a.service.total_count else b"",
         latency_sum=a.latency_sum, service_sum=a.service_sum, bytes_received=a.bytes_received,
         late_starts=a.late_starts, dropped=a.dropped,
     )
 
 
 def load_aggregate(st: AggState, into: Aggregate | None = None) -> Aggregate:
-    from hdrh.histogram import HdrHistogram
-
     a = into or Aggregate()
     a.clear()
     a.requests, a.errors = st.requests, st.errors
     a.status.update(st.status)
     a.error_kinds.update(st.error_kinds)
     if st.latency:
-        a.latency.add(HdrHistogram.decode(st.latency))
+        a.latency.add(decode_histogram(st.latency))
     if st.service:
-        a.service.add(HdrHistogram.decode(st.service))
+        a.service.add(decode_histogram(st.service))
     a.latency_sum, a.service_sum = st.latency_sum, st.service_sum
     a.bytes_received, a.late_starts, a.dropped = st.bytes_received, st.late_starts, st.dropped
     return a

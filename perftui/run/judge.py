@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 
 from msgspec import UNSET
 
-from perftui.aggregate import Aggregate, decode_histogram
+from perftui.aggregate import Aggregate, decode_histogram, encode_histogram
 from perftui.plan import ThresholdSpec, duration_s, threshold_label
 from perftui.slo import AVAILABILITY_KINDS, SloTracker, slo_specs
 from perftui.summary import StatsSummary
@@ -59,8 +59,8 @@ class _Block:
         self.seconds = seconds
         self.counters = (agg.requests, agg.errors, dict(agg.error_kinds), dict(agg.status), agg.latency_sum,
                          agg.service_sum, agg.late_starts, agg.dropped, agg.bytes_received)
-        self.latency = agg.latency.encode() if agg.latency.total_count else b""
-        self.service = agg.service.encode() if service and agg.service.total_count else b""
+        self.latency = encode_histogram(agg.latency) if agg.latency.total_count else b""
+        self.service = encode_histogram(agg.service) if service and agg.service.total_count else b""
 
 
 class _RequestWindow:

@@ -25,7 +25,7 @@ from typing import Any
 import msgspec
 
 from perftui import __version__
-from perftui.aggregate import Aggregate, decode_histogram
+from perftui.aggregate import Aggregate, decode_histogram, encode_histogram
 from perftui.monitor.model import Sample
 from perftui.monitor.state import MonitorState
 from perftui.session.endpoint_points import EndpointSeconds, percentiles_ms
@@ -65,7 +65,7 @@ def _iso(ts: float | None) -> str | None:
 
 def _encoded(agg: Aggregate | None) -> str:
     """An endpoint's latency histogram in the document's form (compressed base64 V2), or ""."""
-    return agg.latency.encode().decode() if agg is not None and agg.latency.total_count else ""
+    return encode_histogram(agg.latency).decode() if agg is not None and agg.latency.total_count else ""
 
 class SessionRecord:
     """One run's live record (see the module docstring); ``document()`` is its session file."""
@@ -495,8 +495,8 @@ class SessionRecord:
             generator=self.generator,
             monitor=self.monitor.document(),
             generator_warnings=list(self.monitor.generator_warnings),
-            histogram=total.latency.encode().decode() if total.latency.total_count else "",
-            service_histogram=total.service.encode().decode() if total.service.total_count else "",
+            histogram=encode_histogram(total.latency).decode() if total.latency.total_count else "",
+            service_histogram=encode_histogram(total.service).decode() if total.service.total_count else "",
             protocols=self.protocol_summary(),
             slos=self.slo_results,
             setup=self.setup,

@@ -68,17 +68,19 @@ class EndpointsTable(DataTable):
         self._name_width = 0
         self._bound_render_caches()
 
-    def _bound_render_caches(self) -> None:
+    def _bound_render_caches(self, rows: int = 0) -> None:
         """DataTable keys its render caches by an update counter that moves with every cell
         update, so entries from earlier seconds are never read again yet stay until the LRU
         limits (1,000 rows/lines, 10,000 cells) evict them: with a table updated every second
         that was most of the dashboard's growth (~0.6 MB/min for ~15 min, then a plateau).
-        Only the current generation is worth keeping: a few screens' worth."""
-        for name, size in (("_row_render_cache", 128), ("_cell_render_cache", 1024),
-                           ("_row_renderable_cache", 128), ("_line_cache", 256)):
+        Only the current generation is worth keeping: twice what the table holds (a 1,024-cell
+        bound still took ~2 MB of rendered segments in a soak's first minutes)."""
+        lines = 2 * (min(max(rows, 4), 64) + 1)  # a header and the rows, twice
+        for name, size in (("_row_render_cache", lines), ("_cell_render_cache", lines * len(self.COLUMNS)),
+                           ("_row_renderable_cache", lines), ("_line_cache", lines)):
             cache = getattr(self, name, None)
             if cache is not None and hasattr(cache, "maxsize"):
-                cache.maxsize = size  # DataTable may grow() it to what is on screen
+                cache.maxsize = size
 
     def on_mount(self) -> None:
         self._build_columns()
@@ -152,6 +154,7 @@ class EndpointsTable(DataTable):
         if force or [r.name for r in ordered] != current_order:
             cursor_key = current_order[self.cursor_row] if 0 <= self.cursor_row < len(current_order) else None
             self.clear()
+            self._bound_render_caches(len(ordered))
             for r in ordered:
                 self.add_row(*self.row_cells(r, self._name_width), key=r.name)
             if cursor_key is not None and cursor_key in [r.name for r in ordered]:
