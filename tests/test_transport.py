@@ -631,6 +631,34 @@ async def test_waiting_for_a_connection_counts_against_the_timeout():
         await pool.close()
 
 
+@both_loops
+async def test_waiters_time_out_in_deadline_order_also_with_mixed_timeouts():
+    """Waiters queue in arrival order; with one timeout their deadlines are in order and a sweep
+    expires them from the front. A shorter timeout queued behind longer ones must still expire
+    on time, and the longer ones must not expire with it."""
+    async with RawPeer(lambda r: [HANG]) as peer:
+        pool = HttpPool("http", "127.0.0.1", peer.port, max_connections=1)
+        holder = asyncio.create_task(get(pool, timeout=30.0))
+        await asyncio.sleep(0.05)
+        same = [asyncio.create_task(get(pool, timeout=0.2)) for _ in range(3)]  # in order
+        await asyncio.sleep(0)
+        long = [asyncio.create_task(get(pool, timeout=30.0)) for _ in range(2)]
+        await asyncio.sleep(0)
+        t0 = time.monotonic()
+        short = asyncio.create_task(get(pool, timeout=0.3))  # behind two 30 s waiters
+        done, _ = await asyncio.wait([*same, short], timeout=10.0)
+        assert len(done) == 4 and time.monotonic() - t0 < 8.0
+        for t in [*same, short]:
+            assert isinstance(t.exception(), TransportError) and t.exception().kind == "timeout"
+            assert "no free connection" in str(t.exception())
+        assert not any(t.done() for t in long)  # still waiting for their 30 s
+        for t in [holder, *long]:
+            t.cancel()
+        await asyncio.gather(holder, *long, return_exceptions=True)
+        assert pool.in_flight == 0
+        await pool.close()
+
+
 async def expect_error_soon(pool: HttpPool, timeout: float) -> TransportError:
     with pytest.raises(TransportError) as info:
         await get(pool, timeout=timeout)

@@ -268,7 +268,7 @@ class H2Pool(PoolWaiters):
             # A connection being opened has room for max_streams - 1 more (its opener takes one).
             if self._connecting * (self.max_streams - 1) > len(self._waiters):
                 fut = self._loop.create_future()
-                self._waiters.append((deadline, timeout, fut))
+                self._add_waiter(deadline, timeout, fut)
                 try:
                     conn = await fut
                 except asyncio.CancelledError:
