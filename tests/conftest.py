@@ -1,6 +1,14 @@
 """Shared fixtures: the demo target in a subprocess, a CLI runner, plan files.
 
 All load in tests goes to 127.0.0.1, is bounded in count and time, and stops by itself.
+
+The suite runs in parallel (pytest-xdist, ``-n 4 --dist loadgroup`` in pyproject.toml): every
+peer listens on a free port, every file goes under ``tmp_path``, every session directory is the
+test's own. Tests of one module that share a module-scoped fixture (a PostgreSQL, a Ray cluster,
+sessions recorded once) are sent to one worker together, so the fixture starts once
+(``pytest_collection_modifyitems`` below). Tests that load or measure the whole machine carry
+``@pytest.mark.xdist_group("machine")``: they run one after another, never beside each other.
+``python -m pytest -n 0`` runs everything in one process.
 """
 
 from __future__ import annotations
@@ -46,6 +54,20 @@ def fresh_demo():
 def _sessions_dir(tmp_path, monkeypatch):
     """Never write session files into the user's home during tests."""
     monkeypatch.setenv("PERFTUI_SESSIONS_DIR", str(tmp_path / "sessions"))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """Under ``--dist loadgroup``, a test that uses a fixture of its module's scope goes to the
+    worker that runs that module's other such tests (one setup, not one per worker)."""
+    for item in items:
+        if item.get_closest_marker("xdist_group") is not None:
+            continue
+        fixtures = getattr(item, "_fixtureinfo", None)
+        if fixtures is None:
+            continue
+        if any(defs and defs[-1].scope == "module" for defs in fixtures.name2fixturedefs.values()):
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
 
 
 def free_port() -> int:
