@@ -27,6 +27,12 @@ from perftui.demo import launch
 
 ROOT = Path(__file__).resolve().parent.parent
 
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # xdist's workers start with COLUMNS=80 LINES=24 in their environment; the programs the tests
+    # start would take them for the terminal's size (a dashboard on a 120x40 pty drawn at 80x24)
+    for _var in ("COLUMNS", "LINES"):
+        os.environ.pop(_var, None)
+
 
 @pytest.fixture(scope="session")
 def demo():

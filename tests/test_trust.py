@@ -48,7 +48,9 @@ class Pty:
     def __init__(self, args: list[str], env: dict):
         master, slave = pty.openpty()
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
-        full = {k: v for k, v in os.environ.items() if k != "CI"}
+        # no CI, and no COLUMNS/LINES: they would override the terminal's own size (xdist's
+        # workers have COLUMNS=80 LINES=24 in their environment)
+        full = {k: v for k, v in os.environ.items() if k not in ("CI", "COLUMNS", "LINES")}
         full.update(env, TERM="xterm-256color")
         self.proc = subprocess.Popen([sys.executable, "-m", "perftui", *args], stdin=slave, stdout=slave,
                                      stderr=slave, cwd=ROOT, env=full, start_new_session=True)
