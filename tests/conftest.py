@@ -6,13 +6,16 @@ The suite runs in parallel (pytest-xdist, ``-n 4 --dist loadgroup`` in pyproject
 peer listens on a free port, every file goes under ``tmp_path``, every session directory is the
 test's own. Tests of one module that share a module-scoped fixture (a PostgreSQL, a Ray cluster,
 sessions recorded once) are sent to one worker together, so the fixture starts once
-(``pytest_collection_modifyitems`` below). Tests that load or measure the whole machine carry
-``@pytest.mark.xdist_group("machine")``: they run one after another, never beside each other.
-``python -m pytest -n 0`` runs everything in one process.
+(``pytest_collection_modifyitems`` below). A test marked ``@pytest.mark.serial`` (one that
+needs a core to itself, or measures how fast this machine is) runs alone: the other workers
+wait until it is over (``pytest_runtest_protocol`` below). ``python -m pytest -n 0`` runs
+everything in one process.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import socket
@@ -74,6 +77,38 @@ def pytest_collection_modifyitems(config, items):
             continue
         if any(defs and defs[-1].scope == "module" for defs in fixtures.name2fixturedefs.values()):
             item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
+
+
+@contextlib.contextmanager
+def _section(config, serial: bool):
+    """A readers-writer lock over this run's workers: every test holds it shared, a serial one
+    exclusive. The gate makes a serial test's turn come as soon as the tests running now end
+    (new ones queue behind it). Its files are in the run's base temporary directory, which
+    every worker's own is in (pytest removes old ones)."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):  # one process: nothing runs beside anything
+        yield
+        return
+    base = config._tmp_path_factory.getbasetemp().parent
+    with open(base / "serial.gate", "a") as gate, open(base / "serial.lock", "a") as lock:
+        fcntl.flock(gate, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX if serial else fcntl.LOCK_SH)
+        finally:
+            if not serial:
+                fcntl.flock(gate, fcntl.LOCK_UN)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+            if serial:
+                fcntl.flock(gate, fcntl.LOCK_UN)
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_runtest_protocol(item, nextitem):
+    # outermost, so that the wait is not counted by pytest-timeout; setup and teardown are inside
+    with _section(item.config, item.get_closest_marker("serial") is not None):
+        yield
 
 
 def free_port() -> int:

@@ -26,7 +26,7 @@ else:
 
 from tests.ray_cluster import group_pids, new_cluster  # noqa: E402
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("machine")]  # never beside another CPU-hungry test
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
