@@ -2,7 +2,7 @@
 
 All load in tests goes to 127.0.0.1, is bounded in count and time, and stops by itself.
 
-The suite runs in parallel (pytest-xdist, ``-n 4 --dist loadgroup`` in pyproject.toml): every
+The suite runs in parallel (pytest-xdist, ``-n 3 --dist loadgroup`` in pyproject.toml): every
 peer listens on a free port, every file goes under ``tmp_path``, every session directory is the
 test's own. Tests of one module that share a module-scoped fixture (a PostgreSQL, a Ray cluster,
 sessions recorded once) are sent to one worker together, so the fixture starts once
