@@ -181,7 +181,7 @@ async def test_the_dashboard_shows_the_search_live_and_its_result(tmp_path):
 start_rate = 10
 step_factor = 2
 step_duration = "1s"
-settle = "0s"
+settle = "1s"
 p99 = "200ms"
 precision = 0.5
 recovery = "20s"
