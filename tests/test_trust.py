@@ -48,7 +48,9 @@ class Pty:
     def __init__(self, args: list[str], env: dict):
         master, slave = pty.openpty()
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
-        full = {k: v for k, v in os.environ.items() if k != "CI"}
+        # no CI, and no COLUMNS/LINES: they would override the terminal's own size (xdist's
+        # workers have COLUMNS=80 LINES=24 in their environment)
+        full = {k: v for k, v in os.environ.items() if k not in ("CI", "COLUMNS", "LINES")}
         full.update(env, TERM="xterm-256color")
         self.proc = subprocess.Popen([sys.executable, "-m", "perftui", *args], stdin=slave, stdout=slave,
                                      stderr=slave, cwd=ROOT, env=full, start_new_session=True)
@@ -512,7 +514,7 @@ def test_values_from_the_environment_reach_no_output(tmp_path, demo):
     assert "***" in r.stdout
 
 
-def test_detach_refuses_a_socket_directory_owned_by_another_user(tmp_path, demo):
+def test_detach_refuses_a_socket_directory_owned_by_another_user(tmp_path, demo, request):
     import pwd
 
     try:
@@ -521,8 +523,13 @@ def test_detach_refuses_a_socket_directory_owned_by_another_user(tmp_path, demo)
         pytest.skip("no user 'nobody'")
     if os.getuid() != 0:
         pytest.skip("needs root to give a directory to another user")
-    tmp = tmp_path / "t"
-    tmp.mkdir()
+    import shutil
+    import tempfile
+
+    # a short directory: the control socket's path must fit AF_UNIX's ~107 bytes, and tmp_path
+    # is longer under pytest-xdist (a popen-gwN level)
+    tmp = Path(tempfile.mkdtemp(prefix="pt", dir="/tmp"))
+    request.addfinalizer(lambda: shutil.rmtree(tmp, ignore_errors=True))
     squatted = tmp / f"perftui-{os.getuid()}"
     squatted.mkdir(mode=0o777)
     os.chown(squatted, nobody.pw_uid, nobody.pw_gid)

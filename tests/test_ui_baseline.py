@@ -122,10 +122,16 @@ def test_run_with_a_baseline_on_a_real_terminal(tmp_path, fresh_demo):
     term = Pty(["run", plan(fast.url, 6, "current.toml"), "--baseline", "main", "--fail-on", "never", "--start",
                 "--workers", "1"], env)
     screen = pyte.Screen(cols, lines)
+    stream = pyte.ByteStream(screen)
+    fed = 0
 
     def display() -> list[str]:
-        screen.reset()
-        pyte.ByteStream(screen).feed(bytes(term.output))
+        # only what came since the last look: replaying the whole output each time took seconds
+        # on a busy machine, long enough to miss the few seconds the run is on screen
+        nonlocal fed
+        new = bytes(term.output[fed:])
+        fed += len(new)
+        stream.feed(new)
         return screen.display
 
     try:
