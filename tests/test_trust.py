@@ -555,6 +555,28 @@ def test_detach_refuses_a_socket_directory_owned_by_another_user(tmp_path, demo,
                   what="the background run to stop")
 
 
+def test_detach_with_a_runtime_directory_too_long_for_a_socket(tmp_path, demo):
+    """A socket's whole path must fit AF_UNIX's ~107 bytes; a deep XDG_RUNTIME_DIR (or TMPDIR)
+    made ``--detach`` end in a traceback. The control socket now goes to /tmp/perftui-<uid>."""
+    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    deep.mkdir(parents=True, mode=0o700)
+    plan = _plan(tmp_path, demo.url, seconds=30, rate=5)
+    sessions = tmp_path / "sessions"
+    r = run_cli("run", str(plan), "--detach", "--workers", "1",
+                env={"XDG_RUNTIME_DIR": str(deep), "TMPDIR": str(deep), "PERFTUI_SESSIONS_DIR": str(sessions)})
+    assert r.returncode == 0 and "Traceback" not in r.stderr, (r.stdout, r.stderr)
+    info = json.loads((_one_dir(sessions) / "run.json").read_text())
+    try:
+        assert info["socket"].startswith(f"/tmp/perftui-{os.getuid()}/"), info["socket"]
+        assert len(os.fsencode(info["socket"])) < 108
+        ls = run_cli("ls", env={"PERFTUI_SESSIONS_DIR": str(sessions)})
+        assert ls.returncode == 0 and "running" in ls.stdout, ls.stdout
+    finally:
+        os.kill(info["pid"], signal.SIGINT)
+        _wait_for(lambda: not psutil.pid_exists(info["pid"]) or psutil.Process(info["pid"]).status() == "zombie",
+                  what="the background run to stop")
+
+
 def test_sigterm_while_the_dashboard_starts_its_workers(tmp_path, demo):
     sessions = tmp_path / "sessions"
     plan = _plan(tmp_path, demo.url, rate=10)
