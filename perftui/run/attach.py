@@ -118,9 +118,10 @@ SOCKET_DIR_MAX = 70
 def socket_dir() -> Path:
     """A user-only directory for control sockets (short paths: AF_UNIX allows ~100 bytes):
     ``$XDG_RUNTIME_DIR/perftui`` when that is set (systemd makes it per user, 0700), else
-    ``perftui-<uid>`` in the temp directory; ``/tmp/perftui-<uid>`` when either is too long. Whatever it is, it must be a real directory that
-    this user owns and nobody else can enter: another local user could have created it first
-    (to read or hijack the sockets), and that is refused with a ``UserError`` (exit 2)."""
+    ``perftui-<uid>`` in the temp directory; ``/tmp/perftui-<uid>`` when either is too long.
+    Whatever it is, it must be a real directory that this user owns and nobody else can enter:
+    another local user could have created it first (to read or hijack the sockets), and that is
+    refused with a ``UserError`` (exit 2)."""
     import stat
     import tempfile
 
@@ -129,11 +130,7 @@ def socket_dir() -> Path:
     base = os.environ.get("XDG_RUNTIME_DIR")
     d = Path(base) / "perftui" if base else Path(tempfile.gettempdir()) / f"perftui-{os.getuid()}"
     if len(os.fsencode(d)) > SOCKET_DIR_MAX:
-        # a socket's whole path must fit sun_path (108 bytes on Linux, with the session's name)
-        short = Path("/tmp") / f"perftui-{os.getuid()}"
-        if len(os.fsencode(short)) > SOCKET_DIR_MAX:  # pragma: no cover - a uid of 60 digits
-            raise UserError(f"control socket directory {d} is too long for a socket path")
-        d = short
+        d = Path("/tmp") / f"perftui-{os.getuid()}"  # the socket's whole path must fit sun_path
     try:
         d.mkdir(parents=True, exist_ok=True, mode=0o700)
         st = os.lstat(d)

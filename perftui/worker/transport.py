@@ -507,7 +507,7 @@ class PoolWaiters:
         """Fail the waiters whose deadline passed, then re-arm the sweep while work remains.
         Waiters queue in arrival order, so with one timeout their deadlines are in order too and
         the expired ones are at the front: an overloaded open model keeps thousands waiting, and
-        rebuilding that queue every sweep cost ~5 % of the worker's core."""
+        rebuilding that queue every sweep took ~7 % of the worker's samples at 2x overload."""
         waiters = self._waiters
         if waiters and not self._unordered:
             while waiters:
