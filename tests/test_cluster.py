@@ -124,6 +124,23 @@ def _actor_pids() -> list[int]:
             if " ".join(p.info["cmdline"] or []).startswith("ray::WorkerHost")]
 
 
+def _start_run(plan, cluster, *args: str) -> subprocess.Popen:
+    """``perftui run PLAN --headless --cluster ADDRESS ARGS`` in the background, its output piped."""
+    return subprocess.Popen([sys.executable, "-m", "perftui", "run", str(plan), "--headless", "--cluster",
+                             cluster.client_address, *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+                            env=dict(os.environ, CI="true"))
+
+
+def _wait_progress(proc: subprocess.Popen, lines: int) -> None:
+    """Read the run's output until ``lines`` progress lines have come."""
+    seen = 0
+    while seen < lines:
+        line = proc.stdout.readline()
+        assert line, "the run ended before it showed progress: " + proc.stderr.read()[-3000:]
+        seen += " p95 " in line
+
+
 def _cluster_worker_pids() -> list[int]:
     """The worker processes that Ray actors of ours started (children of a ``WorkerHost``)."""
     import psutil
@@ -139,16 +156,9 @@ def test_no_worker_left_ends_the_run_with_its_session(tmp_path, demo, cluster):
     """One worker on the cluster; its process is killed 2 s in: the run stops by itself (exit 1,
     "all workers died") and writes its session, with what the worker had done."""
     out = tmp_path / "s.json"
-    env = dict(os.environ, CI="true")
-    proc = subprocess.Popen([sys.executable, "-m", "perftui", "run", str(_plan(tmp_path, demo.url, 50, "60s")),
-                             "--headless", "--workers", "1", "--cluster", cluster.client_address, "--out", str(out)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env)
+    proc = _start_run(_plan(tmp_path, demo.url, 50, "60s"), cluster, "--workers", "1", "--out", str(out))
     try:
-        seen = 0
-        while seen < 2:
-            line = proc.stdout.readline()
-            assert line, "the run ended before it showed progress: " + proc.stderr.read()[-3000:]
-            seen += " p95 " in line
+        _wait_progress(proc, 2)
         deadline = time.monotonic() + 10  # an earlier run's actors may take a moment to go
         while len(pids := _cluster_worker_pids()) != 1 and time.monotonic() < deadline:
             time.sleep(0.2)
@@ -172,16 +182,9 @@ def test_no_worker_left_ends_the_run_with_its_session(tmp_path, demo, cluster):
 def test_workers_stop_when_the_coordinator_is_killed(tmp_path, demo, cluster):
     """``kill -9`` of perftui mid-run: nothing polls the actors any more, and within seconds their
     worker processes stop (no load goes on from a run nobody records)."""
-    proc = subprocess.Popen([sys.executable, "-m", "perftui", "run", str(_plan(tmp_path, demo.url, 20, "60s")),
-                             "--headless", "--cluster", cluster.client_address],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
-                            env=dict(os.environ, CI="true"))
+    proc = _start_run(_plan(tmp_path, demo.url, 20, "60s"), cluster)
     try:
-        seen = 0
-        while seen < 2:
-            line = proc.stdout.readline()
-            assert line, "the run ended before it showed progress: " + proc.stderr.read()[-3000:]
-            seen += " p95 " in line
+        _wait_progress(proc, 2)
         assert len(_cluster_worker_pids()) == 2
         proc.kill()
         proc.wait()
@@ -202,17 +205,9 @@ def test_a_node_lost_mid_run_hands_its_share_over(tmp_path, demo, cluster):
     """nodeB's processes are killed 3 s into a 15 s run at 100/s: within a few seconds the event
     says the node is lost, the other node takes the whole rate, and the run completes."""
     out = tmp_path / "s.json"
-    plan = _plan(tmp_path, demo.url, 100, "15s")
-    env = dict(os.environ, CI="true")
-    proc = subprocess.Popen([sys.executable, "-m", "perftui", "run", str(plan), "--headless", "--cluster",
-                             cluster.client_address, "--out", str(out)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env)
+    proc = _start_run(_plan(tmp_path, demo.url, 100, "15s"), cluster, "--out", str(out))
     try:
-        seen = 0
-        while seen < 3:
-            line = proc.stdout.readline()
-            assert line, "the run ended before it showed progress: " + proc.stderr.read()[-3000:]
-            seen += " p95 " in line
+        _wait_progress(proc, 3)
         killed_at = time.time()
         cluster.kill_node("nodeB")
         stdout, stderr = proc.communicate(timeout=120)
