@@ -151,3 +151,104 @@ def test_recorder_ships_one_histogram_until_service_differs():
     assert svc.get_min_value() == 50 and svc.get_max_value() == 200
     r.response(200, 7, 7, 0, None)  # the next interval starts unsplit again
     assert r.take_delta().service == b""
+
+
+def test_open_model_default_pool_grows_to_what_a_slow_target_needs():
+    """The open model's default pool starts at 64 connections and grows while requests wait and
+    the core has room: 1,500 arrivals/s at a server that answers after 150 ms need about 225
+    connections; the pool opens more than 64 and stays within the default bound, and the
+    arrivals are served, not left queued."""
+    from perftui.worker.transport import ADAPT_FLOOR
+
+    async def main():
+        server, url, accepted = await _slow_server(0.15)
+        w = _worker(url, rate=1500, extra_defaults={"timeout": "20s"})
+        now = time.monotonic()
+        w.set_load(SetLoad(phase=0, kind="open", start=now, duration=2.5, rate_from=1500, rate_to=1500, clock_origin=now))
+        pool = None
+        conns, caps = [], []
+        for _ in range(25):
+            await asyncio.sleep(0.1)
+            pool = pool or w.runner.pools.get(w.runner.default_origin)
+            conns.append(w.runner.open_connections)
+            caps.append(pool.connection_cap if pool is not None else 0)
+        snap = w.snapshot(time.monotonic(), 2.5)
+        await w.stop(3.0)
+        server.close()
+        return snap, conns, caps, accepted[0]
+
+    snap, conns, caps, accepted = asyncio.run(main())
+    assert caps[0] >= ADAPT_FLOOR and max(caps) <= W.DEFAULT_OPEN_CONNECTIONS, caps
+    assert max(conns) > ADAPT_FLOOR, (conns, caps)  # grew past where it started
+    assert accepted <= W.DEFAULT_OPEN_CONNECTIONS
+    assert snap.endpoints and snap.endpoints[0].requests > 1500, snap.endpoints  # 3,750 asked, most served
+    assert snap.dropped == 0
+
+
+def test_explicit_max_connections_is_a_fixed_bound_not_adaptive():
+    """``defaults.max_connections`` set by the plan: the pool may open all of them at once."""
+
+    async def main():
+        server, url, accepted = await _slow_server(0.2)
+        w = _worker(url, rate=2000, extra_defaults={"max_connections": 300, "timeout": "20s"})
+        now = time.monotonic()
+        w.set_load(SetLoad(phase=0, kind="open", start=now, duration=0.4, rate_from=2000, rate_to=2000, clock_origin=now))
+        await asyncio.sleep(0.3)
+        pool = w.runner.pools[w.runner.default_origin]
+        cap, adaptive = pool.connection_cap, pool._adaptive
+        await w.stop(3.0)
+        server.close()
+        return cap, adaptive
+
+    cap, adaptive = asyncio.run(main())
+    assert (cap, adaptive) == (300, False)
+
+
+def test_adaptive_bound_sheds_connections_while_the_core_is_saturated(monkeypatch):
+    """The adaptive bound's decisions, driven sweep by sweep with the process's CPU clock given:
+    requests waiting and the core saturated for a period -> a halving on trial, kept while the
+    next period completes as many; a halving that completes fewer is undone and not retried for
+    ``ADAPT_HOLD`` seconds; with CPU to spare and requests waiting it doubles again."""
+    from perftui.worker import transport as T
+
+    clock = {"cpu": 0.0}
+    monkeypatch.setattr(T, "_process_time", lambda: clock["cpu"])
+
+    async def main():
+        pool = T.HttpPool("http", "127.0.0.1", 9, max_connections=1024)
+        pool.set_limit(1024, adaptive=True)
+        assert pool.connection_cap == T.ADAPT_FLOOR
+        loop = asyncio.get_running_loop()
+        waiters = [loop.create_future() for _ in range(2000)]
+        for fut in waiters:
+            pool._add_waiter(1e9, 10.0, fut)
+        now = 100.0
+
+        def sweeps(seconds: float, busy: bool, done_per_s: float) -> None:
+            nonlocal now
+            for _ in range(round(seconds / T._SWEEP_INTERVAL)):
+                now += T._SWEEP_INTERVAL
+                clock["cpu"] += T._SWEEP_INTERVAL * (0.99 if busy else 0.3)
+                pool._done += round(done_per_s * T._SWEEP_INTERVAL)
+                pool._adapt(now)
+                pool._slots = min(pool._cap, 1024)  # as if every allowed connection were open
+
+        sweeps(0.5, busy=False, done_per_s=1000)  # waiting, CPU to spare: doubles to the bound
+        grown = pool.connection_cap
+        sweeps(2.0, busy=True, done_per_s=30000)  # saturated a whole period: a halving on trial
+        trial = pool.connection_cap
+        sweeps(1.0, busy=True, done_per_s=32000)  # completes as many: kept, and the next trial
+        kept = pool.connection_cap
+        sweeps(1.0, busy=True, done_per_s=5000)  # completes fewer: undone
+        undone = pool.connection_cap
+        sweeps(5.0, busy=True, done_per_s=5000)  # held: no new trial for ADAPT_HOLD seconds
+        held = pool.connection_cap
+        for fut in waiters:
+            fut.cancel()
+        return grown, trial, kept, undone, held
+
+    grown, trial, kept, undone, held = asyncio.run(main())
+    assert grown == 1024
+    assert trial == 512
+    assert kept == 256
+    assert undone == 512 and held == 512

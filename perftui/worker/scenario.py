@@ -108,10 +108,10 @@ class CompiledScenario:
         self.name = name
         self.steps = steps
         self.uses_ws = any(s.ws is not None for s in steps)
+        """Iterations hold per-iteration state (a WebSocket), closed when they end."""
         self.simple = (len(steps) == 1 and steps[0].kind == "http" and steps[0].if_var is None
                        and not steps[0].think)
         """One unconditional HTTP step without think time: the runner calls it directly."""
-        """Iterations hold per-iteration state (a WebSocket), closed when they end."""
 
 
 class ScenarioRunner:
@@ -134,6 +134,7 @@ class ScenarioRunner:
         self.max_connections: int | None = plan.defaults.max_connections or None
         """The plan's bound on connections per origin (None: the worker picks one per model)."""
         self.connection_limit = 0
+        self.adaptive_connections = False
         self.late_threshold = duration_s(plan.defaults.late_threshold)
         self.ssl_context: ssl.SSLContext | None = None
         self.scenarios = [
@@ -221,16 +222,18 @@ class ScenarioRunner:
                 ctx = self.tls_context()
             pool = self.pools[origin] = HttpPool(
                 origin.scheme, origin.host, origin.port, connect_timeout=self.connect_timeout,
-                ssl_context=ctx, keep_alive=self.plan.defaults.keep_alive,
-                max_connections=self.connection_limit)
+                ssl_context=ctx, keep_alive=self.plan.defaults.keep_alive)
+            pool.set_limit(self.connection_limit, self.adaptive_connections)
         return pool
 
-    def set_connection_limit(self, limit: int) -> None:
-        """Connections per origin from now on (0 = unlimited), for existing and new pools. A pool
-        above a lowered limit keeps its connections until they close."""
+    def set_connection_limit(self, limit: int, adaptive: bool = False) -> None:
+        """Connections per origin from now on (0 = unlimited), for existing and new pools;
+        ``adaptive``: grown toward ``limit`` while that completes more (``HttpPool.set_limit``).
+        Connections above a lowered limit close as they finish their request."""
         self.connection_limit = limit
+        self.adaptive_connections = adaptive
         for pool in self.pools.values():
-            pool.max_connections = limit
+            pool.set_limit(limit, adaptive)
 
     def _bind_pool(self, step: CompiledStep) -> HttpPool:
         """A step's origin never changes: look its pool up once, not on every request."""
