@@ -5,6 +5,7 @@ No timing asserts: overload is made 10x, stalls are made 25x the thresholds."""
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 
 import msgspec
@@ -252,3 +253,42 @@ def test_adaptive_bound_sheds_connections_while_the_core_is_saturated(monkeypatc
     assert trial == 512
     assert kept == 256
     assert undone == 512 and held == 512
+
+
+@pytest.mark.parametrize("r0,r1,d", [(2000, 2000, 0.0), (2000, 2000, 5.0), (100, 5000, 3.0), (5000, 10, 2.0)])
+def test_arrivals_until_is_the_inverse_of_arrival_time(r0, r1, d):
+    """What the open model's bulk drop counts with: arrivals due by ``t`` for steady rates and
+    ramps, up and down, the same as walking the schedule one arrival at a time."""
+    shape = SetLoad(phase=0, kind="open", start=0.0, duration=d, rate_from=r0, rate_to=r1)
+    for k in (1.0, 10.5, 777.0, 3000.25):
+        t = W.arrival_time(k, shape)
+        assert W.arrivals_until(t, shape) == pytest.approx(k, rel=1e-9)
+    k, walked = 0.5, 0
+    while W.arrival_time(k + 1, shape) <= 1.7:
+        k += 1
+        walked += 1
+    assert math.floor(W.arrivals_until(1.7, shape) - 0.5) == walked
+
+
+def test_overloaded_open_model_counts_every_arrival_once(monkeypatch):
+    """A ramp from 6,000 arrivals/s down to 0 over 0.5 s schedules exactly 1,500 arrivals; with
+    2 lanes, a queue of 20 and a server answering after 0.3 s nearly all are dropped, most of them
+    in bulk, and started + dropped + queued is exactly 1,500."""
+    monkeypatch.setattr(W, "DEFAULT_LANES", 2)
+    monkeypatch.setattr(W, "DEFAULT_QUEUE", 20)
+
+    async def main():
+        server, url, _ = await _slow_server(0.3)
+        w = _worker(url, rate=6000, extra_defaults={"max_connections": 2, "timeout": "20s"})
+        start = time.monotonic()
+        w.set_load(SetLoad(phase=0, kind="open", start=start, duration=0.5, rate_from=6000, rate_to=0, clock_origin=start))
+        await asyncio.wait_for(w.shape_task, 30)  # the schedule ends by itself
+        started = w.runner.iterations  # counted when an iteration begins
+        snap = w.snapshot(time.monotonic(), 0.5)
+        await w.stop(0.5)
+        server.close()
+        return snap, started
+
+    snap, started = asyncio.run(main())
+    assert snap.dropped > 1000 and started <= 2 + 20, (snap, started)
+    assert started + snap.dropped + snap.queued == 1500, (started, snap.dropped, snap.queued)
