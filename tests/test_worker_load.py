@@ -292,3 +292,27 @@ def test_overloaded_open_model_counts_every_arrival_once(monkeypatch):
     snap, started = asyncio.run(main())
     assert snap.dropped > 1000 and started <= 2 + 20, (snap, started)
     assert started + snap.dropped + snap.queued == 1500, (started, snap.dropped, snap.queued)
+
+
+def test_a_fixed_bound_after_an_adaptive_phase_never_grows():
+    """An open phase under the adaptive default, then the plan's own bound of 2 (as a later
+    phase's set_limit gives it): requests past 2 wait, whatever the adaptive phase allowed."""
+    from perftui.worker import transport as T
+
+    async def main():
+        server, url, accepted = await _slow_server(0.2)
+        port = int(url.rsplit(":", 1)[1].strip("/"))
+        pool = T.HttpPool("http", "127.0.0.1", port)
+        pool.set_limit(1024, adaptive=True)
+        pool._grow_to = 1024  # as after a calm sweep
+        pool.set_limit(2)
+        req = T.build_request("GET", "/", f"127.0.0.1:{port}", [])
+        results = await asyncio.gather(*(pool.request(req, timeout=10.0) for _ in range(5)))
+        conns = pool.open_connections
+        await pool.close()
+        server.close()
+        return results, conns, accepted[0]
+
+    results, conns, accepted = asyncio.run(main())
+    assert all(r.status == 200 for r in results)
+    assert accepted <= 2 and conns <= 2, (accepted, conns)

@@ -650,6 +650,7 @@ class HttpPool(PoolWaiters):
                 self._cpu_mark, self._sweep_mark = _process_time(), _monotonic()
         else:
             self._cap = max_connections or _UNBOUNDED
+        self._grow_to = self._cap  # a fixed bound never grows; an adaptive one from the next sweep
         self._probe_from = 0
         self._hold_until = self._period_end = 0.0
         self._wake_waiters(old)
