@@ -182,7 +182,7 @@ start_rate = 10
 step_factor = 2
 step_duration = "1s"
 settle = "1s"
-p99 = "200ms"
+p99 = "400ms"
 precision = 0.5
 recovery = "20s"
 """)
@@ -209,9 +209,10 @@ recovery = "20s"
                 await app.controller.shutdown("test over")
                 app.controller.close_target()
     fl = read_session(out)["find_limit"]
-    # never above the capacity (40/s; 80/s must break). The finder's accuracy is the headless
-    # capacity test's to check: here the app, its coordinator and the target share one process,
-    # and with both cores busy 20/s (half the capacity) has broken the 200 ms p99 once.
+    # never above the capacity (40/s; 80/s must break: its queue alone holds the last request
+    # ~1 s). The finder's accuracy is the headless capacity test's to check: here the app, its
+    # coordinator and the target share one process, and with both cores busy a 200 ms p99 broke
+    # at 20/s once and at 10/s (the first step, start-up included) once; 400 ms leaves room.
     assert fl["found"] is True and 10 <= fl["limit_rps"] <= 60, fl["verdict"]
     assert f"LIMIT {fl['limit_rps']:g}/s" in verdict
     assert "1 raise" in results and "broke: p99" in results and fl["verdict"] in results.replace("\n", " ")
