@@ -60,18 +60,27 @@ def _worker(url: str, *, rate: float | None = None, vus: int | None = None, extr
     return W.Worker(init, _Pipe())
 
 
+async def _open_worker(monkeypatch, *, lanes: int, queue: int, delay: float, connections: int,
+                       rate: float, **shape) -> tuple[asyncio.Server, W.Worker, list[int]]:
+    """A server answering after ``delay``, and a worker with ``lanes`` lanes, a queue of ``queue``
+    and a fixed connection bound, already given an open load (``shape``: SetLoad's fields)."""
+    monkeypatch.setattr(W, "DEFAULT_LANES", lanes)
+    monkeypatch.setattr(W, "DEFAULT_QUEUE", queue)
+    server, url, accepted = await _slow_server(delay)
+    w = _worker(url, rate=rate, extra_defaults={"max_connections": connections, "timeout": "20s"})
+    now = time.monotonic()
+    w.set_load(SetLoad(phase=0, kind="open", start=now, clock_origin=now, **shape))
+    return server, w, accepted
+
+
 def test_open_overload_queues_arrivals_and_bounds_connections(monkeypatch):
     """400 arrivals/s for 1 s at a server that can do 40/s on the 4 allowed connections: the
     connections stay at 4, arrivals past the (lowered) lane limit queue with their intended start,
     every arrival is accounted for, and queueing shows in latency, not in service time."""
-    monkeypatch.setattr(W, "DEFAULT_LANES", 8)
-    monkeypatch.setattr(W, "DEFAULT_QUEUE", 200)
 
     async def main():
-        server, url, accepted = await _slow_server(0.1)
-        w = _worker(url, rate=400, extra_defaults={"max_connections": 4, "timeout": "20s"})
-        now = time.monotonic()
-        w.set_load(SetLoad(phase=0, kind="open", start=now, duration=1.0, rate_from=400, rate_to=400, clock_origin=now))
+        server, w, accepted = await _open_worker(monkeypatch, lanes=8, queue=200, delay=0.1, connections=4, rate=400,
+                                                 duration=1.0, rate_from=400, rate_to=400)
         conns, queued = [], []
         for _ in range(10):
             await asyncio.sleep(0.1)
@@ -274,14 +283,10 @@ def test_overloaded_open_model_counts_every_arrival_once(monkeypatch):
     """A ramp from 6,000 arrivals/s down to 0 over 0.5 s schedules exactly 1,500 arrivals; with
     2 lanes, a queue of 20 and a server answering after 0.3 s nearly all are dropped, most of them
     in bulk, and started + dropped + queued is exactly 1,500."""
-    monkeypatch.setattr(W, "DEFAULT_LANES", 2)
-    monkeypatch.setattr(W, "DEFAULT_QUEUE", 20)
 
     async def main():
-        server, url, _ = await _slow_server(0.3)
-        w = _worker(url, rate=6000, extra_defaults={"max_connections": 2, "timeout": "20s"})
-        start = time.monotonic()
-        w.set_load(SetLoad(phase=0, kind="open", start=start, duration=0.5, rate_from=6000, rate_to=0, clock_origin=start))
+        server, w, _ = await _open_worker(monkeypatch, lanes=2, queue=20, delay=0.3, connections=2, rate=6000,
+                                          duration=0.5, rate_from=6000, rate_to=0)
         await asyncio.wait_for(w.shape_task, 30)  # the schedule ends by itself
         started = w.runner.iterations  # counted when an iteration begins
         snap = w.snapshot(time.monotonic(), 0.5)
