@@ -878,8 +878,9 @@ class HttpPool(PoolWaiters):
             self._cap = self._grow_to = max(ADAPT_FLOOR, open_now // 2)
 
     def grow(self) -> bool:
-        """Room for one more connection in an adaptive pool whose process has CPU to spare (and
-        no halving on trial): the bound rises by one, as far as ``max_connections``."""
+        """Room for one more connection in an adaptive pool whose process had CPU to spare at the
+        last sweep (and no halving on trial): the bound rises by one, as far as that sweep allowed
+        (``ADAPT_GROWTH``; never past ``max_connections``)."""
         if self._cap < self._grow_to:
             self._cap += 1
             return True
