@@ -321,3 +321,34 @@ def test_a_fixed_bound_after_an_adaptive_phase_never_grows():
     results, conns, accepted = asyncio.run(main())
     assert all(r.status == 200 for r in results)
     assert accepted <= 2 and conns <= 2, (accepted, conns)
+
+
+def test_worker_says_hello_only_after_its_start_up_collection():
+    """The coordinator starts the run's clock once every worker said Hello. The worker's start-up
+    collection (25-45 ms) must be over by then: said before it, the first phase's start was in
+    the past when its SetLoad was read, and the first arrivals went out that late (the open
+    model's p99.9 against a 20 ms server was 38-49 ms, wrk's 24-27). A real worker process,
+    its Hello observed as it is sent."""
+    import subprocess
+    import sys
+
+    from perftui.worker.messages import encode_frame
+
+    script = (
+        "import gc, sys\n"
+        "import perftui.worker.main as m\n"
+        "orig = m.Worker.send\n"
+        "def send(self, msg):\n"
+        "    if type(msg).__name__ == 'Hello':\n"
+        "        sys.stderr.write(f'hello frozen={gc.get_freeze_count()}\\n')\n"
+        "        sys.stderr.flush()\n"
+        "    orig(self, msg)\n"
+        "m.Worker.send = send\n"
+        "m.run()\n"
+    )
+    plan = quick_plan("http://127.0.0.1:9/", rate=10, vus=None).plan
+    init = Init(plan=msgspec.msgpack.encode(plan), target=plan.target, worker_index=0, worker_count=1)
+    proc = subprocess.run([sys.executable, "-c", script], input=encode_frame(init), capture_output=True, timeout=120)
+    lines = [ln for ln in proc.stderr.decode().splitlines() if ln.startswith("hello frozen=")]
+    assert lines, proc.stderr.decode()[-2000:]
+    assert int(lines[0].split("=")[1]) > 0  # the collection and freeze ran before the Hello

@@ -474,15 +474,20 @@ async def main() -> int:
                 cmd = command_decoder.decode(frame)
                 if isinstance(cmd, Init):
                     worker = Worker(cmd, out_transport)
-                    worker.send(Hello(worker=cmd.worker_index, pid=os.getpid()))
-                    snap_task = asyncio.ensure_future(worker.snapshots())
-                    worker.start_stall_probe()
                     # Everything built so far (modules, the compiled plan) lives for the whole
                     # run: out of the collector's sight, so a full collection walks only what
                     # the run allocates, and young collections run less often.
                     gc.collect()
                     gc.freeze()
                     gc.set_threshold(GC_THRESHOLD0, 50, 100)
+                    # Hello only now: the coordinator starts the run's clock when every worker
+                    # said it, and that collection takes 25-45 ms. Said before it, the first
+                    # phase's start was already that far in the past when its SetLoad was read,
+                    # and the first arrivals went out late by as much: the open model's p99.9
+                    # against a 20 ms server was 38-49 ms, wrk's 24-27 (bench/tail.py).
+                    worker.send(Hello(worker=cmd.worker_index, pid=os.getpid()))
+                    snap_task = asyncio.ensure_future(worker.snapshots())
+                    worker.start_stall_probe()
                 elif isinstance(cmd, SetLoad) and worker is not None:
                     worker.set_load(cmd)
                 elif isinstance(cmd, RunSetup) and worker is not None:
