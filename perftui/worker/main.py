@@ -43,8 +43,8 @@ from perftui.plan import Plan
 
 _now = time.monotonic
 
-EARLY = 0.0005
-"""An arrival due within this of a wake-up starts at once (half uvloop's 1 ms timer tick); its
+EARLY = 0.001
+"""An arrival due within this of a wake-up starts at once (uvloop's 1 ms timer tick); its
 latency is then measured from its actual start, never from a slot still in the future."""
 GC_THRESHOLD0 = 20_000
 """Young-generation threshold in the worker (Python's default: 700)."""
@@ -182,8 +182,10 @@ class Worker:
             if delay > EARLY:
                 # uvloop rounds a timer to whole milliseconds; never ask for less than the
                 # window below, so the loop sleeps instead of spinning (2,000/s cost 98 % of a
-                # core when every sub-millisecond sleep returned at once).
-                await asyncio.sleep(delay)
+                # core when every sub-millisecond sleep returned at once). Wake up to EARLY
+                # before the slot: a timer fires up to ~1.5 ms after its time, and an arrival
+                # sent late counts that in its latency, one sent a little early does not.
+                await asyncio.sleep(max(delay - EARLY, EARLY))
             now = _now()
             horizon = now + EARLY
             while due <= horizon:
