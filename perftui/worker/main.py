@@ -242,14 +242,14 @@ class Worker:
         pool.backlog = self.queue  # arrivals held back wait for this pool all the same
         return pool
 
-    def _lane_room(self) -> bool:
-        """Another lane may run: always, unless the plan is one plain HTTP request whose pool is
-        full (``gate``). Then the arrival waits in the queue, not as a lane waiting inside the
+    def _lane_room(self, running: int = 0) -> bool:
+        """Another lane may run (``running``: the asking lane itself is one of those at work):
+        always, unless the plan is one plain HTTP request whose pool is full (``gate``). Then the arrival waits in the queue, not as a lane waiting inside the
         pool: each connection freed then goes back to the lane that used it, which takes the
         next queued arrival, with one wake-up per request instead of two (under 2x overload
         the hand-over through the pool took a quarter of the worker's time)."""
         gate = self.gate
-        return gate is None or self.lanes - len(self.idle_lanes) < gate._cap or gate.grow()
+        return gate is None or self.lanes - len(self.idle_lanes) - running < gate._cap or gate.grow()
 
     def _start(self, intended: float) -> bool:
         """Hand an arrival to an idle lane, else to a new one (up to ``lane_limit``)."""
@@ -283,8 +283,7 @@ class Worker:
                 runner.errors_sample.append(f"internal: {type(exc).__name__}: {exc}")
             finally:
                 self.in_flight -= 1
-            gate, idle = self.gate, self.idle_lanes  # (a new list after _release_lanes)
-            if queue and (gate is None or self.lanes - len(idle) <= gate._cap):
+            if queue and self._lane_room(running=1):
                 intended = queue.popleft()
                 if _now() - intended > late_threshold:
                     self.late += 1  # waited in the queue past its slot
@@ -292,7 +291,7 @@ class Worker:
             if self.stopping:
                 return
             fut = loop.create_future()
-            idle.append(fut)
+            self.idle_lanes.append(fut)  # the current list: _release_lanes replaces it
             intended = await fut
             if intended is None:
                 return
@@ -421,7 +420,6 @@ class Worker:
         if bench is not None and bench.warming:
             deltas = []  # a benchmark's warm-up is in no statistic
             runner.iterations = 0
-        cpu = self.proc.cpu_percent(None)
         snap = Snapshot(
             worker=self.init.worker_index, seq=self.seq, t=now, interval=interval, endpoints=deltas,
             iterations=runner.iterations, late_starts=self.late, dropped=self.dropped,
@@ -429,7 +427,7 @@ class Worker:
             vus=sum(1 for t in self.vus if not t.done()),
             open_connections=runner.open_connections, loop_lag_ms=self.loop_lag * 1000, stalls=self.stalls,
             queued=len(self.queue),
-            schedule_lag_ms=self.schedule_lag * 1000, cpu_percent=cpu,
+            schedule_lag_ms=self.schedule_lag * 1000, cpu_percent=self.proc.cpu_percent(None),
             rss_bytes=self.proc.memory_info().rss, errors_sample=list(runner.errors_sample),
             extra=runner.take_extra(),
         )
