@@ -32,6 +32,7 @@ from collections import deque
 import msgspec
 import psutil
 
+from perftui.worker.chain import Chain, chained_step
 from perftui.worker.messages import (
     Bench, BenchDone, BenchGo, BenchWarm, Bye, Fatal, FrameReader, Hello, Init, RunSetup, SetLoad, Shared, Snapshot,
     Stop, command_decoder, encode_frame,
@@ -327,10 +328,15 @@ class Worker:
     async def _vu(self, index: int) -> None:
         runner = self.runner
         vars = runner.new_vu()
+        step = chained_step(runner)
+        chain = Chain(self, index, vars, step) if step is not None else None
         while index < self.vu_target and not self.stopping:
             self.in_flight += 1
             try:
-                await runner.iteration(vars, None)
+                if chain is not None and chain.ready():
+                    await chain.run()  # requests sent from the connection's callbacks (perftui.worker.chain)
+                else:
+                    await runner.iteration(vars, None)
             except Exception as exc:  # a bug must not kill the VU silently
                 runner.errors_sample.append(f"internal: {type(exc).__name__}: {exc}")
                 await asyncio.sleep(0.1)

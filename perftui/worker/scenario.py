@@ -362,16 +362,24 @@ class ScenarioRunner:
             rec.failure(exc.kind)
             self.errors_sample.append(f"{exc.kind}: {step.name}: {exc}")
             return False
-        status = resp.status
         kind = None
-        if step.max_redirects and status in _REDIRECTS:
+        if step.max_redirects and resp.status in _REDIRECTS:
             try:
                 resp, kind = await self._follow(step, vars, resp)
             except TransportError as exc:
                 rec.failure(exc.kind)
                 self.errors_sample.append(f"{exc.kind}: {step.name} (after a redirect): {exc}")
                 return False
-            status = resp.status
+        self.judge(step, vars, started, resp, kind, intended)
+        return True
+
+    def judge(self, step: CompiledStep, vars: dict, started: float, resp, kind: str | None = None,
+              intended: float | None = None) -> None:
+        """Count a step's final response: its error kind (status, ``expect_status``, checks,
+        GraphQL errors), captures, latency from ``started`` (the scheduled start ``intended``
+        in the open model) and service time from the send."""
+        rec = step.recorder
+        status = resp.status
         if kind is None and (status not in step.expect_status if step.expect_status is not None else status >= 400):
             kind = "http_5xx" if status >= 500 else "http_4xx" if status >= 400 else "expect_failed"
         if step.has_checks:
@@ -394,7 +402,6 @@ class ScenarioRunner:
         rec.response(status, latency_us, service_us, resp.body_size, kind)
         if kind is not None:
             vars["$failed"] = kind  # what an on_start reads (perftui.worker.stages for setup)
-        return True
 
     async def _follow(self, step: CompiledStep, vars: dict, resp) -> tuple[Any, str | None]:
         """Follow a redirect chain; returns the final response (with ``t_sent`` of the first

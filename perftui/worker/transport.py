@@ -175,6 +175,11 @@ _MODE_HEAD = 1
 _MODE_HEADERS = 2
 
 
+def request_mode(head: bool, want_headers: bool) -> int:
+    """What a connection's parser must do for a request: ``_Conn.start``'s ``mode``."""
+    return (_MODE_HEAD if head else _MODE_PLAIN) | (_MODE_HEADERS if want_headers else 0)
+
+
 def _noop(*_args: object) -> None:
     return None
 
@@ -246,6 +251,7 @@ class _Conn(asyncio.Protocol):
         "headers",
         "served",
         "closed",
+        "after",
     )
 
     def __init__(self, pool: HttpPool):
@@ -263,6 +269,10 @@ class _Conn(asyncio.Protocol):
         self.headers: list[tuple[bytes, bytes]] | None = None
         self.served = False  # has completed a response: a failure before any byte may be stale
         self.closed = False
+        self.after = None
+        """Called with this connection once the data that completed a response is parsed
+        (``perftui.worker.chain``: the next request goes out from here, never from inside the
+        parser, where bytes after the response would be read as the next one's)."""
 
     # ---- request side -------------------------------------------------------------------
 
@@ -406,6 +416,10 @@ class _Conn(asyncio.Protocol):
             self._close(abort=True)  # 101 already completed the request; nothing more to read
         except _HttpParserError as exc:
             self._fail(TransportError("protocol", f"invalid HTTP response: {_parser_error(exc)}"))
+        after = self.after
+        if after is not None:
+            self.after = None
+            after(self)
 
     def eof_received(self) -> bool | None:
         # The server will take no more requests here: out of the pool now, not only once the
@@ -673,9 +687,7 @@ class HttpPool(PoolWaiters):
         connection and connecting. ``head=True``: the response has no body."""
         if self._sweeper is None:
             self._start_sweeper()
-        mode = _MODE_HEAD if head else _MODE_PLAIN
-        if want_headers:
-            mode |= _MODE_HEADERS
+        mode = request_mode(head, want_headers)
         self._in_flight += 1
         try:
             idle = self._idle

@@ -1,0 +1,160 @@
+"""Closed-model virtual users whose requests follow one another from the connection's callbacks.
+
+The commonest plan a load generator is compared on is one plain HTTP/1.1 request in a loop over
+keep-alive connections (wrk's only mode). Through the general path each of its requests costs a
+coroutine chain (the virtual user, the iteration, the request, the pool), a future, and a task
+wake-up to resume them: Python work wrk does not do. A ``Chain`` runs such a user without them:
+when a response completes, its connection's callback counts it (``ScenarioRunner.judge``, the
+same code as the general path) and sends the user's next request on the same connection, and the
+user's coroutine sleeps until the chain breaks. Measured with ``bench/ab.py`` (see bench/README.md).
+
+It breaks, and the user goes on through the general path for one iteration, whenever the next
+request would need more than an idle connection: the connection closed or went to a request
+waiting for one, a transport failure, a stale keep-alive connection to retry, a redirect to
+follow, a change of load (fewer users, another phase) or the run stopping. Every request is
+counted exactly as on the general path: same latency (closed model: from the send), same error
+kinds, same iteration counter, and a request cut off by the end of the run is "interrupted".
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+from perftui.worker.transport import TransportError, _Conn, _StaleConnection, request_mode
+
+if TYPE_CHECKING:  # pragma: no cover
+    from perftui.worker.compiled import CompiledStep
+    from perftui.worker.scenario import ScenarioRunner
+
+__all__ = ["Chain", "chained_step"]
+
+_REDIRECTS = frozenset((301, 302, 303, 307, 308))
+
+
+def chained_step(runner: ScenarioRunner) -> CompiledStep | None:
+    """The step a closed-model user repeats if the plan can run as chains: one scenario of one
+    plain HTTP/1.1 request (no think time, no condition), no ``[[on_start]]``, no per-iteration
+    data; else None."""
+    if not runner.single or runner.on_start is not None or runner.iteration_feeds or runner.uses_ws:
+        return None
+    scenario = runner.scenarios[0]
+    if not scenario.simple:
+        return None
+    step = scenario.steps[0]
+    if step.http2 or step.mcp is not None or step.ws is not None or step.sql is not None:
+        return None
+    return step
+
+
+class Chain:
+    """One closed-model virtual user's requests, sent from the callbacks of its connection.
+
+    To a connection it is the request's future (``_Conn.fut``): ``set_result`` with the
+    response, ``set_exception`` with a ``TransportError``, ``done()``."""
+
+    __slots__ = ("worker", "runner", "index", "vars", "step", "pool", "mode", "conn", "ended", "pending")
+
+    def __init__(self, worker: Any, index: int, vars: dict[str, Any], step: CompiledStep):
+        self.worker = worker
+        """The ``perftui.worker.main.Worker`` running the user: its ``runner``, ``vu_target``, ``stopping``."""
+        self.runner = worker.runner
+        self.index = index
+        """The user's index: it stops when the load wants fewer users than that."""
+        self.vars = vars
+        self.step = step
+        self.pool = step.pool or self.runner._bind_pool(step)
+        self.mode = request_mode(step.head, step.want_headers)
+        self.conn: _Conn | None = None
+        """The connection our request is on; None between requests."""
+        self.ended: asyncio.Future | None = None
+        """What ``run`` waits for: set when the chain breaks."""
+        self.pending: tuple | None = None
+        """What the chain left for ``run`` to finish: a redirect to follow or a stale retry."""
+
+    def ready(self) -> bool:
+        """A connection is idle: the chain can start on it."""
+        return bool(self.pool._idle)
+
+    async def run(self) -> None:
+        """Requests one after another until the chain breaks; then the request it broke on is
+        finished here (a redirect followed, a stale connection retried)."""
+        pool = self.pool
+        self.ended = ended = asyncio.get_running_loop().create_future()
+        pool._in_flight += 1
+        try:
+            self._send(pool._idle.pop())
+            await ended
+        except asyncio.CancelledError:
+            conn, self.conn = self.conn, None
+            if conn is not None:  # still in flight when the run ended and its grace ran out
+                conn.fut = None
+                conn._fail(TransportError("reset", "cancelled"))
+                self.step.recorder.failure("interrupted")  # counted, never dropped
+            raise
+        finally:
+            pool._in_flight -= 1
+        pending, self.pending = self.pending, None
+        if pending is None:
+            return
+        runner, step = self.runner, self.step
+        if pending[0] == "stale":  # nothing was processed: once more on another connection
+            await runner._request(step, self.vars, None)
+            return
+        resp = pending[1]
+        started = resp.t_sent
+        try:
+            resp, kind = await runner._follow(step, self.vars, resp)
+        except TransportError as exc:
+            step.recorder.failure(exc.kind)
+            runner.errors_sample.append(f"{exc.kind}: {step.name} (after a redirect): {exc}")
+            return
+        runner.judge(step, self.vars, started, resp, kind)
+
+    # ---- the request's future, to its connection ---------------------------------------
+
+    def done(self) -> bool:
+        return self.conn is None
+
+    def set_result(self, resp) -> None:
+        conn, self.conn = self.conn, None
+        step = self.step
+        if step.max_redirects and resp.status in _REDIRECTS:
+            self._break(("redirect", resp))
+            return
+        self.runner.judge(step, self.vars, resp.t_sent, resp)
+        worker = self.worker
+        idle = self.pool._idle
+        if self.index < worker.vu_target and not worker.stopping and idle and idle[-1] is conn:
+            idle.pop()
+            conn.after = self._send  # once the parser is done with this data
+        else:
+            self._break(None)
+
+    def set_exception(self, exc: BaseException) -> None:
+        self.conn = None
+        if isinstance(exc, _StaleConnection):
+            self._break(("stale",))
+            return
+        kind = exc.kind if isinstance(exc, TransportError) else "reset"
+        self.step.recorder.failure(kind)
+        self.runner.errors_sample.append(f"{kind}: {self.step.name}: {exc}")
+        self._break(None)
+
+    # ---- internals ----------------------------------------------------------------------
+
+    def _send(self, conn: _Conn) -> None:
+        if conn.closed:  # bytes after the response closed it: the user goes on elsewhere
+            self._break(None)
+            return
+        runner, vars, step = self.runner, self.vars, self.step
+        runner.iterations += 1
+        vars["$iteration"] += 1
+        self.conn = conn
+        conn.start(self, step.request_bytes(vars), 0.0, step.timeout, self.mode, step.want_body, step.want_headers)
+
+    def _break(self, pending: tuple | None) -> None:
+        self.pending = pending
+        ended = self.ended
+        if ended is not None and not ended.done():
+            ended.set_result(None)

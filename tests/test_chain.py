@@ -1,0 +1,215 @@
+"""Closed-model users run as chains (``perftui.worker.chain``): a real ``Worker`` in process
+against a server on 127.0.0.1 that the test starts and that misbehaves on purpose (closes
+connections, drops them without a word, redirects, stops answering). Whatever it does, every
+request is counted once, as the general path counts it; no timing asserts."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from perftui.worker import chain as chain_mod
+from perftui.worker import main as W
+from perftui.worker.messages import SetLoad
+from tests.test_worker_load import _worker
+
+
+class _Server:
+    """HTTP/1.1 on 127.0.0.1. ``close_every``: the Nth response of a connection says
+    ``Connection: close``; ``drop_every``: the connection is closed without a word after its Nth
+    response (the client's next request finds it stale); ``redirect_every``: every Nth request
+    is answered 302 to ``/landed``; ``answer``: how many requests get an answer at all (the
+    rest wait forever); ``twice``: the Nth response of a connection is sent twice in one write
+    (a server out of step with its client)."""
+
+    def __init__(self, *, close_every=0, drop_every=0, redirect_every=0, answer=None, twice=0):
+        self.close_every, self.drop_every, self.redirect_every = close_every, drop_every, redirect_every
+        self.twice = twice
+        self.answer = answer
+        self.requests = self.answered = self.redirects = self.connections = 0
+        self.server: asyncio.Server | None = None
+
+    async def start(self) -> str:
+        self.server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        return f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}/"
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        served = 0
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                self.requests += 1
+                if self.answer is not None and self.answered >= self.answer:
+                    await asyncio.Event().wait()  # never answers
+                served += 1
+                self.answered += 1
+                close = self.close_every and served % self.close_every == 0
+                extra = b"Connection: close\r\n" if close else b""
+                if (self.redirect_every and self.requests % self.redirect_every == 0
+                        and not head.startswith(b"GET /landed")):
+                    self.redirects += 1
+                    writer.write(b"HTTP/1.1 302 Found\r\nLocation: /landed\r\nContent-Length: 0\r\n" + extra + b"\r\n")
+                else:
+                    writer.write((b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n" + extra + b"\r\nok") * (2 if served == self.twice else 1))
+                await writer.drain()
+                if close or (self.drop_every and served % self.drop_every == 0):
+                    break
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    def close(self) -> None:
+        self.server.close()
+
+
+def _closed(w: W.Worker, vus: int) -> None:
+    now = time.monotonic()
+    w.set_load(SetLoad(phase=0, kind="closed", start=now, clock_origin=now, duration=0, vus_from=vus, vus_to=vus))
+
+
+def _counting(monkeypatch) -> list[int]:
+    """Counts the requests sent by chains (not by the general path)."""
+    sent = [0]
+    send = chain_mod.Chain._send
+
+    def counted(self, conn):
+        sent[0] += 1
+        send(self, conn)
+
+    monkeypatch.setattr(chain_mod.Chain, "_send", counted)
+    return sent
+
+
+async def _run(server: _Server, vus: int, seconds: float, grace: float = 1.0, **defaults) -> W.Worker:
+    url = await server.start()
+    w = _worker(url, vus=vus, extra_defaults=defaults or None)
+    _closed(w, vus)
+    await asyncio.sleep(seconds)
+    await w.stop(grace)
+    server.close()
+    return w
+
+
+def _endpoint(w: W.Worker):
+    [rec] = w.runner.recorders.values()
+    return rec
+
+
+def test_chained_users_count_every_request_once_through_closes_and_redirects(monkeypatch):
+    """Connections closed by the server every 7th response and a redirect every 13th request:
+    the chains break and pick up again, and what the worker counts is what the server answered
+    (a followed redirect is one request of the plan), every iteration one request."""
+    sent = _counting(monkeypatch)
+    server = _Server(close_every=7, redirect_every=13)
+    w = asyncio.run(_run(server, vus=4, seconds=0.8))
+    rec = _endpoint(w)
+    assert sent[0] > 100, "the plan ran as chains"
+    assert server.redirects > 0 and server.connections > 4
+    assert rec.errors == 0, rec.error_kinds
+    assert rec.requests == server.answered - server.redirects
+    assert w.runner.iterations == rec.requests
+    assert rec.status == {200: rec.requests}
+
+
+def test_a_connection_dropped_without_a_word_is_retried_not_counted_as_an_error(monkeypatch):
+    """The server closes every connection after its 5th response without saying so: the next
+    request sent on it finds it stale and goes once more on another connection. No request is
+    lost or counted twice."""
+    sent = _counting(monkeypatch)
+    server = _Server(drop_every=5)
+    w = asyncio.run(_run(server, vus=3, seconds=0.8))
+    rec = _endpoint(w)
+    assert sent[0] > 50
+    assert server.connections > 10
+    assert rec.errors == 0, rec.error_kinds
+    assert rec.requests == server.answered == w.runner.iterations
+
+
+def test_bytes_after_a_response_are_never_read_as_the_next_one(monkeypatch):
+    """A server that sends the 3rd response of each connection twice: the copy arrives in the
+    same read as the response, before the chain's next request is sent, so the connection is
+    dropped as out of step (the general path's rule) and the copy is never taken for the next
+    request's answer (which would shift every later answer by one)."""
+    sent = _counting(monkeypatch)
+    server = _Server(twice=3)
+    w = asyncio.run(_run(server, vus=2, seconds=0.5))
+    rec = _endpoint(w)
+    assert sent[0] > 20
+    assert rec.requests == server.requests and rec.errors == 0, rec.error_kinds
+    assert server.connections >= server.requests // 3  # no connection outlives its third request
+
+
+def test_requests_in_flight_when_the_run_ends_are_counted_interrupted(monkeypatch):
+    """The server answers 40 requests and then none: the 3 chains' requests still waiting when
+    the grace period ends count as "interrupted", and every request sent is counted."""
+    sent = _counting(monkeypatch)
+    server = _Server(answer=40)
+    w = asyncio.run(_run(server, vus=3, seconds=0.5, grace=0.2))
+    rec = _endpoint(w)
+    assert sent[0] > 0
+    assert rec.error_kinds == {"interrupted": 3}
+    assert rec.requests == server.answered + 3 == server.requests
+    assert w.in_flight == 0
+
+
+def test_a_timeout_breaks_the_chain_and_the_user_goes_on(monkeypatch):
+    """A request the server never answers times out (the pool's sweep fails it), is counted as
+    a "timeout", and its user carries on: the run ends with that error and nothing in flight
+    from before it."""
+    _counting(monkeypatch)
+    server = _Server(answer=20)
+    w = asyncio.run(_run(server, vus=1, seconds=0.9, grace=0.1, timeout="300ms"))
+    rec = _endpoint(w)
+    assert rec.error_kinds.get("timeout", 0) >= 1, rec.error_kinds
+    assert rec.requests == 20 + rec.error_kinds["timeout"] + rec.error_kinds.get("interrupted", 0)
+
+
+def test_fewer_users_end_their_chains(monkeypatch):
+    """Going from 6 users to 2 ends four chains at their next response; the other two go on."""
+    sent = _counting(monkeypatch)
+
+    async def main():
+        server = _Server()
+        url = await server.start()
+        w = _worker(url, vus=6)
+        _closed(w, 6)
+        await asyncio.sleep(0.4)
+        _closed(w, 2)
+        await asyncio.sleep(0.4)
+        alive = sum(1 for t in w.vus if not t.done())
+        before = sent[0]
+        await asyncio.sleep(0.2)
+        after = sent[0]
+        await w.stop(1.0)
+        server.close()
+        return w, server, alive, after - before
+
+    w, server, alive, later = asyncio.run(main())
+    assert alive == 2
+    assert later > 0
+    assert _endpoint(w).requests == server.answered
+
+
+_STEP = {"url": "/"}
+
+
+@pytest.mark.parametrize(("steps", "chained"), [
+    ([_STEP], True),
+    ([{**_STEP, "expect": {"status": 200, "body_contains": "ok"}, "capture": [{"json": "$.id", "as": "id"}]}], True),
+    ([{**_STEP, "think": "10ms"}], False),
+    ([_STEP, _STEP], False),
+])
+def test_which_plans_run_as_chains(steps, chained):
+    """One plain request runs as chains, its checks and captures included (the same ``judge``
+    as the general path); think time or a second step need the general path."""
+    from perftui.planload import plan_from_dict
+    from perftui.worker.chain import chained_step
+    from perftui.worker.scenario import ScenarioRunner
+
+    plan = plan_from_dict({"target": "http://127.0.0.1:9", "phases": [{"duration": "1s", "vus": 1}],
+                           "scenarios": [{"steps": steps}]}).plan
+    assert (chained_step(ScenarioRunner(plan, plan.target)) is not None) is chained
