@@ -8,6 +8,7 @@ nothing but msgspec: ``perftui.session`` builds on it.
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from msgspec import Struct
@@ -111,7 +112,7 @@ class HealthPoint(Struct, kw_only=True, omit_defaults=True):
     """The JSON body's top-level ``status`` field when it is a string (``ok``, ``degraded``)."""
 
 
-class MonitorRow(Struct, kw_only=True, omit_defaults=True):
+class MonitorRow(Struct, kw_only=True, omit_defaults=True, gc=False):
     """``timeline[].monitor``: the latest monitoring figures at the end of the row's span."""
 
     health: dict[str, HealthPoint] = {}
@@ -130,6 +131,21 @@ class MonitorRow(Struct, kw_only=True, omit_defaults=True):
     host: dict[str, float] = {}
     """The machine: ``cpu_percent`` (all cores, 0-100), ``memory_percent``, ``memory_used_mb``,
     ``load1``."""
+
+
+_NO_FIGURES: dict[str, float] = {}
+
+
+def row_figures(figures: dict[str, Any]) -> dict[str, Any]:
+    """A timeline row's copy of a figures dict. A row is kept for the whole run (up to
+    ``TIMELINE_MAX_ROWS``) and its names are the same every second: they are interned, so the
+    run holds one string per name instead of one per row (a worker's ``worker0_cpu_percent``
+    and friends were 430 bytes of every row), and an empty dict is one shared object (rows are
+    never changed once closed)."""
+    if not figures:
+        return _NO_FIGURES
+    intern = sys.intern
+    return {intern(k): v for k, v in figures.items()}
 
 
 def merge_monitor(rows: list[MonitorRow | None]) -> MonitorRow | None:

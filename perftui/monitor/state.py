@@ -26,7 +26,7 @@ from msgspec import Struct
 from perftui.monitor.health import GeneratorHealth, GeneratorHealthWire, Limits
 from perftui.monitor.model import (
     DbSample, GeneratorWarning, HealthPoint, HealthSample, HealthState, HealthTransition, MetricsSample, MonitorDocument,
-    MonitorRow, ProcessSample, Sample, SeriesInfo, SeriesStats, TrendInfo,
+    MonitorRow, ProcessSample, Sample, SeriesInfo, SeriesStats, TrendInfo, row_figures,
 )
 from perftui.units import format_duration, format_ms
 
@@ -522,8 +522,9 @@ class MonitorState:
             health[st.url] = HealthPoint(up=bool(st.up) and st.url not in self._span_down, status=st.status,
                                          latency_ms=st.latency_ms, state=state if isinstance(state, str) else None)
         self._span_down.clear()
-        mon = MonitorRow(health=health, metrics=dict(self.metrics_now), sut=dict(self.sut_now or {}),
-                         generator=dict(self.generator_now), host=dict(self.host_now))
+        mon = MonitorRow(health=row_figures(health), metrics=row_figures(self.metrics_now),
+                         sut=row_figures(self.sut_now), generator=row_figures(self.generator_now),
+                         host=row_figures(self.host_now))
         empty = not (mon.health or mon.metrics or mon.sut or mon.generator or mon.host)
         return (None if empty else mon), bool(reasons)
 

@@ -31,7 +31,11 @@ SCHEMA_VERSION = 2
 read as before, their rows without endpoints."""
 
 
-class TimelineRow(Struct, kw_only=True):
+class TimelineRow(Struct, kw_only=True, gc=False):
+    """One span of the run (a second until the timeline coarsens). Not tracked by the garbage
+    collector (``gc=False``): a row only points down at numbers, dicts and structs, never back,
+    and a long run holds thousands of them."""
+
     t: float
     """Seconds since the run started (end of the row's span)."""
     phase: str
