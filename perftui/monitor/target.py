@@ -14,9 +14,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import httpx
 import msgspec
-import sniffio  # noqa: F401 - httpcore imports it on every request; a failed import costs a sys.path scan (ENGINE.md)
 
 from perftui.monitor.metrics import Scrape, SeriesReader, parse_selector
 from perftui.monitor.model import HealthSample, MetricsSample, Sample, SeriesInfo
@@ -27,6 +25,20 @@ MAX_HEALTH_BODY = 1 << 20
 MAX_METRICS_BODY = 32 << 20
 MAX_FIELDS = 60
 _RSS = parse_selector("process_resident_memory_bytes")
+
+httpx: Any = None
+"""The httpx module, imported when probing starts (``TargetProbe.run``): ~0.1 s of CPU at every
+start that a run without health or metrics URLs has no use for."""
+
+
+def _httpx() -> Any:
+    global httpx
+    if httpx is None:
+        import httpx as module
+        import sniffio  # noqa: F401 - httpcore imports it on every request; a failed import costs a sys.path scan (ENGINE.md)
+
+        httpx = module
+    return httpx
 
 
 def resolve_url(url: str, target: str) -> str:
@@ -65,6 +77,7 @@ def flatten(obj: Any, limit: int = MAX_FIELDS) -> dict[str, Any]:
 
 def describe_error(exc: BaseException) -> str:
     text = str(exc) or type(exc).__name__
+    httpx = _httpx()
     if isinstance(exc, httpx.ConnectTimeout):
         return "connect timeout"
     if isinstance(exc, (httpx.TimeoutException, TimeoutError)):
@@ -103,6 +116,7 @@ class TargetProbe:
         self.client: httpx.AsyncClient | None = None
 
     async def run(self) -> None:
+        httpx = _httpx()
         self.client = httpx.AsyncClient(
             timeout=httpx.Timeout(self.timeout), headers=self.headers, verify=self.verify, trust_env=False,
             follow_redirects=True,
