@@ -160,3 +160,30 @@ def test_dropped_histograms_are_freed_without_the_collector():
         gc.garbage.clear()
         gc.collect()
     assert "HdrHistogram" in plain  # what the test guards against
+
+
+def test_render_caches_the_dashboard_fills_are_emptied():
+    """Textual's ANSI-code-per-style memo (up to 16,384 styles) keeps growing on a live
+    dashboard for hours (a terminal's frames go through it, a headless test's do not); the app
+    empties it every minute. It must exist in the installed Textual (a rename would silently end
+    the trimming) and be emptied by ``trim_render_caches``."""
+    import importlib
+
+    from rich.color import ColorSystem
+    from rich.style import Style
+    from textual.strip import Strip
+
+    from perftui.ui.app import RENDER_CACHES, trim_render_caches
+
+    for i in range(50):
+        Strip.render_ansi(Style(color=f"#{i:02x}8040", bold=bool(i % 2)), ColorSystem.TRUECOLOR)
+    caches = []
+    for module, name in RENDER_CACHES:
+        obj = importlib.import_module(module)
+        for part in name.split("."):
+            obj = getattr(obj, part)
+        caches.append(obj)
+    sizes = [c.cache_info().currsize for c in caches]
+    assert sizes[0] >= 50, sizes
+    assert trim_render_caches() == sum(sizes)
+    assert all(c.cache_info().currsize == 0 for c in caches)
