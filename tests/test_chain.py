@@ -168,6 +168,31 @@ def test_a_timeout_breaks_the_chain_and_the_user_goes_on(monkeypatch):
     assert rec.requests == 20 + rec.error_kinds["timeout"] + rec.error_kinds.get("interrupted", 0)
 
 
+def test_a_bug_while_counting_a_response_is_reported_and_the_user_goes_on(monkeypatch):
+    """An exception of perftui's own inside a chain (here: counting the 20th response) is not
+    raised inside the connection's callback, where the event loop would swallow it and the user
+    would wait for ever, but in the user's loop, which reports it as "internal" as the general
+    path does, and carries on."""
+    from perftui.worker.scenario import ScenarioRunner
+
+    sent = _counting(monkeypatch)
+    judge = ScenarioRunner.judge
+    calls = [0]
+
+    def failing(self, *args, **kwargs):
+        calls[0] += 1
+        if calls[0] == 20:
+            raise RuntimeError("boom")
+        return judge(self, *args, **kwargs)
+
+    monkeypatch.setattr(ScenarioRunner, "judge", failing)
+    server = _Server()
+    w = asyncio.run(_run(server, vus=1, seconds=0.6))
+    assert any("internal: RuntimeError: boom" in e for e in w.runner.errors_sample), list(w.runner.errors_sample)
+    assert calls[0] > 40 and sent[0] > 40  # the user went on after it
+    assert _endpoint(w).requests == server.answered - 1  # the one whose counting failed
+
+
 def test_fewer_users_end_their_chains(monkeypatch):
     """Going from 6 users to 2 ends four chains at their next response; the other two go on."""
     sent = _counting(monkeypatch)

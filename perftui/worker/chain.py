@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
+from perftui.worker.scenario import _REDIRECTS
 from perftui.worker.transport import TransportError, _Conn, _StaleConnection, request_mode
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -28,8 +29,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from perftui.worker.scenario import ScenarioRunner
 
 __all__ = ["Chain", "chained_step"]
-
-_REDIRECTS = frozenset((301, 302, 303, 307, 308))
 
 
 def chained_step(runner: ScenarioRunner) -> CompiledStep | None:
@@ -70,7 +69,8 @@ class Chain:
         self.ended: asyncio.Future | None = None
         """What ``run`` waits for: set when the chain breaks."""
         self.pending: tuple | None = None
-        """What the chain left for ``run`` to finish: a redirect to follow or a stale retry."""
+        """What the chain left for ``run`` to finish: a redirect to follow, a stale retry, or an
+        exception of perftui's own to raise where the general path would have raised it."""
 
     def ready(self) -> bool:
         """A connection is idle: the chain can start on it."""
@@ -98,6 +98,8 @@ class Chain:
         if pending is None:
             return
         runner, step = self.runner, self.step
+        if pending[0] == "error":
+            raise pending[1]  # the user's loop reports it as the general path's would be
         if pending[0] == "stale":  # nothing was processed: once more on another connection
             await runner._request(step, self.vars, None)
             return
@@ -122,7 +124,11 @@ class Chain:
         if step.max_redirects and resp.status in _REDIRECTS:
             self._break(("redirect", resp))
             return
-        self.runner.judge(step, self.vars, resp.t_sent, resp)
+        try:
+            self.runner.judge(step, self.vars, resp.t_sent, resp)
+        except Exception as exc:  # noqa: BLE001 - not inside the connection's callback: in run()
+            self._break(("error", exc))
+            return
         worker = self.worker
         idle = self.pool._idle
         if self.index < worker.vu_target and not worker.stopping and idle and idle[-1] is conn:
@@ -150,8 +156,14 @@ class Chain:
         runner, vars, step = self.runner, self.vars, self.step
         runner.iterations += 1
         vars["$iteration"] += 1
+        try:
+            data = step.request_bytes(vars)
+        except Exception as exc:  # noqa: BLE001 - not inside the connection's callback: in run()
+            self.pool._idle.append(conn)
+            self._break(("error", exc))
+            return
         self.conn = conn
-        conn.start(self, step.request_bytes(vars), 0.0, step.timeout, self.mode, step.want_body, step.want_headers)
+        conn.start(self, data, 0.0, step.timeout, self.mode, step.want_body, step.want_headers)
 
     def _break(self, pending: tuple | None) -> None:
         self.pending = pending
