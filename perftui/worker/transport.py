@@ -433,6 +433,16 @@ class _Conn(asyncio.Protocol):
         if not self.closed:
             self.closed = True
             self.pool._forget(self)
+        try:
+            self._lost(exc)
+        finally:
+            # Nothing reads this connection again: without its parser (whose callbacks are
+            # this object) and its transport, reference counting frees it at once instead of
+            # the collector, which in a worker runs rarely (closed connections piled up until
+            # its next collection).
+            self.parser = self.transport = None
+
+    def _lost(self, exc: Exception | None) -> None:
         if self.fut is None:
             return
         if exc is None:
@@ -714,6 +724,12 @@ class HttpPool(PoolWaiters):
                 except asyncio.CancelledError:
                     if conn.fut is fut:
                         conn._fail(TransportError("reset", "cancelled"))
+                    raise
+                except TransportError:
+                    # The future holds the exception, whose traceback holds this frame: without
+                    # these references the failed connection and its future are freed when the
+                    # caller is done with the exception, not at the next collection.
+                    fut = conn = None
                     raise
         finally:
             self._in_flight -= 1
