@@ -33,17 +33,9 @@ __all__ = ["Chain", "chained_step"]
 
 def chained_step(runner: ScenarioRunner) -> CompiledStep | None:
     """The step a closed-model user repeats if the plan can run as chains: one scenario of one
-    plain HTTP/1.1 request (no think time, no condition), no ``[[on_start]]``, no per-iteration
-    data; else None."""
-    if not runner.single or runner.on_start is not None or runner.iteration_feeds or runner.uses_ws:
-        return None
-    scenario = runner.scenarios[0]
-    if not scenario.simple:
-        return None
-    step = scenario.steps[0]
-    if step.http2 or step.mcp is not None or step.ws is not None or step.sql is not None:
-        return None
-    return step
+    plain HTTP/1.1 request (``ScenarioRunner.single_request``) without per-iteration data; else
+    None."""
+    return runner.single_request if not runner.iteration_feeds else None
 
 
 class Chain:

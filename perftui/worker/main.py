@@ -233,11 +233,8 @@ class Worker:
         """The one pool every open-model iteration starts with, if the plan is a single plain
         HTTP/1.1 request (no setup per user, one scenario); else None."""
         runner = self.runner
-        if not runner.single or runner.on_start is not None:
-            return None
-        scenario = runner.scenarios[0]
-        step = scenario.steps[0] if scenario.simple else None
-        if step is None or step.http2:
+        step = runner.single_request
+        if step is None:
             return None
         pool = step.pool or runner._bind_pool(step)
         pool.backlog = self.queue  # arrivals held back wait for this pool all the same

@@ -165,6 +165,12 @@ class ScenarioRunner:
         self.uses_ws = any(sc.uses_ws for sc in self.scenarios)
         self.single = len(self.scenarios) == 1
         self.uses_mcp = any(st.mcp is not None for sc in self.scenarios for st in sc.steps)
+        first = self.scenarios[0].steps[0] if self.single and self.scenarios[0].simple else None
+        self.single_request: CompiledStep | None = (first if first is not None and not first.http2
+                                                    and self.on_start is None else None)
+        """The step, if the plan is one scenario of one plain HTTP/1.1 request (no think time, no
+        condition, no ``[[on_start]]``): the open model's gate on its pool and the closed
+        model's chains (``perftui.worker.main``, ``perftui.worker.chain``) work on it."""
 
     def take_extra(self) -> dict[str, float]:
         """Protocol counters since the last call, for ``Snapshot.extra`` (``ws.*`` counts per
