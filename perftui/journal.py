@@ -29,6 +29,7 @@ from msgspec import Struct
 
 from perftui.aggregate import Aggregate, decode_histogram, encode_histogram
 from perftui.session.stages import restore_stages, stage_extensions
+from perftui.session.timeline import Timeline
 from perftui.session import (
     WINDOW_SECONDS, Event, GeneratorState, PhaseRecord, SessionObserver, SessionRecord, TimelineRow,
 )
@@ -188,7 +189,7 @@ def restore(cp: Checkpoint) -> SessionRecord:
 
     s.slo_results = [msgspec.convert(r, SloResult) for r in cp.slo_results]
     s.events = list(cp.events)
-    s.timeline = list(cp.timeline)
+    s.timeline = Timeline(cp.timeline)
     s.resolution = cp.resolution
     s._pending = list(cp.pending)
     s.boundary = cp.boundary
@@ -418,7 +419,7 @@ def recover(directory: Path) -> SessionRecord:
         session.started_wall = (header or {}).get("started_wall")
         checkpoint_at = None
         rows = []  # no totals to agree with: an empty record rather than a timeline that lies
-    session.timeline, session.resolution, session._pending = [], 1.0, []
+    session.timeline, session.resolution, session._pending = Timeline(), 1.0, []
     for row in rows:
         session._append_row(row)
     last_t = rows[-1].t if rows else (checkpoint_at or 0.0)

@@ -81,7 +81,7 @@ async def test_idle_then_running():
     assert sum(r.requests for r in v.numbers.endpoints) == total.requests
     g = v.numbers.generator
     assert g.workers == 2 and g.ui == (3.0, 72 * 2**20) and g.cores == 4 and g.warning is None
-    assert v.numbers.timeline == tuple(s.timeline) and len(v.numbers.timeline) == 3
+    assert tuple(v.numbers.timeline) == tuple(s.timeline) and len(v.numbers.timeline) == 3
     assert v.numbers.last_errors == tuple(s.last_errors) and v.numbers.last_errors  # 5 % errors
     assert v.numbers.thresholds.live and len(v.numbers.thresholds.results) == 3
     assert v.header.headline is not None and v.header.headline.last_row is v.numbers.timeline[-1]

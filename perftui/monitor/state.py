@@ -486,7 +486,7 @@ class MonitorState:
 
     # ---- per second ---------------------------------------------------------------------
 
-    def close_second(self, row: Any, timeline: list, pending: list | None = None, *, final: bool = False
+    def close_second(self, row: Any, timeline: Any, pending: list | None = None, *, final: bool = False
                      ) -> tuple[MonitorRow | None, bool]:
         """Called by ``SessionRecord.tick`` with the row it built (not yet appended): returns the
         row's ``monitor`` entry and its ``generator_limited`` flag. A CPU saturation that has just
@@ -501,13 +501,20 @@ class MonitorState:
             if opened.start < span_start:
                 # Sustained CPU: the seconds it already covered are suspect too. Samples are
                 # taken just before each row closes, so a row counts when most of it is covered.
-                rows = list(timeline) + list(pending or [])
-                start = span_start
-                for i in range(len(rows) - 1, -1, -1):
-                    if rows[i].t <= opened.start + 0.5:
+                # (A row read from the timeline is a copy: a flagged one is written back.)
+                start, flagged = span_start, False
+                for rows, i in _backwards(timeline, pending or []):
+                    r = rows[i]
+                    if r.t <= opened.start + 0.5:
+                        if flagged:
+                            start = r.t
                         break
-                    rows[i].generator_limited = True
-                    start = rows[i - 1].t if i > 0 else 0.0
+                    r.generator_limited = True
+                    rows[i] = r
+                    flagged = True
+                else:
+                    if flagged:
+                        start = 0.0
                 opened.start = round(start, 3)
         if closed is not None:
             self.emit("generator", f"generator no longer limited ({format_duration(closed.start)}–"
@@ -585,3 +592,10 @@ def series(timeline: Sequence[Any], group: str, key: str, field: str | None = No
                 v = getattr(mon, group, {}).get(key)
         out.append((row.t, v))
     return out
+
+
+def _backwards(*seqs):
+    """(sequence, index) of every row of ``seqs`` taken as one, last first."""
+    for rows in reversed(seqs):
+        for i in range(len(rows) - 1, -1, -1):
+            yield rows, i

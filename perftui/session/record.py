@@ -37,6 +37,7 @@ from perftui.session.schema import (
     SCHEMA_VERSION, Event, GeneratorState, NodeHealth, PhaseRecord, ProtocolSummary, SessionDocument, TimelineRow, merge_rows,
 )
 from perftui.session.stages import BenchmarkRecord, StageRecord
+from perftui.session.timeline import Timeline
 from perftui.summary import EndpointSummary, StatsSummary
 from perftui.worker.messages import Snapshot
 
@@ -109,7 +110,8 @@ class SessionRecord:
         self.endpoint_points = EndpointSeconds()
         """The second being filled, per endpoint: each timeline row's ``endpoints``."""
         """Endpoint name -> the protocol its requests last went over ("http/1.1", "h2", "h2c")."""
-        self.timeline: list[TimelineRow] = []
+        self.timeline = Timeline()
+        """Closed rows, kept compact (``perftui.session.timeline``)."""
         self.observers: list[SessionObserver] = []
         """Told about every ingest, tick, event and monitoring sample, in registration order
         (``add_observer``; the journal, the attach server, ...)."""
@@ -386,7 +388,8 @@ class SessionRecord:
                 self.timeline.append(merge_rows(self._pending))
                 self._pending = []
         if len(self.timeline) >= TIMELINE_MAX_ROWS:
-            self.timeline = [merge_rows(self.timeline[i : i + 2]) for i in range(0, len(self.timeline), 2)]
+            rows = self.timeline[:]
+            self.timeline = Timeline(merge_rows(rows[i : i + 2]) for i in range(0, len(rows), 2))
             self.resolution *= 2
 
     # ---- views ------------------------------------------------------------------------
@@ -489,7 +492,7 @@ class SessionRecord:
             endpoints=[msgspec.structs.replace(e, histogram=_encoded(self.endpoints.get(e.name)))
                        for e in self.endpoint_summaries()],
             timeline_resolution_s=self.resolution,
-            timeline=self.timeline + ([merge_rows(self._pending)] if self._pending else []),
+            timeline=[*self.timeline, *([merge_rows(self._pending)] if self._pending else [])],
             thresholds=self.threshold_results,
             events=self.events,
             generator=self.generator,

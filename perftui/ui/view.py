@@ -266,7 +266,7 @@ class TargetView:
     url: str | None
     demo: bool
     monitor: MonitorView | None = None
-    timeline: tuple[TimelineRow, ...] = ()
+    timeline: Sequence[TimelineRow] = ()
     span: float = 10.0
 
 
@@ -289,7 +289,8 @@ class NumbersView:
     events: tuple[Event, ...] = ()
     generator_warnings: tuple[Any, ...] = ()
     generator_warning: str | None = None
-    timeline: tuple[TimelineRow, ...] = ()
+    timeline: Sequence[TimelineRow] = ()
+    """The session's rows up to now (``Timeline.frozen``: read lazily, fixed once taken)."""
     protocols: Any = None
     """``ProtocolSummary`` when the plan has protocol steps (else None)."""
     benchmark: tuple[BenchRow, ...] | None = None
@@ -388,7 +389,7 @@ def numbers_view(c: ctl.RunController, cores: int | None) -> NumbersView:
         return NumbersView(c.version, ThresholdsView(exprs, (), False), target, has_run=False)
     s = coord.session
     mon = s.monitor
-    timeline = tuple(s.timeline)
+    timeline = s.timeline.frozen()  # rows decoded only where a chart samples them
     if c.monitored:
         span = max(10.0, timeline[-1].t if timeline else 0.0)
         target = TargetView("monitor", url, demo, monitor_view(mon), timeline, span)
