@@ -1,5 +1,8 @@
 """WebSocket steps: one connection per virtual user per scenario iteration, driven by the
-``websockets`` asyncio client.
+``websockets`` asyncio client. The exception, measured in ``bench/ws_bench.py``: complete
+unfragmented text frames, the bulk of a subscription's traffic, are cut from the received bytes
+by perftui itself while the library's parser waits between frames (``_FastConnection``); the
+library still does the handshake, control frames, fragmented and binary messages, and the close.
 
 A connection has one reader that takes every incoming message, counts it, and hands it to
 whichever step is waiting for it (a ``ws_request`` waiting for its correlation id, a
@@ -49,6 +52,8 @@ from websockets.exceptions import (
     ProtocolError,
 )
 from websockets.frames import DATA_OPCODES, Frame, Opcode
+from websockets.protocol import Protocol, State
+from websockets.streams import StreamReader
 
 from perftui import __version__
 from perftui.jsonpath import MISSING, compile_path
@@ -129,17 +134,83 @@ class _Waiter:
 
 
 _TEXT = Opcode.TEXT
+_PARSE = Protocol.parse.__code__
+_AT_EOF = StreamReader.at_eof.__code__
+
+
+def _between_frames(protocol: Protocol) -> bool:
+    """The library's parser has read every byte it was given and waits for a frame's first byte
+    (not mid-frame with an empty buffer, as after a chunk that ended with a header): it is
+    suspended in ``parse()``'s wait for more data, in an open connection, with no fragmented
+    message in progress. Read from the generator's own frame, so another version of the library
+    that parses differently just never takes the fast path."""
+    if protocol.state is not State.OPEN or protocol.current_size is not None:
+        return False
+    parser = protocol.parser  # the client's parse(), past the handshake, runs Protocol.parse()
+    while parser is not None and parser.gi_code is not _PARSE:
+        parser = parser.gi_yieldfrom
+    waiting = parser.gi_yieldfrom if parser is not None else None
+    return waiting is not None and waiting.gi_code is _AT_EOF
 
 
 class _FastConnection(ClientConnection):
-    """``websockets``' client connection with a shortcut for the common case: a complete
-    (unfragmented) text frame goes straight to ``on_text`` from ``data_received``, instead of
-    through the message assembler and a wake-up of the task blocked in ``recv()`` (measured:
-    ~30 % less CPU per received message). The first fragmented or binary message turns the
-    shortcut off for good, so messages are never delivered out of order; ``recv()`` still
-    delivers those and reports the close."""
+    """``websockets``' client connection with two shortcuts for the common case, complete
+    (unfragmented, unmasked) text frames:
+
+    - ``data_received``: while the library's parser waits between frames, the frames at the
+      start of the received bytes are cut and decoded here and go straight to ``on_text``; the
+      first byte that is anything else (a control frame, a binary or fragmented one, a length
+      over 64 KiB, a frame not yet complete, invalid UTF-8) and all after it go to the library,
+      which is left exactly where it was, between frames. The library's frame parser (generators,
+      a ``Frame`` object, its events list) was ~40 % of the worker's CPU at 100,000 messages/s
+      over 10,000 connections (``bench/ws_bench.py``); cutting a frame here costs a few byte
+      comparisons.
+    - ``process_event``: a text frame the library did parse goes to ``on_text`` too, instead of
+      through the message assembler and a wake-up of the task blocked in ``recv()`` (~30 % less
+      CPU per message).
+
+    The first fragmented or binary message turns both off for good, so messages are never
+    delivered out of order; ``recv()`` still delivers those and reports the close."""
 
     on_text = None
+    between = False
+    """The library's parser was seen between frames and has been given nothing since (bytes cut
+    here leave it where it was): no need to look again (that look was ~10 % of the worker)."""
+
+    def data_received(self, data: bytes) -> None:
+        cb = self.on_text
+        if cb is not None and (self.between or _between_frames(self.protocol)):
+            self.between = True
+            end, pos = len(data), 0
+            while pos + 2 <= end:
+                if data[pos] != 0x81:  # FIN, no extension bits, text
+                    break
+                size = data[pos + 1]  # the mask bit set (a server must not mask) is > 127: below
+                head = pos + 2
+                if size > 125:
+                    if size != 126 or head + 2 > end:
+                        break
+                    size = (data[head] << 8) | data[head + 1]
+                    head += 2
+                stop = head + size
+                if stop > end:
+                    break
+                try:
+                    text = str(data[head:stop], "utf-8")
+                except UnicodeDecodeError:
+                    break  # the library reports it (ws_protocol)
+                try:
+                    cb(text)
+                except Exception:  # noqa: BLE001 - as in process_event: recv() delivers this one
+                    self.on_text = None
+                    break
+                pos = stop
+            if pos == end:
+                return
+            if pos:
+                data = data[pos:]
+        self.between = False
+        super().data_received(data)
 
     def process_event(self, event) -> None:
         cb = self.on_text
