@@ -218,7 +218,8 @@ def test_adaptive_bound_sheds_connections_while_the_core_is_saturated(monkeypatc
     """The adaptive bound's decisions, driven sweep by sweep with the process's CPU clock given:
     requests waiting and the core saturated for a period -> a halving on trial, kept while the
     next period completes as many; a halving that completes fewer is undone and not retried for
-    ``ADAPT_HOLD`` seconds; with CPU to spare and requests waiting it doubles again."""
+    ``ADAPT_HOLD`` seconds; it grows only after ``ADAPT_CALM_SWEEPS`` calm sweeps in a row, so a
+    saturated worker that was not scheduled for a sweep now and then does not grow."""
     from perftui.worker import transport as T
 
     clock = {"cpu": 0.0}
@@ -243,7 +244,9 @@ def test_adaptive_bound_sheds_connections_while_the_core_is_saturated(monkeypatc
                 pool._adapt(now)
                 pool._slots = min(pool._cap, 1024)  # as if every allowed connection were open
 
-        sweeps(0.5, busy=False, done_per_s=1000)  # waiting, CPU to spare: doubles to the bound
+        sweeps(0.1, busy=False, done_per_s=1000)  # two calm sweeps: not yet a reason to grow
+        early = pool.connection_cap
+        sweeps(0.4, busy=False, done_per_s=1000)  # waiting, CPU to spare: grows to the bound
         grown = pool.connection_cap
         sweeps(2.0, busy=True, done_per_s=30000)  # saturated a whole period: a halving on trial
         trial = pool.connection_cap
@@ -253,15 +256,21 @@ def test_adaptive_bound_sheds_connections_while_the_core_is_saturated(monkeypatc
         undone = pool.connection_cap
         sweeps(5.0, busy=True, done_per_s=5000)  # held: no new trial for ADAPT_HOLD seconds
         held = pool.connection_cap
+        for _ in range(10):  # saturated, but not scheduled now and then: one calm sweep at a time
+            sweeps(0.05, busy=False, done_per_s=5000)
+            sweeps(0.1, busy=True, done_per_s=5000)
+        blips = pool.connection_cap
         for fut in waiters:
             fut.cancel()
-        return grown, trial, kept, undone, held
+        return early, grown, trial, kept, undone, held, blips
 
-    grown, trial, kept, undone, held = asyncio.run(main())
+    early, grown, trial, kept, undone, held, blips = asyncio.run(main())
+    assert early == T.ADAPT_FLOOR
     assert grown == 1024
     assert trial == 512
     assert kept == 256
     assert undone == 512 and held == 512
+    assert blips == 512  # a calm sweep among busy ones is not CPU to spare
 
 
 @pytest.mark.parametrize("r0,r1,d", [(2000, 2000, 0.0), (2000, 2000, 5.0), (100, 5000, 3.0), (5000, 10, 2.0)])

@@ -48,10 +48,10 @@ _SWEEP_INTERVAL = 0.05
 
 ADAPT_FLOOR = 64
 """An adaptive pool (the open model's default) starts with this many connections and never
-shrinks below it. While its process has CPU to spare (under ``ADAPT_CALM`` of a core between two
-sweeps, ``_SWEEP_INTERVAL``) it opens connections on demand, up to ``ADAPT_GROWTH`` times as
+shrinks below it. While its process has CPU to spare (under ``ADAPT_CALM`` of a core over each
+of the last ``ADAPT_CALM_SWEEPS`` sweeps, ``_SWEEP_INTERVAL`` apart) it opens connections on demand, up to ``ADAPT_GROWTH`` times as
 many by the next sweep and ``max_connections`` in all: a slow target gets what it needs within a
-few sweeps (64 to 1,024 in 0.1 s). Otherwise it opens no more, and after a period
+few sweeps (64 to 1,024 in 0.2 s). Otherwise it opens no more, and after a period
 (``ADAPT_PERIOD``) in which requests waited at every sweep while the core was busy
 (``ADAPT_BUSY``) it halves them as a trial (those above the new bound close as they finish),
 kept if the next period completes at least ``ADAPT_KEEP`` as many. Why: one worker against
@@ -60,6 +60,12 @@ or open, where wrk stays flat (``bench/overload.py``): past the core's capacity 
 only make each response cost more."""
 ADAPT_BUSY = 0.85
 ADAPT_CALM = 0.6
+ADAPT_CALM_SWEEPS = 3
+"""Sweeps in a row under ``ADAPT_CALM`` before the bound may grow: one calm sweep is often not
+the worker's own (on a shared or virtual machine a saturated worker is sometimes not scheduled
+for a while, and its CPU over those 50 ms reads low); growing ×4 on it opened 256 connections in
+the middle of a 2× overload, which then took seconds of halving trials to shed. Three in a row
+delay a slow target's growth by 0.1 s."""
 ADAPT_GROWTH = 4
 ADAPT_PERIOD = 1.0
 ADAPT_KEEP = 0.75
@@ -628,6 +634,7 @@ class HttpPool(PoolWaiters):
         self._cpu_mark = self._sweep_mark = 0.0
         self._grow_to = 0  # grow() may raise the bound this far (see _adapt)
         self._busy_sweeps = self._sweeps = 0
+        self._calm_sweeps = 0  # sweeps in a row under ADAPT_CALM
         self._keep_alive = keep_alive
         self._loop: asyncio.AbstractEventLoop | None = None
         self._idle: list[_Conn] = []
@@ -876,7 +883,8 @@ class HttpPool(PoolWaiters):
         waiting = bool(self._waiters) or bool(self.backlog)
         # CPU to spare: up to ADAPT_GROWTH times the connections by the next sweep, so one calm
         # moment in a saturated run cannot open them all
-        calm = used < ADAPT_CALM and not self._probe_from
+        self._calm_sweeps = self._calm_sweeps + 1 if used < ADAPT_CALM else 0
+        calm = self._calm_sweeps >= ADAPT_CALM_SWEEPS and not self._probe_from
         self._grow_to = min(self._max, ADAPT_GROWTH * self._cap) if calm else self._cap
         if self._waiters and self._cap < self._grow_to:
             old, self._cap = self._cap, min(self._grow_to, max(self._cap, self._slots) + len(self._waiters))
