@@ -238,3 +238,112 @@ def test_which_plans_run_as_chains(steps, chained):
     plan = plan_from_dict({"target": "http://127.0.0.1:9", "phases": [{"duration": "1s", "vus": 1}],
                            "scenarios": [{"steps": steps}]}).plan
     assert (chained_step(ScenarioRunner(plan, plan.target)) is not None) is chained
+
+
+# ---- open model: a lane's chain sends queued arrivals -------------------------------------------
+
+
+def _counting_arrivals(monkeypatch) -> list[int]:
+    """Counts the queued arrivals a lane's chain took (not the general path)."""
+    taken = [0]
+    arrival = chain_mod.Chain._arrival
+
+    def counted(self, conn):
+        taken[0] += 1
+        arrival(self, conn)
+
+    monkeypatch.setattr(chain_mod.Chain, "_arrival", counted)
+    return taken
+
+
+async def _open_run(server: _Server, rate: float, seconds: float, connections: int, grace: float = 1.0) -> tuple:
+    """Arrivals from ``rate`` a second down to 0 over ``seconds`` (a schedule of ``rate * seconds
+    / 2`` arrivals that ends by itself) over at most ``connections``; waits for the queue to
+    drain, then stops; returns the worker and the snapshot taken at the end."""
+    url = await server.start()
+    w = _worker(url, rate=rate, extra_defaults={"max_connections": connections})
+    now = time.monotonic()
+    w.set_load(SetLoad(phase=0, kind="open", start=now, clock_origin=now, duration=seconds, rate_from=rate,
+                       rate_to=0))
+    await asyncio.wait_for(w.shape_task, 30)  # the schedule ends by itself
+    for _ in range(400):  # the queue drains (generous: a busy machine)
+        if not w.queue and w.in_flight == 0:
+            break
+        await asyncio.sleep(0.05)
+    rec = _endpoint(w)
+    counts = {"requests": rec.requests, "errors": rec.errors, "kinds": dict(rec.error_kinds),
+              "iterations": w.runner.iterations, "dropped": w.dropped, "queued": len(w.queue)}
+    snap = w.snapshot(time.monotonic(), seconds)  # (takes the counts above as its deltas)
+    await w.stop(grace)
+    server.close()
+    return counts, snap
+
+
+def test_open_model_lanes_send_queued_arrivals_as_chains_and_count_each_once(monkeypatch):
+    """2,000 arrivals (8,000/s falling to 0 over 0.5 s) over 4 connections to a server that closes a connection
+    every 7th response and redirects every 13th request: arrivals queue, lanes send them from the
+    connection's callbacks, and every arrival is one iteration and one counted request, timed
+    from its intended start (queueing is in the latency, not in the service time)."""
+    from perftui.worker.scenario import ScenarioRunner
+
+    taken = _counting_arrivals(monkeypatch)
+    judge = ScenarioRunner.judge
+    timed = []  # (started, sent, intended) of every counted response
+
+    def judging(self, step, vars, started, resp, kind=None, intended=None):
+        timed.append((started, resp.t_sent, intended))
+        return judge(self, step, vars, started, resp, kind, intended)
+
+    monkeypatch.setattr(ScenarioRunner, "judge", judging)
+    server = _Server(close_every=7, redirect_every=13)
+    c, snap = asyncio.run(_open_run(server, rate=8000, seconds=0.5, connections=4))
+    assert taken[0] > 100, "queued arrivals went out as chains"
+    assert server.redirects > 0 and server.connections > 4
+    assert c["errors"] == 0, c["kinds"]
+    assert c["dropped"] == 0 and c["queued"] == 0
+    assert c["iterations"] == c["requests"] == 2000
+    assert c["requests"] == server.answered - server.redirects
+    assert len(timed) == 2000
+    assert all(i is not None and s <= min(i, sent) for s, sent, i in timed)  # from the intended start
+    assert sum(1 for s, sent, _ in timed if s < sent) > 1000  # most waited in the queue
+    ep = snap.endpoints[0]
+    assert ep.latency_sum > ep.service_sum  # and that is in the latency, not the service time
+
+
+def test_open_model_chain_retries_a_stale_connection_with_its_arrival(monkeypatch):
+    """Connections dropped without a word after every 5th response: a queued arrival sent on one
+    finds it stale and goes once more on another connection; none is lost or counted twice."""
+    taken = _counting_arrivals(monkeypatch)
+    server = _Server(drop_every=5)
+    c, _ = asyncio.run(_open_run(server, rate=6000, seconds=0.4, connections=3))
+    assert taken[0] > 50
+    assert server.connections > 10
+    assert c["errors"] == 0, c["kinds"]
+    assert c["iterations"] == c["requests"] == server.answered == 1200
+    assert c["dropped"] == 0
+
+
+def test_open_model_chain_in_flight_at_the_end_is_interrupted(monkeypatch):
+    """The server answers 300 requests and then none: arrivals still queued when the run stops are
+    dropped (counted), requests in flight count as "interrupted", and every arrival of the
+    schedule is accounted for."""
+    _counting_arrivals(monkeypatch)
+
+    async def main():
+        server = _Server(answer=300)
+        url = await server.start()
+        w = _worker(url, rate=2000, extra_defaults={"max_connections": 3})
+        now = time.monotonic()
+        w.set_load(SetLoad(phase=0, kind="open", start=now, clock_origin=now, duration=0.5, rate_from=4000,
+                           rate_to=0))
+        await asyncio.wait_for(w.shape_task, 30)
+        await w.stop(0.2)
+        server.close()
+        return w, server
+
+    w, server = asyncio.run(main())
+    rec = _endpoint(w)
+    assert rec.error_kinds == {"interrupted": 3}
+    assert rec.requests == server.answered + 3 == server.requests
+    assert w.runner.iterations + w.dropped == 1000  # the schedule: 4,000/s falling to 0 over 0.5 s
+    assert w.in_flight == 0

@@ -1,4 +1,5 @@
-"""Closed-model virtual users whose requests follow one another from the connection's callbacks.
+"""Requests that follow one another from the connection's callbacks: closed-model virtual users,
+and the open model's lanes while arrivals wait in the queue.
 
 The commonest plan a load generator is compared on is one plain HTTP/1.1 request in a loop over
 keep-alive connections (wrk's only mode). Through the general path each of its requests costs a
@@ -7,6 +8,13 @@ wake-up to resume them: Python work wrk does not do. A ``Chain`` runs such a use
 when a response completes, its connection's callback counts it (``ScenarioRunner.judge``, the
 same code as the general path) and sends the user's next request on the same connection, and the
 user's coroutine sleeps until the chain breaks. Measured with ``bench/ab.py`` (see bench/README.md).
+
+Open model (``arrivals``: the worker's queue of intended starts): a lane given an arrival sends
+it on an idle connection, and while arrivals wait in the queue each completed response sends the
+next of them on the same connection, as a fresh virtual user, timed from its intended start (late
+starts counted as the lane counts them); when the queue is empty, or the lane must give way (the
+adaptive bound was lowered), the chain ends and the lane waits for the next arrival. Under
+overload this is the path most requests take.
 
 It breaks, and the user goes on through the general path for one iteration, whenever the next
 request would need more than an idle connection: the connection closed or went to a request
@@ -22,7 +30,7 @@ import asyncio
 from typing import TYPE_CHECKING, Any
 
 from perftui.worker.scenario import _REDIRECTS
-from perftui.worker.transport import TransportError, _Conn, _StaleConnection, request_mode
+from perftui.worker.transport import TransportError, _Conn, _StaleConnection, _monotonic as _now, request_mode
 
 if TYPE_CHECKING:  # pragma: no cover
     from perftui.worker.compiled import CompiledStep
@@ -44,9 +52,10 @@ class Chain:
     To a connection it is the request's future (``_Conn.fut``): ``set_result`` with the
     response, ``set_exception`` with a ``TransportError``, ``done()``."""
 
-    __slots__ = ("worker", "runner", "index", "vars", "step", "pool", "mode", "conn", "ended", "pending")
+    __slots__ = ("worker", "runner", "index", "vars", "step", "pool", "mode", "conn", "ended", "pending", "queue",
+                 "intended")
 
-    def __init__(self, worker: Any, index: int, vars: dict[str, Any], step: CompiledStep):
+    def __init__(self, worker: Any, index: int, vars: dict[str, Any], step: CompiledStep, *, arrivals: Any = None):
         self.worker = worker
         """The ``perftui.worker.main.Worker`` running the user: its ``runner``, ``vu_target``, ``stopping``."""
         self.runner = worker.runner
@@ -63,14 +72,22 @@ class Chain:
         self.pending: tuple | None = None
         """What the chain left for ``run`` to finish: a redirect to follow, a stale retry, or an
         exception of perftui's own to raise where the general path would have raised it."""
+        self.queue = arrivals
+        """Open model: the worker's queue of arrivals waiting for a lane (their intended starts);
+        a lane's chain sends the next of them when a response completes, each as a fresh
+        virtual user timed from its intended start. None: a closed-model user."""
+        self.intended: float | None = None
+        """Open model: the intended start of the request in flight."""
 
     def ready(self) -> bool:
         """A connection is idle: the chain can start on it."""
         return bool(self.pool._idle)
 
-    async def run(self) -> None:
+    async def run(self, intended: float | None = None) -> None:
         """Requests one after another until the chain breaks; then the request it broke on is
-        finished here (a redirect followed, a stale connection retried)."""
+        finished here (a redirect followed, a stale connection retried). ``intended``: the open
+        model's arrival the lane was started for."""
+        self.intended = intended
         pool = self.pool
         self.ended = ended = asyncio.get_running_loop().create_future()
         pool._in_flight += 1
@@ -93,17 +110,23 @@ class Chain:
         if pending[0] == "error":
             raise pending[1]  # the user's loop reports it as the general path's would be
         if pending[0] == "stale":  # nothing was processed: once more on another connection
-            await runner._request(step, self.vars, None)
+            await runner._request(step, self.vars, self.intended)
             return
         resp = pending[1]
-        started = resp.t_sent
+        started = self._started(resp)
         try:
             resp, kind = await runner._follow(step, self.vars, resp)
         except TransportError as exc:
             step.recorder.failure(exc.kind)
             runner.errors_sample.append(f"{exc.kind}: {step.name} (after a redirect): {exc}")
             return
-        runner.judge(step, self.vars, started, resp, kind)
+        runner.judge(step, self.vars, started, resp, kind, self.intended)
+
+    def _started(self, resp) -> float:
+        """What a request's latency runs from: its intended start (open model; the send if it
+        went out a moment early, as on the general path), else the send."""
+        intended = self.intended
+        return resp.t_sent if intended is None or intended > resp.t_sent else intended
 
     # ---- the request's future, to its connection ---------------------------------------
 
@@ -117,15 +140,19 @@ class Chain:
             self._break(("redirect", resp))
             return
         try:
-            self.runner.judge(step, self.vars, resp.t_sent, resp)
+            self.runner.judge(step, self.vars, self._started(resp), resp, None, self.intended)
         except Exception as exc:  # noqa: BLE001 - not inside the connection's callback: in run()
             self._break(("error", exc))
             return
         worker = self.worker
         idle = self.pool._idle
-        if self.index < worker.vu_target and not worker.stopping and idle and idle[-1] is conn:
+        if self.queue is None:
+            go = self.index < worker.vu_target
+        else:  # an arrival is waiting, and this lane may go on (the bound may have been lowered)
+            go = bool(self.queue) and worker._lane_room(1)
+        if go and not worker.stopping and idle and idle[-1] is conn:
             idle.pop()
-            conn.after = self._send  # once the parser is done with this data
+            conn.after = self._send if self.queue is None else self._arrival  # once the parser is done
         else:
             self._break(None)
 
@@ -140,6 +167,18 @@ class Chain:
         self._break(None)
 
     # ---- internals ----------------------------------------------------------------------
+
+    def _arrival(self, conn: _Conn) -> None:
+        """Open model: the next queued arrival, as a fresh virtual user, on this connection."""
+        if conn.closed:  # (before taking it: the general path sends it instead)
+            self._break(None)
+            return
+        worker = self.worker
+        self.intended = intended = self.queue.popleft()
+        if _now() - intended > self.runner.late_threshold:
+            worker.late += 1  # waited in the queue past its slot
+        self.vars = self.runner.new_vu()
+        self._send(conn)
 
     def _send(self, conn: _Conn) -> None:
         if conn.closed:  # bytes after the response closed it: the user goes on elsewhere

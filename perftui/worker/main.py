@@ -273,10 +273,17 @@ class Worker:
         queue = self.queue
         loop = asyncio.get_running_loop()
         late_threshold = runner.late_threshold
+        step = chained_step(runner) if self.gate is not None else None
+        chain = Chain(self, 0, {}, step, arrivals=queue) if step is not None else None
         while True:
             self.in_flight += 1
             try:
-                await runner.iteration(runner.new_vu(), intended)
+                if chain is not None and chain.ready():
+                    # this arrival, then queued ones, sent from the connection's callbacks
+                    chain.vars = runner.new_vu()
+                    await chain.run(intended)
+                else:
+                    await runner.iteration(runner.new_vu(), intended)
             except Exception as exc:  # a bug must not kill the lane silently
                 runner.errors_sample.append(f"internal: {type(exc).__name__}: {exc}")
             finally:
