@@ -71,17 +71,18 @@ def _closed(w: W.Worker, vus: int) -> None:
     w.set_load(SetLoad(phase=0, kind="closed", start=now, clock_origin=now, duration=0, vus_from=vus, vus_to=vus))
 
 
-def _counting(monkeypatch) -> list[int]:
-    """Counts the requests sent by chains (not by the general path)."""
-    sent = [0]
-    send = chain_mod.Chain._send
+def _counting(monkeypatch, method: str = "_send") -> list[int]:
+    """Counts the calls of a ``Chain`` method: ``_send``, the requests sent by chains (not by the
+    general path); ``_arrival``, the queued arrivals a lane's chain took."""
+    calls = [0]
+    original = getattr(chain_mod.Chain, method)
 
     def counted(self, conn):
-        sent[0] += 1
-        send(self, conn)
+        calls[0] += 1
+        original(self, conn)
 
-    monkeypatch.setattr(chain_mod.Chain, "_send", counted)
-    return sent
+    monkeypatch.setattr(chain_mod.Chain, method, counted)
+    return calls
 
 
 async def _run(server: _Server, vus: int, seconds: float, grace: float = 1.0, **defaults) -> W.Worker:
@@ -243,19 +244,6 @@ def test_which_plans_run_as_chains(steps, chained):
 # ---- open model: a lane's chain sends queued arrivals -------------------------------------------
 
 
-def _counting_arrivals(monkeypatch) -> list[int]:
-    """Counts the queued arrivals a lane's chain took (not the general path)."""
-    taken = [0]
-    arrival = chain_mod.Chain._arrival
-
-    def counted(self, conn):
-        taken[0] += 1
-        arrival(self, conn)
-
-    monkeypatch.setattr(chain_mod.Chain, "_arrival", counted)
-    return taken
-
-
 async def _open_run(server: _Server, rate: float, seconds: float, connections: int, grace: float = 1.0) -> tuple:
     """Arrivals from ``rate`` a second down to 0 over ``seconds`` (a schedule of ``rate * seconds
     / 2`` arrivals that ends by itself) over at most ``connections``; waits for the queue to
@@ -286,7 +274,7 @@ def test_open_model_lanes_send_queued_arrivals_as_chains_and_count_each_once(mon
     from its intended start (queueing is in the latency, not in the service time)."""
     from perftui.worker.scenario import ScenarioRunner
 
-    taken = _counting_arrivals(monkeypatch)
+    taken = _counting(monkeypatch, "_arrival")
     judge = ScenarioRunner.judge
     timed = []  # (started, sent, intended) of every counted response
 
@@ -313,7 +301,7 @@ def test_open_model_lanes_send_queued_arrivals_as_chains_and_count_each_once(mon
 def test_open_model_chain_retries_a_stale_connection_with_its_arrival(monkeypatch):
     """Connections dropped without a word after every 5th response: a queued arrival sent on one
     finds it stale and goes once more on another connection; none is lost or counted twice."""
-    taken = _counting_arrivals(monkeypatch)
+    taken = _counting(monkeypatch, "_arrival")
     server = _Server(drop_every=5)
     c, _ = asyncio.run(_open_run(server, rate=6000, seconds=0.4, connections=3))
     assert taken[0] > 50
@@ -327,7 +315,7 @@ def test_open_model_chain_in_flight_at_the_end_is_interrupted(monkeypatch):
     """The server answers 300 requests and then none: arrivals still queued when the run stops are
     dropped (counted), requests in flight count as "interrupted", and every arrival of the
     schedule is accounted for."""
-    _counting_arrivals(monkeypatch)
+    _counting(monkeypatch, "_arrival")
 
     async def main():
         server = _Server(answer=300)
