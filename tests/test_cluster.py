@@ -148,7 +148,16 @@ def _cluster_worker_pids() -> list[int]:
     pids = []
     for p in psutil.process_iter(["cmdline"]):
         if " ".join(p.info["cmdline"] or []).startswith("ray::WorkerHost"):
-            pids += [c.pid for c in p.children() if "perftui.worker" in " ".join(c.cmdline())]
+            try:
+                children = p.children()
+            except psutil.Error:  # the actor ended while we looked (it is meant to)
+                continue
+            for c in children:
+                try:
+                    if "perftui.worker" in " ".join(c.cmdline()):
+                        pids.append(c.pid)
+                except psutil.Error:  # so did this worker
+                    continue
     return pids
 
 
