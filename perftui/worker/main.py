@@ -273,7 +273,7 @@ class Worker:
         queue = self.queue
         loop = asyncio.get_running_loop()
         late_threshold = runner.late_threshold
-        step = chained_step(runner) if self.gate is not None else None
+        step = chained_step(runner)  # (a plan it allows is one the gate holds: runner.single_request)
         chain = Chain(self, 0, {}, step, arrivals=queue) if step is not None else None
         while True:
             self.in_flight += 1

@@ -49,9 +49,9 @@ _SWEEP_INTERVAL = 0.05
 ADAPT_FLOOR = 64
 """An adaptive pool (the open model's default) starts with this many connections and never
 shrinks below it. While its process has CPU to spare (under ``ADAPT_CALM`` of a core over each
-of the last ``ADAPT_CALM_SWEEPS`` sweeps, ``_SWEEP_INTERVAL`` apart) it opens connections on demand, up to ``ADAPT_GROWTH`` times as
-many by the next sweep and ``max_connections`` in all: a slow target gets what it needs within a
-few sweeps (64 to 1,024 in 0.2 s). Otherwise it opens no more, and after a period
+of the last ``ADAPT_CALM_SWEEPS`` sweeps, ``_SWEEP_INTERVAL`` apart) it opens connections on
+demand, up to ``ADAPT_GROWTH`` times as many by the next sweep and ``max_connections`` in all: a
+slow target gets what it needs within a few sweeps (64 to 1,024 in 0.2 s). Otherwise it opens no more, and after a period
 (``ADAPT_PERIOD``) in which requests waited at every sweep while the core was busy
 (``ADAPT_BUSY``) it halves them as a trial (those above the new bound close as they finish),
 kept if the next period completes at least ``ADAPT_KEEP`` as many. Why: one worker against
@@ -881,8 +881,8 @@ class HttpPool(PoolWaiters):
         busy = used >= ADAPT_BUSY
         self._cpu_mark, self._sweep_mark = cpu, now
         waiting = bool(self._waiters) or bool(self.backlog)
-        # CPU to spare: up to ADAPT_GROWTH times the connections by the next sweep, so one calm
-        # moment in a saturated run cannot open them all
+        # CPU to spare for ADAPT_CALM_SWEEPS sweeps: up to ADAPT_GROWTH times the connections by
+        # the next sweep, so one calm moment in a saturated run cannot open them all
         self._calm_sweeps = self._calm_sweeps + 1 if used < ADAPT_CALM else 0
         calm = self._calm_sweeps >= ADAPT_CALM_SWEEPS and not self._probe_from
         self._grow_to = min(self._max, ADAPT_GROWTH * self._cap) if calm else self._cap
