@@ -22,12 +22,15 @@ class _Server:
     response (the client's next request finds it stale); ``redirect_every``: every Nth request
     is answered 302 to ``/landed``; ``answer``: how many requests get an answer at all (the
     rest wait forever); ``twice``: the Nth response of a connection is sent twice in one write
-    (a server out of step with its client)."""
+    (a server out of step with its client); ``slow_first``: the first N requests are answered
+    after 0.1 s; ``hang_at``: the Nth request is never answered (the others are)."""
 
-    def __init__(self, *, close_every=0, drop_every=0, redirect_every=0, answer=None, twice=0):
+    def __init__(self, *, close_every=0, drop_every=0, redirect_every=0, answer=None, twice=0, slow_first=0,
+                 hang_at=0):
         self.close_every, self.drop_every, self.redirect_every = close_every, drop_every, redirect_every
         self.twice = twice
         self.answer = answer
+        self.slow_first, self.hang_at = slow_first, hang_at
         self.requests = self.answered = self.redirects = self.connections = 0
         self.server: asyncio.Server | None = None
 
@@ -44,6 +47,10 @@ class _Server:
                 self.requests += 1
                 if self.answer is not None and self.answered >= self.answer:
                     await asyncio.Event().wait()  # never answers
+                if self.requests == self.hang_at:
+                    await asyncio.Event().wait()
+                if self.requests <= self.slow_first:
+                    await asyncio.sleep(0.1)
                 served += 1
                 self.answered += 1
                 close = self.close_every and served % self.close_every == 0
@@ -335,3 +342,33 @@ def test_open_model_chain_in_flight_at_the_end_is_interrupted(monkeypatch):
     assert rec.requests == server.answered + 3 == server.requests
     assert w.runner.iterations + w.dropped == 1000  # the schedule: 4,000/s falling to 0 over 0.5 s
     assert w.in_flight == 0
+
+
+def test_open_model_chain_times_out_a_request_while_other_connections_are_idle(monkeypatch):
+    """40 arrivals/s; the first four answers are slow, so four connections open, then every
+    request but the 20th is answered at once. The 20th goes out as a chain on an idle connection
+    while nothing else is in flight (the pool's deadline sweeps had stopped): it must still time
+    out as a "timeout" during the run, not wait until the end to be "interrupted"."""
+    taken = _counting(monkeypatch, "_send")
+
+    async def main():
+        server = _Server(slow_first=4, hang_at=20)
+        url = await server.start()
+        w = _worker(url, rate=40, extra_defaults={"max_connections": 8, "timeout": "300ms"})
+        now = time.monotonic()
+        w.set_load(SetLoad(phase=0, kind="open", start=now, clock_origin=now, duration=0, rate_from=40,
+                           rate_to=40))
+        for _ in range(100):  # the 20th request and its timeout (generous: a busy machine)
+            await asyncio.sleep(0.05)
+            if w.runner.iterations > 40:
+                break
+        await w.stop(0.1)
+        server.close()
+        return w, server
+
+    w, server = asyncio.run(main())
+    rec = _endpoint(w)
+    assert taken[0] > 20, "arrivals went out as chains"
+    assert server.connections >= 2
+    assert rec.error_kinds == {"timeout": 1}
+    assert rec.requests == server.requests == w.runner.iterations

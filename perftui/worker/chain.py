@@ -91,6 +91,8 @@ class Chain:
         pool = self.pool
         self.ended = ended = asyncio.get_running_loop().create_future()
         pool._in_flight += 1
+        if pool._sweeper is None:  # (stopped while nothing was in flight) deadlines, adaptive bound
+            pool._start_sweeper()
         try:
             self._send(pool._idle.pop())
             await ended
