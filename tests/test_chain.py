@@ -372,3 +372,46 @@ def test_open_model_chain_times_out_a_request_while_other_connections_are_idle(m
     assert server.connections >= 2
     assert rec.error_kinds == {"timeout": 1}
     assert rec.requests == server.requests == w.runner.iterations
+
+
+def test_open_model_parked_chains_take_arrivals_and_end_with_the_load(monkeypatch):
+    """600 arrivals/s falling to 0 over 0.6 s (180 arrivals) to a server that closes every second
+    connection's response: between arrivals a lane's chain parks, the arrival loop hands it the
+    next arrival (sent at once on an idle connection, or through the general path when none is
+    idle), every arrival is one counted request; parked chains are not in flight, and they end
+    when the load does."""
+    resumed = [0]
+    original = chain_mod.Chain.resume
+
+    def counted(self, intended):
+        resumed[0] += 1
+        original(self, intended)
+
+    monkeypatch.setattr(chain_mod.Chain, "resume", counted)
+    sent = _counting(monkeypatch, "_send")
+
+    async def main():
+        server = _Server(close_every=2)
+        url = await server.start()
+        w = _worker(url, rate=600, extra_defaults={"max_connections": 4})
+        now = time.monotonic()
+        w.set_load(SetLoad(phase=0, kind="open", start=now, clock_origin=now, duration=0.6, rate_from=600,
+                           rate_to=0))
+        await asyncio.wait_for(w.shape_task, 30)
+        for _ in range(200):
+            if w.in_flight == 0 and not w.queue:
+                break
+            await asyncio.sleep(0.05)
+        parked, in_flight, lanes = len(w.idle_chains), w.in_flight, w.lanes
+        await w.stop(1.0)
+        server.close()
+        return w, server, parked, in_flight, lanes
+
+    w, server, parked, in_flight, lanes = asyncio.run(main())
+    rec = _endpoint(w)
+    assert resumed[0] > 20 and sent[0] > 20
+    assert parked >= 1 and in_flight == 0 and lanes >= parked
+    assert rec.errors == 0, rec.error_kinds
+    assert rec.requests == w.runner.iterations == server.answered == 180
+    assert w.dropped == 0
+    assert w.lanes == 0 and not w.idle_chains and not w.tasks

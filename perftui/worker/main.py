@@ -110,6 +110,7 @@ class Worker:
         self.lane_limit = DEFAULT_LANES
         self.queue_limit = DEFAULT_QUEUE
         self.idle_lanes: list[asyncio.Future] = []
+        self.idle_chains: list[Chain] = []  # lanes whose chain is parked between arrivals
         self.gate: HttpPool | None = None  # see _lane_room
         self.queue: deque[float] = deque()
         self.vus: list[asyncio.Task] = []
@@ -247,10 +248,16 @@ class Worker:
         next queued arrival, with one wake-up per request instead of two (under 2x overload
         the hand-over through the pool took a quarter of the worker's time)."""
         gate = self.gate
-        return gate is None or self.lanes - len(self.idle_lanes) - running < gate._cap or gate.grow()
+        return (gate is None or self.lanes - len(self.idle_lanes) - len(self.idle_chains) - running < gate._cap
+                or gate.grow())
 
     def _start(self, intended: float) -> bool:
-        """Hand an arrival to an idle lane, else to a new one (up to ``lane_limit``)."""
+        """Hand an arrival to a parked chain or an idle lane, else to a new lane (up to
+        ``lane_limit``)."""
+        chains = self.idle_chains
+        if chains:
+            chains.pop().resume(intended)
+            return True
         idle = self.idle_lanes
         while idle:
             fut = idle.pop()
@@ -267,7 +274,8 @@ class Worker:
 
     async def _lane(self, intended: float) -> None:
         """Runs open-model iterations one after another: the arrival it was started for, then
-        queued ones, then waits to be handed the next (one future per wait, woken alone: waking
+        queued ones, then waits to be handed the next: as a parked chain (``Chain.resume``, no
+        wake-up) if the plan runs as chains, else on a future of its own (woken alone: waking
         every idle lane through a shared Event cost 15-40 % more CPU)."""
         runner = self.runner
         queue = self.queue
@@ -281,7 +289,8 @@ class Worker:
                 if chain is not None and chain.ready():
                     # this arrival, then queued ones, sent from the connection's callbacks
                     chain.vars = runner.new_vu()
-                    await chain.run(intended)
+                    if await chain.run(intended):
+                        return  # released while parked
                 else:
                     await runner.iteration(runner.new_vu(), intended)
             except Exception as exc:  # a bug must not kill the lane silently
@@ -310,6 +319,9 @@ class Worker:
 
     def _release_lanes(self) -> None:
         """Idle lanes end (the shape changed or the run stops); queued arrivals are dropped."""
+        chains, self.idle_chains = self.idle_chains, []
+        for chain in chains:
+            chain.release()
         idle, self.idle_lanes = self.idle_lanes, []
         for fut in idle:
             if not fut.done():
