@@ -15,9 +15,9 @@ next of them on the same connection, as a fresh virtual user, timed from its int
 starts counted as the lane counts them). Under overload this is the path most requests take.
 When the queue is empty, or the lane must give way (the adaptive bound was lowered), the chain
 parks (``Worker.idle_chains``) instead of ending: the arrival loop hands it the next arrival,
-which it sends on an idle connection at once, so an arrival costs no task wake-up either. (Ending
-the chain and waiting as an idle lane cost two wake-ups an arrival: ~40 % more CPU a request at
-30,000/s; bench/README.md.)
+which it sends on an idle connection at once, so an arrival costs no task wake-up either (ending
+the chain and waiting as an idle lane cost two wake-ups an arrival: 15 % more CPU a request at
+5,000/s and 30,000/s asked; bench/README.md).
 
 It breaks, and the user goes on through the general path for one iteration, whenever the next
 request would need more than an idle connection: the connection closed or went to a request
