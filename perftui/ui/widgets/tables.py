@@ -225,7 +225,7 @@ def generator_renderable(gen, ui: tuple[float, int], total: StatsSummary | None,
         t.add_row(Text(label, style="dim"),
                   Text(f"{cpu:.0f}%" if cpu is not None else "-", style="bold red" if (cpu or 0) >= 90 else ""),
                   format_bytes(used * 2**20) if used is not None else "-",
-                  Text(f"memory {mem:.0f}% · load" if mem is not None else "load", style="dim"),
+                  Text(f"mem {mem:.0f}% · load" if mem is not None else "load", style="dim"),
                   Text(f"{load:.2f}" if load is not None else "-",
                        style="yellow" if cores and load is not None and load > cores else ""))
     late = Text(f"{s.late_starts:,}", style="yellow" if s.late_starts else "")
@@ -235,10 +235,10 @@ def generator_renderable(gen, ui: tuple[float, int], total: StatsSummary | None,
     if dropped_now:
         dropped.append(f" (+{dropped_now})", style="red")
     # stalls: the workers' loops held > 2 ms in the last second (a tail that is perftui's own)
-    lag = Text(f"{gen.loop_lag_ms:.1f}ms")
-    if gen.stalls:
-        lag.append(f" {gen.stalls} stall{'s' if gen.stalls != 1 else ''}", style="yellow")
-    t.add_row(Text("loop lag", style="dim"), lag, "", Text("late starts", style="dim"), late)
+    # (in the RSS column, which these rows leave empty: in the CPU column it took the width the
+    # labels on the right need when the counts beside them grow large)
+    stalls = Text(f"{gen.stalls} stall{'s' if gen.stalls != 1 else ''}", style="yellow") if gen.stalls else ""
+    t.add_row(Text("loop lag", style="dim"), f"{gen.loop_lag_ms:.1f}ms", stalls, Text("late starts", style="dim"), late)
     t.add_row(Text("sched lag", style="dim"), f"{gen.schedule_lag_ms:.1f}ms", "", Text("dropped", style="dim"), dropped)
     for n in gen.nodes[:MAX_NODE_ROWS]:  # --cluster: where the workers are, and which node lags
         lost = not n.workers_alive
