@@ -3,7 +3,9 @@ after a change, in the same minutes.
 
 ``python bench/ab.py TREE[,TREE...] "CONFIG;CONFIG..." [REPS]`` where a tree is a checkout (for
 example ``git worktree add /tmp/before HEAD~1``) and a config is ``closed:VUS``,
-``open:RATE`` or ``open:RATE:MAX_CONNECTIONS``. nginx (one worker) on core 0, one perftui worker
+``closed:VUS:THINK`` (each request followed by ``THINK``, e.g. ``5ms``: a closed model paced to a
+rate, to compare with the open model at the same rate), ``open:RATE`` or
+``open:RATE:MAX_CONNECTIONS``. nginx (one worker) on core 0, one perftui worker
 on core 1, ``SECS`` seconds a run (default 8); prints each run and the medians: achieved req/s,
 worker CPU, worker µs per request, most connections (timeline medians, first and last second
 left out).
@@ -17,13 +19,16 @@ from tests.nginx_peer import NginxPeer
 
 def body(url: str, cfg: str, secs: str) -> str:
     kind, *a = cfg.split(":")
+    think = ""
     if kind == "closed":
         load = f"vus = {a[0]}"
         limit = ""
+        think = f', think = "{a[1]}"' if len(a) > 1 else ""
     else:
         load = f"arrival_rate = {a[0]}"
         limit = f"[defaults]\nmax_connections = {a[1]}\n" if len(a) > 1 and a[1] else ""
-    return f'target = "{url}"\n{limit}[[phases]]\nduration = "{secs}s"\n{load}\n[[scenarios]]\nsteps = [{{ url = "/small.txt" }}]\n'
+    return (f'target = "{url}"\n{limit}[[phases]]\nduration = "{secs}s"\n{load}\n[[scenarios]]\n'
+            f'steps = [{{ url = "/small.txt"{think} }}]\n')
 
 
 def main() -> None:
