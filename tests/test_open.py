@@ -250,3 +250,61 @@ def test_a_version_1_session_still_opens_with_the_whole_runs_endpoints(tmp_path)
             await pilot.press("q")
 
     asyncio.run(drive())
+
+
+def test_a_breaking_point_search_opens_with_its_steps(tmp_path):
+    """A find-limit run's document shows its search as the results view did after the run: one row
+    per step (asked, achieved, percentiles, verdict and why), the drop after the break, the verdict."""
+    path = scripted_document(tmp_path)
+    body = json.loads(path.read_text())
+    body["find_limit"] = {
+        "state": "found", "criteria": ["p95 < 50ms", "error rate < 1%"], "found": True, "limit_rps": 20.0,
+        "broke_rps": 30.0, "criterion": "p95 < 50ms",
+        "verdict": "limit 20/s: held 20/s, broke at 30/s on p95 < 50ms",
+        "steps": [
+            {"index": 0, "stage": "ramp", "rate": 10.0, "start": 0.0, "end": 2.0, "started_rps": 10.0, "p50_ms": 12.0,
+             "p95_ms": 14.0, "p99_ms": 15.0, "verdict": "held"},
+            {"index": 1, "stage": "ramp", "rate": 20.0, "start": 2.0, "end": 4.0, "started_rps": 19.5, "p50_ms": 12.0,
+             "p95_ms": 16.0, "p99_ms": 18.0, "verdict": "held"},
+            {"index": 2, "stage": "ramp", "rate": 30.0, "start": 4.0, "end": 6.0, "started_rps": 29.0, "p50_ms": 40.0,
+             "p95_ms": 80.0, "p99_ms": 95.0, "error_rate": 0.2, "verdict": "broke", "broke": ["p95 80ms ≥ 50ms"],
+             "recovery": {"after_rps": 30.0, "rate": 10.0, "start": 6.0, "recovered": True, "seconds": 1.0,
+                          "watched_s": 2.0}},
+        ],
+    }
+    body["timeline"][-1].update(target_rps=0.0, target_vus=0)  # the second the run stopped in
+    path.write_text(json.dumps(body))
+    doc = decode_document(load_document(path))
+    assert doc.find_limit is not None and len(doc.find_limit.steps) == 3
+
+    async def drive():
+        app = OpenApp(doc, path)
+        async with app.run_test(size=(160, 60)) as pilot:
+            await pilot.pause()
+            text = text_of(app.screen.query_one("#results-limit"))
+            row = text_of(app.screen.query_one("#opened-row"))
+            await pilot.press("q")
+        return text, row
+
+    text, row = asyncio.run(drive())
+    assert "no load asked" in row and "target 0 VUs" not in row
+    assert "p95 < 50ms, error rate < 1%" in text
+    assert "3 ramp" in text and "30/s" in text and "29.0/s" in text
+    assert "broke: p95 80ms ≥ 50ms" in text
+    assert "recovered in 1s" in text
+    assert "✓ limit 20/s" in text
+
+
+def test_a_run_without_a_search_has_no_breaking_point_panel(tmp_path):
+    path = scripted_document(tmp_path)
+    doc = decode_document(load_document(path))
+
+    async def drive():
+        app = OpenApp(doc, path)
+        async with app.run_test(size=(160, 60)) as pilot:
+            await pilot.pause()
+            found = len(app.screen.query("#results-limit"))
+            await pilot.press("q")
+        return found
+
+    assert asyncio.run(drive()) == 0

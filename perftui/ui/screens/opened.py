@@ -27,7 +27,7 @@ from textual.widgets import Footer, Static
 from perftui.errors import UserError
 from perftui.session.schema import SessionDocument, TimelineRow, merge_rows
 from perftui.ui.format import fmt_pct, fmt_rate
-from perftui.ui.screens.results import clock
+from perftui.ui.screens.results import clock, limit_table
 from perftui.ui.widgets.charts import ErrorChart, LatencyChart, RateChart, TimelineChart
 from perftui.ui.widgets.endpoints import endpoint_label
 from perftui.ui.widgets.tables import latency_table, summary_line
@@ -63,7 +63,8 @@ def row_panel(row: TimelineRow, index: int, count: int, resolution: float, *, fi
     else:
         span = f"{clock(max(0.0, row.t - resolution))}–{clock(row.t)}"
         t.add_row("second", Text(f"{span}  (row {index + 1} of {count}, phase {row.phase})", style="bold"))
-    target = f"target {fmt_rate(row.target_rps)}" if row.target_rps else f"target {row.target_vus} VUs"
+    target = (f"target {fmt_rate(row.target_rps)}" if row.target_rps else
+              f"target {row.target_vus} VUs" if row.target_vus else "no load asked")  # (stopping, a pause)
     t.add_row("rate", f"requests {fmt_rate(row.rps)} · started {fmt_rate(row.started_rps)} · {target}")
     t.add_row("latency", f"p50 {_ms(row.p50_ms)} · p95 {_ms(row.p95_ms)} · p99 {_ms(row.p99_ms)}")
     t.add_row("errors", Text(f"{row.errors:,} of {row.requests:,} requests ({fmt_pct(row.error_rate)})",
@@ -213,6 +214,8 @@ class SessionScreen(Screen):
                 yield RateChart(id="results-rate")
                 yield LatencyChart(id="results-latency-chart")
                 yield ErrorChart(id="results-errors")
+            if d.find_limit is not None:  # as the results view after the run showed it
+                yield panel(limit_table(d.find_limit), "results-limit", "breaking point")
             yield panel(latency_table(None, d.summary, live=False), "results-latency", "latency, whole run")
             yield panel(self._endpoints(), "results-endpoints", self._endpoints_title())
         yield Footer(compact=True)
