@@ -53,6 +53,14 @@ def test_open_model_rate_is_accurate(tmp_path, demo):
     started = sum(row["started_rps"] for row in full) / len(full)
     assert 100 <= started <= 230, [row["started_rps"] for row in full]  # catching up after a stall may pass 200
     assert "started" in r.stdout and "session written to" in r.stdout
+    # the last, partial second ran at full load too: its row says so, and the summary's count of
+    # arrivals asked is the plan's (it read 0/s there, and "asked ~800 ... started 125%")
+    assert doc["timeline"][-1]["target_rps"] == 200, doc["timeline"][-1]
+    assert "arrivals       asked ~1,000 " in r.stdout, r.stdout
+    # the workers' CPU is a share of their cores in every row, the last one's short interval
+    # included (counted in 10 ms ticks it read 222 % of one worker's core)
+    assert all(row["cpu_percent"] <= 110 * doc["workers"] for row in doc["timeline"]), \
+        [row["cpu_percent"] for row in doc["timeline"]]
 
 
 def test_two_workers_share_the_rate(tmp_path, demo):

@@ -310,13 +310,19 @@ def test_cli_run_keeps_the_password_out_of_the_session(pg, tmp_path):
     sessions = tmp_path / "sessions"
     out = tmp_path / "out.json"
     env = {**os.environ, "PG_PASSWORD": PASSWORD, "PYTHONPATH": str(ROOT)}
+    html = tmp_path / "report.html"
     r = subprocess.run([sys.executable, "-m", "perftui", "run", str(plan), "--headless", "--workers", "1",
-                        "--out", str(out), "--sessions-dir", str(sessions)],
+                        "--out", str(out), "--sessions-dir", str(sessions), "--html", str(html)],
                        env=env, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stdout + r.stderr
     doc = json.loads(out.read_text())
     assert doc["summary"]["errors"] == 0 and doc["summary"]["requests"] >= 20
-    for f in [out, *sessions.rglob("*")]:
+    # the report's SQL section: the statements and each database's pool
+    page = html.read_text()
+    sql = page.split("<h2>SQL</h2>", 1)[1].split("<h2>", 1)[0]
+    assert f"<b>{doc['protocols']['sql']['statements']:,}</b><span>statements</span>" in sql
+    assert "<td>main</td><td>2</td>" in sql and "<td>literal</td><td>1</td>" in sql
+    for f in [out, html, *sessions.rglob("*")]:
         if f.is_file():
             assert PASSWORD.encode() not in f.read_bytes(), f
     assert PASSWORD not in r.stdout + r.stderr

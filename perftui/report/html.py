@@ -191,9 +191,13 @@ def render(doc: dict, comparison: dict | None = None) -> str:
     if per_ep:
         parts.append(_table(["endpoint", "error kind", "count"], per_ep))
     parts.append(_table(["status", "responses"], [[_e(k), n] for k, n in (s.get("status_codes") or {}).items()]))
-    if doc.get("protocols"):
+    protocols = doc.get("protocols") if isinstance(doc.get("protocols"), dict) else {}
+    if isinstance(protocols.get("sql"), dict):
+        parts.append(_sql(protocols["sql"]))
+    others = {k: v for k, v in protocols.items() if k != "sql"}
+    if others:
         flat: list[tuple[str, str]] = []
-        _flatten("", doc["protocols"], flat)
+        _flatten("", others, flat)
         parts.append("<h2>Protocols</h2>")
         parts.append(_table(["figure", "value"], [[_e(k), _e(v)] for k, v in flat]))
     warnings = doc.get("generator_warnings") or []
@@ -208,6 +212,30 @@ def render(doc: dict, comparison: dict | None = None) -> str:
                  f'{dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}</p>')
     parts.append(f"<script>{SCRIPT}</script></body></html>")
     return "\n".join(parts)
+
+
+def _sql(sql: dict) -> str:
+    """The SQL steps (``protocols.sql``): statements, rows, latency, errors by kind, and each
+    database's connection pool (how full it got, who waited for it)."""
+    lat = sql.get("latency_ms") or {}
+    cards = [("statements", f"{sql.get('statements', 0):,}"), ("statements/s", f"{sql.get('rps') or 0:,.1f}"),
+             ("error rate", f"{(sql.get('error_rate') or 0) * 100:.2f}%"), ("rows", f"{sql.get('rows', 0):,}"),
+             ("rows/s", f"{sql.get('rows_per_s') or 0:,.1f}"), ("p50 ms", _ms(lat.get("p50"))),
+             ("p95 ms", _ms(lat.get("p95"))), ("p99 ms", _ms(lat.get("p99")))]
+    out = ["<h2>SQL</h2>", '<div class="cards">' + "".join(
+        f"<div class=card><b>{_e(v)}</b><span>{_e(k)}</span></div>" for k, v in cards) + "</div>"]
+    dbs = sql.get("databases") or {}
+    if isinstance(dbs, dict) and dbs:
+        out.append(_table(["database", "pool", "peak in use", "utilization", "open at the end", "waited",
+                           "mean wait ms", "connects", "connect failures"], [
+            [_e(name), d.get("size", 0), d.get("peak_in_use", 0),
+             "-" if d.get("utilization") is None else f"{d['utilization'] * 100:.0f}%", d.get("open", 0),
+             d.get("waits", 0), _ms(d.get("wait_ms_mean")), d.get("connects", 0), d.get("connect_failures", 0)]
+            for name, d in dbs.items() if isinstance(d, dict)]))
+    kinds = sql.get("error_kinds") or {}
+    if kinds:
+        out.append(_table(["SQL error kind", "count"], [[_e(k), n] for k, n in kinds.items()]))
+    return "\n".join(out)
 
 
 def _find_limit(fl: dict) -> str:

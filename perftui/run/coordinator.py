@@ -146,6 +146,9 @@ class Coordinator(ClockView):
         self.finished = asyncio.Event()
         self._clock_task: asyncio.Task | None = None
         self._stopping = False
+        self._final_target: tuple[float, int] | None = None
+        """The load asked in the last, partial second, taken as the run stops (the clock then
+        reads no load)."""
         self._killed = False
         self.monitor = Monitor(self.plan.monitor, target=target, session=self.session, own_pids=self._own_pids,
                                tls_verify=self.plan.defaults.tls_verify, databases=self.plan.databases)
@@ -334,7 +337,10 @@ class Coordinator(ClockView):
 
     def _second(self, boundary: float, final: bool = False) -> None:
         spec = self.current
-        rps, vus = self.target_now(back=max(0.0, _now() - boundary) + 0.5)
+        if final and self._final_target is not None:
+            rps, vus = self._final_target
+        else:
+            rps, vus = self.target_now(back=max(0.0, _now() - boundary) + 0.5)
         self.session.tick(boundary, spec.name if spec else "", rps, vus, final=final)
         self.evaluate_thresholds()
         self.session.interval_closed(self.state)  # the viewers' one path (SessionObserver.on_interval)
@@ -463,6 +469,10 @@ class Coordinator(ClockView):
         self.stages.setup_lost(reason)  # a setup still going ends with the run
         was_running = self.phase_clock.active
         if was_running:
+            # the middle of the partial second the final row covers (its rate asked; from here on
+            # the clock reads none, and that row said 0/s asked of a second that ran at full load)
+            since = self.session._last_tick or self.session.started_mono or _now()
+            self._final_target = self.target_now(back=max(0.0, _now() - since) / 2)
             close_phase_record(self.session, self.phase_index if self.current else None)
             self.session.event("stop", reason)
         self.phase_clock.finish()
