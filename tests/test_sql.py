@@ -322,6 +322,7 @@ def test_cli_run_keeps_the_password_out_of_the_session(pg, tmp_path):
     sql = page.split("<h2>SQL</h2>", 1)[1].split("<h2>", 1)[0]
     assert f"<b>{doc['protocols']['sql']['statements']:,}</b><span>statements</span>" in sql
     assert "<td>main</td><td>2</td>" in sql and "<td>literal</td><td>1</td>" in sql
+    assert "<th>status</th>" not in page  # no HTTP responses: no empty status table
     for f in [out, html, *sessions.rglob("*")]:
         if f.is_file():
             assert PASSWORD.encode() not in f.read_bytes(), f

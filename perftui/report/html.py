@@ -190,7 +190,9 @@ def render(doc: dict, comparison: dict | None = None) -> str:
     per_ep = [[_e(e.get("name")), _e(k), n] for e in eps for k, n in (e.get("error_kinds") or {}).items()]
     if per_ep:
         parts.append(_table(["endpoint", "error kind", "count"], per_ep))
-    parts.append(_table(["status", "responses"], [[_e(k), n] for k, n in (s.get("status_codes") or {}).items()]))
+    statuses = [[_e(k), n] for k, n in (s.get("status_codes") or {}).items()]
+    if statuses:  # (none in a plan of SQL or WebSocket steps only)
+        parts.append(_table(["status", "responses"], statuses))
     protocols = doc.get("protocols") if isinstance(doc.get("protocols"), dict) else {}
     if isinstance(protocols.get("sql"), dict):
         parts.append(_sql(protocols["sql"]))
