@@ -80,13 +80,14 @@ def _closed(w: W.Worker, vus: int) -> None:
 
 def _counting(monkeypatch, method: str = "_send") -> list[int]:
     """Counts the calls of a ``Chain`` method: ``_send``, the requests sent by chains (not by the
-    general path); ``_arrival``, the queued arrivals a lane's chain took."""
+    general path); ``_arrival``, the queued arrivals a lane's chain took; ``resume``, the arrivals
+    handed to a parked chain."""
     calls = [0]
     original = getattr(chain_mod.Chain, method)
 
-    def counted(self, conn):
+    def counted(self, *args):
         calls[0] += 1
-        original(self, conn)
+        original(self, *args)
 
     monkeypatch.setattr(chain_mod.Chain, method, counted)
     return calls
@@ -251,15 +252,23 @@ def test_which_plans_run_as_chains(steps, chained):
 # ---- open model: a lane's chain sends queued arrivals -------------------------------------------
 
 
-async def _open_run(server: _Server, rate: float, seconds: float, connections: int, grace: float = 1.0) -> tuple:
-    """Arrivals from ``rate`` a second down to 0 over ``seconds`` (a schedule of ``rate * seconds
-    / 2`` arrivals that ends by itself) over at most ``connections``; waits for the queue to
-    drain, then stops; returns the worker and the snapshot taken at the end."""
+async def _open_load(server: _Server, rate: float, seconds: float, connections: int, rate_to: float = 0.0,
+                     **defaults) -> W.Worker:
+    """The server started, and a worker given an open load from ``rate`` a second to ``rate_to``
+    over ``seconds`` (to 0: a schedule of ``rate * seconds / 2`` arrivals that ends by itself;
+    ``seconds`` 0: ``rate`` until stopped) over at most ``connections``."""
     url = await server.start()
-    w = _worker(url, rate=rate, extra_defaults={"max_connections": connections})
+    w = _worker(url, rate=rate, extra_defaults={"max_connections": connections, **defaults})
     now = time.monotonic()
     w.set_load(SetLoad(phase=0, kind="open", start=now, clock_origin=now, duration=seconds, rate_from=rate,
-                       rate_to=0))
+                       rate_to=rate_to))
+    return w
+
+
+async def _open_run(server: _Server, rate: float, seconds: float, connections: int, grace: float = 1.0) -> tuple:
+    """``_open_load`` from ``rate`` down to 0 over ``seconds``; waits for the queue to drain, then
+    stops; returns the worker and the snapshot taken at the end."""
+    w = await _open_load(server, rate, seconds, connections)
     await asyncio.wait_for(w.shape_task, 30)  # the schedule ends by itself
     for _ in range(400):  # the queue drains (generous: a busy machine)
         if not w.queue and w.in_flight == 0:
@@ -326,11 +335,7 @@ def test_open_model_chain_in_flight_at_the_end_is_interrupted(monkeypatch):
 
     async def main():
         server = _Server(answer=300)
-        url = await server.start()
-        w = _worker(url, rate=2000, extra_defaults={"max_connections": 3})
-        now = time.monotonic()
-        w.set_load(SetLoad(phase=0, kind="open", start=now, clock_origin=now, duration=0.5, rate_from=4000,
-                           rate_to=0))
+        w = await _open_load(server, 4000, 0.5, 3)
         await asyncio.wait_for(w.shape_task, 30)
         await w.stop(0.2)
         server.close()
@@ -353,11 +358,7 @@ def test_open_model_chain_times_out_a_request_while_other_connections_are_idle(m
 
     async def main():
         server = _Server(slow_first=4, hang_at=20)
-        url = await server.start()
-        w = _worker(url, rate=40, extra_defaults={"max_connections": 8, "timeout": "300ms"})
-        now = time.monotonic()
-        w.set_load(SetLoad(phase=0, kind="open", start=now, clock_origin=now, duration=0, rate_from=40,
-                           rate_to=40))
+        w = await _open_load(server, 40, 0, 8, rate_to=40, timeout="300ms")
         for _ in range(100):  # the 20th request and its timeout (generous: a busy machine)
             await asyncio.sleep(0.05)
             if w.runner.iterations > 40:
@@ -380,23 +381,12 @@ def test_open_model_parked_chains_take_arrivals_and_end_with_the_load(monkeypatc
     next arrival (sent at once on an idle connection, or through the general path when none is
     idle), every arrival is one counted request; parked chains are not in flight, and they end
     when the load does."""
-    resumed = [0]
-    original = chain_mod.Chain.resume
-
-    def counted(self, intended):
-        resumed[0] += 1
-        original(self, intended)
-
-    monkeypatch.setattr(chain_mod.Chain, "resume", counted)
+    resumed = _counting(monkeypatch, "resume")
     sent = _counting(monkeypatch, "_send")
 
     async def main():
         server = _Server(close_every=2)
-        url = await server.start()
-        w = _worker(url, rate=600, extra_defaults={"max_connections": 4})
-        now = time.monotonic()
-        w.set_load(SetLoad(phase=0, kind="open", start=now, clock_origin=now, duration=0.6, rate_from=600,
-                           rate_to=0))
+        w = await _open_load(server, 600, 0.6, 4)
         await asyncio.wait_for(w.shape_task, 30)
         for _ in range(200):
             if w.in_flight == 0 and not w.queue:
