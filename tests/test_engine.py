@@ -43,7 +43,9 @@ def test_open_model_rate_is_accurate(tmp_path, demo):
     assert r.returncode == 0, r.stderr + r.stdout
     doc = read_session(out)
     s = doc["summary"]
-    assert 500 <= s["requests"] <= 1010, s["requests"]  # one request per arrival (1000 and the edges)
+    # one request per arrival: the plan's 1,000 at most (its last phase schedules none past its end,
+    # which the coordinator's stop reaches up to 50 ms later)
+    assert 500 <= s["requests"] <= 1000, s["requests"]
     assert s["errors"] == 0
     assert 100 <= s["rps"] <= 210, s["rps"]
     assert 0 <= s["late_starts"] <= s["requests"]

@@ -292,7 +292,7 @@ class Coordinator(ClockView):
                 w.send(SetLoad(phase=index, kind="open", start=now, duration=shape.remaining,
                                rate_from=v0 / n, rate_to=v1 / n, arrivals=spec.arrivals,
                                max_in_flight=-(-spec.max_in_flight // n) if spec.max_in_flight else 0,
-                               clock_origin=origin, share=i, shares=n))
+                               clock_origin=origin, share=i, shares=n, ends=index == len(self.specs) - 1))
             else:
                 w.send(SetLoad(phase=index, kind="closed", start=now, duration=shape.remaining,
                                vus_from=_share(round(v0), n, i), vus_to=_share(round(v1), n, i), clock_origin=origin))

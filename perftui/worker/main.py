@@ -176,11 +176,14 @@ class Worker:
         else:
             self.lane_limit, self.queue_limit = DEFAULT_LANES, DEFAULT_QUEUE
         start = shape.start
+        # the run's last phase: its last arrival is due before the phase ends (the coordinator's
+        # stop, up to 50 ms later, would otherwise find arrivals past the plan: 1,506 of 1,500)
+        end = start + shape.duration if shape.ends else math.inf
         arrive = self._arrive
         queue = self.queue
         while True:
             due = start + arrival_time(k, shape)
-            if due == math.inf:
+            if due >= end:
                 return
             delay = due - _now()
             if delay > EARLY:
@@ -191,7 +194,7 @@ class Worker:
                 # sent late counts that in its latency, one sent a little early does not.
                 await asyncio.sleep(max(delay - EARLY, EARLY))
             now = _now()
-            horizon = now + EARLY
+            horizon = min(now + EARLY, math.nextafter(end, 0.0))  # (never an arrival of after the end)
             while due <= horizon:
                 lag = now - due
                 if lag > self.schedule_lag:

@@ -52,6 +52,9 @@ class SetLoad(Struct, tag="load", array_like=True):
     """Open model: this worker takes arrivals ``share``, ``share + shares``, ... of the common
     schedule (0 shares: ``Init.worker_index`` of ``Init.worker_count``). The coordinator renumbers
     the live workers when one is lost, so the survivors interleave evenly again."""
+    ends: bool = False
+    """Open model: the run ends with this shape (its last phase), so no arrival is scheduled
+    after ``duration``; otherwise the ``rate_to`` holds until the next shape arrives."""
 
 
 class Stop(Struct, tag="stop", array_like=True):
