@@ -194,7 +194,7 @@ class Worker:
                 # sent late counts that in its latency, one sent a little early does not.
                 await asyncio.sleep(max(delay - EARLY, EARLY))
             now = _now()
-            horizon = min(now + EARLY, math.nextafter(end, 0.0))  # (never an arrival of after the end)
+            horizon = min(now + EARLY, math.nextafter(end, 0.0))  # (never an arrival after the end)
             while due <= horizon:
                 lag = now - due
                 if lag > self.schedule_lag:
