@@ -95,8 +95,7 @@ class Chain:
         self.intended = intended
         pool = self.pool
         self.ended = ended = asyncio.get_running_loop().create_future()
-        pool._in_flight += 1
-        self._sweeping()
+        pool.enter()
         try:
             self._send(pool._idle.pop())
             await ended
@@ -144,7 +143,6 @@ class Chain:
         """The arrival loop hands a parked chain an arrival: sent on an idle connection now, as a
         fresh virtual user; with none idle, the lane sends it through the general path."""
         self._unpark()
-        self._sweeping()
         self.intended = intended
         self.vars = self.runner.new_vu()
         idle = self.pool._idle
@@ -167,14 +165,7 @@ class Chain:
     def _unpark(self) -> None:
         self.parked = False
         self.worker.in_flight += 1
-        self.pool._in_flight += 1
-
-    def _sweeping(self) -> None:
-        """The pool's deadline sweeps (and its adaptive bound) run while a request is in flight;
-        they stop when nothing is, and the general path's ``request`` restarts them: so does a chain."""
-        pool = self.pool
-        if pool._sweeper is None:
-            pool._start_sweeper()
+        self.pool.enter()
 
     def _started(self, resp) -> float:
         """What a request's latency runs from: its intended start (open model; the send if it

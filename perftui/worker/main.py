@@ -247,9 +247,10 @@ class Worker:
         return pool
 
     def _lane_room(self, running: int = 0) -> bool:
-        """Another lane may run (``running``: the asking lane itself is one of those at work):
-        always, unless the plan is one plain HTTP request whose pool is full (``gate``). Then the arrival waits in the queue, not as a lane waiting inside the
-        pool: each connection freed then goes back to the lane that used it, which takes the
+        """Another lane may run (``running``: the asking lane itself is one of those at work; idle
+        lanes and parked chains are not): always, unless the plan is one plain HTTP request whose
+        pool is full (``gate``). Then the arrival waits in the queue, not as a lane waiting inside
+        the pool: each connection freed then goes back to the lane that used it, which takes the
         next queued arrival, with one wake-up per request instead of two (under 2x overload
         the hand-over through the pool took a quarter of the worker's time)."""
         gate = self.gate

@@ -51,10 +51,10 @@ ADAPT_FLOOR = 64
 shrinks below it. While its process has CPU to spare (under ``ADAPT_CALM`` of a core over each
 of the last ``ADAPT_CALM_SWEEPS`` sweeps, ``_SWEEP_INTERVAL`` apart) it opens connections on
 demand, up to ``ADAPT_GROWTH`` times as many by the next sweep and ``max_connections`` in all: a
-slow target gets what it needs within a few sweeps (64 to 1,024 in 0.2 s). Otherwise it opens no more, and after a period
-(``ADAPT_PERIOD``) in which requests waited at every sweep while the core was busy
-(``ADAPT_BUSY``) it halves them as a trial (those above the new bound close as they finish),
-kept if the next period completes at least ``ADAPT_KEEP`` as many. Why: one worker against
+slow target gets what it needs within a few sweeps (64 to 1,024 in 0.2 s). Otherwise it opens
+no more, and after a period (``ADAPT_PERIOD``) in which requests waited at every sweep while the
+core was busy (``ADAPT_BUSY``) it halves them as a trial (those above the new bound close as
+they finish), kept if the next period completes at least ``ADAPT_KEEP`` as many. Why: one worker against
 nginx completes 35 k requests a second over 1,024 connections and 56-66 k over 64, closed model
 or open, where wrk stays flat (``bench/overload.py``): past the core's capacity more connections
 only make each response cost more."""
@@ -690,6 +690,13 @@ class HttpPool(PoolWaiters):
     def in_flight(self) -> int:
         return self._in_flight
 
+    def enter(self) -> None:
+        """A request is in flight (``request``, or a chain sending its own, ``perftui.worker.chain``):
+        the deadline sweeps, which stop while nothing is, run again."""
+        self._in_flight += 1
+        if self._sweeper is None:
+            self._start_sweeper()
+
     async def request(
         self,
         data: bytes,
@@ -702,10 +709,8 @@ class HttpPool(PoolWaiters):
         """Send pre-serialized request bytes, return the parsed response or raise
         ``TransportError``. ``timeout`` is the whole budget, including waiting for a free
         connection and connecting. ``head=True``: the response has no body."""
-        if self._sweeper is None:
-            self._start_sweeper()
         mode = request_mode(head, want_headers)
-        self._in_flight += 1
+        self.enter()
         try:
             idle = self._idle
             if idle:
