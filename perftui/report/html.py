@@ -52,6 +52,12 @@ def _ms(v) -> str:
     return "-" if v is None else f"{v:.1f}"
 
 
+def _cards(cards: list[tuple[str, object]]) -> str:
+    """A row of figures, each a value over its label."""
+    return '<div class="cards">' + "".join(f"<div class=card><b>{_e(v)}</b><span>{_e(k)}</span></div>"
+                                           for k, v in cards) + "</div>"
+
+
 def _table(headers: list[str], rows: list[list], cls: str = "") -> str:
     head = "".join(f"<th>{_e(h)}</th>" for h in headers)
     body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
@@ -130,8 +136,7 @@ def render(doc: dict, comparison: dict | None = None) -> str:
              ("error rate", f"{(s.get('error_rate') or 0) * 100:.2f}%"), ("p50 ms", _ms(lat.get("p50"))),
              ("p95 ms", _ms(lat.get("p95"))), ("p99 ms", _ms(lat.get("p99"))), ("max ms", _ms(lat.get("max"))),
              ("late starts", s.get("late_starts", 0)), ("dropped", s.get("dropped", 0))]
-    parts.append('<div class="cards">' + "".join(f"<div class=card><b>{_e(v)}</b><span>{_e(k)}</span></div>"
-                                                  for k, v in cards) + "</div>")
+    parts.append(_cards(cards))
     thresholds = doc.get("thresholds") or []
     if thresholds:
         parts.append("<h2>Thresholds</h2>")
@@ -224,8 +229,7 @@ def _sql(sql: dict) -> str:
              ("error rate", f"{(sql.get('error_rate') or 0) * 100:.2f}%"), ("rows", f"{sql.get('rows', 0):,}"),
              ("rows/s", f"{sql.get('rows_per_s') or 0:,.1f}"), ("p50 ms", _ms(lat.get("p50"))),
              ("p95 ms", _ms(lat.get("p95"))), ("p99 ms", _ms(lat.get("p99")))]
-    out = ["<h2>SQL</h2>", '<div class="cards">' + "".join(
-        f"<div class=card><b>{_e(v)}</b><span>{_e(k)}</span></div>" for k, v in cards) + "</div>"]
+    out = ["<h2>SQL</h2>", _cards(cards)]
     dbs = sql.get("databases") or {}
     if isinstance(dbs, dict) and dbs:
         out.append(_table(["database", "pool", "peak in use", "utilization", "open at the end", "waited",
