@@ -309,7 +309,9 @@ def test_open_model_lanes_send_queued_arrivals_as_chains_and_count_each_once(mon
     assert c["requests"] == server.answered - server.redirects
     assert len(timed) == 2000
     assert all(i is not None and s <= min(i, sent) for s, sent, i in timed)  # from the intended start
-    assert sum(1 for s, sent, _ in timed if s < sent) > 1000  # most waited in the queue
+    # many waited in the queue (4 connections for 8,000/s; how many depends on the machine: 422
+    # to over 1,000 of 2,000 seen, fewer since arrivals wake on time, waker.py)
+    assert sum(1 for s, sent, _ in timed if s < sent) > 100
     ep = snap.endpoints[0]
     assert ep.latency_sum > ep.service_sum  # and that is in the latency, not the service time
 
