@@ -9,7 +9,10 @@ above it is added by the client or the machine; a tool's own share is its distan
 in the same run. perftui's worker also reports its loop stalls (> 2 ms), shown here per run.
 ``--loop-server`` uses the server's older uvloop ``call_later`` (millisecond timer) instead.
 A run of 30 s has ~6,000 requests per client: six beyond p99.9 (an 8 s run had one or two, and
-its p99.9 was one request's luck). ``python bench/tail.py``.
+its p99.9 was one request's luck). So besides the median of the runs' percentiles, each client's
+runs are pooled, whole latency histograms added (wrk's from its Lua ``done``, perftui's from the
+session's HDR histogram), and the pooled p99 and p99.9 are compared: five 60 s runs put 60
+requests beyond the pooled p99.9. ``python bench/tail.py [--runs 5 --seconds 60]``.
 """
 
 from __future__ import annotations
@@ -22,31 +25,87 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PORT = 8099
 
 
+def _wrk_start(url: str, seconds: int) -> subprocess.Popen:
+    return subprocess.Popen(["taskset", "-c", "1", "wrk", "-t1", "-c4", f"-d{seconds}s", "-s",
+                             str(ROOT / "bench" / "wrk_pct.lua"), url], stdout=subprocess.PIPE, text=True)
+
+
+def _wrk_done(proc: subprocess.Popen) -> dict:
+    out = proc.communicate()[0]
+    doc = json.loads(out.strip().splitlines()[-1])
+    doc["hist"] = Counter({int(v): int(c) for v, c in doc["hist"]})
+    return doc
+
+
 def wrk(url: str, seconds: int) -> dict:
-    out = subprocess.run(["taskset", "-c", "1", "wrk", "-t1", "-c4", f"-d{seconds}s", "-s",
-                          str(ROOT / "bench" / "wrk_pct.lua"), url], capture_output=True, text=True).stdout
-    return json.loads(out.strip().splitlines()[-1])
+    return _wrk_done(_wrk_start(url, seconds))
+
+
+def _perftui_start(url: str, seconds: int, load: list[str], out: Path) -> subprocess.Popen:
+    return subprocess.Popen(["taskset", "-c", "1", sys.executable, "-m", "perftui", "quick", url, *load,
+                             "--duration", f"{seconds}s", "--workers", "1", "--headless", "--out", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=dict(os.environ, CI="true"))
+
+
+def _perftui_done(proc: subprocess.Popen, out: Path) -> dict:
+    stdout, stderr = proc.communicate()
+    if not out.exists():
+        raise RuntimeError(stdout[-2000:] + stderr[-2000:])
+    doc = json.loads(out.read_text())
+    from perftui.aggregate import decode_histogram
+
+    hist: Counter = Counter()
+    for item in decode_histogram(doc["histogram"].encode()).get_recorded_iterator():
+        hist[item.value_iterated_to] += item.count_at_value_iterated_to
+    lat = doc["summary"]["latency_ms"]
+    return {"p50": lat["p50"], "p90": lat["p90"], "p99": lat["p99"], "p999": lat["p999"], "max": lat["max"],
+            "requests": doc["summary"]["requests"], "stalls": sum(r.get("stalls", 0) for r in doc["timeline"]),
+            "worst_lag": max(r["loop_lag_ms"] for r in doc["timeline"]), "hist": hist}
 
 
 def perftui(url: str, seconds: int, load: list[str]) -> dict:
     with tempfile.TemporaryDirectory() as d:
         out = Path(d) / "s.json"
-        proc = subprocess.run(["taskset", "-c", "1", sys.executable, "-m", "perftui", "quick", url, *load,
-                               "--duration", f"{seconds}s", "--workers", "1", "--headless", "--out", str(out)],
-                              capture_output=True, text=True, env=dict(os.environ, CI="true"))
-        if not out.exists():
-            raise RuntimeError(proc.stdout[-2000:] + proc.stderr[-2000:])
-        doc = json.loads(out.read_text())
-    lat = doc["summary"]["latency_ms"]
-    return {"p50": lat["p50"], "p90": lat["p90"], "p99": lat["p99"], "p999": lat["p999"], "max": lat["max"],
-            "requests": doc["summary"]["requests"], "stalls": sum(r.get("stalls", 0) for r in doc["timeline"]),
-            "worst_lag": max(r["loop_lag_ms"] for r in doc["timeline"])}
+        return _perftui_done(_perftui_start(url, seconds, load, out), out)
+
+
+def together(url: str, seconds: int, load: list[str]) -> tuple[dict, dict]:
+    """wrk and a perftui worker at the same time, both on core 1, so both meet the same moments
+    of the machine; perftui's coordinator is moved to core 0 (beside the server) once its worker
+    has started, so that only the two clients' own work shares their core. wrk runs for the
+    middle of perftui's run (2 s shorter, started once the worker is up)."""
+    import psutil
+
+    with tempfile.TemporaryDirectory() as d:
+        out = Path(d) / "s.json"
+        proc = _perftui_start(url, seconds, load, out)
+        coordinator = psutil.Process(proc.pid)
+        deadline = time.monotonic() + 10
+        while not coordinator.children() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        coordinator.cpu_affinity([0])
+        time.sleep(1.0)
+        peer = _wrk_start(url, seconds - 2)
+        return _wrk_done(peer), _perftui_done(proc, out)
+def pooled(rs: list[dict], q: float) -> float:
+    """The q-th percentile (ms) of every run's requests together (the rank as HdrHistogram takes it)."""
+    total: Counter = Counter()
+    for r in rs:
+        total.update(r["hist"])
+    need, seen = max(1, int(q / 100 * sum(total.values()) + 0.5)), 0
+    for value in sorted(total):
+        seen += total[value]
+        if seen >= need:
+            return value / 1000
+    return 0.0
 
 
 def main() -> int:
@@ -54,18 +113,27 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--seconds", type=int, default=30)
     ap.add_argument("--loop-server", action="store_true", help="the server's uvloop call_later timer (ms ticks)")
+    ap.add_argument("--together", action="store_true",
+                    help="run wrk beside each perftui run (same seconds, same core) instead of before it")
     ap.add_argument("--json", metavar="FILE")
     args = ap.parse_args()
     server = subprocess.Popen(["taskset", "-c", "0", sys.executable, str(ROOT / "bench" / "slow_server.py"),
                                "--port", str(PORT), *(["--loop"] if args.loop_server else [])], stdout=subprocess.PIPE, text=True)
     server.stdout.readline()
     url = f"http://127.0.0.1:{PORT}/"
-    runs: dict[str, list[dict]] = {"wrk (4 conns)": [], "perftui closed (4 VUs)": [], "perftui open (200/s)": []}
+    runs: dict[str, list[dict]] = {} if args.together else {
+        "wrk (4 conns)": [], "perftui closed (4 VUs)": [], "perftui open (200/s)": []}
     try:
         for i in range(args.runs):
-            runs["wrk (4 conns)"].append(wrk(url, args.seconds))
-            runs["perftui closed (4 VUs)"].append(perftui(url, args.seconds, ["--vus", "4"]))
-            runs["perftui open (200/s)"].append(perftui(url, args.seconds, ["--rate", "200"]))
+            if args.together:
+                for name, load in (("closed (4 VUs)", ["--vus", "4"]), ("open (200/s)", ["--rate", "200"])):
+                    peer, ours = together(url, args.seconds, load)
+                    runs.setdefault(f"wrk beside {name}", []).append(peer)
+                    runs.setdefault(f"perftui {name}", []).append(ours)
+            else:
+                runs["wrk (4 conns)"].append(wrk(url, args.seconds))
+                runs["perftui closed (4 VUs)"].append(perftui(url, args.seconds, ["--vus", "4"]))
+                runs["perftui open (200/s)"].append(perftui(url, args.seconds, ["--rate", "200"]))
             print(f"run {i + 1}: " + "; ".join(f"{k} p99 {v[-1]['p99']:.2f} p99.9 {v[-1]['p999']:.2f}"
                                                + (f" stalls {v[-1]['stalls']}" if "stalls" in v[-1] else "")
                                                for k, v in runs.items()), flush=True)
@@ -73,17 +141,27 @@ def main() -> int:
     finally:
         server.terminate()
         server.wait()
-    base = {q: statistics.median(r[q] for r in runs["wrk (4 conns)"]) for q in ("p50", "p99", "p999")}
+    def peer(name: str) -> str:
+        if not args.together:
+            return "wrk (4 conns)"
+        return name if name.startswith("wrk") else name.replace("perftui ", "wrk beside ")
+
     print()
-    print(f"{'client':<24} {'p50':>7} {'p99':>7} {'p99.9':>7} {'Δp99 vs wrk':>12} {'Δp99.9':>8} {'stalls/run':>10}")
+    print(f"{'client':<28} {'p50':>7} {'p99':>7} {'p99.9':>7} {'Δp99 vs wrk':>12} {'Δp99.9':>8} {'stalls/run':>10}"
+          f" | pooled {'p99':>7} {'p99.9':>7} {'Δp99':>7} {'Δp99.9':>7}")
     table = {}
     for name, rs in runs.items():
         med = {q: statistics.median(r[q] for r in rs) for q in ("p50", "p99", "p999")}
+        base = {q: statistics.median(r[q] for r in runs[peer(name)]) for q in ("p50", "p99", "p999")}
+        pool = {q: pooled(rs, q) for q in (99, 99.9)}
+        pbase = {q: pooled(runs[peer(name)], q) for q in (99, 99.9)}
         stalls = statistics.median(r["stalls"] for r in rs) if "stalls" in rs[0] else None
-        table[name] = {"median": med, "runs": rs}
-        print(f"{name:<24} {med['p50']:>7.2f} {med['p99']:>7.2f} {med['p999']:>7.2f} "
+        table[name] = {"median": med, "pooled": {"p99": pool[99], "p999": pool[99.9]},
+                       "runs": [{k: v for k, v in r.items() if k != "hist"} for r in rs]}
+        print(f"{name:<28} {med['p50']:>7.2f} {med['p99']:>7.2f} {med['p999']:>7.2f} "
               f"{med['p99'] - base['p99']:>+12.2f} {med['p999'] - base['p999']:>+8.2f} "
-              f"{'' if stalls is None else f'{stalls:.0f}':>10}")
+              f"{'' if stalls is None else f'{stalls:.0f}':>10}"
+              f" | pooled {pool[99]:>7.2f} {pool[99.9]:>7.2f} {pool[99] - pbase[99]:>+7.2f} {pool[99.9] - pbase[99.9]:>+7.2f}")
     if args.json:
         Path(args.json).write_text(json.dumps(table, indent=2))
     return 0
