@@ -12,7 +12,11 @@ A run of 30 s has ~6,000 requests per client: six beyond p99.9 (an 8 s run had o
 its p99.9 was one request's luck). So besides the median of the runs' percentiles, each client's
 runs are pooled, whole latency histograms added (wrk's from its Lua ``done``, perftui's from the
 session's HDR histogram), and the pooled p99 and p99.9 are compared: five 60 s runs put 60
-requests beyond the pooled p99.9. ``python bench/tail.py [--runs 5 --seconds 60]``.
+requests beyond the pooled p99.9. ``--together`` runs wrk *beside* each perftui run instead of
+before it (same core, same seconds; perftui's coordinator moved to the server's core once its
+worker is up), so both clients meet the same moments of a busy or virtualised machine, and each
+perftui row is compared with the wrk run beside it. ``python bench/tail.py [--runs 5 --seconds 60]
+[--together]``.
 """
 
 from __future__ import annotations
@@ -62,13 +66,20 @@ def _perftui_done(proc: subprocess.Popen, out: Path) -> dict:
     doc = json.loads(out.read_text())
     from perftui.aggregate import decode_histogram
 
-    hist: Counter = Counter()
-    for item in decode_histogram(doc["histogram"].encode()).get_recorded_iterator():
-        hist[item.value_iterated_to] += item.count_at_value_iterated_to
+    def counts(encoded: str) -> Counter:
+        hist: Counter = Counter()
+        for item in decode_histogram(encoded.encode()).get_recorded_iterator():
+            hist[item.value_iterated_to] += item.count_at_value_iterated_to
+        return hist
+
+    hist = counts(doc["histogram"])
+    # service time, from the actual send (the closed model ships it only where it differs)
+    service = counts(doc["service_histogram"]) if doc["service_histogram"] else hist
     lat = doc["summary"]["latency_ms"]
     return {"p50": lat["p50"], "p90": lat["p90"], "p99": lat["p99"], "p999": lat["p999"], "max": lat["max"],
             "requests": doc["summary"]["requests"], "stalls": sum(r.get("stalls", 0) for r in doc["timeline"]),
-            "worst_lag": max(r["loop_lag_ms"] for r in doc["timeline"]), "hist": hist}
+            "worst_lag": max(r["loop_lag_ms"] for r in doc["timeline"]), "hist": hist,
+            "service": {"hist": service}}
 
 
 def perftui(url: str, seconds: int, load: list[str]) -> dict:
@@ -157,11 +168,16 @@ def main() -> int:
         pbase = {q: pooled(runs[peer(name)], q) for q in (99, 99.9)}
         stalls = statistics.median(r["stalls"] for r in rs) if "stalls" in rs[0] else None
         table[name] = {"median": med, "pooled": {"p99": pool[99], "p999": pool[99.9]},
-                       "runs": [{k: v for k, v in r.items() if k != "hist"} for r in rs]}
+                       "runs": [{k: v for k, v in r.items() if k not in ("hist", "service")} for r in rs]}
         print(f"{name:<28} {med['p50']:>7.2f} {med['p99']:>7.2f} {med['p999']:>7.2f} "
               f"{med['p99'] - base['p99']:>+12.2f} {med['p999'] - base['p999']:>+8.2f} "
               f"{'' if stalls is None else f'{stalls:.0f}':>10}"
               f" | pooled {pool[99]:>7.2f} {pool[99.9]:>7.2f} {pool[99] - pbase[99]:>+7.2f} {pool[99.9] - pbase[99.9]:>+7.2f}")
+        if "service" in rs[0]:
+            svc = {q: pooled([r["service"] for r in rs], q) for q in (99, 99.9)}
+            table[name]["pooled_service"] = {"p99": svc[99], "p999": svc[99.9]}
+            print(f"{'  its service time (from the send)':<28} {'':>7} {'':>7} {'':>7} {'':>12} {'':>8} {'':>10}"
+                  f" | pooled {svc[99]:>7.2f} {svc[99.9]:>7.2f} {svc[99] - pbase[99]:>+7.2f} {svc[99.9] - pbase[99.9]:>+7.2f}")
     if args.json:
         Path(args.json).write_text(json.dumps(table, indent=2))
     return 0
