@@ -106,6 +106,8 @@ def together(url: str, seconds: int, load: list[str]) -> tuple[dict, dict]:
         time.sleep(1.0)
         peer = _wrk_start(url, seconds - 2)
         return _wrk_done(peer), _perftui_done(proc, out)
+
+
 def pooled(rs: list[dict], q: float) -> float:
     """The q-th percentile (ms) of every run's requests together (the rank as HdrHistogram takes it)."""
     total: Counter = Counter()

@@ -198,10 +198,7 @@ class Worker:
                 # (2,000/s once cost 98 % when every sub-millisecond sleep returned at once). A
                 # timer file descriptor fires within ~0.3 ms of its time (waker.py); the loop's
                 # own timer rounds to whole milliseconds and fires up to ~1.5 ms late.
-                if waker.precise:
-                    await waker.until(max(due - EARLY, _now() + EARLY))
-                else:
-                    await asyncio.sleep(max(delay - EARLY, EARLY))
+                await waker.until(max(due - EARLY, _now() + EARLY))
             now = _now()
             horizon = min(now + EARLY, math.nextafter(end, 0.0))  # (never an arrival after the end)
             while due <= horizon:

@@ -19,6 +19,8 @@ import asyncio
 import ctypes
 import os
 import sys
+import time
+from typing import Awaitable
 
 __all__ = ["Waker"]
 
@@ -51,8 +53,8 @@ def _libc():
 class Waker:
     """``await waker.until(t)``: resume at ``time.monotonic() == t`` (or just after). One timer,
     re-armed for each wait; a wait that is cancelled leaves it armed, and its firing is then
-    ignored. ``precise`` False: no timer file descriptor here, the caller sleeps on the loop's
-    timer instead. ``close()`` when done."""
+    ignored. ``precise`` False: no timer file descriptor here, and ``until`` sleeps on the
+    loop's timer. ``close()`` when done."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop):
         self.loop = loop
@@ -75,8 +77,11 @@ class Waker:
         """A timer file descriptor is in use (else the loop's millisecond timer)."""
         return self.fd >= 0
 
-    def until(self, when: float) -> asyncio.Future:
-        """A future done at ``when`` (``time.monotonic()``'s clock). Only if ``precise``."""
+    def until(self, when: float) -> Awaitable[None]:
+        """Done at ``when`` (``time.monotonic()``'s clock); without a timer file descriptor, a
+        sleep on the loop's timer until then."""
+        if self.fd < 0:
+            return asyncio.sleep(when - time.monotonic())
         value = self._spec.it_value
         sec = int(when)
         value.tv_sec, value.tv_nsec = sec, int((when - sec) * 1e9)
