@@ -15,8 +15,10 @@ session's HDR histogram), and the pooled p99 and p99.9 are compared: five 60 s r
 requests beyond the pooled p99.9. ``--together`` runs wrk *beside* each perftui run instead of
 before it (same core, same seconds; perftui's coordinator moved to the server's core once its
 worker is up), so both clients meet the same moments of a busy or virtualised machine, and each
-perftui row is compared with the wrk run beside it. ``python bench/tail.py [--runs 5 --seconds 60]
-[--together]``.
+perftui row is compared with the wrk run beside it. ``--control`` adds, every round, a second wrk
+beside a wrk run the same way: the two are the same client, so their difference is the noise of
+the comparison itself at that sitting. ``python bench/tail.py [--runs 5 --seconds 60]
+[--together [--control]]``.
 """
 
 from __future__ import annotations
@@ -108,6 +110,15 @@ def together(url: str, seconds: int, load: list[str]) -> tuple[dict, dict]:
         return _wrk_done(peer), _perftui_done(proc, out)
 
 
+def wrk_pair(url: str, seconds: int) -> tuple[dict, dict]:
+    """The control: two wrk processes beside each other, as ``together`` puts wrk beside perftui.
+    Their difference is what this comparison can resolve on this machine at that moment."""
+    first = _wrk_start(url, seconds)
+    time.sleep(1.0)
+    second = _wrk_start(url, seconds - 2)
+    return _wrk_done(second), _wrk_done(first)
+
+
 def pooled(rs: list[dict], q: float) -> float:
     """The q-th percentile (ms) of every run's requests together (the rank as HdrHistogram takes it)."""
     total: Counter = Counter()
@@ -128,8 +139,12 @@ def main() -> int:
     ap.add_argument("--loop-server", action="store_true", help="the server's uvloop call_later timer (ms ticks)")
     ap.add_argument("--together", action="store_true",
                     help="run wrk beside each perftui run (same seconds, same core) instead of before it")
+    ap.add_argument("--control", action="store_true",
+                    help="with --together: also run wrk beside wrk each round (the comparison's own noise)")
     ap.add_argument("--json", metavar="FILE")
     args = ap.parse_args()
+    if args.control and not args.together:
+        ap.error("--control goes with --together")
     server = subprocess.Popen(["taskset", "-c", "0", sys.executable, str(ROOT / "bench" / "slow_server.py"),
                                "--port", str(PORT), *(["--loop"] if args.loop_server else [])], stdout=subprocess.PIPE, text=True)
     server.stdout.readline()
@@ -143,6 +158,10 @@ def main() -> int:
                     peer, ours = together(url, args.seconds, load)
                     runs.setdefault(f"wrk beside {name}", []).append(peer)
                     runs.setdefault(f"perftui {name}", []).append(ours)
+                if args.control:
+                    peer, ours = wrk_pair(url, args.seconds)
+                    runs.setdefault("wrk beside wrk", []).append(peer)
+                    runs.setdefault("wrk (control)", []).append(ours)
             else:
                 runs["wrk (4 conns)"].append(wrk(url, args.seconds))
                 runs["perftui closed (4 VUs)"].append(perftui(url, args.seconds, ["--vus", "4"]))
@@ -157,6 +176,8 @@ def main() -> int:
     def peer(name: str) -> str:
         if not args.together:
             return "wrk (4 conns)"
+        if name == "wrk (control)":
+            return "wrk beside wrk"
         return name if name.startswith("wrk") else name.replace("perftui ", "wrk beside ")
 
     print()

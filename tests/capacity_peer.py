@@ -1,7 +1,8 @@
 """A target of known capacity for the breaking-point tests, on 127.0.0.1.
 
 ``CapacityPeer(concurrency=C, hold=T)`` serves HTTP/1.1 (keep-alive) from its own thread and
-event loop: at most C requests are served at once, each held for T seconds, so it completes at
+event loop (or, with ``process=True``, from a child process of its own, so that a busy test
+process cannot hold its answers): at most C requests are served at once, each held for T seconds, so it completes at
 most C / T requests per second. Offered more, requests queue inside it and their latency grows
 without bound, as a saturated server's does. ``GET /health`` answers at once (outside the limit).
 """
@@ -9,12 +10,17 @@ without bound, as a saturated server's does. ``GET /health`` answers at once (ou
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 
 class CapacityPeer:
-    def __init__(self, concurrency: int = 4, hold: float = 0.02):
+    def __init__(self, concurrency: int = 4, hold: float = 0.02, process: bool = False):
+        self.process = process
+        self._child: subprocess.Popen | None = None
         self.concurrency = concurrency
         self.hold = hold
         self.port = 0
@@ -37,6 +43,16 @@ class CapacityPeer:
         return f"http://127.0.0.1:{self.port}"
 
     def __enter__(self) -> CapacityPeer:
+        if self.process:  # counts (served, most_waiting) stay in the child
+            self._child = subprocess.Popen([sys.executable, __file__, str(self.concurrency), str(self.hold)],
+                                           stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                                           cwd=Path(__file__).resolve().parent.parent)
+            line = self._child.stdout.readline()
+            if not line.strip().isdigit():
+                self._child.kill()
+                raise RuntimeError(f"capacity peer did not start: {line!r}")
+            self.port = int(line)
+            return self
         self._thread = threading.Thread(target=self._run, name="capacity-peer", daemon=True)
         self._thread.start()
         if not self._ready.wait(10):
@@ -44,6 +60,14 @@ class CapacityPeer:
         return self
 
     def __exit__(self, *exc) -> None:
+        if self._child is not None:
+            self._child.stdin.close()  # the child stops when its stdin closes
+            try:
+                self._child.wait(10)
+            except subprocess.TimeoutExpired:
+                self._child.kill()
+                self._child.wait()
+            return
         loop = self._loop
         if loop is not None:
             loop.call_soon_threadsafe(self._shutdown)
@@ -103,3 +127,9 @@ class CapacityPeer:
         finally:
             self._writers.discard(writer)
             writer.close()
+
+
+if __name__ == "__main__":  # CapacityPeer(process=True): serve until stdin closes
+    with CapacityPeer(int(sys.argv[1]), float(sys.argv[2])) as peer:
+        print(peer.port, flush=True)
+        sys.stdin.read()
