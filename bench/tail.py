@@ -17,8 +17,13 @@ before it (same core, same seconds; perftui's coordinator moved to the server's 
 worker is up), so both clients meet the same moments of a busy or virtualised machine, and each
 perftui row is compared with the wrk run beside it. ``--control`` adds, every round, a second wrk
 beside a wrk run the same way: the two are the same client, so their difference is the noise of
-the comparison itself at that sitting. ``python bench/tail.py [--runs 5 --seconds 60]
-[--together [--control]]``.
+the comparison itself at that sitting. ``--capture`` (with ``--together``) records the loopback
+traffic of every pair (``tcpdump`` on the server's core) and splits each client's requests by
+what the kernel saw: the *wire* time (request segment to response segment on the same
+connection: the server's and its core's share) and, for closed-loop clients, the *turnaround*
+(response segment to the next request on that connection: the client's own time between two
+requests, where its loop's stalls show), pooled per client. ``python bench/tail.py [--runs 5
+--seconds 60] [--together [--control] [--capture]]``.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -36,6 +42,81 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PORT = 8099
+
+
+def ensure_tools(capture: bool) -> None:
+    """wrk (and, for ``--capture``, tcpdump) from Debian; the capture's reader (dpkt) from PyPI."""
+    missing = [pkg for pkg, tool in (("wrk", "wrk"), ("tcpdump", "tcpdump")) if (capture or pkg == "wrk")
+               and not shutil.which(tool) and not os.access(f"/usr/sbin/{tool}", os.X_OK)]
+    if missing:
+        subprocess.run(["apt-get", "update", "-qq"], check=True)
+        subprocess.run(["apt-get", "install", "-y", "-qq", *missing], check=True,
+                       env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
+    if capture:
+        try:
+            import dpkt  # noqa: F401
+        except ImportError:
+            subprocess.run([sys.executable, "-m", "pip", "install", "-q", "dpkt"], check=True)
+
+
+class Capture:
+    """tcpdump on loopback for one pair of runs, then each client's wire and turnaround times."""
+
+    def __init__(self, directory: str) -> None:
+        self.path = Path(directory) / "lo.pcap"
+        tcpdump = shutil.which("tcpdump") or "/usr/sbin/tcpdump"
+        self.proc = subprocess.Popen(["taskset", "-c", "0", tcpdump, "-i", "lo", "-s", "128", "-B", "16384", "-n",
+                                      "-U", "-w", str(self.path), f"tcp port {PORT}"],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 5
+        while not self.path.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)
+
+    def split(self) -> tuple[dict, dict]:
+        """Stop, and return (first client, second client): the second is the process given to
+        ``note_second`` (wrk beside), known by its connections' local ports; every other client
+        port is the first's."""
+        self.proc.terminate()
+        self.proc.wait()
+        import dpkt
+
+        requests: dict[int, list[float]] = {}
+        responses: dict[int, list[float]] = {}
+        with open(self.path, "rb") as f:
+            for ts, frame in dpkt.pcap.Reader(f):
+                tcp = dpkt.ethernet.Ethernet(frame).data.data
+                if not isinstance(tcp, dpkt.tcp.TCP) or not tcp.data:
+                    continue
+                payload = bytes(tcp.data)
+                if tcp.dport == PORT:
+                    requests.setdefault(tcp.sport, []).extend([ts] * payload.count(b"GET "))
+                else:
+                    responses.setdefault(tcp.dport, []).extend([ts] * payload.count(b"HTTP/1."))
+        second_ports = self.second_ports
+        out = ({"wire": Counter(), "turn": Counter()}, {"wire": Counter(), "turn": Counter()})
+        for port, sent in requests.items():
+            got = responses.get(port, [])
+            side = out[1 if port in second_ports else 0]
+            for i in range(min(len(sent), len(got))):
+                side["wire"][round((got[i] - sent[i]) * 1e6)] += 1
+                if i + 1 < len(sent):
+                    side["turn"][round((sent[i + 1] - got[i]) * 1e6)] += 1
+        return out
+
+    def note_second(self, pid: int) -> None:
+        """Read the second client's ports while its connections are open."""
+        import psutil
+
+        deadline = time.monotonic() + 5
+        ports: set[int] = set()
+        while time.monotonic() < deadline:
+            ports = {c.laddr.port for c in psutil.Process(pid).net_connections(kind="tcp")
+                     if c.raddr and c.raddr.port == PORT}
+            if len(ports) >= 4:
+                break
+            time.sleep(0.05)
+        self.second_ports = ports
 
 
 def _wrk_start(url: str, seconds: int) -> subprocess.Popen:
@@ -90,7 +171,7 @@ def perftui(url: str, seconds: int, load: list[str]) -> dict:
         return _perftui_done(_perftui_start(url, seconds, load, out), out)
 
 
-def together(url: str, seconds: int, load: list[str]) -> tuple[dict, dict]:
+def together(url: str, seconds: int, load: list[str], capture: bool = False) -> tuple[dict, dict]:
     """wrk and a perftui worker at the same time, both on core 1, so both meet the same moments
     of the machine; perftui's coordinator is moved to core 0 (beside the server) once its worker
     has started, so that only the two clients' own work shares their core. wrk runs for the
@@ -99,6 +180,7 @@ def together(url: str, seconds: int, load: list[str]) -> tuple[dict, dict]:
 
     with tempfile.TemporaryDirectory() as d:
         out = Path(d) / "s.json"
+        cap = Capture(d) if capture else None
         proc = _perftui_start(url, seconds, load, out)
         coordinator = psutil.Process(proc.pid)
         deadline = time.monotonic() + 10
@@ -107,16 +189,32 @@ def together(url: str, seconds: int, load: list[str]) -> tuple[dict, dict]:
         coordinator.cpu_affinity([0])
         time.sleep(1.0)
         peer = _wrk_start(url, seconds - 2)
-        return _wrk_done(peer), _perftui_done(proc, out)
+        if cap is not None:
+            cap.note_second(peer.pid)
+        theirs, ours = _wrk_done(peer), _perftui_done(proc, out)
+        if cap is not None:
+            first, second = cap.split()
+            ours.update(first)
+            theirs.update(second)
+        return theirs, ours
 
 
-def wrk_pair(url: str, seconds: int) -> tuple[dict, dict]:
+def wrk_pair(url: str, seconds: int, capture: bool = False) -> tuple[dict, dict]:
     """The control: two wrk processes beside each other, as ``together`` puts wrk beside perftui.
     Their difference is what this comparison can resolve on this machine at that moment."""
-    first = _wrk_start(url, seconds)
-    time.sleep(1.0)
-    second = _wrk_start(url, seconds - 2)
-    return _wrk_done(second), _wrk_done(first)
+    with tempfile.TemporaryDirectory() as d:
+        cap = Capture(d) if capture else None
+        first = _wrk_start(url, seconds)
+        time.sleep(1.0)
+        second = _wrk_start(url, seconds - 2)
+        if cap is not None:
+            cap.note_second(second.pid)
+        theirs, ours = _wrk_done(second), _wrk_done(first)
+        if cap is not None:
+            a, b = cap.split()
+            ours.update(a)
+            theirs.update(b)
+        return theirs, ours
 
 
 def pooled(rs: list[dict], q: float) -> float:
@@ -141,10 +239,13 @@ def main() -> int:
                     help="run wrk beside each perftui run (same seconds, same core) instead of before it")
     ap.add_argument("--control", action="store_true",
                     help="with --together: also run wrk beside wrk each round (the comparison's own noise)")
+    ap.add_argument("--capture", action="store_true",
+                    help="with --together: record loopback traffic and split each client's time into wire and turnaround")
     ap.add_argument("--json", metavar="FILE")
     args = ap.parse_args()
-    if args.control and not args.together:
-        ap.error("--control goes with --together")
+    if (args.control or args.capture) and not args.together:
+        ap.error("--control and --capture go with --together")
+    ensure_tools(args.capture)
     server = subprocess.Popen(["taskset", "-c", "0", sys.executable, str(ROOT / "bench" / "slow_server.py"),
                                "--port", str(PORT), *(["--loop"] if args.loop_server else [])], stdout=subprocess.PIPE, text=True)
     server.stdout.readline()
@@ -155,11 +256,11 @@ def main() -> int:
         for i in range(args.runs):
             if args.together:
                 for name, load in (("closed (4 VUs)", ["--vus", "4"]), ("open (200/s)", ["--rate", "200"])):
-                    peer, ours = together(url, args.seconds, load)
+                    peer, ours = together(url, args.seconds, load, args.capture)
                     runs.setdefault(f"wrk beside {name}", []).append(peer)
                     runs.setdefault(f"perftui {name}", []).append(ours)
                 if args.control:
-                    peer, ours = wrk_pair(url, args.seconds)
+                    peer, ours = wrk_pair(url, args.seconds, args.capture)
                     runs.setdefault("wrk beside wrk", []).append(peer)
                     runs.setdefault("wrk (control)", []).append(ours)
             else:
@@ -191,7 +292,7 @@ def main() -> int:
         pbase = {q: pooled(runs[peer(name)], q) for q in (99, 99.9)}
         stalls = statistics.median(r["stalls"] for r in rs) if "stalls" in rs[0] else None
         table[name] = {"median": med, "pooled": {"p99": pool[99], "p999": pool[99.9]},
-                       "runs": [{k: v for k, v in r.items() if k not in ("hist", "service")} for r in rs]}
+                       "runs": [{k: v for k, v in r.items() if k not in ("hist", "service", "wire", "turn")} for r in rs]}
         print(f"{name:<28} {med['p50']:>7.2f} {med['p99']:>7.2f} {med['p999']:>7.2f} "
               f"{med['p99'] - base['p99']:>+12.2f} {med['p999'] - base['p999']:>+8.2f} "
               f"{'' if stalls is None else f'{stalls:.0f}':>10}"
@@ -201,6 +302,23 @@ def main() -> int:
             table[name]["pooled_service"] = {"p99": svc[99], "p999": svc[99.9]}
             print(f"{'  its service time (from the send)':<28} {'':>7} {'':>7} {'':>7} {'':>12} {'':>8} {'':>10}"
                   f" | pooled {svc[99]:>7.2f} {svc[99.9]:>7.2f} {svc[99] - pbase[99]:>+7.2f} {svc[99.9] - pbase[99.9]:>+7.2f}")
+    if args.capture:
+        print()
+        print("what the kernel saw (pooled): wire = request to response on the connection (the server's share);"
+              " turnaround = response to the next request (a closed-loop client's own time)")
+        print(f"{'client':<28} {'wire p50':>9} {'p99':>7} {'p99.9':>7} | {'turn p50':>9} {'p99':>7} {'p99.9':>7}"
+              f" | {'measured − wire p99':>19} {'p99.9':>7}")
+        for name, rs in runs.items():
+            wire = {q: pooled([{"hist": r["wire"]} for r in rs], q) for q in (50, 99, 99.9)}
+            closed = "open" not in name
+            turn = {q: pooled([{"hist": r["turn"]} for r in rs], q) for q in (50, 99, 99.9)} if closed else None
+            pool = table[name]["pooled"]
+            table[name]["wire"] = {"p50": wire[50], "p99": wire[99], "p999": wire[99.9]}
+            if turn:
+                table[name]["turnaround"] = {"p50": turn[50], "p99": turn[99], "p999": turn[99.9]}
+            turn_text = (f"{turn[50]:>9.3f} {turn[99]:>7.3f} {turn[99.9]:>7.3f}" if turn else f"{'':>9} {'':>7} {'':>7}")
+            print(f"{name:<28} {wire[50]:>9.2f} {wire[99]:>7.2f} {wire[99.9]:>7.2f} | {turn_text}"
+                  f" | {pool['p99'] - wire[99]:>+19.2f} {pool['p999'] - wire[99.9]:>+7.2f}")
     if args.json:
         Path(args.json).write_text(json.dumps(table, indent=2))
     return 0
