@@ -64,6 +64,7 @@ class Capture:
 
     def __init__(self, directory: str) -> None:
         self.path = Path(directory) / "lo.pcap"
+        self.second_ports: set[int] = set()
         tcpdump = shutil.which("tcpdump") or "/usr/sbin/tcpdump"
         self.proc = subprocess.Popen(["taskset", "-c", "0", tcpdump, "-i", "lo", "-s", "128", "-B", "16384", "-n",
                                       "-U", "-w", str(self.path), f"tcp port {PORT}"],

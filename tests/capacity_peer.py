@@ -1,10 +1,11 @@
 """A target of known capacity for the breaking-point tests, on 127.0.0.1.
 
 ``CapacityPeer(concurrency=C, hold=T)`` serves HTTP/1.1 (keep-alive) from its own thread and
-event loop (or, with ``process=True``, from a child process of its own, so that a busy test
-process cannot hold its answers): at most C requests are served at once, each held for T seconds, so it completes at
+event loop: at most C requests are served at once, each held for T seconds, so it completes at
 most C / T requests per second. Offered more, requests queue inside it and their latency grows
 without bound, as a saturated server's does. ``GET /health`` answers at once (outside the limit).
+``process=True`` serves from a child process instead, so that a busy test process (a dashboard
+rendering beside it) cannot hold its answers; its counters then stay in the child.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ class CapacityPeer:
         return f"http://127.0.0.1:{self.port}"
 
     def __enter__(self) -> CapacityPeer:
-        if self.process:  # counts (served, most_waiting) stay in the child
+        if self.process:
             self._child = subprocess.Popen([sys.executable, __file__, str(self.concurrency), str(self.hold)],
                                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                                            cwd=Path(__file__).resolve().parent.parent)
