@@ -74,6 +74,20 @@ class Capture:
             time.sleep(0.05)
         time.sleep(0.3)
 
+    def note_second(self, pid: int) -> None:
+        """Read the second client's ports while its connections are open."""
+        import psutil
+
+        deadline = time.monotonic() + 5
+        ports: set[int] = set()
+        while time.monotonic() < deadline:
+            ports = {c.laddr.port for c in psutil.Process(pid).net_connections(kind="tcp")
+                     if c.raddr and c.raddr.port == PORT}
+            if len(ports) >= 4:
+                break
+            time.sleep(0.05)
+        self.second_ports = ports
+
     def split(self) -> tuple[dict, dict]:
         """Stop, and return (first client, second client): the second is the process given to
         ``note_second`` (wrk beside), known by its connections' local ports; every other client
@@ -104,21 +118,6 @@ class Capture:
                 if i + 1 < len(sent):
                     side["turn"][round((sent[i + 1] - got[i]) * 1e6)] += 1
         return out
-
-    def note_second(self, pid: int) -> None:
-        """Read the second client's ports while its connections are open."""
-        import psutil
-
-        deadline = time.monotonic() + 5
-        ports: set[int] = set()
-        while time.monotonic() < deadline:
-            ports = {c.laddr.port for c in psutil.Process(pid).net_connections(kind="tcp")
-                     if c.raddr and c.raddr.port == PORT}
-            if len(ports) >= 4:
-                break
-            time.sleep(0.05)
-        self.second_ports = ports
-
 
 def _wrk_start(url: str, seconds: int) -> subprocess.Popen:
     return subprocess.Popen(["taskset", "-c", "1", "wrk", "-t1", "-c4", f"-d{seconds}s", "-s",
@@ -172,27 +171,17 @@ def perftui(url: str, seconds: int, load: list[str]) -> dict:
         return _perftui_done(_perftui_start(url, seconds, load, out), out)
 
 
-def together(url: str, seconds: int, load: list[str], capture: bool = False) -> tuple[dict, dict]:
-    """wrk and a perftui worker at the same time, both on core 1, so both meet the same moments
-    of the machine; perftui's coordinator is moved to core 0 (beside the server) once its worker
-    has started, so that only the two clients' own work shares their core. wrk runs for the
-    middle of perftui's run (2 s shorter, started once the worker is up)."""
-    import psutil
-
+def _beside(url: str, seconds: int, capture: bool, start, finish) -> tuple[dict, dict]:
+    """A client (``start(dir)`` gives its process, ``finish(process, dir)`` its result) with wrk
+    started beside it a second later for 2 s less, on the same core: (wrk beside, the client)."""
     with tempfile.TemporaryDirectory() as d:
-        out = Path(d) / "s.json"
         cap = Capture(d) if capture else None
-        proc = _perftui_start(url, seconds, load, out)
-        coordinator = psutil.Process(proc.pid)
-        deadline = time.monotonic() + 10
-        while not coordinator.children() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        coordinator.cpu_affinity([0])
+        proc = start(d)
         time.sleep(1.0)
         peer = _wrk_start(url, seconds - 2)
         if cap is not None:
             cap.note_second(peer.pid)
-        theirs, ours = _wrk_done(peer), _perftui_done(proc, out)
+        theirs, ours = _wrk_done(peer), finish(proc, d)
         if cap is not None:
             first, second = cap.split()
             ours.update(first)
@@ -200,22 +189,29 @@ def together(url: str, seconds: int, load: list[str], capture: bool = False) -> 
         return theirs, ours
 
 
+def together(url: str, seconds: int, load: list[str], capture: bool = False) -> tuple[dict, dict]:
+    """wrk and a perftui worker at the same time, both on core 1, so both meet the same moments
+    of the machine; perftui's coordinator is moved to core 0 (beside the server) once its worker
+    has started, so that only the two clients' own work shares their core. wrk runs for the
+    middle of perftui's run (2 s shorter, started once the worker is up)."""
+    import psutil
+
+    def start(d: str) -> subprocess.Popen:
+        proc = _perftui_start(url, seconds, load, Path(d) / "s.json")
+        coordinator = psutil.Process(proc.pid)
+        deadline = time.monotonic() + 10
+        while not coordinator.children() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        coordinator.cpu_affinity([0])
+        return proc
+
+    return _beside(url, seconds, capture, start, lambda proc, d: _perftui_done(proc, Path(d) / "s.json"))
+
+
 def wrk_pair(url: str, seconds: int, capture: bool = False) -> tuple[dict, dict]:
     """The control: two wrk processes beside each other, as ``together`` puts wrk beside perftui.
     Their difference is what this comparison can resolve on this machine at that moment."""
-    with tempfile.TemporaryDirectory() as d:
-        cap = Capture(d) if capture else None
-        first = _wrk_start(url, seconds)
-        time.sleep(1.0)
-        second = _wrk_start(url, seconds - 2)
-        if cap is not None:
-            cap.note_second(second.pid)
-        theirs, ours = _wrk_done(second), _wrk_done(first)
-        if cap is not None:
-            a, b = cap.split()
-            ours.update(a)
-            theirs.update(b)
-        return theirs, ours
+    return _beside(url, seconds, capture, lambda d: _wrk_start(url, seconds), lambda proc, d: _wrk_done(proc))
 
 
 def pooled(rs: list[dict], q: float) -> float:
