@@ -119,6 +119,7 @@ class Capture:
                     side["turn"][round((sent[i + 1] - got[i]) * 1e6)] += 1
         return out
 
+
 def _wrk_start(url: str, seconds: int) -> subprocess.Popen:
     return subprocess.Popen(["taskset", "-c", "1", "wrk", "-t1", "-c4", f"-d{seconds}s", "-s",
                              str(ROOT / "bench" / "wrk_pct.lua"), url], stdout=subprocess.PIPE, text=True)
@@ -162,7 +163,7 @@ def _perftui_done(proc: subprocess.Popen, out: Path) -> dict:
     return {"p50": lat["p50"], "p90": lat["p90"], "p99": lat["p99"], "p999": lat["p999"], "max": lat["max"],
             "requests": doc["summary"]["requests"], "stalls": sum(r.get("stalls", 0) for r in doc["timeline"]),
             "worst_lag": max(r["loop_lag_ms"] for r in doc["timeline"]), "hist": hist,
-            "service": {"hist": service}}
+            "service": service}
 
 
 def perftui(url: str, seconds: int, load: list[str]) -> dict:
@@ -214,11 +215,12 @@ def wrk_pair(url: str, seconds: int, capture: bool = False) -> tuple[dict, dict]
     return _beside(url, seconds, capture, lambda d: _wrk_start(url, seconds), lambda proc, d: _wrk_done(proc))
 
 
-def pooled(rs: list[dict], q: float) -> float:
-    """The q-th percentile (ms) of every run's requests together (the rank as HdrHistogram takes it)."""
+def pooled(rs: list[dict], q: float, key: str = "hist") -> float:
+    """The q-th percentile (ms) of every run's histogram ``key`` (microseconds → count) added
+    together (the rank as HdrHistogram takes it)."""
     total: Counter = Counter()
     for r in rs:
-        total.update(r["hist"])
+        total.update(r[key])
     need, seen = max(1, int(q / 100 * sum(total.values()) + 0.5)), 0
     for value in sorted(total):
         seen += total[value]
@@ -295,7 +297,7 @@ def main() -> int:
               f"{'' if stalls is None else f'{stalls:.0f}':>10}"
               f" | pooled {pool[99]:>7.2f} {pool[99.9]:>7.2f} {pool[99] - pbase[99]:>+7.2f} {pool[99.9] - pbase[99.9]:>+7.2f}")
         if "service" in rs[0]:
-            svc = {q: pooled([r["service"] for r in rs], q) for q in (99, 99.9)}
+            svc = {q: pooled(rs, q, "service") for q in (99, 99.9)}
             table[name]["pooled_service"] = {"p99": svc[99], "p999": svc[99.9]}
             print(f"{'  its service time (from the send)':<28} {'':>7} {'':>7} {'':>7} {'':>12} {'':>8} {'':>10}"
                   f" | pooled {svc[99]:>7.2f} {svc[99.9]:>7.2f} {svc[99] - pbase[99]:>+7.2f} {svc[99.9] - pbase[99.9]:>+7.2f}")
@@ -306,9 +308,9 @@ def main() -> int:
         print(f"{'client':<28} {'wire p50':>9} {'p99':>7} {'p99.9':>7} | {'turn p50':>9} {'p99':>7} {'p99.9':>7}"
               f" | {'measured − wire p99':>19} {'p99.9':>7}")
         for name, rs in runs.items():
-            wire = {q: pooled([{"hist": r["wire"]} for r in rs], q) for q in (50, 99, 99.9)}
+            wire = {q: pooled(rs, q, "wire") for q in (50, 99, 99.9)}
             closed = "open" not in name
-            turn = {q: pooled([{"hist": r["turn"]} for r in rs], q) for q in (50, 99, 99.9)} if closed else None
+            turn = {q: pooled(rs, q, "turn") for q in (50, 99, 99.9)} if closed else None
             pool = table[name]["pooled"]
             table[name]["wire"] = {"p50": wire[50], "p99": wire[99], "p999": wire[99.9]}
             if turn:
