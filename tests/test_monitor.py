@@ -706,7 +706,9 @@ def test_memory_leak_shows_as_an_rss_slope(tmp_path):
 @pytest.mark.serial  # it pins a core and needs nginx to keep up
 def test_saturated_worker_is_flagged_as_generator_limited(tmp_path):
     """One worker asked for 100 000 arrivals/s against nginx (which answers far faster than one
-    Python process can send): the worker's CPU pins, and the run says its numbers are suspect."""
+    Python process can send): the worker's CPU goes past the plan's limit (70 % of a core: with
+    nginx on the same two cores a worker can reach 87-90 % and no further), and the run says its
+    numbers are suspect."""
     if nginx_binary() is None:
         pytest.skip("nginx not installed (tests/setup.sh installs it)")
     with NginxPeer() as nginx:
@@ -714,6 +716,7 @@ def test_saturated_worker_is_flagged_as_generator_limited(tmp_path):
             target = "{nginx.url()}"
             [monitor.generator]
             cpu_for = "1s"
+            cpu_percent = 70
             [[phases]]
             duration = "4s"
             arrival_rate = 100000
@@ -727,7 +730,7 @@ def test_saturated_worker_is_flagged_as_generator_limited(tmp_path):
     doc = read_session(out)
     warnings = doc["generator_warnings"]
     peak = doc["monitor"]["generator"]["cpu_percent_max"]["worker 0"]
-    if not warnings and peak < 90:
+    if not warnings and peak < 70:
         # Other work on the machine starved nginx as well: the worker waited on the network and
         # never saturated, so there was nothing to flag (and nothing was: no row is marked).
         assert not any(row["generator_limited"] for row in doc["timeline"])
@@ -744,8 +747,17 @@ def test_saturated_worker_is_flagged_as_generator_limited(tmp_path):
     flagged = [row for row in doc["timeline"] if row["generator_limited"]]
     assert len(flagged) >= 1
     assert doc["monitor"]["generator"]["limits"]["cpu_for_s"] == 1.0
-    assert any(e["kind"] == "generator" for e in doc["events"])
-    # headless: a marked progress line, and the summary says so
-    assert "⚠ generator-limited" in r.stdout and "(numbers suspect)" in r.stdout
-    assert "! generator-limited" in r.stdout and "suspect" in r.stdout
+    assert doc["monitor"]["generator"]["limits"]["cpu_percent"] == 70.0
+    opened = [e for e in doc["events"] if e["kind"] == "generator"]
+    assert opened
+    # headless: the moment it starts is a line of its own, and the summary says so
+    assert "perftui itself is the bottleneck" in r.stdout
+    assert "! generator-limited" in r.stdout and "perftui itself was the bottleneck there" in r.stdout
+    # Every second closed after that moment carries the mark on its progress line. (The run's last
+    # second has no progress line, only the summary; the seconds a sustained CPU limit covers
+    # before it trips are flagged afterwards, in the document.)
+    marked_live = [row for row in doc["timeline"][:-1]
+                   if row["generator_limited"] and row["t"] > opened[0]["t"] - doc["timeline_resolution_s"]]
+    if marked_live:
+        assert "⚠ generator-limited" in r.stdout and "(numbers suspect)" in r.stdout
     json.dumps(doc)  # the whole document stays plain JSON
