@@ -172,14 +172,37 @@ def perftui(url: str, seconds: int, load: list[str]) -> dict:
         return _perftui_done(_perftui_start(url, seconds, load, out), out)
 
 
+def _sending(pid: int, timeout: float = 15.0) -> None:
+    """Return once the process ``pid`` or one of its children has a connection to the server
+    (its load has started)."""
+    import psutil
+
+    root = psutil.Process(pid)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for p in [root, *root.children(recursive=True)]:
+            try:
+                if any(c.raddr and c.raddr.port == PORT for c in p.net_connections(kind="tcp")):
+                    return
+            except psutil.Error:
+                pass
+        time.sleep(0.01)
+    raise RuntimeError(f"process {pid} opened no connection to the server in {timeout:.0f} s")
+
+
 def _beside(url: str, seconds: int, capture: bool, start, finish) -> tuple[dict, dict]:
     """A client (``start(dir)`` gives its process, ``finish(process, dir)`` its result) with wrk
-    started beside it a second later for 2 s less, on the same core: (wrk beside, the client)."""
+    beside it on the same core: (wrk beside, the client). wrk starts as soon as the client's first
+    connection is open (its load has begun) and runs 1 s less, so every second of wrk's is one of
+    the client's, and the client's first second of load (its start-up's last work on both cores)
+    is one of wrk's too. (Until session 10 wrk started 1 s after the worker process appeared and
+    ran 2 s less: perftui's first ~0.5 s of load, beside its coordinator's start-up, had no wrk
+    beside it.)"""
     with tempfile.TemporaryDirectory() as d:
         cap = Capture(d) if capture else None
         proc = start(d)
-        time.sleep(1.0)
-        peer = _wrk_start(url, seconds - 2)
+        _sending(proc.pid)
+        peer = _wrk_start(url, seconds - 1)
         if cap is not None:
             cap.note_second(peer.pid)
         theirs, ours = _wrk_done(peer), finish(proc, d)
@@ -193,8 +216,8 @@ def _beside(url: str, seconds: int, capture: bool, start, finish) -> tuple[dict,
 def together(url: str, seconds: int, load: list[str], capture: bool = False) -> tuple[dict, dict]:
     """wrk and a perftui worker at the same time, both on core 1, so both meet the same moments
     of the machine; perftui's coordinator is moved to core 0 (beside the server) once its worker
-    has started, so that only the two clients' own work shares their core. wrk runs for the
-    middle of perftui's run (2 s shorter, started once the worker is up)."""
+    has started, so that only the two clients' own work shares their core. wrk starts with
+    perftui's load and ends 1 s before it."""
     import psutil
 
     def start(d: str) -> subprocess.Popen:
