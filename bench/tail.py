@@ -59,6 +59,26 @@ def ensure_tools(capture: bool) -> None:
             subprocess.run([sys.executable, "-m", "pip", "install", "-q", "dpkt"], check=True)
 
 
+def client_ports(pid: int, at_least: int, timeout: float) -> set[int]:
+    """The local ports of the connections to the server held by process ``pid`` or its children,
+    once there are ``at_least`` of them (fewer, perhaps none, after ``timeout`` seconds)."""
+    import psutil
+
+    root = psutil.Process(pid)
+    deadline = time.monotonic() + timeout
+    ports: set[int] = set()
+    while True:
+        ports = set()
+        for p in [root, *root.children(recursive=True)]:
+            try:
+                ports.update(c.laddr.port for c in p.net_connections(kind="tcp") if c.raddr and c.raddr.port == PORT)
+            except psutil.Error:
+                pass
+        if len(ports) >= at_least or time.monotonic() >= deadline:
+            return ports
+        time.sleep(0.01)
+
+
 class Capture:
     """tcpdump on loopback for one pair of runs, then each client's wire and turnaround times."""
 
@@ -76,17 +96,7 @@ class Capture:
 
     def note_second(self, pid: int) -> None:
         """Read the second client's ports while its connections are open."""
-        import psutil
-
-        deadline = time.monotonic() + 5
-        ports: set[int] = set()
-        while time.monotonic() < deadline:
-            ports = {c.laddr.port for c in psutil.Process(pid).net_connections(kind="tcp")
-                     if c.raddr and c.raddr.port == PORT}
-            if len(ports) >= 4:
-                break
-            time.sleep(0.05)
-        self.second_ports = ports
+        self.second_ports = client_ports(pid, at_least=4, timeout=5.0)
 
     def split(self) -> tuple[dict, dict]:
         """Stop, and return (first client, second client): the second is the process given to
@@ -172,36 +182,17 @@ def perftui(url: str, seconds: int, load: list[str]) -> dict:
         return _perftui_done(_perftui_start(url, seconds, load, out), out)
 
 
-def _sending(pid: int, timeout: float = 15.0) -> None:
-    """Return once the process ``pid`` or one of its children has a connection to the server
-    (its load has started)."""
-    import psutil
-
-    root = psutil.Process(pid)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for p in [root, *root.children(recursive=True)]:
-            try:
-                if any(c.raddr and c.raddr.port == PORT for c in p.net_connections(kind="tcp")):
-                    return
-            except psutil.Error:
-                pass
-        time.sleep(0.01)
-    raise RuntimeError(f"process {pid} opened no connection to the server in {timeout:.0f} s")
-
-
 def _beside(url: str, seconds: int, capture: bool, start, finish) -> tuple[dict, dict]:
     """A client (``start(dir)`` gives its process, ``finish(process, dir)`` its result) with wrk
     beside it on the same core: (wrk beside, the client). wrk starts as soon as the client's first
     connection is open (its load has begun) and runs 1 s less, so every second of wrk's is one of
     the client's, and the client's first second of load (its start-up's last work on both cores)
-    is one of wrk's too. (Until session 10 wrk started 1 s after the worker process appeared and
-    ran 2 s less: perftui's first ~0.5 s of load, beside its coordinator's start-up, had no wrk
-    beside it.)"""
+    is one of wrk's too."""
     with tempfile.TemporaryDirectory() as d:
         cap = Capture(d) if capture else None
         proc = start(d)
-        _sending(proc.pid)
+        if not client_ports(proc.pid, at_least=1, timeout=15.0):
+            raise RuntimeError(f"process {proc.pid} opened no connection to the server in 15 s")
         peer = _wrk_start(url, seconds - 1)
         if cap is not None:
             cap.note_second(peer.pid)
