@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from perftui.run.cluster import NodeInfo, node_lost_event, place
+from perftui.run.cluster import NodeInfo, boot_id, clock_note, clock_offset, node_lost_event, place
 
 
 def _nodes(*cpus: float) -> list[NodeInfo]:
@@ -32,3 +32,21 @@ def test_node_event_only_when_its_last_worker_is_lost():
     assert node_lost_event([a1, a2, b], a2) == "node A lost with its 2 worker(s); its share re-shared over 1 worker(s) on 1 node(s)"
     exited = SimpleNamespace(node="B", alive=False, lost="")
     assert node_lost_event([a1, a2, exited], exited) is None  # a worker process that exited: its node is fine
+
+
+def test_a_node_on_this_kernel_shares_its_clock():
+    """A Ray call's estimate of a node's clock leans late by up to half its round trip; on our own
+    kernel (same boot id) the clock is ours, so an estimate whose bounds hold zero is zero."""
+    assert len(boot_id()) >= 32  # Linux: the kernel's boot id
+    assert clock_offset(0.140, 0.300, same_kernel=True) == 0.0  # 140 ms late, ±150 ms: zero
+    assert clock_offset(0.140, 0.300, same_kernel=False) == 0.140  # another machine: the estimate
+    assert clock_offset(0.140, 0.200, same_kernel=True) == 0.140  # outside its bounds (a time namespace)
+    assert clock_offset(-0.020, 0.050, same_kernel=True) == 0.0
+
+
+def test_the_cluster_event_names_only_clocks_that_differ():
+    same = [SimpleNamespace(node="A", offset=0.0), SimpleNamespace(node="B", offset=0.0)]
+    assert clock_note(same) == ""
+    other = [SimpleNamespace(node="A", offset=0.0), SimpleNamespace(node="B", offset=0.0123),
+             SimpleNamespace(node="B", offset=0.0125)]
+    assert clock_note(other) == "; clock offset B +12.3 ms"

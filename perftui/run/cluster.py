@@ -11,7 +11,12 @@ where a worker runs.
 - Clocks: every command's times are in the coordinator's ``time.monotonic()``. At start each
   actor's clock is read over a few round trips and the offset of the best (shortest) one kept;
   ``SetLoad`` times are shifted into the node's clock on the way out and snapshot times back on
-  the way in, so a node whose clock reads differently still runs the common schedule.
+  the way in, so a node whose clock reads differently still runs the common schedule. Such an
+  estimate is only good to half its round trip, and a Ray call is slower going out (the task is
+  scheduled on the actor) than coming back, so it leans late: on a busy machine by 100 ms and
+  more, which shifted a node's whole schedule late and let the run's stop cut its last arrivals.
+  A node on this machine's own kernel (same boot id) shares its monotonic clock, so when zero
+  lies within the estimate's bounds the offset is exactly zero.
 - Liveness: a worker's reports are fetched by long polls (``POLL_WAIT``); a worker that has not
   answered for ``LOST_AFTER`` seconds past that, or whose actor Ray reports dead, is lost. The
   coordinator then re-shares its load among the survivors (see ``Coordinator._apply_load``).
@@ -198,13 +203,13 @@ class RayWorker:
         info = await self._call(self.actor.start, timeout=START_TIMEOUT)
         self.pid = info["pid"]
         best = None
-        for _ in range(5):
+        for _ in range(CLOCK_READS):
             t0 = time.monotonic()
-            remote = await self._call(self.actor.clock, timeout=30.0)
+            remote, boot = await self._call(self.actor.clock, timeout=30.0)
             t1 = time.monotonic()
             if best is None or t1 - t0 < best[0]:
                 best = (t1 - t0, remote - (t0 + t1) / 2)
-        self.offset = best[1]
+        self.offset = clock_offset(best[1], best[0], boot == boot_id() != "")
 
     def send(self, msg) -> None:
         if not self.alive:
@@ -297,6 +302,28 @@ def _short(exc: Exception) -> str:
     return f"{type(exc).__name__}: {text[:100]}" if text else type(exc).__name__
 
 
+CLOCK_READS = 8
+"""Round trips to a node's clock at start; the shortest one's offset is kept."""
+
+
+def boot_id() -> str:
+    """This kernel's boot id ("" where there is none to read): processes that see the same one
+    read the same ``time.monotonic()``."""
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return ""
+
+
+def clock_offset(estimate: float, round_trip: float, same_kernel: bool) -> float:
+    """A node's clock minus ours, from a reading taken ``round_trip`` seconds apart around it:
+    the estimate, or exactly zero for a node on our own kernel when zero is within the estimate's
+    error (half the round trip)."""
+    if same_kernel and abs(estimate) <= round_trip / 2:
+        return 0.0
+    return estimate
+
+
 class RayCluster:
     """The cluster one coordinator's workers run on."""
 
@@ -341,6 +368,18 @@ class RayCluster:
                                    "(is perftui[cluster] installed on every node, same version?)") from None
             raise
         return workers
+
+
+def clock_note(workers) -> str:
+    """The cluster event's word on the nodes' clocks: each node whose clock was found to read
+    differently from ours, with the offset applied; nothing when they all share ours."""
+    offsets = {}
+    for w in workers:
+        if getattr(w, "offset", 0.0):
+            offsets.setdefault(w.node, w.offset)
+    if not offsets:
+        return ""
+    return "; clock offset " + ", ".join(f"{n} {o * 1e3:+.1f} ms" for n, o in offsets.items())
 
 
 def node_lost_event(workers: list, lost) -> str | None:

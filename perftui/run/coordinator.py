@@ -35,7 +35,7 @@ from perftui.journal import JournalWriter, session_directory
 from perftui.lifeline import child_options
 from perftui.monitor import Monitor
 from perftui.plan import duration_s, protocol_endpoints
-from perftui.run.cluster import current as cluster_address, loopback_warning, node_lost_event
+from perftui.run.cluster import clock_note, current as cluster_address, loopback_warning, node_lost_event
 from perftui.run.stages import Stages
 from perftui.run.clock import ClockView, LoadChange, PhaseClock, PhaseSpec, Transition, plan_specs
 from perftui.planload import LoadedPlan, redacted_plan
@@ -201,7 +201,7 @@ class Coordinator(ClockView):
             self.session.event("cluster", f"{len(self.workers)} worker(s) on {len({w.node for w in self.workers})} "
                                           f"node(s) of the Ray cluster {self.cluster.address}: " + ", ".join(
                                               f"{n} ×{sum(1 for w in self.workers if w.node == n)}"
-                                              for n in dict.fromkeys(w.node for w in self.workers)))
+                                              for n in dict.fromkeys(w.node for w in self.workers)) + clock_note(self.workers))
             warning = loopback_warning(self.target, [w.node for w in self.workers])
             if warning:
                 self.session.event("warning", warning)

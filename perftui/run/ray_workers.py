@@ -60,9 +60,12 @@ class WorkerHost:
         return {"pid": self.proc.pid, "node_id": ctx.get_node_id(), "host": socket.gethostname(),
                 "ip": ray.util.get_node_ip_address()}
 
-    async def clock(self) -> float:
-        """This node's ``time.monotonic()`` (the coordinator estimates the offset to its own)."""
-        return time.monotonic()
+    async def clock(self) -> tuple[float, str]:
+        """This node's ``time.monotonic()`` and its kernel's boot id (the coordinator estimates
+        the offset to its own clock; one kernel has one monotonic clock)."""
+        from perftui.run.cluster import boot_id
+
+        return time.monotonic(), boot_id()
 
     async def send(self, seq: int, data: bytes) -> None:
         """Frames for the worker's stdin, written in ``seq`` order whatever order calls arrive in."""
