@@ -120,6 +120,13 @@ def test_auto_joins_the_cluster_this_machine_is_part_of(tmp_path, demo, cluster)
     assert cluster_events and "clock offset" not in cluster_events[0]["message"]
 
 
+def test_the_kernel_boot_id_names_one_monotonic_clock():
+    """What tells the coordinator that a node shares its clock: this kernel's boot id."""
+    from perftui.run.ray_workers import boot_id
+
+    assert len(boot_id()) >= 32 and boot_id() == boot_id()
+
+
 def _actor_pids() -> list[int]:
     import psutil
 

@@ -200,6 +200,8 @@ class RayWorker:
         return await asyncio.wait_for(asyncio.wrap_future(ref.future()), timeout=timeout)
 
     async def begin(self) -> None:
+        from perftui.run.ray_workers import boot_id
+
         info = await self._call(self.actor.start, timeout=START_TIMEOUT)
         self.pid = info["pid"]
         best = None
@@ -304,15 +306,6 @@ def _short(exc: Exception) -> str:
 
 CLOCK_READS = 8
 """Round trips to a node's clock at start; the shortest one's offset is kept."""
-
-
-def boot_id() -> str:
-    """This kernel's boot id ("" where there is none to read): processes that see the same one
-    read the same ``time.monotonic()``."""
-    try:
-        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
-    except OSError:
-        return ""
 
 
 def clock_offset(estimate: float, round_trip: float, same_kernel: bool) -> float:

@@ -63,8 +63,6 @@ class WorkerHost:
     async def clock(self) -> tuple[float, str]:
         """This node's ``time.monotonic()`` and its kernel's boot id (the coordinator estimates
         the offset to its own clock; one kernel has one monotonic clock)."""
-        from perftui.run.cluster import boot_id
-
         return time.monotonic(), boot_id()
 
     async def send(self, seq: int, data: bytes) -> None:
@@ -132,6 +130,16 @@ class WorkerHost:
     async def _read_stderr(self) -> None:
         async for line in self.proc.stderr:
             self.stderr_tail.append(line.decode("utf-8", "replace").rstrip())
+
+
+def boot_id() -> str:
+    """This kernel's boot id ("" where there is none to read): processes that see the same one
+    read the same ``time.monotonic()``."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as f:
+            return f.read().strip()
+    except OSError:
+        return ""
 
 
 def actor_class(num_cpus: float):
