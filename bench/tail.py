@@ -22,10 +22,7 @@ traffic of every pair (``tcpdump`` on the server's core) and splits each client'
 what the kernel saw: the *wire* time (request segment to response segment on the same
 connection: the server's and its core's share) and, for closed-loop clients, the *turnaround*
 (response segment to the next request on that connection: the client's own time between two
-requests, where its loop's stalls show), pooled per client. The open model's latency counts every
-arrival that fell due while the machine held the client; closed-loop wrk sends nothing then, so
-the open row is also set against wrk's histogram with coordinated omission corrected
-(HdrHistogram's expected-interval correction at wrk's own mean interval, ``co_corrected``). ``python bench/tail.py [--runs 5
+requests, where its loop's stalls show), pooled per client. ``python bench/tail.py [--runs 5
 --seconds 60] [--together [--control] [--capture]]``.
 """
 
@@ -133,44 +130,20 @@ class Capture:
         return out
 
 
-WRK_CONNECTIONS = 4
-
-
 def _wrk_start(url: str, seconds: int) -> subprocess.Popen:
-    return subprocess.Popen(["taskset", "-c", "1", "wrk", "-t1", f"-c{WRK_CONNECTIONS}", f"-d{seconds}s", "-s",
+    return subprocess.Popen(["taskset", "-c", "1", "wrk", "-t1", "-c4", f"-d{seconds}s", "-s",
                              str(ROOT / "bench" / "wrk_pct.lua"), url], stdout=subprocess.PIPE, text=True)
 
 
-def _wrk_done(proc: subprocess.Popen, seconds: int) -> dict:
+def _wrk_done(proc: subprocess.Popen) -> dict:
     out = proc.communicate()[0]
     doc = json.loads(out.strip().splitlines()[-1])
     doc["hist"] = Counter({int(v): int(c) for v, c in doc["hist"]})
-    # its connections' mean time between requests: the interval an open-model client at the same
-    # rate would have expected (``co_corrected``)
-    doc["interval_us"] = WRK_CONNECTIONS * seconds * 1e6 / max(1, doc["requests"])
-    doc["corrected"] = co_corrected(doc["hist"], doc["interval_us"])
     return doc
 
 
-def co_corrected(hist: Counter, interval_us: float) -> Counter:
-    """A closed-loop client's histogram with coordinated omission corrected, as HdrHistogram's
-    ``recordValueWithExpectedInterval`` does it: a response that took ``v`` > ``interval_us``
-    held back the requests its connection would have sent meanwhile, and each of those is
-    recorded too, at ``v - interval``, ``v - 2 interval``, ... (down to one interval). A machine
-    hold then counts in wrk's tail as the open model counts it in perftui's (every arrival due
-    during the hold is late by what remained of it), so the open model's latency has a closed-loop
-    peer to stand beside."""
-    out = Counter(hist)
-    for value, count in hist.items():
-        missing = value - interval_us
-        while missing >= interval_us:
-            out[round(missing)] += count
-            missing -= interval_us
-    return out
-
-
 def wrk(url: str, seconds: int) -> dict:
-    return _wrk_done(_wrk_start(url, seconds), seconds)
+    return _wrk_done(_wrk_start(url, seconds))
 
 
 def _perftui_start(url: str, seconds: int, load: list[str], out: Path) -> subprocess.Popen:
@@ -223,7 +196,7 @@ def _beside(url: str, seconds: int, capture: bool, start, finish) -> tuple[dict,
         peer = _wrk_start(url, seconds - 1)
         if cap is not None:
             cap.note_second(peer.pid)
-        theirs, ours = _wrk_done(peer, seconds - 1), finish(proc, d)
+        theirs, ours = _wrk_done(peer), finish(proc, d)
         if cap is not None:
             first, second = cap.split()
             ours.update(first)
@@ -253,7 +226,7 @@ def together(url: str, seconds: int, load: list[str], capture: bool = False) -> 
 def wrk_pair(url: str, seconds: int, capture: bool = False) -> tuple[dict, dict]:
     """The control: two wrk processes beside each other, as ``together`` puts wrk beside perftui.
     Their difference is what this comparison can resolve on this machine at that moment."""
-    return _beside(url, seconds, capture, lambda d: _wrk_start(url, seconds), lambda proc, d: _wrk_done(proc, seconds))
+    return _beside(url, seconds, capture, lambda d: _wrk_start(url, seconds), lambda proc, d: _wrk_done(proc))
 
 
 def pooled(rs: list[dict], q: float, key: str = "hist") -> float:
@@ -332,17 +305,11 @@ def main() -> int:
         pbase = {q: pooled(runs[peer(name)], q) for q in (99, 99.9)}
         stalls = statistics.median(r["stalls"] for r in rs) if "stalls" in rs[0] else None
         table[name] = {"median": med, "pooled": {"p99": pool[99], "p999": pool[99.9]},
-                       "runs": [{k: v for k, v in r.items() if k not in ("hist", "service", "wire", "turn", "corrected")}
-                                for r in rs]}
+                       "runs": [{k: v for k, v in r.items() if k not in ("hist", "service", "wire", "turn")} for r in rs]}
         print(f"{name:<28} {med['p50']:>7.2f} {med['p99']:>7.2f} {med['p999']:>7.2f} "
               f"{med['p99'] - base['p99']:>+12.2f} {med['p999'] - base['p999']:>+8.2f} "
               f"{'' if stalls is None else f'{stalls:.0f}':>10}"
               f" | pooled {pool[99]:>7.2f} {pool[99.9]:>7.2f} {pool[99] - pbase[99]:>+7.2f} {pool[99.9] - pbase[99.9]:>+7.2f}")
-        if "open" in name and "corrected" in runs[peer(name)][0]:
-            cbase = {q: pooled(runs[peer(name)], q, "corrected") for q in (99, 99.9)}
-            table[name]["peer_corrected"] = {"p99": cbase[99], "p999": cbase[99.9]}
-            print(f"{'  against wrk CO-corrected':<28} {'':>7} {'':>7} {'':>7} {'':>12} {'':>8} {'':>10}"
-                  f" | pooled {cbase[99]:>7.2f} {cbase[99.9]:>7.2f} {pool[99] - cbase[99]:>+7.2f} {pool[99.9] - cbase[99.9]:>+7.2f}")
         if "service" in rs[0]:
             svc = {q: pooled(rs, q, "service") for q in (99, 99.9)}
             table[name]["pooled_service"] = {"p99": svc[99], "p999": svc[99.9]}

@@ -361,3 +361,17 @@ def test_worker_says_hello_only_after_its_start_up_collection():
     lines = [ln for ln in proc.stderr.decode().splitlines() if ln.startswith("hello frozen=")]
     assert lines, proc.stderr.decode()[-2000:]
     assert int(lines[0].split("=")[1]) > 0  # the collection and freeze ran before the Hello
+
+
+def test_the_worker_reads_its_own_resident_size():
+    """The snapshot's RSS (read from /proc/self/statm on a kept descriptor) is the process's, as
+    psutil reads it, and follows memory the process takes."""
+    import psutil
+
+    rss = W.rss_reader()
+    before = rss()
+    assert abs(before - psutil.Process().memory_info().rss) < 8 << 20
+    held = bytearray(64 << 20)  # touched: resident
+    held[::4096] = b"\x01" * len(held[::4096])
+    assert rss() - before > 48 << 20
+    del held

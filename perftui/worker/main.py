@@ -124,7 +124,7 @@ class Worker:
         self._tick_due = 0.0
         self._ticker: asyncio.TimerHandle | None = None
         self.seq = 0
-        self.proc = psutil.Process()
+        self.rss = rss_reader()
         # CPU over each snapshot's interval from the process's own clock (nanoseconds): psutil's
         # cpu_percent counts 10 ms ticks, so the short last interval of a run read up to 222 %.
         self._cpu_mark, self._cpu_wall = time.process_time(), _now()
@@ -462,7 +462,7 @@ class Worker:
             open_connections=runner.open_connections, loop_lag_ms=self.loop_lag * 1000, stalls=self.stalls,
             queued=len(self.queue),
             schedule_lag_ms=self.schedule_lag * 1000, cpu_percent=self._cpu_percent(),
-            rss_bytes=self.proc.memory_info().rss, errors_sample=list(runner.errors_sample),
+            rss_bytes=self.rss(), errors_sample=list(runner.errors_sample),
             extra=runner.take_extra(),
         )
         self.seq += 1
@@ -497,6 +497,21 @@ class Worker:
                 await asyncio.wait(still, timeout=0.3)
         self.waker.close()
         await self.runner.close()
+
+
+def rss_reader():
+    """A function that reads this process's resident set size (bytes). On Linux one ``pread`` of
+    ``/proc/self/statm`` on a descriptor kept open: psutil's ``memory_info`` opens, reads and parses
+    the file each time, 18 µs warm and ~170 µs as the worker meets it, a few times a second with
+    its caches cold (the read here: ~40 µs) — time the event loop held every response that arrived
+    meanwhile. Elsewhere, psutil."""
+    try:
+        fd = os.open("/proc/self/statm", os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        proc = psutil.Process()
+        return lambda: proc.memory_info().rss
+    page = os.sysconf("SC_PAGE_SIZE")
+    return lambda: int(os.pread(fd, 128, 0).split()[1]) * page
 
 
 async def main() -> int:
