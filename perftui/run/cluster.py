@@ -12,11 +12,13 @@ where a worker runs.
   actor's clock is read over a few round trips and the offset of the best (shortest) one kept;
   ``SetLoad`` times are shifted into the node's clock on the way out and snapshot times back on
   the way in, so a node whose clock reads differently still runs the common schedule. Such an
-  estimate is only good to half its round trip, and a Ray call is slower going out (the task is
-  scheduled on the actor) than coming back, so it leans late: on a busy machine by 100 ms and
-  more, which shifted a node's whole schedule late and let the run's stop cut its last arrivals.
-  A node on this machine's own kernel (same boot id) shares its monotonic clock, so when zero
-  lies within the estimate's bounds the offset is exactly zero.
+  estimate is only good to half its round trip, and a Ray call's way out (a task scheduled on the
+  actor) is slower than its way back, so it leans late. A node whose schedule runs late has its
+  last arrivals cut by the run's stop, uncounted: the likeliest reading of a CI run on a loaded
+  machine whose two nodes started 143 of 150 arrivals, none of them late (a 140 ms lean needs
+  round trips of 280 ms, which a busy machine can give an actor that has just started). A node
+  on this machine's own kernel (same boot id) shares its monotonic clock, so when zero lies
+  within the estimate's bounds the offset is exactly zero.
 - Liveness: a worker's reports are fetched by long polls (``POLL_WAIT``); a worker that has not
   answered for ``LOST_AFTER`` seconds past that, or whose actor Ray reports dead, is lost. The
   coordinator then re-shares its load among the survivors (see ``Coordinator._apply_load``).
