@@ -370,7 +370,7 @@ def clock_note(workers) -> str:
     differently from ours, with the offset applied; nothing when they all share ours."""
     offsets = {}
     for w in workers:
-        if getattr(w, "offset", 0.0):
+        if w.offset:
             offsets.setdefault(w.node, w.offset)
     if not offsets:
         return ""
