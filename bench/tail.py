@@ -17,13 +17,18 @@ before it (same core, same seconds; perftui's coordinator moved to the server's 
 worker is up), so both clients meet the same moments of a busy or virtualised machine, and each
 perftui row is compared with the wrk run beside it. ``--control`` adds, every round, a second wrk
 beside a wrk run the same way: the two are the same client, so their difference is the noise of
-the comparison itself at that sitting. ``--capture`` (with ``--together``) records the loopback
+the comparison itself at that sitting. ``--reference`` adds, every round, ``bench/openloop.c``
+(built with ``cc``) beside a wrk run the same way: an open-loop client in C with nothing else in
+it (200/s over 8 connections, latency from the intended send, sends timed by an absolute timerfd),
+so its distance from wrk is what the open model itself meets on this machine — a held or slowly
+woken core makes its arrivals late, which a closed loop never sends — and perftui's open model
+can be judged against it as well as against wrk. ``--capture`` (with ``--together``) records the loopback
 traffic of every pair (``tcpdump`` on the server's core) and splits each client's requests by
 what the kernel saw: the *wire* time (request segment to response segment on the same
 connection: the server's and its core's share) and, for closed-loop clients, the *turnaround*
 (response segment to the next request on that connection: the client's own time between two
 requests, where its loop's stalls show), pooled per client. ``python bench/tail.py [--runs 5
---seconds 60] [--together [--control] [--capture]]``.
+--seconds 60] [--together [--control] [--reference] [--capture]]``.
 """
 
 from __future__ import annotations
@@ -44,9 +49,11 @@ ROOT = Path(__file__).resolve().parent.parent
 PORT = 8099
 
 
-def ensure_tools(capture: bool) -> None:
-    """wrk (and, for ``--capture``, tcpdump) from Debian; the capture's reader (dpkt) from PyPI."""
-    missing = [pkg for pkg, tool in (("wrk", "wrk"), ("tcpdump", "tcpdump")) if (capture or pkg == "wrk")
+def ensure_tools(capture: bool, reference: bool = False) -> None:
+    """wrk (for ``--capture`` tcpdump, for ``--reference`` a C compiler) from Debian; the capture's
+    reader (dpkt) from PyPI."""
+    wanted = {"wrk": "wrk", "tcpdump": "tcpdump" if capture else None, "gcc": "cc" if reference else None}
+    missing = [pkg for pkg, tool in wanted.items() if tool
                and not shutil.which(tool) and not os.access(f"/usr/sbin/{tool}", os.X_OK)]
     if missing:
         subprocess.run(["apt-get", "update", "-qq"], check=True)
@@ -144,6 +151,33 @@ def _wrk_done(proc: subprocess.Popen) -> dict:
 
 def wrk(url: str, seconds: int) -> dict:
     return _wrk_done(_wrk_start(url, seconds))
+
+
+REFERENCE_RATE, REFERENCE_CONNECTIONS = 200, 8
+
+
+def build_reference(directory: str) -> str:
+    """``bench/openloop.c`` compiled into ``directory``; the executable's path."""
+    exe = Path(directory) / "openloop"
+    subprocess.run(["cc", "-O2", "-o", str(exe), str(ROOT / "bench" / "openloop.c")], check=True)
+    return str(exe)
+
+
+def _reference_start(exe: str, seconds: int) -> subprocess.Popen:
+    return subprocess.Popen(["taskset", "-c", "1", exe, "127.0.0.1", str(PORT), str(REFERENCE_RATE), str(seconds),
+                             str(REFERENCE_CONNECTIONS)], stdout=subprocess.PIPE, text=True)
+
+
+def _reference_done(proc: subprocess.Popen) -> dict:
+    doc = json.loads(proc.communicate()[0])
+    for key in ("hist", "service", "send_lag"):
+        doc[key] = Counter({int(v): int(c) for v, c in doc[key]})
+    return doc
+
+
+def reference_beside_wrk(exe: str, url: str, seconds: int, capture: bool = False) -> tuple[dict, dict]:
+    """The open-loop reference with wrk beside it, as ``together`` puts wrk beside perftui."""
+    return _beside(url, seconds, capture, lambda d: _reference_start(exe, seconds), lambda proc, d: _reference_done(proc))
 
 
 def _perftui_start(url: str, seconds: int, load: list[str], out: Path) -> subprocess.Popen:
@@ -252,13 +286,17 @@ def main() -> int:
                     help="run wrk beside each perftui run (same seconds, same core) instead of before it")
     ap.add_argument("--control", action="store_true",
                     help="with --together: also run wrk beside wrk each round (the comparison's own noise)")
+    ap.add_argument("--reference", action="store_true",
+                    help="with --together: also run an open-loop client in C (bench/openloop.c) beside wrk each round")
     ap.add_argument("--capture", action="store_true",
                     help="with --together: record loopback traffic and split each client's time into wire and turnaround")
     ap.add_argument("--json", metavar="FILE")
     args = ap.parse_args()
-    if (args.control or args.capture) and not args.together:
-        ap.error("--control and --capture go with --together")
-    ensure_tools(args.capture)
+    if (args.control or args.capture or args.reference) and not args.together:
+        ap.error("--control, --reference and --capture go with --together")
+    ensure_tools(args.capture, args.reference)
+    build = tempfile.TemporaryDirectory()
+    reference = build_reference(build.name) if args.reference else None
     server = subprocess.Popen(["taskset", "-c", "0", sys.executable, str(ROOT / "bench" / "slow_server.py"),
                                "--port", str(PORT), *(["--loop"] if args.loop_server else [])], stdout=subprocess.PIPE, text=True)
     server.stdout.readline()
@@ -276,6 +314,10 @@ def main() -> int:
                     peer, ours = wrk_pair(url, args.seconds, args.capture)
                     runs.setdefault("wrk beside wrk", []).append(peer)
                     runs.setdefault("wrk (control)", []).append(ours)
+                if reference:
+                    peer, ours = reference_beside_wrk(reference, url, args.seconds, args.capture)
+                    runs.setdefault("wrk beside reference open", []).append(peer)
+                    runs.setdefault("reference open (200/s)", []).append(ours)
             else:
                 runs["wrk (4 conns)"].append(wrk(url, args.seconds))
                 runs["perftui closed (4 VUs)"].append(perftui(url, args.seconds, ["--vus", "4"]))
@@ -287,11 +329,15 @@ def main() -> int:
     finally:
         server.terminate()
         server.wait()
+        build.cleanup()
+
     def peer(name: str) -> str:
         if not args.together:
             return "wrk (4 conns)"
         if name == "wrk (control)":
             return "wrk beside wrk"
+        if name == "reference open (200/s)":
+            return "wrk beside reference open"
         return name if name.startswith("wrk") else name.replace("perftui ", "wrk beside ")
 
     print()
@@ -305,7 +351,8 @@ def main() -> int:
         pbase = {q: pooled(runs[peer(name)], q) for q in (99, 99.9)}
         stalls = statistics.median(r["stalls"] for r in rs) if "stalls" in rs[0] else None
         table[name] = {"median": med, "pooled": {"p99": pool[99], "p999": pool[99.9]},
-                       "runs": [{k: v for k, v in r.items() if k not in ("hist", "service", "wire", "turn")} for r in rs]}
+                       "runs": [{k: v for k, v in r.items() if k not in ("hist", "service", "send_lag", "wire", "turn")}
+                                for r in rs]}
         print(f"{name:<28} {med['p50']:>7.2f} {med['p99']:>7.2f} {med['p999']:>7.2f} "
               f"{med['p99'] - base['p99']:>+12.2f} {med['p999'] - base['p999']:>+8.2f} "
               f"{'' if stalls is None else f'{stalls:.0f}':>10}"
@@ -315,6 +362,16 @@ def main() -> int:
             table[name]["pooled_service"] = {"p99": svc[99], "p999": svc[99.9]}
             print(f"{'  its service time (from the send)':<28} {'':>7} {'':>7} {'':>7} {'':>12} {'':>8} {'':>10}"
                   f" | pooled {svc[99]:>7.2f} {svc[99.9]:>7.2f} {svc[99] - pbase[99]:>+7.2f} {svc[99.9] - pbase[99.9]:>+7.2f}")
+        if "send_lag" in rs[0]:
+            lag = {q: pooled(rs, q, "send_lag") for q in (50, 99, 99.9)}
+            table[name]["pooled_send_lag"] = {"p50": lag[50], "p99": lag[99], "p999": lag[99.9]}
+            print(f"  its sends after their due time (the machine's wake-up): p50 {lag[50]:.3f}  p99 {lag[99]:.3f}"
+                  f"  p99.9 {lag[99.9]:.3f} ms")
+    if "reference open (200/s)" in table and "perftui open (200/s)" in table:
+        ours, ref = table["perftui open (200/s)"]["pooled"], table["reference open (200/s)"]["pooled"]
+        print(f"perftui open − reference open (each against the wrk beside it; pooled): "
+              f"p99 {ours['p99'] - pooled(runs['wrk beside open (200/s)'], 99) - ref['p99'] + pooled(runs['wrk beside reference open'], 99):+.2f}"
+              f"  p99.9 {ours['p999'] - pooled(runs['wrk beside open (200/s)'], 99.9) - ref['p999'] + pooled(runs['wrk beside reference open'], 99.9):+.2f}")
     if args.capture:
         print()
         print("what the kernel saw (pooled): wire = request to response on the connection (the server's share);"
