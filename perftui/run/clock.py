@@ -210,12 +210,17 @@ class PhaseClock:
     def in_last_phase(self) -> bool:
         return self.s.phase_index + 1 >= len(self.specs)
 
-    def phase_elapsed(self) -> float:
-        """Run time spent in the current phase (pauses excluded)."""
+    def phase_elapsed(self, at: float | None = None) -> float:
+        """Run time spent in the current phase (pauses excluded), now or at time ``at``."""
         e = self.s.phase_elapsed
         if self.s.resumed_at is not None:
-            e += self.now() - self.s.resumed_at
+            e += (self.now() if at is None else at) - self.s.resumed_at
         return e
+
+    @property
+    def entered_at(self) -> float | None:
+        """When the current phase was entered or last resumed (None while paused or idle)."""
+        return self.s.resumed_at
 
     def value_at(self, elapsed: float) -> float:
         """The current phase's target (rate or VUs) ``elapsed`` seconds into it, with live changes."""
@@ -235,12 +240,13 @@ class PhaseClock:
         value = self.value_at(max(0.0, self.phase_elapsed() - back))
         return (value, 0) if spec.kind == "open" else (0.0, int(round(value)))
 
-    def shape(self) -> Shape:
-        """What the workers should run from now on (``idle`` unless running a load phase)."""
+    def shape(self, at: float | None = None) -> Shape:
+        """What the workers should run from now on, or from time ``at`` (``idle`` unless running a
+        load phase)."""
         spec = self.current
         if spec is None or self.s.state != "running" or spec.kind == "pause":
             return Shape("idle")
-        elapsed = self.phase_elapsed()
+        elapsed = self.phase_elapsed(at)
         remaining = max(0.0, spec.duration - elapsed)
         if self.s.override is not None:
             v0 = v1 = self.s.override

@@ -267,8 +267,9 @@ class Coordinator(ClockView):
 
     # ---- phase clock ------------------------------------------------------------------
 
-    def _apply_load(self) -> None:
-        """Tell every live worker its share of the clock's load shape from now on."""
+    def _apply_load(self, at: float | None = None) -> None:
+        """Tell every live worker its share of the clock's load shape from now on, or from ``at``
+        (a phase's start on the clock: see ``_transition``)."""
         alive = self._alive()
         if not alive:
             return
@@ -277,8 +278,8 @@ class Coordinator(ClockView):
             if self.state == "running":
                 self.stages.apply_bench()
             return
-        shape = self.phase_clock.shape()
-        now = _now()
+        now = _now() if at is None else at
+        shape = self.phase_clock.shape(now)
         origin = self.session.started_mono or 0.0
         index = self.phase_index
         if shape.kind == "idle":
@@ -303,7 +304,11 @@ class Coordinator(ClockView):
             return
         record_transition(self.session, self.specs, t)
         self.stages.left_phase()
-        self._apply_load()
+        # The phase's shape starts where the clock entered it, not when this line runs: a
+        # coordinator held between the two (a busy machine; starting a run on Ray under load
+        # held it 0.37 s) cut that much off the phase, whose end the clock still keeps. Arrivals
+        # due meanwhile are started by the workers on catching up, and counted late.
+        self._apply_load(self.phase_clock.entered_at)
 
     async def _clock(self) -> None:
         """Advance phases, close timeline seconds, evaluate thresholds. A bug in any of that must
