@@ -375,3 +375,83 @@ def test_the_worker_reads_its_own_resident_size():
     held[::4096] = b"\x01" * len(held[::4096])
     assert rss() - before > 48 << 20
     del held
+
+
+def _asked(shape: SetLoad, until: float) -> int:
+    """Arrivals of a one-worker uniform schedule (k = 0.5, 1.5, ...) due before ``until``."""
+    return max(0, math.ceil(W.arrivals_until(until - shape.start, shape) - 0.5))
+
+
+def test_arrivals_a_held_worker_never_reached_are_counted_dropped_at_the_stop():
+    """The worker's whole loop is held for 0.5 s (as a busy machine holds it) while its open
+    schedule runs at 200/s, and the run stops before it runs again: the ~100 arrivals that fell
+    due meanwhile were never started, and they are counted dropped, so started + dropped is
+    exactly the arrivals the schedule asked for up to the stop."""
+
+    async def main():
+        server, url, _ = await _slow_server(0.0)
+        w = _worker(url, rate=200)
+        now = time.monotonic()
+        shape = SetLoad(phase=0, kind="open", start=now, clock_origin=now, duration=10.0, rate_from=200,
+                        rate_to=200, ends=True)
+        w.set_load(shape)
+        await asyncio.sleep(0.3)
+        time.sleep(0.5)  # the hold: nothing of the worker's runs
+        at = time.monotonic()
+        await w.stop(0.5, at)  # the stop read before the schedule wakes
+        snap = w.snapshot(time.monotonic(), 1.0)
+        server.close()
+        return shape, at, snap
+
+    shape, at, snap = asyncio.run(main())
+    assert snap.dropped >= 90, snap  # 0.5 s at 200/s, less the arrivals started before it
+    assert snap.iterations + snap.dropped == _asked(shape, at), (snap.iterations, snap.dropped, _asked(shape, at))
+
+
+def test_arrivals_a_schedule_behind_the_stop_never_reached_are_counted_dropped():
+    """The stop says the run ended at the phase's end (1 s) while this worker's schedule is only
+    0.4 s in — as on a cluster node whose clock offset leans late. The 120 arrivals of the phase
+    it never reached are counted dropped: started + dropped is the phase's 200."""
+
+    async def main():
+        server, url, _ = await _slow_server(0.0)
+        w = _worker(url, rate=200)
+        now = time.monotonic()
+        shape = SetLoad(phase=0, kind="open", start=now, clock_origin=now, duration=1.0, rate_from=200,
+                        rate_to=200, ends=True)
+        w.set_load(shape)
+        await asyncio.sleep(0.4)
+        await w.stop(0.5, now + 5.0)  # stopped (on the coordinator's clock) after the phase's end
+        snap = w.snapshot(time.monotonic(), 1.0)
+        server.close()
+        return snap
+
+    snap = asyncio.run(main())
+    assert snap.dropped >= 60, snap
+    assert snap.iterations + snap.dropped == 200, (snap.iterations, snap.dropped)
+
+
+def test_a_pause_counts_the_arrivals_due_before_it_that_were_never_reached():
+    """A pause (an idle shape) read after a 0.3 s hold: the arrivals due before the pause began
+    that the held loop never reached are counted dropped; none due after it are."""
+
+    async def main():
+        server, url, _ = await _slow_server(0.0)
+        w = _worker(url, rate=200)
+        now = time.monotonic()
+        shape = SetLoad(phase=0, kind="open", start=now, clock_origin=now, duration=10.0, rate_from=200,
+                        rate_to=200)
+        w.set_load(shape)
+        await asyncio.sleep(0.2)
+        time.sleep(0.3)
+        paused = time.monotonic()
+        w.set_load(SetLoad(phase=0, kind="idle", start=paused, duration=0))
+        await asyncio.sleep(0.3)  # paused: nothing more is asked or dropped
+        snap = w.snapshot(time.monotonic(), 1.0)
+        await w.stop(0.5)
+        server.close()
+        return shape, paused, snap
+
+    shape, paused, snap = asyncio.run(main())
+    assert snap.dropped >= 50, snap
+    assert snap.iterations + snap.dropped == _asked(shape, paused), (snap.iterations, snap.dropped)

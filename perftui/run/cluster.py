@@ -10,7 +10,7 @@ where a worker runs.
   in turn (``place``), each pinned to its node (Ray's node affinity).
 - Clocks: every command's times are in the coordinator's ``time.monotonic()``. At start each
   actor's clock is read over a few round trips and the offset of the best (shortest) one kept;
-  ``SetLoad`` times are shifted into the node's clock on the way out and snapshot times back on
+  ``SetLoad`` (and ``Stop``) times are shifted into the node's clock on the way out and snapshot times back on
   the way in, so a node whose clock reads differently still runs the common schedule. Such an
   estimate is only good to half its round trip, and a Ray call's way out (a task scheduled on the
   actor) is slower than its way back, so it leans late. A node whose schedule runs late has its
@@ -43,7 +43,7 @@ from pathlib import Path
 import msgspec
 
 from perftui.errors import UserError
-from perftui.worker.messages import FrameReader, SetLoad, Snapshot, encode_frame, report_decoder
+from perftui.worker.messages import FrameReader, SetLoad, Snapshot, Stop, encode_frame, report_decoder
 
 EXTRA = "pip install 'perftui[cluster]'"
 POLL_WAIT = 0.5
@@ -221,6 +221,8 @@ class RayWorker:
         if isinstance(msg, SetLoad):
             msg = msgspec.structs.replace(msg, start=msg.start + self.offset,
                                           clock_origin=msg.clock_origin + self.offset if msg.clock_origin else 0.0)
+        elif isinstance(msg, Stop) and msg.at:
+            msg = msgspec.structs.replace(msg, at=msg.at + self.offset)
         try:
             self.actor.send.remote(self._seq, encode_frame(msg))
         except Exception:  # noqa: BLE001 - the actor is gone: the poll loop finds out and says so

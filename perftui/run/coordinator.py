@@ -484,8 +484,10 @@ class Coordinator(ClockView):
         if self._clock_task and self._clock_task is not asyncio.current_task():
             self._clock_task.cancel()
         teardown = self.stages.teardown_limit(0) if grace > 0 else 0.0
+        stopped_at = _now()
         for w in self._alive():
-            w.send(Stop(grace=grace, teardown=self.stages.teardown_limit(w.index) if grace > 0 else 0.0))
+            w.send(Stop(grace=grace, teardown=self.stages.teardown_limit(w.index) if grace > 0 else 0.0,
+                        at=stopped_at))
         readers = [w.reader_task for w in self.workers if w.reader_task]
         if readers:
             done, pending = await asyncio.wait(readers, timeout=grace + 0.7 + (teardown + 1.0 if teardown else 0.0)

@@ -119,6 +119,8 @@ class Worker:
         self.late = 0
         self.dropped = 0
         self.schedule_lag = 0.0
+        self.open_at: tuple[float, SetLoad] | None = None
+        """The open loop's place while it waits: its next arrival (k) and its shape."""
         self.loop_lag = 0.0
         self.stalls = 0
         self._tick_due = 0.0
@@ -140,10 +142,13 @@ class Worker:
 
     # ---- load shapes -------------------------------------------------------------------
 
-    def set_load(self, shape: SetLoad) -> None:
+    def set_load(self, shape: SetLoad, until: float | None = None) -> None:
+        """Run ``shape`` from now on. The open arrivals of the shape it replaces that were due
+        before ``until`` (default: ``shape.start``) and never started are counted dropped."""
         if self.shape_task is not None:
             self.shape_task.cancel()
             self.shape_task = None
+        self.dropped += self._overtaken(shape.start if until is None else until)
         if self.bench_task is not None and shape.kind != "idle":
             self.bench_task.cancel()  # skipped past: the next phase's load takes over
         self.shape = shape
@@ -187,6 +192,7 @@ class Worker:
         while True:
             due = start + arrival_time(k, shape)
             if due >= end:
+                self.open_at = None
                 return
             delay = due - _now()
             if delay > EARLY:
@@ -198,7 +204,9 @@ class Worker:
                 # (2,000/s once cost 98 % when every sub-millisecond sleep returned at once). A
                 # timer file descriptor fires within ~0.3 ms of its time (waker.py); the loop's
                 # own timer rounds to whole milliseconds and fires up to ~1.5 ms late.
+                self.open_at = (k, shape)  # where a stop that comes meanwhile finds the schedule
                 await waker.until(max(due - EARLY, _now() + EARLY))
+                self.open_at = None
             now = _now()
             horizon = min(now + EARLY, math.nextafter(end, 0.0))  # (never an arrival after the end)
             while due <= horizon:
@@ -220,6 +228,20 @@ class Worker:
                         k += n
                 k += rng.expovariate(1.0) if poisson else 1.0
                 due = start + arrival_time(k, shape)
+
+    def _overtaken(self, until: float) -> int:
+        """Arrivals of the open shape that was running, due before ``until`` (and before that
+        shape's end), that its loop never reached: it was held past them, or (on a cluster node)
+        its schedule ran behind the coordinator's. Counted dropped when the shape is replaced or
+        the run stops, so that a plan's arrivals are each started, or dropped and counted."""
+        at, self.open_at = self.open_at, None
+        if at is None:
+            return 0
+        k, shape = at
+        limit = min(until, shape.start + shape.duration if shape.ends else math.inf) - shape.start
+        if limit <= arrival_time(k, shape):
+            return 0
+        return max(0, math.ceil(arrivals_until(limit, shape) - k))
 
     def _arrive(self, intended: float) -> bool:
         """One arrival: to a waiting lane, else a new lane (up to ``lane_limit``), else the
@@ -480,12 +502,14 @@ class Worker:
         self._cpu_mark, self._cpu_wall = cpu, wall
         return round(used, 1)
 
-    async def stop(self, grace: float) -> None:
+    async def stop(self, grace: float, at: float = 0.0) -> None:
+        """Stop the load; ``at``: when the run stopped (see ``Stop.at``)."""
         self.stopping = True
         if self.bench is not None:
             self.bench.stopping = True  # lanes finish the iteration they are in, take no other
             self.bench.go.set()
-        self.set_load(SetLoad(phase=-1, kind="idle", start=_now(), duration=0))
+        now = _now()
+        self.set_load(SetLoad(phase=-1, kind="idle", start=now, duration=0), until=at or now)
         pending = list(self.tasks) + [t for t in self.vus if not t.done()]
         if self.bench_task is not None and not self.bench_task.done():
             pending.append(self.bench_task)
@@ -557,7 +581,7 @@ async def main() -> int:
                     if worker.bench is not None and worker.bench.bench.phase == cmd.phase:
                         worker.bench.go.set()
                 elif isinstance(cmd, Stop) and worker is not None:
-                    await worker.stop(cmd.grace)
+                    await worker.stop(cmd.grace, cmd.at)
                     if cmd.teardown > 0:
                         plan = worker.runner.plan
                         worker.send(await run_stage(plan, worker.init.target, "teardown", plan.teardown,

@@ -62,6 +62,10 @@ class Stop(Struct, tag="stop", array_like=True):
     """Seconds to let in-flight requests finish."""
     teardown: float = 0.0
     """Then run the plan's ``[[teardown]]`` within this many seconds (0: don't; one worker does)."""
+    at: float = 0.0
+    """When the run stopped (the coordinator's monotonic clock, moved to the worker's as a
+    ``SetLoad``'s start is; 0: when the worker reads this). Open-model arrivals due before it that
+    the worker never reached (held, or its schedule behind) are counted dropped."""
 
 
 # -- setup, teardown, benchmarks (perftui.worker.stages, perftui.run.stages) --
