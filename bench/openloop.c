@@ -9,11 +9,15 @@
  * by an absolute timerfd, one epoll loop, no allocation after start, microsecond histograms.
  *
  *   cc -O2 -o openloop bench/openloop.c
- *   openloop HOST PORT RATE SECONDS CONNECTIONS
+ *   openloop HOST PORT RATE SECONDS CONNECTIONS [EARLY_US]
  *
  * Arrival k is due at start + k / RATE and goes to connection k mod CONNECTIONS, which sends it
  * when it is due or, if still waiting for its previous response, as soon as that has arrived
- * (the arrival's latency still counted from when it was due). Prints one JSON line:
+ * (the arrival's latency still counted from when it was due). With EARLY_US the loop wakes that
+ * much before a due time and sends every arrival due within it (a timed wake-up comes late by a
+ * few tens of microseconds, up to a millisecond or more on a busy host); an arrival sent early
+ * is timed from its send, never from a due time still ahead — perftui's open model does the
+ * same with EARLY = 1 ms. Prints one JSON line:
  * {"p50", "p90", "p99", "p999", "max" (ms), "requests", "late", "hist": [[us, count], ...],
  *  "service": [[us, count], ...], "send_lag": [[us, count], ...]} — hist is latency from the
  * intended send, send_lag the time from it to the actual send. Loopback only. */
@@ -72,6 +76,7 @@ static void send_next(struct conn *c) {
     c->head = (c->head + 1) % QUEUE;
     c->count--;
     c->sent_at = now_ns();
+    if (c->sent_due > c->sent_at) c->sent_due = c->sent_at; /* sent early: timed from the send */
     ssize_t n = send(c->fd, request, request_len, MSG_NOSIGNAL);
     if (n != (ssize_t)request_len) die("send");
     c->busy = 1;
@@ -112,14 +117,15 @@ static double percentile(const uint32_t *hist, uint64_t total, double q) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 6) {
-        fprintf(stderr, "usage: %s HOST PORT RATE SECONDS CONNECTIONS\n", argv[0]);
+    if (argc != 6 && argc != 7) {
+        fprintf(stderr, "usage: %s HOST PORT RATE SECONDS CONNECTIONS [EARLY_US]\n", argv[0]);
         return 2;
     }
     const char *host = argv[1];
     int port = atoi(argv[2]), nconn = atoi(argv[5]);
     double rate = atof(argv[3]), seconds = atof(argv[4]);
-    if (rate <= 0 || seconds <= 0 || nconn < 1 || nconn > MAX_CONNS) {
+    const int64_t early = argc == 7 ? (int64_t)atol(argv[6]) * 1000 : 0;
+    if (rate <= 0 || seconds <= 0 || nconn < 1 || nconn > MAX_CONNS || early < 0) {
         fprintf(stderr, "openloop: RATE and SECONDS must be > 0, CONNECTIONS 1..%d\n", MAX_CONNS);
         return 2;
     }
@@ -156,7 +162,7 @@ int main(int argc, char **argv) {
     struct epoll_event events[MAX_CONNS + 1];
     for (;;) {
         int64_t t = now_ns();
-        while (next < total && start + next * interval <= t) {
+        while (next < total && start + next * interval <= t + early) {
             struct conn *c = &conns[next % nconn];
             if (c->count == QUEUE) {
                 overloaded = 1;
@@ -169,7 +175,7 @@ int main(int argc, char **argv) {
         }
         if (overloaded || (next >= total && done >= (uint64_t)total) || t > drain_until) break;
         if (next < total) {
-            int64_t at = start + next * interval;
+            int64_t at = start + next * interval - early;
             struct itimerspec its = {.it_value = {.tv_sec = at / 1000000000, .tv_nsec = at % 1000000000}};
             timerfd_settime(timer, TFD_TIMER_ABSTIME, &its, NULL);
         }

@@ -21,8 +21,10 @@ the comparison itself at that sitting. ``--reference`` adds, every round, ``benc
 (built with ``cc``) beside a wrk run the same way: an open-loop client in C with nothing else in
 it (200/s over 8 connections, latency from the intended send, sends timed by an absolute timerfd),
 so its distance from wrk is what the open model itself meets on this machine — a held or slowly
-woken core makes its arrivals late, which a closed loop never sends — and perftui's open model
-can be judged against it as well as against wrk. ``--capture`` (with ``--together``) records the loopback
+woken core makes its arrivals late, which a closed loop never sends; and then perftui's open model
+*beside* the reference (this one waking 1 ms before a due time, as perftui does, so that a
+timer's own lateness is not counted against it), the like-for-like comparison of two open-loop
+clients at the same moments. ``--capture`` (with ``--together``) records the loopback
 traffic of every pair (``tcpdump`` on the server's core) and splits each client's requests by
 what the kernel saw: the *wire* time (request segment to response segment on the same
 connection: the server's and its core's share) and, for closed-loop clients, the *turnaround*
@@ -154,6 +156,8 @@ def wrk(url: str, seconds: int) -> dict:
 
 
 REFERENCE_RATE, REFERENCE_CONNECTIONS = 200, 8
+PERFTUI_EARLY_US = 1000
+"""perftui's open model wakes this long before a due time (``perftui.worker.main.EARLY``)."""
 
 
 def build_reference(directory: str) -> str:
@@ -163,9 +167,9 @@ def build_reference(directory: str) -> str:
     return str(exe)
 
 
-def _reference_start(exe: str, seconds: int) -> subprocess.Popen:
+def _reference_start(exe: str, seconds: int, early_us: int = 0) -> subprocess.Popen:
     return subprocess.Popen(["taskset", "-c", "1", exe, "127.0.0.1", str(PORT), str(REFERENCE_RATE), str(seconds),
-                             str(REFERENCE_CONNECTIONS)], stdout=subprocess.PIPE, text=True)
+                             str(REFERENCE_CONNECTIONS), str(early_us)], stdout=subprocess.PIPE, text=True)
 
 
 def _reference_done(proc: subprocess.Popen) -> dict:
@@ -176,8 +180,17 @@ def _reference_done(proc: subprocess.Popen) -> dict:
 
 
 def reference_beside_wrk(exe: str, url: str, seconds: int, capture: bool = False) -> tuple[dict, dict]:
-    """The open-loop reference with wrk beside it, as ``together`` puts wrk beside perftui."""
+    """The open-loop reference (sends at their due times) with wrk beside it, as ``together``
+    puts wrk beside perftui: how far an open-loop client's tail sits from wrk's on this machine."""
     return _beside(url, seconds, capture, lambda d: _reference_start(exe, seconds), lambda proc, d: _reference_done(proc))
+
+
+def perftui_beside_reference(exe: str, url: str, seconds: int, load: list[str],
+                             capture: bool = False) -> tuple[dict, dict]:
+    """perftui's open model with the reference beside it (waking 1 ms early, as perftui does):
+    two open-loop clients at the same moments of the machine, so their difference is perftui's own."""
+    peer = (lambda: _reference_start(exe, seconds - 1, PERFTUI_EARLY_US), _reference_done)
+    return together(url, seconds, load, capture, peer)
 
 
 def _perftui_start(url: str, seconds: int, load: list[str], out: Path) -> subprocess.Popen:
@@ -216,21 +229,23 @@ def perftui(url: str, seconds: int, load: list[str]) -> dict:
         return _perftui_done(_perftui_start(url, seconds, load, out), out)
 
 
-def _beside(url: str, seconds: int, capture: bool, start, finish) -> tuple[dict, dict]:
+def _beside(url: str, seconds: int, capture: bool, start, finish, peer=None) -> tuple[dict, dict]:
     """A client (``start(dir)`` gives its process, ``finish(process, dir)`` its result) with wrk
     beside it on the same core: (wrk beside, the client). wrk starts as soon as the client's first
     connection is open (its load has begun) and runs 1 s less, so every second of wrk's is one of
     the client's, and the client's first second of load (its start-up's last work on both cores)
-    is one of wrk's too."""
+    is one of wrk's too. ``peer``: (start(), done(process)) of another client to put beside
+    instead of wrk."""
     with tempfile.TemporaryDirectory() as d:
         cap = Capture(d) if capture else None
         proc = start(d)
         if not client_ports(proc.pid, at_least=1, timeout=15.0):
             raise RuntimeError(f"process {proc.pid} opened no connection to the server in 15 s")
-        peer = _wrk_start(url, seconds - 1)
+        peer_start, peer_done = peer or (lambda: _wrk_start(url, seconds - 1), _wrk_done)
+        other = peer_start()
         if cap is not None:
-            cap.note_second(peer.pid)
-        theirs, ours = _wrk_done(peer), finish(proc, d)
+            cap.note_second(other.pid)
+        theirs, ours = peer_done(other), finish(proc, d)
         if cap is not None:
             first, second = cap.split()
             ours.update(first)
@@ -238,7 +253,7 @@ def _beside(url: str, seconds: int, capture: bool, start, finish) -> tuple[dict,
         return theirs, ours
 
 
-def together(url: str, seconds: int, load: list[str], capture: bool = False) -> tuple[dict, dict]:
+def together(url: str, seconds: int, load: list[str], capture: bool = False, peer=None) -> tuple[dict, dict]:
     """wrk and a perftui worker at the same time, both on core 1, so both meet the same moments
     of the machine; perftui's coordinator is moved to core 0 (beside the server) once its worker
     has started, so that only the two clients' own work shares their core. wrk starts with
@@ -254,7 +269,7 @@ def together(url: str, seconds: int, load: list[str], capture: bool = False) -> 
         coordinator.cpu_affinity([0])
         return proc
 
-    return _beside(url, seconds, capture, start, lambda proc, d: _perftui_done(proc, Path(d) / "s.json"))
+    return _beside(url, seconds, capture, start, lambda proc, d: _perftui_done(proc, Path(d) / "s.json"), peer)
 
 
 def wrk_pair(url: str, seconds: int, capture: bool = False) -> tuple[dict, dict]:
@@ -318,6 +333,9 @@ def main() -> int:
                     peer, ours = reference_beside_wrk(reference, url, args.seconds, args.capture)
                     runs.setdefault("wrk beside reference open", []).append(peer)
                     runs.setdefault("reference open (200/s)", []).append(ours)
+                    peer, ours = perftui_beside_reference(reference, url, args.seconds, ["--rate", "200"], args.capture)
+                    runs.setdefault("reference (early) beside open", []).append(peer)
+                    runs.setdefault("perftui open beside reference", []).append(ours)
             else:
                 runs["wrk (4 conns)"].append(wrk(url, args.seconds))
                 runs["perftui closed (4 VUs)"].append(perftui(url, args.seconds, ["--vus", "4"]))
@@ -338,6 +356,10 @@ def main() -> int:
             return "wrk beside wrk"
         if name == "reference open (200/s)":
             return "wrk beside reference open"
+        if name == "perftui open beside reference":
+            return "reference (early) beside open"
+        if name == "reference (early) beside open":
+            return name
         return name if name.startswith("wrk") else name.replace("perftui ", "wrk beside ")
 
     print()
@@ -367,11 +389,6 @@ def main() -> int:
             table[name]["pooled_send_lag"] = {"p50": lag[50], "p99": lag[99], "p999": lag[99.9]}
             print(f"  its sends after their due time (the machine's wake-up): p50 {lag[50]:.3f}  p99 {lag[99]:.3f}"
                   f"  p99.9 {lag[99.9]:.3f} ms")
-    if "reference open (200/s)" in table and "perftui open (200/s)" in table:
-        ours, ref = table["perftui open (200/s)"]["pooled"], table["reference open (200/s)"]["pooled"]
-        print(f"perftui open − reference open (each against the wrk beside it; pooled): "
-              f"p99 {ours['p99'] - pooled(runs['wrk beside open (200/s)'], 99) - ref['p99'] + pooled(runs['wrk beside reference open'], 99):+.2f}"
-              f"  p99.9 {ours['p999'] - pooled(runs['wrk beside open (200/s)'], 99.9) - ref['p999'] + pooled(runs['wrk beside reference open'], 99.9):+.2f}")
     if args.capture:
         print()
         print("what the kernel saw (pooled): wire = request to response on the connection (the server's share);"
