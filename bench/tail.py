@@ -30,7 +30,7 @@ what the kernel saw: the *wire* time (request segment to response segment on the
 connection: the server's and its core's share) and, for closed-loop clients, the *turnaround*
 (response segment to the next request on that connection: the client's own time between two
 requests, where its loop's stalls show), pooled per client. ``python bench/tail.py [--runs 5
---seconds 60] [--together [--control] [--reference] [--capture]]``.
+--seconds 60] [--together [--control] [--reference] [--capture] [--skip ROUNDS]]``.
 """
 
 from __future__ import annotations
@@ -305,10 +305,17 @@ def main() -> int:
                     help="with --together: also run an open-loop client in C (bench/openloop.c) beside wrk each round")
     ap.add_argument("--capture", action="store_true",
                     help="with --together: record loopback traffic and split each client's time into wire and turnaround")
+    ap.add_argument("--skip", default="", metavar="ROUNDS",
+                    help="with --together: leave rounds out, comma-separated: closed, open (perftui beside wrk), "
+                         "reference-wrk (the reference beside wrk)")
     ap.add_argument("--json", metavar="FILE")
     args = ap.parse_args()
     if (args.control or args.capture or args.reference) and not args.together:
         ap.error("--control, --reference and --capture go with --together")
+    skip = {r for r in args.skip.split(",") if r}
+    if skip - {"closed", "open", "reference-wrk"}:
+        ap.error(f"--skip: unknown round(s) {', '.join(sorted(skip - {'closed', 'open', 'reference-wrk'}))}; "
+                 "expected closed, open, reference-wrk")
     ensure_tools(args.capture, args.reference)
     build = tempfile.TemporaryDirectory()
     reference = build_reference(build.name) if args.reference else None
@@ -322,6 +329,8 @@ def main() -> int:
         for i in range(args.runs):
             if args.together:
                 for name, load in (("closed (4 VUs)", ["--vus", "4"]), ("open (200/s)", ["--rate", "200"])):
+                    if name.split()[0] in skip:
+                        continue
                     peer, ours = together(url, args.seconds, load, args.capture)
                     runs.setdefault(f"wrk beside {name}", []).append(peer)
                     runs.setdefault(f"perftui {name}", []).append(ours)
@@ -329,10 +338,11 @@ def main() -> int:
                     peer, ours = wrk_pair(url, args.seconds, args.capture)
                     runs.setdefault("wrk beside wrk", []).append(peer)
                     runs.setdefault("wrk (control)", []).append(ours)
-                if reference:
+                if reference and "reference-wrk" not in skip:
                     peer, ours = reference_beside_wrk(reference, url, args.seconds, args.capture)
                     runs.setdefault("wrk beside reference open", []).append(peer)
                     runs.setdefault("reference open (200/s)", []).append(ours)
+                if reference:
                     peer, ours = perftui_beside_reference(reference, url, args.seconds, ["--rate", "200"], args.capture)
                     runs.setdefault("reference (early) beside open", []).append(peer)
                     runs.setdefault("perftui open beside reference", []).append(ours)
