@@ -455,3 +455,30 @@ def test_a_pause_counts_the_arrivals_due_before_it_that_were_never_reached():
     shape, paused, snap = asyncio.run(main())
     assert snap.dropped >= 50, snap
     assert snap.iterations + snap.dropped == _asked(shape, paused), (snap.iterations, snap.dropped)
+
+
+def test_a_phase_that_starts_before_the_worker_reads_it_never_repeats_the_time_the_last_one_covered():
+    """An open phase at 100/s runs 0.5 s; the next one (also 100/s) reaches the worker 0.3 s after
+    the clock entered it (its start is in the past, as when the coordinator was held). Its
+    arrivals start from where the first phase's left off: over 1 s, 100 arrivals, not the 130
+    that re-issuing the 0.3 s both covered would give."""
+
+    async def main():
+        server, url, _ = await _slow_server(0.0)
+        w = _worker(url, rate=100)
+        t0 = time.monotonic()
+        w.set_load(SetLoad(phase=0, kind="open", start=t0, clock_origin=t0, duration=60.0, rate_from=100, rate_to=100))
+        await asyncio.sleep(0.5)
+        w.set_load(SetLoad(phase=1, kind="open", start=time.monotonic() - 0.3, clock_origin=t0, duration=60.0,
+                           rate_from=100, rate_to=100))
+        await asyncio.sleep(0.5)
+        end = time.monotonic()
+        w.set_load(SetLoad(phase=1, kind="idle", start=end, duration=0))
+        await asyncio.sleep(0.2)
+        snap = w.snapshot(time.monotonic(), 1.0)
+        await w.stop(0.5)
+        server.close()
+        return snap, end - t0
+
+    snap, seconds = asyncio.run(main())
+    assert abs(snap.iterations + snap.dropped - 100 * seconds) <= 3, (snap.iterations, snap.dropped, seconds)

@@ -121,6 +121,8 @@ class Worker:
         self.schedule_lag = 0.0
         self.open_at: tuple[float, SetLoad] | None = None
         """The open loop's place while it waits: its next arrival (k) and its shape."""
+        self.open_reached: float | None = None
+        """The time up to which the running open loop has handed out its arrivals."""
         self.loop_lag = 0.0
         self.stalls = 0
         self._tick_due = 0.0
@@ -149,6 +151,7 @@ class Worker:
             self.shape_task.cancel()
             self.shape_task = None
         self.dropped += self._overtaken(shape.start if until is None else until)
+        covered, self.open_reached = self.open_reached, None
         if self.bench_task is not None and shape.kind != "idle":
             self.bench_task.cancel()  # skipped past: the next phase's load takes over
         self.shape = shape
@@ -163,13 +166,18 @@ class Worker:
         if shape.kind == "open":
             self.vu_target = 0
             self.gate = self._gate_pool()
-            self.shape_task = asyncio.ensure_future(self._open_loop(shape))
+            self.shape_task = asyncio.ensure_future(self._open_loop(shape, covered))
         elif shape.kind == "closed":
             self.shape_task = asyncio.ensure_future(self._closed_loop(shape))
         else:
             self.vu_target = 0
 
-    async def _open_loop(self, shape: SetLoad) -> None:
+    async def _open_loop(self, shape: SetLoad, covered: float | None = None) -> None:
+        """Run an open shape's schedule. A shape starts where the phase clock entered its phase,
+        which can be before the worker reads it (the coordinator held, a message's way): its
+        arrivals due meanwhile start at once, counted late. ``covered``: the time up to which the
+        open shape it replaces had handed out arrivals; this one's start from there, never twice
+        over the same time."""
         runner = self.runner
         late_threshold = runner.late_threshold
         poisson = shape.arrivals == "poisson"
@@ -183,6 +191,9 @@ class Worker:
         else:
             self.lane_limit, self.queue_limit = DEFAULT_LANES, DEFAULT_QUEUE
         start = shape.start
+        if covered is not None and covered > start:
+            reached = arrivals_until(covered - start, shape)
+            k = reached + rng.expovariate(1.0) if poisson else math.floor(reached - k) + 1 + k
         # the run's last phase: its last arrival is due before the phase ends (the coordinator's
         # stop, up to 50 ms later, would otherwise find arrivals past the plan: 1,506 of 1,500)
         end = start + shape.duration if shape.ends else math.inf
@@ -228,6 +239,7 @@ class Worker:
                         k += n
                 k += rng.expovariate(1.0) if poisson else 1.0
                 due = start + arrival_time(k, shape)
+            self.open_reached = horizon
 
     def _overtaken(self, until: float) -> int:
         """Arrivals of the open shape that was running, due before ``until`` (and before that
