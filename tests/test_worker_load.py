@@ -382,6 +382,17 @@ def _asked(shape: SetLoad, until: float) -> int:
     return max(0, math.ceil(W.arrivals_until(until - shape.start, shape) - 0.5))
 
 
+async def _open_200(duration: float, ends: bool) -> tuple[asyncio.Server, W.Worker, SetLoad]:
+    """A server answering at once and a worker given 200 arrivals/s from now for ``duration``."""
+    server, url, _ = await _slow_server(0.0)
+    w = _worker(url, rate=200)
+    now = time.monotonic()
+    shape = SetLoad(phase=0, kind="open", start=now, clock_origin=now, duration=duration, rate_from=200,
+                    rate_to=200, ends=ends)
+    w.set_load(shape)
+    return server, w, shape
+
+
 def test_arrivals_a_held_worker_never_reached_are_counted_dropped_at_the_stop():
     """The worker's whole loop is held for 0.5 s (as a busy machine holds it) while its open
     schedule runs at 200/s, and the run stops before it runs again: the ~100 arrivals that fell
@@ -389,12 +400,7 @@ def test_arrivals_a_held_worker_never_reached_are_counted_dropped_at_the_stop():
     exactly the arrivals the schedule asked for up to the stop."""
 
     async def main():
-        server, url, _ = await _slow_server(0.0)
-        w = _worker(url, rate=200)
-        now = time.monotonic()
-        shape = SetLoad(phase=0, kind="open", start=now, clock_origin=now, duration=10.0, rate_from=200,
-                        rate_to=200, ends=True)
-        w.set_load(shape)
+        server, w, shape = await _open_200(10.0, ends=True)
         await asyncio.sleep(0.3)
         time.sleep(0.5)  # the hold: nothing of the worker's runs
         at = time.monotonic()
@@ -414,14 +420,9 @@ def test_arrivals_a_schedule_behind_the_stop_never_reached_are_counted_dropped()
     it never reached are counted dropped: started + dropped is the phase's 200."""
 
     async def main():
-        server, url, _ = await _slow_server(0.0)
-        w = _worker(url, rate=200)
-        now = time.monotonic()
-        shape = SetLoad(phase=0, kind="open", start=now, clock_origin=now, duration=1.0, rate_from=200,
-                        rate_to=200, ends=True)
-        w.set_load(shape)
+        server, w, shape = await _open_200(1.0, ends=True)
         await asyncio.sleep(0.4)
-        await w.stop(0.5, now + 5.0)  # stopped (on the coordinator's clock) after the phase's end
+        await w.stop(0.5, shape.start + 5.0)  # stopped (on the coordinator's clock) after the phase's end
         snap = w.snapshot(time.monotonic(), 1.0)
         server.close()
         return snap
@@ -436,12 +437,7 @@ def test_a_pause_counts_the_arrivals_due_before_it_that_were_never_reached():
     that the held loop never reached are counted dropped; none due after it are."""
 
     async def main():
-        server, url, _ = await _slow_server(0.0)
-        w = _worker(url, rate=200)
-        now = time.monotonic()
-        shape = SetLoad(phase=0, kind="open", start=now, clock_origin=now, duration=10.0, rate_from=200,
-                        rate_to=200)
-        w.set_load(shape)
+        server, w, shape = await _open_200(10.0, ends=False)
         await asyncio.sleep(0.2)
         time.sleep(0.3)
         paused = time.monotonic()
