@@ -325,27 +325,28 @@ def main() -> int:
     url = f"http://127.0.0.1:{PORT}/"
     runs: dict[str, list[dict]] = {} if args.together else {
         "wrk (4 conns)": [], "perftui closed (4 VUs)": [], "perftui open (200/s)": []}
+    against: dict[str, str] = {}  # --together: each client's row -> the row of the client beside it
+
+    def pair(beside: str, name: str, peer: dict, ours: dict) -> None:
+        runs.setdefault(beside, []).append(peer)
+        runs.setdefault(name, []).append(ours)
+        against[name] = beside
+
     try:
         for i in range(args.runs):
             if args.together:
                 for name, load in (("closed (4 VUs)", ["--vus", "4"]), ("open (200/s)", ["--rate", "200"])):
                     if name.split()[0] in skip:
                         continue
-                    peer, ours = together(url, args.seconds, load, args.capture)
-                    runs.setdefault(f"wrk beside {name}", []).append(peer)
-                    runs.setdefault(f"perftui {name}", []).append(ours)
+                    pair(f"wrk beside {name}", f"perftui {name}", *together(url, args.seconds, load, args.capture))
                 if args.control:
-                    peer, ours = wrk_pair(url, args.seconds, args.capture)
-                    runs.setdefault("wrk beside wrk", []).append(peer)
-                    runs.setdefault("wrk (control)", []).append(ours)
+                    pair("wrk beside wrk", "wrk (control)", *wrk_pair(url, args.seconds, args.capture))
                 if reference and "reference-wrk" not in skip:
-                    peer, ours = reference_beside_wrk(reference, url, args.seconds, args.capture)
-                    runs.setdefault("wrk beside reference open", []).append(peer)
-                    runs.setdefault("reference open (200/s)", []).append(ours)
+                    pair("wrk beside reference open", "reference open (200/s)",
+                         *reference_beside_wrk(reference, url, args.seconds, args.capture))
                 if reference:
-                    peer, ours = perftui_beside_reference(reference, url, args.seconds, ["--rate", "200"], args.capture)
-                    runs.setdefault("reference (early) beside open", []).append(peer)
-                    runs.setdefault("perftui open beside reference", []).append(ours)
+                    pair("reference (early) beside open", "perftui open beside reference",
+                         *perftui_beside_reference(reference, url, args.seconds, ["--rate", "200"], args.capture))
             else:
                 runs["wrk (4 conns)"].append(wrk(url, args.seconds))
                 runs["perftui closed (4 VUs)"].append(perftui(url, args.seconds, ["--vus", "4"]))
@@ -360,17 +361,8 @@ def main() -> int:
         build.cleanup()
 
     def peer(name: str) -> str:
-        if not args.together:
-            return "wrk (4 conns)"
-        if name == "wrk (control)":
-            return "wrk beside wrk"
-        if name == "reference open (200/s)":
-            return "wrk beside reference open"
-        if name == "perftui open beside reference":
-            return "reference (early) beside open"
-        if name == "reference (early) beside open":
-            return name
-        return name if name.startswith("wrk") else name.replace("perftui ", "wrk beside ")
+        """The row a row is compared with: the client beside it (itself for that client)."""
+        return against.get(name, name) if args.together else "wrk (4 conns)"
 
     print()
     print(f"{'client':<28} {'p50':>7} {'p99':>7} {'p99.9':>7} {'Δp99 vs wrk':>12} {'Δp99.9':>8} {'stalls/run':>10}"

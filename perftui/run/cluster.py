@@ -10,15 +10,13 @@ where a worker runs.
   in turn (``place``), each pinned to its node (Ray's node affinity).
 - Clocks: every command's times are in the coordinator's ``time.monotonic()``. At start each
   actor's clock is read over a few round trips and the offset of the best (shortest) one kept;
-  ``SetLoad`` (and ``Stop``) times are shifted into the node's clock on the way out and snapshot times back on
-  the way in, so a node whose clock reads differently still runs the common schedule. Such an
-  estimate is only good to half its round trip, and a Ray call's way out (a task scheduled on the
-  actor) is slower than its way back, so it leans late. A node whose schedule runs late has its
-  last arrivals cut by the run's stop, uncounted: the likeliest reading of a CI run on a loaded
-  machine whose two nodes started 143 of 150 arrivals, none of them late (a 140 ms lean needs
-  round trips of 280 ms, which a busy machine can give an actor that has just started). A node
-  on this machine's own kernel (same boot id) shares its monotonic clock, so when zero lies
-  within the estimate's bounds the offset is exactly zero.
+  ``SetLoad`` (and ``Stop``) times are shifted into the node's clock on the way out and
+  snapshot times back on the way in, so a node whose clock reads differently still runs the
+  common schedule. Such an estimate is only good to half its round trip, and a Ray call's way
+  out (a task scheduled on the actor) is slower than its way back, so it leans late; a node
+  whose schedule runs late has its last arrivals overtaken by the run's stop (counted dropped,
+  ``Stop.at``). A node on this machine's own kernel (same boot id) shares its monotonic clock, so
+  when zero lies within the estimate's bounds the offset is exactly zero.
 - Liveness: a worker's reports are fetched by long polls (``POLL_WAIT``); a worker that has not
   answered for ``LOST_AFTER`` seconds past that, or whose actor Ray reports dead, is lost. The
   coordinator then re-shares its load among the survivors (see ``Coordinator._apply_load``).

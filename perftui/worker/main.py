@@ -119,10 +119,9 @@ class Worker:
         self.late = 0
         self.dropped = 0
         self.schedule_lag = 0.0
-        self.open_at: tuple[float, SetLoad] | None = None
-        """The open loop's place while it waits: its next arrival (k) and its shape."""
-        self.open_reached: float | None = None
-        """The time up to which the running open loop has handed out its arrivals."""
+        self.open_at: tuple[float, SetLoad, float | None] | None = None
+        """The open loop's place while it waits (its only await): its next arrival (k), its shape,
+        and the time up to which it has handed out arrivals (None before its first)."""
         self.loop_lag = 0.0
         self.stalls = 0
         self._tick_due = 0.0
@@ -150,8 +149,9 @@ class Worker:
         if self.shape_task is not None:
             self.shape_task.cancel()
             self.shape_task = None
-        self.dropped += self._overtaken(shape.start if until is None else until)
-        covered, self.open_reached = self.open_reached, None
+        at, self.open_at = self.open_at, None
+        self.dropped += self._overtaken(at, shape.start if until is None else until)
+        covered = at[2] if at is not None else None
         if self.bench_task is not None and shape.kind != "idle":
             self.bench_task.cancel()  # skipped past: the next phase's load takes over
         self.shape = shape
@@ -200,6 +200,7 @@ class Worker:
         arrive = self._arrive
         queue = self.queue
         waker = self.waker
+        reached = None  # the time up to which this loop has handed out arrivals
         while True:
             due = start + arrival_time(k, shape)
             if due >= end:
@@ -215,9 +216,8 @@ class Worker:
                 # (2,000/s once cost 98 % when every sub-millisecond sleep returned at once). A
                 # timer file descriptor fires within ~0.3 ms of its time (waker.py); the loop's
                 # own timer rounds to whole milliseconds and fires up to ~1.5 ms late.
-                self.open_at = (k, shape)  # where a stop that comes meanwhile finds the schedule
+                self.open_at = (k, shape, reached)  # where a stop or a new shape finds the schedule
                 await waker.until(max(due - EARLY, _now() + EARLY))
-                self.open_at = None
             now = _now()
             horizon = min(now + EARLY, math.nextafter(end, 0.0))  # (never an arrival after the end)
             while due <= horizon:
@@ -239,17 +239,18 @@ class Worker:
                         k += n
                 k += rng.expovariate(1.0) if poisson else 1.0
                 due = start + arrival_time(k, shape)
-            self.open_reached = horizon
+            reached = horizon
 
-    def _overtaken(self, until: float) -> int:
-        """Arrivals of the open shape that was running, due before ``until`` (and before that
-        shape's end), that its loop never reached: it was held past them, or (on a cluster node)
-        its schedule ran behind the coordinator's. Counted dropped when the shape is replaced or
-        the run stops, so that a plan's arrivals are each started, or dropped and counted."""
-        at, self.open_at = self.open_at, None
+    @staticmethod
+    def _overtaken(at: tuple[float, SetLoad, float | None] | None, until: float) -> int:
+        """Arrivals of the open shape that was running (``at``: its loop's place, ``open_at``),
+        due before ``until`` (and before that shape's end), that its loop never reached: it was
+        held past them, or (on a cluster node) its schedule ran behind the coordinator's. Counted
+        dropped when the shape is replaced or the run stops, so that a plan's arrivals are each
+        started, or dropped and counted."""
         if at is None:
             return 0
-        k, shape = at
+        k, shape, _ = at
         limit = min(until, shape.start + shape.duration if shape.ends else math.inf) - shape.start
         if limit <= arrival_time(k, shape):
             return 0
