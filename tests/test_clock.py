@@ -78,6 +78,23 @@ def test_the_clock_enters_each_phase_after_its_length_and_owes_the_end_after_the
     assert c.state == "finished" and not c.active and c.due() is None and c.target() == (0.0, 0)
 
 
+def test_a_phase_ends_at_its_end_however_late_the_clock_is_asked():
+    """The owner looks every so often (the coordinator every 50 ms, longer when held): the next
+    phase starts where the last one ran out, and a clock asked very late owes every phase
+    change it passed, one by one, each at its own time."""
+    c, now = started()
+    assert c.ends_at() == 510.0
+    now.advance(10.3)
+    t = c.due()
+    assert t == Transition(0, 1, "clock") and t.at == 510.0
+    assert c.phase_elapsed() == pytest.approx(0.3) and c.shape().remaining == pytest.approx(19.7)
+    now.advance(40)  # to 550.3: past steady (530) and users (545) and cool down (550)
+    owed = [c.due(), c.due(), c.due()]
+    assert [(t.entered, t.at) for t in owed] == [(2, 530.0), (3, 545.0), (None, 550.0)]
+    c.finish()
+    assert c.ends_at() is None
+
+
 def test_pause_stretches_the_phase_and_stops_the_load():
     c, now = started()
     now.advance(3)

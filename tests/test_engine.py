@@ -483,3 +483,37 @@ async def test_a_coordinator_held_as_the_run_starts_cuts_nothing_from_the_phase(
     assert s.end_reason == "completed"
     assert abs(s.iterations - 60) <= 2, s.iterations
     assert s.total.late_starts >= 5, s.total.late_starts  # ~8 fell due while it was held
+    phase = next(e for e in s.events if e.kind == "phase")
+    assert phase.t == s.phases[0].start < 0.1, (phase.t, s.phases[0].start)  # when the clock entered it (was 0.366)
+
+
+async def test_phases_end_where_their_lengths_say_and_the_record_says_so(tmp_path, demo):
+    """Three phases of 0.33 s: each starts exactly where the one before ran out, in its record
+    and its event, however late the coordinator's clock looks (it looked every 50 ms, so a phase
+    ended up to a tick late and the next started as much later, its event stamped then)."""
+    plan = write_plan(tmp_path, f"""
+        target = "{demo.url}"
+        [[phases]]
+        duration = "330ms"
+        arrival_rate = 20
+        [[phases]]
+        duration = "330ms"
+        arrival_rate = 40
+        [[phases]]
+        duration = "330ms"
+        arrival_rate = 20
+        [[scenarios]]
+        steps = [{{ url = "/health" }}]
+    """)
+    coord = Coordinator(load_plan(plan), demo.url, workers=1)
+    try:
+        await coord.start()
+        await asyncio.wait_for(coord.finished.wait(), timeout=60)
+    finally:
+        await coord.stop("stopped by test")
+    s = coord.session
+    assert s.end_reason == "completed"
+    starts = [p.start for p in s.phases]
+    assert [round(b - a, 3) for a, b in zip(starts, starts[1:])] == [0.33, 0.33], starts
+    assert [p.end for p in s.phases[:2]] == starts[1:]
+    assert [e.t for e in s.events if e.kind == "phase"] == starts

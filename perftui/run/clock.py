@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import msgspec
 
@@ -135,11 +135,13 @@ class Shape:
 class Transition:
     """A change of phase: ``left`` is the index of the phase left (None at the start), ``entered``
     the new one (None when the run has no phase left: the owner ends the run), ``reason``
-    clock | skip | back."""
+    clock | skip | back. ``at``: when it happened on the clock's time (a phase that ran its length
+    ends at its end, however late the owner asks)."""
 
     left: int | None
     entered: int | None
     reason: str
+    at: float | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -254,16 +256,24 @@ class PhaseClock:
             v0, v1 = spec.value_at(elapsed), spec.end_value
         return Shape(spec.kind, remaining, v0, v1)
 
+    def ends_at(self) -> float | None:
+        """When the current phase runs out on the clock's time, if running (None otherwise)."""
+        spec = self.current
+        if self.s.state != "running" or spec is None or self.s.resumed_at is None:
+            return None
+        return self.s.resumed_at + spec.duration - self.s.phase_elapsed
+
     def due(self) -> Transition | None:
         """The transition the clock owes now (the current phase ran its length), or None.
-        Entering the next phase is applied here; past the last one (``entered`` None) the
+        Entering the next phase is applied here, as of the moment the current one ran out (the
+        owner asking late moves no phase boundary); past the last one (``entered`` None) the
         owner ends the run."""
-        spec = self.current
-        if self.s.state != "running" or spec is None or self.phase_elapsed() < spec.duration:
+        end = self.ends_at()
+        if end is None or self.now() < end:
             return None
         if self.s.phase_index + 1 < len(self.specs):
-            return self._enter(self.s.phase_index + 1, "clock")
-        return Transition(self.s.phase_index, None, "clock")
+            return self._enter(self.s.phase_index + 1, "clock", at=end)
+        return Transition(self.s.phase_index, None, "clock", at=end)
 
     # ---- control -----------------------------------------------------------------------
 
@@ -294,7 +304,7 @@ class PhaseClock:
         if not self.active:
             return None
         if self.in_last_phase:
-            return Transition(self.s.phase_index, None, reason)
+            return Transition(self.s.phase_index, None, reason, self.now())
         return self._enter(self.s.phase_index + 1, reason)
 
     def back(self) -> Transition | None:
@@ -344,13 +354,15 @@ class PhaseClock:
         self.s.resumed_at = None
         self.s.state = "finished"
 
-    def _enter(self, index: int, reason: str, *, left: int | None | bool = True) -> Transition:
+    def _enter(self, index: int, reason: str, *, left: int | None | bool = True,
+               at: float | None = None) -> Transition:
         prev = self.s.phase_index if left is True else left
+        at = self.now() if at is None else at
         self.s.phase_index = index
         self.s.phase_elapsed = 0.0
-        self.s.resumed_at = self.now() if self.s.state == "running" else None
+        self.s.resumed_at = at if self.s.state == "running" else None
         self.s.override = None
-        return Transition(prev, index, reason)
+        return Transition(prev, index, reason, at)
 
 
 class ClockView:

@@ -326,14 +326,19 @@ class Coordinator(ClockView):
     async def _tick_seconds(self) -> None:
         next_second = self.session.started_mono + 1.0
         grace = 0.06  # snapshots stamped on the boundary arrive within a millisecond or so
-        while self.phase_clock.active:
-            await asyncio.sleep(0.05)
+        clock = self.phase_clock
+        while clock.active:
+            # Wake at the phase's end when it comes before the next 50 ms: the workers get the
+            # next phase's shape as it starts, not up to a tick later (the old shape runs on
+            # meanwhile, so a late tick moved load from one phase into the other).
+            end = clock.ends_at()
+            await asyncio.sleep(0.05 if end is None else min(0.05, max(0.0, end - _now()) + 0.0005))
             now = _now()
-            t = self.phase_clock.due()
-            if t is not None and t.entered is None:
-                await self.stop("completed")
-                return
-            self._transition(t)
+            while (t := clock.due()) is not None:  # (a held loop can owe more than one)
+                if t.entered is None:
+                    await self.stop("completed")
+                    return
+                self._transition(t)
             if now >= next_second + grace:
                 self._second(next_second)
                 next_second += 1.0
@@ -526,29 +531,32 @@ class Coordinator(ClockView):
 # ---- what a phase change and a load change leave in the session (the tests' fake uses them too)
 
 
-def close_phase_record(session: SessionRecord, index: int | None, *, skipped: bool | None = None) -> None:
-    """End the record of phase ``index`` now, if it is open (``skipped``: left by skip or back)."""
+def close_phase_record(session: SessionRecord, index: int | None, *, skipped: bool | None = None,
+                       at: float | None = None) -> None:
+    """End the record of phase ``index`` now or at monotonic time ``at``, if it is open
+    (``skipped``: left by skip or back)."""
     if index is None:
         return
     rec = session.phases[index]
     if rec.start is not None and rec.end is None:
-        rec.end = round(session.elapsed(), 3)
+        rec.end = round(session.elapsed(at), 3)
         if skipped is not None:
             rec.skipped = skipped
 
 
 def record_transition(session: SessionRecord, specs: list[PhaseSpec], t: Transition) -> None:
-    """Close the phase left, open the one entered, say so in the events."""
+    """Close the phase left, open the one entered, say so in the events: as of when the clock
+    made the change (a phase that ran its length ends at its end, whenever this runs)."""
     manual = t.reason in ("skip", "back")
-    close_phase_record(session, t.left, skipped=(t.reason == "skip") if manual else None)
+    close_phase_record(session, t.left, skipped=(t.reason == "skip") if manual else None, at=t.at)
     if t.entered is None:
         return
     rec = session.phases[t.entered]
-    rec.start = round(session.elapsed(), 3)
+    rec.start = round(session.elapsed(t.at), 3)
     rec.end = None
     spec = specs[t.entered]
     session.event("phase", f"phase {t.entered + 1}/{len(specs)} '{spec.name}' ({spec.describe()})"
-                  + ("" if t.reason == "clock" else f" [{t.reason}]"))
+                  + ("" if t.reason == "clock" else f" [{t.reason}]"), at=t.at)
 
 
 def record_load_change(session: SessionRecord, index: int, change: LoadChange) -> None:

@@ -177,8 +177,9 @@ class SessionRecord:
             return 0.0
         return (now if now is not None else time.monotonic()) - self.started_mono
 
-    def event(self, kind: str, message: str) -> Event:
-        ev = Event(t=round(self.elapsed(), 3), kind=kind, message=self.mask(message))
+    def event(self, kind: str, message: str, at: float | None = None) -> Event:
+        """Record an event now, or as of the monotonic time ``at``."""
+        ev = Event(t=round(self.elapsed(at), 3), kind=kind, message=self.mask(message))
         self.add_event(ev)
         return ev
 
