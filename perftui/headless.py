@@ -8,6 +8,7 @@ the session (``partial: true``); a second SIGINT stops at once, still writing wh
 from __future__ import annotations
 
 import asyncio
+import math
 import queue
 import signal
 import sys
@@ -41,7 +42,7 @@ def progress_line(coord: Coordinator) -> str:
     else:
         target = f"{row.target_rps:,.1f}/s"
     parts = [
-        f"{format_duration(row.t):>7}",
+        f"{format_duration(row.t, exact=True):>7}",  # (the run's last row: a part of a second)
         f"{phase[:18]:<18}",
         f"target {target:>10}",
         *([f"started {row.started_rps:>8,.1f}/s"] if not row.target_vus else []),
@@ -118,6 +119,19 @@ def protocol_lines(session: SessionRecord) -> list[str]:
     return out
 
 
+def asked_arrivals(session: SessionRecord) -> float:
+    """Arrivals the plan asked for, from the timeline: each row's target rate over the time it
+    spans, up to where the load ended (the last phase's end; the last row, the run's partial
+    second, spans less than the rest and also holds the stop's grace period)."""
+    ends = [p.end for p in session.phases if p.end is not None]
+    load_end = max(ends) if ends else math.inf
+    asked, before = 0.0, 0.0
+    for r in session.timeline:
+        asked += r.target_rps * max(0.0, min(r.t, load_end) - before)
+        before = r.t
+    return asked
+
+
 def summary_text(session: SessionRecord) -> str:
     doc_summary = session.summary()
     out: list[str] = []
@@ -151,7 +165,7 @@ def summary_text(session: SessionRecord) -> str:
     if s.error_kinds.get("interrupted"):
         w(f"interrupted    {s.error_kinds['interrupted']:,} request(s) still in flight when the run ended, after its"
           " grace period (defaults.graceful_stop); counted as errors")
-    asked = sum(r.target_rps for r in session.timeline) * session.resolution
+    asked = asked_arrivals(session)
     if asked and not any(r.target_vus for r in session.timeline):  # open model: asked vs started, and why
         stalls = sum(r.stalls for r in session.timeline)
         w(f"arrivals       asked ~{asked:,.0f}    started {session.iterations:,} ({session.iterations / asked:.1%})"
@@ -250,6 +264,7 @@ class HeadlessRun:
         self.serve = serve
         self.session_id = session_id
         self._events_shown = 0
+        self._row_shown: float | None = None
 
     def _print(self, text: str) -> None:
         self.output.write(text)
@@ -262,7 +277,12 @@ class HeadlessRun:
                            "setup", "teardown", "benchmark", "limit", "cluster", "node", "slo", "threshold"):
                 self._print(f"{'!' if ev.kind in ('worker', 'warning', 'health', 'generator', 'node', 'slo', 'threshold') else '·'} {format_duration(max(0.0, ev.t)):>6}  {ev.message}")
         self._events_shown = len(events)
-        if coord.state != "finished":
+        timeline = coord.session.timeline
+        # the run's last, partial second too (its row closes as the run finishes); once
+        if timeline and timeline[-1].t != self._row_shown:
+            self._row_shown = timeline[-1].t
+            self._print(progress_line(coord))
+        elif coord.state != "finished" and not timeline:
             self._print(progress_line(coord))
 
     def _on_signal(self, signame: str) -> None:
@@ -296,7 +316,7 @@ class HeadlessRun:
                 elif coord.session.benchmark:
                     load = f"benchmark of {len(coord.specs)} operation(s)"
                 else:
-                    load = f"{len(coord.specs)} phase(s), {sum(s.duration for s in coord.specs):.0f}s planned"
+                    load = f"{len(coord.specs)} phase(s), {format_duration(sum(s.duration for s in coord.specs), exact=True)} planned"
                 shown = f"{plan.name} [profile {plan.profile}]" if plan.profile else plan.name
                 self._print(f"perftui · {shown} → {shown_target(plan, coord.session.target)} · {load} · "
                             f"{coord.worker_count} worker(s)")

@@ -55,12 +55,17 @@ def _parse_duration(value: str | int | float) -> float:
     return total
 
 
-def format_duration(seconds: float) -> str:
-    """``75`` -> ``1m15s``; sub-second values in ms."""
+def format_duration(seconds: float, *, exact: bool = False) -> str:
+    """``75`` -> ``1m15s``; sub-second values in ms. ``exact``: a part of a second stays, to the
+    hundredth (``2.51`` -> ``2.51s``, ``62.5`` -> ``1m02.5s``)."""
     if seconds < 0:
-        return "-" + format_duration(-seconds)
+        return "-" + format_duration(-seconds, exact=exact)
     if seconds < 1:
         return f"{seconds * 1000:.0f}ms"
+    if exact and abs(seconds - round(seconds)) >= 0.005:
+        m, s = divmod(round(seconds, 2), 60)
+        head = format_duration(m * 60)[:-3] if m else ""  # "1m" of "1m00s" ("1h05m" of "1h05m00s")
+        return f"{head}{s:05.2f}".rstrip("0") + "s" if head else f"{s:.2f}".rstrip("0") + "s"
     whole = int(round(seconds))
     h, rem = divmod(whole, 3600)
     m, s = divmod(rem, 60)

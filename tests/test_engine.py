@@ -4,6 +4,7 @@ driven through the CLI as a user would, plus the coordinator's live-control API 
 from __future__ import annotations
 
 import asyncio
+import re
 import signal
 import subprocess
 import sys
@@ -63,6 +64,29 @@ def test_open_model_rate_is_accurate(tmp_path, demo):
     # included (counted in 10 ms ticks it read 222 % of one worker's core)
     assert all(row["cpu_percent"] <= 110 * doc["workers"] for row in doc["timeline"]), \
         [row["cpu_percent"] for row in doc["timeline"]]
+
+
+def test_a_run_ending_within_a_second_shows_and_counts_that_part(tmp_path, demo):
+    """2.5 s at 40/s: the last half second has its progress line (it had none), the arrivals
+    asked are the plan's 100 (it counted the last row as a whole second: "asked ~120 ... started
+    83%"), and the phase record ends where its length says."""
+    plan = write_plan(tmp_path, f"""
+        target = "{demo.url}"
+        [[phases]]
+        duration = "2.5s"
+        arrival_rate = 40
+        [[scenarios]]
+        steps = [{{ url = "/health" }}]
+    """)
+    out = tmp_path / "s.json"
+    r = run_cli("run", str(plan), "--headless", "--out", str(out))
+    assert r.returncode == 0, r.stderr + r.stdout
+    assert "1 phase(s), 2.5s planned" in r.stdout, r.stdout
+    rows = [line for line in r.stdout.splitlines() if " target " in line and " p95 " in line]
+    assert re.match(r"\s*2\.\d+s ", rows[-1]), rows  # (the second before: "2s")
+    assert "arrivals       asked ~100 " in r.stdout, r.stdout
+    doc = read_session(out)
+    assert doc["phases"][0]["end"] == 2.5, doc["phases"]
 
 
 def test_two_workers_share_the_rate(tmp_path, demo):

@@ -336,7 +336,7 @@ class Coordinator(ClockView):
             now = _now()
             while (t := clock.due()) is not None:  # (a held loop can owe more than one)
                 if t.entered is None:
-                    await self.stop("completed")
+                    await self.stop("completed", ran_out=t.at)
                     return
                 self._transition(t)
             if now >= next_second + grace:
@@ -463,10 +463,12 @@ class Coordinator(ClockView):
     def annotate(self, text: str) -> None:
         self.session.event("annotation", text)
 
-    async def stop(self, reason: str = "stopped", *, grace: float | None = None) -> None:
+    async def stop(self, reason: str = "stopped", *, grace: float | None = None,
+                   ran_out: float | None = None) -> None:
         """Stop the run: workers finish in-flight work (up to ``grace``, by default the plan's
         ``defaults.graceful_stop``), cancel what is still going (counted as ``interrupted``)
-        and send final snapshots."""
+        and send final snapshots. ``ran_out``: when the last phase ran its length (its record
+        ends there)."""
         if grace is None:
             grace = duration_s(self.plan.defaults.graceful_stop)
         if self._stopping:
@@ -483,7 +485,7 @@ class Coordinator(ClockView):
             # the clock reads none, and that row said 0/s asked of a second that ran at full load)
             since = self.session._last_tick or self.session.started_mono or _now()
             self._final_target = self.target_now(back=max(0.0, _now() - since) / 2)
-            close_phase_record(self.session, self.phase_index if self.current else None)
+            close_phase_record(self.session, self.phase_index if self.current else None, at=ran_out)
             self.session.event("stop", reason)
         self.phase_clock.finish()
         if self._clock_task and self._clock_task is not asyncio.current_task():
