@@ -29,7 +29,9 @@ traffic of every pair (``tcpdump`` on the server's core) and splits each client'
 what the kernel saw: the *wire* time (request segment to response segment on the same
 connection: the server's and its core's share) and, for closed-loop clients, the *turnaround*
 (response segment to the next request on that connection: the client's own time between two
-requests, where its loop's stalls show), pooled per client. ``python bench/tail.py [--runs 5
+requests, where its loop's stalls show), pooled per client. With ``--together``, each pooled Δ
+also gets a 95 % interval from the runs resampled with replacement (each with the run beside it):
+what the sitting can tell apart from nothing. ``python bench/tail.py [--runs 5
 --seconds 60] [--together [--control] [--reference] [--capture] [--skip ROUNDS]]``.
 """
 
@@ -292,6 +294,43 @@ def pooled(rs: list[dict], q: float, key: str = "hist") -> float:
     return 0.0
 
 
+def _tops(r: dict, share: float = 0.07) -> tuple[int, list[int]]:
+    """A run's request count and its slowest ``share`` of latencies (µs), slowest first: all a
+    pooled p99 or p99.9 of up to ~14 runs like it can reach."""
+    hist, n = r["hist"], sum(r["hist"].values())
+    keep, top = int(share * n) + 1, []
+    for value in sorted(hist, reverse=True):
+        top.extend([value] * hist[value])
+        if len(top) >= keep:
+            break
+    return n, top[:keep]
+
+
+def _pooled_top(picked: list[tuple[int, list[int]]], q: float) -> float:
+    """``pooled`` of the runs ``picked`` (as ``_tops`` gives them), from their slowest values."""
+    n = sum(count for count, _ in picked)
+    beyond = n - max(1, int(q / 100 * n + 0.5))  # values slower than the percentile
+    merged = sorted((v for _, top in picked for v in top), reverse=True)
+    return merged[min(beyond, len(merged) - 1)] / 1000
+
+
+def interval(rs: list[dict], peers: list[dict], q: float, draws: int = 2000, seed: int = 1) -> tuple[float, float]:
+    """95 % interval of the pooled Δ (``rs`` − ``peers``) at percentile ``q``, the runs resampled
+    with replacement, each run with the one beside it (they met the same moments of the machine).
+    Its width is what the sitting can tell apart: a run's stalls and the machine's moods move a
+    pooled p99.9 by whole milliseconds, which a resampling of single requests would not show."""
+    import random
+
+    rng = random.Random(seed)
+    ours, theirs = [_tops(r) for r in rs], [_tops(r) for r in peers]
+    deltas = []
+    for _ in range(draws):
+        pick = [rng.randrange(len(rs)) for _ in rs]
+        deltas.append(_pooled_top([ours[i] for i in pick], q) - _pooled_top([theirs[i] for i in pick], q))
+    deltas.sort()
+    return deltas[int(0.025 * draws)], deltas[int(0.975 * draws) - 1]
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=3)
@@ -366,7 +405,8 @@ def main() -> int:
 
     print()
     print(f"{'client':<28} {'p50':>7} {'p99':>7} {'p99.9':>7} {'Δp99 vs wrk':>12} {'Δp99.9':>8} {'stalls/run':>10}"
-          f" | pooled {'p99':>7} {'p99.9':>7} {'Δp99':>7} {'Δp99.9':>7}")
+          f" | pooled {'p99':>7} {'p99.9':>7} {'Δp99':>7} {'Δp99.9':>7}"
+          f" | 95 % interval (runs resampled) {'Δp99':>13} {'Δp99.9':>13}")
     table = {}
     for name, rs in runs.items():
         med = {q: statistics.median(r[q] for r in rs) for q in ("p50", "p99", "p999")}
@@ -375,12 +415,18 @@ def main() -> int:
         pbase = {q: pooled(runs[peer(name)], q) for q in (99, 99.9)}
         stalls = statistics.median(r["stalls"] for r in rs) if "stalls" in rs[0] else None
         table[name] = {"median": med, "pooled": {"p99": pool[99], "p999": pool[99.9]},
-                       "runs": [{k: v for k, v in r.items() if k not in ("hist", "service", "send_lag", "wire", "turn")}
-                                for r in rs]}
+                       "runs": [{**{k: v for k, v in r.items() if k not in ("hist", "service", "send_lag", "wire", "turn")},
+                                 "slowest": _tops(r)} for r in rs]}  # (count, slowest 7 % in µs): to resample later
+        spread = ""
+        if peer(name) != name and len(rs) == len(runs[peer(name)]) > 1:
+            ci = {q: interval(rs, runs[peer(name)], q) for q in (99, 99.9)}
+            table[name]["interval"] = {"p99": ci[99], "p999": ci[99.9]}
+            spread = " | " + " " * 30 + "".join(f"{f'{lo:+.2f}…{hi:+.2f}':>14}" for lo, hi in ci.values())
         print(f"{name:<28} {med['p50']:>7.2f} {med['p99']:>7.2f} {med['p999']:>7.2f} "
               f"{med['p99'] - base['p99']:>+12.2f} {med['p999'] - base['p999']:>+8.2f} "
               f"{'' if stalls is None else f'{stalls:.0f}':>10}"
-              f" | pooled {pool[99]:>7.2f} {pool[99.9]:>7.2f} {pool[99] - pbase[99]:>+7.2f} {pool[99.9] - pbase[99.9]:>+7.2f}")
+              f" | pooled {pool[99]:>7.2f} {pool[99.9]:>7.2f} {pool[99] - pbase[99]:>+7.2f} {pool[99.9] - pbase[99.9]:>+7.2f}"
+              + spread)
         if "service" in rs[0]:
             svc = {q: pooled(rs, q, "service") for q in (99, 99.9)}
             table[name]["pooled_service"] = {"p99": svc[99], "p999": svc[99.9]}
