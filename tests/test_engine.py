@@ -27,18 +27,23 @@ def _wait_progress(proc: subprocess.Popen, lines: int) -> None:
         seen += " p95 " in line
 
 
+def _health_plan(tmp_path, url: str, duration: str, rate: int):
+    """A plan of one open phase, ``rate``/s for ``duration``, each arrival a GET /health."""
+    return write_plan(tmp_path, f"""
+        target = "{url}"
+        [[phases]]
+        duration = "{duration}"
+        arrival_rate = {rate}
+        [[scenarios]]
+        steps = [{{ url = "/health" }}]
+    """)
+
+
 def test_open_model_rate_is_accurate(tmp_path, demo):
     """200 arrivals/s for 5 s: the run keeps to the schedule (never more than 1000 arrivals, and
     the target recorded exactly). How close the achieved rate gets is bench/'s business: with
     both cores busy (the suite beside other work) the bounds here are generous."""
-    plan = write_plan(tmp_path, f"""
-        target = "{demo.url}"
-        [[phases]]
-        duration = "5s"
-        arrival_rate = 200
-        [[scenarios]]
-        steps = [{{ url = "/health" }}]
-    """)
+    plan = _health_plan(tmp_path, demo.url, "5s", 200)
     out = tmp_path / "s.json"
     r = run_cli("run", str(plan), "--headless", "--out", str(out))
     assert r.returncode == 0, r.stderr + r.stdout
@@ -70,14 +75,7 @@ def test_a_run_ending_within_a_second_shows_and_counts_that_part(tmp_path, demo)
     """2.5 s at 40/s: the last half second has its progress line (it had none), the arrivals
     asked are the plan's 100 (it counted the last row as a whole second: "asked ~120 ... started
     83%"), and the phase record ends where its length says."""
-    plan = write_plan(tmp_path, f"""
-        target = "{demo.url}"
-        [[phases]]
-        duration = "2.5s"
-        arrival_rate = 40
-        [[scenarios]]
-        steps = [{{ url = "/health" }}]
-    """)
+    plan = _health_plan(tmp_path, demo.url, "2.5s", 40)
     out = tmp_path / "s.json"
     r = run_cli("run", str(plan), "--headless", "--out", str(out))
     assert r.returncode == 0, r.stderr + r.stdout
@@ -90,14 +88,7 @@ def test_a_run_ending_within_a_second_shows_and_counts_that_part(tmp_path, demo)
 
 
 def test_two_workers_share_the_rate(tmp_path, demo):
-    plan = write_plan(tmp_path, f"""
-        target = "{demo.url}"
-        [[phases]]
-        duration = "3s"
-        arrival_rate = 100
-        [[scenarios]]
-        steps = [{{ url = "/health" }}]
-    """)
+    plan = _health_plan(tmp_path, demo.url, "3s", 100)
     out = tmp_path / "s.json"
     r = run_cli("run", str(plan), "--headless", "--workers", "2", "--out", str(out))
     assert r.returncode == 0, r.stderr
@@ -429,19 +420,13 @@ async def test_scaling_a_ramp_keeps_it_a_ramp(tmp_path, demo):
         await coord.stop("stopped by test")
 
 
-async def _run_to_its_end(tmp_path, demo, duration: str, prepare) -> object:
-    """A 20/s run of ``duration`` against the demo, ``prepare(coord)`` before it starts; the
-    session once the run has finished (by itself or not)."""
-    plan = write_plan(tmp_path, f"""
-        target = "{demo.url}"
-        [[phases]]
-        duration = "{duration}"
-        arrival_rate = 20
-        [[scenarios]]
-        steps = [{{ url = "/health" }}]
-    """)
+async def _run_to_its_end(tmp_path, demo, duration: str, prepare=None, plan=None) -> object:
+    """A 20/s run of ``duration`` against the demo (or ``plan``), ``prepare(coord)`` before it
+    starts; the session once the run has finished (by itself or not)."""
+    plan = plan or _health_plan(tmp_path, demo.url, duration, 20)
     coord = Coordinator(load_plan(plan), demo.url, workers=1)
-    prepare(coord)
+    if prepare is not None:
+        prepare(coord)
     try:
         await coord.start()
         await asyncio.wait_for(coord.finished.wait(), timeout=60)
@@ -529,13 +514,7 @@ async def test_phases_end_where_their_lengths_say_and_the_record_says_so(tmp_pat
         [[scenarios]]
         steps = [{{ url = "/health" }}]
     """)
-    coord = Coordinator(load_plan(plan), demo.url, workers=1)
-    try:
-        await coord.start()
-        await asyncio.wait_for(coord.finished.wait(), timeout=60)
-    finally:
-        await coord.stop("stopped by test")
-    s = coord.session
+    s = await _run_to_its_end(tmp_path, demo, "", plan=plan)
     assert s.end_reason == "completed"
     starts = [p.start for p in s.phases]
     assert [round(b - a, 3) for a, b in zip(starts, starts[1:])] == [0.33, 0.33], starts
