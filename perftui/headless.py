@@ -275,7 +275,7 @@ class HeadlessRun:
         for ev in events[self._events_shown:]:
             if ev.kind in ("worker", "warning", "phase", "pause", "resume", "rate", "vus", "annotation", "health", "generator",
                            "setup", "teardown", "benchmark", "limit", "cluster", "node", "slo", "threshold"):
-                self._print(f"{'!' if ev.kind in ('worker', 'warning', 'health', 'generator', 'node', 'slo', 'threshold') else '·'} {format_duration(max(0.0, ev.t)):>6}  {ev.message}")
+                self._print(f"{'!' if ev.kind in ('worker', 'warning', 'health', 'generator', 'node', 'slo', 'threshold') else '·'} {format_duration(max(0.0, ev.t), exact=True):>6}  {ev.message}")
         self._events_shown = len(events)
         timeline = coord.session.timeline
         # the run's last, partial second too (its row closes as the run finishes); once
