@@ -22,14 +22,14 @@ def phase_cells(specs, records, index: int, current_elapsed: float, started: boo
     """One (title, timing, progress fraction, role) per phase; role is done|current|next|skipped."""
     cells = []
     for i, (spec, rec) in enumerate(zip(specs, records)):
-        planned = format_duration(spec.duration)
+        planned = format_duration(spec.duration, exact=True)  # (as the plan wrote it: 1.5s)
         if started and not finished and i == index:
             role = "current"
             frac = min(1.0, current_elapsed / spec.duration) if spec.duration else 1.0
             timing = f"{format_duration(current_elapsed)} of {planned}"
         elif rec.start is not None and rec.end is not None:
             role = "skipped" if rec.skipped else "done"
-            actual = format_duration(max(0.0, rec.end - rec.start))
+            actual = format_duration(max(0.0, rec.end - rec.start), exact=not rec.skipped)
             frac = 1.0 if not rec.skipped else min(1.0, (rec.end - rec.start) / spec.duration if spec.duration else 1.0)
             timing = f"{actual} of {planned}" + (" skipped" if rec.skipped else "")
         else:
