@@ -156,3 +156,18 @@ async def test_header_draws_from_the_view_alone():
     assert "checkout flow" in wide and "RUNNING" in wide and "phase 1/4" in wide and "elapsed" in wide
     narrow = text(header_renderable(v.header, 80), 80)
     assert "req" in narrow and "p95" in narrow and "err" in narrow
+
+
+def test_the_phase_strip_keeps_a_part_of_a_second():
+    """A 1.5 s phase reads "1.5s of 1.5s" when done (it read "2s of 2s"); a skipped one's time
+    stays whole, and the current one's counts on in whole seconds."""
+    from types import SimpleNamespace
+
+    from perftui.run.clock import PhaseSpec
+    from perftui.ui.widgets.phases import phase_cells
+
+    specs = [PhaseSpec("a", "open", 1.5, 20, 20), PhaseSpec("b", "open", 20, 40, 40), PhaseSpec("c", "closed", 2.5, 2, 2)]
+    records = [SimpleNamespace(start=0.0, end=1.5, skipped=False), SimpleNamespace(start=1.5, end=4.77, skipped=True),
+               SimpleNamespace(start=4.77, end=None, skipped=False)]
+    timings = [cell[2] for cell in phase_cells(specs, records, 2, 1.2, started=True, finished=False)]
+    assert timings == ["1.5s of 1.5s", "3s of 20s skipped", "1s of 2.5s"]
