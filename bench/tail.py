@@ -40,6 +40,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import shutil
 import statistics
 import subprocess
@@ -319,8 +320,6 @@ def interval(rs: list[dict], peers: list[dict], q: float, draws: int = 2000, see
     with replacement, each run with the one beside it (they met the same moments of the machine).
     Its width is what the sitting can tell apart: a run's stalls and the machine's moods move a
     pooled p99.9 by whole milliseconds, which a resampling of single requests would not show."""
-    import random
-
     rng = random.Random(seed)
     ours, theirs = [_tops(r) for r in rs], [_tops(r) for r in peers]
     deltas = []

@@ -123,8 +123,7 @@ def asked_arrivals(session: SessionRecord) -> float:
     """Arrivals the plan asked for, from the timeline: each row's target rate over the time it
     spans, up to where the load ended (the last phase's end; the last row, the run's partial
     second, spans less than the rest and also holds the stop's grace period)."""
-    ends = [p.end for p in session.phases if p.end is not None]
-    load_end = max(ends) if ends else math.inf
+    load_end = max((p.end for p in session.phases if p.end is not None), default=math.inf)
     asked, before = 0.0, 0.0
     for r in session.timeline:
         asked += r.target_rps * max(0.0, min(r.t, load_end) - before)

@@ -65,7 +65,7 @@ def format_duration(seconds: float, *, exact: bool = False) -> str:
     if exact and abs(seconds - round(seconds)) >= 0.005:
         m, s = divmod(round(seconds, 2), 60)
         head = format_duration(m * 60)[:-3] if m else ""  # "1m" of "1m00s" ("1h05m" of "1h05m00s")
-        return f"{head}{s:05.2f}".rstrip("0") + "s" if head else f"{s:.2f}".rstrip("0") + "s"
+        return head + (f"{s:05.2f}" if head else f"{s:.2f}").rstrip("0") + "s"
     whole = int(round(seconds))
     h, rem = divmod(whole, 3600)
     m, s = divmod(rem, 60)

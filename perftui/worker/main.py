@@ -195,7 +195,8 @@ class Worker:
             reached = arrivals_until(covered - start, shape)
             k = reached + rng.expovariate(1.0) if poisson else math.floor(reached - k) + 1 + k
         # the run's last phase: its last arrival is due before the phase ends (the coordinator's
-        # stop, up to 50 ms later, would otherwise find arrivals past the plan: 1,506 of 1,500)
+        # stop, which comes a little later, would otherwise find arrivals past the plan: 1,506 of
+        # 1,500 when it came up to 50 ms later)
         end = start + shape.duration if shape.ends else math.inf
         arrive = self._arrive
         queue = self.queue
