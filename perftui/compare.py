@@ -18,7 +18,8 @@ compare too. Which differences are changes and which are noise is decided by the
   each run: shown, never judged.
 
 A change with p > alpha (0.05) is printed ``~`` and classified ``none``, whatever its size:
-benchstat's convention.
+benchstat's convention. So is a change against the direction its test found (a max up in a run
+whose requests, the histogram test says, got faster): the test is no evidence for it.
 """
 
 from __future__ import annotations
@@ -102,9 +103,12 @@ class Row:
     change_pct: float | None = None
     p: float | None = None
     test: str = ""  # "seconds" (per-second series), "histogram" or "" (not tested)
+    # the test's rank effect: the probability that a current sample is larger than a baseline one
+    effect: float | None = None
     significant: bool = True
     direction: str = "same"  # worse / better / same
     level: str = "none"
+    note: str = ""  # why a change with a low p is not one ("its test found the samples smaller")
 
     def as_dict(self) -> dict:
         return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in self.__dict__.items()}
@@ -191,6 +195,9 @@ def _classify(row: Row, higher_worse: bool, levels: tuple[float, float, float], 
     else:
         row.change_pct = 0.0 if c == b else math.inf
     row.significant = row.p is None or row.p <= alpha
+    if row.significant and _against_its_test(row):
+        row.significant = False  # the test found the other direction: no evidence for this change
+        row.note = f"its test found the samples {'larger' if (row.effect or 0.5) > 0.5 else 'smaller'}"
     if row.metric not in ("rps", "error_rate") and abs(c - b) < min_ms:
         return
     if row.change_pct == 0 or not row.significant:
@@ -202,16 +209,24 @@ def _classify(row: Row, higher_worse: bool, levels: tuple[float, float, float], 
             row.level = name
 
 
+def _against_its_test(row: Row) -> bool:
+    """True when the figure moved one way and its test found the other: a run's max went up while
+    its distribution, the histogram test says, moved down (one slow request in a faster run)."""
+    if row.effect is None or row.effect == 0.5 or row.baseline is None or row.current is None:
+        return False
+    return row.current != row.baseline and (row.current > row.baseline) != (row.effect > 0.5)
+
+
 def _shown_only(row: Row) -> None:
     """A figure shown with its change but neither tested nor classified."""
-    row.p, row.test = None, ""
+    row.p, row.test, row.effect = None, "", None
     if row.baseline and row.current is not None:
         row.change_pct = (row.current - row.baseline) / row.baseline * 100.0
 
 
 def _tested(row: Row, result: RankResult | None, test: str) -> None:
     if result is not None and result.p is not None:
-        row.p, row.test = result.p, test
+        row.p, row.test, row.effect = result.p, test, result.effect
 
 
 def compare(baseline: dict, current: dict, *, levels: tuple[float, float, float] = DEFAULT_LEVELS,
@@ -311,6 +326,7 @@ def format_text(cmp: Comparison) -> str:
             lines.append(printable("run (all requests)" if scope == "run" else f"endpoint {scope}"))
             lines.append(header)
         verdict = "" if r.level == "none" else f"{r.direction}, {r.level}" + ("" if r.p is not None else " (untested)")
+        verdict = verdict or r.note
         lines.append(f"  {labels[r.metric]:<12} {_num(r.baseline, r.metric):>10} {_num(r.current, r.metric):>10} "
                      f"{_change(r):>9} {_p(r):>8}  {verdict}".rstrip())
     for name in cmp.only_in_baseline:
@@ -318,7 +334,7 @@ def format_text(cmp: Comparison) -> str:
     for name in cmp.only_in_current:
         lines.append(printable(f"endpoint {name}: only in the current run"))
     levels = ", ".join(f"{n} ≥ {v:g}%" for n, v in zip(LEVELS[1:], cmp.levels))
-    lines += ["", f"~: no significant difference (p > {cmp.alpha:g}); {levels}; "
+    lines += ["", f"~: no significant difference (p > {cmp.alpha:g}, or a change against its test's direction); {levels}; "
               f"latency changes under {cmp.min_change_ms:g} ms are not classified",
               f"verdict: {'FAIL' if cmp.failed else 'ok'} — worst regression: {cmp.worst} "
               f"(fails on: {cmp.fail_on})"]

@@ -123,14 +123,24 @@ def write_plan(directory: Path, text: str, name: str = "plan.toml") -> Path:
     return path
 
 
-def run_cli(*args: str, timeout: float = 60, env: dict | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    """Run ``python -m perftui ARGS`` as a user would (no TTY), capturing output."""
+def _cli_env(env: dict | None) -> dict:
     full_env = dict(os.environ)
     full_env["CI"] = "true"
     if env:
         full_env.update(env)
+    return full_env
+
+
+def run_cli(*args: str, timeout: float = 60, env: dict | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """Run ``python -m perftui ARGS`` as a user would (no TTY), capturing output."""
     return subprocess.run([sys.executable, "-m", "perftui", *args], capture_output=True, text=True,
-                          timeout=timeout, env=full_env, cwd=cwd or ROOT)
+                          timeout=timeout, env=_cli_env(env), cwd=cwd or ROOT)
+
+
+def run_cli_started(*args: str, env: dict | None = None) -> subprocess.Popen:
+    """``run_cli`` without waiting: the process, its output in pipes (``communicate()`` it)."""
+    return subprocess.Popen([sys.executable, "-m", "perftui", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=_cli_env(env), cwd=ROOT)
 
 
 def read_session(path: Path) -> dict:

@@ -10,25 +10,33 @@ import pytest
 
 from perftui.demo import launch
 from perftui.stats_compare import histogram_counts
-from tests.conftest import read_session, run_cli
+from tests.conftest import read_session, run_cli, run_cli_started
 
 RUN = ("--rate", "25", "--duration", "5s", "--workers", "1", "--headless")
+# The documents compared below come from 10 s runs: their per-second tests have 10 samples a side,
+# so one second stalled by a busy machine does not turn a real change into noise (with 5 a side
+# one such second is enough: p 0.14).
+FIXTURE_RUN = ("--rate", "25", "--duration", "10s", "--workers", "1", "--headless")
 
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     d = tmp_path_factory.mktemp("compare")
     env = {"PERFTUI_SESSIONS_DIR": str(d / "sessions")}
-    with launch(latency="normal:20ms:3ms") as fast, launch(latency="normal:45ms:3ms") as slow:
+    with launch(latency="normal:20ms:3ms") as fast, launch(latency="normal:45ms:3ms") as slow, \
+            launch(latency="lognormal:15ms:0.8") as tail:
         out = {"dir": d, "env": env, "fast_url": fast.url + "/api/users", "slow_url": slow.url + "/api/users"}
-        for name, url, extra in (("base", out["fast_url"], ("--out", str(d / "base.json"))),
-                                 ("again", out["fast_url"], ()),
-                                 ("slow", out["slow_url"], ("--out", str(d / "slow.json")))):
-            r = run_cli("quick", url, *RUN, *extra, env=env)
-            assert r.returncode == 0, r.stderr
-            out[name] = r
+        started = {name: run_cli_started("quick", url + "/api/users", *FIXTURE_RUN, *extra, env=env)
+                   for name, url, extra in (("base", fast.url, ("--out", str(d / "base.json"))),
+                                            ("again", fast.url, ()),
+                                            ("slow", slow.url, ("--out", str(d / "slow.json"))),
+                                            ("tail", tail.url, ("--out", str(d / "tail.json"))))}
+        for name, proc in started.items():
+            stdout, stderr = proc.communicate(timeout=90)
+            assert proc.returncode == 0, stderr
+            out[name] = stdout
         written = [line.split("session written to ", 1)[1].split("  (")[0]
-                   for line in out["again"].stdout.splitlines() if "session written to " in line]
+                   for line in out["again"].splitlines() if "session written to " in line]
         out["again_id"] = read_session(written[0])["id"]
         yield out
 
@@ -46,7 +54,12 @@ def test_endpoint_histograms_are_in_the_document(runs):
 
 
 def test_same_target_twice_is_no_regression(runs):
-    r = _cli(runs, "compare", str(runs["dir"] / "base.json"), runs["again_id"][:15], "--json")
+    # the four fixture runs started together: the again run named by the shortest prefix of its
+    # id that no other session shares
+    others = [read_session(p)["id"] for p in (runs["dir"] / "sessions").glob("*/session.json")]
+    others.remove(runs["again_id"])
+    short = next(runs["again_id"][:n] for n in range(1, 30) if not any(o.startswith(runs["again_id"][:n]) for o in others))
+    r = _cli(runs, "compare", str(runs["dir"] / "base.json"), short, "--json")
     assert r.returncode == 0, r.stdout + r.stderr
     doc = json.loads(r.stdout)
     assert doc["failed"] is False
@@ -73,6 +86,27 @@ def test_the_other_way_round_is_better_and_passes(runs):
     assert r.returncode == 0
     rows = {(row["scope"], row["metric"]): row for row in json.loads(r.stdout)["rows"]}
     assert rows[("run", "p50")]["direction"] == "better"
+
+
+def test_a_max_against_its_tests_direction_is_not_a_change(runs):
+    # the tail target answers most requests far faster than the slow one (15 ms median against
+    # 45) and a few far slower: its max is higher, but the test of the requests says faster
+    base, tail = str(runs["dir"] / "slow.json"), str(runs["dir"] / "tail.json")
+    js = json.loads(_cli(runs, "compare", base, tail, "--json").stdout)
+    rows = {(row["scope"], row["metric"]): row for row in js["rows"]}
+    top = rows[("run", "max")]
+    assert top["current"] > top["baseline"] and top["p"] < 0.05 and top["effect"] < 0.5
+    assert top["significant"] is False and top["direction"] == "same" and top["level"] == "none"
+    assert rows[("run", "p50")]["direction"] == "better" and rows[("run", "mean")]["direction"] == "better"
+    text = _cli(runs, "compare", base, tail).stdout
+    line = next(x for x in text.splitlines() if x.strip().startswith("max ms"))
+    assert "~" in line and "its test found the samples smaller" in line
+    assert top["note"] == "its test found the samples smaller"
+    # the HTML report says so too
+    html = runs["dir"] / "tail.html"
+    assert _cli(runs, "report", tail, "--html", str(html), "--baseline", base).returncode == 0
+    row = next(x for x in html.read_text().split("<tr>") if "<td>run</td><td>max</td>" in x)
+    assert "<td>~</td>" in row and "its test found the samples smaller" in row
 
 
 def test_fail_on_and_levels(runs):
@@ -159,6 +193,6 @@ def test_baselines_save_ls_and_run_against_one(runs, tmp_path):
 
 
 def test_sessions_dir_untouched_by_compare(runs):
-    assert len(list((runs["dir"] / "sessions").glob("*/session.json"))) == 3
+    assert len(list((runs["dir"] / "sessions").glob("*/session.json"))) == 4
     assert not (runs["dir"] / "sessions" / "baselines").exists()
     assert os.access(runs["dir"] / "base.json", os.R_OK)

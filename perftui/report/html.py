@@ -276,12 +276,12 @@ def _comparison(cmp: dict) -> str:
     head = (f"<h2>Compared with baseline {_e(b.get('id'))}</h2><p>verdict: "
             + ('<span class=fail>FAIL</span>' if cmp.get("failed") else '<span class=pass>ok</span>')
             + f" · worst regression: {_e(cmp.get('worst'))} · fails on {_e(cmp.get('fail_on'))} · "
-              f"~ = not significant (p &gt; {_e(cmp.get('alpha'))})</p>")
+              f"~ = not significant (p &gt; {_e(cmp.get('alpha'))}, or a change against its test's direction)</p>")
     rows = []
     for r in cmp.get("rows") or []:
         change = "" if r.get("change_pct") is None else ("~" if not r.get("significant") else f"{r['change_pct']:+.1f}%")
         p = "" if r.get("p") is None else (f"{r['p']:.3f}" if r["p"] >= 0.001 else "&lt;0.001")
-        verdict = "" if r.get("level") == "none" else f"{r.get('direction')}, {r.get('level')}"
+        verdict = (r.get("note") or "") if r.get("level") == "none" else f"{r.get('direction')}, {r.get('level')}"
         cls = "fail" if r.get("direction") == "worse" and r.get("level") != "none" else ""
         fmt = (lambda v: "-" if v is None else f"{v * 100:.2f}%") if r.get("metric") == "error_rate" else \
               (lambda v: "-" if v is None else f"{v:.1f}")
