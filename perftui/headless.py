@@ -120,9 +120,12 @@ def protocol_lines(session: SessionRecord) -> list[str]:
 
 
 def asked_arrivals(session: SessionRecord) -> float:
-    """Arrivals the plan asked for, from the timeline: each row's target rate over the time it
-    spans, up to where the load ended (the last phase's end; the last row, the run's partial
-    second, spans less than the rest and also holds the stop's grace period)."""
+    """Arrivals the plan asked for: the rows' ``asked``, which the phase clock counts. A document
+    written before rows kept it: each row's target rate over the time it spans, up to where the
+    load ended (the last phase's end), which counts a row holding a phase change at the new
+    phase's rate."""
+    if any(r.asked for r in session.timeline):
+        return sum(r.asked for r in session.timeline)
     load_end = max((p.end for p in session.phases if p.end is not None), default=math.inf)
     asked, before = 0.0, 0.0
     for r in session.timeline:

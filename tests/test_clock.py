@@ -95,6 +95,46 @@ def test_a_phase_ends_at_its_end_however_late_the_clock_is_asked():
     assert c.ends_at() is None
 
 
+def test_the_arrivals_asked_are_the_target_over_the_time_each_phase_ran():
+    """warm up ramps 20 -> 60/s over 10 s (400 asked), steady holds 60/s; a pause asks for none, a
+    live change counts from when it was made, a skip ends a phase's asking where it happened, a
+    closed phase asks for no arrivals, and a clock asked late counts each phase to its end."""
+    c, now = started()
+    assert c.asked_arrivals() == 0.0
+    now.advance(5)  # the ramp's first half: (20 + 40) / 2 * 5
+    assert c.asked_arrivals() == pytest.approx(150.0)
+    assert c.pause()
+    now.advance(100)
+    assert c.asked_arrivals() == pytest.approx(150.0)
+    assert c.resume()
+    now.advance(5.5)  # the phase ran out half a second ago: 400 from it, 30 from steady
+    assert c.due() == Transition(0, 1, "clock")
+    assert c.asked_arrivals() == pytest.approx(430.0)
+    assert c.asked_arrivals(at=now() - 0.5) == pytest.approx(400.0)  # as of the phase's end
+    now.advance(1.5)
+    c.set_value("open", 10.0)  # 2 s at 60/s, then 10/s
+    now.advance(2)
+    assert c.asked_arrivals() == pytest.approx(400 + 120 + 20)
+    c.skip()  # into the closed phase: no arrivals asked
+    now.advance(20)
+    assert c.due() == Transition(2, 3, "clock")
+    assert c.asked_arrivals() == pytest.approx(540.0)
+    c.finish()
+    assert c.asked_arrivals() == pytest.approx(540.0)
+
+
+def test_the_arrivals_asked_stop_at_the_last_phase_end():
+    c, now = clock()
+    c.planned = c.specs = [PhaseSpec("only", "open", 2.5, 40.0, 40.0)]
+    c.start()
+    now.advance(2.9)  # the owner looks late; the stop comes later still
+    t = c.due()
+    assert t is not None and t.entered is None and t.at == pytest.approx(502.5)
+    now.advance(0.3)
+    c.finish()
+    assert c.asked_arrivals() == pytest.approx(100.0)
+
+
 def test_pause_stretches_the_phase_and_stops_the_load():
     c, now = started()
     now.advance(3)

@@ -72,10 +72,11 @@ def test_open_model_rate_is_accurate(tmp_path, demo):
 
 
 def test_a_run_ending_within_a_second_shows_and_counts_that_part(tmp_path, demo):
-    """2.5 s at 40/s, in phases of 1.5 s and 1 s: the last half second has its progress line (it
-    had none), the arrivals asked are the plan's 100 (it counted the last row as a whole second:
-    "asked ~120 ... started 83%"), the phases' records and events are where their lengths say
-    (the second's event was shown at "2s")."""
+    """1.5 s at 40/s, then 1 s at 80/s: the last half second has its progress line (it had
+    none), the arrivals asked are the plan's 140 — the second holding the phase change asks for
+    half a second at each rate (it was counted whole at the new phase's rate: "asked ~160"; and
+    before that the last row as a whole second too) — and the phases' records and events are
+    where their lengths say (the second's event was shown at "2s")."""
     plan = write_plan(tmp_path, f"""
         target = "{demo.url}"
         [[phases]]
@@ -83,7 +84,7 @@ def test_a_run_ending_within_a_second_shows_and_counts_that_part(tmp_path, demo)
         arrival_rate = 40
         [[phases]]
         duration = "1s"
-        arrival_rate = 40
+        arrival_rate = 80
         [[scenarios]]
         steps = [{{ url = "/health" }}]
     """)
@@ -94,8 +95,9 @@ def test_a_run_ending_within_a_second_shows_and_counts_that_part(tmp_path, demo)
     assert re.search(r"·\s+1\.5\d?s  phase 2/2", r.stdout), r.stdout
     rows = [line for line in r.stdout.splitlines() if " target " in line and " p95 " in line]
     assert re.match(r"\s*2\.\d+s ", rows[-1]), rows  # (the second before: "2s")
-    assert "arrivals       asked ~100 " in r.stdout, r.stdout
+    assert "arrivals       asked ~140 " in r.stdout, r.stdout
     doc = read_session(out)
+    assert [round(row["asked"], 1) for row in doc["timeline"]] == [40.0, 60.0, 40.0], doc["timeline"]
     (s1, e1), (s2, e2) = [(p["start"], p["end"]) for p in doc["phases"]]
     assert s1 < 0.1 and (round(e1 - s1, 3), s2, round(e2 - s2, 3)) == (1.5, e1, 1.0), doc["phases"]
 

@@ -201,6 +201,9 @@ async def test_detach_attach_control_and_ls(tmp_path, demo):
     assert a.session.timeline and a.session.timeline[-1].rps > 10
     # both viewers see the same numbers as each other
     assert [r.requests for r in a.session.timeline[-2:]] == [r.requests for r in b.session.timeline[-2:]]
+    # and the arrivals the run asked for in each second (20/s: 20)
+    assert [r.asked for r in a.session.timeline[-2:]] == [r.asked for r in b.session.timeline[-2:]]
+    assert a.session.timeline[-1].asked == pytest.approx(20.0, abs=0.01)
     a.pause()
     await asyncio.sleep(0.5)
     assert b.state == "paused"

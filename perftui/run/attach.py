@@ -75,6 +75,7 @@ class TickMsg(Struct, tag="tick", kw_only=True):
     target_vus: int
     final: bool
     state: CoordState
+    asked: float = 0.0
 
 
 class EventMsg(Struct, tag="event"):
@@ -219,7 +220,7 @@ class ControlServer(SessionObserver):
     def on_tick(self, now: float, phase: str, target_rps: float, target_vus: int, final: bool,
                 row: TimelineRow) -> None:
         self._broadcast(TickMsg(now=now, phase=phase, target_rps=target_rps, target_vus=target_vus, final=final,
-                                state=coord_state(self.coord)))
+                                state=coord_state(self.coord), asked=row.asked))
 
     def on_event(self, ev: Event) -> None:
         self._broadcast(EventMsg(ev))
@@ -360,7 +361,7 @@ class RemoteCoordinator(ClockView):
             s.ingest(msg.snap)
         elif isinstance(msg, TickMsg):
             self._set_state(msg.state)
-            s.tick(msg.now, msg.phase, msg.target_rps, msg.target_vus, final=msg.final)
+            s.tick(msg.now, msg.phase, msg.target_rps, msg.target_vus, final=msg.final, asked=msg.asked)
             s.interval_closed(self.state)  # the run's verdicts came with the tick (_set_state)
         elif isinstance(msg, EventMsg):
             s.add_event(msg.event)

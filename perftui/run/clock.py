@@ -119,6 +119,11 @@ class ClockState(msgspec.Struct, kw_only=True):
     override: float | None = None
     """A flat live target (rate or VUs) for the current phase."""
     ramps: dict[int, tuple[float, float]] = {}
+    asked: float = 0.0
+    """Open-model arrivals the run's phases asked for before ``asked_mark`` of the current phase
+    (the integral of the target rate over run time, live changes and skips included)."""
+    asked_mark: float = 0.0
+    """How far into the current phase (run time, pauses excluded) ``asked`` counts."""
 
 
 @dataclass(frozen=True)
@@ -233,6 +238,27 @@ class PhaseClock:
             return self.s.override
         return spec.value_at(elapsed)
 
+    def asked_arrivals(self, at: float | None = None) -> float:
+        """Open-model arrivals asked for from the run's start to now (or time ``at``): the target
+        rate integrated over the time each phase ran, up to its planned end, with every live change
+        and skip as it happened. Pauses and closed phases ask for none."""
+        return self.s.asked + self._asked_since_mark(at)
+
+    def _asked_since_mark(self, at: float | None) -> float:
+        spec = self.current
+        if spec is None or spec.kind != "open" or self.s.state not in ("running", "paused"):
+            return 0.0
+        e0 = min(self.s.asked_mark, spec.duration)
+        e1 = min(self.phase_elapsed(at), spec.duration)
+        if e1 <= e0:
+            return 0.0
+        return (self.value_at(e0) + self.value_at(e1)) / 2.0 * (e1 - e0)  # the target is linear in between
+
+    def _fold(self, at: float | None = None) -> None:
+        """Count what the current phase asked for up to now (or ``at``) before its shape changes."""
+        self.s.asked += self._asked_since_mark(at)
+        self.s.asked_mark = max(self.s.asked_mark, self.phase_elapsed(at))
+
     def target(self, back: float = 0.0) -> tuple[float, int]:
         """(target rps, target VUs) now, or ``back`` seconds ago within the current phase; zero
         unless running a load phase."""
@@ -286,6 +312,7 @@ class PhaseClock:
     def pause(self) -> bool:
         if self.s.state != "running":
             return False
+        self._fold()
         self.s.phase_elapsed = self.phase_elapsed()
         self.s.resumed_at = None
         self.s.state = "paused"
@@ -322,6 +349,7 @@ class PhaseClock:
         spec = self.current
         if spec is None or spec.kind != kind:
             return None
+        self._fold()
         self.s.override = max(0.1, float(value)) if kind == "open" else float(max(1, int(value)))
         return LoadChange("value", kind, self.s.override, spec)
 
@@ -337,6 +365,7 @@ class PhaseClock:
             low = 0.1 if spec.kind == "open" else 1.0
             start = max(low, spec.start_value * factor) if spec.start_value else 0.0
             end = max(low, spec.end_value * factor) if spec.end_value else 0.0
+            self._fold()
             scaled = replace(spec, start_value=start, end_value=end)
             self.specs[self.s.phase_index] = scaled
             self.s.ramps = {**self.s.ramps, self.s.phase_index: (start, end)}
@@ -350,6 +379,8 @@ class PhaseClock:
 
     def finish(self) -> None:
         """The run ended: the clock stops where it is."""
+        if self.active:
+            self._fold()
         self.s.phase_elapsed = self.phase_elapsed()
         self.s.resumed_at = None
         self.s.state = "finished"
@@ -358,8 +389,11 @@ class PhaseClock:
                at: float | None = None) -> Transition:
         prev = self.s.phase_index if left is True else left
         at = self.now() if at is None else at
+        if self.active:
+            self._fold(at)
         self.s.phase_index = index
         self.s.phase_elapsed = 0.0
+        self.s.asked_mark = 0.0
         self.s.resumed_at = at if self.s.state == "running" else None
         self.s.override = None
         return Transition(prev, index, reason, at)

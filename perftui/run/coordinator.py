@@ -147,6 +147,7 @@ class Coordinator(ClockView):
         self._clock_task: asyncio.Task | None = None
         self._stopping = False
         self._final_target: tuple[float, int] | None = None
+        self._asked_counted = 0.0  # open-model arrivals asked for, up to the last row
         """The load asked in the last, partial second, taken as the run stops (the clock then
         reads no load)."""
         self._killed = False
@@ -351,7 +352,12 @@ class Coordinator(ClockView):
             rps, vus = self._final_target
         else:
             rps, vus = self.target_now(back=max(0.0, _now() - boundary) + 0.5)
-        self.session.tick(boundary, spec.name if spec else "", rps, vus, final=final)
+        # what the phases asked for up to the row's end, from the clock (a phase change inside the
+        # row counts each phase at its own rate; rows differ from each other, the sum is exact)
+        total = self.phase_clock.asked_arrivals(at=None if final else min(boundary, _now()))
+        asked = max(0.0, total - self._asked_counted)
+        self._asked_counted += asked
+        self.session.tick(boundary, spec.name if spec else "", rps, vus, final=final, asked=asked)
         self.evaluate_thresholds()
         self.session.interval_closed(self.state)  # the viewers' one path (SessionObserver.on_interval)
 

@@ -277,9 +277,11 @@ class SessionRecord:
             self.extra_now[k] = self.extra_now.get(k, 0.0) + v
             self.extra_total[k] = self.extra_total.get(k, 0.0) + v
 
-    def tick(self, now: float, phase: str, target_rps: float, target_vus: int, *, final: bool = False) -> TimelineRow:
+    def tick(self, now: float, phase: str, target_rps: float, target_vus: int, *, final: bool = False,
+             asked: float = 0.0) -> TimelineRow:
         """Close the second ending at ``now``: a timeline row, the 10 s window, the cumulative
-        totals. ``final`` folds in everything still waiting (the last, partial second)."""
+        totals. ``final`` folds in everything still waiting (the last, partial second). ``asked``:
+        the open-model arrivals the phases asked for in the row's span."""
         if final:
             for snap in self._next:
                 self._merge(snap)
@@ -305,6 +307,7 @@ class SessionRecord:
             self._peak_open = {}
         row = TimelineRow(
             t=round(self.elapsed(now), 3), phase=phase, target_rps=round(target_rps, 3), target_vus=target_vus,
+            asked=round(asked, 3),
             rps=round(sec.requests / span, 3), started_rps=round(self._second_iterations / span, 3),
             requests=sec.requests, errors=sec.errors,
             error_rate=sec.errors / sec.requests if sec.requests else 0.0,

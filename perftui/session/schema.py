@@ -42,6 +42,10 @@ class TimelineRow(Struct, kw_only=True, gc=False):
     target_rps: float
     """Scheduled arrivals per second (open model); 0 in closed phases and pauses."""
     target_vus: int
+    asked: float = 0.0
+    """Open-model arrivals the phases asked for in this span: the target rate over the time each
+    phase ran in it (a row that holds a phase change counts each phase's part at its own rate;
+    the last row, up to where the load ended). 0 in documents written before it was kept."""
     rps: float
     """Requests completed per second."""
     started_rps: float = 0.0
@@ -285,6 +289,7 @@ def merge_rows(rows: list[TimelineRow]) -> TimelineRow:
             extra[k] = extra.get(k, 0.0) + v / n
     return TimelineRow(
         t=last.t, phase=last.phase, target_rps=sum(r.target_rps for r in rows) / n, target_vus=last.target_vus,
+        asked=sum(r.asked for r in rows),
         rps=sum(r.rps for r in rows) / n, started_rps=sum(r.started_rps for r in rows) / n, p50_ms=mx("p50_ms"), p95_ms=mx("p95_ms"), p99_ms=mx("p99_ms"),
         errors=err, requests=req, error_rate=err / req if req else 0.0,
         late_starts=sum(r.late_starts for r in rows), dropped=sum(r.dropped for r in rows),
