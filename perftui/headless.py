@@ -39,6 +39,11 @@ def progress_line(coord: Coordinator) -> str:
         return f"{format_duration(s.elapsed()):>7}  {phase}"
     if row.target_vus:
         target = f"{row.target_vus} VUs"
+    elif row.asked:
+        # what the phases asked for over the row's span, as ``started`` is: a second holding a
+        # phase change asks each phase's rate for its part (the row's target_rps is the new one's)
+        span = row.t - (s.timeline[-2].t if len(s.timeline) > 1 else 0.0)
+        target = f"{row.asked / span if span > 0 else row.target_rps:,.1f}/s"
     else:
         target = f"{row.target_rps:,.1f}/s"
     parts = [

@@ -96,6 +96,8 @@ def test_a_run_ending_within_a_second_shows_and_counts_that_part(tmp_path, demo)
     rows = [line for line in r.stdout.splitlines() if " target " in line and " p95 " in line]
     assert re.match(r"\s*2\.\d+s ", rows[-1]), rows  # (the second before: "2s")
     assert "arrivals       asked ~140 " in r.stdout, r.stdout
+    # the second holding the change: half a second at each rate (it read "target 80.0/s")
+    assert re.search(r"^\s+2s .* target\s+60\.0/s", r.stdout, re.M), r.stdout
     doc = read_session(out)
     assert [round(row["asked"], 1) for row in doc["timeline"]] == [40.0, 60.0, 40.0], doc["timeline"]
     (s1, e1), (s2, e2) = [(p["start"], p["end"]) for p in doc["phases"]]
