@@ -25,6 +25,7 @@ from perftui.runtime import Target, exit_code, resolve_target, save_session, ses
 from perftui.session import SessionRecord
 from perftui.slo import slo_summary_lines
 from perftui.session.observer import OnInterval
+from perftui.session.schema import asked_rate
 from perftui.stages_text import bench_progress, benchmark_lines, stage_lines
 from perftui.summary import StatsSummary
 from perftui.units import format_count, format_duration, format_ms, printable, printable_lines
@@ -39,13 +40,8 @@ def progress_line(coord: Coordinator) -> str:
         return f"{format_duration(s.elapsed()):>7}  {phase}"
     if row.target_vus:
         target = f"{row.target_vus} VUs"
-    elif row.asked:
-        # what the phases asked for over the row's span, as ``started`` is: a second holding a
-        # phase change asks each phase's rate for its part (the row's target_rps is the new one's)
-        span = row.t - (s.timeline[-2].t if len(s.timeline) > 1 else 0.0)
-        target = f"{row.asked / span if span > 0 else row.target_rps:,.1f}/s"
     else:
-        target = f"{row.target_rps:,.1f}/s"
+        target = f"{asked_rate(s.timeline):,.1f}/s"  # over the row's span, as ``started`` is
     parts = [
         f"{format_duration(row.t, exact=True):>7}",  # (the run's last row: a part of a second)
         f"{phase[:18]:<18}",

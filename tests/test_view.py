@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import os
 
+import msgspec
 import pytest
 from rich.console import Console
 
@@ -171,3 +172,25 @@ def test_the_phase_strip_keeps_a_part_of_a_second():
                SimpleNamespace(start=4.77, end=None, skipped=False)]
     timings = [cell[2] for cell in phase_cells(specs, records, 2, 1.2, started=True, finished=False)]
     assert timings == ["1.5s of 1.5s", "3s of 20s skipped", "1s of 2.5s"]
+
+
+async def test_the_started_rate_is_set_against_what_the_second_asked_for():
+    """A second holding a 40/s → 80/s phase change asked for 60 arrivals: the narrow header reads
+    "60/s of 60/s" (it set them against the new phase's 80/s), as the headless line does."""
+    from perftui.session.schema import asked_rate
+    from perftui.ui.view import Headline
+
+    c, _ = await running()
+    v = build_view(c)
+    row = v.header.headline.last_row
+    before = msgspec.structs.replace(row, t=1.0, asked=40.0, target_rps=40.0, started_rps=40.0)
+    change = msgspec.structs.replace(row, t=2.0, asked=60.0, target_rps=80.0, started_rps=60.0)
+    last = msgspec.structs.replace(row, t=2.5, asked=40.0, target_rps=80.0, started_rps=80.0)
+    rows = [before, change, last]
+    assert [asked_rate(rows[:n]) for n in (1, 2, 3)] == [40.0, 60.0, 80.0]
+    # a row from before rows kept what they asked for: its target
+    assert asked_rate([msgspec.structs.replace(change, asked=0.0)]) == 80.0 and asked_rate([]) == 0.0
+    header = dataclasses.replace(v.header, headline=Headline(v.header.headline.window, v.header.headline.total,
+                                                             change, asked_rate([before, change])))
+    narrow = text(header_renderable(header, 80), 80)
+    assert "iter 60.0/s of 60.0/s" in narrow, narrow

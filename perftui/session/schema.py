@@ -9,7 +9,7 @@ readers (``perftui.sessions``, ``perftui.journal.recover``, the dashboard's char
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 import msgspec
 from msgspec import Struct
@@ -266,6 +266,18 @@ class SessionDocument(Struct, kw_only=True):
     """A benchmark plan's scenarios: asked and measured sample counts, and their endpoints."""
     find_limit: FindLimitDocument | None = None
     """The breaking-point search of a ``[find_limit]`` run (``perftui.session.limit``); None otherwise."""
+
+
+def asked_rate(rows: Sequence[TimelineRow]) -> float:
+    """The last row's open-model arrivals asked per second over its span, to set against its
+    ``started_rps`` (a second holding a phase change asks each phase's rate for its part; its
+    ``target_rps`` is the new phase's). A row without ``asked`` (an older document): its
+    ``target_rps``."""
+    if not rows:
+        return 0.0
+    row = rows[-1]
+    span = row.t - (rows[-2].t if len(rows) > 1 else 0.0)
+    return row.asked / span if row.asked and span > 0 else row.target_rps
 
 
 def merge_rows(rows: list[TimelineRow]) -> TimelineRow:

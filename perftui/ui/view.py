@@ -24,6 +24,7 @@ from typing import Any
 from perftui.plan import threshold_label
 from perftui.run.clock import PhaseSpec
 from perftui.session import Event, TimelineRow
+from perftui.session.schema import asked_rate
 from perftui.summary import StatsSummary
 from perftui.ui import controller as ctl
 
@@ -173,6 +174,8 @@ class Headline:
     window: StatsSummary
     total: StatsSummary
     last_row: TimelineRow | None
+    asked_rps: float = 0.0
+    """The last second's arrivals asked per second (``perftui.session.schema.asked_rate``)."""
 
 
 @dataclass(frozen=True)
@@ -357,7 +360,8 @@ def header_view(c: ctl.RunController, phases: PhasesView | None, numbers: Number
         down, limited = mon.any_down, bool(mon.generator_warning) and not c.ended
         window, total = numbers.latency
         if window is not None and total is not None:
-            headline = Headline(window, total, numbers.timeline[-1] if numbers.timeline else None)
+            headline = Headline(window, total, numbers.timeline[-1] if numbers.timeline else None,
+                                asked_rate(numbers.timeline))
     return HeaderView(
         plan_name=c.plan.name or "plan", target=c.shown_target,
         attached_id=coord.session.id if c.remote and coord is not None else None,

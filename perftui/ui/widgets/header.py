@@ -91,7 +91,7 @@ def headline_text(h: HeaderView) -> Text:
             t.append(f"{row.target_vus}")
         else:
             t.append("  iter ", "dim")
-            t.append(f"{fmt_rate(row.started_rps)} of {fmt_rate(row.target_rps)}")
+            t.append(f"{fmt_rate(row.started_rps)} of {fmt_rate(h.headline.asked_rps)}")
     lat = window.latency_ms
     t.append("  ", "dim")
     for name in ("p50", "p95", "p99"):
