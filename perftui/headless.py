@@ -8,7 +8,6 @@ the session (``partial: true``); a second SIGINT stops at once, still writing wh
 from __future__ import annotations
 
 import asyncio
-import math
 import queue
 import signal
 import sys
@@ -120,21 +119,6 @@ def protocol_lines(session: SessionRecord) -> list[str]:
     return out
 
 
-def asked_arrivals(session: SessionRecord) -> float:
-    """Arrivals the plan asked for: the rows' ``asked``, which the phase clock counts. A document
-    written before rows kept it: each row's target rate over the time it spans, up to where the
-    load ended (the last phase's end), which counts a row holding a phase change at the new
-    phase's rate."""
-    if any(r.asked for r in session.timeline):
-        return sum(r.asked for r in session.timeline)
-    load_end = max((p.end for p in session.phases if p.end is not None), default=math.inf)
-    asked, before = 0.0, 0.0
-    for r in session.timeline:
-        asked += r.target_rps * max(0.0, min(r.t, load_end) - before)
-        before = r.t
-    return asked
-
-
 def summary_text(session: SessionRecord) -> str:
     doc_summary = session.summary()
     out: list[str] = []
@@ -168,8 +152,8 @@ def summary_text(session: SessionRecord) -> str:
     if s.error_kinds.get("interrupted"):
         w(f"interrupted    {s.error_kinds['interrupted']:,} request(s) still in flight when the run ended, after its"
           " grace period (defaults.graceful_stop); counted as errors")
-    asked = asked_arrivals(session)
-    if asked and not any(r.target_vus for r in session.timeline):  # open model: asked vs started, and why
+    asked = session.asked_arrivals()
+    if asked:  # open model: asked vs started, and why
         stalls = sum(r.stalls for r in session.timeline)
         w(f"arrivals       asked ~{asked:,.0f}    started {session.iterations:,} ({session.iterations / asked:.1%})"
           f"    late {s.late_starts:,}    dropped {s.dropped:,}"

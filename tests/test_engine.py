@@ -4,6 +4,7 @@ driven through the CLI as a user would, plus the coordinator's live-control API 
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import signal
 import subprocess
@@ -11,6 +12,7 @@ import sys
 import time
 
 import httpx
+import pytest
 
 from perftui.run.coordinator import Coordinator
 from perftui.planload import load_plan
@@ -450,6 +452,20 @@ async def _run_to_its_end(tmp_path, demo, duration: str, prepare=None, plan=None
     finally:
         await coord.stop("stopped by test")
     return coord.session
+
+
+async def test_the_results_screen_sets_the_iterations_against_the_arrivals_asked(tmp_path, demo):
+    """The dashboard's results say what the headless summary says: started of asked."""
+    from rich.console import Console
+
+    from perftui.ui.screens.results import overview
+
+    s = await _run_to_its_end(tmp_path, demo, "2s")  # 20/s
+    console = Console(width=120, record=True, color_system=None, file=open(os.devnull, "w"))
+    console.print(overview(s, demo.url))
+    line = next(x for x in console.export_text().splitlines() if x.startswith("iterations"))
+    assert s.asked_arrivals() == pytest.approx(40.0, abs=0.01)
+    assert f"{s.iterations:,} of ~40 asked ({s.iterations / 40:.1%})" in line, line
 
 
 async def test_a_failing_observer_never_stops_the_run(tmp_path, demo):

@@ -16,6 +16,7 @@ of per-second aggregates, and the timeline halves its resolution whenever it rea
 from __future__ import annotations
 
 import datetime as dt
+import math
 import os
 import time
 from collections import deque
@@ -397,6 +398,23 @@ class SessionRecord:
             self.resolution *= 2
 
     # ---- views ------------------------------------------------------------------------
+
+    def asked_arrivals(self) -> float:
+        """Open-model arrivals the plan asked for: the rows' ``asked``, which the phase clock
+        counts; 0 when a closed phase ran (its users are not arrivals). A document written before
+        rows kept it: each row's target rate over the time it spans, up to where the load ended
+        (the last phase's end), which counts a row holding a phase change at the new phase's rate."""
+        rows = self.timeline
+        if any(r.target_vus for r in rows):
+            return 0.0
+        if any(r.asked for r in rows):
+            return sum(r.asked for r in rows)
+        load_end = max((p.end for p in self.phases if p.end is not None), default=math.inf)
+        asked, before = 0.0, 0.0
+        for r in rows:
+            asked += r.target_rps * max(0.0, min(r.t, load_end) - before)
+            before = r.t
+        return asked
 
     def run_seconds(self) -> float:
         if self.fixed_span is not None:

@@ -73,7 +73,9 @@ def overview(session, target_url: str) -> Table:
     t.add_row("target", target_url)
     t.add_row("duration", format_duration(session.run_seconds()) + (" (partial)" if session.partial else ""))
     t.add_row("requests", summary_line(s))
-    t.add_row("iterations", f"{session.iterations:,}")
+    asked = session.asked_arrivals()  # open model: started against asked
+    t.add_row("iterations", f"{session.iterations:,}" + (f" of ~{asked:,.0f} asked ({session.iterations / asked:.1%})"
+                                                         if asked else ""))
     t.add_row("late / dropped", f"{s.late_starts:,} late starts · {s.dropped:,} dropped arrivals")
     t.add_row("status codes", counts_line("", s.status_codes, status_style))
     t.add_row("error kinds", counts_line("", s.error_kinds, lambda _: "red"))
