@@ -123,6 +123,15 @@ def test_the_arrivals_asked_are_the_target_over_the_time_each_phase_ran():
     assert c.asked_arrivals() == pytest.approx(540.0)
 
 
+def test_a_scaled_ramp_asks_at_its_new_rates_from_when_it_was_scaled():
+    c, now = started()
+    now.advance(5)  # 20 -> 40/s so far: 150
+    change = c.scale_by(2.0)  # the ramp now 40 -> 120/s, at 80/s where it stands
+    assert change is not None and change.how == "ramp" and change.value == pytest.approx(80.0)
+    now.advance(5)
+    assert c.asked_arrivals() == pytest.approx(150 + (80 + 120) / 2 * 5)
+
+
 def test_the_arrivals_asked_stop_at_the_last_phase_end():
     c, now = clock()
     c.planned = c.specs = [PhaseSpec("only", "open", 2.5, 40.0, 40.0)]

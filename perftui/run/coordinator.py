@@ -147,9 +147,9 @@ class Coordinator(ClockView):
         self._clock_task: asyncio.Task | None = None
         self._stopping = False
         self._final_target: tuple[float, int] | None = None
-        self._asked_counted = 0.0  # open-model arrivals asked for, up to the last row
         """The load asked in the last, partial second, taken as the run stops (the clock then
         reads no load)."""
+        self._asked_counted = 0.0  # open-model arrivals asked for, up to the last row
         self._killed = False
         self.monitor = Monitor(self.plan.monitor, target=target, session=self.session, own_pids=self._own_pids,
                                tls_verify=self.plan.defaults.tls_verify, databases=self.plan.databases)
