@@ -197,7 +197,7 @@ def _classify(row: Row, higher_worse: bool, levels: tuple[float, float, float], 
     row.significant = row.p is None or row.p <= alpha
     if row.significant and _against_its_test(row):
         row.significant = False  # the test found the other direction: no evidence for this change
-        row.note = f"its test found the samples {'larger' if (row.effect or 0.5) > 0.5 else 'smaller'}"
+        row.note = f"its test found the samples {'larger' if row.effect > 0.5 else 'smaller'}"
     if row.metric not in ("rps", "error_rate") and abs(c - b) < min_ms:
         return
     if row.change_pct == 0 or not row.significant:
