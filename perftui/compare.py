@@ -7,10 +7,12 @@ compare too. Which differences are changes and which are noise is decided by the
 
 * run-wide p50/p95/p99, requests/s and error rate: a Mann-Whitney U test over the two runs'
   per-second series (the timeline rows), the seconds being the samples;
-* mean and max, and every latency figure of an endpoint: the rank effect over the two runs'
-  HDR histograms (bucket counts, ties averaged), judged with the runs' second counts as sample
-  sizes (``rank_test_clustered``);
-* an endpoint's requests/s and error rate have no per-second series: they are shown, not tested;
+* an endpoint's p50/p95/p99, requests/s and error rate: the same test over its own per-second
+  series, from the timeline rows' points (documents of schema 2);
+* mean and max, and an endpoint's latency figures where its documents have no points (schema 1):
+  the rank effect over the two runs' HDR histograms (bucket counts, ties averaged), judged with
+  the runs' second counts as sample sizes (``rank_test_clustered``);
+* an endpoint's requests/s and error rate without points: shown, not tested;
 * two benchmark sessions (``benchmark`` in both): the run's and each endpoint's latency figures
   are tested over their histograms with the measured requests, not the seconds, as the sample
   sizes (the samples were taken one after another, not as an open stream); their requests/s
@@ -31,6 +33,7 @@ from pathlib import Path
 
 from perftui.errors import UserError
 from perftui.session import SCHEMA_VERSION
+from perftui.session.endpoint_points import ENDPOINTS_PER_ROW
 from perftui.stats_compare import RankResult, histogram_counts, mann_whitney, rank_test_clustered
 from perftui.units import printable
 
@@ -168,6 +171,40 @@ def _series(doc: dict, key: str) -> list[float]:
     return out
 
 
+_POINT = {"p50": 2, "p95": 3, "p99": 4}  # an endpoint point: [requests, errors, p50, p95, p99]
+
+
+def _endpoint_series(doc: dict, name: str, metric: str) -> list[float]:
+    """An endpoint's per-second series from the timeline rows' points (schema 2): its p50/p95/p99
+    in the seconds it completed requests, its requests/s and error rate. A row without the
+    endpoint counts as a second without its requests, unless the row is full (it keeps only its
+    busiest endpoints: then the second is unknown and left out)."""
+    out, before = [], 0.0
+    for row in doc.get("timeline") or []:
+        if not isinstance(row, dict) or not isinstance(row.get("t"), (int, float)):
+            continue
+        span, before = row["t"] - before, row["t"]
+        points = row.get("endpoints")
+        if not isinstance(points, dict):
+            continue  # a version 1 row: no points at all
+        point = points.get(name)
+        if not isinstance(point, list) or len(point) < 5:
+            if len(points) < ENDPOINTS_PER_ROW and metric == "rps" and span > 0:
+                out.append(0.0)
+            continue
+        requests, errors = point[0], point[1]
+        if metric == "rps":
+            if span > 0:
+                out.append(requests / span)
+        elif not requests:
+            continue  # a second with nothing completed says nothing about its latency or errors
+        elif metric == "error_rate":
+            out.append(errors / requests)
+        elif isinstance(point[_POINT[metric]], (int, float)):
+            out.append(float(point[_POINT[metric]]))
+    return out
+
+
 def _seconds(doc: dict) -> int:
     return sum(1 for row in doc.get("timeline") or [] if isinstance(row, dict) and row.get("requests"))
 
@@ -268,7 +305,10 @@ def compare(baseline: dict, current: dict, *, levels: tuple[float, float, float]
         test = rank_test_clustered(hb, hc, n_b, n_c) if hb and hc else None
         for metric, _, higher_worse in METRICS:
             row = Row(name, metric, _value(eb[name], metric), _value(ec[name], metric))
-            if metric not in ("rps", "error_rate"):
+            if metric in series_key and not bench:  # its own seconds, where the documents keep them
+                _tested(row, mann_whitney(_endpoint_series(baseline, name, metric),
+                                          _endpoint_series(current, name, metric)), "seconds")
+            if row.test == "" and metric not in ("rps", "error_rate"):
                 _tested(row, test, "histogram")
             if bench and metric == "max":
                 _shown_only(row)  # one sample of each run: shown, never judged

@@ -78,7 +78,7 @@ def test_slower_target_is_a_critical_regression(runs):
     rows = {(row["scope"], row["metric"]): row for row in js["rows"]}
     assert rows[("run", "p95")]["change_pct"] > 50 and rows[("run", "p95")]["p"] < 0.05
     ep = rows[("GET /api/users", "p50")]
-    assert ep["test"] == "histogram" and ep["direction"] == "worse" and ep["level"] == "critical"
+    assert ep["test"] == "seconds" and ep["direction"] == "worse" and ep["level"] == "critical"  # its own seconds
 
 
 def test_the_other_way_round_is_better_and_passes(runs):
@@ -98,6 +98,12 @@ def test_a_max_against_its_tests_direction_is_not_a_change(runs):
     assert top["current"] > top["baseline"] and top["p"] < 0.05 and top["effect"] < 0.5
     assert top["significant"] is False and top["direction"] == "same" and top["level"] == "none"
     assert rows[("run", "p50")]["direction"] == "better" and rows[("run", "mean")]["direction"] == "better"
+    # the endpoint's percentiles, rate and errors are tested over its own seconds, as the run's
+    # are: the run's only endpoint reads as the run does (its p99 read "~ its test found the
+    # samples smaller", from the histogram test, when the run's was worse)
+    for metric in ("p50", "p95", "p99", "rps", "error_rate"):
+        ep, run = rows[("GET /api/users", metric)], rows[("run", metric)]
+        assert ep["test"] == "seconds" and (ep["p"], ep["direction"], ep["level"]) == (run["p"], run["direction"], run["level"])
     text = _cli(runs, "compare", base, tail).stdout
     line = next(x for x in text.splitlines() if x.strip().startswith("max ms"))
     assert "~" in line and "its test found the samples smaller" in line
@@ -135,8 +141,34 @@ def test_older_documents_without_endpoint_histograms_compare(runs, tmp_path):
     r = _cli(runs, "compare", str(runs["dir"] / "base.json"), str(old), "--json")
     assert r.returncode == 1
     rows = {(row["scope"], row["metric"]): row for row in json.loads(r.stdout)["rows"]}
-    assert rows[("GET /api/users", "p95")]["p"] is None  # shown, not tested
+    # the endpoint's seconds are still in the timeline's points: tested over them
+    assert rows[("GET /api/users", "p95")]["test"] == "seconds" and rows[("GET /api/users", "p95")]["p"] < 0.05
     assert rows[("run", "p95")]["p"] < 0.05
+    # a version 1 document has neither: shown, not tested
+    for row in doc["timeline"]:
+        del row["endpoints"]
+    old.write_text(json.dumps(doc))
+    r = _cli(runs, "compare", str(runs["dir"] / "base.json"), str(old), "--json")
+    rows = {(row["scope"], row["metric"]): row for row in json.loads(r.stdout)["rows"]}
+    assert rows[("GET /api/users", "p95")]["p"] is None and rows[("GET /api/users", "rps")]["p"] is None
+    assert rows[("run", "p95")]["p"] < 0.05
+
+
+def test_an_endpoints_seconds_come_from_the_timelines_points(runs):
+    from perftui.compare import _endpoint_series
+    from perftui.session.endpoint_points import ENDPOINTS_PER_ROW
+
+    doc = read_session(runs["dir"] / "base.json")
+    name = "GET /api/users"
+    rows = doc["timeline"]
+    assert _endpoint_series(doc, name, "p95") == [r["endpoints"][name][3] for r in rows if r["requests"]]
+    # a second the endpoint is missing from: none of its requests (rps 0, no latency) — unless
+    # the row is full, keeping only its busiest endpoints: then that second is unknown
+    del rows[1]["endpoints"][name]
+    rows[2]["endpoints"] = {f"GET /other/{i}": [50, 0, 1.0, 2.0, 3.0] for i in range(ENDPOINTS_PER_ROW)}
+    rps = _endpoint_series(doc, name, "rps")
+    assert len(rps) == len(rows) - 1 and rps[1] == 0.0
+    assert len(_endpoint_series(doc, name, "p95")) == len([r for r in rows if r["requests"]]) - 2
 
 
 @pytest.mark.parametrize("content, message", [
