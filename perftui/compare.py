@@ -31,9 +31,11 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import msgspec
+
 from perftui.errors import UserError
 from perftui.session import SCHEMA_VERSION
-from perftui.session.endpoint_points import ENDPOINTS_PER_ROW
+from perftui.session.endpoint_points import ENDPOINTS_PER_ROW, EndpointPoint
 from perftui.stats_compare import RankResult, histogram_counts, mann_whitney, rank_test_clustered
 from perftui.units import printable
 
@@ -171,9 +173,6 @@ def _series(doc: dict, key: str) -> list[float]:
     return out
 
 
-_POINT = {"p50": 2, "p95": 3, "p99": 4}  # an endpoint point: [requests, errors, p50, p95, p99]
-
-
 def _endpoint_series(doc: dict, name: str, metric: str) -> list[float]:
     """An endpoint's per-second series from the timeline rows' points (schema 2): its p50/p95/p99
     in the seconds it completed requests, its requests/s and error rate. A row without the
@@ -187,21 +186,21 @@ def _endpoint_series(doc: dict, name: str, metric: str) -> list[float]:
         points = row.get("endpoints")
         if not isinstance(points, dict):
             continue  # a version 1 row: no points at all
-        point = points.get(name)
-        if not isinstance(point, list) or len(point) < 5:
+        try:
+            point = msgspec.convert(points[name], EndpointPoint)
+        except (KeyError, msgspec.ValidationError):
             if len(points) < ENDPOINTS_PER_ROW and metric == "rps" and span > 0:
                 out.append(0.0)
             continue
-        requests, errors = point[0], point[1]
         if metric == "rps":
             if span > 0:
-                out.append(requests / span)
-        elif not requests:
+                out.append(point.requests / span)
+        elif not point.requests:
             continue  # a second with nothing completed says nothing about its latency or errors
         elif metric == "error_rate":
-            out.append(errors / requests)
-        elif isinstance(point[_POINT[metric]], (int, float)):
-            out.append(float(point[_POINT[metric]]))
+            out.append(point.errors / point.requests)
+        elif (value := getattr(point, f"{metric}_ms")) is not None:
+            out.append(float(value))
     return out
 
 
